@@ -1,0 +1,89 @@
+# famfsd: build, test, run, bench. `make help` lists the targets.
+#
+# Binaries land in build/ (build/san/ for the ASan+UBSan build, SAN=1).
+
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+SAN      ?= 0
+BUILD    ?= $(if $(filter 1,$(SAN)),build/san,build)
+
+PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd
+WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+            -Wstrict-prototypes -Wformat-security
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
+            -fno-strict-aliasing -Ifamfsd/lib -Ikmod/uapi -MMD -MP
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+LIB_SRC  := $(wildcard famfsd/lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libfamfsd.a
+CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH    := $(BUILD)/bench/famfs-bench
+
+.PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
+        run clean help check-deps
+
+all: $(BUILD)/famfsctl $(TESTS) $(BENCH)
+
+help:
+	@echo "make deps     install build and test dependencies (Debian, apt-get)"
+	@echo "make          build famfsctl, famfsd and the unit tests into build/"
+	@echo "make test     deps, unit tests (plain and ASan+UBSan), fuzz, integration"
+	@echo "make bench    benchmarks with same-run baselines"
+	@echo "make run      a file-backed pool, a master and a local agent"
+
+deps:
+	@./scripts/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/famfsctl: $(CTL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+$(BENCH): $(BUILD)/bench/bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# ---- tests ----------------------------------------------------------------
+test: deps
+	@./scripts/test.sh
+
+test-unit: $(TESTS)
+	@./scripts/run-unit.sh $(BUILD)/tests
+
+test-san:
+	@$(MAKE) --no-print-directory SAN=1 test-unit
+
+test-fuzz:
+	@./scripts/fuzz.sh $${FUZZ_SECONDS:-30}
+
+test-integration: all
+	@$(PYTHON) -m pytest -q tests/integration
+
+bench: deps all
+	@$(BENCH)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

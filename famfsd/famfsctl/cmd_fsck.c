@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "famfsctl.h"
+#include "fsck.h"
+
+static struct json_object *report_json(const struct famfs_fsck_report *rep,
+				       bool clean, bool repaired)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *sb = json_object_new_array();
+
+	for (int i = 0; i < 2; i++)
+		json_object_array_add(sb, rep->sb.reason[i] ?
+				      json_object_new_string(rep->sb.reason[i]) :
+				      NULL);
+	json_object_object_add(o, "clean", json_object_new_boolean(clean));
+	json_object_object_add(o, "repaired", json_object_new_boolean(repaired));
+	json_object_object_add(o, "superblock_errors", sb);
+	json_object_object_add(o, "records",
+			       json_object_new_int64((int64_t)rep->records));
+	json_object_object_add(o, "tail_seq",
+			       json_object_new_int64((int64_t)rep->tail_seq));
+	json_object_object_add(o, "log_used",
+			       json_object_new_int64((int64_t)rep->log_used));
+	json_object_object_add(o, "files", json_object_new_int64((int64_t)rep->files));
+	json_object_object_add(o, "dirs", json_object_new_int64((int64_t)rep->dirs));
+	json_object_object_add(o, "used_bytes",
+			       json_object_new_int64((int64_t)rep->used_bytes));
+	json_object_object_add(o, "pending_reclaim_bytes",
+			       json_object_new_int64((int64_t)rep->pending_bytes));
+	if (rep->where != FAMFS_FSCK_OK) {
+		json_object_object_add(o, "error_in",
+			json_object_new_string(famfs_fsck_where_name(rep->where)));
+		json_object_object_add(o, "error_record",
+				       json_object_new_int64((int64_t)rep->bad_seq));
+		json_object_object_add(o, "error_offset",
+				       json_object_new_int64((int64_t)rep->bad_offset));
+		json_object_object_add(o, "error",
+			json_object_new_string(rep->reason ? rep->reason : ""));
+	}
+	return o;
+}
+
+static void report_text(const char *dev, const struct famfs_fsck_report *rep,
+			bool repaired)
+{
+	static const char copy[2] = { 'A', 'B' };
+
+	for (int i = 0; i < 2; i++)
+		if (rep->sb.reason[i])
+			printf("%s: superblock copy %c: %s%s\n", dev, copy[i],
+			       rep->sb.reason[i],
+			       rep->where == FAMFS_FSCK_SUPERBLOCK ? "" :
+			       repaired ? " (repaired from the other copy)" :
+			       " (the other copy is good; --repair rewrites it)");
+	if (rep->where == FAMFS_FSCK_SUPERBLOCK || rep->where == FAMFS_FSCK_LOG_HEADER)
+		printf("%s: %s: %s\n", dev, famfs_fsck_where_name(rep->where),
+		       rep->reason);
+	else if (rep->where != FAMFS_FSCK_OK)
+		printf("%s: %s %" PRIu64 " at log offset %" PRIu64 ": %s\n", dev,
+		       famfs_fsck_where_name(rep->where), rep->bad_seq,
+		       rep->bad_offset, rep->reason);
+	if (rep->where == FAMFS_FSCK_OK || rep->where >= FAMFS_FSCK_RECORD)
+		printf("%s: %" PRIu64 " records checked, %" PRIu64 " files, %"
+		       PRIu64 " directories, %" PRIu64 " bytes used, %" PRIu64
+		       " pending reclaim\n", dev, rep->records, rep->files,
+		       rep->dirs, rep->used_bytes, rep->pending_bytes);
+}
+
+int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
+{
+	static const struct option opts[] = {
+		{ "repair", no_argument, NULL, 'r' }, { 0 }
+	};
+	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
+	struct famfs_pooldev *dev;
+	struct famfs_fsck_report rep;
+	bool repair = false, repaired = false, sb_torn;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "r", opts, NULL)) != -1) {
+		if (c != 'r')
+			return EXIT_OPERATIONAL;
+		repair = true;
+	}
+	if (optind + 1 != argc || !ops) {
+		fprintf(stderr, "usage: famfsctl fsck DEVICE [--repair]\n");
+		return EXIT_OPERATIONAL;
+	}
+	r = famfs_pooldev_open(argv[optind], g->offset,
+			       repair ? FAMFS_DEV_WRITE : 0, &dev);
+	if (r < 0) {
+		fprintf(stderr, "famfsctl fsck: failed to open '%s': %s\n",
+			argv[optind], strerror(-r));
+		return EXIT_OPERATIONAL;
+	}
+	r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev), ops, &rep);
+	sb_torn = rep.where != FAMFS_FSCK_SUPERBLOCK &&
+		  (rep.sb.reason[0] || rep.sb.reason[1]);
+	if (repair && sb_torn) {
+		/* Both copies from the good one: the torn one is whole again. */
+		famfs_sb_write(famfs_pooldev_base(dev), &rep.info, ops);
+		repaired = true;
+	}
+	famfs_pooldev_close(dev);
+	if (g->json)
+		famfsctl_print_json(report_json(&rep, r == 0 && !sb_torn, repaired));
+	else
+		report_text(argv[optind], &rep, repaired);
+	if (r == -ENOMEM)
+		return EXIT_OPERATIONAL;
+	if (r < 0)
+		return EXIT_UNCORRECTED;
+	if (sb_torn)
+		return repaired ? EXIT_CORRECTED : EXIT_UNCORRECTED;
+	return EXIT_CLEAN;
+}

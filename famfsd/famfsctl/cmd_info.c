@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#include "famfsctl.h"
+#include "lease.h"
+
+static struct json_object *lease_json(const struct famfs_lease_info *l, int r)
+{
+	struct json_object *o = json_object_new_object();
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	json_object_object_add(o, "state", json_object_new_string(
+		r == 0 ? (famfs_lease_live(l, (uint64_t)now.tv_sec * 1000000000ull +
+					   (uint64_t)now.tv_nsec) ? "held" :
+			  "expired") : r == -ENOENT ? "never held" : "corrupt"));
+	if (r < 0)
+		return o;
+	json_object_object_add(o, "epoch", json_object_new_int64((int64_t)l->epoch));
+	json_object_object_add(o, "host", json_object_new_string(l->host));
+	json_object_object_add(o, "pid", json_object_new_int64(l->pid));
+	json_object_object_add(o, "released", json_object_new_boolean(l->released));
+	json_object_object_add(o, "renewed_ns",
+			       json_object_new_int64((int64_t)l->renewed_ns));
+	return o;
+}
+
+int cmd_info(int argc, char **argv, const struct famfsctl_global *g)
+{
+	_cleanup_pool_ struct famfs_pool *pool = NULL;
+	struct famfs_log_pos tail = { 0 };
+	struct famfs_log_error lerr;
+	struct famfs_lease_info lease;
+	struct json_object *o, *lo;
+	int lr;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: famfsctl info DEVICE\n");
+		return EXIT_OPERATIONAL;
+	}
+	if (famfsctl_open_pool(argv[1], g, false, &pool) < 0)
+		return EXIT_OPERATIONAL;
+	if (famfs_log_read_tail(pool->log, &tail, &lerr) < 0)
+		fprintf(stderr, "famfsctl info: log tail: %s\n", lerr.reason);
+	lr = famfs_lease_read(pool->base, pool->ops, &lease);
+
+	o = famfsctl_info_json(&pool->info);
+	json_object_object_add(o, "log_capacity",
+		json_object_new_int64((int64_t)famfs_log_capacity(pool->log)));
+	json_object_object_add(o, "log_used", json_object_new_int64((int64_t)tail.end));
+	json_object_object_add(o, "last_seq", json_object_new_int64((int64_t)tail.seq));
+	json_object_object_add(o, "cache_ops", json_object_new_string(pool->ops->name));
+	lo = lease_json(&lease, lr);
+	json_object_object_add(o, "master_lease", lo);
+	if (g->json) {
+		famfsctl_print_json(o);
+		return EXIT_CLEAN;
+	}
+	json_object_object_foreach(o, key, val) {
+		if (val == lo)
+			continue;
+		printf("%-16s %s\n", key, json_object_get_string(val));
+	}
+	json_object_object_foreach(lo, lkey, lval)
+		printf("lease.%-10s %s\n", lkey, json_object_get_string(lval));
+	json_object_put(o);
+	return EXIT_CLEAN;
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uuid/uuid.h>
+
+#include "famfsctl.h"
+#include "fsck.h"
+
+struct mkfs_args {
+	const char *device;
+	struct famfs_mkfs_opts o;
+	uint64_t create_size;
+	bool force;
+};
+
+static int parse(int argc, char **argv, struct mkfs_args *a)
+{
+	static const struct option opts[] = {
+		{ "log-size", required_argument, NULL, 'l' },
+		{ "alloc-unit", required_argument, NULL, 'a' },
+		{ "create", required_argument, NULL, 'C' },
+		{ "force", no_argument, NULL, 'f' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "l:a:C:f", opts, NULL)) != -1) {
+		uint64_t *dst = c == 'l' ? &a->o.log_size :
+				c == 'a' ? &a->o.alloc_unit : &a->create_size;
+
+		if (c == 'f') {
+			a->force = true;
+		} else if (c == '?' || famfsctl_parse_size(optarg, dst) < 0) {
+			fprintf(stderr, "famfsctl mkfs: bad option value\n");
+			return -EINVAL;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "usage: famfsctl mkfs DEVICE [--log-size N] "
+			"[--alloc-unit N] [--create SIZE] [--force]\n");
+		return -EINVAL;
+	}
+	a->device = argv[optind];
+	return 0;
+}
+
+/*
+ * Refuses to overwrite a pool unless forced; says what it found. Returns 0
+ * when formatting may go on.
+ */
+static int check_existing(struct famfs_pooldev *dev, const char *path,
+			  const struct famfsctl_global *g, bool force)
+{
+	struct famfs_fsck_report rep;
+	char uuid[37];
+	int r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev),
+			   famfs_cache_ops_get(g->coherence), &rep);
+
+	if (r == -ENODEV || force)
+		return 0;
+	if (rep.where == FAMFS_FSCK_SUPERBLOCK) {
+		fprintf(stderr, "famfsctl mkfs: '%s' holds a damaged famfsd "
+			"superblock; use --force to overwrite it\n", path);
+		return -EEXIST;
+	}
+	uuid_unparse_lower(rep.info.pool_uuid, uuid);
+	fprintf(stderr, "famfsctl mkfs: '%s' already holds pool %s "
+		"(%" PRIu64 " files, %" PRIu64 " directories, %" PRIu64
+		" log records); use --force to overwrite it\n",
+		path, uuid, rep.files, rep.dirs, rep.records);
+	return -EEXIST;
+}
+
+int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g)
+{
+	struct famfs_pooldev *dev = NULL;
+	struct famfs_pool_info info;
+	struct mkfs_args a = { 0 };
+	uint64_t min = 0;
+	char uuid[37];
+	int r;
+
+	if (parse(argc, argv, &a) < 0)
+		return EXIT_OPERATIONAL;
+	if (a.create_size) {
+		r = famfs_pooldev_create_file(a.device, a.create_size);
+		if (r < 0) {
+			fprintf(stderr, "famfsctl mkfs: failed to create '%s': %s\n",
+				a.device, strerror(-r));
+			return EXIT_OPERATIONAL;
+		}
+	}
+	r = famfs_pooldev_open(a.device, g->offset, FAMFS_DEV_WRITE, &dev);
+	if (r < 0) {
+		fprintf(stderr, "famfsctl mkfs: failed to open '%s': %s\n",
+			a.device, strerror(-r));
+		return EXIT_OPERATIONAL;
+	}
+	r = check_existing(dev, a.device, g, a.force);
+	if (r == 0)
+		r = famfs_pool_format(dev, famfs_cache_ops_get(g->coherence), &a.o,
+				      &info, &min);
+	if (r == -ENOSPC)
+		fprintf(stderr, "famfsctl mkfs: '%s' is too small: %" PRIu64
+			" bytes; this log size and allocation unit need at least "
+			"%" PRIu64 " bytes\n", a.device,
+			famfs_pooldev_size(dev), min);
+	else if (r == -EINVAL)
+		fprintf(stderr, "famfsctl mkfs: the allocation unit must be a "
+			"power of two from 4 KiB to 1 GiB and the log at least "
+			"1 MiB, a multiple of 64 bytes\n");
+	famfs_pooldev_close(dev);
+	if (r < 0)
+		return EXIT_OPERATIONAL;
+	if (g->json) {
+		famfsctl_print_json(famfsctl_info_json(&info));
+		return EXIT_CLEAN;
+	}
+	uuid_unparse_lower(info.pool_uuid, uuid);
+	printf("formatted %s: pool %s, %" PRIu64 " bytes, allocation unit %"
+	       PRIu64 ", log %" PRIu64 " bytes, data from offset %" PRIu64 "\n",
+	       a.device, uuid, info.device_size, info.alloc_unit, info.log_size,
+	       info.data_offset);
+	return EXIT_CLEAN;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "crc.h"
+#include "lease.h"
+
+int famfs_lease_read(const uint8_t *base, const struct famfs_cache_ops *ops,
+		     struct famfs_lease_info *ret)
+{
+	const struct famfs_lease *l = (const void *)(base + FAMFS_LEASE_OFFSET);
+	static const struct famfs_lease zero;
+
+	/* Lease check: another host may have renewed it; drop our copy. */
+	ops->invalidate(l, sizeof(*l));
+	ops->rfence();
+	memset(ret, 0, sizeof(*ret));
+	if (memcmp(l, &zero, sizeof(zero)) == 0)
+		return -ENOENT;
+	if (le32toh(l->crc) != famfs_crc_struct(l, sizeof(*l)))
+		return -EUCLEAN;
+	ret->epoch = le64toh(l->epoch);
+	ret->acquired_ns = le64toh(l->acquired_ns);
+	ret->renewed_ns = le64toh(l->renewed_ns);
+	ret->lease_ns = le64toh(l->lease_ns);
+	ret->pid = le32toh(l->pid);
+	ret->released = le32toh(l->released) != 0;
+	memcpy(ret->host, l->host, FAMFS_HOST_MAX);
+	ret->host[FAMFS_HOST_MAX] = '\0';
+	memcpy(ret->holder_uuid, l->holder_uuid, 16);
+	return 0;
+}
+
+void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
+		       const struct famfs_lease_info *in)
+{
+	struct famfs_lease *l = (void *)(base + FAMFS_LEASE_OFFSET);
+	struct famfs_lease tmp = {
+		.epoch = htole64(in->epoch),
+		.acquired_ns = htole64(in->acquired_ns),
+		.renewed_ns = htole64(in->renewed_ns),
+		.lease_ns = htole64(in->lease_ns),
+		.pid = htole32(in->pid),
+		.released = htole32(in->released ? 1 : 0),
+	};
+
+	memcpy(tmp.host, in->host, strnlen(in->host, FAMFS_HOST_MAX));
+	memcpy(tmp.holder_uuid, in->holder_uuid, 16);
+	tmp.crc = htole32(famfs_crc_struct(&tmp, sizeof(tmp)));
+	memcpy(l, &tmp, sizeof(tmp));
+	/* Lease update: visible to other hosts before we act as master. */
+	ops->flush(l, sizeof(*l));
+	ops->wfence();
+}
+
+bool famfs_lease_live(const struct famfs_lease_info *l, uint64_t now_ns)
+{
+	if (!l->epoch || l->released)
+		return false;
+	return now_ns < l->renewed_ns || now_ns - l->renewed_ns < l->lease_ns;
+}

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <endian.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc.h"
+#include "log.h"
+
+/* Readers invalidate ahead in windows this large, not line by line. */
+#define INVALIDATE_WINDOW	(64u << 10)
+
+struct famfs_log {
+	struct famfs_log_hdr *hdr;
+	uint8_t *recs;			/* record area */
+	uint64_t capacity;		/* bytes in the record area */
+	uint64_t generation;
+	const struct famfs_cache_ops *ops;
+	/* reader: [inval_start, inval_end) was invalidated since the tail read */
+	uint64_t inval_start, inval_end;
+	/* writer */
+	struct famfs_log_pos appended;	/* after the last appended record */
+	struct famfs_log_pos published;	/* what the tail says */
+	unsigned int next_slot;		/* tail slot the next publish writes */
+};
+
+static void tail_encode(struct famfs_log_tail *t, const struct famfs_log_pos *p,
+			uint64_t generation)
+{
+	memset(t, 0, sizeof(*t));
+	t->seq = htole64(p->seq);
+	t->end = htole64(p->end);
+	t->generation = htole64(generation);
+	t->epoch = htole64(p->epoch);
+	t->crc = htole32(famfs_crc_struct(t, sizeof(*t)));
+}
+
+void famfs_log_format(uint8_t *log_base, uint64_t log_size,
+		      uint64_t generation, const struct famfs_cache_ops *ops)
+{
+	struct famfs_log_hdr *hdr = (void *)log_base;
+	struct famfs_log_pos empty = { 0 };
+
+	(void)log_size;
+	memset(hdr, 0, FAMFS_LOG_HDR_SIZE);
+	hdr->magic = htole64(FAMFS_LOG_MAGIC);
+	hdr->generation = htole64(generation);
+	hdr->crc = htole32(famfs_crc32c(hdr, offsetof(struct famfs_log_hdr, crc)));
+	tail_encode(&hdr->tail[0], &empty, generation);
+	tail_encode(&hdr->tail[1], &empty, generation);
+	/* Format: the whole header reaches the pool before the superblock. */
+	ops->flush(hdr, FAMFS_LOG_HDR_SIZE);
+	ops->wfence();
+}
+
+int famfs_log_open(uint8_t *log_base, uint64_t log_size, uint64_t generation,
+		   const struct famfs_cache_ops *ops, struct famfs_log **ret,
+		   struct famfs_log_error *err)
+{
+	struct famfs_log_hdr *hdr = (void *)log_base;
+	struct famfs_log *log;
+
+	*err = (struct famfs_log_error){ 0 };
+	if (log_size <= FAMFS_LOG_HDR_SIZE) {
+		err->reason = "log region smaller than its header";
+		return -EUCLEAN;
+	}
+	ops->invalidate(hdr, offsetof(struct famfs_log_hdr, tail));
+	ops->rfence();
+	if (le64toh(hdr->magic) != FAMFS_LOG_MAGIC) {
+		err->reason = "log header: bad magic";
+		return -EUCLEAN;
+	}
+	if (le32toh(hdr->crc) !=
+	    famfs_crc32c(hdr, offsetof(struct famfs_log_hdr, crc))) {
+		err->reason = "log header: CRC mismatch";
+		return -EUCLEAN;
+	}
+	if (le64toh(hdr->generation) != generation) {
+		err->reason = "log header: generation differs from superblock";
+		return -EUCLEAN;
+	}
+	log = calloc(1, sizeof(*log));
+	if (!log)
+		return -ENOMEM;
+	log->hdr = hdr;
+	log->recs = log_base + FAMFS_LOG_HDR_SIZE;
+	log->capacity = log_size - FAMFS_LOG_HDR_SIZE;
+	log->generation = generation;
+	log->ops = ops;
+	*ret = log;
+	return 0;
+}
+
+void famfs_log_free(struct famfs_log *log)
+{
+	free(log);
+}
+
+uint64_t famfs_log_capacity(const struct famfs_log *log)
+{
+	return log->capacity;
+}
+
+uint64_t famfs_log_generation(const struct famfs_log *log)
+{
+	return log->generation;
+}
+
+/* Decodes one tail slot; NULL when it is usable, else why not. */
+static const char *tail_decode(const struct famfs_log_tail *t,
+			       uint64_t generation, struct famfs_log_pos *p)
+{
+	if (le32toh(t->crc) != famfs_crc_struct(t, sizeof(*t)))
+		return "CRC mismatch";
+	if (le64toh(t->generation) != generation)
+		return "generation differs from the log";
+	p->seq = le64toh(t->seq);
+	p->end = le64toh(t->end);
+	p->epoch = le64toh(t->epoch);
+	return NULL;
+}
+
+int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
+			struct famfs_log_error *err)
+{
+	struct famfs_log_pos slot[2];
+	const char *why[2];
+	int best;
+
+	for (int attempt = 0; attempt < FAMFS_LOG_READ_RETRIES; attempt++) {
+		/* R1: the tail lines may be stale in our cache. */
+		log->ops->invalidate(log->hdr->tail, sizeof(log->hdr->tail));
+		log->ops->rfence();
+		why[0] = tail_decode(&log->hdr->tail[0], log->generation, &slot[0]);
+		why[1] = tail_decode(&log->hdr->tail[1], log->generation, &slot[1]);
+		if (!why[0] || !why[1])
+			break;
+	}
+	if (why[0] && why[1]) {
+		*err = (struct famfs_log_error){ .reason = "both tail slots are corrupt" };
+		return -EUCLEAN;
+	}
+	if (why[0])
+		best = 1;
+	else if (why[1])
+		best = 0;
+	else
+		best = slot[1].seq > slot[0].seq;
+	if (slot[best].end > log->capacity || slot[best].end % FAMFS_REC_ALIGN ||
+	    (slot[best].seq == 0) != (slot[best].end == 0)) {
+		*err = (struct famfs_log_error){
+			.seq = slot[best].seq, .offset = slot[best].end,
+			.reason = "tail points past the end of the log",
+		};
+		return -EUCLEAN;
+	}
+	*ret = slot[best];
+	log->inval_start = log->inval_end = 0;
+	return 0;
+}
+
+/* R2: makes sure [off, off + len) was invalidated since the tail read. */
+static void reader_invalidate(struct famfs_log *log, uint64_t off, uint64_t len,
+			      uint64_t limit)
+{
+	uint64_t end;
+
+	if (off >= log->inval_start && off + len <= log->inval_end)
+		return;
+	end = off + (len > INVALIDATE_WINDOW ? len : INVALIDATE_WINDOW);
+	if (end > limit)
+		end = limit;
+	log->ops->invalidate(log->recs + off, end - off);
+	log->ops->rfence();
+	log->inval_start = off;
+	log->inval_end = end;
+}
+
+/* CRC of a record as stored, with its crc field taken as zero. */
+static uint32_t rec_crc(const struct famfs_rec_hdr *h, uint32_t len)
+{
+	static const uint32_t zero;
+	const uint8_t *p = (const uint8_t *)h;
+	size_t at = offsetof(struct famfs_rec_hdr, crc);
+	uint32_t s = famfs_crc32c_init();
+
+	s = famfs_crc32c_update(s, p, at);
+	s = famfs_crc32c_update(s, &zero, sizeof(zero));
+	s = famfs_crc32c_update(s, p + at + 4, len - at - 4);
+	return famfs_crc32c_final(s);
+}
+
+/* R3: one attempt at checking the record at pos; NULL when it is good. */
+static const char *check_record(struct famfs_log *log,
+				const struct famfs_log_pos *pos,
+				const struct famfs_log_pos *tail)
+{
+	const struct famfs_rec_hdr *h = (const void *)(log->recs + pos->end);
+	uint32_t len;
+
+	if (tail->end - pos->end < sizeof(*h))
+		return "record header runs past the published tail";
+	reader_invalidate(log, pos->end, sizeof(*h), tail->end);
+	len = le32toh(h->len);
+	if (len < sizeof(*h) || len % FAMFS_REC_ALIGN || len > FAMFS_REC_MAX_SIZE)
+		return "record length is invalid";
+	if (len > tail->end - pos->end)
+		return "record runs past the published tail";
+	reader_invalidate(log, pos->end, len, tail->end);
+	if (le32toh(h->crc) != rec_crc(h, len))
+		return "record CRC mismatch";
+	if (le64toh(h->seq) != pos->seq + 1)
+		return "record sequence is out of order";
+	return NULL;
+}
+
+int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
+		   const struct famfs_log_pos *tail,
+		   const struct famfs_rec_hdr **ret_rec,
+		   struct famfs_log_error *err)
+{
+	const struct famfs_rec_hdr *h;
+	const char *why;
+
+	if (pos->end >= tail->end) {
+		if (pos->end > tail->end || pos->seq != tail->seq) {
+			*err = (struct famfs_log_error){
+				.seq = pos->seq, .offset = pos->end,
+				.reason = "tail sequence does not match its records",
+			};
+			return -EUCLEAN;
+		}
+		return 0;
+	}
+	for (int attempt = 0;; attempt++) {
+		why = check_record(log, pos, tail);
+		if (!why)
+			break;
+		if (attempt + 1 == FAMFS_LOG_READ_RETRIES) {
+			*err = (struct famfs_log_error){
+				.seq = pos->seq + 1, .offset = pos->end,
+				.reason = why,
+			};
+			return -EUCLEAN;
+		}
+		/* R3: a stale line is the harmless cause; force a reload. */
+		log->inval_start = log->inval_end = 0;
+	}
+	h = (const void *)(log->recs + pos->end);
+	pos->seq++;
+	pos->end += le32toh(h->len);
+	pos->epoch = le64toh(h->epoch);
+	*ret_rec = h;
+	return 1;
+}
+
+void famfs_log_writer_start(struct famfs_log *log,
+			    const struct famfs_log_pos *tail)
+{
+	log->appended = *tail;
+	log->published = *tail;
+	/* Keep the slot that holds the current tail; write the other. */
+	log->next_slot = le64toh(log->hdr->tail[0].seq) == tail->seq &&
+			 le64toh(log->hdr->tail[0].end) == tail->end ? 1 : 0;
+}
+
+int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
+		     const void *payload, uint32_t len, uint64_t *ret_seq)
+{
+	static const uint8_t pad[FAMFS_REC_ALIGN];
+	struct famfs_rec_hdr h = { 0 };
+	uint32_t size = famfs_rec_size(len), s;
+	uint8_t *dst;
+
+	if (len > FAMFS_REC_MAX_SIZE - sizeof(h) || size > FAMFS_REC_MAX_SIZE)
+		return -EINVAL;
+	if (size > log->capacity - log->appended.end)
+		return -ENOSPC;
+	h.type = htole16(type);
+	h.len = htole32(size);
+	h.seq = htole64(log->appended.seq + 1);
+	h.epoch = htole64(epoch);
+	s = famfs_crc32c_update(famfs_crc32c_init(), &h, sizeof(h));
+	s = famfs_crc32c_update(s, payload, len);
+	s = famfs_crc32c_update(s, pad, size - sizeof(h) - len);
+	h.crc = htole32(famfs_crc32c_final(s));
+
+	/* P1: the record goes past the published end, unseen by readers. */
+	dst = log->recs + log->appended.end;
+	memcpy(dst, &h, sizeof(h));
+	memcpy(dst + sizeof(h), payload, len);
+	memset(dst + sizeof(h) + len, 0, size - sizeof(h) - len);
+	/* P2: write back exactly the lines this record touched. */
+	log->ops->flush(dst, size);
+
+	log->appended.seq++;
+	log->appended.end += size;
+	log->appended.epoch = epoch;
+	if (ret_seq)
+		*ret_seq = log->appended.seq;
+	return 0;
+}
+
+void famfs_log_publish(struct famfs_log *log)
+{
+	struct famfs_log_tail *slot = &log->hdr->tail[log->next_slot];
+
+	if (log->appended.seq == log->published.seq)
+		return;
+	/* P3: every appended record is in the pool before the tail names it. */
+	log->ops->wfence();
+	/* P4: the other slot, so a torn write leaves the previous tail whole. */
+	tail_encode(slot, &log->appended, log->generation);
+	/* P5 */
+	log->ops->flush(slot, sizeof(*slot));
+	/* P6: the tail is in the pool before anyone is told "published". */
+	log->ops->wfence();
+	log->published = log->appended;
+	log->next_slot ^= 1;
+}
+
+struct famfs_log_pos famfs_log_appended(const struct famfs_log *log)
+{
+	return log->appended;
+}
+
+struct famfs_log_pos famfs_log_published(const struct famfs_log *log)
+{
+	return log->published;
+}
+
+void famfs_log_discard(struct famfs_log *log)
+{
+	log->appended = log->published;
+}

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "pooldev.h"
+
+struct famfs_pooldev {
+	char *path;
+	int fd;
+	enum famfs_pooldev_kind kind;
+	bool writable;
+	uint64_t offset;	/* where the pool starts in the device */
+	uint64_t size;		/* bytes mapped, from offset to the end */
+	uint8_t *map;		/* mapping of [map_off, offset + size) */
+	uint64_t map_off;	/* offset rounded down to the map alignment */
+};
+
+/* Reads one unsigned decimal or hex number from a sysfs attribute. */
+static int sysfs_read_u64(const char *path, uint64_t *ret)
+{
+	char buf[64];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EINVAL;
+	buf[n] = '\0';
+	errno = 0;
+	*ret = strtoull(buf, NULL, 0);
+	return errno ? -errno : 0;
+}
+
+/* Size and mapping alignment of a character dax device, from sysfs. */
+static int dax_geometry(dev_t rdev, uint64_t *ret_size, uint64_t *ret_align)
+{
+	char path[128];
+	uint64_t size, align = 2u << 20;
+	int r;
+
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/size",
+		 major(rdev), minor(rdev));
+	r = sysfs_read_u64(path, &size);
+	if (r < 0)
+		return r == -ENOENT ? -ENODEV : r;
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/align",
+		 major(rdev), minor(rdev));
+	(void)sysfs_read_u64(path, &align);	/* older kernels: 2 MiB */
+	*ret_size = size;
+	*ret_align = align ? align : 4096;
+	return 0;
+}
+
+int famfs_pooldev_create_file(const char *path, uint64_t size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int geometry(struct famfs_pooldev *dev, uint64_t *ret_total,
+		    uint64_t *ret_align)
+{
+	struct stat st;
+
+	if (fstat(dev->fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode)) {
+		dev->kind = FAMFS_DEV_FILE;
+		*ret_total = (uint64_t)st.st_size;
+		*ret_align = (uint64_t)sysconf(_SC_PAGESIZE);
+		return 0;
+	}
+	if (S_ISCHR(st.st_mode)) {
+		dev->kind = FAMFS_DEV_DAX;
+		return dax_geometry(st.st_rdev, ret_total, ret_align);
+	}
+	return -ENODEV;
+}
+
+int famfs_pooldev_open(const char *path, uint64_t offset, unsigned int flags,
+		       struct famfs_pooldev **ret)
+{
+	struct famfs_pooldev *dev;
+	uint64_t total = 0, align = 4096;
+	int prot = PROT_READ, r;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->fd = -1;
+	dev->writable = flags & FAMFS_DEV_WRITE;
+	dev->path = strdup(path);
+	if (!dev->path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	dev->fd = open(path, (dev->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (dev->fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = geometry(dev, &total, &align);
+	if (r < 0)
+		goto fail;
+	if (offset >= total) {
+		r = -EINVAL;
+		goto fail;
+	}
+	/* devdax maps only at its alignment: the offset must honour it. */
+	if (dev->kind == FAMFS_DEV_DAX && offset % align) {
+		r = -EINVAL;
+		goto fail;
+	}
+	dev->offset = offset;
+	dev->size = total - offset;
+	dev->map_off = offset - offset % align;
+	if (dev->writable)
+		prot |= PROT_WRITE;
+	dev->map = mmap(NULL, total - dev->map_off, prot, MAP_SHARED, dev->fd,
+			(off_t)dev->map_off);
+	if (dev->map == MAP_FAILED) {
+		dev->map = NULL;
+		r = -errno;
+		goto fail;
+	}
+	*ret = dev;
+	return 0;
+fail:
+	famfs_pooldev_close(dev);
+	return r;
+}
+
+void famfs_pooldev_close(struct famfs_pooldev *dev)
+{
+	if (!dev)
+		return;
+	if (dev->map)
+		munmap(dev->map, dev->offset + dev->size - dev->map_off);
+	if (dev->fd >= 0)
+		close(dev->fd);
+	free(dev->path);
+	free(dev);
+}
+
+uint8_t *famfs_pooldev_base(const struct famfs_pooldev *dev)
+{
+	return dev->map + (dev->offset - dev->map_off);
+}
+
+uint64_t famfs_pooldev_size(const struct famfs_pooldev *dev)
+{
+	return dev->size;
+}
+
+enum famfs_pooldev_kind famfs_pooldev_kind(const struct famfs_pooldev *dev)
+{
+	return dev->kind;
+}
+
+const char *famfs_pooldev_path(const struct famfs_pooldev *dev)
+{
+	return dev->path;
+}
+
+bool famfs_pooldev_writable(const struct famfs_pooldev *dev)
+{
+	return dev->writable;
+}
+
+int famfs_pooldev_fd(const struct famfs_pooldev *dev)
+{
+	return dev->fd;
+}

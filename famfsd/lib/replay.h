@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Replay: reads records from a log position up to a published tail and
+ * applies each to a state, calling an optional hook after each one (the
+ * agent's mount back-end). Catching up costs O(new records): the position
+ * is kept by the caller between calls.
+ */
+#ifndef FAMFSD_REPLAY_H
+#define FAMFSD_REPLAY_H
+
+#include "log.h"
+#include "record.h"
+#include "state.h"
+
+struct famfs_replay_error {
+	int bad_record;			/* 1: framing/CRC/seq, 0: a rule */
+	uint64_t seq;			/* index of the failing record */
+	uint64_t offset;		/* its byte offset in the record area */
+	const char *reason;
+};
+
+/*
+ * Called after a record was applied to the state, with the state already
+ * updated (for a delete, the node is gone: old holds its inode number).
+ * A negative return stops the replay and is passed back.
+ */
+typedef int (*famfs_replay_hook_t)(void *ctx, const struct famfs_rec *r,
+				   struct famfs_state *st);
+
+/*
+ * Applies every record after *pos up to tail. Returns the number applied,
+ * or -EUCLEAN with *err (state and *pos stop just before the bad record),
+ * -ENOMEM, or the hook's error.
+ */
+long famfs_replay(struct famfs_log *log, struct famfs_log_pos *pos,
+		  const struct famfs_log_pos *tail, struct famfs_state *st,
+		  famfs_replay_hook_t hook, void *ctx,
+		  struct famfs_replay_error *err);
+
+#endif

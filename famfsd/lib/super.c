@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "crc.h"
+#include "super.h"
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int famfs_sb_plan(uint64_t dev_size, uint64_t alloc_unit, uint64_t log_size,
+		  struct famfs_pool_info *info, uint64_t *ret_min_size)
+{
+	uint64_t min_size;
+
+	if (!alloc_unit)
+		alloc_unit = FAMFS_DEFAULT_ALLOC_UNIT;
+	if (!log_size)
+		log_size = FAMFS_DEFAULT_LOG_SIZE;
+	if (!is_pow2(alloc_unit) || alloc_unit < FAMFS_MIN_ALLOC_UNIT ||
+	    alloc_unit > FAMFS_MAX_ALLOC_UNIT)
+		return -EINVAL;
+	if (log_size < FAMFS_MIN_LOG_SIZE || log_size > (1ull << 40) ||
+	    log_size % FAMFS_CACHELINE)
+		return -EINVAL;
+
+	memset(info, 0, sizeof(*info));
+	info->version = FAMFS_FORMAT_VERSION;
+	info->device_size = dev_size;
+	info->alloc_unit = alloc_unit;
+	info->log_offset = FAMFS_META_ALIGN;
+	info->log_size = log_size;
+	info->data_offset = align_up(info->log_offset + log_size,
+				     alloc_unit > FAMFS_META_ALIGN ?
+				     alloc_unit : FAMFS_META_ALIGN);
+	info->log_generation = 1;
+	info->sb_seq = 1;
+	/* Room for the metadata and at least one allocation unit of data. */
+	min_size = info->data_offset + alloc_unit;
+	if (dev_size < min_size) {
+		if (ret_min_size)
+			*ret_min_size = min_size;
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+void famfs_sb_encode(const struct famfs_pool_info *info, struct famfs_sb *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->magic = htole64(FAMFS_SB_MAGIC);
+	sb->version = htole32(info->version);
+	sb->flags = htole32(info->flags);
+	memcpy(sb->pool_uuid, info->pool_uuid, 16);
+	memcpy(sb->device_uuid, info->device_uuid, 16);
+	sb->device_size = htole64(info->device_size);
+	sb->alloc_unit = htole64(info->alloc_unit);
+	sb->log_offset = htole64(info->log_offset);
+	sb->log_size = htole64(info->log_size);
+	sb->data_offset = htole64(info->data_offset);
+	sb->log_generation = htole64(info->log_generation);
+	sb->created_ns = htole64(info->created_ns);
+	sb->sb_seq = htole64(info->sb_seq);
+	sb->crc = htole32(famfs_crc_struct(sb, sizeof(*sb)));
+}
+
+/* The geometry checks, in the order a reader should hear about them. */
+static const char *check_geometry(const struct famfs_pool_info *in,
+				  uint64_t dev_size)
+{
+	if (!is_pow2(in->alloc_unit) || in->alloc_unit < FAMFS_MIN_ALLOC_UNIT ||
+	    in->alloc_unit > FAMFS_MAX_ALLOC_UNIT)
+		return "allocation unit is not a power of two in [4 KiB, 1 GiB]";
+	if (in->device_size > dev_size)
+		return "pool is larger than the device (truncated image?)";
+	if (in->log_offset < FAMFS_LEASE_OFFSET + FAMFS_SB_SLOT ||
+	    in->log_offset % FAMFS_CACHELINE)
+		return "log offset overlaps the superblock area or is misaligned";
+	if (in->log_size < FAMFS_MIN_LOG_SIZE || in->log_size % FAMFS_CACHELINE ||
+	    in->log_size > in->device_size ||
+	    in->log_offset > in->device_size - in->log_size)
+		return "log region is outside the pool";
+	if (in->data_offset < in->log_offset + in->log_size ||
+	    in->data_offset % in->alloc_unit ||
+	    in->data_offset >= in->device_size)
+		return "data offset is misaligned or outside the pool";
+	if (!in->log_generation)
+		return "log generation is zero";
+	return NULL;
+}
+
+int famfs_sb_decode(const struct famfs_sb *sb, uint64_t dev_size,
+		    struct famfs_pool_info *info, const char **reason)
+{
+	struct famfs_pool_info in;
+
+	if (le64toh(sb->magic) != FAMFS_SB_MAGIC) {
+		*reason = "bad magic";
+		return -EUCLEAN;
+	}
+	if (le32toh(sb->crc) != famfs_crc_struct(sb, sizeof(*sb))) {
+		*reason = "CRC mismatch (torn or corrupt)";
+		return -EUCLEAN;
+	}
+	in.version = le32toh(sb->version);
+	if (in.version != FAMFS_FORMAT_VERSION) {
+		*reason = "unsupported format version";
+		return -EUCLEAN;
+	}
+	in.flags = le32toh(sb->flags);
+	memcpy(in.pool_uuid, sb->pool_uuid, 16);
+	memcpy(in.device_uuid, sb->device_uuid, 16);
+	in.device_size = le64toh(sb->device_size);
+	in.alloc_unit = le64toh(sb->alloc_unit);
+	in.log_offset = le64toh(sb->log_offset);
+	in.log_size = le64toh(sb->log_size);
+	in.data_offset = le64toh(sb->data_offset);
+	in.log_generation = le64toh(sb->log_generation);
+	in.created_ns = le64toh(sb->created_ns);
+	in.sb_seq = le64toh(sb->sb_seq);
+	*reason = check_geometry(&in, dev_size);
+	if (*reason)
+		return -EUCLEAN;
+	*info = in;
+	return 0;
+}
+
+int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
+		  const struct famfs_cache_ops *ops,
+		  struct famfs_pool_info *ret_info,
+		  struct famfs_sb_status *ret_status)
+{
+	static const uint64_t where[2] = { FAMFS_SB_A_OFFSET, FAMFS_SB_B_OFFSET };
+	struct famfs_pool_info info[2];
+	struct famfs_sb_status st = { .used = -1 };
+	bool magic = false;
+	int r[2];
+
+	if (dev_size < FAMFS_SB_B_OFFSET + sizeof(struct famfs_sb))
+		return -ENODEV;
+	for (int i = 0; i < 2; i++) {
+		const struct famfs_sb *sb = (const void *)(base + where[i]);
+
+		/* Load step: drop stale lines, then read the copy. */
+		ops->invalidate(sb, sizeof(*sb));
+		ops->rfence();
+		magic |= le64toh(sb->magic) == FAMFS_SB_MAGIC;
+		r[i] = famfs_sb_decode(sb, dev_size, &info[i], &st.reason[i]);
+	}
+	if (ret_status)
+		*ret_status = st;
+	if (r[0] < 0 && r[1] < 0)
+		return magic ? -EUCLEAN : -ENODEV;
+	if (r[0] == 0 && r[1] == 0)
+		st.used = info[1].sb_seq > info[0].sb_seq;
+	else
+		st.used = r[0] == 0 ? 0 : 1;
+	*ret_info = info[st.used];
+	if (ret_status)
+		*ret_status = st;
+	return 0;
+}
+
+void famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
+		    const struct famfs_cache_ops *ops)
+{
+	struct famfs_sb sb;
+
+	famfs_sb_encode(info, &sb);
+	/* Copy A is durable before B is touched, so one copy is always whole. */
+	memcpy(base + FAMFS_SB_A_OFFSET, &sb, sizeof(sb));
+	ops->flush(base + FAMFS_SB_A_OFFSET, sizeof(sb));
+	ops->wfence();
+	memcpy(base + FAMFS_SB_B_OFFSET, &sb, sizeof(sb));
+	ops->flush(base + FAMFS_SB_B_OFFSET, sizeof(sb));
+	ops->wfence();
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Superblock: geometry planning at mkfs, encode/decode with CRC32C, and the
+ * two-copy load that survives one torn or corrupt copy.
+ */
+#ifndef FAMFSD_SUPER_H
+#define FAMFSD_SUPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "format.h"
+
+/* The superblock in host byte order. */
+struct famfs_pool_info {
+	uint32_t version;
+	uint32_t flags;
+	uint8_t pool_uuid[16];
+	uint8_t device_uuid[16];
+	uint64_t device_size;
+	uint64_t alloc_unit;
+	uint64_t log_offset;
+	uint64_t log_size;
+	uint64_t data_offset;
+	uint64_t log_generation;
+	uint64_t created_ns;
+	uint64_t sb_seq;
+};
+
+/* What the load found in each copy; reason is NULL for a good copy. */
+struct famfs_sb_status {
+	const char *reason[2];		/* copy A, copy B */
+	int used;			/* 0 = A, 1 = B */
+};
+
+/*
+ * Fills info with the layout for a device of dev_size bytes. alloc_unit and
+ * log_size 0 mean the defaults. -EINVAL for a bad unit or log size, -ENOSPC
+ * when the device is too small (*ret_min_size then holds the minimum).
+ */
+int famfs_sb_plan(uint64_t dev_size, uint64_t alloc_unit, uint64_t log_size,
+		  struct famfs_pool_info *info, uint64_t *ret_min_size);
+
+void famfs_sb_encode(const struct famfs_pool_info *info, struct famfs_sb *sb);
+
+/*
+ * Decodes and checks one copy against a device of dev_size bytes. Returns 0,
+ * or -EUCLEAN with *reason naming the first failed check.
+ */
+int famfs_sb_decode(const struct famfs_sb *sb, uint64_t dev_size,
+		    struct famfs_pool_info *info, const char **reason);
+
+/*
+ * Reads both copies from the pool at base (invalidating first) and returns
+ * the good one with the higher sb_seq (*ret_status says what each copy held,
+ * also on failure). -EUCLEAN when neither is good,
+ * -ENODEV when neither even has the magic (no pool here).
+ */
+int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
+		  const struct famfs_cache_ops *ops,
+		  struct famfs_pool_info *ret_info,
+		  struct famfs_sb_status *ret_status);
+
+/* Writes copy A, flush, fence, then copy B, flush, fence. */
+void famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
+		    const struct famfs_cache_ops *ops);
+
+#endif
