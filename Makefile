@@ -7,7 +7,7 @@ PYTHON   ?= /usr/bin/python3
 SAN      ?= 0
 BUILD    ?= $(if $(filter 1,$(SAN)),build/san,build)
 
-PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd
+PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd libcurl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wformat-security
 CFLAGS   ?= -O2 -g
@@ -24,6 +24,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIB_SRC  := $(wildcard famfsd/lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libfamfsd.a
+D_SRC    := $(wildcard famfsd/daemon/*.c)
+D_OBJ    := $(D_SRC:%.c=$(BUILD)/%.o)
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
@@ -33,7 +35,7 @@ BENCH    := $(BUILD)/bench/famfs-bench
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
         run clean help check-deps
 
-all: $(BUILD)/famfsctl $(TESTS) $(BENCH)
+all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH)
 
 help:
 	@echo "make deps     install build and test dependencies (Debian, apt-get)"
@@ -55,6 +57,9 @@ $(LIB): $(LIB_OBJ)
 
 $(BUILD)/famfsctl: $(CTL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/famfsd: $(D_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
