@@ -10,13 +10,15 @@ BUILD    ?= $(if $(filter 1,$(SAN)),build/san,build)
 PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd libcurl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wformat-security
+# CFLAGS/LDFLAGS stay the user's (make CFLAGS=...); ours go in FAMFS_*.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
+FAMFS_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
             -fno-strict-aliasing -Ifamfsd/lib -Ikmod/uapi -MMD -MP
+FAMFS_LDFLAGS :=
 ifeq ($(SAN),1)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \
-            -fno-sanitize-recover=all
-LDFLAGS  += -fsanitize=address,undefined
+FAMFS_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=all
+FAMFS_LDFLAGS += -fsanitize=address,undefined
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -49,25 +51,25 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC $<"; $(CC) $(CFLAGS) $(FAMFS_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
 $(BUILD)/famfsctl: $(CTL_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/famfsd: $(D_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 $(BENCH): $(BUILD)/bench/bench.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # ---- tests ----------------------------------------------------------------
 test: deps

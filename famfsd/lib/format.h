@@ -140,17 +140,18 @@ enum famfs_rec_type {
 
 /*
  * Every record starts with this header. len is the whole record including
- * header and tail padding (a multiple of 8). crc is CRC32C over the whole
- * record with the crc field taken as zero.
+ * header and tail padding (a multiple of 8). crc comes first so that one
+ * CRC32C pass covers the rest of the record: every byte after the crc
+ * field up to len, header fields, payload and padding alike.
  */
 struct famfs_rec_hdr {
+	uint32_t crc;
 	uint16_t type;
 	uint16_t flags;
 	uint32_t len;
+	uint32_t reserved;
 	uint64_t seq;			/* 1, 2, 3, ... without gaps */
 	uint64_t epoch;			/* master epoch that wrote it */
-	uint32_t crc;
-	uint32_t reserved;
 };
 static_assert(sizeof(struct famfs_rec_hdr) == 32, "rec_hdr layout");
 

@@ -178,18 +178,11 @@ static void reader_invalidate(struct famfs_log *log, uint64_t off, uint64_t len,
 	log->inval_end = end;
 }
 
-/* CRC of a record as stored, with its crc field taken as zero. */
+/* CRC of a record as stored: every byte after the crc field. */
 static uint32_t rec_crc(const struct famfs_rec_hdr *h, uint32_t len)
 {
-	static const uint32_t zero;
-	const uint8_t *p = (const uint8_t *)h;
-	size_t at = offsetof(struct famfs_rec_hdr, crc);
-	uint32_t s = famfs_crc32c_init();
-
-	s = famfs_crc32c_update(s, p, at);
-	s = famfs_crc32c_update(s, &zero, sizeof(zero));
-	s = famfs_crc32c_update(s, p + at + 4, len - at - 4);
-	return famfs_crc32c_final(s);
+	return famfs_crc32c((const uint8_t *)h + sizeof(h->crc),
+			    len - sizeof(h->crc));
 }
 
 /* R3: one attempt at checking the record at pos; NULL when it is good. */
@@ -269,10 +262,9 @@ void famfs_log_writer_start(struct famfs_log *log,
 int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
 		     const void *payload, uint32_t len, uint64_t *ret_seq)
 {
-	static const uint8_t pad[FAMFS_REC_ALIGN];
 	struct famfs_rec_hdr h = { 0 };
-	uint32_t size = famfs_rec_size(len), s;
-	uint8_t *dst;
+	uint32_t size = famfs_rec_size(len);
+	struct famfs_rec_hdr *dst;
 
 	if (len > FAMFS_REC_MAX_SIZE - sizeof(h) || size > FAMFS_REC_MAX_SIZE)
 		return -EINVAL;
@@ -282,16 +274,16 @@ int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
 	h.len = htole32(size);
 	h.seq = htole64(log->appended.seq + 1);
 	h.epoch = htole64(epoch);
-	s = famfs_crc32c_update(famfs_crc32c_init(), &h, sizeof(h));
-	s = famfs_crc32c_update(s, payload, len);
-	s = famfs_crc32c_update(s, pad, size - sizeof(h) - len);
-	h.crc = htole32(famfs_crc32c_final(s));
 
-	/* P1: the record goes past the published end, unseen by readers. */
-	dst = log->recs + log->appended.end;
+	/*
+	 * P1: the record goes past the published end, unseen by readers. Its
+	 * CRC is computed over the bytes just written (still in our cache).
+	 */
+	dst = (void *)(log->recs + log->appended.end);
 	memcpy(dst, &h, sizeof(h));
-	memcpy(dst + sizeof(h), payload, len);
-	memset(dst + sizeof(h) + len, 0, size - sizeof(h) - len);
+	memcpy(dst + 1, payload, len);
+	memset((uint8_t *)(dst + 1) + len, 0, size - sizeof(h) - len);
+	dst->crc = htole32(rec_crc(dst, size));
 	/* P2: write back exactly the lines this record touched. */
 	log->ops->flush(dst, size);
 

@@ -3,20 +3,37 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#include "crc.h"
+#include "arena.h"
 #include "names.h"
 #include "ns.h"
 
-#define MIN_BUCKETS 1024u
+#define MIN_SLOTS 1024u
 
-/* Both tables grow together: at most one node per bucket on average. */
+/*
+ * A hash table slot packs a node pointer (user-space pointers fit in 48
+ * bits on x86-64 and arm64) with 16 bits of its hash, so a probe can skip
+ * most non-matching entries without touching the node: on a miss, lookup
+ * costs one cache line. 0 is an empty slot. Linear probing, load <= 3/4,
+ * backward-shift deletion (no tombstones).
+ */
+#define PTR_BITS	48
+#define PTR_MASK	((1ull << PTR_BITS) - 1)
+
+struct table {
+	uint64_t *slots;
+	uint64_t mask;			/* slots - 1, slots a power of two */
+	unsigned int bits;		/* log2(slots) */
+};
+
 struct famfs_ns {
-	struct famfs_node **by_ino;	/* chained on ino_chain */
-	struct famfs_node **by_name;	/* chained on name_chain */
-	uint64_t n_buckets;		/* power of two */
+	struct table by_ino;
+	struct table by_name;		/* key: (parent inode, name) */
 	uint64_t count;
-	uint64_t mem;			/* heap bytes in nodes and extent arrays */
+	uint64_t max_ino;		/* no node has a higher inode number */
+	uint64_t mem;			/* heap bytes in extent arrays */
+	struct famfs_arena arena;	/* the nodes */
 	struct famfs_node *root;
 };
 
@@ -25,69 +42,186 @@ static uint64_t ino_hash(uint64_t ino)
 	return ino * 0x9e3779b97f4a7c15ull;	/* Fibonacci hashing */
 }
 
-static uint64_t name_hash(uint64_t parent, const char *name, size_t len)
+/*
+ * Hash of (parent, name): 8 bytes at a time, each word mixed in with a
+ * multiply and a shift. Names are short, so a call into a CRC library
+ * (set-up cost per call) was the larger part of a lookup.
+ */
+static uint64_t mix(uint64_t h, uint64_t w)
 {
-	uint32_t h = famfs_crc32c_update((uint32_t)parent, name, len);
-
-	return ino_hash(((uint64_t)h << 32) ^ parent);
+	h = (h ^ w) * 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
 }
 
-static uint64_t bucket(const struct famfs_ns *ns, uint64_t hash)
+static uint64_t name_hash(uint64_t parent, const char *name, size_t len)
 {
-	return hash >> (64 - __builtin_ctzll(ns->n_buckets));
+	uint64_t h = mix(parent, len), w;
+
+	for (; len >= 8; name += 8, len -= 8) {
+		memcpy(&w, name, 8);
+		h = mix(h, w);
+	}
+	if (len) {
+		w = 0;
+		memcpy(&w, name, len);
+		h = mix(h, w);
+	}
+	return ino_hash(h ^ (h >> 29));
+}
+
+static uint64_t node_name_hash(const struct famfs_node *n)
+{
+	return name_hash(n->parent ? n->parent->ino : 0, n->name, n->name_len);
+}
+
+static struct famfs_node *slot_node(uint64_t slot)
+{
+	return (struct famfs_node *)(uintptr_t)(slot & PTR_MASK);
+}
+
+static uint64_t slot_tag(uint64_t hash)
+{
+	return (hash & 0xffffu) << PTR_BITS;
+}
+
+/* Home slot: the hash's top bits (the tag uses the bottom ones). */
+static uint64_t home(const struct table *t, uint64_t hash)
+{
+	return hash >> (64 - t->bits);
+}
+
+/*
+ * Tables of 2 MiB and more come from mmap with transparent huge pages: a
+ * lookup is one random access into a big array, and with 4 KiB pages each
+ * would also miss the TLB. Fresh anonymous memory is already zero.
+ */
+#define HUGE_TABLE	(2ull << 20)
+
+static int table_init(struct table *t, unsigned int bits)
+{
+	size_t bytes = (1ull << bits) * sizeof(*t->slots);
+
+	if (bytes >= HUGE_TABLE) {
+		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+		(void)madvise(p, bytes, MADV_HUGEPAGE);	/* a hint only */
+		t->slots = p;
+	} else {
+		t->slots = calloc(1, bytes);
+		if (!t->slots)
+			return -ENOMEM;
+	}
+	t->bits = bits;
+	t->mask = (1ull << bits) - 1;
+	return 0;
+}
+
+static void table_free(struct table *t)
+{
+	size_t bytes = (t->mask + 1) * sizeof(*t->slots);
+
+	if (!t->slots)
+		return;
+	if (bytes >= HUGE_TABLE)
+		munmap(t->slots, bytes);
+	else
+		free(t->slots);
+	t->slots = NULL;
+}
+
+static void table_put(struct table *t, struct famfs_node *n, uint64_t hash)
+{
+	uint64_t i = home(t, hash);
+
+	while (t->slots[i])
+		i = (i + 1) & t->mask;
+	t->slots[i] = (uint64_t)(uintptr_t)n | slot_tag(hash);
+}
+
+/* Removes n, shifting later members of its probe run back into the gap. */
+static void table_del(struct table *t, const struct famfs_node *n,
+		      uint64_t hash, uint64_t (*rehash)(const struct famfs_node *))
+{
+	uint64_t i = home(t, hash), j;
+
+	while (slot_node(t->slots[i]) != n)
+		i = (i + 1) & t->mask;
+	for (j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+		uint64_t k = home(t, rehash(slot_node(t->slots[j])));
+
+		/* Move j into the gap at i unless its home lies in (i, j]. */
+		if (((j - k) & t->mask) >= ((j - i) & t->mask)) {
+			t->slots[i] = t->slots[j];
+			i = j;
+		}
+	}
+	t->slots[i] = 0;
+}
+
+static uint64_t node_ino_hash(const struct famfs_node *n)
+{
+	return ino_hash(n->ino);
 }
 
 static void link_node(struct famfs_ns *ns, struct famfs_node *n)
 {
-	uint64_t bi = bucket(ns, ino_hash(n->ino));
-	uint64_t parent = n->parent ? n->parent->ino : 0;
-	uint64_t bn = bucket(ns, name_hash(parent, n->name, n->name_len));
-
-	n->ino_chain = ns->by_ino[bi];
-	ns->by_ino[bi] = n;
-	n->name_chain = ns->by_name[bn];
-	ns->by_name[bn] = n;
+	table_put(&ns->by_ino, n, ino_hash(n->ino));
+	table_put(&ns->by_name, n, node_name_hash(n));
 }
 
-static int alloc_tables(uint64_t n, struct famfs_node ***ino,
-			struct famfs_node ***name)
+/* Rebuilds both tables at 2^bits slots; -ENOMEM leaves them as they were. */
+static int resize(struct famfs_ns *ns, unsigned int bits)
 {
-	*ino = calloc(n, sizeof(**ino));
-	*name = calloc(n, sizeof(**name));
-	if (*ino && *name)
-		return 0;
-	free(*ino);
-	free(*name);
-	return -ENOMEM;
-}
+	struct table old_ino = ns->by_ino, old_name = ns->by_name;
 
-/* Doubles both tables; on failure the index keeps working, just slower. */
-static void grow(struct famfs_ns *ns)
-{
-	struct famfs_node **old_ino = ns->by_ino, **old_name = ns->by_name;
-	uint64_t old_n = ns->n_buckets;
-
-	if (alloc_tables(old_n * 2, &ns->by_ino, &ns->by_name) < 0) {
+	if (table_init(&ns->by_ino, bits) < 0) {
+		ns->by_ino = old_ino;
+		return -ENOMEM;
+	}
+	if (table_init(&ns->by_name, bits) < 0) {
+		table_free(&ns->by_ino);
 		ns->by_ino = old_ino;
 		ns->by_name = old_name;
-		return;
+		return -ENOMEM;
 	}
-	ns->n_buckets = old_n * 2;
-	for (uint64_t b = 0; b < old_n; b++) {
-		struct famfs_node *n = old_ino[b], *next;
-
-		for (; n; n = next) {
-			next = n->ino_chain;
-			link_node(ns, n);
-		}
-	}
-	free(old_ino);
-	free(old_name);
+	for (uint64_t i = 0; i <= old_ino.mask; i++)
+		if (old_ino.slots[i])
+			link_node(ns, slot_node(old_ino.slots[i]));
+	table_free(&old_ino);
+	table_free(&old_name);
+	return 0;
 }
 
-static struct famfs_node *new_node(const struct famfs_node_attr *a)
+/* Slots needed for count nodes at a load of at most 3/4, as log2. */
+static unsigned int bits_for(uint64_t count)
 {
-	struct famfs_node *n = calloc(1, sizeof(*n) + a->name_len + 1);
+	unsigned int bits = __builtin_ctz(MIN_SLOTS);
+
+	while (bits < 62 && (1ull << bits) * 3 < count * 4)
+		bits++;
+	return bits;
+}
+
+int famfs_ns_reserve(struct famfs_ns *ns, uint64_t count)
+{
+	unsigned int bits = bits_for(count);
+
+	return bits > ns->by_ino.bits ? resize(ns, bits) : 0;
+}
+
+static size_t node_size(size_t name_len)
+{
+	return sizeof(struct famfs_node) + name_len + 1;
+}
+
+static struct famfs_node *new_node(struct famfs_ns *ns,
+				   const struct famfs_node_attr *a)
+{
+	struct famfs_node *n = famfs_arena_alloc(&ns->arena,
+						 node_size(a->name_len));
 
 	if (!n)
 		return NULL;
@@ -110,21 +244,26 @@ static struct famfs_node *new_node(const struct famfs_node_attr *a)
 	}
 	n->file.many = malloc(a->n_extents * sizeof(*a->extents));
 	if (!n->file.many) {
-		free(n);
+		famfs_arena_release(&ns->arena, n, node_size(a->name_len));
 		return NULL;
 	}
 	memcpy(n->file.many, a->extents, a->n_extents * sizeof(*a->extents));
+	ns->mem += malloc_usable_size(n->file.many);
 	return n;
 }
 
-static void free_node(struct famfs_ns *ns, struct famfs_node *n)
+static void free_extents(struct famfs_ns *ns, struct famfs_node *n)
 {
 	if (!famfs_node_is_dir(n) && n->n_extents > 1) {
 		ns->mem -= malloc_usable_size(n->file.many);
 		free(n->file.many);
 	}
-	ns->mem -= malloc_usable_size(n);
-	free(n);
+}
+
+static void free_node(struct famfs_ns *ns, struct famfs_node *n)
+{
+	free_extents(ns, n);
+	famfs_arena_release(&ns->arena, n, node_size(n->name_len));
 }
 
 int famfs_ns_new(struct famfs_ns **ret)
@@ -136,19 +275,20 @@ int famfs_ns_new(struct famfs_ns **ret)
 
 	if (!ns)
 		return -ENOMEM;
-	ns->n_buckets = MIN_BUCKETS;
-	if (alloc_tables(MIN_BUCKETS, &ns->by_ino, &ns->by_name) < 0) {
+	if (table_init(&ns->by_ino, __builtin_ctz(MIN_SLOTS)) < 0 ||
+	    table_init(&ns->by_name, __builtin_ctz(MIN_SLOTS)) < 0) {
+		table_free(&ns->by_ino);
 		free(ns);
 		return -ENOMEM;
 	}
-	ns->root = new_node(&root);
+	ns->root = new_node(ns, &root);
 	if (!ns->root) {
 		famfs_ns_free(ns);
 		return -ENOMEM;
 	}
-	ns->mem += malloc_usable_size(ns->root);
 	link_node(ns, ns->root);
 	ns->count = 1;
+	ns->max_ino = FAMFS_ROOT_INO;
 	*ret = ns;
 	return 0;
 }
@@ -157,16 +297,13 @@ void famfs_ns_free(struct famfs_ns *ns)
 {
 	if (!ns)
 		return;
-	for (uint64_t b = 0; b < ns->n_buckets; b++) {
-		struct famfs_node *n = ns->by_ino[b], *next;
-
-		for (; n; n = next) {
-			next = n->ino_chain;
-			free_node(ns, n);
-		}
-	}
-	free(ns->by_ino);
-	free(ns->by_name);
+	/* Nodes go with the arena; only extent arrays need a walk. */
+	for (uint64_t i = 0; ns->by_ino.slots && i <= ns->by_ino.mask; i++)
+		if (ns->by_ino.slots[i])
+			free_extents(ns, slot_node(ns->by_ino.slots[i]));
+	famfs_arena_destroy(&ns->arena);
+	table_free(&ns->by_ino);
+	table_free(&ns->by_name);
 	free(ns);
 }
 
@@ -177,24 +314,34 @@ struct famfs_node *famfs_ns_root(const struct famfs_ns *ns)
 
 struct famfs_node *famfs_ns_get(const struct famfs_ns *ns, uint64_t ino)
 {
-	struct famfs_node *n = ns->by_ino[bucket(ns, ino_hash(ino))];
+	const struct table *t = &ns->by_ino;
+	uint64_t h = ino_hash(ino), tag = slot_tag(h), i = home(t, h);
 
-	while (n && n->ino != ino)
-		n = n->ino_chain;
-	return n;
+	if (ino > ns->max_ino)
+		return NULL;
+	for (; t->slots[i]; i = (i + 1) & t->mask) {
+		struct famfs_node *n = slot_node(t->slots[i]);
+
+		if ((t->slots[i] & ~PTR_MASK) == tag && n->ino == ino)
+			return n;
+	}
+	return NULL;
 }
 
 struct famfs_node *famfs_ns_lookup(const struct famfs_ns *ns,
 				   const struct famfs_node *dir,
 				   const char *name, size_t len)
 {
-	struct famfs_node *n;
+	const struct table *t = &ns->by_name;
+	uint64_t h = name_hash(dir->ino, name, len), tag = slot_tag(h);
 
-	n = ns->by_name[bucket(ns, name_hash(dir->ino, name, len))];
-	for (; n; n = n->name_chain)
-		if (n->parent == dir && n->name_len == len &&
-		    memcmp(n->name, name, len) == 0)
+	for (uint64_t i = home(t, h); t->slots[i]; i = (i + 1) & t->mask) {
+		struct famfs_node *n = slot_node(t->slots[i]);
+
+		if ((t->slots[i] & ~PTR_MASK) == tag && n->parent == dir &&
+		    n->name_len == len && memcmp(n->name, name, len) == 0)
 			return n;
+	}
 	return NULL;
 }
 
@@ -210,12 +357,13 @@ int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
 	if (famfs_ns_get(ns, attr->ino) ||
 	    famfs_ns_lookup(ns, dir, attr->name, attr->name_len))
 		return -EEXIST;
-	n = new_node(attr);
+	n = new_node(ns, attr);
 	if (!n)
 		return -ENOMEM;
-	ns->mem += malloc_usable_size(n);
-	if (n->n_extents > 1)
-		ns->mem += malloc_usable_size(n->file.many);
+	if ((uintptr_t)n & ~PTR_MASK) {	/* cannot pack it in a slot */
+		free_node(ns, n);
+		return -ENOMEM;
+	}
 	n->parent = dir;
 	n->prev = dir->dir.last;
 	if (dir->dir.last)
@@ -224,24 +372,16 @@ int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
 		dir->dir.first = n;
 	dir->dir.last = n;
 	dir->dir.n_children++;
-	if (ns->count >= ns->n_buckets)
-		grow(ns);
+	/* A failed grow leaves the index working, just fuller. */
+	if ((ns->count + 1) * 4 > (ns->by_ino.mask + 1) * 3)
+		(void)resize(ns, ns->by_ino.bits + 1);
 	link_node(ns, n);
 	ns->count++;
+	if (n->ino > ns->max_ino)
+		ns->max_ino = n->ino;
 	if (ret)
 		*ret = n;
 	return 0;
-}
-
-/* Removes n from the chain whose head is *head, following link at off. */
-static void unchain(struct famfs_node **head, struct famfs_node *n, size_t off)
-{
-	for (; *head; head = (struct famfs_node **)((char *)*head + off)) {
-		if (*head == n) {
-			*head = *(struct famfs_node **)((char *)n + off);
-			return;
-		}
-	}
 }
 
 int famfs_ns_remove(struct famfs_ns *ns, struct famfs_node *n)
@@ -252,11 +392,8 @@ int famfs_ns_remove(struct famfs_ns *ns, struct famfs_node *n)
 		return -EBUSY;		/* the root stays */
 	if (famfs_node_is_dir(n) && n->dir.n_children)
 		return -ENOTEMPTY;
-	unchain(&ns->by_ino[bucket(ns, ino_hash(n->ino))], n,
-		offsetof(struct famfs_node, ino_chain));
-	unchain(&ns->by_name[bucket(ns, name_hash(dir->ino, n->name,
-						  n->name_len))], n,
-		offsetof(struct famfs_node, name_chain));
+	table_del(&ns->by_ino, n, ino_hash(n->ino), node_ino_hash);
+	table_del(&ns->by_name, n, node_name_hash(n), node_name_hash);
 	if (n->prev)
 		n->prev->next = n->next;
 	else
@@ -345,5 +482,6 @@ uint64_t famfs_ns_count(const struct famfs_ns *ns)
 
 uint64_t famfs_ns_mem_bytes(const struct famfs_ns *ns)
 {
-	return sizeof(*ns) + ns->mem + 2 * ns->n_buckets * sizeof(void *);
+	return sizeof(*ns) + ns->mem + famfs_arena_bytes(&ns->arena) +
+	       (ns->by_ino.mask + 1 + ns->by_name.mask + 1) * sizeof(uint64_t);
 }

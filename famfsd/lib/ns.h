@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The in-memory namespace index: every directory and file of the pool,
- * found by inode number or by (parent, name) in O(1) through two chained
- * hash tables. Children of a directory are kept in creation order (which
+ * found by inode number or by (parent, name) in O(1) through two
+ * open-addressing hash tables. Children of a directory are kept in creation order (which
  * is ascending inode order), so a listing can resume after any inode.
  *
  * Not thread safe: the owner serialises access.
@@ -30,7 +30,6 @@ struct famfs_node {
 	uint16_t flags;			/* FAMFS_NODE_F_* for the owner's use */
 	struct famfs_node *parent;	/* root: NULL */
 	struct famfs_node *prev, *next;	/* siblings, in creation order */
-	struct famfs_node *ino_chain, *name_chain;	/* hash chains */
 	union {
 		struct {			/* directories */
 			struct famfs_node *first, *last;
@@ -85,6 +84,12 @@ struct famfs_node *famfs_ns_lookup(const struct famfs_ns *ns,
  */
 int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
 		    struct famfs_node **ret);
+
+/*
+ * Sizes the hash tables for count nodes at once, so a replay of a large log
+ * does not rehash at every doubling. A hint: -ENOMEM changes nothing.
+ */
+int famfs_ns_reserve(struct famfs_ns *ns, uint64_t count);
 
 /* Removes and frees a node. -ENOTEMPTY for a directory with children. */
 int famfs_ns_remove(struct famfs_ns *ns, struct famfs_node *node);

@@ -15,6 +15,13 @@ long famfs_replay(struct famfs_log *log, struct famfs_log_pos *pos,
 	long applied = 0;
 	int r;
 
+	/*
+	 * The smallest record that adds a node (mkdir, one-byte name) is 80
+	 * bytes: that bounds how many nodes the new records can hold.
+	 */
+	if (tail->end > pos->end)
+		(void)famfs_ns_reserve(st->ns, famfs_ns_count(st->ns) +
+				       (tail->end - pos->end) / 80);
 	for (;;) {
 		next = *pos;
 		r = famfs_log_next(log, &next, tail, &h, &lerr);
