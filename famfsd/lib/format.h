@@ -27,7 +27,7 @@
 
 #define FAMFS_CACHELINE		64u
 
-#define FAMFS_SB_MAGIC		0x313044534d464146ull	/* "FAMFSD01" */
+#define FAMFS_SB_MAGIC		0x31304453464d4146ull	/* "FAMFSD01" on the media */
 #define FAMFS_FORMAT_VERSION	1u
 #define FAMFS_SB_SLOT		4096u
 #define FAMFS_SB_A_OFFSET	0u

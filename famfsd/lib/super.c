@@ -144,8 +144,13 @@ int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
 	bool magic = false;
 	int r[2];
 
-	if (dev_size < FAMFS_SB_B_OFFSET + sizeof(struct famfs_sb))
+	if (dev_size < FAMFS_SB_B_OFFSET + sizeof(struct famfs_sb)) {
+		/* The status is filled on every failure, this one too. */
+		st.reason[0] = st.reason[1] = "device too small for a superblock";
+		if (ret_status)
+			*ret_status = st;
 		return -ENODEV;
+	}
 	for (int i = 0; i < 2; i++) {
 		const struct famfs_sb *sb = (const void *)(base + where[i]);
 
