@@ -252,11 +252,18 @@ int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
 void famfs_log_writer_start(struct famfs_log *log,
 			    const struct famfs_log_pos *tail)
 {
+	struct famfs_log_pos s0;
+
 	log->appended = *tail;
 	log->published = *tail;
-	/* Keep the slot that holds the current tail; write the other. */
-	log->next_slot = le64toh(log->hdr->tail[0].seq) == tail->seq &&
-			 le64toh(log->hdr->tail[0].end) == tail->end ? 1 : 0;
+	/*
+	 * Keep the slot that holds the current tail; write the other. Slot 0
+	 * holds it only if it is valid too: a corrupt slot 0 can still carry
+	 * the tail's sequence and end (a fresh log has {0, 0} in both), and
+	 * overwriting slot 1 then would risk the only good copy.
+	 */
+	log->next_slot = !tail_decode(&log->hdr->tail[0], log->generation, &s0) &&
+			 s0.seq == tail->seq && s0.end == tail->end ? 1 : 0;
 }
 
 int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
