@@ -24,20 +24,21 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 LIB_SRC  := $(wildcard famfsd/lib/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libfamfsd.a
 D_SRC    := $(wildcard famfsd/daemon/*.c)
-D_OBJ    := $(D_SRC:%.c=$(BUILD)/%.o)
+D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
-CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH    := $(BUILD)/bench/famfs-bench
+TOOLS    := $(BUILD)/tools/famfs-logtool
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
         run clean help check-deps
 
-all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH)
+all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS)
 
 help:
 	@echo "make deps     install build and test dependencies (Debian, apt-get)"
@@ -49,7 +50,7 @@ help:
 deps:
 	@./scripts/deps.sh
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"; $(CC) $(CFLAGS) $(FAMFS_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -63,11 +64,16 @@ $(BUILD)/famfsctl: $(CTL_OBJ) $(LIB)
 $(BUILD)/famfsd: $(D_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-$(BENCH): $(BUILD)/bench/bench.o $(LIB)
+$(BENCH): $(BUILD)/obj/bench/bench.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Test helper: a minimal log writer for agent tests without a master.
+$(TOOLS): $(BUILD)/obj/tests/integration/tools/logtool.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
