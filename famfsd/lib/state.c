@@ -165,6 +165,7 @@ static int apply_create(struct famfs_state *st, const struct famfs_rec *r,
 		.extents = ext, .n_extents = r->n_extents,
 	};
 	struct famfs_tenant *tn = NULL;
+	struct famfs_node *node;
 	uint64_t bytes;
 	int err;
 
@@ -173,37 +174,41 @@ static int apply_create(struct famfs_state *st, const struct famfs_rec *r,
 		*reason = famfs_tenant_check(r->tenant, r->tenant_len);
 	if (*reason)
 		return -EUCLEAN;
-	if (r->tenant_len) {
-		err = famfs_tenants_get(st->tenants, r->tenant, r->tenant_len, &tn);
-		if (err < 0)
-			return err;
-		a.tenant = tn->id;
-	}
 	err = mark_extents(st, r, ext, &bytes, reason);
 	if (err < 0)
 		return err;
 	if (bytes < r->size) {
 		*reason = "extents are smaller than the file size";
 		err = -EUCLEAN;
-	} else {
-		err = famfs_ns_insert(st->ns, &a, NULL);
-		if (err < 0) {
-			*reason = insert_error(err);
-			err = err == -ENOMEM ? err : -EUCLEAN;
-		}
+		goto unmark;
 	}
+	err = famfs_ns_insert(st->ns, &a, &node);
 	if (err < 0) {
-		for (uint32_t i = 0; i < r->n_extents; i++)
-			famfs_alloc_release(st->alloc, ext[i].offset, ext[i].len);
-		return err;
+		*reason = insert_error(err);
+		err = err == -ENOMEM ? err : -EUCLEAN;
+		goto unmark;
 	}
-	if (tn) {
+	/*
+	 * The tenant last: naming a new one creates it, so it must wait until
+	 * nothing else can refuse the record (a refused record changes nothing).
+	 */
+	if (r->tenant_len) {
+		err = famfs_tenants_get(st->tenants, r->tenant, r->tenant_len, &tn);
+		if (err < 0) {
+			famfs_ns_remove(st->ns, node);
+			goto unmark;
+		}
+		node->tenant = tn->id;
 		tn->used_bytes += bytes;
 		tn->used_files++;
 	}
 	st->max_ino = r->ino;
 	st->files++;
 	return 0;
+unmark:
+	for (uint32_t i = 0; i < r->n_extents; i++)
+		famfs_alloc_release(st->alloc, ext[i].offset, ext[i].len);
+	return err;
 }
 
 /* Moves a deleted file's extents onto the pending-reclaim list. */

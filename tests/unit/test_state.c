@@ -1,0 +1,567 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The replay engine's rules, one by one: sequence, epoch, inode order,
+ * names, parents, duplicates, extents (overlap, alignment, data area,
+ * size), delete of non-empty directories, reclaim of non-pending inodes,
+ * quota usage. Every refused record must leave the state exactly as it was.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "state.h"
+
+#define U	4096ull
+#define UNITS	64ull
+
+static struct famfs_pool_info info;
+
+/* A state over a pool with 64 data units of 4 KiB. */
+static struct famfs_state *new_state(void)
+{
+	struct famfs_state *st = NULL;
+
+	assert_int_equal(famfs_sb_plan(1ull << 40, U, 1ull << 20, &info, NULL), 0);
+	assert_int_equal(famfs_sb_plan(info.data_offset + UNITS * U, U, 1ull << 20,
+				       &info, NULL), 0);
+	assert_int_equal(famfs_state_new(&info, &st), 0);
+	assert_int_equal(st->last_seq, 0);
+	assert_int_equal(st->max_ino, FAMFS_ROOT_INO);
+	return st;
+}
+
+/* Byte offset of data unit i. */
+static uint64_t du(uint64_t i)
+{
+	return info.data_offset + i * U;
+}
+
+/* Everything a refused record must leave untouched. */
+struct snap {
+	uint64_t last_seq, last_epoch, max_ino, files, dirs, pending_bytes;
+	uint64_t free_bytes, nodes, tenants, used_bytes[4], used_files[4];
+};
+
+static struct snap snap(const struct famfs_state *st)
+{
+	struct snap s = {
+		.last_seq = st->last_seq, .last_epoch = st->last_epoch,
+		.max_ino = st->max_ino, .files = st->files, .dirs = st->dirs,
+		.pending_bytes = st->pending_bytes,
+		.free_bytes = famfs_alloc_free_bytes(st->alloc),
+		.nodes = famfs_ns_count(st->ns),
+		.tenants = famfs_tenants_count(st->tenants),
+	};
+
+	for (uint32_t id = 1; id <= 4; id++) {
+		struct famfs_tenant *tn = famfs_tenants_by_id(st->tenants, id);
+
+		if (tn) {
+			s.used_bytes[id - 1] = tn->used_bytes;
+			s.used_files[id - 1] = tn->used_files;
+		}
+	}
+	return s;
+}
+
+/* Stamps the next sequence (unless set) and epoch 1 (unless set). */
+static int apply(struct famfs_state *st, struct famfs_rec *r, const char **why)
+{
+	if (!r->seq)
+		r->seq = st->last_seq + 1;
+	if (!r->epoch)
+		r->epoch = st->last_epoch ? st->last_epoch : 1;
+	return famfs_state_apply(st, r, why);
+}
+
+static void ok(struct famfs_state *st, struct famfs_rec r)
+{
+	const char *why = NULL;
+	int err = apply(st, &r, &why);
+
+	if (err)
+		fail_msg("record refused (%d): %s", err, why ? why : "?");
+	assert_null(why);
+}
+
+static void refused(struct famfs_state *st, struct famfs_rec r,
+		    const char *want)
+{
+	struct snap before = snap(st), after;
+	const char *why = NULL;
+
+	assert_int_equal(apply(st, &r, &why), -EUCLEAN);
+	assert_non_null(why);
+	if (!strstr(why, want))
+		fail_msg("reason '%s' does not mention '%s'", why, want);
+	after = snap(st);
+	assert_memory_equal(&before, &after, sizeof(before));
+}
+
+static struct famfs_rec mkdir_rec(uint64_t ino, uint64_t parent,
+				  const char *name)
+{
+	return (struct famfs_rec){
+		.type = FAMFS_REC_MKDIR, .ino = ino, .parent = parent,
+		.mode = 0755, .name = name, .name_len = (uint32_t)strlen(name),
+	};
+}
+
+/* Little-endian extents as a record carries them. */
+static struct famfs_extent ext_buf[8][4];
+static int ext_next;
+
+static const struct famfs_extent *exts(int n, const uint64_t *off_len)
+{
+	struct famfs_extent *e = ext_buf[ext_next++ % 8];
+
+	for (int i = 0; i < n; i++) {
+		e[i].offset = htole64(off_len[2 * i]);
+		e[i].len = htole64(off_len[2 * i + 1]);
+	}
+	return e;
+}
+
+static struct famfs_rec create_rec(uint64_t ino, uint64_t parent,
+				   const char *name, uint64_t size,
+				   const char *tenant, int n,
+				   const uint64_t *off_len)
+{
+	return (struct famfs_rec){
+		.type = FAMFS_REC_CREATE, .ino = ino, .parent = parent,
+		.size = size, .mode = 0644, .name = name,
+		.name_len = (uint32_t)strlen(name), .tenant = tenant,
+		.tenant_len = tenant ? (uint32_t)strlen(tenant) : 0,
+		.extents = n ? exts(n, off_len) : NULL, .n_extents = (uint32_t)n,
+	};
+}
+
+static struct famfs_rec delete_rec(uint64_t ino, uint64_t parent,
+				   const char *name)
+{
+	return (struct famfs_rec){
+		.type = FAMFS_REC_DELETE, .ino = ino, .parent = parent,
+		.name = name, .name_len = (uint32_t)strlen(name),
+	};
+}
+
+static struct famfs_rec reclaim_rec(uint64_t ino, uint64_t delete_seq)
+{
+	return (struct famfs_rec){
+		.type = FAMFS_REC_RECLAIM, .ino = ino, .delete_seq = delete_seq,
+	};
+}
+
+static struct famfs_rec quota_rec(const char *tenant, uint64_t bytes,
+				  uint64_t files)
+{
+	return (struct famfs_rec){
+		.type = FAMFS_REC_SET_QUOTA, .tenant = tenant,
+		.tenant_len = (uint32_t)strlen(tenant), .max_bytes = bytes,
+		.max_files = files,
+	};
+}
+
+/* ---- ordering ----------------------------------------------------------- */
+
+static void test_sequence_gap(void **state)
+{
+	struct famfs_state *st = new_state();
+	struct famfs_rec r;
+
+	(void)state;
+	r = mkdir_rec(2, 1, "a");
+	r.seq = 2;
+	refused(st, r, "sequence gap");
+	r.seq = 0xffffffffffffffffull;
+	refused(st, r, "sequence gap");
+	ok(st, mkdir_rec(2, 1, "a"));
+	assert_int_equal(st->last_seq, 1);
+	r = mkdir_rec(3, 1, "b");
+	r.seq = 1;				/* replayed twice */
+	refused(st, r, "sequence gap");
+	r.seq = 3;
+	refused(st, r, "sequence gap");
+	r.seq = 2;
+	ok(st, r);
+	famfs_state_free(st);
+}
+
+static void test_epoch_never_goes_back(void **state)
+{
+	struct famfs_state *st = new_state();
+	struct famfs_rec r;
+
+	(void)state;
+	r = mkdir_rec(2, 1, "a");
+	r.epoch = 0;
+	r.seq = 1;
+	/* apply() would stamp epoch 1 over 0: call the engine directly. */
+	const char *why = NULL;
+
+	assert_int_equal(famfs_state_apply(st, &r, &why), -EUCLEAN);
+	assert_non_null(strstr(why, "epoch"));
+	r.epoch = 3;
+	ok(st, r);
+	assert_int_equal(st->last_epoch, 3);
+	r = mkdir_rec(3, 1, "b");
+	r.epoch = 2;
+	refused(st, r, "epoch");
+	r.epoch = 3;				/* same master: fine */
+	ok(st, r);
+	r = mkdir_rec(4, 1, "c");
+	r.epoch = 9;				/* a new master: fine */
+	ok(st, r);
+	assert_int_equal(st->last_epoch, 9);
+	famfs_state_free(st);
+}
+
+static void test_inode_numbers_strictly_increase(void **state)
+{
+	struct famfs_state *st = new_state();
+
+	(void)state;
+	refused(st, mkdir_rec(1, 1, "root-again"), "inode");
+	refused(st, mkdir_rec(0, 1, "zero"), "inode");
+	ok(st, mkdir_rec(10, 1, "a"));
+	assert_int_equal(st->max_ino, 10);
+	refused(st, mkdir_rec(10, 1, "b"), "inode");
+	refused(st, mkdir_rec(9, 1, "b"), "inode");
+	refused(st, create_rec(5, 1, "f", 0, NULL, 0, NULL), "inode");
+	/* Deleted numbers are never reused either. */
+	ok(st, mkdir_rec(11, 1, "b"));
+	ok(st, delete_rec(11, 1, "b"));
+	refused(st, mkdir_rec(11, 1, "b"), "inode");
+	ok(st, mkdir_rec(12, 1, "b"));
+	famfs_state_free(st);
+}
+
+static void test_unknown_type(void **state)
+{
+	struct famfs_state *st = new_state();
+	struct famfs_rec r = mkdir_rec(2, 1, "a");
+
+	(void)state;
+	r.type = FAMFS_REC_TYPE_MAX;
+	refused(st, r, "unknown record type");
+	r.type = 0;
+	refused(st, r, "unknown record type");
+	famfs_state_free(st);
+}
+
+/* ---- names and parents ------------------------------------------------- */
+
+static void test_names_and_parents(void **state)
+{
+	struct famfs_state *st = new_state();
+	char longname[FAMFS_NAME_MAX + 1];
+	struct famfs_rec r;
+
+	(void)state;
+	ok(st, mkdir_rec(2, 1, "dir"));
+	ok(st, create_rec(3, 2, "file", 0, NULL, 0, NULL));
+	refused(st, mkdir_rec(4, 99, "x"), "parent directory does not exist");
+	refused(st, create_rec(4, 99, "x", 0, NULL, 0, NULL),
+		"parent directory does not exist");
+	refused(st, mkdir_rec(4, 3, "x"), "parent is not a directory");
+	refused(st, create_rec(4, 3, "x", 0, NULL, 0, NULL),
+		"parent is not a directory");
+	refused(st, mkdir_rec(4, 2, "file"), "name already exists");
+	refused(st, create_rec(4, 1, "dir", 0, NULL, 0, NULL),
+		"name already exists");
+	refused(st, mkdir_rec(4, 2, ""), "empty");
+	refused(st, mkdir_rec(4, 2, "."), "'.'");
+	refused(st, mkdir_rec(4, 2, ".."), "'..'");
+	refused(st, mkdir_rec(4, 2, "a/b"), "'/'");
+	refused(st, mkdir_rec(4, 2, "bad\xc0\xaf"), "UTF-8");
+	r = mkdir_rec(4, 2, "a");
+	r.name = "a\0b";
+	r.name_len = 3;
+	refused(st, r, "NUL");
+	memset(longname, 'l', sizeof(longname));
+	r.name = longname;
+	r.name_len = FAMFS_NAME_MAX + 1;
+	refused(st, r, "255");
+	r.name_len = FAMFS_NAME_MAX;
+	ok(st, r);
+	/* Mode carries permission bits only; the type comes from the record. */
+	r = mkdir_rec(5, 2, "m");
+	r.mode = S_IFDIR | 0755;
+	refused(st, r, "mode");
+	r = create_rec(5, 2, "m", 0, NULL, 0, NULL);
+	r.mode = 010644;
+	refused(st, r, "mode");
+	r.mode = 07777;
+	ok(st, r);
+	assert_true(S_ISREG(famfs_ns_get(st->ns, 5)->mode));
+	assert_int_equal(famfs_ns_get(st->ns, 5)->mode & 07777, 07777);
+	assert_true(S_ISDIR(famfs_ns_get(st->ns, 2)->mode));
+	assert_int_equal(st->dirs, 2);
+	assert_int_equal(st->files, 2);
+	famfs_state_free(st);
+}
+
+/* ---- extents ------------------------------------------------------------ */
+
+static void test_extents(void **state)
+{
+	struct famfs_state *st = new_state();
+	uint64_t free0;
+
+	(void)state;
+	free0 = famfs_alloc_free_bytes(st->alloc);
+	assert_int_equal(free0, UNITS * U);
+	ok(st, create_rec(2, 1, "a", 3 * U, NULL, 1,
+			  (uint64_t[]){ du(0), 3 * U }));
+	assert_int_equal(famfs_alloc_free_bytes(st->alloc), free0 - 3 * U);
+
+	/* Overlap with a live file, whole or partial. */
+	refused(st, create_rec(3, 1, "b", U, NULL, 1, (uint64_t[]){ du(2), U }),
+		"overlaps");
+	refused(st, create_rec(3, 1, "b", 4 * U, NULL, 1,
+			       (uint64_t[]){ du(2), 4 * U }), "overlaps");
+	/* Overlap inside one record: the first extent is rolled back too. */
+	refused(st, create_rec(3, 1, "b", 2 * U, NULL, 2,
+			       (uint64_t[]){ du(10), U, du(10), U }), "overlaps");
+	refused(st, create_rec(3, 1, "b", 4 * U, NULL, 3,
+			       (uint64_t[]){ du(10), 2 * U, du(20), U, du(11), U }),
+		"overlaps");
+	/* Misaligned. */
+	refused(st, create_rec(3, 1, "b", U, NULL, 1,
+			       (uint64_t[]){ du(10) + 512, U }), "misaligned");
+	refused(st, create_rec(3, 1, "b", U, NULL, 1,
+			       (uint64_t[]){ du(10), U - 1 }), "misaligned");
+	refused(st, create_rec(3, 1, "b", 0, NULL, 1,
+			       (uint64_t[]){ du(10), 0 }), "misaligned");
+	/* Outside the data area: in the log, before the pool, past the end. */
+	refused(st, create_rec(3, 1, "b", U, NULL, 1,
+			       (uint64_t[]){ info.log_offset, U }), "outside");
+	refused(st, create_rec(3, 1, "b", U, NULL, 1,
+			       (uint64_t[]){ info.data_offset - U, U }), "outside");
+	refused(st, create_rec(3, 1, "b", U, NULL, 1, (uint64_t[]){ 0, U }),
+		"outside");
+	refused(st, create_rec(3, 1, "b", U, NULL, 1, (uint64_t[]){ du(UNITS), U }),
+		"outside");
+	refused(st, create_rec(3, 1, "b", 2 * U, NULL, 1,
+			       (uint64_t[]){ du(UNITS - 1), 2 * U }), "outside");
+	refused(st, create_rec(3, 1, "b", U, NULL, 1,
+			       (uint64_t[]){ UINT64_MAX - U + 1, U }), "outside");
+	refused(st, create_rec(3, 1, "b", U, NULL, 1,
+			       (uint64_t[]){ du(1), UINT64_MAX - U + 1 }), "outside");
+	/* Extents smaller than the size. */
+	refused(st, create_rec(3, 1, "b", 2 * U + 1, NULL, 2,
+			       (uint64_t[]){ du(10), U, du(12), U }), "smaller");
+	refused(st, create_rec(3, 1, "b", 1, NULL, 0, NULL), "smaller");
+	/* A later rule failing (duplicate name) also releases the extents. */
+	refused(st, create_rec(3, 1, "a", U, NULL, 1, (uint64_t[]){ du(10), U }),
+		"name already exists");
+	assert_int_equal(famfs_alloc_free_bytes(st->alloc), free0 - 3 * U);
+
+	/* Every unit the refused records named is still free. */
+	ok(st, create_rec(3, 1, "b", 4 * U, NULL, 4,
+			  (uint64_t[]){ du(10), 2 * U, du(20), U, du(12), U,
+					du(UNITS - 1), U }));
+	assert_int_equal(famfs_alloc_free_bytes(st->alloc), free0 - 8 * U);
+	const struct famfs_node *b = famfs_ns_get(st->ns, 3);
+
+	assert_int_equal(b->n_extents, 4);
+	assert_int_equal(famfs_node_extents(b)[3].offset, du(UNITS - 1));
+	/* Sizes below the allocation are fine (the tail of a unit). */
+	ok(st, create_rec(4, 1, "c", U + 1, NULL, 1, (uint64_t[]){ du(30), 2 * U }));
+	ok(st, create_rec(5, 1, "empty", 0, NULL, 0, NULL));
+	assert_int_equal(st->files, 4);
+	famfs_state_free(st);
+}
+
+/* ---- delete and reclaim ------------------------------------------------- */
+
+static void test_delete_rules(void **state)
+{
+	struct famfs_state *st = new_state();
+
+	(void)state;
+	ok(st, mkdir_rec(2, 1, "d"));
+	ok(st, mkdir_rec(3, 2, "sub"));
+	ok(st, create_rec(4, 2, "f", U, NULL, 1, (uint64_t[]){ du(0), U }));
+	refused(st, delete_rec(99, 1, "x"), "unknown inode");
+	refused(st, delete_rec(FAMFS_ROOT_INO, 1, ""), "root");
+	refused(st, delete_rec(4, 1, "f"), "another parent or name");
+	refused(st, delete_rec(4, 2, "g"), "another parent or name");
+	refused(st, delete_rec(4, 2, "ff"), "another parent or name");
+	refused(st, delete_rec(4, 2, ""), "another parent or name");
+	refused(st, delete_rec(2, 1, "d"), "not empty");
+	ok(st, delete_rec(3, 2, "sub"));
+	assert_int_equal(st->dirs, 1);
+	refused(st, delete_rec(2, 1, "d"), "not empty");
+	ok(st, delete_rec(4, 2, "f"));
+	assert_int_equal(st->files, 0);
+	assert_null(famfs_ns_get(st->ns, 4));
+	refused(st, delete_rec(4, 2, "f"), "unknown inode");	/* twice */
+	ok(st, delete_rec(2, 1, "d"));
+	assert_int_equal(st->dirs, 0);
+	assert_int_equal(famfs_ns_count(st->ns), 1);
+	/* The parent is gone: nothing can be created under it. */
+	refused(st, mkdir_rec(5, 2, "x"), "parent directory does not exist");
+	famfs_state_free(st);
+}
+
+static void test_reclaim_rules(void **state)
+{
+	struct famfs_state *st = new_state();
+	uint64_t del_seq, free0 = UNITS * U;
+	struct famfs_pending *p;
+
+	(void)state;
+	ok(st, create_rec(2, 1, "f", 3 * U, NULL, 2,
+			  (uint64_t[]){ du(0), 2 * U, du(5), U }));
+	ok(st, create_rec(3, 1, "live", U, NULL, 1, (uint64_t[]){ du(9), U }));
+	refused(st, reclaim_rec(2, 1), "not pending");	/* still live */
+	refused(st, reclaim_rec(3, 2), "not pending");
+	refused(st, reclaim_rec(77, 1), "not pending");	/* never existed */
+	ok(st, delete_rec(2, 1, "f"));
+	del_seq = st->last_seq;
+	p = famfs_state_pending_find(st, 2);
+	assert_non_null(p);
+	assert_int_equal(p->delete_seq, del_seq);
+	assert_int_equal(p->bytes, 3 * U);
+	assert_int_equal(p->n_extents, 2);
+	assert_int_equal(st->pending_bytes, 3 * U);
+	/* Deleted but not reclaimed: agents may still map it, no reuse. */
+	assert_int_equal(famfs_alloc_free_bytes(st->alloc), free0 - 4 * U);
+	refused(st, create_rec(4, 1, "g", U, NULL, 1, (uint64_t[]){ du(5), U }),
+		"overlaps");
+	refused(st, reclaim_rec(2, del_seq - 1), "not pending");
+	refused(st, reclaim_rec(2, del_seq + 1), "not pending");
+	ok(st, reclaim_rec(2, del_seq));
+	assert_null(famfs_state_pending_find(st, 2));
+	assert_int_equal(st->pending_bytes, 0);
+	assert_int_equal(famfs_alloc_free_bytes(st->alloc), free0 - U);
+	refused(st, reclaim_rec(2, del_seq), "not pending");	/* twice */
+	/* Reclaimed space is reusable. */
+	ok(st, create_rec(4, 1, "g", 3 * U, NULL, 2,
+			  (uint64_t[]){ du(5), U, du(0), 2 * U }));
+
+	/* Pending list order and an empty file's reclaim. */
+	ok(st, create_rec(5, 1, "e", 0, NULL, 0, NULL));
+	ok(st, delete_rec(5, 1, "e"));
+	uint64_t e_seq = st->last_seq;
+
+	ok(st, delete_rec(4, 1, "g"));
+	assert_int_equal(st->pending_first->ino, 5);
+	assert_int_equal(st->pending_last->ino, 4);
+	assert_int_equal(st->pending_bytes, 3 * U);
+	ok(st, reclaim_rec(4, st->last_seq));
+	ok(st, reclaim_rec(5, e_seq));
+	assert_null(st->pending_first);
+	assert_null(st->pending_last);
+	assert_int_equal(famfs_alloc_free_bytes(st->alloc), free0 - U);
+	famfs_state_free(st);
+}
+
+/* ---- tenants and quotas ------------------------------------------------- */
+
+static void test_quota_accounting(void **state)
+{
+	struct famfs_state *st = new_state();
+	struct famfs_tenant *acme;
+	char longt[FAMFS_TENANT_MAX + 2];
+
+	(void)state;
+	refused(st, quota_rec("", 1, 1), "without a tenant");
+	refused(st, quota_rec(".x", 1, 1), "tenant");
+	refused(st, quota_rec("a b", 1, 1), "tenant");
+	memset(longt, 't', sizeof(longt));
+	longt[FAMFS_TENANT_MAX + 1] = '\0';
+	refused(st, quota_rec(longt, 1, 1), "63");
+	ok(st, quota_rec("acme", 10 * U, 5));
+	acme = famfs_tenants_find(st->tenants, "acme", 4);
+	assert_non_null(acme);
+	assert_int_equal(acme->max_bytes, 10 * U);
+	assert_int_equal(acme->max_files, 5);
+	assert_int_equal(acme->used_bytes, 0);
+
+	/* Usage counts allocated bytes (whole units), per file. */
+	ok(st, create_rec(2, 1, "a", 3 * U + 1, "acme", 1,
+			  (uint64_t[]){ du(0), 4 * U }));
+	assert_int_equal(acme->used_bytes, 4 * U);
+	assert_int_equal(acme->used_files, 1);
+	ok(st, create_rec(3, 1, "b", 0, "acme", 0, NULL));
+	assert_int_equal(acme->used_bytes, 4 * U);
+	assert_int_equal(acme->used_files, 2);
+	assert_int_equal(famfs_ns_get(st->ns, 2)->tenant, acme->id);
+	/* A file without a tenant counts for nobody. */
+	ok(st, create_rec(4, 1, "c", U, NULL, 1, (uint64_t[]){ du(8), U }));
+	assert_int_equal(famfs_ns_get(st->ns, 4)->tenant, 0);
+	assert_int_equal(acme->used_bytes, 4 * U);
+	/* A file names a tenant never given a quota: it appears, unlimited. */
+	ok(st, create_rec(5, 1, "d", 2 * U, "beta", 1, (uint64_t[]){ du(10), 2 * U }));
+	struct famfs_tenant *beta = famfs_tenants_find(st->tenants, "beta", 4);
+
+	assert_non_null(beta);
+	assert_int_equal(beta->max_bytes, 0);
+	assert_int_equal(beta->used_bytes, 2 * U);
+	assert_int_equal(famfs_tenants_count(st->tenants), 2);
+	/* Bad tenant names in a create. */
+	refused(st, create_rec(6, 1, "e", 0, ".x", 0, NULL), "tenant");
+	refused(st, create_rec(6, 1, "e", 0, "a/b", 0, NULL), "tenant");
+
+	/* Delete gives the usage back (at delete, not at reclaim). */
+	ok(st, delete_rec(2, 1, "a"));
+	assert_int_equal(acme->used_bytes, 0);
+	assert_int_equal(acme->used_files, 1);
+	ok(st, reclaim_rec(2, st->last_seq));
+	assert_int_equal(acme->used_bytes, 0);
+	ok(st, delete_rec(3, 1, "b"));
+	assert_int_equal(acme->used_files, 0);
+	/* A new quota changes the limits, never the usage. */
+	ok(st, quota_rec("beta", U, 1));
+	assert_int_equal(beta->max_bytes, U);
+	assert_int_equal(beta->used_bytes, 2 * U);	/* over: still valid */
+	assert_int_equal(famfs_tenant_check_quota(beta, 1, 0), -EDQUOT);
+	famfs_state_free(st);
+}
+
+/* A refused create must not leave behind the tenant it named. */
+static void test_refused_create_adds_no_tenant(void **state)
+{
+	struct famfs_state *st = new_state();
+
+	(void)state;
+	ok(st, create_rec(2, 1, "a", U, NULL, 1, (uint64_t[]){ du(0), U }));
+	/* refused() compares tenant counts before and after */
+	refused(st, create_rec(3, 1, "b", U, "newt", 1, (uint64_t[]){ du(0), U }),
+		"overlaps");
+	refused(st, create_rec(3, 1, "a", U, "newt", 1, (uint64_t[]){ du(1), U }),
+		"name already exists");
+	refused(st, create_rec(3, 99, "b", U, "newt", 1, (uint64_t[]){ du(1), U }),
+		"parent");
+	refused(st, create_rec(3, 1, "b", 2 * U, "newt", 1,
+			       (uint64_t[]){ du(1), U }), "smaller");
+	assert_null(famfs_tenants_find(st->tenants, "newt", 4));
+	ok(st, create_rec(3, 1, "b", U, "newt", 1, (uint64_t[]){ du(1), U }));
+	assert_int_equal(famfs_tenants_find(st->tenants, "newt", 4)->used_files, 1);
+	famfs_state_free(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sequence_gap),
+		cmocka_unit_test(test_epoch_never_goes_back),
+		cmocka_unit_test(test_inode_numbers_strictly_increase),
+		cmocka_unit_test(test_unknown_type),
+		cmocka_unit_test(test_names_and_parents),
+		cmocka_unit_test(test_extents),
+		cmocka_unit_test(test_delete_rules),
+		cmocka_unit_test(test_reclaim_rules),
+		cmocka_unit_test(test_quota_accounting),
+		cmocka_unit_test(test_refused_create_adds_no_tenant),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
