@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Bearer tokens of the master's API. A token file holds one token a line:
+ *
+ *   TOKEN ROLE [TENANT]      # ROLE: admin, tenant (needs TENANT) or agent
+ *
+ * Blank lines and lines starting with '#' are ignored. Tokens are 16 to 256
+ * printable ASCII characters without spaces. Read once at start.
+ */
+#ifndef FAMFSD_AUTH_H
+#define FAMFSD_AUTH_H
+
+#include <stddef.h>
+
+#include "format.h"
+
+enum auth_role {
+	AUTH_ADMIN = 1u << 0,
+	AUTH_TENANT = 1u << 1,
+	AUTH_AGENT = 1u << 2,
+};
+
+#define AUTH_TOKEN_MIN	16u
+#define AUTH_TOKEN_MAX	256u
+
+struct auth_ident {
+	enum auth_role role;
+	char tenant[FAMFS_TENANT_MAX + 1];	/* tenant role only */
+};
+
+struct auth_tokens;
+
+/* Reads a token file. -EINVAL with why (line number and reason) filled. */
+int auth_tokens_load(const char *path, struct auth_tokens **ret,
+		     char *why, size_t why_size);
+
+/* A table with one fresh random admin token, copied to ret_token. */
+int auth_tokens_generate(struct auth_tokens **ret, char *ret_token,
+			 size_t size);
+
+void auth_tokens_free(struct auth_tokens *t);
+size_t auth_tokens_count(const struct auth_tokens *t);
+
+/*
+ * The identity of an "Authorization: Bearer TOKEN" header value, or NULL.
+ * Compares against every token in constant time per token.
+ */
+const struct auth_ident *auth_lookup(const struct auth_tokens *t,
+				     const char *authorization);
+
+const char *auth_role_name(enum auth_role r);
+
+#endif

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The HTTP server: libmicrohttpd with its own polling threads (epoll, a
+ * small thread pool), keep-alive, optional TLS (GnuTLS inside MHD), and
+ * limits on connections, connections per client address, idle time and
+ * request body size. Suspend/resume lets a long poll wait without holding
+ * a thread.
+ *
+ * Per request: the URI callback allocates our struct http_req and keeps the
+ * raw URI (MHD decodes the path it hands the access handler, which would
+ * turn %2F into a '/' we could no longer tell from a separator); the access
+ * handler collects the body; the completion callback frees the request.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+struct http_server {
+	struct MHD_Daemon *d;
+	char *cert, *key;		/* PEM, kept for the daemon's lifetime */
+	unsigned int port;
+};
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_req *rq = calloc(1, sizeof(*rq));
+	char *q;
+
+	(void)conn;
+	if (!rq)
+		return NULL;
+	rq->m = cls;
+	rq->start_ns = master_mono_ns();
+	rq->path = strdup(uri);
+	if (!rq->path) {
+		free(rq);
+		return NULL;
+	}
+	q = strchr(rq->path, '?');
+	if (q) {
+		*q = '\0';
+		rq->query = q + 1;
+	}
+	return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+			 void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct http_req *rq = *con_cls;
+	struct master *m = cls;
+
+	(void)conn;
+	(void)toe;
+	if (!rq)
+		return;
+	if (rq->waiter.queued)
+		master_feed_cancel(m->feed, &rq->waiter);
+	free(rq->path);
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static bool body_expected_too_large(struct http_req *rq)
+{
+	const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX;
+}
+
+static void body_append(struct http_req *rq, const char *data, size_t n)
+{
+	if (rq->too_large)
+		return;
+	if (n > HTTP_BODY_MAX - rq->body_len) {
+		/* Keep reading (and dropping) so the 413 goes out cleanly. */
+		rq->too_large = true;
+		free(rq->body);
+		rq->body = NULL;
+		rq->body_len = rq->body_cap = 0;
+		return;
+	}
+	if (rq->body_len + n + 1 > rq->body_cap) {
+		size_t cap = rq->body_cap ? rq->body_cap : 1024;
+		char *b;
+
+		while (cap < rq->body_len + n + 1)
+			cap *= 2;
+		b = realloc(rq->body, cap);
+		if (!b) {
+			rq->too_large = true;	/* reported as 413 as well */
+			return;
+		}
+		rq->body = b;
+		rq->body_cap = cap;
+	}
+	memcpy(rq->body + rq->body_len, data, n);
+	rq->body_len += n;
+	rq->body[rq->body_len] = '\0';
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct http_req *rq = *con_cls;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (!rq) {
+		/* The URI callback ran out of memory: answer without a body. */
+		resp = MHD_create_response_from_buffer(0, NULL,
+						       MHD_RESPMEM_PERSISTENT);
+		ret = MHD_queue_response(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	if (!rq->started) {
+		rq->started = true;
+		rq->conn = conn;
+		rq->method = method;
+		if (body_expected_too_large(rq))
+			return http_reply_problem(rq, PROB_TOO_LARGE,
+						  "request body exceeds %u bytes",
+						  HTTP_BODY_MAX);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		body_append(rq, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (rq->too_large)
+		return http_reply_problem(rq, PROB_TOO_LARGE,
+					  "request body exceeds %u bytes",
+					  HTTP_BODY_MAX);
+	return api_dispatch(rq);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	fputs("famfsd master: http: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT" into a socket address. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss,
+			bool *ret_v6)
+{
+	struct addrinfo hints = {
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+		.ai_socktype = SOCK_STREAM,
+	};
+	struct addrinfo *ai;
+	char host[128], *port;
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+	int r;
+
+	if (!colon || colon == s)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (hl < 3 || s[hl - 1] != ']')
+			return -EINVAL;
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	port = (char *)colon + 1;
+	r = getaddrinfo(host, port, &hints, &ai);
+	if (r)
+		return -EINVAL;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*ret_v6 = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static char *read_file(const char *path)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	FILE *f = fopen(path, "re");
+	ssize_t n;
+
+	if (!f)
+		return NULL;
+	n = getdelim(&buf, &cap, '\0', f);
+	fclose(f);
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int load_tls(struct http_server *s, const struct master_config *cfg)
+{
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		fprintf(stderr, "famfsd master: --tls-cert and --tls-key go "
+			"together\n");
+		return -EINVAL;
+	}
+	if (!cfg->tls_cert)
+		return 0;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		fprintf(stderr, "famfsd master: this libmicrohttpd has no TLS\n");
+		return -EOPNOTSUPP;
+	}
+	s->cert = read_file(cfg->tls_cert);
+	if (!s->cert) {
+		fprintf(stderr, "famfsd master: Failed to read '%s': %s\n",
+			cfg->tls_cert, strerror(errno ? errno : EINVAL));
+		return -EINVAL;
+	}
+	s->key = read_file(cfg->tls_key);
+	if (!s->key) {
+		fprintf(stderr, "famfsd master: Failed to read '%s': %s\n",
+			cfg->tls_key, strerror(errno ? errno : EINVAL));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int http_server_start(struct master *m, struct http_server **ret)
+{
+	const struct master_config *cfg = &m->cfg;
+	struct MHD_OptionItem extra[4];
+	struct sockaddr_storage ss = { 0 };
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			     MHD_USE_TURBO;
+	const union MHD_DaemonInfo *info;
+	struct http_server *s;
+	size_t ne = 0;
+	bool v6 = false;
+	int err;
+
+	if (parse_listen(cfg->listen, &ss, &v6) < 0) {
+		fprintf(stderr, "famfsd master: bad --listen '%s' (want ADDR:PORT "
+			"or [ADDR]:PORT)\n", cfg->listen);
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	err = load_tls(s, cfg);
+	if (err < 0)
+		goto fail;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	if (s->cert) {
+		flags |= MHD_USE_TLS;
+		extra[ne++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT,
+						       0, s->cert };
+		extra[ne++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY,
+						       0, s->key };
+	}
+	if (cfg->http_threads > 1)
+		extra[ne++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
+						       cfg->http_threads, NULL };
+	extra[ne] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, m,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10),
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_ARRAY, extra,
+		MHD_OPTION_END);
+	if (!s->d) {
+		fprintf(stderr, "famfsd master: Failed to listen on '%s': %s\n",
+			cfg->listen, errno ? strerror(errno) : "libmicrohttpd "
+			"refused the configuration");
+		err = -EADDRNOTAVAIL;
+		goto fail;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : 0;
+	*ret = s;
+	return 0;
+fail:
+	http_server_stop(s);
+	return err;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	if (s->key) {
+		explicit_bzero(s->key, strlen(s->key));
+		free(s->key);
+	}
+	free(s->cert);
+	free(s);
+}
+
+unsigned int http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+const char *http_header(const struct http_req *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_arg(const struct http_req *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void http_suspend(struct http_req *rq)
+{
+	MHD_suspend_connection(rq->conn);
+}
+
+void http_resume(struct http_req *rq)
+{
+	MHD_resume_connection(rq->conn);
+}

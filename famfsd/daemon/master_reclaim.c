@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Safe reclaim. A DELETE record removes the name and the tenant's charge at
+ * once, but the file's extents go onto the state's pending list: a host
+ * that has not replayed the delete, or still has the file open or mapped,
+ * may touch those bytes. Only when every agent that is not evicted has
+ * reported an applied sequence at or past the delete, and none reports the
+ * inode open, does a RECLAIM record return the space to the allocator
+ * (applying it is what frees the extents, on every host alike).
+ *
+ * After a master start, agents are unknown until they heartbeat again, so
+ * nothing is reclaimed during a grace period (cfg.reclaim_grace_ms).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "master.h"
+
+struct candidate {
+	uint64_t ino, delete_seq;
+};
+
+int master_reclaim(struct master *m)
+{
+	struct candidate *c = NULL;
+	struct famfs_pending *p;
+	struct master_why w;
+	size_t n = 0, cap = 0, done = 0;
+	int err = 0;
+
+	if (!m->st->pending_first || m->fenced ||
+	    master_mono_ns() < m->reclaim_after_ns)
+		return 0;
+	/* Collect first: applying a RECLAIM unlinks its pending entry. */
+	for (p = m->st->pending_first; p; p = p->next) {
+		if (master_agents_hold(m->agents, p->ino, p->delete_seq))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct candidate *nc = realloc(c, ncap * sizeof(*c));
+
+			if (!nc)
+				break;	/* reclaim what we have; retried later */
+			c = nc;
+			cap = ncap;
+		}
+		c[n++] = (struct candidate){ p->ino, p->delete_seq };
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct famfs_rec rec = {
+			.type = FAMFS_REC_RECLAIM, .ino = c[i].ino,
+			.delete_seq = c[i].delete_seq,
+		};
+
+		err = master_append(m, &rec, NULL, &w);
+		if (err < 0)
+			break;
+		done++;
+	}
+	free(c);
+	/* One publish for the whole batch (P3-P6 once). */
+	if (done && master_publish(m, &w) < 0)
+		return -EIO;
+	if (err < 0)
+		fprintf(stderr, "famfsd master: Failed to reclaim deleted files: "
+			"%s, will retry\n", w.msg);
+	return (int)done;
+}
