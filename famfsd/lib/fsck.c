@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "fsck.h"
+#include "lease.h"
 #include "log.h"
 #include "replay.h"
 
@@ -60,6 +61,7 @@ static int check_log(uint8_t *base, const struct famfs_cache_ops *ops,
 		return r == -ENOMEM ? fail(rep, FAMFS_FSCK_NOMEM, 0, 0, NULL) :
 		       fail(rep, FAMFS_FSCK_LOG_HEADER, 0, 0, lerr.reason);
 	r = famfs_log_read_tail(log, &tail, &lerr);
+	famfs_log_tail_status(log, rep->tail_slot);
 	if (r < 0) {
 		r = fail(rep, FAMFS_FSCK_TAIL, lerr.seq, lerr.offset, lerr.reason);
 		goto out;
@@ -91,6 +93,7 @@ int famfs_fsck(const uint8_t *base, uint64_t size,
 	       const struct famfs_cache_ops *ops,
 	       struct famfs_fsck_report *rep)
 {
+	struct famfs_lease_info lease;
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
@@ -102,6 +105,9 @@ int famfs_fsck(const uint8_t *base, uint64_t size,
 	if (r < 0)
 		return fail(rep, FAMFS_FSCK_SUPERBLOCK, 0, 0,
 			    "both superblock copies are bad");
+	/* A lease never written reads as -ENOENT: that is no finding. */
+	if (famfs_lease_read(base, ops, &lease) == -EUCLEAN)
+		rep->lease = "lease area CRC mismatch";
 	/* fsck only reads; the log code takes a writable pointer. */
 	return check_log((uint8_t *)base, ops, rep);
 }

@@ -28,6 +28,8 @@ enum famfs_fsck_where {
 struct famfs_fsck_report {
 	struct famfs_pool_info info;
 	struct famfs_sb_status sb;	/* a torn copy shows here */
+	const char *tail_slot[2];	/* a torn tail slot shows here */
+	const char *lease;		/* a corrupt lease area shows here */
 	uint64_t records;		/* good records read */
 	uint64_t tail_seq, log_used;
 	uint64_t files, dirs, tenants, used_bytes, pending_bytes;
@@ -38,9 +40,11 @@ struct famfs_fsck_report {
 };
 
 /*
- * Returns 0 when the image is clean (a superblock copy repaired from the
- * other still counts as a finding: see report.sb), -EUCLEAN when not,
- * -ENODEV when it holds no pool, -ENOMEM.
+ * Returns 0 when the image is clean, -EUCLEAN when not, -ENODEV when it
+ * holds no pool, -ENOMEM. Damage that the reader survives still counts as
+ * a finding with a 0 return: a torn superblock copy (report.sb), a torn
+ * tail slot (report.tail_slot: the previous tail was used, so the newest
+ * publish may be missing), a corrupt lease area (report.lease).
  */
 int famfs_fsck(const uint8_t *base, uint64_t size,
 	       const struct famfs_cache_ops *ops,

@@ -19,6 +19,7 @@ struct famfs_log {
 	const struct famfs_cache_ops *ops;
 	/* reader: [inval_start, inval_end) was invalidated since the tail read */
 	uint64_t inval_start, inval_end;
+	const char *slot_why[2];	/* R1's verdict on each tail slot */
 	/* writer */
 	struct famfs_log_pos appended;	/* after the last appended record */
 	struct famfs_log_pos published;	/* what the tail says */
@@ -138,6 +139,8 @@ int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 		if (!why[0] || !why[1])
 			break;
 	}
+	log->slot_why[0] = why[0];
+	log->slot_why[1] = why[1];
 	if (why[0] && why[1]) {
 		*err = (struct famfs_log_error){ .reason = "both tail slots are corrupt" };
 		return -EUCLEAN;
@@ -159,6 +162,12 @@ int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 	*ret = slot[best];
 	log->inval_start = log->inval_end = 0;
 	return 0;
+}
+
+void famfs_log_tail_status(const struct famfs_log *log, const char *ret_why[2])
+{
+	ret_why[0] = log->slot_why[0];
+	ret_why[1] = log->slot_why[1];
 }
 
 /* R2: makes sure [off, off + len) was invalidated since the tail read. */

@@ -67,6 +67,13 @@ int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 			struct famfs_log_error *err);
 
 /*
+ * What the last famfs_log_read_tail() found in each slot: NULL for a usable
+ * slot, else why not. One bad slot is survivable (the other one's tail is
+ * used) but is still a finding for fsck.
+ */
+void famfs_log_tail_status(const struct famfs_log *log, const char *ret_why[2]);
+
+/*
  * R2-R3: reads the record after pos, which must not pass tail. Returns 1
  * with *ret_rec pointing into the pool and pos advanced, 0 when pos has
  * reached tail, -EUCLEAN with *err filled on corruption. The record stays

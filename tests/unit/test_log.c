@@ -628,9 +628,14 @@ static void test_torn_tail_uses_other_slot(void **state)
 	(void)state;
 	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
 	nslot = two_batches(&p, &older, &newer);
+	const char *why[2];
+
 	r = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
 	assert_int_equal(tail.seq, newer.seq);
+	famfs_log_tail_status(r, why);
+	assert_null(why[0]);
+	assert_null(why[1]);
 
 	/* The newest slot torn: the previous tail, whole, is used. */
 	for (size_t b = 0; b < LINE; b++) {
@@ -638,6 +643,9 @@ static void test_torn_tail_uses_other_slot(void **state)
 		assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
 		assert_int_equal(tail.seq, older.seq);
 		assert_int_equal(tail.end, older.end);
+		famfs_log_tail_status(r, why);
+		assert_non_null(why[nslot]);	/* and the reader can say so */
+		assert_null(why[nslot ^ 1]);
 		assert_int_equal(read_all(r, &err), (long)older.seq);
 		((uint8_t *)&hdr_of(&p)->tail[nslot])[b] ^= 0x10;
 	}
@@ -650,6 +658,8 @@ static void test_torn_tail_uses_other_slot(void **state)
 	write_slot(&p, nslot, newer.seq + 5, newer.end, 2);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
 	assert_int_equal(tail.seq, older.seq);
+	famfs_log_tail_status(r, why);
+	assert_string_equal(why[nslot], "generation differs from the log");
 	famfs_log_free(r);
 	pool_free(&p);
 }
