@@ -1,0 +1,421 @@
+"""Shared helpers for the integration tests: pool files, a real famfsd
+master process, and an API client that checks every response against
+api/openapi.yaml.
+
+Generic on purpose, so tests of other daemons (the agent) can reuse them:
+
+    pool = make_pool(tmp_path / "pool.img")
+    with Master(pool, tmp_path) as m:          # started, /healthz answered
+        api = m.client()                        # admin token
+        api.put("/v1/files/a", json={"size": 1}, expect=201)
+        m.kill()                                # SIGKILL, like a crash
+        m.start()                               # same port, same tokens
+
+Every started process is killed and reaped at fixture teardown even when a
+test fails; its stderr stays in the test's tmp directory and is checked for
+sanitizer reports.
+"""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import jsonschema
+import pytest
+import requests
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+FAMFSD = os.path.join(BUILD, "famfsd")
+FAMFSCTL = os.path.join(BUILD, "famfsctl")
+SPEC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
+IN_CI = os.environ.get("CI") == "true"
+
+# Tokens of the default token file (16+ characters each).
+ADMIN_TOKEN = "admin-0123456789abcdef"
+AGENT_TOKEN = "agent-0123456789abcdef"
+TENANT_TOKENS = {"tA": "tenant-a-0123456789abcdef", "tB": "tenant-b-0123456789abcdef"}
+
+SANITIZER_WORDS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+
+
+def require(condition, what):
+    """A missing capability skips a test locally and fails it under CI=true."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"missing capability (CI=true forbids skipping): {what}")
+    pytest.skip(what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def famfsctl(*args, check=None, timeout=120, env=None):
+    p = subprocess.run([FAMFSCTL, *map(str, args)], capture_output=True,
+                       text=True, timeout=timeout, env=env)
+    if check is not None:
+        assert p.returncode == check, (args, p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def make_pool(path, size="4G", alloc_unit=None, log_size=None):
+    """Formats a sparse pool file and returns its path as a string."""
+    args = ["mkfs", str(path), "--create", size]
+    if alloc_unit:
+        args += ["--alloc-unit", alloc_unit]
+    if log_size:
+        args += ["--log-size", log_size]
+    famfsctl(*args, check=0)
+    return str(path)
+
+
+def write_tokens(path, admin=ADMIN_TOKEN, agent=AGENT_TOKEN, tenants=None):
+    tenants = TENANT_TOKENS if tenants is None else tenants
+    lines = ["# famfsd test tokens: TOKEN ROLE [TENANT]"]
+    if admin:
+        lines.append(f"{admin} admin")
+    if agent:
+        lines.append(f"{agent} agent")
+    lines += [f"{tok} tenant {name}" for name, tok in tenants.items()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+class Master:
+    """A famfsd master on a pool, with its own port and token file."""
+
+    def __init__(self, pool, workdir, args=(), tokens_file=None, port=None,
+                 start=True, name="master"):
+        self.pool = str(pool)
+        self.workdir = str(workdir)
+        self.port = port or free_port()
+        self.name = name
+        self.extra = list(args)
+        self.tokens_file = tokens_file or write_tokens(
+            os.path.join(self.workdir, f"{name}.tokens"))
+        self.admin_token = ADMIN_TOKEN
+        self.agent_token = AGENT_TOKEN
+        self.tenant_tokens = dict(TENANT_TOKENS)
+        self.proc = None
+        self.stderr_path = os.path.join(self.workdir, f"{name}.stderr")
+        self.stdout_path = os.path.join(self.workdir, f"{name}.stdout")
+        self.runs = 0
+        if start:
+            self.start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self):
+        return [FAMFSD, "master", "--pool", self.pool, "--listen",
+                f"127.0.0.1:{self.port}", "--tokens", self.tokens_file,
+                *self.extra]
+
+    def spawn(self):
+        """Starts the process without waiting for it to serve."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.runs += 1
+        mode = "w" if self.runs == 1 else "a"
+        self._err = open(self.stderr_path, mode)
+        self._out = open(self.stdout_path, mode)
+        self.proc = subprocess.Popen(self.argv(), stdout=self._out,
+                                     stderr=self._err, stdin=subprocess.DEVNULL)
+        return self.proc
+
+    def start(self, timeout=20):
+        self.spawn()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=20):
+        """Polls /healthz until it answers; fails at once if the process died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                pytest.fail(f"famfsd master exited with {rc} before serving:\n"
+                            f"{self.stderr()}")
+            try:
+                r = requests.get(self.url + "/healthz", timeout=1)
+                if r.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"famfsd master did not serve /healthz within {timeout}s:\n"
+                    f"{self.stderr()}")
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout=20):
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._close_files()
+
+    def stop(self, timeout=20):
+        """SIGTERM and wait: a clean shutdown. Returns the exit code."""
+        if not self.running():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def kill(self):
+        """SIGKILL: a crash, nothing gets cleaned up."""
+        if self.running():
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait(20)
+            self._close_files()
+
+    def _close_files(self):
+        for f in (getattr(self, "_err", None), getattr(self, "_out", None)):
+            if f and not f.closed:
+                f.close()
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stdout(self):
+        try:
+            with open(self.stdout_path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def client(self, token="admin"):
+        """An ApiClient; token: 'admin', 'agent', a tenant name, None or a raw token."""
+        tok = {"admin": self.admin_token, "agent": self.agent_token}.get(token)
+        if tok is None and token in self.tenant_tokens:
+            tok = self.tenant_tokens[token]
+        elif tok is None:
+            tok = token
+        return ApiClient(self.url, tok)
+
+    def close(self):
+        """Kills the process if it still runs; reports sanitizer findings."""
+        self.kill()
+        text = self.stderr()
+        bad = [w for w in SANITIZER_WORDS if w in text]
+        assert not bad, f"sanitizer report in {self.stderr_path}:\n{text}"
+
+    def __enter__(self):
+        if not self.running():
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---- the spec -----------------------------------------------------------------
+
+class Spec:
+    """api/openapi.yaml with $refs resolved, as JSON Schema (draft 7)."""
+
+    SKIP = {"example", "examples", "nullable", "x-path-multisegment"}
+
+    def __init__(self, path=SPEC_PATH):
+        with open(path) as f:
+            self.doc = yaml.safe_load(f)
+
+    def ref(self, ref):
+        assert ref.startswith("#/"), ref
+        node = self.doc
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+
+    def schema(self, node, in_props=False):
+        """OpenAPI 3.0 schema to JSON Schema: inline $refs, nullable -> null."""
+        if isinstance(node, list):
+            return [self.schema(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node and not in_props:
+            return self.schema(self.ref(node["$ref"]))
+        out = {}
+        for k, v in node.items():
+            if in_props:
+                out[k] = self.schema(v)
+            elif k in self.SKIP or k.startswith("x-"):
+                continue
+            elif k == "properties":
+                out[k] = self.schema(v, in_props=True)
+            else:
+                out[k] = self.schema(v)
+        if not in_props and node.get("nullable"):
+            if "type" in out:
+                out["type"] = [out["type"], "null"]
+            if "enum" in out:
+                out["enum"] = out["enum"] + [None]
+        return out
+
+    def component(self, name):
+        return self.schema(self.doc["components"]["schemas"][name])
+
+    def validate_component(self, body, name):
+        jsonschema.Draft7Validator(self.component(name)).validate(body)
+
+    def response_spec(self, method, template, status):
+        op = self.doc["paths"][template][method.lower()]
+        resp = op["responses"].get(str(status))
+        if resp is None and status == 405:
+            resp = self.doc["components"]["responses"]["MethodNotAllowed"]
+        assert resp is not None, f"{status} is not documented for {method} {template}"
+        if "$ref" in resp:
+            resp = self.ref(resp["$ref"])
+        return resp
+
+    def check(self, method, template, resp):
+        """Validates status, content type, headers and body of a response."""
+        rs = self.response_spec(method, template, resp.status_code)
+        for h in rs.get("headers", {}):
+            if h in ("WWW-Authenticate", "Allow"):
+                assert h in resp.headers, f"{resp.status_code} without {h}"
+        content = rs.get("content", {})
+        if not content:
+            return
+        ctype = resp.headers.get("Content-Type", "")
+        media = ctype.split(";")[0].strip()
+        match = [k for k in content if k.split(";")[0].strip() == media]
+        assert match, (f"{method} {template} {resp.status_code}: content type "
+                       f"{ctype!r} not in {list(content)}")
+        schema = self.schema(content[match[0]]["schema"])
+        if media.endswith("json"):
+            jsonschema.Draft7Validator(schema).validate(resp.json())
+
+
+SPEC = Spec()
+
+
+def template_for(path):
+    """The spec's path template for a concrete request path (no query)."""
+    exact = {"/healthz", "/metrics", "/v1/pool", "/v1/tenants", "/v1/agents",
+             "/v1/agents/heartbeat", "/v1/log", "/v1/dirs/"}
+    if path in exact:
+        return path
+    if path.startswith("/v1/files/"):
+        return "/v1/files/{path}"
+    if path == "/v1/dirs":
+        return "/v1/dirs/"
+    if path.startswith("/v1/dirs/"):
+        return "/v1/dirs/{path}"
+    if path.startswith("/v1/tenants/"):
+        return ("/v1/tenants/{tenant}/quota" if path.endswith("/quota")
+                else "/v1/tenants/{tenant}")
+    if path.startswith("/v1/agents/"):
+        return "/v1/agents/{agent_id}"
+    return None
+
+
+class ApiClient:
+    """requests over keep-alive, every response checked against the spec."""
+
+    def __init__(self, base, token=None, verify=True):
+        self.base = base
+        self.s = requests.Session()
+        self.s.verify = verify
+        if token:
+            self.s.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method, path, expect=None, validate=True, **kw):
+        kw.setdefault("timeout", 30)
+        r = self.s.request(method, self.base + path, **kw)
+        if expect is not None:
+            exp = expect if isinstance(expect, (tuple, list, set)) else (expect,)
+            assert r.status_code in exp, (method, path, r.status_code, r.text)
+        tpl = template_for(path.split("?")[0])
+        if validate and tpl and method.lower() in SPEC.doc["paths"].get(tpl, {}):
+            SPEC.check(method, tpl, r)
+        elif validate and r.status_code >= 400:
+            SPEC.validate_component(r.json(), "Problem")
+        return r
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+def raw_request(base, method, raw_path, token=None, body=None, headers=None):
+    """Sends raw_path byte for byte (requests would re-quote it).
+    Returns (status, headers, body bytes)."""
+    host, port = base.split("//", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    conn.request(method, raw_path, body=body, headers=h)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def problem_name(resp):
+    """The stable problem type name (last path segment of "type")."""
+    return resp.json()["type"].rsplit("/", 1)[-1]
+
+
+# ---- fixtures -------------------------------------------------------------------
+
+@pytest.fixture
+def pool(tmp_path):
+    """A 4 GiB sparse pool, 2 MiB allocation unit."""
+    return make_pool(tmp_path / "pool.img")
+
+
+@pytest.fixture
+def small_unit_pool(tmp_path):
+    """A 1 GiB pool with a 4 KiB allocation unit."""
+    return make_pool(tmp_path / "pool.img", size="1G", alloc_unit="4K")
+
+
+@pytest.fixture
+def master_factory(tmp_path):
+    """Starts masters on demand; all are killed at teardown."""
+    started = []
+
+    def make(pool, args=(), **kw):
+        m = Master(pool, tmp_path, args=args, name=f"master{len(started)}", **kw)
+        started.append(m)
+        return m
+
+    yield make
+    for m in started:
+        m.close()
+
+
+@pytest.fixture
+def master(pool, master_factory):
+    """A running master on a fresh pool, no reclaim grace period."""
+    return master_factory(pool, args=["--reclaim-grace-ms", "0"])
+
+
+@pytest.fixture
+def api(master):
+    return master.client("admin")
