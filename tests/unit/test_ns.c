@@ -341,6 +341,36 @@ static void test_path_and_resolve(void **state)
 	famfs_ns_free(ns);
 }
 
+/* Sizing the tables up front changes nothing a caller can see. */
+static void test_reserve(void **state)
+{
+	struct famfs_ns *ns = new_ns();
+	uint64_t mem0 = famfs_ns_mem_bytes(ns);
+	char name[16];
+
+	(void)state;
+	assert_int_equal(famfs_ns_reserve(ns, 0), 0);
+	assert_int_equal(famfs_ns_reserve(ns, 10), 0);
+	assert_int_equal(famfs_ns_mem_bytes(ns), mem0);	/* already enough */
+	assert_int_equal(add(ns, 2, 1, "before", REG, NULL), 0);
+	assert_int_equal(famfs_ns_reserve(ns, 50000), 0);
+	assert_true(famfs_ns_mem_bytes(ns) > mem0);
+	assert_non_null(famfs_ns_lookup(ns, famfs_ns_root(ns), "before", 6));
+	for (uint64_t k = 3; k < 20000; k++) {
+		snprintf(name, sizeof(name), "n%llu", (unsigned long long)k);
+		assert_int_equal(add(ns, k, 1, name, REG, NULL), 0);
+	}
+	for (uint64_t k = 3; k < 20000; k += 7) {
+		snprintf(name, sizeof(name), "n%llu", (unsigned long long)k);
+		assert_ptr_equal(famfs_ns_lookup(ns, famfs_ns_root(ns), name,
+						 strlen(name)), famfs_ns_get(ns, k));
+	}
+	/* Reserving less than what is there is a no-op. */
+	assert_int_equal(famfs_ns_reserve(ns, 5), 0);
+	assert_int_equal(famfs_ns_count(ns), 20000);
+	famfs_ns_free(ns);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_100k_nodes_growth),
 		cmocka_unit_test(test_child_after_cursor),
 		cmocka_unit_test(test_path_and_resolve),
+		cmocka_unit_test(test_reserve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

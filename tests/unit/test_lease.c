@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The master lease area: round trip, corruption, flush order, liveness. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lease.h"
+
+static uint8_t pool[16384] __attribute__((aligned(4096)));
+
+static const struct famfs_cache_ops *none(void)
+{
+	return famfs_cache_ops_get(FAMFS_COH_NONE);
+}
+
+static void test_never_written(void **state)
+{
+	struct famfs_lease_info l;
+
+	(void)state;
+	memset(pool, 0, sizeof(pool));
+	memset(&l, 0x77, sizeof(l));
+	assert_int_equal(famfs_lease_read(pool, none(), &l), -ENOENT);
+	assert_int_equal(l.epoch, 0);
+	assert_false(famfs_lease_live(&l, 12345));
+}
+
+static void test_round_trip(void **state)
+{
+	struct famfs_lease_info in = {
+		.epoch = 7, .acquired_ns = 100, .renewed_ns = 200,
+		.lease_ns = 5000000000ull, .pid = 4242, .released = false,
+	}, out;
+
+	(void)state;
+	memset(pool, 0, sizeof(pool));
+	for (int i = 0; i < 16; i++)
+		in.holder_uuid[i] = (uint8_t)(i * 17);
+	/* A host name of exactly 64 bytes has no room for a NUL on media. */
+	memset(in.host, 'h', FAMFS_HOST_MAX);
+	in.host[FAMFS_HOST_MAX] = '\0';
+	famfs_lease_write(pool, none(), &in);
+	assert_int_equal(famfs_lease_read(pool, none(), &out), 0);
+	assert_int_equal(out.epoch, 7);
+	assert_int_equal(out.acquired_ns, 100);
+	assert_int_equal(out.renewed_ns, 200);
+	assert_int_equal(out.lease_ns, 5000000000ull);
+	assert_int_equal(out.pid, 4242);
+	assert_false(out.released);
+	assert_int_equal(strlen(out.host), FAMFS_HOST_MAX);
+	assert_memory_equal(out.holder_uuid, in.holder_uuid, 16);
+	/* Only the lease area was written. */
+	for (size_t i = 0; i < sizeof(pool); i++)
+		if (i < FAMFS_LEASE_OFFSET || i >= FAMFS_LEASE_OFFSET + sizeof(struct famfs_lease))
+			assert_int_equal(pool[i], 0);
+
+	strcpy(in.host, "node-b");
+	in.released = true;
+	famfs_lease_write(pool, none(), &in);
+	assert_int_equal(famfs_lease_read(pool, none(), &out), 0);
+	assert_string_equal(out.host, "node-b");	/* old bytes cleared */
+	assert_true(out.released);
+}
+
+static void test_corruption_detected(void **state)
+{
+	struct famfs_lease_info in = { .epoch = 3, .host = "a" }, out;
+
+	(void)state;
+	memset(pool, 0, sizeof(pool));
+	famfs_lease_write(pool, none(), &in);
+	for (size_t b = 0; b < sizeof(struct famfs_lease); b++) {
+		pool[FAMFS_LEASE_OFFSET + b] ^= 0x08;
+		assert_int_equal(famfs_lease_read(pool, none(), &out), -EUCLEAN);
+		pool[FAMFS_LEASE_OFFSET + b] ^= 0x08;
+	}
+	assert_int_equal(famfs_lease_read(pool, none(), &out), 0);
+}
+
+static struct { char kind[8]; uintptr_t addr[8]; size_t len[8]; int n; } ev;
+
+static void rec_flush(const void *a, size_t len)
+{
+	ev.kind[ev.n] = 'F';
+	ev.addr[ev.n] = (uintptr_t)a;
+	ev.len[ev.n++] = len;
+}
+
+static void rec_inval(const void *a, size_t len)
+{
+	ev.kind[ev.n] = 'I';
+	ev.addr[ev.n] = (uintptr_t)a;
+	ev.len[ev.n++] = len;
+}
+
+static void rec_wfence(void) { ev.kind[ev.n++] = 'W'; }
+static void rec_rfence(void) { ev.kind[ev.n++] = 'R'; }
+
+static void test_flush_and_invalidate(void **state)
+{
+	static const struct famfs_cache_ops ops = {
+		.name = "rec", .flush = rec_flush, .invalidate = rec_inval,
+		.wfence = rec_wfence, .rfence = rec_rfence,
+	};
+	struct famfs_lease_info in = { .epoch = 1 }, out;
+
+	(void)state;
+	ev.n = 0;
+	famfs_lease_write(pool, &ops, &in);
+	assert_int_equal(ev.n, 2);
+	assert_int_equal(ev.kind[0], 'F');
+	assert_int_equal(ev.addr[0], (uintptr_t)pool + FAMFS_LEASE_OFFSET);
+	assert_int_equal(ev.len[0], sizeof(struct famfs_lease));
+	assert_int_equal(ev.kind[1], 'W');
+	ev.n = 0;
+	assert_int_equal(famfs_lease_read(pool, &ops, &out), 0);
+	assert_int_equal(ev.n, 2);
+	assert_int_equal(ev.kind[0], 'I');
+	assert_int_equal(ev.addr[0], (uintptr_t)pool + FAMFS_LEASE_OFFSET);
+	assert_int_equal(ev.len[0], sizeof(struct famfs_lease));
+	assert_int_equal(ev.kind[1], 'R');
+}
+
+static void test_liveness(void **state)
+{
+	struct famfs_lease_info l = {
+		.epoch = 2, .renewed_ns = 1000, .lease_ns = 500,
+	};
+
+	(void)state;
+	assert_true(famfs_lease_live(&l, 1000));
+	assert_true(famfs_lease_live(&l, 1499));
+	assert_false(famfs_lease_live(&l, 1500));	/* expired at the limit */
+	assert_false(famfs_lease_live(&l, UINT64_MAX));
+	assert_true(famfs_lease_live(&l, 10));		/* our clock behind theirs */
+	l.released = true;
+	assert_false(famfs_lease_live(&l, 1000));
+	l.released = false;
+	l.epoch = 0;
+	assert_false(famfs_lease_live(&l, 1000));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_never_written),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_corruption_detected),
+		cmocka_unit_test(test_flush_and_invalidate),
+		cmocka_unit_test(test_liveness),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Pool devices over sparse files (size, offsets, read-only maps, refusals)
+ * and pools on them: format, open, the lease cleared by mkfs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "lease.h"
+#include "pool.h"
+
+#define MiB (1ull << 20)
+
+static char dir[64], path[96];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/famfsd-pool-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/pool", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return rmdir(dir);
+}
+
+static void test_pooldev_file(void **state)
+{
+	struct famfs_pooldev *dev = NULL;
+	uint8_t *b;
+
+	(void)state;
+	assert_int_equal(famfs_pooldev_create_file(path, 3 * MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, FAMFS_DEV_WRITE, &dev), 0);
+	assert_int_equal(famfs_pooldev_size(dev), 3 * MiB);
+	assert_int_equal(famfs_pooldev_kind(dev), FAMFS_DEV_FILE);
+	assert_string_equal(famfs_pooldev_path(dev), path);
+	assert_true(famfs_pooldev_writable(dev));
+	assert_true(famfs_pooldev_fd(dev) >= 0);
+	b = famfs_pooldev_base(dev);
+	assert_int_equal(b[0], 0);			/* sparse: zeros */
+	b[0] = 0x11;
+	b[4096] = 0x22;
+	b[4096 + 100] = 0x33;
+	b[3 * MiB - 1] = 0x44;
+	famfs_pooldev_close(dev);
+
+	/* Read-only, at offsets: page aligned and not. */
+	assert_int_equal(famfs_pooldev_open(path, 0, 0, &dev), 0);
+	assert_false(famfs_pooldev_writable(dev));
+	assert_int_equal(famfs_pooldev_base(dev)[0], 0x11);
+	assert_int_equal(famfs_pooldev_base(dev)[3 * MiB - 1], 0x44);
+	famfs_pooldev_close(dev);
+	assert_int_equal(famfs_pooldev_open(path, 4096, 0, &dev), 0);
+	assert_int_equal(famfs_pooldev_size(dev), 3 * MiB - 4096);
+	assert_int_equal(famfs_pooldev_base(dev)[0], 0x22);
+	famfs_pooldev_close(dev);
+	assert_int_equal(famfs_pooldev_open(path, 4096 + 100, 0, &dev), 0);
+	assert_int_equal(famfs_pooldev_size(dev), 3 * MiB - 4196);
+	assert_int_equal(famfs_pooldev_base(dev)[0], 0x33);
+	assert_int_equal(famfs_pooldev_base(dev)[famfs_pooldev_size(dev) - 1], 0x44);
+	famfs_pooldev_close(dev);
+	famfs_pooldev_close(NULL);
+
+	/* Extending keeps the data. */
+	assert_int_equal(famfs_pooldev_create_file(path, 4 * MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, 0, &dev), 0);
+	assert_int_equal(famfs_pooldev_size(dev), 4 * MiB);
+	assert_int_equal(famfs_pooldev_base(dev)[0], 0x11);
+	famfs_pooldev_close(dev);
+}
+
+static void test_pooldev_refusals(void **state)
+{
+	struct famfs_pooldev *dev = NULL;
+	char missing[128];
+
+	(void)state;
+	snprintf(missing, sizeof(missing), "%s/missing", dir);
+	assert_int_equal(famfs_pooldev_open(missing, 0, 0, &dev), -ENOENT);
+	assert_int_equal(famfs_pooldev_open(dir, 0, 0, &dev), -ENODEV);
+	/* A character device that is not a dax device. */
+	assert_int_equal(famfs_pooldev_open("/dev/null", 0, 0, &dev), -ENODEV);
+	assert_int_equal(famfs_pooldev_create_file(path, MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, MiB, 0, &dev), -EINVAL);
+	assert_int_equal(famfs_pooldev_open(path, 2 * MiB, 0, &dev), -EINVAL);
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, 0, &dev), -EINVAL);
+	assert_null(dev);
+}
+
+static void test_format_and_open(void **state)
+{
+	struct famfs_mkfs_opts mk = { .alloc_unit = 4096, .log_size = MiB };
+	struct famfs_pool_open_opts o = { .coherence = FAMFS_COH_NONE };
+	const struct famfs_cache_ops *none = famfs_cache_ops_get(FAMFS_COH_NONE);
+	struct famfs_lease_info l = { .epoch = 9, .host = "old" };
+	struct famfs_pooldev *dev = NULL;
+	struct famfs_pool *pool = NULL;
+	struct famfs_pool_info info;
+	const char *why = NULL;
+	uint64_t min = 0;
+
+	(void)state;
+	/* Too small: refused with the size that would do. */
+	assert_int_equal(famfs_pooldev_create_file(path, 4 * MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, FAMFS_DEV_WRITE, &dev), 0);
+	assert_int_equal(famfs_pool_format(dev, none, &mk, &info, &min), -ENOSPC);
+	assert_int_equal(min, 4 * MiB + 4096);
+	famfs_pooldev_close(dev);
+	/* Not a pool yet. */
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), -ENODEV);
+	assert_non_null(why);
+
+	assert_int_equal(famfs_pooldev_create_file(path, 5 * MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, FAMFS_DEV_WRITE, &dev), 0);
+	famfs_lease_write(famfs_pooldev_base(dev), none, &l);	/* a stale lease */
+	mk.flags = FAMFS_SB_F_COHERENT;
+	assert_int_equal(famfs_pool_format(dev, none, &mk, &info, &min), 0);
+	assert_int_equal(info.device_size, 5 * MiB);
+	assert_int_equal(info.alloc_unit, 4096);
+	assert_int_equal(info.flags, FAMFS_SB_F_COHERENT);
+	assert_true(info.created_ns > 0);
+	assert_int_equal(famfs_lease_read(famfs_pooldev_base(dev), none, &l),
+			 -ENOENT);				/* cleared */
+	famfs_pooldev_close(dev);
+
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), 0);
+	assert_memory_equal(&pool->info, &info, sizeof(info));
+	assert_null(pool->sb_status.reason[0]);
+	assert_null(pool->sb_status.reason[1]);
+	assert_ptr_equal(pool->ops, none);
+	assert_non_null(pool->log);
+	assert_int_equal(famfs_log_capacity(pool->log), MiB - FAMFS_LOG_HDR_SIZE);
+	assert_ptr_equal(famfs_pool_log_base(pool), pool->base + info.log_offset);
+	famfs_pool_close(pool);
+	famfs_pool_close(NULL);
+
+	/* Two pools with distinct identities. */
+	uint8_t first[16];
+
+	memcpy(first, info.pool_uuid, 16);
+	assert_int_equal(famfs_pooldev_open(path, 0, FAMFS_DEV_WRITE, &dev), 0);
+	assert_int_equal(famfs_pool_format(dev, none, &mk, &info, &min), 0);
+	famfs_pooldev_close(dev);
+	assert_memory_not_equal(first, info.pool_uuid, 16);
+
+	/* A log header gone bad: the pool does not open, and says why. */
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "X", 1, (off_t)info.log_offset), 1);
+	close(fd);
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), -EUCLEAN);
+	assert_string_equal(why, "log header: bad magic");
+}
+
+/* A pool that starts at an offset inside its device. */
+static void test_pool_at_offset(void **state)
+{
+	struct famfs_mkfs_opts mk = { .alloc_unit = 4096, .log_size = MiB };
+	struct famfs_pool_open_opts o = { .offset = 2 * MiB,
+					  .coherence = FAMFS_COH_NONE };
+	const struct famfs_cache_ops *none = famfs_cache_ops_get(FAMFS_COH_NONE);
+	struct famfs_pooldev *dev = NULL;
+	struct famfs_pool *pool = NULL;
+	struct famfs_pool_info info;
+	const char *why;
+	uint64_t min;
+
+	(void)state;
+	assert_int_equal(famfs_pooldev_create_file(path, 8 * MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, FAMFS_DEV_WRITE, &dev), 0);
+	memset(famfs_pooldev_base(dev), 0, 3 * 4096);		/* no pool at 0 */
+	famfs_pooldev_close(dev);
+	assert_int_equal(famfs_pooldev_open(path, 2 * MiB, FAMFS_DEV_WRITE, &dev), 0);
+	assert_int_equal(famfs_pool_format(dev, none, &mk, &info, &min), 0);
+	assert_int_equal(info.device_size, 6 * MiB);
+	famfs_pooldev_close(dev);
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), 0);
+	assert_int_equal(pool->size, 6 * MiB);
+	famfs_pool_close(pool);
+	o.offset = 0;
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), -ENODEV);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pooldev_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pooldev_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format_and_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_at_offset, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
