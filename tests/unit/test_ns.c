@@ -367,7 +367,7 @@ static void test_reserve(void **state)
 	}
 	/* Reserving less than what is there is a no-op. */
 	assert_int_equal(famfs_ns_reserve(ns, 5), 0);
-	assert_int_equal(famfs_ns_count(ns), 20000);
+	assert_int_equal(famfs_ns_count(ns), 2 + 19997);	/* root, "before", n3.. */
 	famfs_ns_free(ns);
 }
 
