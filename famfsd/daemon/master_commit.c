@@ -44,10 +44,10 @@ int master_replay(struct master *m, const struct famfs_log_pos *tail,
 	n = famfs_replay(m->pool->log, &m->applied, tail, m->st, feed_hook, m,
 			 &err);
 	if (n == -EUCLEAN) {
-		master_why_set(w, "%s at record %llu (offset %llu in the log): %s",
-			       err.bad_record ? "corrupt record" : "invalid record",
+		master_why_set(w, "record %llu (offset %llu in the log) %s: %s",
 			       (unsigned long long)err.seq,
 			       (unsigned long long)err.offset,
+			       err.bad_record ? "is corrupt" : "breaks a rule",
 			       err.reason ? err.reason : "unknown");
 		return -EUCLEAN;
 	}

@@ -95,8 +95,13 @@ class Master:
     """A famfsd master on a pool, with its own port and token file."""
 
     def __init__(self, pool, workdir, args=(), tokens_file=None, port=None,
-                 start=True, name="master"):
+                 start=True, name="master", tls=None):
+        """tls: (cert_path, key_path) to serve HTTPS; clients then verify
+        against cert_path."""
         self.pool = str(pool)
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
+        self.verify = tls[0] if tls else True
         self.workdir = str(workdir)
         self.port = port or free_port()
         self.name = name
@@ -115,12 +120,13 @@ class Master:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def argv(self):
+        tls = ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]] if self.tls else []
         return [FAMFSD, "master", "--pool", self.pool, "--listen",
                 f"127.0.0.1:{self.port}", "--tokens", self.tokens_file,
-                *self.extra]
+                *tls, *self.extra]
 
     def spawn(self):
         """Starts the process without waiting for it to serve."""
@@ -147,7 +153,8 @@ class Master:
                 pytest.fail(f"famfsd master exited with {rc} before serving:\n"
                             f"{self.stderr()}")
             try:
-                r = requests.get(self.url + "/healthz", timeout=1)
+                r = requests.get(self.url + "/healthz", timeout=1,
+                                 verify=self.verify)
                 if r.status_code == 200:
                     return
             except requests.RequestException:
@@ -206,7 +213,7 @@ class Master:
             tok = self.tenant_tokens[token]
         elif tok is None:
             tok = token
-        return ApiClient(self.url, tok)
+        return ApiClient(self.url, tok, verify=self.verify)
 
     def close(self):
         """Kills the process if it still runs; reports sanitizer findings."""
@@ -330,13 +337,15 @@ class ApiClient:
 
     def __init__(self, base, token=None, verify=True):
         self.base = base
+        self.verify = verify
         self.s = requests.Session()
-        self.s.verify = verify
         if token:
             self.s.headers["Authorization"] = f"Bearer {token}"
 
     def request(self, method, path, expect=None, validate=True, **kw):
         kw.setdefault("timeout", 30)
+        # Per request: a session's verify loses to REQUESTS_CA_BUNDLE.
+        kw.setdefault("verify", self.verify)
         r = self.s.request(method, self.base + path, **kw)
         if expect is not None:
             exp = expect if isinstance(expect, (tuple, list, set)) else (expect,)
@@ -362,8 +371,8 @@ class ApiClient:
 
 
 def raw_request(base, method, raw_path, token=None, body=None, headers=None):
-    """Sends raw_path byte for byte (requests would re-quote it).
-    Returns (status, headers, body bytes)."""
+    """Sends raw_path byte for byte (requests would re-quote it), over
+    plain HTTP. Returns (status, headers, body bytes)."""
     host, port = base.split("//", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     h = dict(headers or {})

@@ -1,0 +1,199 @@
+"""Agents, the change feed and safe reclaim: heartbeats register agents and
+report lag; a deleted file's space returns to the pool only when every
+live agent applied the delete and closed the file (or was evicted); the
+long poll wakes on publish."""
+
+import threading
+import time
+
+from conftest import problem_name
+
+MiB = 1 << 20
+
+
+def hb(client, agent_id="h1", applied=0, open_inos=(), expect=200, **kw):
+    body = {"agent_id": agent_id, "host": f"host-{agent_id}",
+            "address": "10.0.0.2:7071", "applied_seq": applied,
+            "open_inos": list(open_inos), "generation": 1, **kw}
+    return client.post("/v1/agents/heartbeat", json=body, expect=expect)
+
+
+def pool(api):
+    return api.get("/v1/pool", expect=200).json()
+
+
+def last_seq(api):
+    return pool(api)["last_seq"]
+
+
+def test_heartbeat_registers_and_lists_agents(master, api):
+    ag = master.client("agent")
+    api.put("/v1/files/a", json={"size": 1}, expect=201)
+    r = hb(ag, "h2", applied=0).json()
+    assert r == {"seq": 1, "epoch": r["epoch"]} and r["epoch"] >= 1
+    hb(ag, "h1", applied=1, open_inos=[2, 5])
+    agents = api.get("/v1/agents", expect=200).json()["agents"]
+    assert [a["agent_id"] for a in agents] == ["h1", "h2"]
+    h1, h2 = agents
+    assert (h1["lag"], h1["open_files"], h1["state"]) == (0, 2, "live")
+    assert (h2["lag"], h2["applied_seq"]) == (1, 0)
+    assert h1["host"] == "host-h1" and h1["address"] == "10.0.0.2:7071"
+    assert 0 <= h1["age_seconds"] < 5 and h1["last_heartbeat_ns"] > 0
+
+
+def test_heartbeat_validation_and_conflicts(master, api):
+    ag = master.client("agent")
+    for bad in ({"agent_id": ""}, {"agent_id": "a/b"}, {"agent_id": "x" * 129},
+                {"applied_seq": -1}, {"open_inos": [0]}, {"open_inos": "1"},
+                {"open_inos": [1.5]}, {"host": ""}, {"generation": "1"},
+                {"extra": True}):
+        assert problem_name(hb(ag, expect=400, **bad)) == "validation", bad
+    body = {"agent_id": "h1", "host": "h", "address": "", "applied_seq": 0,
+            "generation": 1}
+    ag.post("/v1/agents/heartbeat", json=body, expect=400)   # no open_inos
+    # Ahead of the log: it follows another pool.
+    r = hb(ag, "h1", applied=5, expect=409)
+    assert "applied_seq" in r.json()["detail"]
+
+
+def test_evict_then_heartbeat_conflicts_once(master, api):
+    ag = master.client("agent")
+    hb(ag, "h1")
+    ev = api.delete("/v1/agents/h1", expect=200).json()
+    assert ev["state"] == "evicted" and ev["agent_id"] == "h1"
+    assert api.delete("/v1/agents/h1", expect=200).json()["state"] == "evicted"
+    r = hb(ag, "h1", expect=409)
+    assert problem_name(r) == "conflict" and "evicted" in r.json()["detail"]
+    # The 409 cleared the eviction: it registers afresh.
+    hb(ag, "h1")
+    assert api.get("/v1/agents").json()["agents"][0]["state"] == "live"
+    api.delete("/v1/agents/nobody", expect=404)
+    api.delete("/v1/agents/bad%2Fid", expect=400)
+
+
+def test_reclaim_without_agents_is_immediate(api):
+    free0 = pool(api)["free_bytes"]
+    api.put("/v1/files/a", json={"size": 3 * MiB}, expect=201)
+    d = api.delete("/v1/files/a", expect=200).json()
+    p = pool(api)
+    assert p["pending_reclaim_bytes"] == 0 and p["free_bytes"] == free0
+    feed = api.get(f"/v1/log?after={d['seq'] - 1}", expect=200).json()
+    assert [r["type"] for r in feed["records"]] == ["delete", "reclaim"]
+
+
+def test_reclaim_waits_for_every_live_agent(master, api):
+    ag = master.client("agent")
+    free0 = pool(api)["free_bytes"]
+    f = api.put("/v1/files/a", json={"size": 3 * MiB}, expect=201).json()
+    hb(ag, "h1", applied=f["seq"], open_inos=[f["ino"]])
+    hb(ag, "h2", applied=f["seq"])
+    d = api.delete("/v1/files/a", expect=200).json()
+    p = pool(api)
+    # The namespace and the charge go at once, the space waits.
+    assert p["files"] == 0 and p["pending_reclaim_bytes"] == 4 * MiB
+    assert p["used_bytes"] == 0 and p["free_bytes"] == free0 - 4 * MiB
+    api.get("/v1/files/a", expect=404)
+    # h1 applied it but still has it open; h2 has not applied it.
+    hb(ag, "h1", applied=d["seq"], open_inos=[f["ino"]])
+    assert pool(api)["pending_reclaim_bytes"] == 4 * MiB
+    hb(ag, "h2", applied=d["seq"])
+    assert pool(api)["pending_reclaim_bytes"] == 4 * MiB
+    # h1 closes it: every live agent is past the delete, nobody has it open.
+    hb(ag, "h1", applied=d["seq"], open_inos=[])
+    p = pool(api)
+    assert p["pending_reclaim_bytes"] == 0 and p["free_bytes"] == free0
+    recs = api.get(f"/v1/log?after={d['seq']}").json()["records"]
+    assert [r["type"] for r in recs] == ["reclaim"]
+
+
+def test_eviction_releases_what_a_dead_agent_held(master, api):
+    ag = master.client("agent")
+    f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
+    hb(ag, "dead", applied=f["seq"], open_inos=[f["ino"]])
+    api.delete("/v1/files/a", expect=200)
+    assert pool(api)["pending_reclaim_bytes"] > 0
+    api.delete("/v1/agents/dead", expect=200)
+    assert pool(api)["pending_reclaim_bytes"] == 0
+
+
+def test_stale_agent_still_holds_reclaim(pool, master_factory):
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0",
+                                   "--agent-timeout", "1"])
+    api, ag = m.client(), m.client("agent")
+    f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
+    hb(ag, "slow", applied=f["seq"])
+    api.delete("/v1/files/a", expect=200)
+    time.sleep(2.2)
+    a = api.get("/v1/agents").json()["agents"][0]
+    assert a["state"] == "stale" and a["age_seconds"] >= 1
+    assert api.get("/v1/pool").json()["pending_reclaim_bytes"] > 0
+
+
+def test_restart_waits_grace_period_before_reclaiming(pool, master_factory):
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
+    api, ag = m.client(), m.client("agent")
+    f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
+    hb(ag, "h1", applied=f["seq"])
+    api.delete("/v1/files/a", expect=200)
+    assert api.get("/v1/pool").json()["pending_reclaim_bytes"] == 2 * MiB
+    assert m.stop() == 0
+    # The pending delete is rebuilt from the log; agents are unknown until
+    # they heartbeat, so nothing is reclaimed during the grace period.
+    m.extra = ["--reclaim-grace-ms", "2500"]
+    m.start()
+    api = m.client()
+    assert api.get("/v1/pool").json()["pending_reclaim_bytes"] == 2 * MiB
+    time.sleep(1.0)
+    assert api.get("/v1/pool").json()["pending_reclaim_bytes"] == 2 * MiB
+    deadline = time.monotonic() + 10
+    while api.get("/v1/pool").json()["pending_reclaim_bytes"]:
+        assert time.monotonic() < deadline, "not reclaimed after the grace period"
+        time.sleep(0.2)
+
+
+def test_log_feed_and_long_poll(master, api):
+    feed = master.client("agent")
+    r = feed.get("/v1/log", expect=200).json()
+    assert r["last_seq"] == 0 and r["records"] == [] and r["generation"] >= 1
+    for i in range(3):
+        api.put(f"/v1/dirs/d{i}", expect=201)
+    r = feed.get("/v1/log?after=1", expect=200).json()
+    assert [x["seq"] for x in r["records"]] == [2, 3]
+    assert all(x["type"] == "mkdir" and x["epoch"] == r["epoch"] for x in r["records"])
+    # Past the end: at once, empty.
+    t0 = time.monotonic()
+    assert feed.get("/v1/log?after=99&wait=5").json()["records"] == []
+    assert time.monotonic() - t0 < 1
+    # Timeout: empty after about `wait` seconds.
+    t0 = time.monotonic()
+    assert feed.get("/v1/log?after=3&wait=1").json()["records"] == []
+    assert 0.9 <= time.monotonic() - t0 < 3
+    # A publish wakes the waiters at once.
+    results = []
+
+    def wait():
+        t = time.monotonic()
+        r = master.client("agent").get("/v1/log?after=3&wait=30").json()
+        results.append((time.monotonic() - t, r))
+
+    waiters = [threading.Thread(target=wait) for _ in range(4)]
+    for w in waiters:
+        w.start()
+    time.sleep(0.3)
+    api.put("/v1/files/x", json={"size": 1}, expect=201)
+    for w in waiters:
+        w.join(10)
+    assert len(results) == 4
+    for elapsed, r in results:
+        assert elapsed < 5 and [x["type"] for x in r["records"]] == ["create"]
+    for q in ("?wait=61", "?after=-1", "?after=x", "?wait=1.5"):
+        assert problem_name(feed.get("/v1/log" + q, expect=400)) == "validation"
+
+
+def test_feed_pages_at_1000(master, api):
+    for i in range(1005):
+        api.put(f"/v1/dirs/d{i}", expect=201)
+    r = api.get("/v1/log?after=0").json()
+    assert len(r["records"]) == 1000 and r["records"][-1]["seq"] == 1000
+    assert r["last_seq"] == 1005
+    assert len(api.get("/v1/log?after=1000").json()["records"]) == 5
