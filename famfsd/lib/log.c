@@ -226,6 +226,17 @@ int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
 	const struct famfs_rec_hdr *h;
 	const char *why;
 
+	if (pos->end < tail->end && pos->seq >= tail->seq) {
+		/*
+		 * R2 by sequence: bytes remain but the tail counted no more
+		 * records. Never hand out a record the tail did not publish.
+		 */
+		*err = (struct famfs_log_error){
+			.seq = pos->seq + 1, .offset = pos->end,
+			.reason = "record beyond the tail's sequence",
+		};
+		return -EUCLEAN;
+	}
 	if (pos->end >= tail->end) {
 		if (pos->end > tail->end || pos->seq != tail->seq) {
 			*err = (struct famfs_log_error){

@@ -741,9 +741,12 @@ static void test_tail_past_end(void **state)
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
 	assert_int_equal(err.offset, newer.end);
 	assert_string_equal(err.reason, "tail sequence does not match its records");
-	/* Claims fewer records than the bytes hold. */
+	/* Claims fewer records than the bytes hold: the extra is not read. */
 	write_slot(&p, nslot, newer.seq - 1, newer.end, 1);
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
+	assert_int_equal(err.seq, newer.seq);
+	assert_int_equal(err.offset, older.end);
+	assert_string_equal(err.reason, "record beyond the tail's sequence");
 	/* An end in the middle of a record. */
 	write_slot(&p, nslot, newer.seq, newer.end - 8, 1);
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
