@@ -20,6 +20,16 @@ static const struct {
 	{ "fsck", cmd_fsck, "fsck DEVICE [--repair]" },
 	{ "info", cmd_info, "info DEVICE" },
 	{ "logdump", cmd_logdump, "logdump DEVICE [--from SEQ] [--limit N]" },
+	{ "status", cmd_status, "status                  (online: pool, log, tenants)" },
+	{ "ls", cmd_ls, "ls [PATH]" },
+	{ "stat", cmd_stat, "stat PATH" },
+	{ "create", cmd_create,
+	  "create PATH --size N [--mode OCTAL] [--uid N] [--gid N] [--tenant T]" },
+	{ "mkdir", cmd_mkdir, "mkdir PATH [--mode OCTAL] [--uid N] [--gid N]" },
+	{ "rm", cmd_rm, "rm PATH [--dir]" },
+	{ "quota", cmd_quota,
+	  "quota get [TENANT] | quota set TENANT [--max-bytes N] [--max-files N]" },
+	{ "agents", cmd_agents, "agents [--evict ID]" },
 };
 
 static void usage(FILE *f)
@@ -28,7 +38,12 @@ static void usage(FILE *f)
 		   "COMMAND ...\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  famfsctl %s\n", commands[i].usage);
-	fprintf(f, "MODE: auto, clwb, clflushopt, clflush, none\n");
+	fprintf(f, "MODE: auto, clwb, clflushopt, clflush, none\n"
+		   "online commands also take --url URL (FAMFSD_URL, default "
+		   "http://127.0.0.1:7470),\n  --token T (FAMFSD_TOKEN), "
+		   "--token-file F (FAMFSD_TOKEN_FILE), --cacert F, --json;\n"
+		   "  they exit 0 when done, 1 when the master refused, 8 when "
+		   "it could not be asked\n");
 }
 
 int main(int argc, char **argv)

@@ -31,6 +31,15 @@ int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_info(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_logdump(int argc, char **argv, const struct famfsctl_global *g);
+/* Online commands (online.h): they talk to a running master's API. */
+int cmd_status(int argc, char **argv, const struct famfsctl_global *g);
+int cmd_ls(int argc, char **argv, const struct famfsctl_global *g);
+int cmd_stat(int argc, char **argv, const struct famfsctl_global *g);
+int cmd_create(int argc, char **argv, const struct famfsctl_global *g);
+int cmd_mkdir(int argc, char **argv, const struct famfsctl_global *g);
+int cmd_rm(int argc, char **argv, const struct famfsctl_global *g);
+int cmd_quota(int argc, char **argv, const struct famfsctl_global *g);
+int cmd_agents(int argc, char **argv, const struct famfsctl_global *g);
 
 /* "64M", "2MiB", "1g", "4096": bytes in *ret. -EINVAL on anything else. */
 int famfsctl_parse_size(const char *s, uint64_t *ret);

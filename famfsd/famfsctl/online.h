@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * famfsctl online commands: they talk to a running master's HTTP API
+ * (api/openapi.yaml) with libcurl instead of opening the pool.
+ *
+ * Every online command takes --url URL (or FAMFSD_URL, default
+ * http://127.0.0.1:7470), --token TOKEN (or FAMFSD_TOKEN), --token-file
+ * FILE (or FAMFSD_TOKEN_FILE), --cacert FILE (or FAMFSD_CACERT) and --json.
+ * Exit codes: 0 done, 1 the master refused the request (its problem
+ * document is printed), 8 bad usage or no answer from the master.
+ */
+#ifndef FAMFSCTL_ONLINE_H
+#define FAMFSCTL_ONLINE_H
+
+#include <curl/curl.h>
+#include <getopt.h>
+
+#include "famfsctl.h"
+
+#define EXIT_REFUSED	1
+
+/* The common options, to append to a command's own getopt table. */
+#define ONLINE_OPTIONS							\
+	{ "url", required_argument, NULL, 0x1001 },			\
+	{ "token", required_argument, NULL, 0x1002 },			\
+	{ "token-file", required_argument, NULL, 0x1003 },		\
+	{ "cacert", required_argument, NULL, 0x1004 },			\
+	{ "json", no_argument, NULL, 0x1005 }
+
+struct online {
+	const char *url;
+	const char *token;
+	const char *token_file;
+	const char *cacert;
+	bool json;
+	CURL *curl;
+	char *token_buf;		/* read from token_file */
+};
+
+/* Fills o from the environment and g; call before getopt. */
+void online_init(struct online *o, const struct famfsctl_global *g);
+/* Handles one of ONLINE_OPTIONS; false when opt is not one of them. */
+bool online_option(struct online *o, int opt, const char *arg);
+/* Opens the client once options are parsed. -errno, message printed. */
+int online_open(struct online *o);
+void online_close(struct online *o);
+
+/*
+ * METHOD path (already escaped, starting with '/') with an optional JSON
+ * body. Returns the HTTP status with the parsed JSON reply in *ret (NULL
+ * when the reply was not JSON), or -errno after printing why (no answer).
+ */
+int online_call(struct online *o, const char *method, const char *path,
+		struct json_object *body, struct json_object **ret);
+
+/*
+ * Opens the client if needed and performs one call: EXIT_CLEAN with *ret
+ * on a 2xx, EXIT_REFUSED after printing the problem document, or
+ * EXIT_OPERATIONAL when the master did not answer.
+ */
+int online_request(struct online *o, const char *cmd, const char *method,
+		   const char *path, struct json_object *body,
+		   struct json_object **ret);
+
+/* Prints a problem reply on stderr: "famfsctl CMD: title (status): detail". */
+void online_problem(const char *cmd, int status, struct json_object *reply);
+
+/* Percent-encodes a file-system path for the URL, keeping '/', without
+ * its leading slashes. Returns a malloc'd string or NULL. */
+char *online_escape_path(const char *path);
+
+/* Prints bytes as "12.0 GiB". */
+void online_print_bytes(FILE *f, uint64_t bytes);
+
+static inline int64_t online_int(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static inline const char *online_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+#endif

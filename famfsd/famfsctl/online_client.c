@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The HTTP client behind famfsctl's online commands: one libcurl easy
+ * handle (so several calls of one command share a keep-alive connection),
+ * bearer token, JSON in and out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "online.h"
+
+#define DEFAULT_URL "http://127.0.0.1:7470"
+
+void online_init(struct online *o, const struct famfsctl_global *g)
+{
+	memset(o, 0, sizeof(*o));
+	o->url = getenv("FAMFSD_URL") ? getenv("FAMFSD_URL") : DEFAULT_URL;
+	o->token = getenv("FAMFSD_TOKEN");
+	o->token_file = getenv("FAMFSD_TOKEN_FILE");
+	o->cacert = getenv("FAMFSD_CACERT");
+	o->json = g->json;
+}
+
+bool online_option(struct online *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 0x1001:
+		o->url = arg;
+		return true;
+	case 0x1002:
+		o->token = arg;
+		o->token_file = NULL;
+		return true;
+	case 0x1003:
+		o->token_file = arg;
+		o->token = NULL;
+		return true;
+	case 0x1004:
+		o->cacert = arg;
+		return true;
+	case 0x1005:
+		o->json = true;
+		return true;
+	}
+	return false;
+}
+
+static int read_token(struct online *o)
+{
+	size_t cap = 0;
+	FILE *f = fopen(o->token_file, "re");
+	ssize_t n;
+
+	if (!f) {
+		fprintf(stderr, "famfsctl: failed to read token file '%s': %s\n",
+			o->token_file, strerror(errno));
+		return -errno;
+	}
+	n = getline(&o->token_buf, &cap, f);
+	fclose(f);
+	while (n > 0 && (o->token_buf[n - 1] == '\n' || o->token_buf[n - 1] == '\r'))
+		o->token_buf[--n] = '\0';
+	if (n <= 0) {
+		fprintf(stderr, "famfsctl: token file '%s' is empty\n", o->token_file);
+		return -EINVAL;
+	}
+	o->token = o->token_buf;
+	return 0;
+}
+
+int online_open(struct online *o)
+{
+	int r;
+
+	if (o->token_file && !o->token) {
+		r = read_token(o);
+		if (r < 0)
+			return r;
+	}
+	if (!o->token) {
+		fprintf(stderr, "famfsctl: no token: use --token, --token-file, "
+			"FAMFSD_TOKEN or FAMFSD_TOKEN_FILE\n");
+		return -EINVAL;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	o->curl = curl_easy_init();
+	if (!o->curl) {
+		fprintf(stderr, "famfsctl: failed to set up libcurl\n");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void online_close(struct online *o)
+{
+	if (o->curl)
+		curl_easy_cleanup(o->curl);
+	o->curl = NULL;
+	if (o->token_buf) {
+		explicit_bzero(o->token_buf, strlen(o->token_buf));
+		free(o->token_buf);
+		o->token_buf = NULL;
+	}
+}
+
+struct buf {
+	char *data;
+	size_t len;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+	struct buf *b = ctx;
+	size_t add = size * n;
+	char *d = realloc(b->data, b->len + add + 1);
+
+	if (!d)
+		return 0;		/* libcurl aborts the transfer */
+	memcpy(d + b->len, p, add);
+	b->data = d;
+	b->len += add;
+	b->data[b->len] = '\0';
+	return add;
+}
+
+int online_call(struct online *o, const char *method, const char *path,
+		struct json_object *body, struct json_object **ret)
+{
+	struct curl_slist *hdrs = NULL;
+	struct buf b = { 0 };
+	char *url, *auth, err[CURL_ERROR_SIZE] = "";
+	const char *payload = NULL;
+	long status = 0;
+	CURLcode rc;
+	int r = 0;
+
+	*ret = NULL;
+	if (asprintf(&url, "%s%s", o->url, path) < 0)
+		return -ENOMEM;
+	if (asprintf(&auth, "Authorization: Bearer %s", o->token) < 0) {
+		free(url);
+		return -ENOMEM;
+	}
+	hdrs = curl_slist_append(hdrs, auth);
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		payload = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+	}
+	curl_easy_reset(o->curl);
+	curl_easy_setopt(o->curl, CURLOPT_URL, url);
+	curl_easy_setopt(o->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(o->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(o->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(o->curl, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(o->curl, CURLOPT_ERRORBUFFER, err);
+	curl_easy_setopt(o->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(o->curl, CURLOPT_WRITEDATA, &b);
+	if (o->cacert)
+		curl_easy_setopt(o->curl, CURLOPT_CAINFO, o->cacert);
+	if (payload) {
+		curl_easy_setopt(o->curl, CURLOPT_POSTFIELDS, payload);
+		curl_easy_setopt(o->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+	}
+	rc = curl_easy_perform(o->curl);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "famfsctl: failed to reach the master at '%s': %s\n",
+			o->url, err[0] ? err : curl_easy_strerror(rc));
+		r = -EHOSTUNREACH;
+	} else {
+		curl_easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (b.data)
+			*ret = json_tokener_parse(b.data);
+		r = (int)status;
+	}
+	curl_slist_free_all(hdrs);
+	explicit_bzero(auth, strlen(auth));
+	free(auth);
+	free(url);
+	free(b.data);
+	return r;
+}
+
+int online_request(struct online *o, const char *cmd, const char *method,
+		   const char *path, struct json_object *body,
+		   struct json_object **ret)
+{
+	int status;
+
+	if (!o->curl && online_open(o) < 0)
+		return EXIT_OPERATIONAL;
+	status = online_call(o, method, path, body, ret);
+	if (status < 0)
+		return EXIT_OPERATIONAL;
+	if (status >= 300) {
+		online_problem(cmd, status, *ret);
+		json_object_put(*ret);
+		*ret = NULL;
+		return EXIT_REFUSED;
+	}
+	return EXIT_CLEAN;
+}
+
+void online_problem(const char *cmd, int status, struct json_object *reply)
+{
+	if (reply && json_object_is_type(reply, json_type_object))
+		fprintf(stderr, "famfsctl %s: %s (%d %s): %s\n", cmd,
+			online_str(reply, "title"), status,
+			strrchr(online_str(reply, "type"), '/') ?
+			strrchr(online_str(reply, "type"), '/') + 1 : "",
+			online_str(reply, "detail"));
+	else
+		fprintf(stderr, "famfsctl %s: the master answered %d\n", cmd, status);
+}
+
+char *online_escape_path(const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(path);
+	char *out = malloc(3 * n + 1), *p = out;
+
+	if (!out)
+		return NULL;
+	while (*path == '/')
+		path++;
+	for (; *path; path++) {
+		unsigned char c = (unsigned char)*path;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~/", c)) {
+			*p++ = (char)c;
+		} else {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+void online_print_bytes(FILE *f, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		fprintf(f, "%llu B", (unsigned long long)bytes);
+	else
+		fprintf(f, "%.1f %s", v, units[u]);
+}
