@@ -206,7 +206,8 @@ static void test_mark_overlap_and_range(void **state)
 	struct famfs_alloc *a = new_alloc(100);
 
 	(void)state;
-	assert_int_equal(famfs_alloc_mark(a, BASE + 60 * U, 10 * U), 0); /* spans a word */
+	/* Units 60..69 straddle two bitmap words. */
+	assert_int_equal(famfs_alloc_mark(a, BASE + 60 * U, 10 * U), 0);
 	assert_int_equal(famfs_alloc_free_bytes(a), 90 * U);
 	assert_int_equal(famfs_alloc_mark(a, BASE + 50 * U, 11 * U), -EEXIST);
 	assert_int_equal(famfs_alloc_mark(a, BASE + 69 * U, 2 * U), -EEXIST);

@@ -153,9 +153,9 @@ static enum region region_of(const struct tpool *p, uint64_t at,
 			     uint64_t used, int *which)
 {
 	uint64_t lo = p->info.log_offset, recs = lo + FAMFS_LOG_HDR_SIZE;
+	uint64_t sb = sizeof(struct famfs_sb);
 
-	if (at < sizeof(struct famfs_sb) ||
-	    (at >= FAMFS_SB_B_OFFSET && at < FAMFS_SB_B_OFFSET + sizeof(struct famfs_sb))) {
+	if (at < sb || (at >= FAMFS_SB_B_OFFSET && at < FAMFS_SB_B_OFFSET + sb)) {
 		*which = at >= FAMFS_SB_B_OFFSET;
 		return R_SB;
 	}

@@ -56,7 +56,8 @@ static void test_round_trip(void **state)
 	assert_memory_equal(out.holder_uuid, in.holder_uuid, 16);
 	/* Only the lease area was written. */
 	for (size_t i = 0; i < sizeof(pool); i++)
-		if (i < FAMFS_LEASE_OFFSET || i >= FAMFS_LEASE_OFFSET + sizeof(struct famfs_lease))
+		if (i < FAMFS_LEASE_OFFSET ||
+		    i >= FAMFS_LEASE_OFFSET + sizeof(struct famfs_lease))
 			assert_int_equal(pool[i], 0);
 
 	strcpy(in.host, "node-b");

@@ -830,10 +830,11 @@ static void test_record_flip_named_at_exact_seq(void **state)
 	assert_int_equal(err.seq, 7);
 	assert_int_equal(err.offset, off[6]);
 	assert_pos_equal(pos, stuck);			/* did not advance */
+	uintptr_t bad = (uintptr_t)recs + off[6] + 40;
+
 	for (int i = 0; i < rec.n; i++)
-		covering += rec.ev[i].kind == 'I' &&
-			    rec.ev[i].addr <= (uintptr_t)recs + off[6] + 40 &&
-			    rec.ev[i].addr + rec.ev[i].len > (uintptr_t)recs + off[6] + 40;
+		covering += rec.ev[i].kind == 'I' && rec.ev[i].addr <= bad &&
+			    rec.ev[i].addr + rec.ev[i].len > bad;
 	/* Re-read from the pool at least on every retry after the first. */
 	assert_true(covering >= FAMFS_LOG_READ_RETRIES - 1);
 	/* Asking again gives the same answer, never a later record. */
