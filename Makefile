@@ -34,11 +34,12 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH    := $(BUILD)/bench/famfs-bench
 TOOLS    := $(BUILD)/tools/famfs-logtool
+API_LOAD := $(BUILD)/bench/api-load
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
         run clean help check-deps
 
-all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS)
+all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD)
 
 help:
 	@echo "make deps     install build and test dependencies (Debian, apt-get)"
@@ -72,6 +73,11 @@ $(BENCH): $(BUILD)/obj/bench/bench.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# HTTP load client of bench/api_bench.sh (no famfsd code in it).
+$(API_LOAD): $(BUILD)/obj/bench/api_load.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^
+
 # Test helper: a minimal log writer for agent tests without a master.
 $(TOOLS): $(BUILD)/obj/tests/integration/tools/logtool.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -95,6 +101,7 @@ test-integration: all
 
 bench: deps all
 	@$(BENCH)
+	@BUILD=$(BUILD) ./bench/api_bench.sh
 
 clean:
 	rm -rf build
