@@ -9,19 +9,37 @@
 #include "famfsctl.h"
 #include "fsck.h"
 
+/* Findings the pool survives: torn copies and slots, a corrupt lease. */
+static bool survivable_findings(const struct famfs_fsck_report *rep)
+{
+	if (rep->where == FAMFS_FSCK_SUPERBLOCK)
+		return false;
+	return rep->sb.reason[0] || rep->sb.reason[1] || rep->tail_slot[0] ||
+	       rep->tail_slot[1] || rep->lease;
+}
+
+static struct json_object *pair_json(const char *const why[2])
+{
+	struct json_object *a = json_object_new_array();
+
+	for (int i = 0; i < 2; i++)
+		json_object_array_add(a, why[i] ? json_object_new_string(why[i]) :
+				      NULL);
+	return a;
+}
+
 static struct json_object *report_json(const struct famfs_fsck_report *rep,
 				       bool clean, bool repaired)
 {
 	struct json_object *o = json_object_new_object();
-	struct json_object *sb = json_object_new_array();
+	struct json_object *sb = pair_json(rep->sb.reason);
 
-	for (int i = 0; i < 2; i++)
-		json_object_array_add(sb, rep->sb.reason[i] ?
-				      json_object_new_string(rep->sb.reason[i]) :
-				      NULL);
 	json_object_object_add(o, "clean", json_object_new_boolean(clean));
 	json_object_object_add(o, "repaired", json_object_new_boolean(repaired));
 	json_object_object_add(o, "superblock_errors", sb);
+	json_object_object_add(o, "tail_slot_errors", pair_json(rep->tail_slot));
+	json_object_object_add(o, "lease_error", rep->lease ?
+			       json_object_new_string(rep->lease) : NULL);
 	json_object_object_add(o, "records",
 			       json_object_new_int64((int64_t)rep->records));
 	json_object_object_add(o, "tail_seq",
@@ -59,6 +77,16 @@ static void report_text(const char *dev, const struct famfs_fsck_report *rep,
 			       rep->where == FAMFS_FSCK_SUPERBLOCK ? "" :
 			       repaired ? " (repaired from the other copy)" :
 			       " (the other copy is good; --repair rewrites it)");
+	for (int i = 0; i < 2; i++)
+		if (rep->tail_slot[i])
+			printf("%s: log tail slot %d: %s%s\n", dev, i,
+			       rep->tail_slot[i], repaired ?
+			       " (rewritten from the other slot)" :
+			       " (the previous tail is used; --repair rewrites the slot)");
+	if (rep->lease)
+		printf("%s: master lease: %s%s\n", dev, rep->lease,
+		       repaired ? " (cleared; the next master takes a new epoch)" :
+		       " (--repair clears it)");
 	if (rep->where == FAMFS_FSCK_SUPERBLOCK || rep->where == FAMFS_FSCK_LOG_HEADER)
 		printf("%s: %s: %s\n", dev, famfs_fsck_where_name(rep->where),
 		       rep->reason);
@@ -73,6 +101,38 @@ static void report_text(const char *dev, const struct famfs_fsck_report *rep,
 		       rep->dirs, rep->used_bytes, rep->pending_bytes);
 }
 
+/*
+ * --repair, with no master running: torn superblock copy rewritten from
+ * the good one, torn tail slot from the good slot, a corrupt lease cleared
+ * (a master raises its epoch above every record's, so none is reused).
+ */
+static int repair_findings(struct famfs_pooldev *dev,
+			   const struct famfs_fsck_report *rep,
+			   const struct famfs_cache_ops *ops)
+{
+	uint8_t *base = famfs_pooldev_base(dev);
+	struct famfs_log_error lerr;
+	struct famfs_log *log;
+	int r = 0;
+
+	if (rep->sb.reason[0] || rep->sb.reason[1])
+		famfs_sb_write(base, &rep->info, ops);
+	if (rep->lease) {
+		memset(base + FAMFS_LEASE_OFFSET, 0, sizeof(struct famfs_lease));
+		ops->flush(base + FAMFS_LEASE_OFFSET, sizeof(struct famfs_lease));
+		ops->wfence();
+	}
+	if (rep->tail_slot[0] || rep->tail_slot[1]) {
+		r = famfs_log_open(base + rep->info.log_offset, rep->info.log_size,
+				   rep->info.log_generation, ops, &log, &lerr);
+		if (r == 0) {
+			r = famfs_log_repair_tail(log);
+			famfs_log_free(log);
+		}
+	}
+	return r;
+}
+
 int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
 {
 	static const struct option opts[] = {
@@ -81,7 +141,7 @@ int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
 	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
 	struct famfs_pooldev *dev;
 	struct famfs_fsck_report rep;
-	bool repair = false, repaired = false, sb_torn;
+	bool repair = false, repaired = false, findings;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "r", opts, NULL)) != -1) {
@@ -101,23 +161,19 @@ int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
 		return EXIT_OPERATIONAL;
 	}
 	r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev), ops, &rep);
-	sb_torn = rep.where != FAMFS_FSCK_SUPERBLOCK &&
-		  (rep.sb.reason[0] || rep.sb.reason[1]);
-	if (repair && sb_torn) {
-		/* Both copies from the good one: the torn one is whole again. */
-		famfs_sb_write(famfs_pooldev_base(dev), &rep.info, ops);
-		repaired = true;
-	}
+	findings = survivable_findings(&rep);
+	if (repair && findings)
+		repaired = repair_findings(dev, &rep, ops) == 0;
 	famfs_pooldev_close(dev);
 	if (g->json)
-		famfsctl_print_json(report_json(&rep, r == 0 && !sb_torn, repaired));
+		famfsctl_print_json(report_json(&rep, r == 0 && !findings, repaired));
 	else
 		report_text(argv[optind], &rep, repaired);
 	if (r == -ENOMEM)
 		return EXIT_OPERATIONAL;
 	if (r < 0)
 		return EXIT_UNCORRECTED;
-	if (sb_torn)
+	if (findings)
 		return repaired ? EXIT_CORRECTED : EXIT_UNCORRECTED;
 	return EXIT_CLEAN;
 }

@@ -5,7 +5,18 @@
 
 #include "arena.h"
 
-#define CHUNK	(2ull << 20)
+/*
+ * Chunks start at 64 KiB and double up to 2 MiB, the THP size: a small
+ * pool's index should not cost a 2 MiB page clear, a large one wants huge
+ * pages. Chunk i has size chunk_size(i).
+ */
+#define FIRST_CHUNK	(64ull << 10)
+#define HUGE_CHUNK	(2ull << 20)
+
+static size_t chunk_size(size_t i)
+{
+	return i >= 5 ? HUGE_CHUNK : FIRST_CHUNK << i;
+}
 
 static size_t class_of(size_t size)
 {
@@ -14,6 +25,7 @@ static size_t class_of(size_t size)
 
 static int new_chunk(struct famfs_arena *a)
 {
+	size_t size;
 	void *p;
 
 	if (a->n_chunks == a->cap_chunks) {
@@ -25,14 +37,16 @@ static int new_chunk(struct famfs_arena *a)
 		a->chunks = v;
 		a->cap_chunks = cap;
 	}
-	p = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
+	size = chunk_size(a->n_chunks);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
-	(void)madvise(p, CHUNK, MADV_HUGEPAGE);	/* a hint only */
+	if (size == HUGE_CHUNK)
+		(void)madvise(p, size, MADV_HUGEPAGE);	/* a hint only */
 	a->chunks[a->n_chunks++] = p;
 	a->cur = p;
-	a->end = (uint8_t *)p + CHUNK;
+	a->end = (uint8_t *)p + size;
 	return 0;
 }
 
@@ -67,12 +81,16 @@ void famfs_arena_release(struct famfs_arena *a, void *p, size_t size)
 void famfs_arena_destroy(struct famfs_arena *a)
 {
 	for (size_t i = 0; i < a->n_chunks; i++)
-		munmap(a->chunks[i], CHUNK);
+		munmap(a->chunks[i], chunk_size(i));
 	free(a->chunks);
 	memset(a, 0, sizeof(*a));
 }
 
 uint64_t famfs_arena_bytes(const struct famfs_arena *a)
 {
-	return (uint64_t)a->n_chunks * CHUNK;
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < a->n_chunks; i++)
+		bytes += chunk_size(i);
+	return bytes;
 }

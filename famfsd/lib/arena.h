@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A small-object arena for the namespace index: objects up to
- * FAMFS_ARENA_MAX bytes in 16-byte size classes, carved from 2 MiB chunks
- * backed by transparent huge pages, with a free list per class.
+ * FAMFS_ARENA_MAX bytes in 16-byte size classes, carved from chunks that
+ * grow from 64 KiB to 2 MiB (those backed by transparent huge pages), with a
+ * free list per class.
  *
  * Why not malloc: a million nodes cost malloc a header each and a TLB miss
  * per random access on 4 KiB pages, and freeing the index took a walk of

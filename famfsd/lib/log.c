@@ -170,6 +170,26 @@ void famfs_log_tail_status(const struct famfs_log *log, const char *ret_why[2])
 	ret_why[1] = log->slot_why[1];
 }
 
+int famfs_log_repair_tail(struct famfs_log *log)
+{
+	struct famfs_log_error err;
+	struct famfs_log_pos tail;
+	int r = famfs_log_read_tail(log, &tail, &err);
+
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 2; i++) {
+		if (!log->slot_why[i])
+			continue;
+		/* Repair: the bad slot takes the good tail, flushed and fenced. */
+		tail_encode(&log->hdr->tail[i], &tail, log->generation);
+		log->ops->flush(&log->hdr->tail[i], sizeof(log->hdr->tail[i]));
+		log->ops->wfence();
+		log->slot_why[i] = NULL;
+	}
+	return 0;
+}
+
 /* R2: makes sure [off, off + len) was invalidated since the tail read. */
 static void reader_invalidate(struct famfs_log *log, uint64_t off, uint64_t len,
 			      uint64_t limit)

@@ -74,6 +74,13 @@ int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 void famfs_log_tail_status(const struct famfs_log *log, const char *ret_why[2]);
 
 /*
+ * fsck --repair: rewrites a torn tail slot with the good slot's tail (the
+ * one readers already use). Only with no master running. -EUCLEAN when no
+ * slot is good.
+ */
+int famfs_log_repair_tail(struct famfs_log *log);
+
+/*
  * R2-R3: reads the record after pos, which must not pass tail. Returns 1
  * with *ret_rec pointing into the pool and pos advanced, 0 when pos has
  * reached tail, -EUCLEAN with *err filled on corruption. The record stays

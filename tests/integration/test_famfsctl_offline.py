@@ -135,9 +135,26 @@ def test_log_header_corruption_is_named(pool):
     assert "log header" in r.stdout
 
 
-def test_one_torn_tail_slot_is_survivable(pool):
+def test_one_torn_tail_slot_is_named_and_repaired(pool):
     flip(pool, LOG_OFFSET + 64 + 3)             # tail slot 0
+    r = ctl("--json", "fsck", pool, check=4)
+    rep = json.loads(r.stdout)
+    assert rep["tail_slot_errors"][0] and rep["tail_slot_errors"][1] is None
+    assert "error_in" not in rep                # the other slot carries on
+    ctl("fsck", pool, "--repair", check=1)
     ctl("fsck", pool, check=0)
+
+
+def test_corrupt_lease_is_named_and_cleared(pool):
+    with open(pool, "r+b") as f:
+        f.seek(8192)
+        f.write(b"\x07" * 16)
+    r = ctl("fsck", pool, check=4)
+    assert "master lease" in r.stdout
+    ctl("fsck", pool, "--repair", check=1)
+    ctl("fsck", pool, check=0)
+    info = json.loads(ctl("--json", "info", pool, check=0).stdout)
+    assert info["master_lease"]["state"] == "never held"
 
 
 def test_both_tail_slots_torn(pool):
