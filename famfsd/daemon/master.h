@@ -67,6 +67,7 @@ struct master {
 	uint8_t holder_uuid[16];	/* identifies this run in the lease */
 	uint64_t reclaim_after_ns;	/* CLOCK_MONOTONIC; grace after start */
 	const char *fenced;		/* (lock) why writes are refused */
+	bool reclaim_failing;		/* (lock) said so once already */
 	struct master_agents *agents;	/* (lock) */
 	struct master_feed *feed;	/* own lock */
 	struct master_metrics *metrics;	/* atomics */
@@ -219,10 +220,17 @@ int master_evict(struct master *m, const char *id,
 
 /* ---- master_lease.c: the pool's master lease ---------------------------- */
 
+#define MASTER_RENEW_SECONDS	1u	/* the main loop renews this often */
+
 /* Takes the lease or explains who holds it. Sets m->epoch. */
 int master_lease_take(struct master *m);
 /* Raises the epoch above every replayed record and rewrites the lease. */
 void master_lease_raise_epoch(struct master *m, uint64_t min_epoch);
+/*
+ * Cheap ownership check before each append: -ESTALE when the lease names
+ * another holder (a forced takeover). Not logged.
+ */
+int master_lease_check(struct master *m);
 /* Renews; -ESTALE (logged) when another master took the pool over. */
 int master_lease_renew(struct master *m);
 void master_lease_release(struct master *m);

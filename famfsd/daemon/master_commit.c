@@ -73,6 +73,12 @@ int master_append(struct master *m, const struct famfs_rec *r,
 	uint8_t buf[FAMFS_REC_PAYLOAD_MAX];
 	int len, err;
 
+	/* A forced takeover must stop us before we write past the tail. */
+	if (!m->fenced && master_lease_check(m) < 0) {
+		fprintf(stderr, "famfsd master: lost the master lease to a forced "
+			"takeover\n");
+		master_fence(m, "another master took the lease");
+	}
 	if (m->fenced) {
 		master_why_set(w, "the master is fenced: %s", m->fenced);
 		return -EIO;

@@ -51,6 +51,7 @@ int master_lease_take(struct master *m)
 	const char *pool = m->cfg.pool_path;
 	struct famfs_lease_info old, l, check;
 	uint64_t now = master_now_ns();
+	bool forced = false;
 	int r;
 
 	r = famfs_lease_read(m->pool->base, m->pool->ops, &old);
@@ -83,6 +84,7 @@ int master_lease_take(struct master *m)
 				"%s pid %u epoch %llu (renewed %.1f s ago)\n",
 				old.host, old.pid, (unsigned long long)old.epoch,
 				ago);
+			forced = true;
 		}
 	}
 	m->epoch = (r == 0 ? old.epoch : 0) + 1;
@@ -97,6 +99,27 @@ int master_lease_take(struct master *m)
 			"(host %s pid %u)\n", pool, check.host, check.pid);
 		return -EBUSY;
 	}
+	if (forced) {
+		/*
+		 * The old master may still be alive: it checks the lease before
+		 * every append and at every renewal (each second). Give it two
+		 * renewals to see the new holder and stop, so the two never
+		 * append at once.
+		 */
+		fprintf(stderr, "famfsd master: waiting %u s for the old master "
+			"to notice\n", 2 * MASTER_RENEW_SECONDS);
+		sleep(2 * MASTER_RENEW_SECONDS);
+	}
+	return 0;
+}
+
+int master_lease_check(struct master *m)
+{
+	struct famfs_lease_info l;
+	int r = famfs_lease_read(m->pool->base, m->pool->ops, &l);
+
+	if (r == 0 && memcmp(l.holder_uuid, m->holder_uuid, 16) != 0)
+		return -ESTALE;
 	return 0;
 }
 

@@ -290,7 +290,7 @@ static void notify_status(struct master *m)
 /* Once a second until a stop signal or a stop request. */
 static void run(struct master *m, const sigset_t *sigs)
 {
-	struct timespec tick = { .tv_sec = 1 };
+	struct timespec tick = { .tv_sec = MASTER_RENEW_SECONDS };
 
 	while (!atomic_load(&m->stopping)) {
 		int sig = sigtimedwait(sigs, NULL, &tick);

@@ -62,8 +62,10 @@ int master_reclaim(struct master *m)
 	/* One publish for the whole batch (P3-P6 once). */
 	if (done && master_publish(m, &w) < 0)
 		return -EIO;
-	if (err < 0)
+	/* Say it once, not every second while the log stays full. */
+	if (err < 0 && !m->reclaim_failing)
 		fprintf(stderr, "famfsd master: Failed to reclaim deleted files: "
 			"%s, will retry\n", w.msg);
+	m->reclaim_failing = err < 0;
 	return (int)done;
 }

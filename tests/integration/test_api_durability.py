@@ -84,12 +84,29 @@ def test_second_master_refuses_naming_the_holder(pool, master_factory):
 
 def test_force_takeover_fences_the_old_master(pool, master_factory):
     first = master_factory(pool)
-    second = master_factory(pool, args=["--force-takeover"])
+    api1 = first.client()
+    api1.put("/v1/files/before", json={"size": 1}, expect=201)
+    second = master_factory(pool, args=["--force-takeover"], start=False)
+    second.spawn()
+    deadline = time.monotonic() + 10
+    while lease(pool)["epoch"] != 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # The new holder is in the lease: the old master's next append fails.
+    try:
+        r = api1.s.put(api1.base + "/v1/files/late", json={"size": 1}, timeout=5)
+        assert r.status_code == 500 and problem_name(r) == "internal", r.text
+    except requests.ConnectionError:
+        pass        # it already stopped
+    second.wait_ready()
     assert second.client().get("/healthz").json()["epoch"] == 2
     # The old master notices at its next renewal and stops.
     rc = first.wait_exit(10)
     assert rc != 0 and "lost the master lease" in first.stderr()
-    second.client().put("/v1/files/x", json={"size": 1}, expect=201)
+    api2 = second.client()
+    api2.get("/v1/files/before", expect=200)
+    api2.get("/v1/files/late", expect=404)
+    api2.put("/v1/files/x", json={"size": 1}, expect=201)
     assert second.stop() == 0
     famfsctl("fsck", pool, check=0)
 
@@ -159,3 +176,73 @@ def test_full_log_is_503_and_recoverable(tmp_path, master_factory):
     famfsctl("fsck", pool, check=0)
     m.start()
     m.client().get("/v1/files/keep", expect=200)
+
+
+def snapshot(api):
+    """Everything the API shows about the namespace, tenants and space."""
+    pool = api.get("/v1/pool", expect=200).json()
+    del pool["epoch"]
+    entries, todo = {}, ["/v1/dirs/"]
+    while todo:
+        url = todo.pop()
+        cursor = None
+        while True:
+            q = "?limit=7" + (f"&cursor={cursor}" if cursor else "")
+            page = api.get(url + q, expect=200).json()
+            for e in page["entries"]:
+                full = api.get("/v1/files" + e["path"], expect=200).json()
+                entries[e["path"]] = full
+                if e["type"] == "dir":
+                    todo.append("/v1/dirs" + e["path"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    return pool, entries
+
+
+def test_memory_equals_replay_after_a_mixed_workload(small_unit_pool,
+                                                      master_factory):
+    import random
+    rnd = random.Random(7)
+    m = master_factory(small_unit_pool, args=["--reclaim-grace-ms", "0"])
+    api, ag = m.client(), m.client("agent")
+    api.put("/v1/tenants/tA/quota", json={"max_bytes": 300 << 12,
+                                          "max_files": 0}, expect=200)
+    dirs, files = ["/tA"], []
+    api.put("/v1/dirs/tA", expect=201)
+    hb_body = {"agent_id": "h1", "host": "h", "address": "", "open_inos": [],
+               "generation": 1, "applied_seq": 0}
+    for i in range(400):
+        op = rnd.random()
+        if op < 0.15:
+            d = f"{rnd.choice(dirs)}/d{i}"
+            api.put("/v1/dirs" + d, json={"mode": rnd.choice([0o755, 0o700])},
+                    expect=201)
+            dirs.append(d)
+        elif op < 0.7:
+            f = f"{rnd.choice(dirs)}/f{i}"
+            r = api.put("/v1/files" + f, expect=(201, 507), json={
+                "size": rnd.randint(1, 40000),
+                "tenant": rnd.choice(["tA", "tB"])})
+            if r.status_code == 201:
+                files.append((f, r.json()["ino"]))
+        elif op < 0.9 and files:
+            f, _ = files.pop(rnd.randrange(len(files)))
+            api.delete("/v1/files" + f, expect=200)
+        else:
+            # An agent that lags, holds files open, catches up.
+            last = api.get("/v1/pool").json()["last_seq"]
+            held = [ino for _, ino in rnd.sample(files, min(3, len(files)))]
+            ag.post("/v1/agents/heartbeat", expect=200, json={
+                **hb_body, "applied_seq": rnd.randint(max(0, last - 20), last),
+                "open_inos": held})
+    before = snapshot(api)
+    assert before[0]["pending_reclaim_bytes"] >= 0
+    assert m.stop() == 0
+    famfsctl("fsck", small_unit_pool, check=0)
+    m.extra = ["--reclaim-grace-ms", "60000"]   # agents are gone: keep pending
+    m.start()
+    assert snapshot(m.client()) == before
+    m.kill()
+    m.start()
+    assert snapshot(m.client()) == before
