@@ -35,6 +35,7 @@ struct agent_http;
 #define AGENT_DEFAULT_POLL_MS	50
 #define AGENT_HEARTBEAT_MS	1000
 #define AGENT_FEED_WAIT_S	30
+#define AGENT_READAHEAD_KB	1024	/* one maximal FUSE request */
 
 /* Entry and attribute timeouts handed to the kernel, in seconds. */
 #define AGENT_ENTRY_TIMEOUT	0.1
@@ -89,6 +90,7 @@ struct agent {
 	atomic_uint rebuilds_done;	/* replays from scratch completed */
 	atomic_bool stop;
 	atomic_bool ready;		/* initial replay done, mount up */
+	atomic_bool fuse_inited;	/* the kernel's INIT was answered */
 	struct fuse_session *se;	/* NULL until mounted */
 	struct agent_http *feed_http;	/* to abort its long poll at stop */
 	struct agent_http *hb_http;
@@ -170,6 +172,8 @@ int fuse_backend_mount(struct agent *a);
 /* Serves the mount until a signal, an unmount or agent_stop(). */
 int fuse_backend_loop(struct agent *a);
 void fuse_backend_unmount(struct agent *a);
+/* Per-mount kernel tuning, once INIT was answered (readahead). */
+void fuse_backend_tune(struct agent *a);
 /* Ends the FUSE loop from any thread. */
 void fuse_backend_exit(struct agent *a);
 /* Tells the kernel a name is gone (delete replayed). Outside the lock. */

@@ -383,10 +383,15 @@ static void follow_once(struct agent *a)
 static void *follower_main(void *arg)
 {
 	struct agent *a = arg;
-	bool do_rebuild;
+	bool do_rebuild, tuned = false;
 
 	while (!atomic_load(&a->stop)) {
 		struct timespec until;
+
+		if (!tuned && atomic_load(&a->fuse_inited)) {
+			fuse_backend_tune(a);
+			tuned = true;
+		}
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += (long)(a->o.poll_ms % 1000) * 1000000L;

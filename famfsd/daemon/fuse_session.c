@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@
 
 void fuse_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct agent *a = userdata;
+
 	/* Writes go through to the pool at once (W1-W3), never batched. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	/* Mtime never changes: nothing to learn from it. */
@@ -38,6 +40,12 @@ void fuse_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	agent_log(AGENT_LOG_DEBUG, "FUSE protocol %u.%u, capable %#x, want %#x, "
+		  "max_write %u, max_read %u, max_readahead %u",
+		  conn->proto_major, conn->proto_minor, conn->capable,
+		  conn->want, conn->max_write, conn->max_read,
+		  conn->max_readahead);
+	atomic_store(&a->fuse_inited, true);
 }
 
 /*
@@ -62,6 +70,55 @@ static int prepare_mountpoint(const char *dir)
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/*
+ * The kernel caps a FUSE mount's readahead at 128 KiB; requests can carry
+ * 1 MiB (max_write/max_pages), so sequential page-cache reads ask for 1 MiB
+ * at a time instead of eight round trips. Best effort: the knob is per
+ * mount (its bdi), and a failure only costs speed. The device number comes
+ * from mountinfo: a stat() of the mount could wait for this very thread.
+ * Called once INIT was answered (the kernel sets the readahead from it).
+ */
+void fuse_backend_tune(struct agent *a)
+{
+	const char *mount = a->o.mount;
+	unsigned int maj = 0, min = 0;
+	char *line = NULL, path[96], dir[PATH_MAX];
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+
+	if (!realpath(mount, dir))
+		return;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int ma, mi;
+		char where[PATH_MAX];
+
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ..." (last match wins) */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &ma, &mi, where) == 3 &&
+		    strcmp(where, dir) == 0) {
+			maj = ma;
+			min = mi;
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 maj, min);
+	f = fopen(path, "we");
+	if (!f)
+		return;
+	fprintf(f, "%u\n", AGENT_READAHEAD_KB);
+	if (fclose(f) != 0)
+		agent_log(AGENT_LOG_DEBUG, "could not raise readahead at %s, "
+			  "ignoring", path);
 }
 
 static int add_opt(struct fuse_args *args, const char *opt)
@@ -97,6 +154,7 @@ int fuse_backend_mount(struct agent *a)
 	/* Jobs of every user use the mount; only root may allow that freely. */
 	if (!r && geteuid() == 0)
 		r = add_opt(&args, "allow_other");
+
 	if (r < 0) {
 		fuse_opt_free_args(&args);
 		return r;
