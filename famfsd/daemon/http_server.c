@@ -68,12 +68,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	*con_cls = NULL;
 }
 
-static bool body_expected_too_large(struct http_req *rq)
+/*
+ * A body over the limit is read and dropped, and refused once it is in:
+ * answering early makes the server close while the client still sends,
+ * and most clients then see a reset instead of the 413. Only an absurd
+ * announced length is refused at once.
+ */
+#define HTTP_DRAIN_MAX	(16u << 20)
+
+static bool body_absurdly_large(struct http_req *rq)
 {
 	const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-	return cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX;
+	return cl && strtoull(cl, NULL, 10) > HTTP_DRAIN_MAX;
 }
 
 static void body_append(struct http_req *rq, const char *data, size_t n)
@@ -131,7 +139,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		rq->started = true;
 		rq->conn = conn;
 		rq->method = method;
-		if (body_expected_too_large(rq))
+		if (body_absurdly_large(rq))
 			return http_reply_problem(rq, PROB_TOO_LARGE,
 						  "request body exceeds %u bytes",
 						  HTTP_BODY_MAX);

@@ -3,6 +3,7 @@
 conflict error, each response checked against api/openapi.yaml."""
 
 import json
+import socket
 
 import requests
 
@@ -121,6 +122,14 @@ def test_body_larger_than_one_mib_is_413(api):
     r = api.put("/v1/files/big", data=chunks(),
                 headers={"Content-Type": "application/json"}, expect=413)
     assert problem_name(r) == "payload-too-large"
+    # An absurd announced length is refused from the headers alone.
+    host, port = api.base.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"PUT /v1/files/big HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer " + ADMIN_TOKEN.encode() +
+                  b"\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000000\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 413")
     api.get("/v1/files/big", expect=404)
 
 
