@@ -206,6 +206,10 @@ int api_body(struct http_req *rq, bool required, const char *const *allowed,
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
+	if (!o && jerr == json_tokener_success) {
+		master_why_set(w, "body must be a JSON object");
+		return -EINVAL;
+	}
 	if (!o || jerr != json_tokener_success) {
 		json_object_put(o);
 		master_why_set(w, "body is not valid JSON: %s",
