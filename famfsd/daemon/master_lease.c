@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
 
@@ -51,7 +52,7 @@ int master_lease_take(struct master *m)
 	const char *pool = m->cfg.pool_path;
 	struct famfs_lease_info old, l, check;
 	uint64_t now = master_now_ns();
-	bool forced = false;
+	uint64_t quiet_until = 0;
 	int r;
 
 	r = famfs_lease_read(m->pool->base, m->pool->ops, &old);
@@ -70,6 +71,8 @@ int master_lease_take(struct master *m)
 			fprintf(stderr, "famfsd master: lease holder pid %u on "
 				"this host (%s) is gone, taking over epoch %llu\n",
 				old.pid, old.host, (unsigned long long)old.epoch);
+			quiet_until = old.renewed_ns + 2ull * MASTER_RENEW_SECONDS *
+						       1000000000ull;
 		} else if (!m->cfg.force_takeover) {
 			fprintf(stderr, "famfsd master: Failed to take the master "
 				"lease of '%s': held by host %s pid %u epoch %llu "
@@ -84,7 +87,8 @@ int master_lease_take(struct master *m)
 				"%s pid %u epoch %llu (renewed %.1f s ago)\n",
 				old.host, old.pid, (unsigned long long)old.epoch,
 				ago);
-			forced = true;
+			quiet_until = old.renewed_ns + 2ull * MASTER_RENEW_SECONDS *
+						       1000000000ull;
 		}
 	}
 	m->epoch = (r == 0 ? old.epoch : 0) + 1;
@@ -99,16 +103,27 @@ int master_lease_take(struct master *m)
 			"(host %s pid %u)\n", pool, check.host, check.pid);
 		return -EBUSY;
 	}
-	if (forced) {
-		/*
-		 * The old master may still be alive: it checks the lease before
-		 * every append and at every renewal (each second). Give it two
-		 * renewals to see the new holder and stop, so the two never
-		 * append at once.
-		 */
-		fprintf(stderr, "famfsd master: waiting %u s for the old master "
-			"to notice\n", 2 * MASTER_RENEW_SECONDS);
-		sleep(2 * MASTER_RENEW_SECONDS);
+	/*
+	 * The old holder may still be alive (a forced takeover; a pid that
+	 * only looks gone from another pid namespace). It re-reads the lease
+	 * before every append and at every renewal (each second): keep quiet
+	 * until two renewals after its last one, so the two never append at
+	 * once. A holder dead for longer costs no wait.
+	 */
+	now = master_now_ns();
+	if (quiet_until > now) {
+		/* Capped: another host's clock may run ahead of ours. */
+		uint64_t ns = quiet_until - now < 2ull * MASTER_RENEW_SECONDS *
+			      1000000000ull ? quiet_until - now :
+			      2ull * MASTER_RENEW_SECONDS * 1000000000ull;
+		struct timespec ts = {
+			.tv_sec = (time_t)(ns / 1000000000ull),
+			.tv_nsec = (long)(ns % 1000000000ull),
+		};
+
+		fprintf(stderr, "famfsd master: waiting %.1f s for the old "
+			"master to notice\n", (double)ns / 1e9);
+		nanosleep(&ts, NULL);
 	}
 	return 0;
 }
