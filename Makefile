@@ -99,6 +99,9 @@ test-fuzz:
 test-integration: all
 	@$(PYTHON) -m pytest -q tests/integration
 
+run:
+	@./scripts/run.sh
+
 bench: deps all
 	@$(BENCH)
 	@BUILD=$(BUILD) ./bench/api_bench.sh
