@@ -205,6 +205,9 @@ const char *master_agent_state(const struct master *m,
 bool master_agents_hold(const struct master_agents *a, uint64_t ino,
 			uint64_t delete_seq);
 
+/* The lowest applied_seq of the agents not evicted (UINT64_MAX: none). */
+uint64_t master_agents_min_applied(const struct master_agents *a);
+
 /*
  * Records a heartbeat (taking ownership of open_inos, a malloc'd array)
  * and reclaims what it releases. -ESTALE for an evicted agent (the entry

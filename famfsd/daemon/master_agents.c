@@ -157,6 +157,16 @@ bool master_agents_hold(const struct master_agents *a, uint64_t ino,
 	return false;
 }
 
+uint64_t master_agents_min_applied(const struct master_agents *a)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (!a->v[i]->evicted && a->v[i]->applied_seq < min)
+			min = a->v[i]->applied_seq;
+	return min;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

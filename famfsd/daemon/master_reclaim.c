@@ -27,13 +27,20 @@ int master_reclaim(struct master *m)
 	struct famfs_pending *p;
 	struct master_why w;
 	size_t n = 0, cap = 0, done = 0;
+	uint64_t min_applied;
 	int err = 0;
 
 	if (!m->st->pending_first || m->fenced ||
 	    master_mono_ns() < m->reclaim_after_ns)
 		return 0;
-	/* Collect first: applying a RECLAIM unlinks its pending entry. */
-	for (p = m->st->pending_first; p; p = p->next) {
+	/*
+	 * Collect first: applying a RECLAIM unlinks its pending entry. The
+	 * list is in delete order, so past the slowest agent's position
+	 * everything is held back and the walk can stop.
+	 */
+	min_applied = master_agents_min_applied(m->agents);
+	for (p = m->st->pending_first; p && p->delete_seq <= min_applied;
+	     p = p->next) {
 		if (master_agents_hold(m->agents, p->ino, p->delete_seq))
 			continue;
 		if (n == cap) {
