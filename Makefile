@@ -37,7 +37,7 @@ TOOLS    := $(BUILD)/tools/famfs-logtool
 API_LOAD := $(BUILD)/bench/api-load
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
-        run clean help check-deps
+        run clean help check-deps kmod
 
 all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD)
 
@@ -101,6 +101,10 @@ test-integration: all
 
 run:
 	@./scripts/run.sh
+
+# The kernel module, against Debian's 6.1 headers (KDIR=... overrides).
+kmod:
+	@$(MAKE) --no-print-directory -C kmod $(if $(KDIR),KDIR=$(KDIR))
 
 bench: deps all
 	@$(BENCH)

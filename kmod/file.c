@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * famfsd kernel module: file data. Regular files and meta files reach the
+ * pool through fs/dax.c only: read()/write() copy through dax_iomap_rw(),
+ * mmap() faults install the pool's pages through dax_iomap_fault() (2 MiB
+ * PMD entries wherever the extent, the file offset and the address line up),
+ * and nothing goes through the page cache.
+ *
+ * An extent list never changes while an inode lives, so the iomap lookup
+ * needs no lock of its own. Revoke (the space was reclaimed) and fencing
+ * (a memory failure) flip a bit that iomap_begin checks, then tear down the
+ * mappings under the invalidate lock that every fault holds shared, so no
+ * fault can install a page after the teardown.
+ *
+ * Sizes are fixed by the log: truncate and writes past the end are
+ * refused; so are attribute changes other than times.
+ */
+#include <linux/dax.h>
+#include <linux/fs.h>
+#include <linux/huge_mm.h>
+#include <linux/iomap.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/pagemap.h>
+#include <linux/pfn_t.h>
+#include <linux/uio.h>
+#include <linux/writeback.h>
+
+#include "famfsd.h"
+
+/* The extent holding file offset pos, or NULL past the last one. */
+static const struct famfsd_kext *famfsd_find_extent(const struct famfsd_inode *fi,
+						    u64 pos)
+{
+	u32 lo = 0, hi = fi->n_ext;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		const struct famfsd_kext *e = &fi->ext[mid];
+
+		if (pos < e->foff)
+			hi = mid;
+		else if (pos - e->foff >= e->len)
+			lo = mid + 1;
+		else
+			return e;
+	}
+	return NULL;
+}
+
+static bool famfsd_inode_dead(const struct inode *inode)
+{
+	return famfsd_fenced(FAMFSD_SB(inode->i_sb)) ||
+	       test_bit(FAMFSD_I_REVOKED, &FAMFSD_I(inode)->flags);
+}
+
+/*
+ * Maps file offset pos to the pool: the whole extent that holds it. For a
+ * regular file every reachable offset is inside an extent (i_size never
+ * exceeds them); a meta file may be larger than its window, and its
+ * offsets past the window are simply out of reach.
+ */
+static int famfsd_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
+			      unsigned int flags, struct iomap *iomap,
+			      struct iomap *srcmap)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(inode->i_sb);
+	struct famfsd_inode *fi = FAMFSD_I(inode);
+	const struct famfsd_kext *e;
+
+	if (famfsd_inode_dead(inode))
+		return -EIO;
+	if ((flags & IOMAP_WRITE) && fi->kind == FAMFSD_KIND_META &&
+	    !sbi->meta_rw)
+		return -EPERM;
+	e = famfsd_find_extent(fi, pos);
+	if (!e) {
+		WARN_ON_ONCE(fi->kind == FAMFSD_KIND_FILE);
+		return -EIO;
+	}
+	iomap->type = IOMAP_MAPPED;
+	iomap->flags = 0;
+	iomap->offset = e->foff;
+	iomap->length = e->len;
+	iomap->addr = sbi->dax_part_off + e->dev_off;
+	iomap->bdev = inode->i_sb->s_bdev;
+	iomap->dax_dev = sbi->dax_dev;
+	return 0;
+}
+
+static const struct iomap_ops famfsd_iomap_ops = {
+	.iomap_begin	= famfsd_iomap_begin,
+};
+
+/* ---- read and write -------------------------------------------------------- */
+
+static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+	ssize_t ret;
+
+	if (!iov_iter_count(to))
+		return 0;
+	if (iocb->ki_flags & IOCB_NOWAIT) {
+		if (!inode_trylock_shared(inode))
+			return -EAGAIN;
+	} else {
+		inode_lock_shared(inode);
+	}
+	ret = dax_iomap_rw(iocb, to, &famfsd_iomap_ops);	/* needs i_rwsem */
+	inode_unlock_shared(inode);
+	file_accessed(iocb->ki_filp);
+	return ret;
+}
+
+/*
+ * Writes stay inside the file: a write that starts at or past the end gets
+ * -EFBIG (the size belongs to the log), one that crosses it is shortened.
+ * No time update either: mtime is the log's, the same on every host.
+ */
+static ssize_t famfsd_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+	loff_t size;
+	ssize_t ret;
+
+	if (iocb->ki_flags & IOCB_NOWAIT) {
+		if (!inode_trylock(inode))
+			return -EAGAIN;
+	} else {
+		inode_lock(inode);
+	}
+	ret = generic_write_checks(iocb, from);
+	if (ret <= 0)
+		goto out;
+	size = i_size_read(inode);
+	if (iocb->ki_pos >= size) {
+		ret = -EFBIG;
+		goto out;
+	}
+	iov_iter_truncate(from, size - iocb->ki_pos);
+	ret = dax_iomap_rw(iocb, from, &famfsd_iomap_ops);	/* needs i_rwsem */
+out:
+	inode_unlock(inode);
+	if (ret > 0)
+		ret = generic_write_sync(iocb, ret);
+	return ret;
+}
+
+/* ---- mmap ------------------------------------------------------------------ */
+
+enum famfsd_fault_kind { FAMFSD_FAULT_PTE, FAMFSD_FAULT_PMD, FAMFSD_FAULT_MKWRITE };
+
+static void famfsd_count_fault(struct famfsd_sb_info *sbi,
+			       enum famfsd_fault_kind kind, vm_fault_t ret)
+{
+	if (ret & VM_FAULT_ERROR)
+		atomic64_inc(&sbi->fault_errors);
+	else if (kind == FAMFSD_FAULT_MKWRITE)
+		atomic64_inc(&sbi->mkwrite_faults);
+	else if (kind == FAMFSD_FAULT_PTE)
+		atomic64_inc(&sbi->pte_faults);
+	else if (ret & VM_FAULT_FALLBACK)
+		atomic64_inc(&sbi->pmd_fallbacks);
+	else
+		atomic64_inc(&sbi->pmd_faults);
+}
+
+/*
+ * Every fault: the invalidate lock shared (revoke and fencing take it
+ * exclusive), freeze protection for writes, then fs/dax.c does the work.
+ * MAP_SYNC needs nothing more: no fault ever changes metadata, so
+ * iomap_begin never reports IOMAP_F_DIRTY.
+ */
+static vm_fault_t famfsd_dax_fault(struct vm_fault *vmf,
+				   enum page_entry_size pe_size,
+				   enum famfsd_fault_kind kind)
+{
+	struct inode *inode = file_inode(vmf->vma->vm_file);
+	struct super_block *sb = inode->i_sb;
+	bool write = (vmf->flags & FAULT_FLAG_WRITE) &&
+		     (vmf->vma->vm_flags & VM_SHARED);
+	vm_fault_t ret;
+	pfn_t pfn;
+
+	if (write)
+		sb_start_pagefault(sb);
+	filemap_invalidate_lock_shared(inode->i_mapping);
+	ret = dax_iomap_fault(vmf, pe_size, &pfn, NULL, &famfsd_iomap_ops);
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+	if (ret & VM_FAULT_NEEDDSYNC)
+		ret = dax_finish_sync_fault(vmf, pe_size, pfn);
+	if (write)
+		sb_end_pagefault(sb);
+	famfsd_count_fault(FAMFSD_SB(sb), kind, ret);
+	return ret;
+}
+
+static vm_fault_t famfsd_fault(struct vm_fault *vmf)
+{
+	return famfsd_dax_fault(vmf, PE_SIZE_PTE, FAMFSD_FAULT_PTE);
+}
+
+static vm_fault_t famfsd_huge_fault(struct vm_fault *vmf,
+				    enum page_entry_size pe_size)
+{
+	if (pe_size != PE_SIZE_PMD)
+		return VM_FAULT_FALLBACK;
+	return famfsd_dax_fault(vmf, pe_size, FAMFSD_FAULT_PMD);
+}
+
+static vm_fault_t famfsd_mkwrite(struct vm_fault *vmf)
+{
+	return famfsd_dax_fault(vmf, PE_SIZE_PTE, FAMFSD_FAULT_MKWRITE);
+}
+
+static const struct vm_operations_struct famfsd_vm_ops = {
+	.fault		= famfsd_fault,
+	.huge_fault	= famfsd_huge_fault,
+	.page_mkwrite	= famfsd_mkwrite,
+	.pfn_mkwrite	= famfsd_mkwrite,
+};
+
+static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	if (famfsd_inode_dead(file_inode(file)))
+		return -EIO;
+	file_accessed(file);
+	vma->vm_ops = &famfsd_vm_ops;
+	vma->vm_flags |= VM_HUGEPAGE;
+	return 0;
+}
+
+/* ---- open, release, fsync -------------------------------------------------- */
+
+/*
+ * Counts the open files of an inode; a mapping keeps its file, so a mapped
+ * file counts as open until it is unmapped. The agent reports these to the
+ * master, which reclaims no space that any host still uses.
+ */
+static int famfsd_open(struct inode *inode, struct file *file)
+{
+	struct famfsd_inode *fi = FAMFSD_I(inode);
+
+	if (famfsd_inode_dead(inode))
+		return -EIO;
+	if (fi->kind == FAMFSD_KIND_META && (file->f_mode & FMODE_WRITE) &&
+	    !FAMFSD_SB(inode->i_sb)->meta_rw)
+		return -EPERM;
+	atomic_inc(&fi->opens);
+	return generic_file_open(inode, file);
+}
+
+static int famfsd_release(struct inode *inode, struct file *file)
+{
+	atomic_dec(&FAMFSD_I(inode)->opens);
+	return 0;
+}
+
+/* Writes CPU caches back for the pages dirtied through mappings. */
+static int famfsd_fsync(struct file *file, loff_t start, loff_t end,
+			int datasync)
+{
+	if (famfsd_inode_dead(file_inode(file)))
+		return -EIO;
+	return file_write_and_wait_range(file, start, end);
+}
+
+const struct file_operations famfsd_file_fops = {
+	.open			= famfsd_open,
+	.release		= famfsd_release,
+	.llseek			= generic_file_llseek,
+	.read_iter		= famfsd_read_iter,
+	.write_iter		= famfsd_write_iter,
+	.splice_read		= generic_file_splice_read,
+	.mmap			= famfsd_mmap,
+	.mmap_supported_flags	= MAP_SYNC,
+	.get_unmapped_area	= thp_get_unmapped_area,
+	.fsync			= famfsd_fsync,
+	.unlocked_ioctl		= famfsd_ioctl,
+	.compat_ioctl		= compat_ptr_ioctl,
+};
+
+/* ---- attributes -------------------------------------------------------------- */
+
+#define FAMFSD_TIME_ATTRS (ATTR_ATIME | ATTR_MTIME | ATTR_CTIME | \
+			   ATTR_ATIME_SET | ATTR_MTIME_SET | ATTR_TOUCH)
+
+/**
+ * famfsd_setattr() - attribute changes through the mount
+ * @mnt_userns: idmapping of the mount
+ * @dentry: what is changed
+ * @iattr: the change
+ *
+ * The log owns sizes, modes and owners: only times may change locally.
+ *
+ * Context: process context, the inode locked by the VFS.
+ * Return: 0, -EPERM for a change the log owns, or the permission error.
+ */
+int famfsd_setattr(struct user_namespace *mnt_userns, struct dentry *dentry,
+		   struct iattr *iattr)
+{
+	struct inode *inode = d_inode(dentry);
+	int r;
+
+	if (iattr->ia_valid & ~(FAMFSD_TIME_ATTRS | ATTR_FORCE))
+		return -EPERM;
+	r = setattr_prepare(mnt_userns, dentry, iattr);
+	if (r)
+		return r;
+	setattr_copy(mnt_userns, inode, iattr);
+	return 0;
+}
+
+const struct inode_operations famfsd_file_iops = {
+	.setattr	= famfsd_setattr,
+	.getattr	= simple_getattr,
+};
+
+/* ---- the address space: DAX only ------------------------------------------- */
+
+static int famfsd_writepages(struct address_space *mapping,
+			     struct writeback_control *wbc)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(mapping->host->i_sb);
+
+	return dax_writeback_mapping_range(mapping, sbi->dax_dev, wbc);
+}
+
+const struct address_space_operations famfsd_dax_aops = {
+	.writepages	= famfsd_writepages,
+	.direct_IO	= noop_direct_IO,
+	.dirty_folio	= noop_dirty_folio,
+};
+
+/**
+ * famfsd_zap_mappings() - tear down every mapping of an inode's pages
+ * @inode: a regular or meta file whose revoked or fenced bit is set
+ *
+ * Later faults see the bit and fail with SIGBUS.
+ *
+ * Context: process context, may sleep; takes the invalidate lock.
+ */
+void famfsd_zap_mappings(struct inode *inode)
+{
+	filemap_invalidate_lock(inode->i_mapping);
+	unmap_mapping_range(inode->i_mapping, 0, 0, 1);
+	filemap_invalidate_unlock(inode->i_mapping);
+}

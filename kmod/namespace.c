@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * famfsd kernel module: the namespace. Directories are ramfs-style: every
+ * positive dentry is pinned by an extra reference taken when it is made
+ * (dropped by the delete, or by d_genocide at unmount), so the dcache is
+ * the directory and lookups of absent names simply miss.
+ *
+ * Applications cannot change the namespace (no create, mkdir, unlink,
+ * rename, link or symlink operations: the VFS answers EPERM); only the
+ * agent does, through the ioctls in ioctl.c, which call the functions here
+ * with arguments already checked. Inodes are found by their pool inode
+ * number (they are hashed by it), parents included.
+ *
+ * Locking: sbi->ns_lock serialises every change, so checking that an inode
+ * number is free and using it cannot race; under it the usual VFS order:
+ * the parent's i_rwsem, then the child's.
+ */
+#include <linux/dcache.h>
+#include <linux/fs.h>
+#include <linux/fsnotify.h>
+#include <linux/namei.h>
+#include <linux/slab.h>
+
+#include "famfsd.h"
+
+const struct file_operations famfsd_dir_fops = {
+	.open		= dcache_dir_open,
+	.release	= dcache_dir_close,
+	.llseek		= dcache_dir_lseek,
+	.read		= generic_read_dir,
+	.iterate_shared	= dcache_readdir,
+	.fsync		= noop_fsync,
+	.unlocked_ioctl	= famfsd_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+const struct inode_operations famfsd_dir_iops = {
+	.lookup		= simple_lookup,
+	.setattr	= famfsd_setattr,
+	.getattr	= simple_getattr,
+};
+
+/*
+ * The live directory with pool inode number ino, and its dentry. -ENOENT
+ * when there is none (or it was deleted), -ENOTDIR for anything else.
+ */
+static int famfsd_get_dir(struct super_block *sb, u64 ino, struct inode **ret_dir,
+			  struct dentry **ret_dentry)
+{
+	struct inode *dir = ilookup(sb, ino);
+	struct dentry *dentry;
+
+	if (!dir)
+		return -ENOENT;
+	if (FAMFSD_I(dir)->kind != FAMFSD_KIND_DIR) {
+		iput(dir);
+		return -ENOTDIR;
+	}
+	dentry = d_find_alias(dir);
+	if (!dentry || !dir->i_nlink || IS_DEADDIR(dir)) {
+		dput(dentry);
+		iput(dir);
+		return -ENOENT;
+	}
+	*ret_dir = dir;
+	*ret_dentry = dentry;
+	return 0;
+}
+
+static void famfsd_put_dir(struct inode *dir, struct dentry *dentry)
+{
+	dput(dentry);
+	iput(dir);
+}
+
+static bool famfsd_ino_in_use(struct super_block *sb, u64 ino)
+{
+	struct inode *inode = ilookup(sb, ino);
+
+	iput(inode);
+	return inode != NULL;
+}
+
+/*
+ * Adds a new inode under e->parent as e->name: the shared part of mkdir
+ * and create. make() builds the inode (it may fail); the name must be free.
+ */
+static int famfsd_ns_add(struct super_block *sb, const struct famfsd_ns_entry *e,
+			 struct inode *(*make)(struct super_block *sb,
+					       const struct famfsd_ns_entry *e,
+					       void *arg),
+			 void *arg)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
+	struct dentry *parent, *dentry;
+	struct inode *dir, *inode;
+	int r;
+
+	mutex_lock(&sbi->ns_lock);
+	if (famfsd_ino_in_use(sb, e->ino)) {
+		r = -EEXIST;
+		goto out;
+	}
+	r = famfsd_get_dir(sb, e->parent, &dir, &parent);
+	if (r)
+		goto out;
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	dentry = lookup_one_len(e->name, parent, e->name_len);
+	if (IS_ERR(dentry)) {
+		r = PTR_ERR(dentry);
+		goto unlock;
+	}
+	if (d_really_is_positive(dentry)) {
+		r = -EEXIST;
+		goto put;
+	}
+	inode = make(sb, e, arg);
+	if (IS_ERR(inode)) {
+		r = PTR_ERR(inode);
+		goto put;
+	}
+	if (S_ISDIR(inode->i_mode))
+		inc_nlink(dir);
+	d_instantiate(dentry, inode);
+	dget(dentry);		/* the pin: the name lives until deleted */
+	if (S_ISDIR(inode->i_mode))
+		fsnotify_mkdir(dir, dentry);
+	else
+		fsnotify_create(dir, dentry);
+	r = 0;
+put:
+	dput(dentry);
+unlock:
+	inode_unlock(dir);
+	famfsd_put_dir(dir, parent);
+out:
+	mutex_unlock(&sbi->ns_lock);
+	return r;
+}
+
+static struct timespec64 famfsd_ns_time(u64 ns)
+{
+	return ns_to_timespec64((s64)ns);	/* the caller checked the range */
+}
+
+static struct inode *famfsd_make_dir(struct super_block *sb,
+				     const struct famfsd_ns_entry *e, void *arg)
+{
+	struct inode *inode;
+
+	inode = famfsd_new_inode(sb, e->ino, FAMFSD_KIND_DIR, S_IFDIR | e->mode,
+				 make_kuid(&init_user_ns, e->uid),
+				 make_kgid(&init_user_ns, e->gid),
+				 famfsd_ns_time(e->mtime_ns));
+	return inode ? inode : ERR_PTR(-ENOMEM);
+}
+
+/**
+ * famfsd_ns_mkdir() - add a directory
+ * @sb: the mount
+ * @e: inode number, parent, name and attributes, already validated
+ *
+ * Context: process context; takes sbi->ns_lock and the parent's i_rwsem.
+ * Return: 0, -EEXIST (name or inode number taken), -ENOENT (no parent),
+ * -ENOTDIR (parent is not a directory) or -ENOMEM.
+ */
+int famfsd_ns_mkdir(struct super_block *sb, const struct famfsd_ns_entry *e)
+{
+	return famfsd_ns_add(sb, e, famfsd_make_dir, NULL);
+}
+
+struct famfsd_file_arg {
+	u64 size;
+	struct famfsd_kext *ext;	/* handed over to the inode on success */
+	u32 n_ext;
+};
+
+static struct inode *famfsd_make_file(struct super_block *sb,
+				      const struct famfsd_ns_entry *e, void *arg)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
+	struct famfsd_file_arg *fa = arg;
+	struct famfsd_inode *fi;
+	struct inode *inode;
+	u32 i;
+
+	inode = famfsd_new_inode(sb, e->ino, FAMFSD_KIND_FILE, S_IFREG | e->mode,
+				 make_kuid(&init_user_ns, e->uid),
+				 make_kgid(&init_user_ns, e->gid),
+				 famfsd_ns_time(e->mtime_ns));
+	if (!inode)
+		return ERR_PTR(-ENOMEM);
+	fi = FAMFSD_I(inode);
+	fi->ext = fa->ext;
+	fi->n_ext = fa->n_ext;
+	fa->ext = NULL;
+	for (i = 0; i < fi->n_ext; i++)
+		fi->alloc_bytes += fi->ext[i].len;
+	atomic64_add(fi->alloc_bytes, &sbi->held_bytes);
+	inode->i_blocks = fi->alloc_bytes >> 9;
+	i_size_write(inode, fa->size);
+	return inode;
+}
+
+/**
+ * famfsd_ns_create() - add a regular file with its extents
+ * @sb: the mount
+ * @e: inode number, parent, name and attributes, already validated
+ * @size: file size, at most the sum of the extents
+ * @ext: extents in file order with file offsets filled in, validated;
+ *       owned by the file on success, freed by the caller otherwise
+ * @n_ext: how many
+ *
+ * Context: process context; takes sbi->ns_lock and the parent's i_rwsem.
+ * Return: as famfsd_ns_mkdir().
+ */
+int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
+		     u64 size, struct famfsd_kext *ext, u32 n_ext)
+{
+	struct famfsd_file_arg fa = { .size = size, .ext = ext, .n_ext = n_ext };
+
+	return famfsd_ns_add(sb, e, famfsd_make_file, &fa);
+}
+
+/**
+ * famfsd_ns_delete() - remove a name
+ * @sb: the mount
+ * @ino: the inode the name must lead to
+ * @parent: the directory holding it
+ * @name: the name, validated
+ * @name_len: its length
+ *
+ * A file that is still open or mapped lives on, nameless, until its last
+ * user lets go; its data stays reachable until famfsd_ns_revoke().
+ *
+ * Context: process context; takes sbi->ns_lock, the parent's and the
+ * victim's i_rwsem.
+ * Return: 0, -ENOENT (no such name, or it leads elsewhere), -ENOTDIR,
+ * -ENOTEMPTY (a directory with entries), -EBUSY (something is mounted on it).
+ */
+int famfsd_ns_delete(struct super_block *sb, u64 ino, u64 parent,
+		     const char *name, u32 name_len)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
+	struct dentry *pdentry, *dentry;
+	struct inode *dir, *inode;
+	int r;
+
+	mutex_lock(&sbi->ns_lock);
+	r = famfsd_get_dir(sb, parent, &dir, &pdentry);
+	if (r)
+		goto out;
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	dentry = lookup_one_len(name, pdentry, name_len);
+	if (IS_ERR(dentry)) {
+		r = PTR_ERR(dentry);
+		goto unlock;
+	}
+	inode = d_inode(dentry);
+	if (!inode || inode->i_ino != ino ||
+	    (FAMFSD_I(inode)->kind != FAMFSD_KIND_DIR &&
+	     FAMFSD_I(inode)->kind != FAMFSD_KIND_FILE)) {
+		r = -ENOENT;
+		goto put;
+	}
+	if (d_mountpoint(dentry)) {
+		r = -EBUSY;
+		goto put;
+	}
+	inode_lock(inode);
+	if (S_ISDIR(inode->i_mode)) {
+		r = simple_rmdir(dir, dentry);	/* -ENOTEMPTY, or drops the pin */
+		if (!r) {
+			inode->i_flags |= S_DEAD;
+			dont_mount(dentry);
+		}
+	} else {
+		r = simple_unlink(dir, dentry);	/* drops the pin */
+	}
+	inode_unlock(inode);
+	if (!r)
+		d_delete_notify(dir, dentry);
+put:
+	dput(dentry);
+unlock:
+	inode_unlock(dir);
+	famfsd_put_dir(dir, pdentry);
+out:
+	mutex_unlock(&sbi->ns_lock);
+	return r;
+}
+
+/**
+ * famfsd_ns_revoke() - the space of a deleted inode is reused
+ * @sb: the mount
+ * @ino: the deleted inode
+ *
+ * Context: process context; takes sbi->ns_lock, the inode's i_rwsem and
+ * its invalidate lock.
+ * Return: 0 when a nameless inode was revoked, -ENOENT when no one holds
+ * it here, -EBUSY when it still has a name.
+ */
+int famfsd_ns_revoke(struct super_block *sb, u64 ino)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
+	struct inode *inode;
+	int r = 0;
+
+	mutex_lock(&sbi->ns_lock);
+	inode = ilookup(sb, ino);
+	if (!inode || FAMFSD_I(inode)->kind != FAMFSD_KIND_FILE) {
+		r = -ENOENT;
+		goto out;
+	}
+	if (inode->i_nlink) {
+		r = -EBUSY;
+		goto out;
+	}
+	inode_lock(inode);
+	set_bit(FAMFSD_I_REVOKED, &FAMFSD_I(inode)->flags);
+	famfsd_zap_mappings(inode);
+	inode_unlock(inode);
+out:
+	iput(inode);
+	mutex_unlock(&sbi->ns_lock);
+	return r;
+}
+
+/*
+ * Calls fn on every live regular file of the mount with a reference held,
+ * no spinlock held (fn may sleep); the pattern of drop_pagecache_sb().
+ */
+static void famfsd_for_each_file(struct super_block *sb,
+				 void (*fn)(struct inode *inode, void *arg),
+				 void *arg)
+{
+	struct inode *inode, *toput = NULL;
+
+	spin_lock(&sb->s_inode_list_lock);
+	list_for_each_entry(inode, &sb->s_inodes, i_sb_list) {
+		spin_lock(&inode->i_lock);
+		if ((inode->i_state & (I_FREEING | I_WILL_FREE | I_NEW)) ||
+		    !S_ISREG(inode->i_mode)) {
+			spin_unlock(&inode->i_lock);
+			continue;
+		}
+		__iget(inode);
+		spin_unlock(&inode->i_lock);
+		spin_unlock(&sb->s_inode_list_lock);
+
+		fn(inode, arg);
+		iput(toput);
+		toput = inode;
+		cond_resched();
+		spin_lock(&sb->s_inode_list_lock);
+	}
+	spin_unlock(&sb->s_inode_list_lock);
+	iput(toput);
+}
+
+static void famfsd_zap_one(struct inode *inode, void *arg)
+{
+	famfsd_zap_mappings(inode);
+}
+
+/**
+ * famfsd_ns_zap_all() - tear down every mapping of the mount
+ * @sb: a fenced mount
+ *
+ * Context: process context, may sleep.
+ */
+void famfsd_ns_zap_all(struct super_block *sb)
+{
+	famfsd_for_each_file(sb, famfsd_zap_one, NULL);
+}
+
+struct famfsd_open_list {
+	u64 *inos;
+	u32 capacity;
+	u32 count;
+};
+
+static void famfsd_list_one(struct inode *inode, void *arg)
+{
+	struct famfsd_inode *fi = FAMFSD_I(inode);
+	struct famfsd_open_list *l = arg;
+
+	if (fi->kind != FAMFSD_KIND_FILE || !atomic_read(&fi->opens) ||
+	    test_bit(FAMFSD_I_REVOKED, &fi->flags))
+		return;
+	if (l->count < l->capacity)
+		l->inos[l->count] = inode->i_ino;
+	if (l->count < U32_MAX)
+		l->count++;
+}
+
+/**
+ * famfsd_ns_open_inos() - the files that are open or mapped
+ * @sb: the mount
+ * @inos: room for capacity inode numbers
+ * @capacity: how many fit
+ * @count: set to how many there are (may exceed capacity)
+ *
+ * Context: process context, may sleep.
+ * Return: 0.
+ */
+int famfsd_ns_open_inos(struct super_block *sb, u64 *inos, u32 capacity,
+			u32 *count)
+{
+	struct famfsd_open_list l = { .inos = inos, .capacity = capacity };
+
+	famfsd_for_each_file(sb, famfsd_list_one, &l);
+	*count = l.count;
+	return 0;
+}
