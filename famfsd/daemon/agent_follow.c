@@ -30,7 +30,10 @@
 #include "agent.h"
 #include "replay.h"
 
-/* A name the kernel may still cache; sent after the write lock is dropped. */
+/*
+ * What the kernel may still cache, sent after the write lock is dropped: a
+ * name (parent != 0), or the pages and attributes of an inode (parent 0).
+ */
 struct note {
 	struct note *next;
 	uint64_t parent, ino;
@@ -86,9 +89,11 @@ static void flush_notes(struct follow_ctx *c)
 
 	for (; n; n = next) {
 		next = n->next;
-		if (c->a->se && !c->notes_lost)
+		if (c->a->se && !c->notes_lost && n->parent)
 			fuse_backend_forget_name(c->a, n->parent, n->ino,
 						 n->name, n->len);
+		else if (c->a->se && !n->parent)
+			fuse_backend_inval_inode(c->a, n->ino);
 		free(n);
 	}
 	if (c->a->se && c->notes_lost)
@@ -120,10 +125,13 @@ static int on_record(void *ctx, const struct famfs_rec *r, struct famfs_state *s
 		 * one still has it open, so it was evicted or its reports were
 		 * lost. The space may be reused: stop touching it.
 		 */
-		if (agent_files_revoke(c->a->files, r->ino))
+		if (agent_files_revoke(c->a->files, r->ino)) {
 			agent_log(AGENT_LOG_WARN, "space of inode %" PRIu64
 				  " reclaimed (seq %" PRIu64 ") while open here; "
 				  "its handles now fail with EIO", r->ino, r->seq);
+			/* Cached pages would still answer reads: drop them. */
+			queue_note(c, 0, r->ino, "", 0);
+		}
 		break;
 	default:
 		break;
@@ -297,11 +305,18 @@ static int rebuild(struct agent *a, const char *why, bool revoke)
 		famfs_log_free(new_log);
 		return r;
 	}
+	ctx_init(&c, a);
 	if (revoke) {
-		unsigned int k = agent_files_revoke(a->files, 0);
+		uint64_t *inos = NULL;
+		long k = agent_files_list(a->files, &inos);
 
+		agent_files_revoke(a->files, 0);
+		/* Cached pages would still answer reads: drop them too. */
+		for (long i = 0; i < k; i++)
+			queue_note(&c, 0, inos[i], "", 0);
+		free(inos);
 		if (k)
-			agent_log(AGENT_LOG_WARN, "%u open inode(s) on pool "
+			agent_log(AGENT_LOG_WARN, "%ld open inode(s) on pool "
 				  "files revoked: their handles now fail with "
 				  "EIO", k);
 	}
@@ -320,7 +335,6 @@ static int rebuild(struct agent *a, const char *why, bool revoke)
 	if (new_log)
 		famfs_log_free(log);
 
-	ctx_init(&c, a);
 	diff_trees(a, old->ns, st->ns, &c);
 	famfs_state_free(old);
 	flush_notes(&c);

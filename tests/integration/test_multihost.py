@@ -264,7 +264,12 @@ for line in sys.stdin:
     cmd = line.strip()
     if cmd == "read":
         st = os.fstat(fd)
-        print(hashlib.sha256(os.pread(fd, size, 0)).hexdigest(), st.st_nlink, flush=True)
+        try:
+            data = os.pread(fd, size, 0)
+        except OSError as e:
+            print("error", e.errno, flush=True)
+            continue
+        print(hashlib.sha256(data).hexdigest(), st.st_nlink, flush=True)
     elif cmd == "write":
         os.pwrite(fd, b"late" * (size // 4), 0)
         print("written", flush=True)
@@ -342,3 +347,30 @@ def test_delete_while_open_keeps_space_until_close(fleet_factory, tmp_path):
     reuse = api.put("/v1/files/reuse", json={"size": size}, expect=201).json()
     assert overlaps(reuse["extents"], victim["extents"])
     assert "deleted (seq" in h2.stderr() and "last handle on deleted inode" in h2.stderr()
+
+
+def test_evicted_agent_drops_handles_and_registers_again(fleet):
+    api, h2 = fleet.api, fleet.agents[1]
+    fleet.allow_errors = ()
+    api.put("/v1/files/held", json={"size": MiB, "mode": 0o666}, expect=201)
+    h2.wait_paths(["held"])
+    wait_until("every agent live", fleet.all_live, 10, interval=0.2)
+    holder = h2.popen_py(HOLD_PY, h2.path("held"))
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        api.delete(f"/v1/agents/{h2.name}", expect=200)
+        # The next heartbeat is refused (409): the agent revokes its handles,
+        # replays from scratch, and registers again.
+        wait_until("the 409 in the agent's log",
+                   lambda: "answered 409" in h2.stderr(), 10)
+        wait_until("host 2 registered again", fleet.all_live, 10, interval=0.2)
+        holder.stdin.write("read\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().split() == ["error", "5"]   # EIO
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert "revoked" in h2.stderr()
+    assert h2.tree() == api_tree(api)
+    # A fresh open of the same file works again.
+    assert len(h2.py(READ_PY, h2.path("held")).stdout.strip()) == 64
