@@ -109,6 +109,7 @@ kmod:
 bench: deps all
 	@$(BENCH)
 	@BUILD=$(BUILD) ./bench/api_bench.sh
+	@BUILD=$(BUILD) $(PYTHON) bench/agent_bench.py
 
 clean:
 	rm -rf build

@@ -1,0 +1,306 @@
+#!/usr/bin/python3
+"""Agent benchmark, each figure beside a baseline measured in the same run.
+
+1. Create-to-visible: 1,000 creates through the master's API; each timed
+   until the file shows in a second agent's mount (another "host": its
+   own process, state and mount). Target p99 < 5 ms. Baseline: the API
+   create round trip alone.
+2. Cold catch-up: a fresh agent on a pool whose log holds 100,000 files,
+   timed from its start to the last file showing in its mount. Target
+   < 1 s. Baseline: `famfsctl fsck` replaying the same log (no mount).
+3. FUSE bandwidth: sequential write then read of a 1 GiB file in 1 MiB
+   blocks through the mount, as a ratio to memcpy on the pool mapping
+   (same extents, same block size). Target >= 0.5. Run for the default
+   page-cache mount and for --direct-io.
+
+Needs root and /dev/fuse (it mounts); prints why and exits 0 otherwise.
+Usage: bench/agent_bench.py [--quick]   (BUILD=build/san for the sanitizer build)
+"""
+
+import ctypes
+import json
+import mmap
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+FAMFSD = os.path.join(BUILD, "famfsd")
+FAMFSCTL = os.path.join(BUILD, "famfsctl")
+LOGTOOL = os.path.join(BUILD, "tools", "famfs-logtool")
+MiB = 1 << 20
+QUICK = "--quick" in sys.argv
+
+
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p / 100))]
+
+
+def run(*argv, timeout=300):
+    p = subprocess.run([*map(str, argv)], capture_output=True, text=True,
+                       timeout=timeout)
+    if p.returncode:
+        raise SystemExit(f"agent_bench: {argv} failed:\n{p.stdout}{p.stderr}")
+    return p.stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Procs:
+    """Every process started here; stopped (and mounts dropped) at exit."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.procs = []
+        self.mounts = []
+
+    def spawn(self, name, argv):
+        err = open(os.path.join(self.tmp, name + ".log"), "w")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err)
+        self.procs.append(p)
+        return p
+
+    def agent(self, name, pool, extra=(), wait=True):
+        mnt = os.path.join(self.tmp, name)
+        os.makedirs(mnt, exist_ok=True)
+        p = self.spawn(name, [FAMFSD, "agent", "--pool", pool, "--mount", mnt,
+                              "--agent-id", name, *extra])
+        self.mounts.append(mnt)
+        if wait:
+            deadline = time.monotonic() + 20
+            while not os.path.ismount(mnt):
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"agent_bench: agent {name} did not mount:\n"
+                                     + self.log(name))
+                time.sleep(0.01)
+        return p, mnt
+
+    def log(self, name):
+        with open(os.path.join(self.tmp, name + ".log")) as f:
+            return f.read()
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+
+    def close(self):
+        for p in reversed(self.procs):
+            self.stop(p)
+        for m in self.mounts:
+            if os.path.ismount(m):
+                subprocess.run(["fusermount3", "-uz", m], capture_output=True)
+
+
+def bench_create_to_visible(procs, tmp, n):
+    pool = os.path.join(tmp, "lat.img")
+    run(FAMFSCTL, "mkfs", pool, "--create", "4G", "--alloc-unit", "4K")
+    token = secrets.token_hex(16)
+    tokens = os.path.join(tmp, "tokens")
+    with open(tokens, "w") as f:
+        f.write(f"{token} admin\n")
+    os.chmod(tokens, 0o600)
+    token_file = os.path.join(tmp, "admin.token")
+    with open(token_file, "w") as f:
+        f.write(token + "\n")
+    os.chmod(token_file, 0o600)
+    url = f"http://127.0.0.1:{free_port()}"
+    master = procs.spawn("master", [FAMFSD, "master", "--pool", pool, "--listen",
+                                    url.split("//")[1], "--tokens", tokens])
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if s.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if master.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("agent_bench: master did not start:\n" + procs.log("master"))
+        time.sleep(0.05)
+    common = ["--master", url, "--token-file", token_file]
+    procs.agent("host1", pool, common)
+    _, mnt = procs.agent("host2", pool, common)
+    s.put(url + "/v1/dirs/lat", json={})
+    total, api, after = [], [], []
+    for i in range(n):
+        path = f"/lat/f{i:05d}"
+        t0 = time.perf_counter()
+        r = s.put(url + "/v1/files" + path, json={"size": 4096})
+        t1 = time.perf_counter()
+        assert r.status_code == 201, r.text
+        while True:
+            try:
+                os.stat(mnt + path)
+                break
+            except FileNotFoundError:
+                time.sleep(0.00005)
+            if time.perf_counter() - t1 > 5:
+                raise SystemExit(f"agent_bench: {path} not visible after 5 s")
+        t2 = time.perf_counter()
+        total.append((t2 - t0) * 1e3)
+        api.append((t1 - t0) * 1e3)
+        after.append((t2 - t1) * 1e3)
+    return total, api, after
+
+
+def bench_catch_up(procs, tmp, n):
+    pool = os.path.join(tmp, "catchup.img")
+    run(FAMFSCTL, "mkfs", pool, "--create", "4G", "--alloc-unit", "4K")
+    run(LOGTOOL, pool, "fill", "c", n, 4096, 1000)
+    t = time.perf_counter()
+    run(FAMFSCTL, "fsck", pool)
+    fsck_s = time.perf_counter() - t
+    last = os.path.join(tmp, "fresh", "c", f"f{n - 1:07d}")
+    t = time.perf_counter()
+    p, mnt = procs.agent("fresh", pool, wait=False)
+    while True:
+        try:
+            os.stat(last)
+            break
+        except OSError:
+            time.sleep(0.0005)
+        if p.poll() is not None or time.perf_counter() - t > 30:
+            raise SystemExit("agent_bench: catch-up failed:\n" + procs.log("fresh"))
+    catch_s = time.perf_counter() - t
+    t = time.perf_counter()
+    listed = len(os.listdir(os.path.join(mnt, "c")))
+    list_s = time.perf_counter() - t
+    assert listed == n, listed
+    procs.stop(p)
+    return catch_s, fsck_s, list_s
+
+
+def memcpy_baseline(pool, offset, size, block):
+    """GB/s of memcpy between a 1 MiB buffer and the pool mapping."""
+    fd = os.open(pool, os.O_RDWR)
+    try:
+        mm = mmap.mmap(fd, offset + size)
+    finally:
+        os.close(fd)
+    holder = ctypes.c_char.from_buffer(mm)
+    base = ctypes.addressof(holder) + offset
+    buf = ctypes.create_string_buffer(block)
+    best_r = best_w = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for off in range(0, size, block):
+            ctypes.memmove(base + off, buf, block)
+        best_w = max(best_w, size / (time.perf_counter() - t) / 1e9)
+        t = time.perf_counter()
+        for off in range(0, size, block):
+            ctypes.memmove(buf, base + off, block)
+        best_r = max(best_r, size / (time.perf_counter() - t) / 1e9)
+    del holder
+    mm.close()
+    return best_w, best_r
+
+
+def fuse_bandwidth(path, size, block):
+    """Best of three GB/s for sequential write then read through the mount."""
+    buf = bytearray(os.urandom(block))
+    mv = memoryview(buf)
+    best_r = best_w = 0.0
+    for _ in range(3):
+        fd = os.open(path, os.O_WRONLY)
+        t = time.perf_counter()
+        for off in range(0, size, block):
+            os.pwritev(fd, [mv], off)
+        best_w = max(best_w, size / (time.perf_counter() - t) / 1e9)
+        os.close(fd)
+        fd = os.open(path, os.O_RDONLY)
+        t = time.perf_counter()
+        for off in range(0, size, block):
+            os.preadv(fd, [mv], off)
+        best_r = max(best_r, size / (time.perf_counter() - t) / 1e9)
+        os.close(fd)
+    return best_w, best_r
+
+
+def bench_bandwidth(procs, tmp, size):
+    pool = os.path.join(tmp, "bw.img")
+    run(FAMFSCTL, "mkfs", pool, "--create", str(size + 256 * MiB))
+    run(LOGTOOL, pool, "create", "big", size)
+    # On a fresh pool the tool allocates one extent at the data area's start.
+    offset = json.loads(run(FAMFSCTL, "--json", "info", pool))["data_offset"]
+    # Touch the whole file once so neither side pays for sparse-file faults.
+    memcpy_baseline(pool, offset, size, MiB)
+    rows = []
+    for label, extra in (("page cache", []), ("--direct-io", ["--direct-io"])):
+        p, mnt = procs.agent("bw-" + label.strip("-").replace(" ", "-"), pool, extra)
+        w, r = fuse_bandwidth(os.path.join(mnt, "big"), size, MiB)
+        procs.stop(p)
+        mw, mr = memcpy_baseline(pool, offset, size, MiB)
+        rows.append((label, w, r, mw, mr))
+    return rows
+
+
+def main():
+    missing = [what for ok, what in (
+        (os.geteuid() == 0, "root"),
+        (os.path.exists("/dev/fuse"), "/dev/fuse"),
+        (shutil.which("fusermount3"), "fusermount3"),
+        (all(os.access(b, os.X_OK) for b in (FAMFSD, FAMFSCTL, LOGTOOL)),
+         f"the binaries in {BUILD} (run make)")) if not ok]
+    if missing:
+        print(f"agent_bench: skipped, needs {', '.join(missing)}")
+        return 0
+    n_creates = 200 if QUICK else 1000
+    n_files = 20000 if QUICK else 100000
+    bw_size = (256 if QUICK else 1024) * MiB
+    tmp = tempfile.mkdtemp(prefix="famfsd-agent-bench.")
+    procs = Procs(tmp)
+    try:
+        print(f"agent bench ({os.cpu_count()} CPUs, build {os.path.relpath(BUILD, ROOT)})")
+        total, api, after = bench_create_to_visible(procs, tmp, n_creates)
+        print(f"  create-to-visible on another mount, {n_creates} creates: "
+              f"p50 {pct(total, 50):.3f} ms, p99 {pct(total, 99):.3f} ms "
+              f"(target p99 < 5 ms)")
+        print(f"    baseline, API create round trip alone: p50 {pct(api, 50):.3f} ms, "
+              f"p99 {pct(api, 99):.3f} ms; after the reply: p50 "
+              f"{pct(after, 50):.3f} ms, p99 {pct(after, 99):.3f} ms")
+        procs.close()
+        procs = Procs(tmp)
+
+        catch_s, fsck_s, list_s = bench_catch_up(procs, tmp, n_files)
+        print(f"  cold catch-up of a {n_files:,}-file log into a fresh mount: "
+              f"{catch_s:.3f} s to the last file (target < 1 s)")
+        print(f"    baseline, famfsctl fsck replaying the same log: {fsck_s:.3f} s; "
+              f"then listing all {n_files:,} through the mount: {list_s:.3f} s")
+        procs.close()
+        procs = Procs(tmp)
+
+        for label, w, r, mw, mr in bench_bandwidth(procs, tmp, bw_size):
+            print(f"  FUSE sequential 1 MiB blocks, {bw_size // MiB} MiB, {label}: "
+                  f"write {w:.2f} GB/s vs memcpy {mw:.2f} GB/s = {w / mw:.2f}, "
+                  f"read {r:.2f} GB/s vs memcpy {mr:.2f} GB/s = {r / mr:.2f} "
+                  f"(target >= 0.5)")
+    finally:
+        procs.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
