@@ -28,6 +28,8 @@
 
 struct fuse_session;
 struct fuse_lowlevel_ops;
+struct agent_backend;
+struct agent_kmod;
 struct agent_files;
 struct agent_http;
 
@@ -52,6 +54,8 @@ struct agent_opts {
 	unsigned int poll_ms;
 	enum famfs_coherence coherence;
 	bool direct_io;			/* FOPEN_DIRECT_IO on every open */
+	const struct agent_backend *backend;	/* --backend, FUSE by default */
+	bool meta_rw;			/* kmod: meta files writable (master here) */
 	bool verbose;
 };
 
@@ -63,6 +67,7 @@ struct agent_attr {
 
 struct agent {
 	struct agent_opts o;
+	struct agent_kmod *kmod;	/* the kmod back-end's state */
 	struct famfs_pool *pool;	/* read-only: superblock and log */
 	struct famfs_pooldev *data;	/* writable: the data area only */
 	const struct famfs_cache_ops *ops;

@@ -28,6 +28,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
+#include "agent_backend.h"
 #include "replay.h"
 
 /*
@@ -110,6 +111,9 @@ static int on_record(void *ctx, const struct famfs_rec *r, struct famfs_state *s
 	struct follow_ctx *c = ctx;
 
 	(void)st;
+	/* The kernel module's mount takes every change as it is replayed. */
+	if (c->a->o.backend->apply)
+		c->a->o.backend->apply(c->a, r);
 	switch (r->type) {
 	case FAMFS_REC_DELETE:
 		if (agent_files_mark_orphan(c->a->files, r->ino))
@@ -336,6 +340,8 @@ static int rebuild(struct agent *a, const char *why, bool revoke)
 		famfs_log_free(log);
 
 	diff_trees(a, old->ns, st->ns, &c);
+	if (a->o.backend->resync)
+		a->o.backend->resync(a, old->ns, st->ns, revoke);
 	famfs_state_free(old);
 	flush_notes(&c);
 	if (revoke && a->se)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_backend.h"
 #include "agent_http.h"
 
 #define HB_TIMEOUT_MS	2000L
@@ -47,7 +48,9 @@ static char *build_body(struct hb *hb)
 	pthread_rwlock_rdlock(&a->lock);
 	seq = a->pos.seq;
 	gen = a->generation;
-	n = agent_files_list(a->files, &inos);
+	/* The kernel module counts opens itself; FUSE opens are in the table. */
+	n = a->o.backend->open_inos ? a->o.backend->open_inos(a, &inos) :
+	    agent_files_list(a->files, &inos);
 	pthread_rwlock_unlock(&a->lock);
 	if (n < 0)
 		return NULL;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_backend.h"
 #include "crc.h"
 #include "daemon.h"
 
@@ -25,7 +26,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: famfsd agent --pool DEVICE --mount DIR [options]\n"
 "\n"
-"Follows the pool's metadata log into a FUSE mount at DIR.\n"
+"Follows the pool's metadata log into a mount at DIR (FUSE, or the famfsd\n"
+"kernel module with --backend kmod).\n"
 "\n"
 "  --pool DEVICE        pool device or file (/dev/daxX.Y, var/pool.img)\n"
 "  --offset N           pool start within the device (bytes, K/M/G suffix)\n"
@@ -40,6 +42,10 @@ static void usage(FILE *f)
 "  --coherence MODE     auto, clwb, clflushopt, clflush, none (default auto)\n"
 "  --direct-io          every read/write goes to the pool (no page cache;\n"
 "                       shared writable mmap is then refused)\n"
+"  --backend fuse|kmod  mount with FUSE (default) or the famfsd kernel module\n"
+"                       (then --pool is a pmem device in fsdax mode, /dev/pmemN)\n"
+"  --meta-rw            kmod: a master runs on this host; let it write the\n"
+"                       pool metadata through DIR/.famfsd/pool\n"
 "  -v, --verbose        log every replay step and heartbeat reply\n"
 "  -h, --help\n", AGENT_DEFAULT_POLL_MS);
 }
@@ -134,7 +140,8 @@ static void default_agent_id(struct agent_opts *o)
 static int parse_args(int argc, char **argv, struct agent_opts *o)
 {
 	enum { O_POOL = 256, O_OFFSET, O_MOUNT, O_MASTER, O_TOKEN_FILE, O_TOKEN,
-	       O_AGENT_ID, O_ADDRESS, O_POLL, O_COHERENCE, O_DIRECT_IO };
+	       O_AGENT_ID, O_ADDRESS, O_POLL, O_COHERENCE, O_DIRECT_IO,
+	       O_BACKEND, O_META_RW };
 	static const struct option opts[] = {
 		{ "pool", required_argument, NULL, O_POOL },
 		{ "offset", required_argument, NULL, O_OFFSET },
@@ -147,6 +154,8 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{ "poll-ms", required_argument, NULL, O_POLL },
 		{ "coherence", required_argument, NULL, O_COHERENCE },
 		{ "direct-io", no_argument, NULL, O_DIRECT_IO },
+		{ "backend", required_argument, NULL, O_BACKEND },
+		{ "meta-rw", no_argument, NULL, O_META_RW },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -155,6 +164,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 	int c, r;
 
 	o->poll_ms = AGENT_DEFAULT_POLL_MS;
+	o->backend = &agent_backend_fuse;
 	o->address = "";
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -163,6 +173,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		case O_MASTER: o->master_url = optarg; break;
 		case O_ADDRESS: o->address = optarg; break;
 		case O_DIRECT_IO: o->direct_io = true; break;
+		case O_META_RW: o->meta_rw = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		case O_OFFSET:
@@ -173,6 +184,11 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			if (parse_u64(optarg, &v) < 0 || v < 1 || v > 60000)
 				goto bad;
 			o->poll_ms = (unsigned int)v;
+			break;
+		case O_BACKEND:
+			o->backend = agent_backend_find(optarg);
+			if (!o->backend)
+				goto bad;
 			break;
 		case O_COHERENCE:
 			if (famfs_coherence_parse(optarg, &o->coherence) < 0)
@@ -230,6 +246,11 @@ static int open_pool(struct agent *a)
 	const char *why = NULL;
 	int r;
 
+	if (a->o.backend->prepare) {
+		r = a->o.backend->prepare(a);
+		if (r < 0)
+			return r;
+	}
 	r = famfs_pool_open(a->o.pool_path, &po, &a->pool, &why);
 	if (r < 0) {
 		agent_log(AGENT_LOG_ERR, "Failed to open pool '%s': %s",
@@ -239,8 +260,12 @@ static int open_pool(struct agent *a)
 	a->ops = a->pool->ops;
 	a->data_offset = a->pool->info.data_offset;
 	a->generation = a->pool->info.log_generation;
-	r = famfs_pooldev_open(a->o.pool_path, a->o.offset + a->data_offset,
-			       FAMFS_DEV_WRITE, &a->data);
+	/* The kernel module reaches the data through DAX itself. */
+	r = 0;
+	if (a->o.backend->maps_data)
+		r = famfs_pooldev_open(a->o.pool_path,
+				       a->o.offset + a->data_offset,
+				       FAMFS_DEV_WRITE, &a->data);
 	if (r < 0) {
 		agent_log(AGENT_LOG_ERR, "Failed to map the data area of '%s' "
 			  "for writing: %s%s", a->o.pool_path, strerror(-r),
@@ -341,7 +366,7 @@ int agent_main(int argc, char **argv)
 	if (r == 0)
 		r = agent_follow_initial(a);
 	if (r == 0)
-		r = fuse_backend_mount(a);
+		r = a->o.backend->mount(a);
 	if (r == 0)
 		r = start_threads(a);
 	if (r < 0)
@@ -355,21 +380,23 @@ int agent_main(int argc, char **argv)
 		  a->pos.seq, a->st->files, a->st->dirs, a->o.poll_ms,
 		  a->o.master_url ? ", feed and heartbeats from " : "",
 		  a->o.master_url ? a->o.master_url : "", a->ops->name,
+		  !a->o.backend->maps_data ? "kernel module, DAX" :
 		  a->o.direct_io ? "direct I/O" : "page cache, dropped at open");
 	sd_notifyf(0, "READY=1\nSTATUS=agent: applied seq %" PRIu64
 		   ", mounted at %s", a->pos.seq, a->o.mount);
 
-	r = fuse_backend_loop(a);
+	r = a->o.backend->loop(a);
 	sd_notify(0, "STOPPING=1");
 	if (r < 0)
-		agent_log(AGENT_LOG_ERR, "FUSE loop failed: %s", strerror(-r));
+		agent_log(AGENT_LOG_ERR, "%s loop failed: %s",
+			  a->o.backend->name, strerror(-r));
 	else
 		agent_log(AGENT_LOG_INFO, "stopping (%s)", r > 0 ? strsignal(r) :
 			  "unmounted");
 	r = r < 0 ? r : 0;
 out:
 	stop_threads(a);
-	fuse_backend_unmount(a);
+	a->o.backend->unmount(a);
 	agent_free(a);
 	if (a->o.master_url)
 		curl_global_cleanup();
