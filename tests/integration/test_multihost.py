@@ -238,13 +238,17 @@ def test_master_killed_and_restarted(fleet):
 def test_link_down_converges_by_polling(fleet):
     api, h3 = fleet.api, fleet.agents[2]
     wait_until("every agent live", fleet.all_live, 10, interval=0.2)
-    h3.host.link(False)
+    api.put("/v1/dirs/offline", expect=201)
+    progress = [0]
+    fut = fleet.master.host.executor.submit(create_many, api, 300, "offline",
+                                            progress)
     try:
-        api.put("/v1/dirs/offline", expect=201)
-        for i in range(200):
-            api.put(f"/v1/files/offline/f{i:03d}", json={"size": 4096}, expect=201)
+        wait_until("50 creates", lambda: progress[0] >= 50 or fut.done(), 30)
+        h3.host.link(False)         # cut during the creates
+        assert not fut.done(), "creates finished before the cut"
+        fut.result(60)
         # No feed, no heartbeat: the shared pool's tail alone brings them.
-        h3.wait_paths(["offline/f199"], timeout=10)
+        h3.wait_paths(["offline/f0299"], timeout=10)
         assert h3.tree() == api_tree(api)
         wait_until("the heartbeat failure in the log",
                    lambda: "heartbeat to" in h3.stderr() and "failed" in h3.stderr(),
