@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ static bool agent_id_valid(const char *id)
  */
 static void default_agent_id(struct agent_opts *o)
 {
-	char id[64] = "", host[64] = "";
+	char id[64] = "", host[64] = "", dir[PATH_MAX];
 	FILE *f = fopen("/etc/machine-id", "re");
 	size_t n;
 
@@ -133,8 +134,11 @@ static void default_agent_id(struct agent_opts *o)
 		host[n] = '\0';
 		snprintf(id, sizeof(id), "%s", n ? host : "agent");
 	}
+	/* The same mount named two ways ("var/mnt", "/srv/x/var/mnt") is one. */
+	if (!realpath(o->mount, dir))
+		snprintf(dir, sizeof(dir), "%s", o->mount);
 	snprintf(o->agent_id, sizeof(o->agent_id), "%s-%08x", id,
-		 famfs_crc32c(o->mount, strlen(o->mount)));
+		 famfs_crc32c(dir, strlen(dir)));
 }
 
 static int parse_args(int argc, char **argv, struct agent_opts *o)
