@@ -1,0 +1,282 @@
+"""The kernel module in QEMU: two guests share one pool (an nvdimm backed by
+the same host file), the master in vm1 serves the API, each guest runs an
+agent with --backend kmod, and the tests drive files through the API and
+bytes through mmap and read()/write() across the guests.
+
+Layout (tests/integration/vm/vm.py has the machinery):
+  vm1  agent --backend kmod --meta-rw, master on the mount's meta file,
+       API forwarded to 127.0.0.1:PORT on the host
+  vm2  agent --backend kmod, heartbeats to the master at 10.0.2.2:PORT
+       (the host's forwarded port, over QEMU user networking)
+
+Every test ends by reading both guests' kernel logs: a WARNING, BUG, oops
+or sanitizer report fails the test that caused it. The module-wide cases
+that take a guest's module out (unmount, rmmod cycles, memory failure)
+run last, in vm2.
+"""
+
+import os
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import (ADMIN_TOKEN, AGENT_TOKEN, FAMFSCTL, FAMFSD, ApiClient,
+                      free_port, require, write_tokens)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
+import vm  # noqa: E402
+
+MiB = 1 << 20
+POOL_SIZE = 1 << 30
+MNT = "/tmp/famfs"
+K = vm.KMODTOOL
+
+
+class Cluster:
+    def __init__(self, work):
+        self.work = work
+        self.port = free_port()
+        pool = os.path.join(work, "pool")
+        with open(pool, "w") as f:
+            f.truncate(POOL_SIZE)
+        self.vm1 = vm.Guest("vm1", work, pool, POOL_SIZE,
+                            hostfwd=[(self.port, 7470)])
+        self.vm2 = vm.Guest("vm2", work, pool, POOL_SIZE)
+        self.guests = (self.vm1, self.vm2)
+        self.api = None
+        self.times = {}
+
+    def start(self, ver):
+        t0 = time.monotonic()
+        for g in self.guests:
+            g.start(ver)
+        for g in self.guests:
+            g.wait_ready()
+        self.times["boot"] = time.monotonic() - t0
+        # Once, before anyone mounts: fsdax namespace and a pool on it.
+        self.vm1.check(vm.sh_setup_namespace())
+        self.vm1.check(vm.sh_mkfs(FAMFSCTL))
+        self.vm2.check(vm.sh_rescan_namespace())
+        for g in self.guests:
+            write_tokens(os.path.join(g.xchg, "tokens"))
+            with open(os.path.join(g.xchg, "agent.token"), "w") as f:
+                f.write(AGENT_TOKEN + "\n")
+            g.check(f"insmod {vm.KMOD}")
+        self.start_agent(self.vm1, "http://127.0.0.1:7470", meta_rw=True)
+        self.vm1.check(f"cd /tmp && nohup {FAMFSD} master --pool "
+                       f"{MNT}/.famfsd/pool --listen 0.0.0.0:7470 --tokens "
+                       "/tmp/x/tokens --reclaim-grace-ms 0 "
+                       "> /tmp/x/master.log 2>&1 &")
+        self.wait_healthz()
+        self.api = ApiClient(f"http://127.0.0.1:{self.port}", ADMIN_TOKEN)
+        self.start_agent(self.vm2, f"http://10.0.2.2:{self.port}")
+        self.times["ready"] = time.monotonic() - t0
+
+    def start_agent(self, g, master, meta_rw=False):
+        g.check(f"cd /tmp && nohup {FAMFSD} agent --backend kmod --pool "
+                f"/dev/pmem0 --mount {MNT} --master {master} --token-file "
+                f"/tmp/x/agent.token --agent-id {g.name} --poll-ms 20 "
+                f"{'--meta-rw' if meta_rw else ''} > /tmp/x/agent.log 2>&1 & "
+                "echo $! > /tmp/agent.pid")
+        self.wait_guest(g, f"grep -q ' {MNT} famfsd ' /proc/mounts",
+                        "the agent's mount")
+
+    def wait_healthz(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                if requests.get(url, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        pytest.fail("master in vm1 did not answer /healthz:\n" +
+                    self.log(self.vm1, "master.log"))
+
+    def wait_guest(self, g, cond, what, timeout=20):
+        """Polls a shell condition inside the guest (one round trip)."""
+        r = g.run(f"i=0; until {cond}; do i=$((i+1)); [ $i -gt {timeout * 50} ] "
+                  f"&& exit 1; sleep 0.02; done", timeout=timeout + 10)
+        if r.rc != 0:
+            pytest.fail(f"{g.name}: timed out waiting for {what}\n--- agent.log\n"
+                        f"{self.log(g, 'agent.log')}")
+
+    @staticmethod
+    def log(g, name):
+        try:
+            with open(os.path.join(g.xchg, name), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        for g in self.guests:
+            g.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    miss = vm.missing()
+    require(not miss, "the VM tests need " + "; ".join(miss))
+    ver, _, _ = vm.build()
+    c = Cluster(str(tmp_path_factory.mktemp("kmodvm")))
+    try:
+        c.start(ver)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_kernel_logs(request):
+    """After each test: no WARNING/BUG/oops/sanitizer line in either guest."""
+    yield
+    c = request.getfixturevalue("cluster")
+    bad = {g.name: g.kernel_problems() for g in c.guests}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, f"guest kernel log problems: {bad}"
+
+
+def info(g, path=MNT):
+    import json
+    return json.loads(g.check(f"{K} info {path}"))
+
+
+def test_module_abi_and_geometry(cluster):
+    for g in cluster.guests:
+        assert g.check("cat /sys/module/famfsd/parameters/abi_version").strip() == "1"
+        i = info(g)
+        assert i["abi_version"] == 1
+        assert i["alloc_unit"] == 2 * MiB
+        out = g.check(f"{FAMFSCTL} --json info {MNT}/.famfsd/pool")
+        assert f'"data_offset":{i["data_offset"]}' in out.replace(" ", "")
+        stat = g.check(f"stat -f -c '%t %S %b' {MNT}").split()
+        assert stat[0] == "46414d44" and int(stat[1]) == 2 * MiB
+    assert info(cluster.vm1)["flags"] & 2          # meta_rw: the master's host
+    assert not info(cluster.vm2)["flags"] & 2
+
+
+def test_master_creates_agent_in_other_vm_sees(cluster):
+    api = cluster.api
+    api.put("/v1/dirs/jobs", json={"mode": 0o755}, expect=201)
+    api.put("/v1/files/jobs/a", json={"size": 8 * MiB, "mode": 0o666,
+                                       "uid": 1000, "gid": 100}, expect=201)
+    api.put("/v1/files/jobs/small", json={"size": 5000}, expect=201)
+    for g in cluster.guests:
+        cluster.wait_guest(g, f"[ -e {MNT}/jobs/small ]", "jobs/small")
+        out = g.check(f"stat -c '%s %a %u %g %F' {MNT}/jobs/a {MNT}/jobs/small")
+        assert out.splitlines() == ["8388608 666 1000 100 regular file",
+                                    "5000 644 0 0 regular file"]
+
+
+def test_mmap_write_in_vm1_read_in_vm2(cluster):
+    cluster.vm1.check(f"{K} fill {MNT}/jobs/a 0 {8 * MiB} 1234")
+    out = cluster.vm2.check(f"{K} check {MNT}/jobs/a 0 {8 * MiB} 1234")
+    assert '"bad_words_mmap": 0' in out and '"bad_words_read": 0' in out
+
+
+def test_write_in_vm2_read_in_vm1(cluster):
+    sums = cluster.vm2.check(
+        f"dd if=/dev/urandom of={MNT}/jobs/a bs=64K count=16 conv=notrunc "
+        f"status=none && head -c 1M {MNT}/jobs/a | sha256sum")
+    other = cluster.vm1.check(f"head -c 1M {MNT}/jobs/a | sha256sum")
+    assert sums == other
+
+
+def test_aligned_mapping_is_served_by_pmd_faults(cluster):
+    import json
+    out = json.loads(cluster.vm2.check(f"{K} map-read {MNT} {MNT}/jobs/a"))
+    assert out["addr_2m_aligned"]
+    assert out["pmd_faults"] == 4, out            # 8 MiB = 4 x 2 MiB
+    assert out["pte_faults"] == 0 and out["pmd_fallbacks"] == 0, out
+    assert " hg" in out["smaps"]["VmFlags"], out["smaps"]
+
+
+def test_bad_ioctls_are_refused(cluster):
+    g = cluster.vm2
+    before = g.check(f"ls -a {MNT}")
+    r = g.run(f"{K} bad-ioctls {MNT} 1")
+    assert r.rc == 0, r
+    assert g.check(f"ls -a {MNT}") == before
+    assert "refused" in g.dmesg()
+    # Namespace ioctls need CAP_SYS_ADMIN.
+    r = g.run(f"setpriv --reuid=65534 --regid=65534 --clear-groups "
+              f"{K} mkdir {MNT} 999999 1 nope")
+    assert '"errno": 1,' in r.out, r                # EPERM
+
+
+def test_applications_cannot_change_the_namespace_or_sizes(cluster):
+    g = cluster.vm2
+    for cmd in (f"touch {MNT}/new", f"mkdir {MNT}/d", f"rm {MNT}/jobs/small",
+                f"mv {MNT}/jobs/small {MNT}/jobs/moved",
+                f"truncate -s 0 {MNT}/jobs/small", f"chmod 777 {MNT}/jobs/small",
+                f"echo x >> {MNT}/jobs/small"):
+        assert g.run(cmd).rc != 0, cmd
+    assert g.check(f"stat -c '%s %a' {MNT}/jobs/small").strip() == "5000 644"
+    assert g.run(f"[ -e {MNT}/new ] || [ -e {MNT}/d ]").rc != 0
+
+
+def test_delete_while_open_in_vm2(cluster):
+    api, g = cluster.api, cluster.vm2
+    api.put("/v1/files/held", json={"size": 2 * MiB, "mode": 0o644}, expect=201)
+    cluster.wait_guest(g, f"[ -e {MNT}/held ]", "held")
+    ino = int(g.check(f"stat -c %i {MNT}/held"))
+    g.check(f"{K} hold {MNT}/held 600 > /tmp/hold.out 2>&1 & echo $! > /tmp/hold.pid")
+    cluster.wait_guest(g, "grep -q held /tmp/hold.out", "the holder")
+    api.delete("/v1/files/held", expect=200)
+    cluster.wait_guest(g, f"[ ! -e {MNT}/held ]", "the delete")
+    assert f"{ino}" in g.check(f"{K} open-inos {MNT}")
+
+    def vm2_open_files():
+        agents = api.get("/v1/agents").json()["agents"]
+        return [a["open_files"] for a in agents if a["agent_id"] == "vm2"]
+    deadline = time.monotonic() + 10
+    while vm2_open_files() != [1] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert vm2_open_files() == [1]                  # heartbeat: held open
+    g.check("kill $(cat /tmp/hold.pid)")
+    cluster.wait_guest(g, f"! {K} open-inos {MNT} | grep -q {ino}", "the close")
+
+
+def test_agent_stop_detaches_with_files_open_then_rmmod_cycles(cluster):
+    g = cluster.vm2
+    g.check(f"{K} hold {MNT}/jobs/a 600 > /tmp/hold2.out 2>&1 & "
+            "echo $! > /tmp/hold2.pid")
+    cluster.wait_guest(g, "grep -q held /tmp/hold2.out", "the holder")
+    g.check("kill -TERM $(cat /tmp/agent.pid)")
+    cluster.wait_guest(g, "! kill -0 $(cat /tmp/agent.pid) 2>/dev/null",
+                       "the agent to stop")
+    assert g.run(f"grep -q ' {MNT} ' /proc/mounts").rc != 0
+    assert "still open" in cluster.log(g, "agent.log")
+    assert g.run("rmmod famfsd").rc != 0            # the detached mount lives
+    g.check("kill $(cat /tmp/hold2.pid)")
+    cluster.wait_guest(g, "rmmod famfsd 2>/dev/null", "rmmod")
+    for i in range(3):
+        g.check(f"insmod {vm.KMOD} && mkdir -p /tmp/m2 && "
+                "mount -t famfsd /dev/pmem0 /tmp/m2 && ls -a /tmp/m2 >/dev/null")
+        g.check(f"{K} hold /tmp/m2/.famfsd/log 600 > /tmp/h{i}.out 2>&1 & "
+                f"echo $! > /tmp/h{i}.pid")
+        cluster.wait_guest(g, f"grep -q held /tmp/h{i}.out", "the holder")
+        assert g.run("umount /tmp/m2").rc != 0      # busy: a file is open
+        g.check(f"kill $(cat /tmp/h{i}.pid)")
+        cluster.wait_guest(g, "umount /tmp/m2 2>/dev/null", "umount")
+        g.check("rmmod famfsd")
+    assert g.run("grep -q '^famfsd ' /proc/modules").rc != 0
+
+
+def test_memory_failure_fences_the_mount(cluster):
+    g = cluster.vm2
+    g.check(f"insmod {vm.KMOD} && mkdir -p /tmp/m3 && mount -t famfsd /dev/pmem0 /tmp/m3")
+    data = info(g, "/tmp/m3")["data_offset"]
+    # A scratch file over the last 4 MiB of the pool, which no test uses.
+    off = (POOL_SIZE - 16 * MiB) // (2 * MiB) * (2 * MiB)
+    g.check(f"{K} create /tmp/m3 999 1 scratch {4 * MiB} {off}:{4 * MiB}")
+    assert off > data
+    r = g.run(f"{K} poison /tmp/m3/scratch")
+    assert r.rc == 0, r                              # SIGBUS, then EIO
+    assert info(g, "/tmp/m3")["flags"] & 1           # fenced
+    assert "mount fenced" in g.dmesg()
+    g.check("umount /tmp/m3 && rmmod famfsd")

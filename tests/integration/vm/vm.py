@@ -1,0 +1,294 @@
+"""famfsd VM harness: Debian's 6.1 kernel in QEMU (TCG) with a shared pool.
+
+Each Guest boots /boot/vmlinuz-6.1.*-amd64 with the busybox initramfs
+built by mkinitramfs.sh. Its /init mounts the host's root read-only over
+virtio-9p and runs every command chrooted into it, so the guest uses the
+host's ndctl and this tree's binaries (build/famfsd, build/vm/kmodtool,
+kmod/famfsd.ko) at their usual paths. Commands travel through a per-guest
+exchange directory (a second, writable 9p share): the host writes cmd.N,
+the guest answers with out.N, err.N and rc.N.
+
+Guests that share a pool get one nvdimm each, backed by the same host file
+(memory-backend-file, share=on): the same bytes, as hosts on one CXL pool
+see them. Networking is QEMU user networking: a guest may forward a host
+port to a guest port (hostfwd), and every guest reaches the host as
+10.0.2.2, hence any forwarded port of another guest (the master's API).
+
+Nothing here is pytest specific: bench/kmod_bench.sh uses it too.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+VM_SRC = os.path.join(ROOT, "tests", "integration", "vm")
+VM_BUILD = os.path.join(ROOT, "build", "vm")
+KMOD = os.path.join(ROOT, "kmod", "famfsd.ko")
+KMODTOOL = os.path.join(VM_BUILD, "kmodtool")
+QEMU = "qemu-system-x86_64"
+
+# Kernel log lines that fail a test: warnings, bugs, oopses, sanitizers.
+KERNEL_PROBLEMS = re.compile(
+    r"WARNING:|BUG:|kernel BUG|Oops|general protection fault|Call Trace:|"
+    r"KASAN|UBSAN|Kernel panic|list_(add|del) corruption|"
+    r"unable to handle|soft lockup|hung_task|rcu_sched detected stall")
+
+
+class VmError(Exception):
+    """The guest died, timed out, or a command failed."""
+
+
+def _kernel_versions():
+    """Debian 6.1 amd64 kernels with image, modules and headers, newest last."""
+    found = []
+    for img in glob.glob("/boot/vmlinuz-6.1.*-amd64"):
+        ver = img[len("/boot/vmlinuz-"):]
+        if (os.path.isdir(f"/lib/modules/{ver}/kernel") and
+                os.path.isdir(f"/usr/src/linux-headers-{ver}")):
+            found.append(ver)
+
+    def key(v):
+        return [int(x) if x.isdigit() else x for x in re.split(r"[.-]", v)]
+    return sorted(found, key=key)
+
+
+def kernel():
+    """(version, vmlinuz, headers) of the kernel the tests boot, or None."""
+    vers = _kernel_versions()
+    if not vers:
+        return None
+    v = vers[-1]
+    return v, f"/boot/vmlinuz-{v}", f"/usr/src/linux-headers-{v}"
+
+
+def missing():
+    """What this host lacks to run the VM tests, as readable strings."""
+    out = []
+    if not shutil.which(QEMU):
+        out.append(f"{QEMU} (package qemu-system-x86)")
+    if not kernel():
+        out.append("a Debian 6.1 kernel with its modules and headers "
+                   "(packages linux-image-amd64 and linux-headers-amd64 of "
+                   "Debian 12: /boot/vmlinuz-6.1.*-amd64, /lib/modules/..., "
+                   "/usr/src/linux-headers-...)")
+    if not os.path.exists("/bin/busybox"):
+        out.append("/bin/busybox (package busybox-static)")
+    for tool in ("cc", "make", "ndctl"):
+        if not shutil.which(tool):
+            out.append(f"{tool} (packages build-essential, ndctl)")
+    return out
+
+
+def _newer(target, sources):
+    if not os.path.exists(target):
+        return False
+    t = os.path.getmtime(target)
+    return all(os.path.getmtime(s) <= t for s in sources)
+
+
+def build():
+    """Builds the module, the guest tool and the initramfs; returns kernel()."""
+    ver, _, headers = kernel()
+    os.makedirs(VM_BUILD, exist_ok=True)
+    p = subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "kmod"),
+                        f"KDIR={headers}"], capture_output=True, text=True)
+    if p.returncode:
+        raise VmError(f"building kmod failed:\n{p.stdout}\n{p.stderr}")
+    src = os.path.join(VM_SRC, "kmodtool.c")
+    hdr = os.path.join(ROOT, "kmod", "uapi", "famfsd_kmod.h")
+    if not _newer(KMODTOOL, [src, hdr]):
+        subprocess.run(["cc", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
+                        "-D_GNU_SOURCE", "-I" + os.path.dirname(hdr), "-o",
+                        KMODTOOL, src], check=True)
+    initrd = initramfs_path(ver)
+    srcs = [os.path.join(VM_SRC, f) for f in ("init", "mkinitramfs.sh")]
+    if not _newer(initrd, srcs):
+        subprocess.run([os.path.join(VM_SRC, "mkinitramfs.sh"), ver, initrd],
+                       check=True)
+    return ver, f"/boot/vmlinuz-{ver}", headers
+
+
+def initramfs_path(ver):
+    return os.path.join(VM_BUILD, f"initramfs-{ver}.cpio.gz")
+
+
+class Result:
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def __repr__(self):
+        return f"rc={self.rc}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+
+
+class Guest:
+    """One QEMU guest. Call start(), then wait_ready(); stop() always."""
+
+    def __init__(self, name, workdir, pool, pool_size, mem="1G",
+                 hostfwd=(), cmdline=""):
+        self.name = name
+        self.dir = os.path.join(str(workdir), name)
+        self.xchg = os.path.join(self.dir, "x")
+        self.pool = str(pool)
+        self.pool_size = pool_size
+        self.mem = mem
+        self.hostfwd = list(hostfwd)	# [(host_port, guest_port)]
+        self.cmdline = cmdline
+        self.proc = None
+        self.n = 0
+        self.serial = os.path.join(self.dir, "serial.log")
+        self.qemu_log = os.path.join(self.dir, "qemu.log")
+        self.boot_seconds = None
+
+    def argv(self, ver):
+        fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in self.hostfwd)
+        gib = -(-self.pool_size // (1 << 30))
+        return [
+            QEMU, "-accel", "tcg", "-M", "pc,nvdimm=on", "-cpu", "max",
+            "-smp", "1", "-m", f"{self.mem},slots=2,maxmem={gib + 4}G",
+            "-kernel", f"/boot/vmlinuz-{ver}", "-initrd", initramfs_path(ver),
+            "-append", f"console=ttyS0 panic=-1 famfsd.name={self.name} "
+                       f"{self.cmdline}".strip(),
+            "-object", f"memory-backend-file,id=pool,share=on,mem-path={self.pool},"
+                       f"size={self.pool_size},align=2M",
+            "-device", "nvdimm,memdev=pool,id=nv0",
+            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
+                       "readonly=on,multidevs=remap",
+            "-virtfs", f"local,path={self.xchg},mount_tag=xchg,"
+                       "security_model=none,multidevs=remap",
+            "-netdev", f"user,id=net0{fwd}",
+            "-device", "virtio-net-pci,netdev=net0",
+            "-display", "none", "-monitor", "none", "-no-reboot",
+            "-serial", f"file:{self.serial}",
+        ]
+
+    def start(self, ver):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.xchg)
+        self.t0 = time.monotonic()
+        with open(self.qemu_log, "w") as log:
+            self.proc = subprocess.Popen(self.argv(ver), stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _died(self, what):
+        raise VmError(f"{self.name}: {what}; QEMU exit {self.proc.poll()}\n"
+                      f"--- qemu\n{_tail(self.qemu_log)}\n"
+                      f"--- serial (tail)\n{_tail(self.serial, 60)}")
+
+    def wait_ready(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(os.path.join(self.xchg, "ready")):
+            if not self.alive():
+                self._died("died while booting")
+            if time.monotonic() > deadline:
+                self._died(f"not ready after {timeout}s")
+            time.sleep(0.05)
+        self.boot_seconds = time.monotonic() - self.t0
+        return self
+
+    def run(self, script, timeout=60):
+        """Runs a shell script in the guest (chrooted into the host's root)."""
+        self.n += 1
+        n, x = self.n, self.xchg
+        tmp = os.path.join(x, f"cmd.{n}.tmp")
+        with open(tmp, "w") as f:
+            f.write(script + "\n")
+        os.rename(tmp, os.path.join(x, f"cmd.{n}"))
+        rc_path = os.path.join(x, f"rc.{n}")
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(rc_path):
+            if not self.alive():
+                self._died(f"died running:\n{script}")
+            if time.monotonic() > deadline:
+                raise VmError(f"{self.name}: no answer after {timeout}s to:\n"
+                              f"{script}\n--- serial (tail)\n{_tail(self.serial)}")
+            time.sleep(0.01)
+
+        def read(name):
+            with open(os.path.join(x, f"{name}.{n}"), errors="replace") as f:
+                return f.read()
+        return Result(int(read("rc").strip() or "-1"), read("out"), read("err"))
+
+    def check(self, script, timeout=60):
+        """run() that must succeed; returns stdout."""
+        r = self.run(script, timeout)
+        if r.rc != 0:
+            raise VmError(f"{self.name}: command failed:\n{script}\n{r}")
+        return r.out
+
+    def dmesg(self):
+        return self.run("dmesg").out
+
+    def kernel_problems(self):
+        """Lines of the kernel log (dmesg, else the serial log) that fail a test."""
+        text = self.dmesg() if self.alive() else _read(self.serial)
+        return [ln for ln in text.splitlines() if KERNEL_PROBLEMS.search(ln)]
+
+    def stop(self, timeout=20):
+        """Powers the guest off (after unmounting what it can), else kills it."""
+        if self.proc is None:
+            return
+        if self.alive():
+            try:
+                open(os.path.join(self.xchg, "poweroff"), "w").close()
+                self.proc.wait(timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def _tail(path, lines=30):
+    return "\n".join(_read(path).splitlines()[-lines:])
+
+
+# Guest-side shell snippets the tests and the bench share.
+
+def sh_setup_namespace():
+    """Converts the raw namespace to fsdax, 2 MiB aligned, its page structs
+    in the guest's RAM (--map=mem): with --map=dev they would live in the
+    shared pool, where every guest would overwrite the others'."""
+    return ("ndctl create-namespace -f -e namespace0.0 -m fsdax --map=mem "
+            "--align=2M >/dev/null && test -b /dev/pmem0")
+
+
+def sh_rescan_namespace():
+    """A guest booted before sh_setup_namespace() ran elsewhere sees the
+    namespace raw: re-probing the region finds the fsdax info block."""
+    return ("ndctl disable-region region0 >/dev/null && "
+            "ndctl enable-region region0 >/dev/null && "
+            "ndctl list -N | grep -q '\"mode\":\"fsdax\"' && test -b /dev/pmem0")
+
+
+def sh_mkfs(famfsctl, log_size="8M"):
+    """Formats the pool on /dev/pmem0: famfsctl (which maps files and dax
+    devices, not block devices) formats an image of the device's size in
+    tmpfs, then the metadata part of it is written to the device."""
+    return f"""set -e
+sz=$(blockdev --getsize64 /dev/pmem0)
+rm -f /tmp/pool.img
+truncate -s "$sz" /tmp/pool.img
+{famfsctl} mkfs /tmp/pool.img --log-size {log_size} >/dev/null
+data=$({famfsctl} --json info /tmp/pool.img | sed -n 's/.*"data_offset": *\\([0-9]*\\).*/\\1/p')
+dd if=/tmp/pool.img of=/dev/pmem0 bs=1M count=$((data / 1048576)) \\
+	oflag=direct conv=notrunc status=none
+rm -f /tmp/pool.img
+echo "$data"
+"""
