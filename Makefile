@@ -110,6 +110,7 @@ bench: deps all
 	@$(BENCH)
 	@BUILD=$(BUILD) ./bench/api_bench.sh
 	@BUILD=$(BUILD) $(PYTHON) bench/agent_bench.py
+	@$(PYTHON) bench/kmod_bench.py
 
 clean:
 	rm -rf build
