@@ -1,0 +1,223 @@
+"""The agent's FUSE mount on one host, without a master: records are written
+with tests/integration/tools/logtool.c (build/tools/famfs-logtool), which
+appends and publishes through the library as the master does. Two agents
+on one pool stand for two hosts.
+
+Cases: long listings resume across pages (and across deletes), files of
+many extents read and write across extent boundaries, mmap stores reach
+the pool and another mount after msync, --direct-io reads see another
+mount's writes on a descriptor that stays open, reclaim and statfs, the
+refusals, and a clean stop.
+"""
+
+import errno
+import mmap
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, FAMFSD, SANITIZER_WORDS, make_pool, require
+
+LOGTOOL = os.path.join(BUILD, "tools", "famfs-logtool")
+MiB = 1 << 20
+
+
+def tool(pool, *args):
+    p = subprocess.run([LOGTOOL, pool, *map(str, args)], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p.stdout
+
+
+def wait_until(what, fn, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fn():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+class LocalAgent:
+    def __init__(self, pool, workdir, name, extra=()):
+        self.mount = os.path.join(str(workdir), name)
+        os.makedirs(self.mount, exist_ok=True)
+        self.log = os.path.join(str(workdir), name + ".stderr")
+        with open(self.log, "w") as err:
+            self.proc = subprocess.Popen(
+                [FAMFSD, "agent", "--pool", pool, "--mount", self.mount,
+                 "--poll-ms", "10", *extra],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        wait_until(f"{name} mounted", lambda: self.proc.poll() is not None or
+                   os.path.ismount(self.mount))
+        assert self.proc.poll() is None, self.stderr()
+
+    def p(self, rel):
+        return os.path.join(self.mount, rel)
+
+    def stderr(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if os.path.ismount(self.mount):
+            subprocess.run(["umount", "-l", self.mount], capture_output=True)
+        text = self.stderr()
+        assert not [w for w in SANITIZER_WORDS if w in text], text
+        assert "error:" not in text, text
+
+
+@pytest.fixture
+def agents(tmp_path):
+    require(os.geteuid() == 0, "FUSE mounts with allow_other need root")
+    require(os.path.exists("/dev/fuse"), "/dev/fuse is missing")
+    require(os.access(LOGTOOL, os.X_OK), f"{LOGTOOL} is not built (run make)")
+    started = []
+
+    def start(pool, name=None, extra=()):
+        a = LocalAgent(pool, tmp_path, name or f"mnt{len(started)}", extra)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.close()
+
+
+def test_listing_resumes_across_pages_and_deletes(agents, tmp_path):
+    pool = make_pool(tmp_path / "pool.img", size="1G", alloc_unit="4K")
+    tool(pool, "fill", "d", 3000, 1)
+    a = agents(pool)
+    names = sorted(os.listdir(a.p("d")))
+    assert names == [f"f{i:07d}" for i in range(3000)]
+    # Delete entries while a listing is open: the entries that stay are
+    # seen exactly once.
+    it = os.scandir(a.p("d"))
+    first = [next(it).name for _ in range(100)]
+    gone = range(100, 3000, 7)
+    for i in gone:
+        tool(pool, "delete", f"d/f{i:07d}")
+    wait_until("deletes replayed",
+               lambda: not os.path.exists(a.p(f"d/f{gone[-1]:07d}")))
+    rest = [e.name for e in it]
+    it.close()
+    seen = first + rest
+    assert len(seen) == len(set(seen))
+    kept = {f"f{i:07d}" for i in range(3000) if i < 100 or (i - 100) % 7}
+    assert kept <= set(seen)
+    assert sorted(os.listdir(a.p("d"))) == sorted(kept)
+    st = os.stat(a.p("d/f0000000"))
+    assert (st.st_size, st.st_nlink, st.st_mode & 0o7777) == (1, 1, 0o644)
+
+
+def test_many_extents_and_two_mounts(agents, tmp_path):
+    # 32 MiB pool, 2 MiB units: fill it, free every other unit, then a
+    # 7-unit file must take seven separate extents.
+    pool = make_pool(tmp_path / "pool.img", size="32M", log_size="1M")
+    for i in range(14):
+        tool(pool, "create", f"u{i}", 2 * MiB)
+    for i in range(0, 14, 2):
+        ino = tool(pool, "delete", f"u{i}").split()[1]
+        tool(pool, "reclaim", ino)
+    tool(pool, "create", "frag", 7 * 2 * MiB - 100)
+    a, b = agents(pool), agents(pool)
+    size = os.stat(a.p("frag")).st_size
+    data = os.urandom(size)
+    fd = os.open(a.p("frag"), os.O_WRONLY)
+    # Writes that straddle extent boundaries, in odd sizes.
+    off = 0
+    while off < size:
+        n = min(size - off, 777777)
+        assert os.pwrite(fd, data[off:off + n], off) == n
+        off += n
+    # Past the end: EFBIG; across the end: cut short.
+    with pytest.raises(OSError) as e:
+        os.pwrite(fd, b"x", size)
+    assert e.value.errno == errno.EFBIG
+    assert os.pwrite(fd, data[-10:] + b"overflow", size - 10) == 10
+    os.close(fd)
+    with open(b.p("frag"), "rb") as f:
+        assert f.read() == data
+    with open(b.p("frag"), "rb") as f:
+        f.seek(2 * MiB - 5)
+        assert f.read(10) == data[2 * MiB - 5:2 * MiB + 5]
+        f.seek(size)
+        assert f.read(10) == b""
+    # statfs: all 14 units used, none free; sizes in allocation units.
+    s = os.statvfs(b.mount)
+    assert (s.f_frsize, s.f_bfree) == (2 * MiB, 0)
+    assert s.f_blocks * s.f_frsize == 14 * 2 * MiB
+
+
+def test_mmap_stores_reach_another_mount(agents, tmp_path):
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "create", "m", 4 * MiB)
+    a, b = agents(pool), agents(pool)
+    with open(a.p("m"), "r+b") as f:
+        m = mmap.mmap(f.fileno(), 4 * MiB)
+        m[MiB:MiB + 11] = b"from a mmap"
+        m.flush()                       # msync: written back through W1-W3
+        m.close()
+    with open(b.p("m"), "rb") as f:
+        f.seek(MiB)
+        assert f.read(11) == b"from a mmap"
+        m = mmap.mmap(f.fileno(), 4 * MiB, prot=mmap.PROT_READ)
+        assert m[MiB:MiB + 11] == b"from a mmap"
+        m.close()
+
+
+def test_direct_io_sees_writes_on_an_open_descriptor(agents, tmp_path):
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "create", "x", MiB)
+    a, b = agents(pool), agents(pool, extra=["--direct-io"])
+    reader = os.open(b.p("x"), os.O_RDONLY)
+    try:
+        assert os.pread(reader, 5, 0) == b"\0" * 5
+        for word in (b"first", b"again"):
+            fd = os.open(a.p("x"), os.O_WRONLY)
+            os.pwrite(fd, word, 0)
+            os.close(fd)
+            # Same descriptor, no reopen: direct I/O goes to the pool.
+            assert os.pread(reader, 5, 0) == word
+    finally:
+        os.close(reader)
+    # Shared writable mmap needs the page cache (docs/fuse.md).
+    with open(b.p("x"), "r+b") as f:
+        with pytest.raises(OSError):
+            mmap.mmap(f.fileno(), MiB)
+
+
+def test_refusals_and_clean_stop(agents, tmp_path):
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "mkdir", "d")
+    tool(pool, "create", "d/f", 100)
+    a = agents(pool)
+    for fn in (lambda: os.mkdir(a.p("d/new")),
+               lambda: open(a.p("d/new"), "w"),
+               lambda: os.unlink(a.p("d/f")),
+               lambda: os.rmdir(a.p("d")),
+               lambda: os.rename(a.p("d/f"), a.p("d/g")),
+               lambda: os.link(a.p("d/f"), a.p("d/g")),
+               lambda: os.symlink("f", a.p("d/s")),
+               lambda: os.truncate(a.p("d/f"), 1),
+               lambda: open(a.p("d/f"), "w"),
+               lambda: os.chmod(a.p("d/f"), 0o600)):
+        with pytest.raises(OSError) as e:
+            fn()
+        assert e.value.errno == errno.EPERM
+    os.truncate(a.p("d/f"), 100)        # its own size: a no-op, allowed
+    assert "use the famfsd API (famfsctl create ...)" in a.stderr()
+    a.proc.send_signal(signal.SIGTERM)
+    assert a.proc.wait(10) == 0
+    assert not os.path.ismount(a.mount)
+    assert "stopping" in a.stderr()
