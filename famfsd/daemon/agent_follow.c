@@ -200,26 +200,29 @@ static long replay_to_tail(struct agent *a, const struct famfs_log_pos *tail,
 	return n;
 }
 
+/*
+ * A damaged log does not keep the mount away: the agent mounts what it
+ * could replay (reported once, with the exact record) and the follower
+ * keeps retrying. Only running out of memory is fatal here.
+ */
 int agent_follow_initial(struct agent *a)
 {
 	struct famfs_log_error lerr;
 	struct famfs_log_pos tail;
 	struct follow_ctx c;
 	long n;
-	int r;
 
-	r = famfs_log_read_tail(a->pool->log, &tail, &lerr);
-	if (r < 0) {
-		agent_log(AGENT_LOG_ERR, "Failed to read the log tail of '%s': %s",
-			  a->o.pool_path, lerr.reason);
-		return r;
+	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
+		report_failure(lerr.seq, "Failed to read the log tail", lerr.reason);
+		return 0;
 	}
 	ctx_init(&c, a);
 	n = replay_to_tail(a, &tail, &c);
 	flush_notes(&c);
-	if (n < 0)
-		return (int)n;
-	report_recovered();
+	if (n == -ENOMEM)
+		return -ENOMEM;
+	if (n >= 0)
+		report_recovered();
 	return 0;
 }
 
