@@ -54,11 +54,23 @@ static bool famfsd_inode_dead(const struct inode *inode)
 	       test_bit(FAMFSD_I_REVOKED, &FAMFSD_I(inode)->flags);
 }
 
-/*
- * Maps file offset pos to the pool: the whole extent that holds it. For a
- * regular file every reachable offset is inside an extent (i_size never
- * exceeds them); a meta file may be larger than its window, and its
- * offsets past the window are simply out of reach.
+/**
+ * famfsd_iomap_begin() - map a file offset to the pool
+ * @inode: a regular or meta file
+ * @pos: file offset
+ * @length: bytes wanted (the whole extent is returned anyway)
+ * @flags: IOMAP_* (IOMAP_WRITE, IOMAP_FAULT, IOMAP_DAX)
+ * @iomap: filled with the extent that holds @pos
+ * @srcmap: unused (no copy-on-write)
+ *
+ * For a regular file every reachable offset is inside an extent (i_size
+ * never exceeds them); a meta file may be larger than its window, and its
+ * offsets past the window are out of reach.
+ *
+ * Context: process context, from fs/dax.c; i_rwsem or the invalidate lock
+ * held by the caller.
+ * Return: 0, -EIO when the mount is fenced, the inode revoked or @pos out
+ * of reach, -EPERM for a write to a read-only meta file.
  */
 static int famfsd_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
 			      unsigned int flags, struct iomap *iomap,
@@ -94,6 +106,14 @@ static const struct iomap_ops famfsd_iomap_ops = {
 
 /* ---- read and write -------------------------------------------------------- */
 
+/**
+ * famfsd_read_iter() - read() from the pool through DAX
+ * @iocb: the request
+ * @to: the destination
+ *
+ * Context: process context; takes i_rwsem shared (dax_iomap_rw asserts it).
+ * Return: bytes read, 0 at or past the end, -EAGAIN (IOCB_NOWAIT), -EIO.
+ */
 static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct inode *inode = file_inode(iocb->ki_filp);
@@ -113,10 +133,18 @@ static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	return ret;
 }
 
-/*
- * Writes stay inside the file: a write that starts at or past the end gets
+/**
+ * famfsd_write_iter() - write() to the pool through DAX
+ * @iocb: the request
+ * @from: the source
+ *
+ * Writes stay inside the file: one that starts at or past the end gets
  * -EFBIG (the size belongs to the log), one that crosses it is shortened.
- * No time update either: mtime is the log's, the same on every host.
+ * No time update either: mtime is the log's, the same on every host. The
+ * data reaches the pool with non-temporal stores (the pmem driver's copy).
+ *
+ * Context: process context; takes i_rwsem exclusive (dax_iomap_rw asserts it).
+ * Return: bytes written, -EFBIG, -EAGAIN (IOCB_NOWAIT), -EIO, -EPERM.
  */
 static ssize_t famfsd_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
@@ -166,11 +194,21 @@ static void famfsd_count_fault(struct famfsd_sb_info *sbi,
 		atomic64_inc(&sbi->pmd_faults);
 }
 
-/*
- * Every fault: the invalidate lock shared (revoke and fencing take it
- * exclusive), freeze protection for writes, then fs/dax.c does the work.
+/**
+ * famfsd_dax_fault() - every page, PMD and write-protect fault
+ * @vmf: the fault
+ * @pe_size: PE_SIZE_PTE or PE_SIZE_PMD
+ * @kind: what to count it as
+ *
+ * The invalidate lock shared (revoke and fencing take it exclusive),
+ * freeze protection for writes, then fs/dax.c does the work: a PMD entry
+ * when the extent, the file offset and the address are 2 MiB aligned and
+ * the file covers the whole 2 MiB, else VM_FAULT_FALLBACK and page faults.
  * MAP_SYNC needs nothing more: no fault ever changes metadata, so
  * iomap_begin never reports IOMAP_F_DIRTY.
+ *
+ * Context: page fault, mmap_lock held for read.
+ * Return: VM_FAULT_* (VM_FAULT_SIGBUS once revoked or fenced).
  */
 static vm_fault_t famfsd_dax_fault(struct vm_fault *vmf,
 				   enum page_entry_size pe_size,
@@ -221,10 +259,24 @@ static const struct vm_operations_struct famfsd_vm_ops = {
 	.pfn_mkwrite	= famfsd_mkwrite,
 };
 
+/**
+ * famfsd_mmap() - map a file: DAX faults only, PMD-sized where aligned
+ * @file: the file
+ * @vma: the new mapping (its address already 2 MiB aligned by
+ *       thp_get_unmapped_area when it is large enough)
+ *
+ * Context: process context, mmap_lock held for write.
+ * Return: 0, -EIO (revoked or fenced), -EOPNOTSUPP (MAP_SYNC on a device
+ * that cannot honour it).
+ */
 static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 {
+	struct famfsd_sb_info *sbi = FAMFSD_SB(file_inode(file)->i_sb);
+
 	if (famfsd_inode_dead(file_inode(file)))
 		return -EIO;
+	if (!daxdev_mapping_supported(vma, sbi->dax_dev))
+		return -EOPNOTSUPP;
 	file_accessed(file);
 	vma->vm_ops = &famfsd_vm_ops;
 	vma->vm_flags |= VM_HUGEPAGE;
@@ -233,22 +285,33 @@ static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 
 /* ---- open, release, fsync -------------------------------------------------- */
 
-/*
+/**
+ * famfsd_open() - open a regular or meta file
+ * @inode: the file
+ * @file: the new open file
+ *
  * Counts the open files of an inode; a mapping keeps its file, so a mapped
  * file counts as open until it is unmapped. The agent reports these to the
  * master, which reclaims no space that any host still uses.
+ *
+ * Context: process context.
+ * Return: 0, -EIO (revoked or fenced), -EPERM (a meta file opened for
+ * writing without meta_rw), or generic_file_open()'s error.
  */
 static int famfsd_open(struct inode *inode, struct file *file)
 {
 	struct famfsd_inode *fi = FAMFSD_I(inode);
+	int r;
 
 	if (famfsd_inode_dead(inode))
 		return -EIO;
 	if (fi->kind == FAMFSD_KIND_META && (file->f_mode & FMODE_WRITE) &&
 	    !FAMFSD_SB(inode->i_sb)->meta_rw)
 		return -EPERM;
-	atomic_inc(&fi->opens);
-	return generic_file_open(inode, file);
+	r = generic_file_open(inode, file);
+	if (!r)
+		atomic_inc(&fi->opens);
+	return r;
 }
 
 static int famfsd_release(struct inode *inode, struct file *file)

@@ -23,6 +23,16 @@
 
 #include "famfsd.h"
 
+/* The ABI: sizes fixed, so 32- and 64-bit callers agree (compat_ptr_ioctl). */
+static_assert(sizeof(struct famfsd_ioc_info) == 208);
+static_assert(sizeof(struct famfsd_ioc_mkdir) == 64);
+static_assert(sizeof(struct famfsd_ioc_extent) == 16);
+static_assert(sizeof(struct famfsd_ioc_create) == 88);
+static_assert(sizeof(struct famfsd_ioc_delete) == 48);
+static_assert(sizeof(struct famfsd_ioc_revoke) == 32);
+static_assert(sizeof(struct famfsd_ioc_open_inos) == 32);
+static_assert(sizeof(struct famfsd_ioc_usage) == 32);
+
 #define famfsd_refuse(sb, what, fmt, ...)					\
 ({									\
 	pr_warn_ratelimited("famfsd %s: %s refused: " fmt "\n",		\

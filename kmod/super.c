@@ -256,10 +256,21 @@ static int famfsd_load_sb(struct fs_context *fc, struct famfsd_sb_info *sbi)
 
 /* ---- memory failure ------------------------------------------------------ */
 
-/*
- * A memory error in the pool: fence the mount (every later access fails,
- * every mapping is torn down) and let the generic handler also deal with
- * the processes that had the bad page mapped.
+/**
+ * famfsd_notify_failure() - a memory error in the pool
+ * @dax_dev: the device, held by this mount
+ * @offset: device offset of the failed range
+ * @len: its length
+ * @mf_flags: MF_* flags of memory_failure()
+ *
+ * Fences the mount: every later access fails (EIO, SIGBUS) and every
+ * mapping is torn down, since any file may share the failed range's cache
+ * lines or its neighbours. The pool itself is another host's too; the
+ * mount is not trusted again until it is unmounted and mounted anew.
+ *
+ * Context: process context (memory_failure(), mf_mutex held); may sleep.
+ * Return: -EOPNOTSUPP, so the generic handler also deals with the
+ * processes that had the failed page mapped (marks it, signals them).
  */
 static int famfsd_notify_failure(struct dax_device *dax_dev, u64 offset,
 				 u64 len, int mf_flags)
@@ -283,6 +294,19 @@ static const struct dax_holder_operations famfsd_dax_holder_ops = {
 
 /* ---- superblock operations ----------------------------------------------- */
 
+/**
+ * famfsd_statfs() - the pool's numbers
+ * @dentry: any dentry of the mount
+ * @buf: filled in
+ *
+ * Blocks are allocation units of the data area. Free space and free
+ * inodes are the agent's (FAMFSD_IOC_SET_USAGE: the replayed allocator,
+ * which counts space waiting for reclaim as used, and the room left in
+ * the log); until it sets them, the data area minus the extents held here.
+ *
+ * Context: process context.
+ * Return: 0.
+ */
 static int famfsd_statfs(struct dentry *dentry, struct kstatfs *buf)
 {
 	struct super_block *sb = dentry->d_sb;
@@ -404,6 +428,19 @@ static int famfsd_make_meta(struct super_block *sb)
 
 /* ---- mounting ------------------------------------------------------------- */
 
+/**
+ * famfsd_fill_super() - set up a mount of a pmem device holding a pool
+ * @sb: the new superblock, its block device opened exclusively
+ * @fc: the mount request (meta_rw)
+ *
+ * Takes the device's DAX holder slot (one file system per device), reads
+ * both superblock copies through DAX and keeps the good one with the higher
+ * sequence, then makes the root (pool inode 1) and the meta directory.
+ *
+ * Context: process context, from get_tree_bdev().
+ * Return: 0, -EINVAL with a message in the mount's log (not DAX, held by
+ * another file system, no usable superblock), -ENOMEM, or a read error.
+ */
 static int famfsd_fill_super(struct super_block *sb, struct fs_context *fc)
 {
 	struct famfsd_fs_ctx *ctx = fc->fs_private;

@@ -11,8 +11,9 @@ Layout (tests/integration/vm/vm.py has the machinery):
 
 Every test ends by reading both guests' kernel logs: a WARNING, BUG, oops
 or sanitizer report fails the test that caused it. The module-wide cases
-that take a guest's module out (unmount, rmmod cycles, memory failure)
-run last, in vm2.
+that take a guest's module out (unmount, rmmod cycles, mount checks,
+memory failure) run last, in vm2, the last two on vm2's private scratch
+nvdimm (/dev/pmem1) so the shared pool is never damaged.
 """
 
 import os
@@ -30,6 +31,7 @@ import vm  # noqa: E402
 
 MiB = 1 << 20
 POOL_SIZE = 1 << 30
+SCRATCH_SIZE = 128 * MiB      # vm2's private nvdimm, for damage tests
 MNT = "/tmp/famfs"
 K = vm.KMODTOOL
 
@@ -43,7 +45,8 @@ class Cluster:
             f.truncate(POOL_SIZE)
         self.vm1 = vm.Guest("vm1", work, pool, POOL_SIZE,
                             hostfwd=[(self.port, 7470)])
-        self.vm2 = vm.Guest("vm2", work, pool, POOL_SIZE)
+        self.vm2 = vm.Guest("vm2", work, pool, POOL_SIZE,
+                            scratch_size=SCRATCH_SIZE)
         self.guests = (self.vm1, self.vm2)
         self.api = None
         self.times = {}
@@ -267,16 +270,42 @@ def test_agent_stop_detaches_with_files_open_then_rmmod_cycles(cluster):
     assert g.run("grep -q '^famfsd ' /proc/modules").rc != 0
 
 
+def test_mount_checks_device_and_superblocks(cluster):
+    g = cluster.vm2
+    dev, mnt = "/dev/pmem1", "/tmp/s"
+    g.check(f"insmod {vm.KMOD} && mkdir -p {mnt}")
+
+    def refused(why):
+        r = g.run(f"mount -t famfsd {dev} {mnt}")
+        assert r.rc != 0, r
+        assert why in g.dmesg().splitlines()[-1], g.dmesg()[-500:]
+
+    refused("is not a DAX device")                  # raw namespace: no DAX
+    g.check(vm.sh_setup_namespace("namespace1.0", dev))
+    refused("no usable famfsd superblock")          # fsdax, never formatted
+    g.check(vm.sh_mkfs(FAMFSCTL, "1M", dev))
+    g.check(f"mount -t famfsd {dev} {mnt} && umount {mnt}")
+    # A torn copy A: mount from copy B, and say so.
+    g.check(f"dd if=/dev/zero of={dev} bs=4096 count=1 oflag=direct "
+            "conv=notrunc status=none")
+    g.check(f"mount -t famfsd {dev} {mnt} && umount {mnt}")
+    assert "superblock copy A is bad" in g.dmesg()
+    g.check(f"dd if=/dev/zero of={dev} bs=4096 seek=1 count=1 oflag=direct "
+            "conv=notrunc status=none")
+    refused("no usable famfsd superblock")          # both copies gone
+    g.check(vm.sh_mkfs(FAMFSCTL, "1M", dev))        # for the next test
+
+
 def test_memory_failure_fences_the_mount(cluster):
     g = cluster.vm2
-    g.check(f"insmod {vm.KMOD} && mkdir -p /tmp/m3 && mount -t famfsd /dev/pmem0 /tmp/m3")
+    g.check("mkdir -p /tmp/m3 && mount -t famfsd /dev/pmem1 /tmp/m3")
     data = info(g, "/tmp/m3")["data_offset"]
-    # A scratch file over the last 4 MiB of the pool, which no test uses.
-    off = (POOL_SIZE - 16 * MiB) // (2 * MiB) * (2 * MiB)
+    off = data + 2 * MiB
     g.check(f"{K} create /tmp/m3 999 1 scratch {4 * MiB} {off}:{4 * MiB}")
-    assert off > data
     r = g.run(f"{K} poison /tmp/m3/scratch")
     assert r.rc == 0, r                              # SIGBUS, then EIO
     assert info(g, "/tmp/m3")["flags"] & 1           # fenced
     assert "mount fenced" in g.dmesg()
+    r = g.run(f"{K} mkdir /tmp/m3 1000 1 after")
+    assert '"errno": 5,' in r.out, r                 # EIO: no more changes
     g.check("umount /tmp/m3 && rmmod famfsd")

@@ -129,7 +129,10 @@ class Guest:
     """One QEMU guest. Call start(), then wait_ready(); stop() always."""
 
     def __init__(self, name, workdir, pool, pool_size, mem="1G",
-                 hostfwd=(), cmdline=""):
+                 hostfwd=(), cmdline="", scratch_size=0):
+        """pool: the shared backing file (first nvdimm, region0, /dev/pmem0);
+        scratch_size: a second nvdimm of that size on a private file
+        (region1, /dev/pmem1 once set up), for tests that damage a pool."""
         self.name = name
         self.dir = os.path.join(str(workdir), name)
         self.xchg = os.path.join(self.dir, "x")
@@ -138,6 +141,8 @@ class Guest:
         self.mem = mem
         self.hostfwd = list(hostfwd)	# [(host_port, guest_port)]
         self.cmdline = cmdline
+        self.scratch_size = scratch_size
+        self.scratch = os.path.join(self.dir, "scratch")
         self.proc = None
         self.n = 0
         self.serial = os.path.join(self.dir, "serial.log")
@@ -146,7 +151,12 @@ class Guest:
 
     def argv(self, ver):
         fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in self.hostfwd)
-        gib = -(-self.pool_size // (1 << 30))
+        gib = -(-(self.pool_size + self.scratch_size) // (1 << 30))
+        scratch = [
+            "-object", f"memory-backend-file,id=scratch,share=on,"
+                       f"mem-path={self.scratch},size={self.scratch_size},align=2M",
+            "-device", "nvdimm,memdev=scratch,id=nv1",
+        ] if self.scratch_size else []
         return [
             QEMU, "-accel", "tcg", "-M", "pc,nvdimm=on", "-cpu", "max",
             "-smp", "1", "-m", f"{self.mem},slots=2,maxmem={gib + 4}G",
@@ -156,6 +166,7 @@ class Guest:
             "-object", f"memory-backend-file,id=pool,share=on,mem-path={self.pool},"
                        f"size={self.pool_size},align=2M",
             "-device", "nvdimm,memdev=pool,id=nv0",
+            *scratch,
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
                        "readonly=on,multidevs=remap",
             "-virtfs", f"local,path={self.xchg},mount_tag=xchg,"
@@ -169,6 +180,9 @@ class Guest:
     def start(self, ver):
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.xchg)
+        if self.scratch_size:
+            with open(self.scratch, "w") as f:
+                f.truncate(self.scratch_size)
         self.t0 = time.monotonic()
         with open(self.qemu_log, "w") as log:
             self.proc = subprocess.Popen(self.argv(ver), stdout=log, stderr=log,
@@ -261,12 +275,12 @@ def _tail(path, lines=30):
 
 # Guest-side shell snippets the tests and the bench share.
 
-def sh_setup_namespace():
-    """Converts the raw namespace to fsdax, 2 MiB aligned, its page structs
+def sh_setup_namespace(ns="namespace0.0", dev="/dev/pmem0"):
+    """Converts a raw namespace to fsdax, 2 MiB aligned, its page structs
     in the guest's RAM (--map=mem): with --map=dev they would live in the
     shared pool, where every guest would overwrite the others'."""
-    return ("ndctl create-namespace -f -e namespace0.0 -m fsdax --map=mem "
-            "--align=2M >/dev/null && test -b /dev/pmem0")
+    return (f"ndctl create-namespace -f -e {ns} -m fsdax --map=mem "
+            f"--align=2M >/dev/null && test -b {dev}")
 
 
 def sh_rescan_namespace():
@@ -277,17 +291,17 @@ def sh_rescan_namespace():
             "ndctl list -N | grep -q '\"mode\":\"fsdax\"' && test -b /dev/pmem0")
 
 
-def sh_mkfs(famfsctl, log_size="8M"):
+def sh_mkfs(famfsctl, log_size="8M", dev="/dev/pmem0"):
     """Formats the pool on /dev/pmem0: famfsctl (which maps files and dax
     devices, not block devices) formats an image of the device's size in
     tmpfs, then the metadata part of it is written to the device."""
     return f"""set -e
-sz=$(blockdev --getsize64 /dev/pmem0)
+sz=$(blockdev --getsize64 {dev})
 rm -f /tmp/pool.img
 truncate -s "$sz" /tmp/pool.img
 {famfsctl} mkfs /tmp/pool.img --log-size {log_size} >/dev/null
 data=$({famfsctl} --json info /tmp/pool.img | sed -n 's/.*"data_offset": *\\([0-9]*\\).*/\\1/p')
-dd if=/tmp/pool.img of=/dev/pmem0 bs=1M count=$((data / 1048576)) \\
+dd if=/tmp/pool.img of={dev} bs=1M count=$((data / 1048576)) \\
 	oflag=direct conv=notrunc status=none
 rm -f /tmp/pool.img
 echo "$data"
