@@ -114,7 +114,8 @@ static bool authorize(struct http_req *rq, const struct api_method *am,
 	if (!am->roles)
 		return true;
 	hdr = http_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
-	rq->who = hdr ? auth_lookup(rq->m->tokens, hdr) : NULL;
+	rq->who = hdr && auth_lookup(rq->m->tokens, hdr, &rq->ident) ?
+		  &rq->ident : NULL;
 	if (!rq->who) {
 		*reply = http_reply_problem(rq, PROB_UNAUTHORIZED, "%s",
 					    hdr ? "unknown bearer token" :

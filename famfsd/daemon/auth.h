@@ -5,11 +5,13 @@
  *   TOKEN ROLE [TENANT]      # ROLE: admin, tenant (needs TENANT) or agent
  *
  * Blank lines and lines starting with '#' are ignored. Tokens are 16 to 256
- * printable ASCII characters without spaces. Read once at start.
+ * printable ASCII characters without spaces. Read at start and again on
+ * SIGHUP (auth_tokens_reload); the table has its own lock.
  */
 #ifndef FAMFSD_AUTH_H
 #define FAMFSD_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "format.h"
@@ -39,14 +41,22 @@ int auth_tokens_generate(struct auth_tokens **ret, char *ret_token,
 			 size_t size);
 
 void auth_tokens_free(struct auth_tokens *t);
-size_t auth_tokens_count(const struct auth_tokens *t);
+size_t auth_tokens_count(struct auth_tokens *t);
 
 /*
- * The identity of an "Authorization: Bearer TOKEN" header value, or NULL.
- * Compares against every token in constant time per token.
+ * Replaces the table's tokens with the file's, all or nothing: on a bad
+ * file (-EINVAL with why filled, or -errno) the old tokens stay.
  */
-const struct auth_ident *auth_lookup(const struct auth_tokens *t,
-				     const char *authorization);
+int auth_tokens_reload(struct auth_tokens *t, const char *path,
+		       char *why, size_t why_size);
+
+/*
+ * The identity of an "Authorization: Bearer TOKEN" header value, copied
+ * to *ret; false when the token is unknown. Compares against every token
+ * in constant time per token.
+ */
+bool auth_lookup(struct auth_tokens *t, const char *authorization,
+		 struct auth_ident *ret);
 
 const char *auth_role_name(enum auth_role r);
 

@@ -4,8 +4,13 @@
  * none is configured, and mapping a request's Authorization header to an
  * identity. Tokens are few; a linear scan with a constant-time comparison
  * keeps the time of a lookup independent of how much of a guess matched.
+ *
+ * A reload (SIGHUP) parses the file into a new table aside and swaps the
+ * entries in under the table's write lock; lookups hold the read lock and
+ * copy the identity out, so no request keeps a pointer into old entries.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "auth.h"
+#include "master.h"
 #include "names.h"
 
 struct auth_token {
@@ -24,26 +30,47 @@ struct auth_token {
 };
 
 struct auth_tokens {
+	pthread_rwlock_t lock;		/* protects v, n, cap */
 	struct auth_token *v;
 	size_t n, cap;
 };
+
+static struct auth_tokens *tokens_new(void)
+{
+	struct auth_tokens *t = calloc(1, sizeof(*t));
+
+	if (t)
+		pthread_rwlock_init(&t->lock, NULL);
+	return t;
+}
+
+static void free_entries(struct auth_token *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		/* Do not leave secrets in freed memory. */
+		explicit_bzero(v[i].token, v[i].len);
+		free(v[i].token);
+	}
+	free(v);
+}
 
 void auth_tokens_free(struct auth_tokens *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n; i++) {
-		/* Do not leave secrets in freed memory. */
-		explicit_bzero(t->v[i].token, t->v[i].len);
-		free(t->v[i].token);
-	}
-	free(t->v);
+	free_entries(t->v, t->n);
+	pthread_rwlock_destroy(&t->lock);
 	free(t);
 }
 
-size_t auth_tokens_count(const struct auth_tokens *t)
+size_t auth_tokens_count(struct auth_tokens *t)
 {
-	return t->n;
+	size_t n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = t->n;
+	pthread_rwlock_unlock(&t->lock);
+	return n;
 }
 
 const char *auth_role_name(enum auth_role r)
@@ -155,9 +182,9 @@ int auth_tokens_load(const char *path, struct auth_tokens **ret,
 		return -errno;
 	}
 	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 0007))
-		fprintf(stderr, "famfsd master: token file '%s' is readable by "
-			"everyone, ignoring\n", path);
-	t = calloc(1, sizeof(*t));
+		master_log(MASTER_LOG_WARN, "token file '%s' is readable by "
+			"everyone, ignoring", path);
+	t = tokens_new();
 	if (!t) {
 		fclose(f);
 		return -ENOMEM;
@@ -216,7 +243,7 @@ int auth_tokens_generate(struct auth_tokens **ret, char *ret_token,
 		tok[2 * i + 1] = hex[rnd[i] & 15];
 	}
 	tok[sizeof(tok) - 1] = '\0';
-	t = calloc(1, sizeof(*t));
+	t = tokens_new();
 	if (!t)
 		return -ENOMEM;
 	err = add(t, tok, strlen(tok), &id);
@@ -230,23 +257,51 @@ int auth_tokens_generate(struct auth_tokens **ret, char *ret_token,
 	return 0;
 }
 
-const struct auth_ident *auth_lookup(const struct auth_tokens *t,
-				     const char *authorization)
+int auth_tokens_reload(struct auth_tokens *t, const char *path,
+		       char *why, size_t why_size)
+{
+	struct auth_tokens *fresh = NULL;
+	struct auth_token *old;
+	size_t n;
+	int r;
+
+	r = auth_tokens_load(path, &fresh, why, why_size);
+	if (r < 0)
+		return r;
+	pthread_rwlock_wrlock(&t->lock);
+	old = t->v;
+	n = t->n;
+	t->v = fresh->v;
+	t->n = fresh->n;
+	t->cap = fresh->cap;
+	pthread_rwlock_unlock(&t->lock);
+	fresh->v = old;
+	fresh->n = n;
+	auth_tokens_free(fresh);
+	return 0;
+}
+
+bool auth_lookup(struct auth_tokens *t, const char *authorization,
+		 struct auth_ident *ret)
 {
 	const struct auth_ident *found = NULL;
 	const char *tok;
 	size_t len;
 
 	if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
-		return NULL;
+		return false;
 	tok = authorization + 7;
 	while (*tok == ' ')
 		tok++;
 	len = strlen(tok);
 	while (len && tok[len - 1] == ' ')
 		len--;
+	pthread_rwlock_rdlock(&t->lock);
 	for (size_t i = 0; i < t->n; i++)
 		if (tokens_equal(t->v[i].token, t->v[i].len, tok, len))
 			found = &t->v[i].ident;
-	return found;
+	if (found)
+		*ret = *found;
+	pthread_rwlock_unlock(&t->lock);
+	return found != NULL;
 }

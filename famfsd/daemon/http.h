@@ -44,15 +44,25 @@ struct http_req {
 	size_t body_len, body_cap;
 	bool started, too_large;
 	uint64_t start_ns;		/* CLOCK_MONOTONIC, request line seen */
-	const struct auth_ident *who;	/* set by the router */
+	const struct auth_ident *who;	/* set by the router: &ident or NULL */
+	struct auth_ident ident;	/* the token's, copied at lookup */
 	int poll;			/* long-poll phase (api_log.c) */
 	struct feed_waiter waiter;
 };
 
 struct http_server;
 
-/* Starts serving cfg.listen; logs why not on failure. */
+/*
+ * Starts serving cfg.listen, or the listening socket systemd passed in
+ * (socket activation: LISTEN_FDS); logs why not on failure.
+ */
 int http_server_start(struct master *m, struct http_server **ret);
+/*
+ * Stops accepting connections and waits up to timeout_ms for the requests
+ * in progress to be answered (call after master_feed_stop(), which answers
+ * the parked long polls). Safe with NULL.
+ */
+void http_server_drain(struct http_server *s, unsigned int timeout_ms);
 void http_server_stop(struct http_server *s);
 unsigned int http_server_port(const struct http_server *s);
 

@@ -10,32 +10,44 @@
  * raw URI (MHD decodes the path it hands the access handler, which would
  * turn %2F into a '/' we could no longer tell from a separator); the access
  * handler collects the body; the completion callback frees the request.
+ *
+ * Under systemd the listening socket may come from famfsd-api.socket
+ * (LISTEN_FDS): connections made while the master restarts wait in its
+ * backlog instead of being refused. At stop the server drains: it stops
+ * accepting, lets the requests in progress finish (bounded), then closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "http.h"
 
 struct http_server {
 	struct MHD_Daemon *d;
+	struct master *m;
 	char *cert, *key;		/* PEM, kept for the daemon's lifetime */
 	unsigned int port;
+	atomic_uint inflight;		/* requests begun and not completed */
 };
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	struct http_server *s = cls;
 	struct http_req *rq = calloc(1, sizeof(*rq));
 	char *q;
 
 	(void)conn;
 	if (!rq)
 		return NULL;
-	rq->m = cls;
+	rq->m = s->m;
 	rq->start_ns = master_mono_ns();
 	rq->path = strdup(uri);
 	if (!rq->path) {
@@ -47,6 +59,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		*q = '\0';
 		rq->query = q + 1;
 	}
+	atomic_fetch_add(&s->inflight, 1);
 	return rq;
 }
 
@@ -54,14 +67,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct http_req *rq = *con_cls;
-	struct master *m = cls;
+	struct http_server *s = cls;
 
 	(void)conn;
 	(void)toe;
 	if (!rq)
 		return;
+	atomic_fetch_sub(&s->inflight, 1);
 	if (rq->waiter.queued)
-		master_feed_cancel(m->feed, &rq->waiter);
+		master_feed_cancel(s->m->feed, &rq->waiter);
 	free(rq->path);
 	free(rq->body);
 	free(rq);
@@ -159,9 +173,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	char line[512];
+	size_t n;
+
 	(void)cls;
-	fputs("famfsd master: http: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	master_log(MASTER_LOG_WARN, "http: %s", line);
 }
 
 /* "ADDR:PORT" or "[V6ADDR]:PORT" into a socket address. */
@@ -222,53 +242,81 @@ static char *read_file(const char *path)
 static int load_tls(struct http_server *s, const struct master_config *cfg)
 {
 	if (!cfg->tls_cert != !cfg->tls_key) {
-		fprintf(stderr, "famfsd master: --tls-cert and --tls-key go "
-			"together\n");
+		master_log(MASTER_LOG_ERR, "--tls-cert and --tls-key go "
+			"together");
 		return -EINVAL;
 	}
 	if (!cfg->tls_cert)
 		return 0;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-		fprintf(stderr, "famfsd master: this libmicrohttpd has no TLS\n");
+		master_log(MASTER_LOG_ERR, "this libmicrohttpd has no TLS");
 		return -EOPNOTSUPP;
 	}
 	s->cert = read_file(cfg->tls_cert);
 	if (!s->cert) {
-		fprintf(stderr, "famfsd master: Failed to read '%s': %s\n",
+		master_log(MASTER_LOG_ERR, "Failed to read '%s': %s",
 			cfg->tls_cert, strerror(errno ? errno : EINVAL));
 		return -EINVAL;
 	}
 	s->key = read_file(cfg->tls_key);
 	if (!s->key) {
-		fprintf(stderr, "famfsd master: Failed to read '%s': %s\n",
+		master_log(MASTER_LOG_ERR, "Failed to read '%s': %s",
 			cfg->tls_key, strerror(errno ? errno : EINVAL));
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/*
+ * The listening socket systemd passed in, or -1 (then bind cfg->listen).
+ * Takes it out of the environment, so a child would not see it.
+ */
+static int activated_socket(bool *ret_v6)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START;
+
+	if (n <= 0)
+		return -1;
+	if (n > 1)
+		master_log(MASTER_LOG_WARN, "systemd passed %d sockets, using "
+			   "the first, ignoring the others", n);
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+		master_log(MASTER_LOG_WARN, "the descriptor systemd passed is "
+			   "not a listening stream socket, ignoring it");
+		return -1;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	*ret_v6 = ss.ss_family == AF_INET6;
+	return fd;
+}
+
 int http_server_start(struct master *m, struct http_server **ret)
 {
 	const struct master_config *cfg = &m->cfg;
-	struct MHD_OptionItem extra[4];
+	struct MHD_OptionItem extra[5];
 	struct sockaddr_storage ss = { 0 };
+	/* ITC: MHD_quiesce_daemon() needs it with a thread pool. */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-			     MHD_USE_TURBO;
+			     MHD_USE_TURBO | MHD_USE_ITC;
 	const union MHD_DaemonInfo *info;
 	struct http_server *s;
 	size_t ne = 0;
 	bool v6 = false;
-	int err;
+	int err, lfd = activated_socket(&v6);
 
-	if (parse_listen(cfg->listen, &ss, &v6) < 0) {
-		fprintf(stderr, "famfsd master: bad --listen '%s' (want ADDR:PORT "
-			"or [ADDR]:PORT)\n", cfg->listen);
+	if (lfd < 0 && parse_listen(cfg->listen, &ss, &v6) < 0) {
+		master_log(MASTER_LOG_ERR, "bad --listen '%s' (want ADDR:PORT "
+			"or [ADDR]:PORT)", cfg->listen);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->m = m;
 	err = load_tls(s, cfg);
 	if (err < 0)
 		goto fail;
@@ -284,13 +332,18 @@ int http_server_start(struct master *m, struct http_server **ret)
 	if (cfg->http_threads > 1)
 		extra[ne++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
 						       cfg->http_threads, NULL };
+	if (lfd >= 0)
+		extra[ne++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET,
+						       lfd, NULL };
+	else
+		extra[ne++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
+						       (struct sockaddr *)&ss };
 	extra[ne] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, m,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout_s,
@@ -299,7 +352,7 @@ int http_server_start(struct master *m, struct http_server **ret)
 		MHD_OPTION_ARRAY, extra,
 		MHD_OPTION_END);
 	if (!s->d) {
-		fprintf(stderr, "famfsd master: Failed to listen on '%s': %s\n",
+		master_log(MASTER_LOG_ERR, "Failed to listen on '%s': %s",
 			cfg->listen, errno ? strerror(errno) : "libmicrohttpd "
 			"refused the configuration");
 		err = -EADDRNOTAVAIL;
@@ -307,11 +360,36 @@ int http_server_start(struct master *m, struct http_server **ret)
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : 0;
+	if (lfd >= 0)
+		master_log(MASTER_LOG_INFO, "serving on the socket systemd "
+			   "passed (port %u); the listen setting is not used",
+			   s->port);
 	*ret = s;
 	return 0;
 fail:
 	http_server_stop(s);
 	return err;
+}
+
+void http_server_drain(struct http_server *s, unsigned int timeout_ms)
+{
+	struct timespec pause = { .tv_nsec = 10 * 1000000L };
+	unsigned int waited = 0, left;
+	MHD_socket fd;
+
+	if (!s || !s->d)
+		return;
+	/* The listening socket is ours now; systemd keeps its own copy. */
+	fd = MHD_quiesce_daemon(s->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	while ((left = atomic_load(&s->inflight)) && waited < timeout_ms) {
+		nanosleep(&pause, NULL);
+		waited += 10;
+	}
+	if (left)
+		master_log(MASTER_LOG_WARN, "%u request(s) still in progress "
+			   "after %u ms, closing anyway", left, timeout_ms);
 }
 
 void http_server_stop(struct http_server *s)

@@ -3,33 +3,198 @@
  * famfsd: one binary, two roles. "famfsd master" owns a pool's write side
  * and serves the HTTP API; "famfsd agent" follows the pool's log into a
  * local mount. Each role parses its own options.
+ *
+ * With --config FILE (docs/config.md) the file's values become the role's
+ * options, placed before the command line's own (which win); "famfsd
+ * --config FILE" takes the role from the file. Two helpers serve the
+ * systemd units: "check-config" prints what each role would run, and
+ * "role-check ROLE" tells ExecCondition= whether this node runs ROLE.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "daemon.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: famfsd master --pool DEVICE [options]\n"
 		   "       famfsd agent --pool DEVICE --mount DIR [options]\n"
-		   "       famfsd ROLE --help\n");
+		   "       famfsd master|agent --config FILE [options]\n"
+		   "       famfsd --config FILE [options]   (role from the file)\n"
+		   "       famfsd check-config [--config FILE]\n"
+		   "       famfsd role-check master|agent [--config FILE]\n"
+		   "       famfsd ROLE --help\n"
+		   "Options given on the command line override the file.\n");
+}
+
+/*
+ * The agent has nothing to reload yet (its token is read at start), but a
+ * SIGHUP (systemctl reload, a closed terminal) must not end it and take
+ * its mount away: ignored here, before libfuse installs its handlers
+ * (which leave a signal alone unless it has the default action) and the
+ * kernel module back-end's signalfd (an ignored signal is never queued).
+ */
+static int agent(int argc, char **argv)
+{
+	signal(SIGHUP, SIG_IGN);
+	return agent_main(argc, argv);
+}
+
+/* The value of --config FILE / --config=FILE before any "--", or NULL. */
+static const char *find_config(int argc, char **argv)
+{
+	const char *found = NULL;
+
+	for (int i = 0; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			found = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			found = argv[i] + 9;
+	}
+	return found;
+}
+
+static bool has_bare_config(int argc, char **argv)
+{
+	return argc > 0 && !strcmp(argv[argc - 1], "--config");
+}
+
+static int load(const char *path, struct famfsd_conf **ret)
+{
+	int r = conf_load(path, stderr, ret);
+
+	if (r < 0 && r != -EINVAL)
+		return r;
+	if (r == -EINVAL)
+		fprintf(stderr, "famfsd: '%s' has errors (see above), "
+			"refusing to start\n", path);
+	return r;
+}
+
+/* Runs role with the file's options before args (args[0] is not used). */
+static int run_with_config(const char *path, unsigned int role, int argc,
+			   char **argv)
+{
+	__attribute__((cleanup(conf_freep))) struct famfsd_conf *c = NULL;
+	char **nargv = NULL;
+	int nargc = 0, code;
+
+	if (load(path, &c) < 0)
+		return 1;
+	if (role == 0) {
+		if (c->role == CONF_ROLE_BOTH) {
+			fprintf(stderr, "famfsd: %s says role=both: run "
+				"'famfsd master --config %s' and 'famfsd agent "
+				"--config %s' (the units famfsd-master.service "
+				"and famfsd.service)\n", path, path, path);
+			return 2;
+		}
+		role = c->role;
+	} else if (!(c->role & role)) {
+		fprintf(stderr, "famfsd: %s:%u: role=%s: this node does not "
+			"run the %s\n", path, c->line[K_ROLE],
+			conf_role_name(c->role), conf_role_name(role));
+		return 2;
+	}
+	if (conf_build_argv(c, role, argc - 1, argv + 1, stderr, &nargc,
+			    &nargv) < 0)
+		return 1;
+	code = role == CONF_ROLE_MASTER ? master_main(nargc, nargv) :
+					  agent(nargc, nargv);
+	conf_free_argv(nargc, nargv);
+	return code;
+}
+
+/* Prints the command line each role of the file would run. */
+static int check_config(int argc, char **argv)
+{
+	const char *path = find_config(argc, argv);
+	__attribute__((cleanup(conf_freep))) struct famfsd_conf *c = NULL;
+	int code = 0;
+
+	if (load(path ? path : CONF_DEFAULT_PATH, &c) < 0)
+		return 1;
+	printf("role: %s\n", conf_role_name(c->role));
+	for (unsigned int role = CONF_ROLE_MASTER; role <= CONF_ROLE_AGENT;
+	     role <<= 1) {
+		char **v = NULL;
+		int n = 0;
+
+		if (!(c->role & role))
+			continue;
+		if (conf_build_argv(c, role, 0, NULL, stderr, &n, &v) < 0) {
+			code = 1;
+			continue;
+		}
+		printf("%s: famfsd", conf_role_name(role));
+		for (int i = 0; i < n; i++)
+			printf(" %s", v[i]);
+		printf("\n");
+		conf_free_argv(n, v);
+	}
+	return code;
+}
+
+/*
+ * ExecCondition= helper: 0 when this node's file enables role, 1 when it
+ * does not (systemd then skips the unit quietly), 255 when the file is
+ * unusable (systemd fails the unit, the reason is in the journal).
+ */
+static int role_check(int argc, char **argv)
+{
+	const char *path = find_config(argc, argv);
+	__attribute__((cleanup(conf_freep))) struct famfsd_conf *c = NULL;
+	unsigned int role;
+
+	if (argc < 2 || (strcmp(argv[1], "master") && strcmp(argv[1], "agent"))) {
+		usage(stderr);
+		return 255;
+	}
+	role = !strcmp(argv[1], "master") ? CONF_ROLE_MASTER : CONF_ROLE_AGENT;
+	if (load(path ? path : CONF_DEFAULT_PATH, &c) < 0)
+		return 255;
+	if (c->role & role)
+		return 0;
+	fprintf(stderr, "famfsd: %s: role=%s, not running the %s here\n",
+		c->path, conf_role_name(c->role), argv[1]);
+	return 1;
 }
 
 int main(int argc, char **argv)
 {
+	const char *config;
+
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[1], "master") == 0)
-		return master_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "agent") == 0)
-		return agent_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+	if (has_bare_config(argc, argv)) {
+		fprintf(stderr, "famfsd: --config needs a FILE\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "check-config"))
+		return check_config(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "role-check"))
+		return role_check(argc - 1, argv + 1);
+	config = find_config(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "master"))
+		return config ? run_with_config(config, CONF_ROLE_MASTER,
+						argc - 1, argv + 1) :
+				master_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "agent"))
+		return config ? run_with_config(config, CONF_ROLE_AGENT,
+						argc - 1, argv + 1) :
+				agent(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(stdout);
 		return 0;
 	}
+	if (config && argv[1][0] == '-')
+		return run_with_config(config, 0, argc, argv);
 	fprintf(stderr, "famfsd: unknown role '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

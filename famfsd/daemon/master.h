@@ -35,6 +35,7 @@
 #include "state.h"
 
 struct auth_tokens;
+struct famfsd_conf;
 struct http_server;
 struct master_agents;
 struct master_feed;
@@ -54,6 +55,7 @@ struct master_config {
 	unsigned int agent_timeout_s;	/* an agent is stale after this */
 	unsigned int http_threads;
 	unsigned int conn_limit, per_ip_limit, conn_timeout_s;
+	const char *config_path;	/* --config: re-read on SIGHUP */
 };
 
 struct master {
@@ -71,7 +73,9 @@ struct master {
 	struct master_agents *agents;	/* (lock) */
 	struct master_feed *feed;	/* own lock */
 	struct master_metrics *metrics;	/* atomics */
-	struct auth_tokens *tokens;	/* read only once serving */
+	struct auth_tokens *tokens;	/* own lock; reloaded on SIGHUP */
+	struct famfsd_conf *conf;	/* the file as last loaded (main thread) */
+	char *tokens_path;		/* a reload's new token file, or NULL */
 	struct http_server *http;
 	atomic_int exit_code;		/* set by master_request_stop() */
 	atomic_bool stopping;
@@ -100,6 +104,27 @@ uint64_t master_mono_ns(void);		/* CLOCK_MONOTONIC */
 
 /* Asks the main loop to shut down and exit with code (no lock needed). */
 void master_request_stop(struct master *m, int code);
+
+/* ---- master_reload.c: SIGHUP ----------------------------------------------- */
+
+/* The API gets this long to finish its requests at stop. */
+#define MASTER_DRAIN_MS		5000u
+
+/* Loads the configuration file (when --config) to compare reloads with. */
+int master_reload_init(struct master *m);
+/*
+ * Re-reads the token file and, with --config, the file: applies tokens and
+ * agent_timeout, says which other changes need a restart. A bad file or
+ * token file changes nothing. Main thread only.
+ */
+void master_reload(struct master *m);
+void master_reload_free(struct master *m);
+
+/* ---- master_log.c: one line on stderr, with a journal priority ---------- */
+enum { MASTER_LOG_ERR = 3, MASTER_LOG_WARN = 4, MASTER_LOG_INFO = 6 };
+
+__attribute__((format(printf, 2, 3)))
+void master_log(int level, const char *fmt, ...);
 
 /* ---- master_commit.c: the only way records reach the log ---------------- */
 

@@ -63,7 +63,7 @@ void master_fence(struct master *m, const char *why)
 	if (m->fenced)
 		return;
 	m->fenced = why;
-	fprintf(stderr, "famfsd master: refusing all further writes: %s\n", why);
+	master_log(MASTER_LOG_ERR, "refusing all further writes: %s", why);
 	master_request_stop(m, 1);
 }
 
@@ -75,8 +75,8 @@ int master_append(struct master *m, const struct famfs_rec *r,
 
 	/* A forced takeover must stop us before we write past the tail. */
 	if (!m->fenced && master_lease_check(m) < 0) {
-		fprintf(stderr, "famfsd master: lost the master lease to a forced "
-			"takeover\n");
+		master_log(MASTER_LOG_ERR, "lost the master lease to a forced "
+			"takeover");
 		master_fence(m, "another master took the lease");
 	}
 	if (m->fenced) {
@@ -121,8 +121,8 @@ int master_publish(struct master *m, struct master_why *w)
 		 * a restart replays the log and either agrees or names the bad
 		 * record.
 		 */
-		fprintf(stderr, "famfsd master: Failed to apply published "
-			"record %llu: %s\n",
+		master_log(MASTER_LOG_ERR, "Failed to apply published "
+			"record %llu: %s",
 			(unsigned long long)tail.seq, w->msg);
 		master_fence(m, "the state diverged from the published log");
 		return -EIO;

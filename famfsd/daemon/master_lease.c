@@ -57,9 +57,9 @@ int master_lease_take(struct master *m)
 
 	r = famfs_lease_read(m->pool->base, m->pool->ops, &old);
 	if (r == -EUCLEAN && !m->cfg.force_takeover) {
-		fprintf(stderr, "famfsd master: Failed to take the master lease "
+		master_log(MASTER_LOG_ERR, "Failed to take the master lease "
 			"of '%s': the lease area is corrupt (torn by another "
-			"master?); use --force-takeover if no other master runs\n",
+			"master?); use --force-takeover if no other master runs",
 			pool);
 		return -EUCLEAN;
 	}
@@ -68,23 +68,23 @@ int master_lease_take(struct master *m)
 			     (double)(now - old.renewed_ns) / 1e9 : 0;
 
 		if (holder_gone(m, &old)) {
-			fprintf(stderr, "famfsd master: lease holder pid %u on "
-				"this host (%s) is gone, taking over epoch %llu\n",
+			master_log(MASTER_LOG_WARN, "lease holder pid %u on "
+				"this host (%s) is gone, taking over epoch %llu",
 				old.pid, old.host, (unsigned long long)old.epoch);
 			quiet_until = old.renewed_ns + 2ull * MASTER_RENEW_SECONDS *
 						       1000000000ull;
 		} else if (!m->cfg.force_takeover) {
-			fprintf(stderr, "famfsd master: Failed to take the master "
+			master_log(MASTER_LOG_ERR, "Failed to take the master "
 				"lease of '%s': held by host %s pid %u epoch %llu "
 				"(renewed %.1f s ago, lease %.0f s); start with "
-				"--force-takeover only if that master is dead\n",
+				"--force-takeover only if that master is dead",
 				pool, old.host, old.pid,
 				(unsigned long long)old.epoch, ago,
 				(double)old.lease_ns / 1e9);
 			return -EBUSY;
 		} else {
-			fprintf(stderr, "famfsd master: forcing takeover from host "
-				"%s pid %u epoch %llu (renewed %.1f s ago)\n",
+			master_log(MASTER_LOG_WARN, "forcing takeover from host "
+				"%s pid %u epoch %llu (renewed %.1f s ago)",
 				old.host, old.pid, (unsigned long long)old.epoch,
 				ago);
 			quiet_until = old.renewed_ns + 2ull * MASTER_RENEW_SECONDS *
@@ -98,9 +98,9 @@ int master_lease_take(struct master *m)
 	/* Two starts on one host in the same instant: the last writer wins. */
 	r = famfs_lease_read(m->pool->base, m->pool->ops, &check);
 	if (r < 0 || memcmp(check.holder_uuid, m->holder_uuid, 16) != 0) {
-		fprintf(stderr, "famfsd master: Failed to take the master lease "
+		master_log(MASTER_LOG_ERR, "Failed to take the master lease "
 			"of '%s': another master wrote it at the same time "
-			"(host %s pid %u)\n", pool, check.host, check.pid);
+			"(host %s pid %u)", pool, check.host, check.pid);
 		return -EBUSY;
 	}
 	/*
@@ -121,8 +121,8 @@ int master_lease_take(struct master *m)
 			.tv_nsec = (long)(ns % 1000000000ull),
 		};
 
-		fprintf(stderr, "famfsd master: waiting %.1f s for the old "
-			"master to notice\n", (double)ns / 1e9);
+		master_log(MASTER_LOG_WARN, "waiting %.1f s for the old "
+			"master to notice", (double)ns / 1e9);
 		nanosleep(&ts, NULL);
 	}
 	return 0;
@@ -155,14 +155,14 @@ int master_lease_renew(struct master *m)
 	int r = famfs_lease_read(m->pool->base, m->pool->ops, &l);
 
 	if (r == 0 && memcmp(l.holder_uuid, m->holder_uuid, 16) != 0) {
-		fprintf(stderr, "famfsd master: lost the master lease: host %s "
-			"pid %u took the pool over with epoch %llu\n", l.host,
+		master_log(MASTER_LOG_ERR, "lost the master lease: host %s "
+			"pid %u took the pool over with epoch %llu", l.host,
 			l.pid, (unsigned long long)l.epoch);
 		return -ESTALE;
 	}
 	if (r < 0)
-		fprintf(stderr, "famfsd master: Failed to read the master lease: "
-			"%s, rewriting it\n", r == -EUCLEAN ? "corrupt" : "empty");
+		master_log(MASTER_LOG_WARN, "Failed to read the master lease: "
+			"%s, rewriting it", r == -EUCLEAN ? "corrupt" : "empty");
 	fill(m, &l, r == 0 ? l.acquired_ns : master_now_ns());
 	famfs_lease_write(m->pool->base, m->pool->ops, &l);
 	return 0;

@@ -4,8 +4,9 @@
  * lease, rebuild the state by replaying the whole log (refusing to start on
  * corruption), start the writer after the last published record, serve the
  * HTTP API, then loop once a second (lease renewal, reclaim after the start
- * grace period, watchdog) until SIGTERM or SIGINT, and shut down cleanly,
- * releasing the lease.
+ * grace period, watchdog) until SIGTERM or SIGINT, and shut down cleanly:
+ * drain the API, release the lease. SIGHUP reloads the tokens and the
+ * configuration file's reloadable settings (master_reload.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,7 +71,11 @@ static void usage(FILE *f)
 "  --http-threads N         HTTP polling threads (default 2)\n"
 "  --max-connections N      connection limit (default 1024)\n"
 "  --max-per-ip N           connections per client address (default 256)\n"
-"  --idle-timeout N         seconds before an idle connection closes (90)\n");
+"  --idle-timeout N         seconds before an idle connection closes (90)\n"
+"  --config FILE            read options from FILE first (docs/config.md);\n"
+"                           SIGHUP re-reads it and the token file\n"
+"Under systemd, a listening socket passed in (famfsd-api.socket) replaces\n"
+"--listen.\n");
 }
 
 /* A decimal number with an optional k/m/g suffix (powers of 1024). */
@@ -115,7 +120,7 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 {
 	enum { O_OFFSET = 256, O_TOKENS, O_ADMIN_FILE, O_CERT, O_KEY, O_FORCE,
 	       O_COH, O_LEASE, O_GRACE, O_AGENT_TO, O_THREADS, O_CONNS,
-	       O_PER_IP, O_IDLE };
+	       O_PER_IP, O_IDLE, O_CONFIG };
 	static const struct option opts[] = {
 		{ "pool", required_argument, NULL, 'p' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -133,6 +138,7 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 		{ "max-connections", required_argument, NULL, O_CONNS },
 		{ "max-per-ip", required_argument, NULL, O_PER_IP },
 		{ "idle-timeout", required_argument, NULL, O_IDLE },
+		{ "config", required_argument, NULL, O_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -160,6 +166,7 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 		case O_CONNS: r = parse_uint(optarg, 1, 65536, &c->conn_limit); break;
 		case O_PER_IP: r = parse_uint(optarg, 1, 65536, &c->per_ip_limit); break;
 		case O_IDLE: r = parse_uint(optarg, 1, 86400, &c->conn_timeout_s); break;
+		case O_CONFIG: c->config_path = optarg; break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -168,8 +175,8 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 			return -EINVAL;
 		}
 		if (r < 0) {
-			fprintf(stderr, "famfsd master: bad value '%s' for an "
-				"option\n", optarg);
+			master_log(MASTER_LOG_ERR, "bad value '%s' for an "
+				"option", optarg);
 			return -EINVAL;
 		}
 	}
@@ -190,14 +197,14 @@ static int setup_tokens(struct master *m)
 		r = auth_tokens_load(m->cfg.tokens_path, &m->tokens, why,
 				     sizeof(why));
 		if (r < 0)
-			fprintf(stderr, "famfsd master: Failed to load tokens "
-				"from '%s': %s\n", m->cfg.tokens_path, why);
+			master_log(MASTER_LOG_ERR, "Failed to load tokens "
+				"from '%s': %s", m->cfg.tokens_path, why);
 		return r;
 	}
 	r = auth_tokens_generate(&m->tokens, token, sizeof(token));
 	if (r < 0) {
-		fprintf(stderr, "famfsd master: Failed to generate an admin "
-			"token: %s\n", strerror(-r));
+		master_log(MASTER_LOG_ERR, "Failed to generate an admin "
+			"token: %s", strerror(-r));
 		return r;
 	}
 	if (!m->cfg.admin_token_file) {
@@ -220,7 +227,7 @@ static int setup_tokens(struct master *m)
 	}
 	explicit_bzero(token, sizeof(token));
 	if (r < 0)
-		fprintf(stderr, "famfsd master: Failed to write '%s': %s\n",
+		master_log(MASTER_LOG_ERR, "Failed to write '%s': %s",
 			m->cfg.admin_token_file, strerror(-r));
 	return r;
 }
@@ -235,14 +242,14 @@ static int open_pool(struct master *m)
 	int r = famfs_pool_open(m->cfg.pool_path, &o, &m->pool, &why);
 
 	if (r < 0) {
-		fprintf(stderr, "famfsd master: Failed to open pool '%s': %s\n",
+		master_log(MASTER_LOG_ERR, "Failed to open pool '%s': %s",
 			m->cfg.pool_path, why ? why : strerror(-r));
 		return r;
 	}
 	for (int i = 0; i < 2; i++)
 		if (m->pool->sb_status.reason[i])
-			fprintf(stderr, "famfsd master: superblock copy %c of '%s' "
-				"is bad (%s), using the other, ignoring\n", 'A' + i,
+			master_log(MASTER_LOG_WARN, "superblock copy %c of '%s' "
+				"is bad (%s), using the other, ignoring", 'A' + i,
 				m->cfg.pool_path, m->pool->sb_status.reason[i]);
 	return 0;
 }
@@ -260,15 +267,15 @@ static int rebuild(struct master *m)
 		return r;
 	r = famfs_log_read_tail(m->pool->log, &tail, &lerr);
 	if (r < 0) {
-		fprintf(stderr, "famfsd master: Failed to read the log tail of "
-			"'%s': %s; refusing to start\n", m->cfg.pool_path,
+		master_log(MASTER_LOG_ERR, "Failed to read the log tail of "
+			"'%s': %s; refusing to start", m->cfg.pool_path,
 			lerr.reason);
 		return r;
 	}
 	r = master_replay(m, &tail, &w);
 	if (r < 0) {
-		fprintf(stderr, "famfsd master: Failed to replay the log of '%s': "
-			"%s; refusing to start (see famfsctl fsck)\n",
+		master_log(MASTER_LOG_ERR, "Failed to replay the log of '%s': "
+			"%s; refusing to start (see famfsctl fsck)",
 			m->cfg.pool_path, w.msg);
 		return r;
 	}
@@ -283,8 +290,9 @@ static void notify_status(struct master *m)
 {
 	uint64_t seq = master_feed_last_seq(m->feed);
 
-	sd_notifyf(0, "WATCHDOG=1\nSTATUS=master epoch %llu, last_seq %llu",
-		   (unsigned long long)m->epoch, (unsigned long long)seq);
+	sd_notifyf(0, "WATCHDOG=1\nSTATUS=master: epoch %llu, applied seq %llu, "
+		   "%s", (unsigned long long)m->epoch, (unsigned long long)seq,
+		   m->cfg.pool_path);
 }
 
 /* Once a second until a stop signal or a stop request. */
@@ -297,6 +305,8 @@ static void run(struct master *m, const sigset_t *sigs)
 
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (sig == SIGHUP)
+			master_reload(m);
 		if (master_lease_renew(m) == -ESTALE) {
 			master_lock(m);
 			master_fence(m, "another master took the lease");
@@ -333,6 +343,7 @@ static void master_free(struct master *m)
 	master_agents_free(m->agents);
 	master_metrics_free(m->metrics);
 	auth_tokens_free(m->tokens);
+	master_reload_free(m);
 	famfs_pool_close(m->pool);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -357,12 +368,15 @@ int master_main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (gethostname(m->host, sizeof(m->host) - 1) < 0)
 		strcpy(m->host, "unknown");
 
-	r = setup_tokens(m);
+	r = master_reload_init(m);
+	if (r == 0)
+		r = setup_tokens(m);
 	if (r == 0)
 		r = master_metrics_new(&m->metrics);
 	if (r == 0)
@@ -389,8 +403,8 @@ int master_main(int argc, char **argv)
 		master_free(m);
 		return 1;
 	}
-	fprintf(stderr, "famfsd master: serving pool '%s' (epoch %llu, %llu "
-		"records) on %s://%s (port %u)\n", m->cfg.pool_path,
+	master_log(MASTER_LOG_INFO, "serving pool '%s' (epoch %llu, %llu "
+		"records) on %s://%s (port %u)", m->cfg.pool_path,
 		(unsigned long long)m->epoch,
 		(unsigned long long)m->st->last_seq,
 		m->cfg.tls_cert ? "https" : "http", m->cfg.listen,
@@ -400,14 +414,15 @@ int master_main(int argc, char **argv)
 
 	run(m, &sigs);
 
-	sd_notify(0, "STOPPING=1");
+	sd_notify(0, "STOPPING=1\nSTATUS=master: stopping, draining the API");
 	master_feed_stop(m->feed);	/* resume parked long polls first */
+	http_server_drain(m->http, MASTER_DRAIN_MS);
 	http_server_stop(m->http);
 	m->http = NULL;
 	code = atomic_load(&m->exit_code);
 	if (!m->fenced)
 		master_lease_release(m);
-	fprintf(stderr, "famfsd master: stopped (last_seq %llu)\n",
+	master_log(MASTER_LOG_INFO, "stopped (last_seq %llu)",
 		(unsigned long long)famfs_log_published(m->pool->log).seq);
 	master_free(m);
 	return code;

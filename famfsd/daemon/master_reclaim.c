@@ -71,8 +71,8 @@ int master_reclaim(struct master *m)
 		return -EIO;
 	/* Say it once, not every second while the log stays full. */
 	if (err < 0 && !m->reclaim_failing)
-		fprintf(stderr, "famfsd master: Failed to reclaim deleted files: "
-			"%s, will retry\n", w.msg);
+		master_log(MASTER_LOG_WARN, "Failed to reclaim deleted files: "
+			"%s, will retry", w.msg);
 	m->reclaim_failing = err < 0;
 	return (int)done;
 }
