@@ -37,7 +37,7 @@ TOOLS    := $(BUILD)/tools/famfs-logtool
 API_LOAD := $(BUILD)/bench/api-load
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
-        run clean help check-deps kmod
+        run clean help check-deps kmod install uninstall test-systemd
 
 all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD)
 
@@ -47,6 +47,8 @@ help:
 	@echo "make test     deps, unit tests (plain and ASan+UBSan), fuzz, integration"
 	@echo "make bench    benchmarks with same-run baselines"
 	@echo "make run      a file-backed pool, a master and a local agent"
+	@echo "make install  binaries, systemd units, config example, docs, kmod sources"
+	@echo "              (PREFIX=/usr/local, DESTDIR=, SYSCONFDIR=/etc)"
 
 deps:
 	@./scripts/deps.sh
@@ -99,6 +101,10 @@ test-fuzz:
 test-integration: all
 	@$(PYTHON) -m pytest -q tests/integration
 
+# The units as installed, checked by systemd-analyze on this host.
+test-systemd: $(BUILD)/famfsd $(BUILD)/famfsctl
+	@BUILD=$(BUILD) ./scripts/verify-units.sh
+
 run:
 	@./scripts/run.sh
 
@@ -111,6 +117,19 @@ bench: deps all
 	@BUILD=$(BUILD) ./bench/api_bench.sh
 	@BUILD=$(BUILD) $(PYTHON) bench/agent_bench.py
 	@$(PYTHON) bench/kmod_bench.py
+
+# ---- install (scripts/install.sh; docs/systemd.md) -------------------------
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" \
+              BUILD="$(BUILD)" $(if $(BINDIR),BINDIR="$(BINDIR)") \
+              $(if $(UNITDIR),UNITDIR="$(UNITDIR)") $(if $(DOCDIR),DOCDIR="$(DOCDIR)")
+
+install: $(BUILD)/famfsd $(BUILD)/famfsctl
+	@$(INSTALL_ENV) ./scripts/install.sh
+
+uninstall:
+	@$(INSTALL_ENV) ./scripts/install.sh --uninstall
 
 clean:
 	rm -rf build

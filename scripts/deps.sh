@@ -12,6 +12,8 @@ PACKAGES=(
 	libcmocka-dev fuse3 python3 python3-pytest python3-jsonschema
 	python3-yaml python3-requests iproute2 valgrind wrk ndctl daxctl
 	util-linux procps psmisc curl
+	# the units (systemd-analyze) and systemd as PID 1 in the VM tests
+	systemd
 	# kernel module and its VM tests: Debian's 6.1 kernel booted in QEMU
 	linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static kmod
 )

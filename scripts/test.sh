@@ -29,6 +29,7 @@ stage "build (ASan+UBSan)" $MAKE --no-print-directory -j2 SAN=1 all
 stage unit $MAKE --no-print-directory test-unit
 stage "unit (ASan+UBSan)" $MAKE --no-print-directory SAN=1 test-unit
 stage fuzz $MAKE --no-print-directory test-fuzz
+stage "systemd units" $MAKE --no-print-directory test-systemd
 stage integration $MAKE --no-print-directory test-integration
 
 echo
