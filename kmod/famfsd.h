@@ -79,6 +79,8 @@ struct famfsd_sb_info {
 	unsigned long state;		/* FAMFSD_SB_* bits */
 
 	struct mutex ns_lock;		/* serialises namespace ioctls */
+	u64 applied_seq;		/* protected by ns_lock */
+	u64 applied_generation;		/* protected by ns_lock */
 
 	spinlock_t usage_lock;		/* protects the three usage fields */
 	bool usage_set;
@@ -164,6 +166,7 @@ void famfsd_zap_mappings(struct inode *inode);
 extern const struct file_operations famfsd_dir_fops;
 extern const struct inode_operations famfsd_dir_iops;
 struct famfsd_ns_entry {
+	u64 seq;			/* log record, 0 for none */
 	u64 ino;
 	u64 parent;
 	u64 mtime_ns;
@@ -174,7 +177,7 @@ struct famfsd_ns_entry {
 int famfsd_ns_mkdir(struct super_block *sb, const struct famfsd_ns_entry *e);
 int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
 		     u64 size, struct famfsd_kext *ext, u32 n_ext);
-int famfsd_ns_delete(struct super_block *sb, u64 ino, u64 parent,
+int famfsd_ns_delete(struct super_block *sb, u64 seq, u64 ino, u64 parent,
 		     const char *name, u32 name_len);
 int famfsd_ns_revoke(struct super_block *sb, u64 ino);
 int famfsd_ns_open_inos(struct super_block *sb, u64 *inos, u32 capacity,

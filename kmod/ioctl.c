@@ -32,6 +32,7 @@ static_assert(sizeof(struct famfsd_ioc_delete) == 48);
 static_assert(sizeof(struct famfsd_ioc_revoke) == 32);
 static_assert(sizeof(struct famfsd_ioc_open_inos) == 32);
 static_assert(sizeof(struct famfsd_ioc_usage) == 32);
+static_assert(sizeof(struct famfsd_ioc_seq) == 32);
 
 #define famfsd_refuse(sb, what, fmt, ...)					\
 ({									\
@@ -98,15 +99,15 @@ static long famfsd_ioc_mkdir(struct super_block *sb, void __user *argp)
 
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
-	if (!famfsd_zero(a.reserved, ARRAY_SIZE(a.reserved)))
-		return famfsd_refuse(sb, "mkdir", "reserved fields are not zero");
+	if (a.reserved)
+		return famfsd_refuse(sb, "mkdir", "reserved field is not zero");
 	r = famfsd_get_name(sb, "mkdir", a.name, a.name_len, name);
 	if (r)
 		return r;
 	e = (struct famfsd_ns_entry){
-		.ino = a.ino, .parent = a.parent, .mtime_ns = a.mtime_ns,
-		.mode = a.mode, .uid = a.uid, .gid = a.gid,
-		.name = name, .name_len = a.name_len,
+		.seq = a.seq, .ino = a.ino, .parent = a.parent,
+		.mtime_ns = a.mtime_ns, .mode = a.mode, .uid = a.uid,
+		.gid = a.gid, .name = name, .name_len = a.name_len,
 	};
 	r = famfsd_check_entry(sb, "mkdir", &e);
 	return r ? r : famfsd_ns_mkdir(sb, &e);
@@ -183,8 +184,8 @@ static long famfsd_ioc_create(struct super_block *sb, void __user *argp)
 
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
-	if (a.flags || !famfsd_zero(a.reserved, ARRAY_SIZE(a.reserved)))
-		return famfsd_refuse(sb, "create", "flags or reserved fields are not zero");
+	if (a.flags || a.reserved)
+		return famfsd_refuse(sb, "create", "flags or reserved field are not zero");
 	if (a.n_extents > FAMFSD_KMOD_MAX_EXTENTS)
 		return famfsd_refuse(sb, "create", "%u extents, at most %u",
 				     a.n_extents, FAMFSD_KMOD_MAX_EXTENTS);
@@ -194,9 +195,9 @@ static long famfsd_ioc_create(struct super_block *sb, void __user *argp)
 	if (r)
 		return r;
 	e = (struct famfsd_ns_entry){
-		.ino = a.ino, .parent = a.parent, .mtime_ns = a.mtime_ns,
-		.mode = a.mode, .uid = a.uid, .gid = a.gid,
-		.name = name, .name_len = a.name_len,
+		.seq = a.seq, .ino = a.ino, .parent = a.parent,
+		.mtime_ns = a.mtime_ns, .mode = a.mode, .uid = a.uid,
+		.gid = a.gid, .name = name, .name_len = a.name_len,
 	};
 	r = famfsd_check_entry(sb, "create", &e);
 	if (r)
@@ -232,14 +233,15 @@ static long famfsd_ioc_delete(struct super_block *sb, void __user *argp)
 
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
-	if (a.flags || !famfsd_zero(a.reserved, ARRAY_SIZE(a.reserved)))
-		return famfsd_refuse(sb, "delete", "flags or reserved fields are not zero");
+	if (a.flags || a.reserved)
+		return famfsd_refuse(sb, "delete", "flags or reserved field are not zero");
 	if (a.ino <= FAMFSD_ROOT_INO || a.ino > FAMFSD_KMOD_INO_MAX ||
 	    !a.parent || a.parent > FAMFSD_KMOD_INO_MAX)
 		return famfsd_refuse(sb, "delete", "inode %llu or parent %llu out of range",
 				     a.ino, a.parent);
 	r = famfsd_get_name(sb, "delete", a.name, a.name_len, name);
-	return r ? r : famfsd_ns_delete(sb, a.ino, a.parent, name, a.name_len);
+	return r ? r : famfsd_ns_delete(sb, a.seq, a.ino, a.parent, name,
+					a.name_len);
 }
 
 static long famfsd_ioc_revoke(struct super_block *sb, void __user *argp)
@@ -306,6 +308,24 @@ static long famfsd_ioc_set_usage(struct super_block *sb, void __user *argp)
 	return 0;
 }
 
+static long famfsd_ioc_set_seq(struct super_block *sb, void __user *argp)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
+	struct famfsd_ioc_seq a;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (!famfsd_zero(a.reserved, ARRAY_SIZE(a.reserved)))
+		return famfsd_refuse(sb, "set_seq", "reserved fields are not zero");
+	if (!a.generation)
+		return famfsd_refuse(sb, "set_seq", "generation is zero");
+	mutex_lock(&sbi->ns_lock);
+	sbi->applied_seq = a.seq;
+	sbi->applied_generation = a.generation;
+	mutex_unlock(&sbi->ns_lock);
+	return 0;
+}
+
 static long famfsd_ioc_info(struct super_block *sb, void __user *argp)
 {
 	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
@@ -336,6 +356,10 @@ static long famfsd_ioc_info(struct super_block *sb, void __user *argp)
 	a.pmd_fallbacks = atomic64_read(&sbi->pmd_fallbacks);
 	a.mkwrite_faults = atomic64_read(&sbi->mkwrite_faults);
 	a.fault_errors = atomic64_read(&sbi->fault_errors);
+	mutex_lock(&sbi->ns_lock);
+	a.applied_seq = sbi->applied_seq;
+	a.applied_generation = sbi->applied_generation;
+	mutex_unlock(&sbi->ns_lock);
 	return copy_to_user(argp, &a, sizeof(a)) ? -EFAULT : 0;
 }
 
@@ -367,6 +391,7 @@ long famfsd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case FAMFSD_IOC_REVOKE:
 	case FAMFSD_IOC_OPEN_INOS:
 	case FAMFSD_IOC_SET_USAGE:
+	case FAMFSD_IOC_SET_SEQ:
 		break;
 	default:
 		return -ENOTTY;
@@ -386,7 +411,9 @@ long famfsd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return famfsd_ioc_revoke(sb, argp);
 	case FAMFSD_IOC_OPEN_INOS:
 		return famfsd_ioc_open_inos(sb, argp);
-	default:
+	case FAMFSD_IOC_SET_USAGE:
 		return famfsd_ioc_set_usage(sb, argp);
+	default:
+		return famfsd_ioc_set_seq(sb, argp);
 	}
 }

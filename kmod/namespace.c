@@ -128,6 +128,7 @@ static int famfsd_ns_add(struct super_block *sb, const struct famfsd_ns_entry *e
 	else
 		fsnotify_create(dir, dentry);
 	r = 0;
+	sbi->applied_seq = max(sbi->applied_seq, e->seq);
 put:
 	dput(dentry);
 unlock:
@@ -225,6 +226,7 @@ int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
 /**
  * famfsd_ns_delete() - remove a name
  * @sb: the mount
+ * @seq: the log record it comes from (raises applied_seq), or 0
  * @ino: the inode the name must lead to
  * @parent: the directory holding it
  * @name: the name, validated
@@ -238,7 +240,7 @@ int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
  * Return: 0, -ENOENT (no such name, or it leads elsewhere), -ENOTDIR,
  * -ENOTEMPTY (a directory with entries), -EBUSY (something is mounted on it).
  */
-int famfsd_ns_delete(struct super_block *sb, u64 ino, u64 parent,
+int famfsd_ns_delete(struct super_block *sb, u64 seq, u64 ino, u64 parent,
 		     const char *name, u32 name_len)
 {
 	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
@@ -278,8 +280,10 @@ int famfsd_ns_delete(struct super_block *sb, u64 ino, u64 parent,
 		r = simple_unlink(dir, dentry);	/* drops the pin */
 	}
 	inode_unlock(inode);
-	if (!r)
+	if (!r) {
 		d_delete_notify(dir, dentry);
+		sbi->applied_seq = max(sbi->applied_seq, seq);
+	}
 put:
 	dput(dentry);
 unlock:

@@ -14,6 +14,13 @@
  * files are writable, for a master on this host (famfsd master --pool
  * MOUNT/.famfsd/pool).
  *
+ * Restart: every mount of a device shares one superblock, which outlives
+ * an agent that was killed (its mount stays, or files keep it alive). The
+ * tree then already holds the log up to the kernel's applied_seq (each
+ * ioctl carries its record's seq): the replay skips those records, and the
+ * existing mount is kept. A tree of another pool or log generation is
+ * refused with the way out (unmount it).
+ *
  * Record to ioctl: MKDIR, CREATE and DELETE as they are; RECLAIM revokes
  * the inode if it is still open here (its space may be reused); SET_QUOTA
  * has nothing to show. A refused ioctl is logged: the mount then differs
@@ -52,6 +59,8 @@ struct agent_kmod {
 	bool attached;			/* moved onto a->o.mount */
 	dev_t dev;			/* the mount's device number */
 	uint64_t failures;		/* ioctls refused */
+	bool reused;			/* the superblock already had a tree */
+	uint64_t skip_seq;		/* records the tree already holds */
 };
 
 static struct agent_kmod *kmod_new(void)
@@ -157,6 +166,66 @@ static int make_mount(struct agent *a, struct agent_kmod *k)
 	return r;
 }
 
+/* --meta-rw on a superblock mounted before without it, or the reverse. */
+static int set_meta_rw(struct agent *a, struct agent_kmod *k)
+{
+	int fd = fspick(k->mnt_fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if ((a->o.meta_rw &&
+	     fsconfig(fd, FSCONFIG_SET_FLAG, "meta_rw", NULL, 0) < 0) ||
+	    fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0) {
+		r = -errno;
+		log_fs_messages(fd);
+		agent_log(AGENT_LOG_ERR, "Failed to %s meta_rw on the existing "
+			  "mount of '%s': %s", a->o.meta_rw ? "set" : "clear",
+			  k->device, strerror(-r));
+	}
+	close(fd);
+	return r;
+}
+
+/*
+ * The device's superblock already holds a tree (an earlier agent's): keep
+ * it if it holds a prefix of this pool's log, else say how to get rid of it.
+ */
+static int check_reused(struct agent *a, struct agent_kmod *k,
+			const struct famfsd_ioc_info *info)
+{
+	struct famfs_pool_open_opts po = { .coherence = a->o.coherence };
+	struct famfs_pool *pool = NULL;
+	const char *why = NULL, *bad = NULL;
+	int r;
+
+	r = famfs_pool_open(k->meta_path, &po, &pool, &why);
+	if (r < 0) {
+		agent_log(AGENT_LOG_ERR, "Failed to open pool '%s': %s", k->device,
+			  why ? why : strerror(-r));
+		return r;
+	}
+	if (!info->applied_seq)
+		bad = "holds entries that did not come from a log";
+	else if (memcmp(info->pool_uuid, pool->info.pool_uuid, 16) != 0)
+		bad = "was made for another pool";
+	else if (info->applied_generation &&
+		 info->applied_generation != pool->info.log_generation)
+		bad = "follows another log generation";
+	famfs_pool_close(pool);
+	if (bad) {
+		agent_log(AGENT_LOG_ERR, "The kernel's famfsd tree of '%s' %s: "
+			  "unmount every mount of it (umount -l) and start again",
+			  k->device, bad);
+		return -EEXIST;
+	}
+	k->reused = true;
+	k->skip_seq = info->applied_seq;
+	agent_log(AGENT_LOG_INFO, "keeping the kernel's tree of '%s' from an "
+		  "earlier agent: it holds the log up to record %" PRIu64,
+		  k->device, k->skip_seq);
+	return 0;
+}
+
 static int kmod_prepare(struct agent *a)
 {
 	struct famfsd_ioc_info info;
@@ -189,6 +258,16 @@ static int kmod_prepare(struct agent *a)
 	}
 	snprintf(k->meta_path, sizeof(k->meta_path), "/proc/self/fd/%d/%s/%s",
 		 k->mnt_fd, FAMFSD_KMOD_META_DIR, FAMFSD_KMOD_META_POOL);
+	if (info.applied_seq || info.files || info.dirs > 1) {
+		r = check_reused(a, k, &info);
+		if (r < 0)
+			return r;
+	}
+	if (!!(info.flags & FAMFSD_INFO_META_RW) != a->o.meta_rw) {
+		r = set_meta_rw(a, k);
+		if (r < 0)
+			return r;
+	}
 	a->o.pool_path = k->meta_path;
 	return 0;
 }
@@ -205,12 +284,13 @@ static void refused(struct agent *a, const struct famfs_rec *r, const char *op,
 		  strerror(err));
 }
 
-static int do_mkdir(int fd, uint64_t ino, uint64_t parent, uint64_t mtime_ns,
-		    uint32_t mode, uint32_t uid, uint32_t gid, const char *name,
-		    uint32_t name_len)
+/* seq: the record a change comes from (0 in a resync): see the header. */
+static int do_mkdir(int fd, uint64_t seq, uint64_t ino, uint64_t parent,
+		    uint64_t mtime_ns, uint32_t mode, uint32_t uid, uint32_t gid,
+		    const char *name, uint32_t name_len)
 {
 	struct famfsd_ioc_mkdir m = {
-		.ino = ino, .parent = parent, .mtime_ns = mtime_ns,
+		.seq = seq, .ino = ino, .parent = parent, .mtime_ns = mtime_ns,
 		.mode = mode & 07777, .uid = uid, .gid = gid,
 		.name_len = name_len, .name = (uintptr_t)name,
 	};
@@ -224,7 +304,7 @@ static int do_create(int fd, const struct famfs_node_attr *at,
 {
 	struct famfsd_ioc_extent e[FAMFSD_KMOD_MAX_EXTENTS];
 	struct famfsd_ioc_create c = {
-		.ino = at->ino, .parent = at->parent, .size = at->size,
+		.seq = at->seq, .ino = at->ino, .parent = at->parent, .size = at->size,
 		.mtime_ns = at->mtime_ns, .mode = at->mode & 07777,
 		.uid = at->uid, .gid = at->gid, .n_extents = at->n_extents,
 		.name_len = (uint32_t)at->name_len, .name = (uintptr_t)at->name,
@@ -240,11 +320,11 @@ static int do_create(int fd, const struct famfs_node_attr *at,
 	return ioctl(fd, FAMFSD_IOC_CREATE, &c) < 0 ? -errno : 0;
 }
 
-static int do_delete(int fd, uint64_t ino, uint64_t parent, const char *name,
-		     uint32_t name_len)
+static int do_delete(int fd, uint64_t seq, uint64_t ino, uint64_t parent,
+		     const char *name, uint32_t name_len)
 {
 	struct famfsd_ioc_delete d = {
-		.ino = ino, .parent = parent, .name_len = name_len,
+		.seq = seq, .ino = ino, .parent = parent, .name_len = name_len,
 		.name = (uintptr_t)name,
 	};
 
@@ -264,16 +344,19 @@ static void kmod_apply(struct agent *a, const struct famfs_rec *r)
 	int fd = a->kmod->root_fd, e;
 	struct famfs_node_attr at;
 
+	if (r->seq <= a->kmod->skip_seq)
+		return;		/* the kernel's tree has it from an earlier agent */
 	switch (r->type) {
 	case FAMFS_REC_MKDIR:
-		e = do_mkdir(fd, r->ino, r->parent, r->mtime_ns, r->mode, r->uid,
+		e = do_mkdir(fd, r->seq, r->ino, r->parent, r->mtime_ns, r->mode, r->uid,
 			     r->gid, r->name, r->name_len);
 		if (e < 0)
 			refused(a, r, "mkdir", -e);
 		break;
 	case FAMFS_REC_CREATE:
 		at = (struct famfs_node_attr){
-			.ino = r->ino, .parent = r->parent, .size = r->size,
+			.seq = r->seq, .ino = r->ino, .parent = r->parent,
+			.size = r->size,
 			.mtime_ns = r->mtime_ns, .mode = r->mode, .uid = r->uid,
 			.gid = r->gid, .name = r->name, .name_len = r->name_len,
 			.n_extents = r->n_extents,
@@ -283,7 +366,7 @@ static void kmod_apply(struct agent *a, const struct famfs_rec *r)
 			refused(a, r, "create", -e);
 		break;
 	case FAMFS_REC_DELETE:
-		e = do_delete(fd, r->ino, r->parent, r->name, r->name_len);
+		e = do_delete(fd, r->seq, r->ino, r->parent, r->name, r->name_len);
 		if (e < 0)
 			refused(a, r, "delete", -e);
 		break;
@@ -325,7 +408,7 @@ static void delete_missing(struct agent *a, const struct famfs_node *dir,
 			delete_missing(a, n, new);
 		if (same_in(new, n))
 			continue;
-		e = do_delete(a->kmod->root_fd, n->ino, dir->ino, n->name,
+		e = do_delete(a->kmod->root_fd, 0, n->ino, dir->ino, n->name,
 			      n->name_len);
 		if (e < 0 && e != -ENOENT)
 			agent_log(AGENT_LOG_ERR, "The kernel refused to delete "
@@ -348,7 +431,7 @@ static void add_missing(struct agent *a, const struct famfs_node *dir,
 
 		if (!same_in(old, n)) {
 			if (famfs_node_is_dir(n))
-				e = do_mkdir(a->kmod->root_fd, n->ino, dir->ino,
+				e = do_mkdir(a->kmod->root_fd, 0, n->ino, dir->ino,
 					     n->mtime_ns, n->mode, n->uid, n->gid,
 					     n->name, n->name_len);
 			else
@@ -365,14 +448,27 @@ static void add_missing(struct agent *a, const struct famfs_node *dir,
 
 static long kmod_open_inos(struct agent *a, uint64_t **ret);
 
+/* The tree now holds the log up to a->pos (after a replay or a resync). */
+static void set_seq(struct agent *a)
+{
+	struct famfsd_ioc_seq q = { .seq = a->pos.seq, .generation = a->generation };
+
+	if (ioctl(a->kmod->root_fd, FAMFSD_IOC_SET_SEQ, &q) < 0)
+		agent_log(AGENT_LOG_WARN, "FAMFSD_IOC_SET_SEQ failed: %s, "
+			  "ignoring", strerror(errno));
+}
+
 static void kmod_resync(struct agent *a, const struct famfs_ns *old,
 			const struct famfs_ns *new, bool revoke)
 {
 	uint64_t *inos = NULL;
 	long n;
 
+	/* A log formatted anew starts at 1 again: skip nothing from now on. */
+	a->kmod->skip_seq = 0;
 	delete_missing(a, famfs_ns_root(old), new);
 	add_missing(a, famfs_ns_root(new), old);
+	set_seq(a);
 	if (!revoke)
 		return;
 	/* Evicted: files open here but gone from the log may be reused. */
@@ -446,8 +542,16 @@ static void push_usage(struct agent *a)
 static int kmod_mount(struct agent *a)
 {
 	struct agent_kmod *k = a->kmod;
+	struct stat st;
 
 	push_usage(a);
+	set_seq(a);
+	if (k->reused && stat(a->o.mount, &st) == 0 && st.st_dev == k->dev) {
+		/* The earlier agent's mount is still there: keep serving it. */
+		k->attached = true;
+		a->o.pool_path = k->device;
+		return 0;
+	}
 	detach_stale(a->o.mount);
 	if (move_mount(k->mnt_fd, "", AT_FDCWD, a->o.mount,
 		       MOVE_MOUNT_F_EMPTY_PATH) < 0) {

@@ -73,8 +73,19 @@ struct famfsd_ioc_info {
 	__u64 pmd_fallbacks;		/* 2 MiB faults that fell back to pages */
 	__u64 mkwrite_faults;		/* write-protect faults on mapped pages */
 	__u64 fault_errors;		/* faults answered with SIGBUS */
-	__u64 reserved[8];
+	__u64 applied_seq;		/* the log position the tree reflects */
+	__u64 applied_generation;	/* its log generation, 0 if never set */
+	__u64 reserved[6];
 };
+
+/*
+ * Every superblock of a device is shared by all its mounts and outlives an
+ * agent that dies, so the tree remembers how far into the log it is: the
+ * seq of mkdir, create and delete (the log record they come from, 0 for
+ * none) raises applied_seq when the change is made, and FAMFSD_IOC_SET_SEQ
+ * sets it (with the log generation) after a replay from scratch. A
+ * restarted agent skips the records the tree already holds.
+ */
 
 /* FAMFSD_IOC_MKDIR: a directory, as a log MKDIR record describes it. */
 struct famfsd_ioc_mkdir {
@@ -86,7 +97,8 @@ struct famfsd_ioc_mkdir {
 	__u32 gid;
 	__u32 name_len;			/* 1 .. FAMFSD_KMOD_NAME_MAX */
 	__u64 name;			/* user pointer, not NUL terminated */
-	__u64 reserved[2];
+	__u64 seq;			/* log record, raises applied_seq */
+	__u64 reserved;
 };
 
 /* One extent: a range of the pool, both fields multiples of the unit. */
@@ -114,7 +126,8 @@ struct famfsd_ioc_create {
 	__u32 flags;			/* 0 */
 	__u64 name;			/* user pointer */
 	__u64 extents;			/* user pointer to n_extents extents */
-	__u64 reserved[2];
+	__u64 seq;			/* log record, raises applied_seq */
+	__u64 reserved;
 };
 
 /*
@@ -129,7 +142,8 @@ struct famfsd_ioc_delete {
 	__u32 name_len;
 	__u32 flags;			/* 0 */
 	__u64 name;
-	__u64 reserved[2];
+	__u64 seq;			/* log record, raises applied_seq */
+	__u64 reserved;
 };
 
 /*
@@ -167,6 +181,13 @@ struct famfsd_ioc_usage {
 	__u64 reserved[2];
 };
 
+/* FAMFSD_IOC_SET_SEQ: the tree now reflects the log up to seq. */
+struct famfsd_ioc_seq {
+	__u64 seq;
+	__u64 generation;		/* log generation, not 0 */
+	__u64 reserved[2];
+};
+
 #define FAMFSD_IOC_MAGIC	0xFA
 #define FAMFSD_IOC_INFO		_IOR(FAMFSD_IOC_MAGIC, 1, struct famfsd_ioc_info)
 #define FAMFSD_IOC_MKDIR	_IOW(FAMFSD_IOC_MAGIC, 2, struct famfsd_ioc_mkdir)
@@ -175,5 +196,6 @@ struct famfsd_ioc_usage {
 #define FAMFSD_IOC_REVOKE	_IOW(FAMFSD_IOC_MAGIC, 5, struct famfsd_ioc_revoke)
 #define FAMFSD_IOC_OPEN_INOS	_IOWR(FAMFSD_IOC_MAGIC, 6, struct famfsd_ioc_open_inos)
 #define FAMFSD_IOC_SET_USAGE	_IOW(FAMFSD_IOC_MAGIC, 7, struct famfsd_ioc_usage)
+#define FAMFSD_IOC_SET_SEQ	_IOW(FAMFSD_IOC_MAGIC, 8, struct famfsd_ioc_seq)
 
 #endif /* _UAPI_FAMFSD_KMOD_H */

@@ -83,7 +83,7 @@ class Cluster:
                 f"/tmp/x/agent.token --agent-id {g.name} --poll-ms 20 "
                 f"{'--meta-rw' if meta_rw else ''} > /tmp/x/agent.log 2>&1 & "
                 "echo $! > /tmp/agent.pid")
-        self.wait_guest(g, f"grep -q ' {MNT} famfsd ' /proc/mounts",
+        self.wait_guest(g, f"grep -q 'mounted at {MNT}' /tmp/x/agent.log",
                         "the agent's mount")
 
     def wait_healthz(self, timeout=30):
@@ -242,6 +242,49 @@ def test_delete_while_open_in_vm2(cluster):
     assert vm2_open_files() == [1]                  # heartbeat: held open
     g.check("kill $(cat /tmp/hold.pid)")
     cluster.wait_guest(g, f"! {K} open-inos {MNT} | grep -q {ino}", "the close")
+
+
+def test_eviction_revokes_deleted_files_held_open(cluster):
+    api, g = cluster.api, cluster.vm2
+    api.put("/v1/files/evictme", json={"size": 2 * MiB}, expect=201)
+    cluster.wait_guest(g, f"[ -e {MNT}/evictme ]", "evictme")
+    g.check(f"{K} hold {MNT}/evictme 600 > /tmp/hold3.out 2>&1 & "
+            "echo $! > /tmp/hold3.pid")
+    cluster.wait_guest(g, "grep -q held /tmp/hold3.out", "the holder")
+    api.delete("/v1/files/evictme", expect=200)
+    cluster.wait_guest(g, f"[ ! -e {MNT}/evictme ]", "the delete")
+    # Evicted, the agent replays from scratch; the master no longer waits
+    # for it, so the deleted file's space may be reused: it is revoked.
+    api.delete("/v1/agents/vm2", expect=200)
+    cluster.wait_guest(g, "grep -Eq 'revoked|reclaimed .* while open' "
+                       "/tmp/x/agent.log", "the revoke")
+    r = g.run("cat /proc/$(cat /tmp/hold3.pid)/fd/3 > /dev/null")
+    assert r.rc != 0 and "Input/output error" in r.err, r
+    g.check("kill $(cat /tmp/hold3.pid)")
+
+    def vm2_live():
+        agents = api.get("/v1/agents").json()["agents"]
+        return [a["state"] for a in agents if a["agent_id"] == "vm2"] == ["live"]
+    deadline = time.monotonic() + 15
+    while not vm2_live() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert vm2_live()
+    assert g.check(f"ls -aR {MNT}") == cluster.vm1.check(f"ls -aR {MNT}")
+
+
+def test_agent_killed_and_restarted_keeps_the_tree(cluster):
+    api, g = cluster.api, cluster.vm2
+    g.check("kill -KILL $(cat /tmp/agent.pid)")
+    # The mount stays, frozen; the log moves on meanwhile.
+    api.put("/v1/files/while_down", json={"size": 4096}, expect=201)
+    api.delete("/v1/files/jobs/small", expect=200)
+    cluster.start_agent(g, f"http://10.0.2.2:{cluster.port}")
+    log = cluster.log(g, "agent.log")
+    assert "keeping the kernel's tree" in log and "refused" not in log, log
+    cluster.wait_guest(g, f"[ -e {MNT}/while_down ] && [ ! -e {MNT}/jobs/small ]",
+                       "the records made while the agent was down")
+    assert g.check(f"grep -c ' {MNT} famfsd ' /proc/mounts").strip() == "1"
+    assert g.check(f"ls -aR {MNT}") == cluster.vm1.check(f"ls -aR {MNT}")
 
 
 def test_agent_stop_detaches_with_files_open_then_rmmod_cycles(cluster):

@@ -295,7 +295,7 @@ static int cmd_bad_ioctls(int argc, char **argv)
 	ONE_CREATE("inode in the meta range", c.ino = FAMFSD_KMOD_INO_MAX + 1);
 	ONE_CREATE("parent 0", c.parent = 0);
 	ONE_CREATE("flags set", c.flags = 1);
-	ONE_CREATE("reserved set", c.reserved[1] = 1);
+	ONE_CREATE("reserved set", c.reserved = 1);
 #undef ONE_CREATE
 
 	{
