@@ -8,12 +8,13 @@ SAN      ?= 0
 BUILD    ?= $(if $(filter 1,$(SAN)),build/san,build)
 
 PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd libcurl
+CXL_PKGS := libcxl libdaxctl libndctl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wformat-security
 # CFLAGS/LDFLAGS stay the user's (make CFLAGS=...); ours go in FAMFS_*.
 CFLAGS   ?= -O2 -g
 FAMFS_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
-            -fno-strict-aliasing -Ifamfsd/lib -Ikmod/uapi -MMD -MP
+            -fno-strict-aliasing -Ifamfsd/lib -Ikmod/uapi -Icxl -MMD -MP
 FAMFS_LDFLAGS :=
 ifeq ($(SAN),1)
 FAMFS_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -22,10 +23,16 @@ FAMFS_LDFLAGS += -fsanitize=address,undefined
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CXL_LIBS   = $(shell pkg-config --libs $(CXL_PKGS) 2>/dev/null)
 
 LIB_SRC  := $(wildcard famfsd/lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libfamfsd.a
+# libfamfscxl (cxl/): CXL and dax discovery; it uses libfamfsd, not the
+# other way round.
+CXL_SRC  := $(wildcard cxl/*.c)
+CXL_OBJ  := $(CXL_SRC:%.c=$(BUILD)/obj/%.o)
+CXL_LIB  := $(BUILD)/libfamfscxl.a
 D_SRC    := $(wildcard famfsd/daemon/*.c)
 D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
@@ -61,11 +68,15 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BUILD)/famfsctl: $(CTL_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(CXL_LIB): $(CXL_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
 
-$(BUILD)/famfsd: $(D_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+$(BUILD)/famfsctl: $(CTL_OBJ) $(CXL_LIB) $(LIB)
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CXL_LIBS)
+
+$(BUILD)/famfsd: $(D_OBJ) $(CXL_LIB) $(LIB)
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CXL_LIBS) -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -8,6 +8,7 @@ PACKAGES=(
 	build-essential pkg-config clang libclang-rt-14-dev sparse
 	libisal-dev uuid-dev libjson-c-dev libmicrohttpd-dev libfuse3-dev
 	libinih-dev libsystemd-dev libcurl4-openssl-dev libcxl-dev libdaxctl-dev
+	libndctl-dev
 	# test and run
 	libcmocka-dev fuse3 python3 python3-pytest python3-jsonschema
 	python3-yaml python3-requests iproute2 valgrind wrk ndctl daxctl
