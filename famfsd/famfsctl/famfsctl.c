@@ -20,6 +20,8 @@ static const struct {
 	{ "fsck", cmd_fsck, "fsck DEVICE [--repair]" },
 	{ "info", cmd_info, "info DEVICE" },
 	{ "logdump", cmd_logdump, "logdump DEVICE [--from SEQ] [--limit N]" },
+	{ "devices", cmd_devices,
+	  "devices [--json] | devices prepare DAXDEV [--offline]  (CXL/dax inventory)" },
 	{ "status", cmd_status, "status                  (online: pool, log, tenants)" },
 	{ "ls", cmd_ls, "ls [PATH]" },
 	{ "stat", cmd_stat, "stat PATH" },

@@ -31,6 +31,8 @@ int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_info(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_logdump(int argc, char **argv, const struct famfsctl_global *g);
+/* This host's CXL and dax devices (cmd_devices.c, libfamfscxl). */
+int cmd_devices(int argc, char **argv, const struct famfsctl_global *g);
 /* Online commands (online.h): they talk to a running master's API. */
 int cmd_status(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_ls(int argc, char **argv, const struct famfsctl_global *g);

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * famfsctl devices: this host's CXL memdevs, regions, namespaces and dax
+ * devices (libfamfscxl), each pool candidate with whether it can hold a
+ * pool, why not, and the pool already on it.
+ *
+ *   famfsctl devices [--json]
+ *   famfsctl devices prepare DEV [--offline]
+ *
+ * Exit codes: 0 done; 1 prepare refused (memory online or in use); 8 could
+ * not run (no such device, scan failed, bad usage).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "famfs_cxl.h"
+#include "famfsctl.h"
+
+#define EXIT_REFUSED	1
+
+static void cxl_unrefp(struct famfs_cxl_ctx **c)
+{
+	famfs_cxl_unref(*c);
+}
+
+#define _cleanup_cxl_ __attribute__((cleanup(cxl_unrefp)))
+
+/* "256 MiB", "4 KiB", "12345 B": exact when it can be. */
+static const char *size_str(uint64_t v, char *buf, size_t size)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	unsigned int u = 0;
+
+	while (v >= 1024 && v % 1024 == 0 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, "%" PRIu64 " %s", v, unit[u]);
+	return buf;
+}
+
+static void print_memdevs(struct famfs_cxl_ctx *ctx)
+{
+	struct famfs_cxl_memdev *m;
+	struct famfs_cxl_region *r;
+	char a[32], b[32];
+
+	if (!famfs_cxl_memdev_get_first(ctx))
+		return;
+	printf("CXL memdevs:\n");
+	famfs_cxl_memdev_foreach(ctx, m) {
+		const char *sep = " ->";
+
+		printf("  %-8s serial 0x%" PRIx64 "  host %s  pmem %s  ram %s",
+		       famfs_cxl_memdev_get_devname(m), famfs_cxl_memdev_get_serial(m),
+		       famfs_cxl_memdev_get_host(m) ? famfs_cxl_memdev_get_host(m) : "?",
+		       size_str(famfs_cxl_memdev_get_pmem_size(m), a, sizeof(a)),
+		       size_str(famfs_cxl_memdev_get_ram_size(m), b, sizeof(b)));
+		if (famfs_cxl_memdev_get_numa_node(m) >= 0)
+			printf("  node %d", famfs_cxl_memdev_get_numa_node(m));
+		if (!famfs_cxl_memdev_is_enabled(m))
+			printf("  disabled");
+		famfs_cxl_region_foreach(ctx, r)
+			if (famfs_cxl_region_has_memdev(r, m)) {
+				printf("%s %s", sep, famfs_cxl_region_get_devname(r));
+				sep = ",";
+			}
+		printf("\n");
+	}
+}
+
+static void print_regions(struct famfs_cxl_ctx *ctx)
+{
+	struct famfs_cxl_region *r;
+	char a[32], u[37];
+	uint8_t uuid[16];
+
+	if (!famfs_cxl_region_get_first(ctx))
+		return;
+	printf("CXL regions:\n");
+	famfs_cxl_region_foreach(ctx, r) {
+		const char *sep = " <-";
+		unsigned int ways = famfs_cxl_region_get_interleave_ways(r);
+
+		printf("  %-8s %-4s %s  %u way(s) x %u  %s%s",
+		       famfs_cxl_region_get_devname(r),
+		       famfs_cxl_region_get_mode(r) ? famfs_cxl_region_get_mode(r) : "?",
+		       size_str(famfs_cxl_region_get_size(r), a, sizeof(a)), ways,
+		       famfs_cxl_region_get_interleave_granularity(r),
+		       famfs_cxl_region_get_decode_state(r),
+		       famfs_cxl_region_is_enabled(r) ? "" : " disabled");
+		if (famfs_cxl_region_get_uuid(r, uuid)) {
+			uuid_unparse_lower(uuid, u);
+			printf("  uuid %s", u);
+		}
+		for (unsigned int i = 0; i < ways; i++) {
+			struct famfs_cxl_memdev *m = famfs_cxl_region_get_memdev(r, i);
+
+			printf("%s %s", sep, m ? famfs_cxl_memdev_get_devname(m) : "?");
+			sep = ",";
+		}
+		printf("\n");
+	}
+}
+
+static void print_namespaces(struct famfs_cxl_ctx *ctx)
+{
+	struct famfs_cxl_namespace *n;
+	char a[32], b[32];
+
+	if (!famfs_cxl_namespace_get_first(ctx))
+		return;
+	printf("pmem namespaces:\n");
+	famfs_cxl_namespace_foreach(ctx, n) {
+		const char *dev = famfs_cxl_namespace_get_blockdev(n);
+		struct famfs_cxl_region *r = famfs_cxl_namespace_get_region(n);
+
+		if (!dev)
+			dev = famfs_cxl_namespace_get_chardev(n);
+		printf("  %-13s %-6s %s", famfs_cxl_namespace_get_devname(n),
+		       famfs_cxl_namespace_get_mode(n) ? famfs_cxl_namespace_get_mode(n) : "?",
+		       size_str(famfs_cxl_namespace_get_size(n), a, sizeof(a)));
+		if (famfs_cxl_namespace_get_align(n))
+			printf("  align %s", size_str(famfs_cxl_namespace_get_align(n),
+						      b, sizeof(b)));
+		printf("  nd %s", famfs_cxl_namespace_get_nd_region(n));
+		if (r)
+			printf("  CXL %s", famfs_cxl_region_get_devname(r));
+		if (dev)
+			printf("  -> %s", dev);
+		printf("\n");
+	}
+}
+
+static void print_check(struct famfs_cxl_check *c, const char *what)
+{
+	unsigned int n = famfs_cxl_check_get_problem_count(c);
+	uint8_t uuid[16];
+	char u[37];
+
+	printf("  %-13s %s", famfs_cxl_check_get_path(c), what);
+	if (famfs_cxl_check_get_pool_uuid(c, uuid)) {
+		uuid_unparse_lower(uuid, u);
+		printf("  pool %s", u);
+	}
+	printf("  %s\n", n ? "cannot hold a pool:" : "can hold a pool");
+	for (unsigned int i = 0; i < n; i++)
+		printf("      %s\n", famfs_cxl_check_get_problem_message(c, i));
+}
+
+static void print_candidates(struct famfs_cxl_ctx *ctx)
+{
+	struct famfs_cxl_namespace *n;
+	struct famfs_cxl_daxdev *x;
+	char what[256], a[32], b[32];
+
+	printf("pool candidates:\n");
+	famfs_cxl_daxdev_foreach(ctx, x) {
+		struct famfs_cxl_region *r = famfs_cxl_daxdev_get_region(x);
+		const char *mode = famfs_cxl_daxdev_get_mode(x);
+		int len;
+
+		len = snprintf(what, sizeof(what), "%s %s align %s",
+			       mode ? mode : "disabled",
+			       size_str(famfs_cxl_daxdev_get_size(x), a, sizeof(a)),
+			       size_str(famfs_cxl_daxdev_get_align(x), b, sizeof(b)));
+		if (r && len > 0 && (size_t)len < sizeof(what)) {
+			len += snprintf(what + len, sizeof(what) - (size_t)len,
+					"  %s", famfs_cxl_region_get_devname(r));
+			for (unsigned int i = 0; len > 0 && (size_t)len < sizeof(what) &&
+			     i < famfs_cxl_region_get_interleave_ways(r); i++) {
+				struct famfs_cxl_memdev *m = famfs_cxl_region_get_memdev(r, i);
+
+				len += snprintf(what + len, sizeof(what) - (size_t)len,
+						"%s%s", i ? "," : " <- ",
+						m ? famfs_cxl_memdev_get_devname(m) : "?");
+			}
+		}
+		print_check(famfs_cxl_daxdev_get_check(x), what);
+	}
+	famfs_cxl_namespace_foreach(ctx, n) {
+		struct famfs_cxl_check *c = famfs_cxl_namespace_get_check(n);
+
+		if (!c)
+			continue;
+		snprintf(what, sizeof(what), "fsdax %s align %s (%s)",
+			 size_str(famfs_cxl_namespace_get_size(n), a, sizeof(a)),
+			 size_str(famfs_cxl_namespace_get_align(n), b, sizeof(b)),
+			 famfs_cxl_namespace_get_devname(n));
+		print_check(c, what);
+	}
+}
+
+static bool empty(struct famfs_cxl_ctx *ctx)
+{
+	return !famfs_cxl_memdev_get_first(ctx) && !famfs_cxl_region_get_first(ctx) &&
+	       !famfs_cxl_namespace_get_first(ctx) && !famfs_cxl_daxdev_get_first(ctx);
+}
+
+static int list(bool json)
+{
+	_cleanup_cxl_ struct famfs_cxl_ctx *ctx = NULL;
+	int r = famfs_cxl_new(&ctx);
+
+	if (r < 0) {
+		fprintf(stderr, "famfsctl devices: Failed to scan this host's CXL "
+			"and dax devices: %s\n", strerror(-r));
+		return EXIT_OPERATIONAL;
+	}
+	if (json) {
+		famfsctl_print_json(famfs_cxl_to_json(ctx, 0));
+		return EXIT_CLEAN;
+	}
+	if (empty(ctx)) {
+		printf("no CXL memdevs, dax devices or pmem namespaces on this host\n");
+		return EXIT_CLEAN;
+	}
+	print_memdevs(ctx);
+	print_regions(ctx);
+	print_namespaces(ctx);
+	print_candidates(ctx);
+	return EXIT_CLEAN;
+}
+
+static int prepare(const char *dev, unsigned int flags, bool json)
+{
+	_cleanup_cxl_ struct famfs_cxl_ctx *ctx = NULL;
+	const char *what = "";
+	int r = famfs_cxl_new(&ctx);
+
+	if (r < 0) {
+		fprintf(stderr, "famfsctl devices prepare: Failed to scan this "
+			"host's dax devices: %s\n", strerror(-r));
+		return EXIT_OPERATIONAL;
+	}
+	r = famfs_cxl_daxdev_prepare(ctx, dev, flags, &what);
+	if (r < 0) {
+		fprintf(stderr, "famfsctl devices prepare: Failed to make '%s' a "
+			"devdax device: %s\n", dev, what);
+		return r == -EBUSY ? EXIT_REFUSED : EXIT_OPERATIONAL;
+	}
+	if (json) {
+		struct famfs_cxl_daxdev *x;
+		const char *name = strncmp(dev, "/dev/", 5) ? dev : dev + 5;
+
+		famfs_cxl_daxdev_foreach(ctx, x)
+			if (!strcmp(famfs_cxl_daxdev_get_devname(x), name)) {
+				famfsctl_print_json(famfs_cxl_daxdev_to_json(x, 0));
+				return EXIT_CLEAN;
+			}
+	}
+	printf("%s: %s\n", dev, what);
+	return EXIT_CLEAN;
+}
+
+static int usage_err(void)
+{
+	fprintf(stderr, "usage: famfsctl devices [--json]\n"
+		"       famfsctl devices prepare DEV [--offline] [--json]\n");
+	return EXIT_OPERATIONAL;
+}
+
+int cmd_devices(int argc, char **argv, const struct famfsctl_global *g)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "offline", no_argument, NULL, 'o' },
+		{ 0 }
+	};
+	unsigned int flags = 0;
+	bool json = g->json;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'o')
+			flags |= FAMFS_CXL_PREPARE_OFFLINE;
+		else
+			return usage_err();
+	}
+	if (optind == argc)
+		return flags ? usage_err() : list(json);
+	if (strcmp(argv[optind], "prepare") || optind + 2 != argc)
+		return usage_err();
+	return prepare(argv[optind + 1], flags, json);
+}
