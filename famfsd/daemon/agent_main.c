@@ -31,6 +31,8 @@ static void usage(FILE *f)
 "kernel module with --backend kmod).\n"
 "\n"
 "  --pool DEVICE        pool device or file (/dev/daxX.Y, var/pool.img)\n"
+"  --pool-uuid UUID     the pool by UUID: this host's dax or fsdax device\n"
+"                       holding it (instead of --pool)\n"
 "  --offset N           pool start within the device (bytes, K/M/G suffix)\n"
 "  --mount DIR          mount point (created if missing)\n"
 "  --master URL         master API, e.g. http://10.0.0.1:7470: change feed\n"
@@ -145,9 +147,10 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 {
 	enum { O_POOL = 256, O_OFFSET, O_MOUNT, O_MASTER, O_TOKEN_FILE, O_TOKEN,
 	       O_AGENT_ID, O_ADDRESS, O_POLL, O_COHERENCE, O_DIRECT_IO,
-	       O_BACKEND, O_META_RW };
+	       O_BACKEND, O_META_RW, O_POOL_UUID };
 	static const struct option opts[] = {
 		{ "pool", required_argument, NULL, O_POOL },
+		{ "pool-uuid", required_argument, NULL, O_POOL_UUID },
 		{ "offset", required_argument, NULL, O_OFFSET },
 		{ "mount", required_argument, NULL, O_MOUNT },
 		{ "master", required_argument, NULL, O_MASTER },
@@ -164,6 +167,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	const char *pool_uuid = NULL;
 	uint64_t v;
 	int c, r;
 
@@ -173,6 +177,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case O_POOL: o->pool_path = optarg; break;
+		case O_POOL_UUID: pool_uuid = optarg; break;
 		case O_MOUNT: o->mount = optarg; break;
 		case O_MASTER: o->master_url = optarg; break;
 		case O_ADDRESS: o->address = optarg; break;
@@ -225,6 +230,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			return -EINVAL;
 		}
 	}
+	if (pool_uuid && daemon_pool_by_uuid("agent", pool_uuid, o->pool_path,
+					     &o->pool_path) < 0)
+		return -EINVAL;
 	if (optind != argc || !o->pool_path || !o->mount) {
 		usage(stderr);
 		return -EINVAL;

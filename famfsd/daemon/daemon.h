@@ -6,4 +6,12 @@
 int master_main(int argc, char **argv);
 int agent_main(int argc, char **argv);
 
+/*
+ * pool_uuid.c: --pool-uuid UUID resolved to this host's device holding
+ * that pool (*ret_path, kept for the process's life). given is --pool, if
+ * any: both is an error. Says why not on stderr; 0 or -errno.
+ */
+int daemon_pool_by_uuid(const char *role, const char *uuid, const char *given,
+			const char **ret_path);
+
 #endif

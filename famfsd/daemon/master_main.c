@@ -57,6 +57,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: famfsd master --pool DEVICE [options]\n"
 "  --pool DEVICE            pool device or file (opened read-write)\n"
+"  --pool-uuid UUID         the pool by UUID: this host's dax or fsdax\n"
+"                           device holding it (instead of --pool)\n"
 "  --offset N               pool start within the device (default 0)\n"
 "  --listen ADDR:PORT       API address (default 127.0.0.1:7470)\n"
 "  --tokens FILE            bearer tokens: lines 'TOKEN ROLE [TENANT]'\n"
@@ -120,9 +122,10 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 {
 	enum { O_OFFSET = 256, O_TOKENS, O_ADMIN_FILE, O_CERT, O_KEY, O_FORCE,
 	       O_COH, O_LEASE, O_GRACE, O_AGENT_TO, O_THREADS, O_CONNS,
-	       O_PER_IP, O_IDLE, O_CONFIG };
+	       O_PER_IP, O_IDLE, O_CONFIG, O_POOL_UUID };
 	static const struct option opts[] = {
 		{ "pool", required_argument, NULL, 'p' },
+		{ "pool-uuid", required_argument, NULL, O_POOL_UUID },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "offset", required_argument, NULL, O_OFFSET },
 		{ "tokens", required_argument, NULL, O_TOKENS },
@@ -142,11 +145,13 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	const char *pool_uuid = NULL;
 	int o, r = 0;
 
 	while ((o = getopt_long(argc, argv, "p:l:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'p': c->pool_path = optarg; break;
+		case O_POOL_UUID: pool_uuid = optarg; break;
 		case 'l': c->listen = optarg; break;
 		case O_OFFSET: r = parse_u64(optarg, UINT64_MAX, &c->offset); break;
 		case O_TOKENS: c->tokens_path = optarg; break;
@@ -180,6 +185,9 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 			return -EINVAL;
 		}
 	}
+	if (pool_uuid && daemon_pool_by_uuid("master", pool_uuid, c->pool_path,
+					     &c->pool_path) < 0)
+		return -EINVAL;
 	if (!c->pool_path || optind != argc) {
 		usage(stderr);
 		return -EINVAL;
