@@ -9,11 +9,13 @@
 
 The file is made with the module's create ioctl (one 1 GiB extent, 2 MiB
 aligned), not through a master: what is measured is the mapping path.
-Each side reads the GiB PASSES times; the first pass pays the faults (and
-the host's first touch of the sparse backing file), the best pass is the
-steady state that the ratio compares.
+Each side reads the GiB PASSES times per round, in two rounds that
+alternate the sides (the namespace goes fsdax, devdax, fsdax, devdax); the
+first pass pays the faults (and the host's first touch of the sparse
+backing file), the best pass of each side is the steady state that the
+ratio compares. Faults are counted over the first round's passes.
 
-    bench/kmod_bench.py [PASSES]        (default 4)
+    bench/kmod_bench.py [PASSES]        (per side and round, default 3)
 
 Under TCG the absolute GB/s say little about hardware: the ratio and the
 fault count are the figures. Prints one JSON line per side and a summary.
@@ -33,17 +35,20 @@ GiB = 1 << 30
 MiB = 1 << 20
 POOL = 2 * GiB          # sparse: only what is touched costs host memory
 FILE = GiB
+ROUNDS = 2              # module, devdax, module, devdax
 
 
 def main():
-    passes = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    passes = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     miss = vm.missing()
     if miss:
         print("kmod_bench: missing " + "; ".join(miss), file=sys.stderr)
         return 1
     ver, _, _ = vm.build()
-    famfsctl = os.path.join(ROOT, "build", "famfsctl")
-    k = vm.KMODTOOL
+    build = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+    snap = vm.Snapshot(os.path.join(build, "famfsd"),
+                       os.path.join(build, "famfsctl"))
+    famfsctl, k = snap.famfsctl, snap.kmodtool
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     with tempfile.TemporaryDirectory(prefix="famfsd-kmod-bench.", dir=shm) as work:
         pool = os.path.join(work, "pool")
@@ -56,34 +61,45 @@ def main():
             g.check(vm.sh_setup_namespace())
             data = int(g.check(vm.sh_mkfs(famfsctl)).strip())
             off = (data + 2 * MiB - 1) // (2 * MiB) * (2 * MiB)
-            g.check(f"insmod {vm.KMOD} && mkdir -p /tmp/m && "
-                    "mount -t famfsd /dev/pmem0 /tmp/m && "
-                    f"{k} create /tmp/m 2 1 bench {FILE} {off}:{FILE}")
-            before = json.loads(g.check(f"{k} info /tmp/m"))
-            mod = json.loads(g.check(f"{k} bench /tmp/m/bench 0 {FILE} {passes}",
-                                     timeout=900))
-            after = json.loads(g.check(f"{k} info /tmp/m"))
-            g.check("umount /tmp/m")
-            # Same bytes through device DAX: devdax keeps the info block and
-            # data offset of fsdax (same --align and --map), checked below.
-            g.check("ndctl create-namespace -f -e namespace0.0 -m devdax "
-                    "--map=mem --align=2M >/dev/null && test -c /dev/dax0.0")
-            same = g.check(f"{famfsctl} --json info /dev/dax0.0")
-            if f'"data_offset":{data}' not in same.replace(" ", ""):
-                print("kmod_bench: /dev/dax0.0 does not start where /dev/pmem0 "
-                      "did; no baseline", file=sys.stderr)
-                return 1
-            raw = json.loads(g.check(f"{k} bench /dev/dax0.0 {off} {FILE} {passes}",
-                                     timeout=900))
+            g.check(f"insmod {snap.ko} && mkdir -p /tmp/m")
+            mods, raws, faults = [], [], None
+            # Rounds alternate the two sides, so a slow spell of the host
+            # (TCG shares it) cannot favour one: best pass of each side.
+            for rnd in range(ROUNDS):
+                if rnd:
+                    g.check(vm.sh_setup_namespace())    # back to fsdax
+                g.check("mount -t famfsd /dev/pmem0 /tmp/m && "
+                        f"{k} create /tmp/m 2 1 bench {FILE} {off}:{FILE}")
+                before = json.loads(g.check(f"{k} info /tmp/m"))
+                mods.append(json.loads(g.check(
+                    f"{k} bench /tmp/m/bench 0 {FILE} {passes}", timeout=900)))
+                after = json.loads(g.check(f"{k} info /tmp/m"))
+                if faults is None:
+                    faults = {key: after[key] - before[key] for key in
+                              ("pmd_faults", "pte_faults", "pmd_fallbacks")}
+                g.check("umount /tmp/m")
+                # The same bytes through device DAX: devdax keeps the info
+                # block and data offset of fsdax (same --align and --map).
+                g.check("ndctl create-namespace -f -e namespace0.0 -m devdax "
+                        "--map=mem --align=2M >/dev/null && test -c /dev/dax0.0")
+                same = g.check(f"{famfsctl} --json info /dev/dax0.0")
+                if f'"data_offset":{data}' not in same.replace(" ", ""):
+                    print("kmod_bench: /dev/dax0.0 does not start where "
+                          "/dev/pmem0 did; no baseline", file=sys.stderr)
+                    return 1
+                raws.append(json.loads(g.check(
+                    f"{k} bench /dev/dax0.0 {off} {FILE} {passes}", timeout=900)))
             problems = g.kernel_problems()
         finally:
             g.stop()
+            snap.close()
+    mod = max(mods, key=lambda d: d["best_gbs"])
+    raw = max(raws, key=lambda d: d["best_gbs"])
+    pmd, pte, fallback = (faults["pmd_faults"], faults["pte_faults"],
+                          faults["pmd_fallbacks"])
     for d in (mod, raw):
         d.pop("smaps", None)
         d.pop("sum", None)
-    pmd = after["pmd_faults"] - before["pmd_faults"]
-    pte = after["pte_faults"] - before["pte_faults"]
-    fallback = after["pmd_fallbacks"] - before["pmd_fallbacks"]
     ratio = mod["best_gbs"] / raw["best_gbs"]
     print(json.dumps({"side": "famfsd mount", **mod}))
     print(json.dumps({"side": "raw devdax", **raw}))

@@ -245,11 +245,14 @@ static int kmod_prepare(struct agent *a)
 	if (r < 0)
 		return r;
 	k->root_fd = openat(k->mnt_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (k->root_fd < 0 || fstat(k->root_fd, &st) < 0)
-		return -errno;
+	if (k->root_fd < 0 || fstat(k->root_fd, &st) < 0 ||
+	    ioctl(k->root_fd, FAMFSD_IOC_INFO, &info) < 0) {
+		r = -errno;
+		agent_log(AGENT_LOG_ERR, "Failed to query the famfsd mount of "
+			  "'%s': %s", k->device, strerror(-r));
+		return r;
+	}
 	k->dev = st.st_dev;
-	if (ioctl(k->root_fd, FAMFSD_IOC_INFO, &info) < 0)
-		return -errno;
 	if (info.abi_version != FAMFSD_KMOD_ABI_VERSION) {
 		agent_log(AGENT_LOG_ERR, "The famfsd module speaks ABI %u, this "
 			  "agent %u: load the module built from the same tree",

@@ -33,7 +33,8 @@ MiB = 1 << 20
 POOL_SIZE = 1 << 30
 SCRATCH_SIZE = 128 * MiB      # vm2's private nvdimm, for damage tests
 MNT = "/tmp/famfs"
-K = vm.KMODTOOL
+# What the guests run: copies made by the fixture (vm.Snapshot).
+K = KO = D = CTL = None
 
 
 class Cluster:
@@ -60,15 +61,15 @@ class Cluster:
         self.times["boot"] = time.monotonic() - t0
         # Once, before anyone mounts: fsdax namespace and a pool on it.
         self.vm1.check(vm.sh_setup_namespace())
-        self.vm1.check(vm.sh_mkfs(FAMFSCTL))
+        self.vm1.check(vm.sh_mkfs(CTL))
         self.vm2.check(vm.sh_rescan_namespace())
         for g in self.guests:
             write_tokens(os.path.join(g.xchg, "tokens"))
             with open(os.path.join(g.xchg, "agent.token"), "w") as f:
                 f.write(AGENT_TOKEN + "\n")
-            g.check(f"insmod {vm.KMOD}")
+            g.check(f"insmod {KO}")
         self.start_agent(self.vm1, "http://127.0.0.1:7470", meta_rw=True)
-        self.vm1.check(f"cd /tmp && nohup {FAMFSD} master --pool "
+        self.vm1.check(f"cd /tmp && nohup {D} master --pool "
                        f"{MNT}/.famfsd/pool --listen 0.0.0.0:7470 --tokens "
                        "/tmp/x/tokens --reclaim-grace-ms 0 "
                        "> /tmp/x/master.log 2>&1 &")
@@ -78,7 +79,7 @@ class Cluster:
         self.times["ready"] = time.monotonic() - t0
 
     def start_agent(self, g, master, meta_rw=False):
-        g.check(f"cd /tmp && nohup {FAMFSD} agent --backend kmod --pool "
+        g.check(f"cd /tmp && nohup {D} agent --backend kmod --pool "
                 f"/dev/pmem0 --mount {MNT} --master {master} --token-file "
                 f"/tmp/x/agent.token --agent-id {g.name} --poll-ms 20 "
                 f"{'--meta-rw' if meta_rw else ''} > /tmp/x/agent.log 2>&1 & "
@@ -125,12 +126,16 @@ def cluster(tmp_path_factory):
     miss = vm.missing()
     require(not miss, "the VM tests need " + "; ".join(miss))
     ver, _, _ = vm.build()
+    snap = vm.Snapshot(FAMFSD, FAMFSCTL)
+    global K, KO, D, CTL
+    K, KO, D, CTL = snap.kmodtool, snap.ko, snap.famfsd, snap.famfsctl
     c = Cluster(str(tmp_path_factory.mktemp("kmodvm")))
     try:
         c.start(ver)
         yield c
     finally:
         c.stop()
+        snap.close()
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +159,7 @@ def test_module_abi_and_geometry(cluster):
         i = info(g)
         assert i["abi_version"] == 1
         assert i["alloc_unit"] == 2 * MiB
-        out = g.check(f"{FAMFSCTL} --json info {MNT}/.famfsd/pool")
+        out = g.check(f"{CTL} --json info {MNT}/.famfsd/pool")
         assert f'"data_offset":{i["data_offset"]}' in out.replace(" ", "")
         stat = g.check(f"stat -f -c '%t %S %b' {MNT}").split()
         assert stat[0] == "46414d44" and int(stat[1]) == 2 * MiB
@@ -301,7 +306,7 @@ def test_agent_stop_detaches_with_files_open_then_rmmod_cycles(cluster):
     g.check("kill $(cat /tmp/hold2.pid)")
     cluster.wait_guest(g, "rmmod famfsd 2>/dev/null", "rmmod")
     for i in range(3):
-        g.check(f"insmod {vm.KMOD} && mkdir -p /tmp/m2 && "
+        g.check(f"insmod {KO} && mkdir -p /tmp/m2 && "
                 "mount -t famfsd /dev/pmem0 /tmp/m2 && ls -a /tmp/m2 >/dev/null")
         g.check(f"{K} hold /tmp/m2/.famfsd/log 600 > /tmp/h{i}.out 2>&1 & "
                 f"echo $! > /tmp/h{i}.pid")
@@ -316,7 +321,7 @@ def test_agent_stop_detaches_with_files_open_then_rmmod_cycles(cluster):
 def test_mount_checks_device_and_superblocks(cluster):
     g = cluster.vm2
     dev, mnt = "/dev/pmem1", "/tmp/s"
-    g.check(f"insmod {vm.KMOD} && mkdir -p {mnt}")
+    g.check(f"insmod {KO} && mkdir -p {mnt}")
 
     def refused(why):
         r = g.run(f"mount -t famfsd {dev} {mnt}")
@@ -326,7 +331,7 @@ def test_mount_checks_device_and_superblocks(cluster):
     refused("is not a DAX device")                  # raw namespace: no DAX
     g.check(vm.sh_setup_namespace("namespace1.0", dev))
     refused("no usable famfsd superblock")          # fsdax, never formatted
-    g.check(vm.sh_mkfs(FAMFSCTL, "1M", dev))
+    g.check(vm.sh_mkfs(CTL, "1M", dev))
     g.check(f"mount -t famfsd {dev} {mnt} && umount {mnt}")
     # A torn copy A: mount from copy B, and say so.
     g.check(f"dd if=/dev/zero of={dev} bs=4096 count=1 oflag=direct "
@@ -336,7 +341,7 @@ def test_mount_checks_device_and_superblocks(cluster):
     g.check(f"dd if=/dev/zero of={dev} bs=4096 seek=1 count=1 oflag=direct "
             "conv=notrunc status=none")
     refused("no usable famfsd superblock")          # both copies gone
-    g.check(vm.sh_mkfs(FAMFSCTL, "1M", dev))        # for the next test
+    g.check(vm.sh_mkfs(CTL, "1M", dev))        # for the next test
 
 
 def test_memory_failure_fences_the_mount(cluster):

@@ -113,6 +113,30 @@ def build():
     return ver, f"/boot/vmlinuz-{ver}", headers
 
 
+class Snapshot:
+    """Copies of the binaries guests run, under build/vm/run.PID: visible in
+    the guests through the host's root, and immune to a rebuild (or make
+    clean) on the host while the guests run (their 9p cache would mix old
+    and new pages of a binary replaced under them). close() removes them."""
+
+    def __init__(self, famfsd, famfsctl):
+        self.dir = os.path.join(VM_BUILD, f"run.{os.getpid()}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.famfsd = self._copy(famfsd, "famfsd")
+        self.famfsctl = self._copy(famfsctl, "famfsctl")
+        self.kmodtool = self._copy(KMODTOOL, "kmodtool")
+        self.ko = self._copy(KMOD, "famfsd.ko")
+
+    def _copy(self, src, name):
+        dst = os.path.join(self.dir, name)
+        shutil.copy2(src, dst)
+        return dst
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def initramfs_path(ver):
     return os.path.join(VM_BUILD, f"initramfs-{ver}.cpio.gz")
 
@@ -180,6 +204,7 @@ class Guest:
     def start(self, ver):
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.xchg)
+        self.prepare_xchg()
         if self.scratch_size:
             with open(self.scratch, "w") as f:
                 f.truncate(self.scratch_size)
@@ -188,6 +213,10 @@ class Guest:
             self.proc = subprocess.Popen(self.argv(ver), stdout=log, stderr=log,
                                          stdin=subprocess.DEVNULL)
         return self
+
+    def prepare_xchg(self):
+        """Hook for subclasses: files the guest reads from the exchange
+        directory at boot, written after it is made, before QEMU starts."""
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
