@@ -139,11 +139,19 @@ static struct famfs_cxl_check *by_path(struct famfs_cxl_ctx *ctx, const char *pa
 	return NULL;
 }
 
+#define USERS_MAX	768	/* keeps the message short; the rest is "..." */
+
 /* Adds "comm[pid]" to c's users once. */
 static void add_user(struct famfs_cxl_check *c, const char *who)
 {
 	const char *p = c->users;
 	size_t n = strlen(who);
+
+	if (c->users && strlen(c->users) > USERS_MAX) {
+		if (!strstr(c->users, ", ..."))
+			(void)cxl_str_add(&c->users, "...");
+		return;
+	}
 
 	while (p && (p = strstr(p, who))) {
 		if ((p == c->users || p[-1] == ' ') && (p[n] == ',' || !p[n]))

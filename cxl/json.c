@@ -247,7 +247,7 @@ struct json_object *famfs_cxl_to_json(struct famfs_cxl_ctx *ctx, unsigned int fl
 
 /* ---- the shape, for checking reports ------------------------------------- */
 
-enum ftype { T_STR, T_UINT, T_INT, T_BOOL, T_STRS, T_OBJS };
+enum ftype { T_STR, T_TEXT, T_UINT, T_INT, T_BOOL, T_STRS, T_OBJS };
 
 struct field {
 	const char *name;
@@ -259,7 +259,7 @@ struct field {
 #define END { NULL, T_STR, false, NULL }
 
 static const struct field problem_fields[] = {
-	{ "code", T_STR, true, NULL }, { "message", T_STR, true, NULL }, END
+	{ "code", T_STR, true, NULL }, { "message", T_TEXT, true, NULL }, END
 };
 static const struct field mapping_fields[] = {
 	{ "position", T_UINT, true, NULL }, { "memdev", T_STR, false, NULL },
@@ -314,7 +314,8 @@ static const struct field inventory_fields[] = {
 	END
 };
 
-#define MAX_STR		255
+#define MAX_STR		255	/* names */
+#define MAX_TEXT	1024	/* messages */
 #define MAX_ITEMS	1024
 
 static int fail(char *why, size_t size, const char *path, const char *what)
@@ -334,10 +335,11 @@ static int check_value(struct json_object *v, const struct field *f,
 
 	switch (f->type) {
 	case T_STR:
+	case T_TEXT:
 		if (!json_object_is_type(v, json_type_string))
 			return fail(why, size, path, "must be a string");
-		if (json_object_get_string_len(v) > MAX_STR)
-			return fail(why, size, path, "longer than 255 bytes");
+		if (json_object_get_string_len(v) > (f->type == T_STR ? MAX_STR : MAX_TEXT))
+			return fail(why, size, path, "too long");
 		return 0;
 	case T_UINT:
 	case T_INT:

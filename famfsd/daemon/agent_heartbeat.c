@@ -6,6 +6,11 @@
  * report is taken under the state's read lock: an inode opened before a
  * delete was applied is in the table before applied_seq can pass it.
  *
+ * The heartbeat also carries this host's CXL and dax inventory
+ * (libfamfscxl, rescanned every AGENT_DEVICES_RESCAN_S seconds) as
+ * "devices", but only when the master may not have it: after a change, a
+ * failed or refused heartbeat, or a new master epoch.
+ *
  * Replies: 200 carries the master's last sequence (a hint that the
  * follower is behind) and epoch (a change means a new master); 409 means
  * this agent was evicted, or follows another log: it revokes its open
@@ -23,8 +28,10 @@
 #include "agent.h"
 #include "agent_backend.h"
 #include "agent_http.h"
+#include "famfs_cxl.h"
 
 #define HB_TIMEOUT_MS	2000L
+#define AGENT_DEVICES_RESCAN_S	30
 
 struct hb {
 	struct agent *a;
@@ -34,7 +41,50 @@ struct hb {
 	uint64_t epoch;			/* master epoch last seen */
 	unsigned int wait_rebuild;	/* rebuilds_done value to wait past */
 	bool waiting_rebuild;
+	char *devices;			/* inventory JSON of the last scan */
+	bool devices_sent;		/* the master accepted that one */
+	bool devices_in_body;		/* the body being sent carries it */
+	time_t devices_scanned;		/* CLOCK_MONOTONIC seconds, 0: never */
 };
+
+/*
+ * Rescans this host's devices when due; a changed inventory is sent with
+ * the next heartbeat. A failed scan keeps the last one (logged once).
+ */
+static void scan_devices(struct hb *hb)
+{
+	struct famfs_cxl_ctx *ctx = NULL;
+	struct json_object *o;
+	struct timespec now;
+	char *s;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (hb->devices_scanned &&
+	    now.tv_sec - hb->devices_scanned < AGENT_DEVICES_RESCAN_S)
+		return;
+	hb->devices_scanned = now.tv_sec ? now.tv_sec : 1;
+	r = famfs_cxl_new(&ctx);
+	if (r < 0) {
+		if (!hb->devices)
+			agent_log(AGENT_LOG_WARN, "Failed to scan this host's CXL "
+				  "and dax devices: %s, ignoring", strerror(-r));
+		return;
+	}
+	o = famfs_cxl_to_json(ctx, 0);
+	s = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+	json_object_put(o);
+	famfs_cxl_unref(ctx);
+	if (!s)
+		return;
+	if (hb->devices && !strcmp(hb->devices, s)) {
+		free(s);
+		return;
+	}
+	free(hb->devices);
+	hb->devices = s;
+	hb->devices_sent = false;
+}
 
 /* The request body; NULL when out of memory. */
 static char *build_body(struct hb *hb)
@@ -67,6 +117,15 @@ static char *build_body(struct hb *hb)
 	json_object_object_add(o, "open_inos", arr);
 	arr = NULL;
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)gen));
+	hb->devices_in_body = false;
+	if (hb->devices && !hb->devices_sent) {
+		struct json_object *d = json_tokener_parse(hb->devices);
+
+		if (d) {
+			json_object_object_add(o, "devices", d);
+			hb->devices_in_body = true;
+		}
+	}
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 out:
 	json_object_put(arr);
@@ -114,9 +173,13 @@ static void on_accepted(struct hb *hb, const char *body)
 		agent_log(AGENT_LOG_DEBUG, "heartbeat reply: master seq %" PRId64
 			  ", epoch %" PRId64 "; applied %" PRIu64, seq, epoch,
 			  applied);
-	if (epoch > 0 && hb->epoch && (uint64_t)epoch != hb->epoch)
+	if (hb->devices_in_body)
+		hb->devices_sent = true;
+	if (epoch > 0 && hb->epoch && (uint64_t)epoch != hb->epoch) {
 		agent_log(AGENT_LOG_INFO, "master epoch changed from %" PRIu64
 			  " to %" PRId64 ": a new master runs", hb->epoch, epoch);
+		hb->devices_sent = false;	/* it knows nothing of us */
+	}
 	if (epoch > 0)
 		hb->epoch = (uint64_t)epoch;
 	/* The master published more than this agent applied: look now. */
@@ -130,6 +193,7 @@ static void on_accepted(struct hb *hb, const char *body)
 static void on_failure(struct hb *hb, long kind, const char *what)
 {
 	hb->ok = false;
+	hb->devices_sent = false;
 	if (hb->last_failure == kind)
 		return;
 	hb->last_failure = kind;
@@ -147,6 +211,7 @@ static void on_conflict(struct hb *hb, const char *body)
 		  problem_detail(o));
 	json_object_put(o);
 	hb->ok = false;
+	hb->devices_sent = false;
 	hb->last_failure = 409;
 	hb->wait_rebuild = atomic_load(&hb->a->rebuilds_done);
 	hb->waiting_rebuild = true;
@@ -165,6 +230,7 @@ static void beat(struct hb *hb, struct agent_http *h)
 			return;
 		hb->waiting_rebuild = false;
 	}
+	scan_devices(hb);
 	body = build_body(hb);
 	if (!body) {
 		on_failure(hb, -ENOMEM, "out of memory");
@@ -183,6 +249,17 @@ static void beat(struct hb *hb, struct agent_http *h)
 		on_accepted(hb, rep.body);
 	} else if (rep.status == 409) {
 		on_conflict(hb, rep.body);
+	} else if (rep.status == 400 && hb->devices_in_body) {
+		struct json_object *o = json_tokener_parse(rep.body);
+
+		/* An older master, or one that reads the report differently:
+		 * the heartbeat matters more than the inventory. */
+		agent_log(AGENT_LOG_WARN, "master refused this host's device "
+			  "report (%s); heartbeating without it until the "
+			  "devices change", problem_detail(o));
+		json_object_put(o);
+		hb->devices_sent = true;
+		agent_heartbeat_kick(hb->a);
 	} else {
 		struct json_object *o = json_tokener_parse(rep.body);
 
@@ -215,6 +292,7 @@ static void *heartbeat_main(void *arg)
 		a->hb_kick = false;
 		pthread_mutex_unlock(&a->wake_lock);
 	}
+	free(hb.devices);
 	return NULL;
 }
 

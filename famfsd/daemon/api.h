@@ -39,6 +39,12 @@ enum MHD_Result api_put_quota(struct http_req *rq, const char *arg);
 enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg);
 enum MHD_Result api_list_agents(struct http_req *rq, const char *arg);
 enum MHD_Result api_delete_agent(struct http_req *rq, const char *arg);
+/* api_devices.c */
+enum MHD_Result api_list_devices(struct http_req *rq, const char *arg);
+/* The optional "devices" of a heartbeat, checked: a JSON string in *ret
+ * (malloc'd, NULL when absent). -EINVAL with w set. */
+int api_heartbeat_devices(struct json_object *body, char **ret,
+			  struct master_why *w);
 /* api_log.c */
 enum MHD_Result api_get_log(struct http_req *rq, const char *arg);
 

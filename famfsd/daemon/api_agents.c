@@ -67,7 +67,7 @@ enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
 {
 	static const char *const fields[] = {
 		"agent_id", "host", "address", "applied_seq", "open_inos",
-		"generation", NULL
+		"generation", "devices", NULL
 	};
 	_cleanup_json_ struct json_object *body = NULL;
 	struct master_agent rep = { 0 };
@@ -75,6 +75,7 @@ enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
 	const char *id = NULL, *host = NULL, *addr = NULL, *why;
 	size_t id_len = 0, host_len = 0, addr_len = 0, n_open = 0;
 	uint64_t *inos = NULL, last = 0;
+	char *devices = NULL;
 	struct json_object *o;
 	struct master *m = rq->m;
 	int err;
@@ -99,15 +100,30 @@ enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
 		err = api_uint(body, "generation", true, 0, INT64_MAX,
 			       &rep.generation, &w);
 	if (!err)
+		err = api_heartbeat_devices(body, &devices, &w);
+	if (!err)
 		err = open_inos(body, &inos, &n_open, &w);
-	if (err)
+	if (err) {
+		free(devices);
 		return api_reply_err(rq, err, &w);
+	}
 	memcpy(rep.id, id, id_len);
 	memcpy(rep.host, host, host_len);
 	memcpy(rep.address, addr, addr_len);
 
 	master_lock(m);
 	err = master_heartbeat(m, &rep, inos, n_open, &w);
+	if (!err && devices) {
+		struct master_agent *ag = master_agents_find(m->agents, rep.id);
+
+		if (ag) {
+			free(ag->devices);
+			ag->devices = devices;
+			ag->devices_ns = ag->last_heartbeat_ns;
+			devices = NULL;
+		}
+	}
+	free(devices);
 	last = famfs_log_published(m->pool->log).seq;
 	master_unlock(m);
 	if (err)

@@ -60,6 +60,8 @@ static const struct api_route routes[] = {
 		{ "POST", AUTH_ADMIN | AUTH_AGENT, api_post_heartbeat } } },
 	{ "/v1/agents", M_SEGMENT, "DELETE", {
 		{ "DELETE", AUTH_ADMIN, api_delete_agent } } },
+	{ "/v1/devices", M_EXACT, "GET", {
+		{ "GET", AUTH_ADMIN, api_list_devices } } },
 	{ "/v1/log", M_EXACT, "GET", {
 		{ "GET", AUTH_ADMIN | AUTH_AGENT, api_get_log } } },
 };

@@ -210,6 +210,8 @@ struct master_agent {
 	uint64_t *open_inos;		/* sorted ascending */
 	size_t n_open;
 	bool evicted;
+	char *devices;			/* last reported inventory (JSON), NULL */
+	uint64_t devices_ns;		/* when it was reported (CLOCK_REALTIME) */
 };
 
 int master_agents_new(struct master_agents **ret);

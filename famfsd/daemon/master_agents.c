@@ -28,6 +28,7 @@ static void agent_free(struct master_agent *ag)
 	if (!ag)
 		return;
 	free(ag->open_inos);
+	free(ag->devices);
 	free(ag);
 }
 

@@ -257,6 +257,69 @@ static int prepare(const char *dev, unsigned int flags, bool json)
 	return EXIT_CLEAN;
 }
 
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static size_t jlen(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_array_length(v) : 0;
+}
+
+/* One reported candidate: "/dev/dax0.0 region0 pool U: can hold a pool". */
+static void print_reported(struct json_object *c)
+{
+	struct json_object *probs;
+	size_t n;
+
+	if (!jstr(c, "path"))
+		return;
+	json_object_object_get_ex(c, "problems", &probs);
+	n = probs ? json_object_array_length(probs) : 0;
+	printf("    %s", jstr(c, "path"));
+	if (jstr(c, "region"))
+		printf("  %s", jstr(c, "region"));
+	if (jstr(c, "pool_uuid"))
+		printf("  pool %s", jstr(c, "pool_uuid"));
+	printf("  %s", n ? "cannot hold a pool:" : "can hold a pool");
+	for (size_t i = 0; i < n; i++)
+		printf(" %s", jstr(json_object_array_get_idx(probs, i), "code"));
+	printf("\n");
+}
+
+void famfsctl_print_device_hosts(struct json_object *hosts)
+{
+	struct json_object *a, *d, *l;
+
+	if (!json_object_object_get_ex(hosts, "hosts", &a))
+		return;
+	printf("devices:%s\n", json_object_array_length(a) ? "" : " no agent reported yet");
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *h = json_object_array_get_idx(a, i);
+
+		printf("  %s (%s, %s)", jstr(h, "host"), jstr(h, "agent_id"),
+		       jstr(h, "state"));
+		if (!json_object_object_get_ex(h, "devices", &d)) {
+			printf(": no report yet\n");
+			continue;
+		}
+		printf(": %zu memdev(s), %zu region(s), %zu namespace(s), %zu dax "
+		       "device(s)\n", jlen(d, "memdevs"), jlen(d, "regions"),
+		       jlen(d, "namespaces"), jlen(d, "dax_devices"));
+		if (json_object_object_get_ex(d, "dax_devices", &l))
+			for (size_t k = 0; k < json_object_array_length(l); k++)
+				print_reported(json_object_array_get_idx(l, k));
+		if (json_object_object_get_ex(d, "namespaces", &l))
+			for (size_t k = 0; k < json_object_array_length(l); k++)
+				print_reported(json_object_array_get_idx(l, k));
+	}
+}
+
 static int usage_err(void)
 {
 	fprintf(stderr, "usage: famfsctl devices [--json]\n"

@@ -57,6 +57,7 @@ static void print_tenants(struct json_object *list)
 
 static void print_pool(struct json_object *p)
 {
+	struct json_object *devs;
 	int64_t cap = online_int(p, "log_capacity_bytes");
 
 	printf("pool      %s\n", online_str(p, "uuid"));
@@ -83,6 +84,8 @@ static void print_pool(struct json_object *p)
 	       online_int(p, "files"), online_int(p, "dirs"));
 	printf("tenants:\n");
 	print_tenants(p);
+	if (json_object_object_get_ex(p, "famfsctl:devices", &devs))
+		famfsctl_print_device_hosts(devs);
 }
 
 int cmd_status(int argc, char **argv, const struct famfsctl_global *g)
@@ -99,6 +102,15 @@ int cmd_status(int argc, char **argv, const struct famfsctl_global *g)
 	if (optind != argc)
 		return usage_err("status");
 	r = online_request(&o, "status", "GET", "/v1/pool", NULL, &reply);
+	if (r == EXIT_CLEAN && !o.json) {
+		struct json_object *devs = NULL;
+
+		/* Each host's hardware too; a master without it is no error. */
+		if (online_call(&o, "GET", "/v1/devices", NULL, &devs) == 200)
+			json_object_object_add(reply, "famfsctl:devices", devs);
+		else
+			json_object_put(devs);
+	}
 	online_close(&o);
 	return r == EXIT_CLEAN ? show(&o, reply, print_pool) : r;
 }

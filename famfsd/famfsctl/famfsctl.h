@@ -33,6 +33,8 @@ int cmd_info(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_logdump(int argc, char **argv, const struct famfsctl_global *g);
 /* This host's CXL and dax devices (cmd_devices.c, libfamfscxl). */
 int cmd_devices(int argc, char **argv, const struct famfsctl_global *g);
+/* GET /v1/devices as text: each host's pool candidates (famfsctl status). */
+void famfsctl_print_device_hosts(struct json_object *hosts);
 /* Online commands (online.h): they talk to a running master's API. */
 int cmd_status(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_ls(int argc, char **argv, const struct famfsctl_global *g);
