@@ -33,6 +33,7 @@
 #define FAMFSD_MEDIA_MIN_UNIT	4096ULL
 #define FAMFSD_MEDIA_MAX_UNIT	(1ULL << 30)
 #define FAMFSD_MEDIA_MIN_LOG	(1ULL << 20)
+#define FAMFSD_MEDIA_F_COHERENT	0x1	/* the pool is hardware coherent */
 
 struct famfsd_media_sb {
 	__le64 magic;
@@ -64,6 +65,7 @@ struct famfsd_geometry {
 	u64 log_generation;
 	u64 created_ns;
 	u64 sb_seq;
+	u32 flags;			/* FAMFSD_MEDIA_F_* */
 	u8  pool_uuid[16];
 };
 

@@ -19,6 +19,7 @@
 #include <linux/fs.h>
 #include <linux/huge_mm.h>
 #include <linux/iomap.h>
+#include <linux/libnvdimm.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
@@ -106,10 +107,76 @@ static const struct iomap_ops famfsd_iomap_ops = {
 
 /* ---- read and write -------------------------------------------------------- */
 
+/* Invalidation works in steps this large, with a chance to reschedule. */
+#define FAMFSD_INVAL_STEP	(2UL << 20)
+
+/*
+ * Drops this CPU's cached lines of device range [dev, dev + len): on a
+ * pool that is not hardware coherent another host may have written newer
+ * bytes there since this host last cached them. Dirty lines are written
+ * back first (CLFLUSH), so nothing this host wrote is lost.
+ */
+static int famfsd_invalidate_dev(struct famfsd_sb_info *sbi, u64 dev, u64 len)
+{
+	while (len) {
+		size_t skip = offset_in_page(dev);
+		size_t step = min_t(u64, len, FAMFSD_INVAL_STEP - skip);
+		void *kaddr;
+		long nr;
+		int id;
+
+		id = dax_read_lock();
+		nr = dax_direct_access(sbi->dax_dev, PHYS_PFN(dev),
+				       DIV_ROUND_UP(skip + step, PAGE_SIZE),
+				       DAX_ACCESS, &kaddr, NULL);
+		if (nr > 0) {
+			step = min_t(size_t, step, nr * PAGE_SIZE - skip);
+			arch_invalidate_pmem(kaddr + skip, step);
+		}
+		dax_read_unlock(id);
+		if (nr <= 0)
+			return nr ? (int)nr : -EIO;
+		dev += step;
+		len -= step;
+		cond_resched();
+	}
+	return 0;
+}
+
+/* The file range [pos, pos + count), clipped to the file, as above. */
+static int famfsd_invalidate(struct inode *inode, loff_t pos, size_t count)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(inode->i_sb);
+	struct famfsd_inode *fi = FAMFSD_I(inode);
+	u64 end = min_t(u64, pos + count, i_size_read(inode));
+	u64 p = pos;
+
+	while (p < end) {
+		const struct famfsd_kext *e = famfsd_find_extent(fi, p);
+		u64 in, n;
+		int r;
+
+		if (!e)
+			return 0;	/* past a meta file's window: EIO below */
+		in = p - e->foff;
+		n = min(e->len - in, end - p);
+		r = famfsd_invalidate_dev(sbi, sbi->dax_part_off + e->dev_off + in, n);
+		if (r)
+			return r;
+		p += n;
+	}
+	return 0;
+}
+
 /**
  * famfsd_read_iter() - read() from the pool through DAX
  * @iocb: the request
  * @to: the destination
+ *
+ * On a pool whose superblock does not say it is hardware coherent, the
+ * range's cache lines are invalidated first, so a read() sees what another
+ * host wrote (and flushed). Loads through a mapping are the application's
+ * business, as on a devdax pool.
  *
  * Context: process context; takes i_rwsem shared (dax_iomap_rw asserts it).
  * Return: bytes read, 0 at or past the end, -EAGAIN (IOCB_NOWAIT), -EIO.
@@ -127,7 +194,12 @@ static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	} else {
 		inode_lock_shared(inode);
 	}
-	ret = dax_iomap_rw(iocb, to, &famfsd_iomap_ops);	/* needs i_rwsem */
+	ret = 0;
+	if (!(FAMFSD_SB(inode->i_sb)->geo.flags & FAMFSD_MEDIA_F_COHERENT) &&
+	    !famfsd_inode_dead(inode))
+		ret = famfsd_invalidate(inode, iocb->ki_pos, iov_iter_count(to));
+	if (!ret)
+		ret = dax_iomap_rw(iocb, to, &famfsd_iomap_ops);	/* needs i_rwsem */
 	inode_unlock_shared(inode);
 	file_accessed(iocb->ki_filp);
 	return ret;

@@ -198,6 +198,7 @@ static const char *famfsd_decode_sb(const struct famfsd_media_sb *s,
 	g.log_generation = le64_to_cpu(s->log_generation);
 	g.created_ns = le64_to_cpu(s->created_ns);
 	g.sb_seq = le64_to_cpu(s->sb_seq);
+	g.flags = le32_to_cpu(s->flags);
 	memcpy(g.pool_uuid, s->pool_uuid, sizeof(g.pool_uuid));
 
 	if (!is_power_of_2(g.alloc_unit) || g.alloc_unit < FAMFSD_MEDIA_MIN_UNIT ||

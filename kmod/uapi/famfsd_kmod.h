@@ -52,6 +52,8 @@
 #define FAMFSD_INFO_FENCED	0x1u	/* a memory failure fenced the mount */
 #define FAMFSD_INFO_META_RW	0x2u	/* meta files are writable */
 #define FAMFSD_INFO_USAGE_SET	0x4u	/* statfs uses the agent's numbers */
+#define FAMFSD_INFO_COHERENT	0x8u	/* pool is hardware coherent: read()
+					   does not invalidate cache lines */
 
 /* FAMFSD_IOC_INFO: geometry, ABI version and counters of a mount. */
 struct famfsd_ioc_info {
