@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -114,15 +115,15 @@ def build():
 
 
 class Snapshot:
-    """Copies of the binaries guests run, under build/vm/run.PID: visible in
+    """Copies of the binaries guests run, under build/vm/run.PID.*: visible in
     the guests through the host's root, and immune to a rebuild (or make
     clean) on the host while the guests run (their 9p cache would mix old
     and new pages of a binary replaced under them). close() removes them."""
 
     def __init__(self, famfsd, famfsctl):
-        self.dir = os.path.join(VM_BUILD, f"run.{os.getpid()}")
-        shutil.rmtree(self.dir, ignore_errors=True)
-        os.makedirs(self.dir)
+        os.makedirs(VM_BUILD, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix=f"run.{os.getpid()}.", dir=VM_BUILD)
+        os.chmod(self.dir, 0o755)
         self.famfsd = self._copy(famfsd, "famfsd")
         self.famfsctl = self._copy(famfsctl, "famfsctl")
         self.kmodtool = self._copy(KMODTOOL, "kmodtool")
