@@ -201,6 +201,9 @@ def test_aligned_mapping_is_served_by_pmd_faults(cluster):
     assert out["pmd_faults"] == 4, out            # 8 MiB = 4 x 2 MiB
     assert out["pte_faults"] == 0 and out["pmd_fallbacks"] == 0, out
     assert " hg" in out["smaps"]["VmFlags"], out["smaps"]
+    # A file smaller than 2 MiB cannot have a PMD entry: two page faults.
+    out = json.loads(cluster.vm2.check(f"{K} map-read {MNT} {MNT}/jobs/small"))
+    assert (out["pmd_faults"], out["pte_faults"]) == (0, 2), out
 
 
 def test_bad_ioctls_are_refused(cluster):
