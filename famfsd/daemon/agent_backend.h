@@ -33,7 +33,7 @@ struct agent_backend {
 	/* After the initial replay: the mount appears at a->o.mount. */
 	int (*mount)(struct agent *a);
 	/*
-	 * Serves until a termination signal (returns its number), an unmount
+	 * Serves until SIGINT/SIGTERM (returns its number), an unmount
 	 * (returns 0) or a failure (-errno).
 	 */
 	int (*loop)(struct agent *a);

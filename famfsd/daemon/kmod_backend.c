@@ -582,8 +582,9 @@ static bool still_mounted(const struct agent *a)
 }
 
 /*
- * Waits for a termination signal (the helper threads block them) or for
- * the mount table to lose our mount; refreshes statfs every second.
+ * Waits for SIGINT or SIGTERM (the helper threads block them; SIGHUP is
+ * ignored, as main.c wants for the agent) or for the mount table to lose
+ * our mount; refreshes statfs every second.
  */
 static int kmod_loop(struct agent *a)
 {
@@ -595,7 +596,6 @@ static int kmod_loop(struct agent *a)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	p[0].fd = signalfd(-1, &set, SFD_CLOEXEC);
 	p[1].fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
