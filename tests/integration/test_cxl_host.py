@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import (AGENT_TOKEN, FAMFSCTL, FAMFSD, SPEC_PATH, Spec, famfsctl,
+from conftest import (AGENT_TOKEN, FAMFSD, SPEC_PATH, Spec, famfsctl,
                       problem_name, require)
 
 SPEC = Spec(SPEC_PATH)

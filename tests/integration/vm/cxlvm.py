@@ -13,7 +13,6 @@ CXL memory is emulated MMIO under TCG: every access traps into QEMU.
 Use it for discovery and small pools, never for speed.
 """
 
-import os
 
 import vm
 
