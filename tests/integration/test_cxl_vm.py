@@ -36,7 +36,10 @@ MiB = 1 << 20
 CXL_SIZE = 256 * MiB
 NV_SIZE = 256 * MiB
 SPEC = Spec(SPEC_PATH)
+# The guests run copies (vm.Snapshot), set by the fixture: a rebuild on the
+# host mid-run cannot reach them.
 CTL = FAMFSCTL
+DAEMON = FAMFSD
 
 
 def missing():
@@ -78,7 +81,10 @@ class Guests:
 def guests(tmp_path_factory):
     miss = missing()
     require(not miss, "the CXL VM tests need " + "; ".join(miss))
+    global CTL, DAEMON
     ver, _, _ = vm.build()
+    snap = vm.Snapshot(FAMFSD, FAMFSCTL)
+    CTL, DAEMON = snap.famfsctl, snap.famfsd
     g = Guests(str(tmp_path_factory.mktemp("cxlvm")))
     t0 = time.monotonic()
     try:
@@ -86,6 +92,7 @@ def guests(tmp_path_factory):
         yield g
     finally:
         g.stop()
+        snap.close()
         print(f"\ncxl vm: boot {g.times.get('boot', 0):.1f}s, "
               f"total {time.monotonic() - t0:.1f}s")
 
@@ -190,7 +197,7 @@ def test_cxl_pool_found_by_uuid(guests):
     write_tokens(os.path.join(g.xchg, "tokens"))
     with open(os.path.join(g.xchg, "agent.token"), "w") as f:
         f.write(AGENT_TOKEN + "\n")
-    g.check(f"cd /tmp && nohup {FAMFSD} master --pool-uuid {uuid} --listen "
+    g.check(f"cd /tmp && nohup {DAEMON} master --pool-uuid {uuid} --listen "
             "0.0.0.0:7470 --tokens /tmp/x/tokens > /tmp/x/master.log 2>&1 &")
     api = ApiClient(f"http://127.0.0.1:{guests.port}", ADMIN_TOKEN)
     deadline = time.monotonic() + 60
@@ -206,7 +213,7 @@ def test_cxl_pool_found_by_uuid(guests):
     assert f"pool {uuid} is /dev/dax0.0" in log(g, "master.log")
     assert api.get("/v1/pool", expect=200).json()["uuid"] == uuid
     g.check("modprobe fuse && mkdir -p /tmp/mnt && cd /tmp && nohup "
-            f"{FAMFSD} agent --pool-uuid {uuid} --mount /tmp/mnt --master "
+            f"{DAEMON} agent --pool-uuid {uuid} --mount /tmp/mnt --master "
             "http://127.0.0.1:7470 --token-file /tmp/x/agent.token --agent-id "
             "cxl1 > /tmp/x/agent.log 2>&1 &")
     deadline = time.monotonic() + 60
@@ -282,7 +289,7 @@ def test_nvdimm_devdax_system_ram_and_prepare(guests):
     out = g.check(f"{CTL} --json mkfs /dev/dax0.0 --log-size 1M --force")
     uuid = json.loads(out)["pool_uuid"]
     assert only(devices(g)["dax_devices"], chardev="dax0.0")["pool_uuid"] == uuid
-    r = g.run(f"{FAMFSD} master --pool-uuid {uuid} --listen 127.0.0.1:1 "
+    r = g.run(f"{DAEMON} master --pool-uuid {uuid} --listen 127.0.0.1:1 "
               "--lease-seconds 2 & p=$!; sleep 2; kill $p; wait $p")
     assert f"pool {uuid} is /dev/dax0.0" in r.err, r
     # system-ram (memory offline): refused as a candidate, prepare undoes it.
