@@ -187,6 +187,7 @@ class Guest:
             "-smp", "1", "-m", f"{self.mem},slots=2,maxmem={gib + 4}G",
             "-kernel", f"/boot/vmlinuz-{ver}", "-initrd", initramfs_path(ver),
             "-append", f"console=ttyS0 panic=-1 famfsd.name={self.name} "
+                       f"famfsd.repo={ROOT} "
                        f"{self.cmdline}".strip(),
             "-object", f"memory-backend-file,id=pool,share=on,mem-path={self.pool},"
                        f"size={self.pool_size},align=2M",
