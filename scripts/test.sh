@@ -13,11 +13,13 @@ stage() {
 	local log; log=$(mktemp)
 	"$@" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
-	local line p f
+	local line p f e
 	line=$(grep -E '[0-9]+ passed' "$log" | tail -1)
 	p=$(sed -nE 's/.*([^0-9]|^)([0-9]+) passed.*/\2/p' <<<"$line")
 	f=$(sed -nE 's/.*([^0-9]|^)([0-9]+) failed.*/\2/p' <<<"$line")
-	p=${p:-0}; f=${f:-0}
+	# pytest reports setup/teardown failures as "N errors": failures too.
+	e=$(sed -nE 's/.*([^0-9]|^)([0-9]+) errors?.*/\2/p' <<<"$line")
+	p=${p:-0}; f=$(( ${f:-0} + ${e:-0} ))
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 	[ "$rc" -eq 0 ] || stages_failed+=("$name")
