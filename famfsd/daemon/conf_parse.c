@@ -312,9 +312,10 @@ static void check_whole(struct parse *p)
 
 		parse_error(p, c->line[k], "tls_cert and tls_key go together");
 	}
-	if (c->value[K_DEVICES] && !c->value[K_POOL_UUID])
-		parse_error(p, c->line[K_DEVICES], "devices is only used to "
-			    "find a pool by uuid, and uuid is not set");
+	/*
+	 * devices= without uuid= is fine: a template unit gives the UUID on
+	 * the command line (--pool-uuid %i).
+	 */
 }
 
 static int read_whole(const char *path, char **ret, size_t *ret_len)

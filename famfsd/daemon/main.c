@@ -19,6 +19,13 @@
 #include "conf.h"
 #include "daemon.h"
 
+/*
+ * Exit status for a configuration that cannot work as written (EX_CONFIG of
+ * sysexits.h): the units do not restart on it (RestartPreventExitStatus=),
+ * while a pool not found (yet) exits 1 and is retried.
+ */
+#define EXIT_CONFIG	78
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: famfsd master --pool DEVICE [options]\n"
@@ -84,25 +91,26 @@ static int run_with_config(const char *path, unsigned int role, int argc,
 	int nargc = 0, code;
 
 	if (load(path, &c) < 0)
-		return 1;
+		return EXIT_CONFIG;
 	if (role == 0) {
 		if (c->role == CONF_ROLE_BOTH) {
 			fprintf(stderr, "famfsd: %s says role=both: run "
 				"'famfsd master --config %s' and 'famfsd agent "
 				"--config %s' (the units famfsd-master.service "
 				"and famfsd.service)\n", path, path, path);
-			return 2;
+			return EXIT_CONFIG;
 		}
 		role = c->role;
 	} else if (!(c->role & role)) {
 		fprintf(stderr, "famfsd: %s:%u: role=%s: this node does not "
 			"run the %s\n", path, c->line[K_ROLE],
 			conf_role_name(c->role), conf_role_name(role));
-		return 2;
+		return EXIT_CONFIG;
 	}
-	if (conf_build_argv(c, role, argc - 1, argv + 1, stderr, &nargc,
-			    &nargv) < 0)
-		return 1;
+	code = conf_build_argv(c, role, argc - 1, argv + 1, stderr, &nargc,
+			       &nargv);
+	if (code < 0)
+		return code == -EINVAL ? EXIT_CONFIG : 1;
 	code = role == CONF_ROLE_MASTER ? master_main(nargc, nargv) :
 					  agent(nargc, nargv);
 	conf_free_argv(nargc, nargv);

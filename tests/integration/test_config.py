@@ -84,14 +84,15 @@ tls_cert = /etc/famfsd/cert.pem
     for want, got in zip(expect, lines):
         assert got.startswith(want), (want, p.stderr)
     assert "refusing to start" in lines[-1]
-    # The daemon itself refuses the same file before touching anything.
+    # The daemon itself refuses the same file before touching anything,
+    # with EX_CONFIG (78: the units do not restart on it).
     p = famfsd("agent", "--config", conf)
-    assert p.returncode == 1 and f"{conf}:3: bad role" in p.stderr
+    assert p.returncode == 78 and f"{conf}:3: bad role" in p.stderr
 
 
 def test_missing_file_and_role(tmp_path):
     p = famfsd("master", "--config", tmp_path / "none.conf")
-    assert p.returncode == 1 and "cannot read: No such file" in p.stderr
+    assert p.returncode == 78 and "cannot read: No such file" in p.stderr
     conf = write(tmp_path / "norole.conf", "[pool]\npath = /x\n")
     p = famfsd("check-config", "--config", conf)
     assert p.returncode == 1 and "role is not set" in p.stderr
@@ -140,11 +141,11 @@ direct_io = off
 
     # role=both without a role on the command line: say which two to run.
     p = famfsd("--config", conf)
-    assert p.returncode == 2 and "role=both" in p.stderr
+    assert p.returncode == 78 and "role=both" in p.stderr
     # A role the file does not give this node is refused.
     only = write(tmp_path / "m.conf", f"[famfsd]\nrole = master\n[pool]\npath = {pool}\n")
     p = famfsd("agent", "--config", only, "--mount", tmp_path / "mnt")
-    assert p.returncode == 2 and "role=master" in p.stderr
+    assert p.returncode == 78 and "role=master" in p.stderr
 
     # Command-line flags win: a master on another port than the file's.
     port = free_port()

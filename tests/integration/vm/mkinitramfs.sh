@@ -12,10 +12,12 @@ moddir=/lib/modules/$kver
 busybox=/bin/busybox
 
 # virtio + 9p (the host's userland, read-only, and an exchange directory),
-# virtio-net (user networking), the nvdimm stack (nfit, pmem in fsdax mode)
-# and device-dax (the bench's raw baseline).
+# virtio-net (user networking), the nvdimm stack (nfit, pmem in fsdax mode),
+# device-dax (the bench's raw baseline), and for systemd guests
+# (systemdvm.py) overlay (a writable root over the host's) and fuse (the
+# agent's FUSE back-end).
 want=(virtio_pci 9pnet_virtio 9p virtio_net nfit nd_pmem nd_btt dax_pmem
-      device_dax)
+      device_dax overlay fuse)
 
 [ -x "$busybox" ] || { echo "mkinitramfs: $busybox missing (busybox-static)" >&2; exit 1; }
 case $(LC_ALL=C ldd "$busybox" 2>&1 || true) in
