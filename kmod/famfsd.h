@@ -19,41 +19,8 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 
+#include "uapi/famfsd_format.h"
 #include "uapi/famfsd_kmod.h"
-
-/*
- * The superblock as famfsd/lib/format.h lays it out (struct famfs_sb):
- * little-endian, 160 bytes, CRC32C of every byte before crc. Two copies,
- * at pool offsets 0 and 4 KiB. Keep in step with format.h.
- */
-#define FAMFSD_MEDIA_SB_MAGIC	0x31304453464d4146ULL	/* "FAMFSD01" */
-#define FAMFSD_MEDIA_VERSION	1
-#define FAMFSD_MEDIA_SB_B	4096
-#define FAMFSD_MEDIA_LEASE	8192
-#define FAMFSD_MEDIA_MIN_UNIT	4096ULL
-#define FAMFSD_MEDIA_MAX_UNIT	(1ULL << 30)
-#define FAMFSD_MEDIA_MIN_LOG	(1ULL << 20)
-#define FAMFSD_MEDIA_F_COHERENT	0x1	/* the pool is hardware coherent */
-
-struct famfsd_media_sb {
-	__le64 magic;
-	__le32 version;
-	__le32 flags;
-	u8     pool_uuid[16];
-	u8     device_uuid[16];
-	__le64 device_size;
-	__le64 alloc_unit;
-	__le64 log_offset;
-	__le64 log_size;
-	__le64 data_offset;
-	__le64 log_generation;
-	__le64 created_ns;
-	__le64 sb_seq;
-	u8     reserved[40];
-	__le32 pad;
-	__le32 crc;
-};
-static_assert(sizeof(struct famfsd_media_sb) == 160);
 
 /* The pool geometry, host byte order, fixed for the life of a mount. */
 struct famfsd_geometry {
@@ -65,7 +32,7 @@ struct famfsd_geometry {
 	u64 log_generation;
 	u64 created_ns;
 	u64 sb_seq;
-	u32 flags;			/* FAMFSD_MEDIA_F_* */
+	u32 flags;			/* FAMFS_SB_F_* */
 	u8  pool_uuid[16];
 };
 

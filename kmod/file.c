@@ -195,7 +195,7 @@ static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		inode_lock_shared(inode);
 	}
 	ret = 0;
-	if (!(FAMFSD_SB(inode->i_sb)->geo.flags & FAMFSD_MEDIA_F_COHERENT) &&
+	if (!(FAMFSD_SB(inode->i_sb)->geo.flags & FAMFS_SB_F_COHERENT) &&
 	    !famfsd_inode_dead(inode))
 		ret = famfsd_invalidate(inode, iocb->ki_pos, iov_iter_count(to));
 	if (!ret)

@@ -340,7 +340,7 @@ static long famfsd_ioc_info(struct super_block *sb, void __user *argp)
 		a.flags |= FAMFSD_INFO_META_RW;
 	if (READ_ONCE(sbi->usage_set))
 		a.flags |= FAMFSD_INFO_USAGE_SET;
-	if (g->flags & FAMFSD_MEDIA_F_COHERENT)
+	if (g->flags & FAMFS_SB_F_COHERENT)
 		a.flags |= FAMFSD_INFO_COHERENT;
 	a.device_size = sbi->dev_size;
 	a.pool_size = g->pool_size;

@@ -179,16 +179,16 @@ static u32 famfsd_crc32c(const void *buf, size_t len)
  * Decodes one superblock copy and checks it as famfsd/lib/super.c does.
  * Returns NULL and fills geo, or the reason the copy is not usable.
  */
-static const char *famfsd_decode_sb(const struct famfsd_media_sb *s,
+static const char *famfsd_decode_sb(const struct famfs_sb *s,
 				    u64 dev_size, struct famfsd_geometry *geo)
 {
 	struct famfsd_geometry g;
 
-	if (le64_to_cpu(s->magic) != FAMFSD_MEDIA_SB_MAGIC)
+	if (le64_to_cpu(s->magic) != FAMFS_SB_MAGIC)
 		return "bad magic";
 	if (le32_to_cpu(s->crc) != famfsd_crc32c(s, offsetof(typeof(*s), crc)))
 		return "CRC mismatch";
-	if (le32_to_cpu(s->version) != FAMFSD_MEDIA_VERSION)
+	if (le32_to_cpu(s->version) != FAMFS_FORMAT_VERSION)
 		return "unsupported format version";
 	g.pool_size = le64_to_cpu(s->device_size);
 	g.alloc_unit = le64_to_cpu(s->alloc_unit);
@@ -201,15 +201,15 @@ static const char *famfsd_decode_sb(const struct famfsd_media_sb *s,
 	g.flags = le32_to_cpu(s->flags);
 	memcpy(g.pool_uuid, s->pool_uuid, sizeof(g.pool_uuid));
 
-	if (!is_power_of_2(g.alloc_unit) || g.alloc_unit < FAMFSD_MEDIA_MIN_UNIT ||
-	    g.alloc_unit > FAMFSD_MEDIA_MAX_UNIT)
+	if (!is_power_of_2(g.alloc_unit) || g.alloc_unit < FAMFS_MIN_ALLOC_UNIT ||
+	    g.alloc_unit > FAMFS_MAX_ALLOC_UNIT)
 		return "allocation unit is not a power of two in [4 KiB, 1 GiB]";
 	if (g.pool_size > dev_size)
 		return "pool is larger than the device";
-	if (g.log_offset < FAMFSD_MEDIA_LEASE + FAMFSD_MEDIA_SB_B ||
+	if (g.log_offset < FAMFS_LEASE_OFFSET + FAMFS_SB_B_OFFSET ||
 	    !PAGE_ALIGNED(g.log_offset))
 		return "log offset overlaps the superblocks or is not page aligned";
-	if (g.log_size < FAMFSD_MEDIA_MIN_LOG || !PAGE_ALIGNED(g.log_size) ||
+	if (g.log_size < FAMFS_MIN_LOG_SIZE || !PAGE_ALIGNED(g.log_size) ||
 	    g.log_size > g.pool_size || g.log_offset > g.pool_size - g.log_size)
 		return "log region is outside the pool or not page aligned";
 	if (g.data_offset < g.log_offset + g.log_size ||
@@ -225,8 +225,8 @@ static const char *famfsd_decode_sb(const struct famfsd_media_sb *s,
 /* Loads the good copy with the higher sb_seq; logs why on failure. */
 static int famfsd_load_sb(struct fs_context *fc, struct famfsd_sb_info *sbi)
 {
-	static const u64 where[2] = { 0, FAMFSD_MEDIA_SB_B };
-	struct famfsd_media_sb *s;
+	static const u64 where[2] = { 0, FAMFS_SB_B_OFFSET };
+	struct famfs_sb *s;
 	struct famfsd_geometry g[2];
 	const char *why[2];
 	int i, r, best = -1;

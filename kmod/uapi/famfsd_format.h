@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later WITH Linux-syscall-note */
+/*
+ * famfsd pool format, version 1: the one definition of the on-media layout,
+ * shared by userspace (famfsd/lib/format.h includes it) and the kernel
+ * module. docs/format.md describes the same layout in prose.
+ *
+ * Every field is fixed width and little-endian (__le* types, which sparse
+ * checks in the module); structs are laid out so the compiler adds no
+ * padding, and each size is checked by a static assert. Userspace reads and
+ * writes fields only through le*toh()/htole*(), the module through
+ * le*_to_cpu()/cpu_to_le*().
+ *
+ * Layout of a pool (byte offsets from the start of the pool):
+ *
+ *   0       superblock copy A            (FAMFS_SB_SLOT bytes)
+ *   4 KiB   superblock copy B
+ *   8 KiB   master lease area             (one cache line per field group)
+ *   log_offset (2 MiB aligned)
+ *           log header: two tail slots, each in its own cache line
+ *   log_offset + FAMFS_LOG_HDR_SIZE
+ *           log records, 8-byte aligned, appended in sequence order
+ *   data_offset (alloc_unit aligned)
+ *           file data, allocated in alloc_unit units
+ */
+#ifndef _UAPI_FAMFSD_FORMAT_H
+#define _UAPI_FAMFSD_FORMAT_H
+
+#include <linux/types.h>
+
+#define FAMFS_CACHELINE		64u
+
+#define FAMFS_SB_MAGIC		0x31304453464d4146ull	/* "FAMFSD01" on the media */
+#define FAMFS_FORMAT_VERSION	1u
+#define FAMFS_SB_SLOT		4096u
+#define FAMFS_SB_A_OFFSET	0u
+#define FAMFS_SB_B_OFFSET	4096u
+#define FAMFS_LEASE_OFFSET	8192u
+#define FAMFS_META_ALIGN	(2u << 20)	/* log starts 2 MiB aligned */
+
+#define FAMFS_DEFAULT_ALLOC_UNIT	(2ull << 20)
+#define FAMFS_MIN_ALLOC_UNIT		4096ull
+#define FAMFS_MAX_ALLOC_UNIT		(1ull << 30)
+#define FAMFS_DEFAULT_LOG_SIZE		(64ull << 20)
+#define FAMFS_MIN_LOG_SIZE		(1ull << 20)
+
+#define FAMFS_NAME_MAX		255u	/* bytes in one path component */
+#define FAMFS_PATH_MAX		4095u	/* bytes in a full path */
+#define FAMFS_TENANT_MAX	63u	/* bytes in a tenant name */
+#define FAMFS_HOST_MAX		64u	/* bytes in a lease holder name */
+#define FAMFS_MAX_EXTENTS	256u	/* extents per file */
+#define FAMFS_ROOT_INO		1ull
+
+/* Superblock flags. */
+#define FAMFS_SB_F_COHERENT	0x1u	/* pool is hardware coherent */
+
+/*
+ * The superblock. Written at mkfs (and when the log generation changes),
+ * copy A first, then copy B, each flushed and fenced. sb_seq orders the two
+ * copies if both are valid; crc covers every byte before it.
+ */
+struct famfs_sb {
+	__le64 magic;
+	__le32 version;
+	__le32 flags;
+	__u8   pool_uuid[16];
+	__u8   device_uuid[16];	/* zero when the device has none */
+	__le64 device_size;		/* bytes the pool spans */
+	__le64 alloc_unit;		/* power of two, >= 4 KiB */
+	__le64 log_offset;
+	__le64 log_size;		/* header + record area */
+	__le64 data_offset;		/* first allocatable byte */
+	__le64 log_generation;	/* bumped by compaction */
+	__le64 created_ns;		/* CLOCK_REALTIME at mkfs */
+	__le64 sb_seq;		/* bumped on every rewrite */
+	__u8   reserved[40];
+	__le32 pad;
+	__le32 crc;			/* CRC32C of all bytes above */
+};
+_Static_assert(sizeof(struct famfs_sb) == 160, "famfs_sb layout");
+
+/*
+ * Master lease. One live master per pool: it bumps epoch when it takes the
+ * pool and refreshes renewed_ns while it lives. Hosts are not cache
+ * coherent and there is no cross-host atomic here, so the lease is advisory
+ * against a careless second start, not a consensus protocol; the epoch in
+ * every record tells which master wrote it.
+ */
+struct famfs_lease {
+	__le64 epoch;			/* 0: never held */
+	__le64 acquired_ns;
+	__le64 renewed_ns;		/* CLOCK_REALTIME, refreshed by the holder */
+	__le64 lease_ns;		/* holder is dead after renewed + lease */
+	__le32 pid;
+	__le32 released;		/* 1 after a clean shutdown */
+	char     host[FAMFS_HOST_MAX];	/* NUL padded */
+	__u8   holder_uuid[16];	/* random per master run */
+	__u8   reserved[4];
+	__le32 crc;
+};
+_Static_assert(sizeof(struct famfs_lease) == 128, "famfs_lease layout");
+
+/*
+ * Log tail: the publish point. Two slots, each in its own cache line; the
+ * record with sequence S is published by writing slot S % 2. A reader takes
+ * the valid slot with the higher sequence, so one torn tail write leaves
+ * the previous tail readable.
+ */
+struct famfs_log_tail {
+	__le64 seq;			/* last published record, 0 = none */
+	__le64 end;			/* bytes of the record area in use */
+	__le64 generation;		/* must equal the superblock's */
+	__le64 epoch;			/* master epoch that published */
+	__u8   reserved[28];
+	__le32 crc;
+};
+_Static_assert(sizeof(struct famfs_log_tail) == FAMFS_CACHELINE, "tail layout");
+
+#define FAMFS_LOG_HDR_SIZE	4096u
+#define FAMFS_LOG_MAGIC		0x474f4c53464d4146ull	/* "FAMFSLOG" */
+
+struct famfs_log_hdr {
+	__le64 magic;
+	__le64 generation;
+	__u8   reserved[44];
+	__le32 crc;
+	struct famfs_log_tail tail[2];	/* cache lines 1 and 2 */
+};
+_Static_assert(sizeof(struct famfs_log_hdr) == 3 * FAMFS_CACHELINE, "hdr layout");
+
+/* Record types. Unknown types are a corruption for this version. */
+enum famfs_rec_type {
+	FAMFS_REC_MKDIR		= 1,
+	FAMFS_REC_CREATE	= 2,
+	FAMFS_REC_DELETE	= 3,
+	FAMFS_REC_SET_QUOTA	= 4,
+	FAMFS_REC_RECLAIM	= 5,	/* deleted file's space may be reused */
+	FAMFS_REC_TYPE_MAX
+};
+
+#define FAMFS_REC_ALIGN		8u
+#define FAMFS_REC_MAX_SIZE	8192u
+
+/*
+ * Every record starts with this header. len is the whole record including
+ * header and tail padding (a multiple of 8). crc comes first so that one
+ * CRC32C pass covers the rest of the record: every byte after the crc
+ * field up to len, header fields, payload and padding alike.
+ */
+struct famfs_rec_hdr {
+	__le32 crc;
+	__le16 type;
+	__le16 flags;
+	__le32 len;
+	__le32 reserved;
+	__le64 seq;			/* 1, 2, 3, ... without gaps */
+	__le64 epoch;			/* master epoch that wrote it */
+};
+_Static_assert(sizeof(struct famfs_rec_hdr) == 32, "rec_hdr layout");
+
+struct famfs_extent {
+	__le64 offset;		/* from pool start, alloc_unit aligned */
+	__le64 len;			/* multiple of alloc_unit */
+};
+_Static_assert(sizeof(struct famfs_extent) == 16, "extent layout");
+
+/* MKDIR: header, this, then name bytes. */
+struct famfs_rec_mkdir {
+	__le64 ino;
+	__le64 parent;
+	__le64 mtime_ns;
+	__le32 mode;			/* permission bits only */
+	__le32 uid;
+	__le32 gid;
+	__le16 name_len;
+	__u8   reserved[2];
+};
+_Static_assert(sizeof(struct famfs_rec_mkdir) == 40, "mkdir layout");
+
+/* CREATE: header, this, n_extents extents, name bytes, tenant bytes. */
+struct famfs_rec_create {
+	__le64 ino;
+	__le64 parent;
+	__le64 size;
+	__le64 mtime_ns;
+	__le32 mode;
+	__le32 uid;
+	__le32 gid;
+	__le32 n_extents;
+	__le16 name_len;
+	__u8   tenant_len;
+	__u8   reserved[5];
+};
+_Static_assert(sizeof(struct famfs_rec_create) == 56, "create layout");
+
+/* DELETE (file or empty directory): header, this, name bytes. */
+struct famfs_rec_delete {
+	__le64 ino;
+	__le64 parent;
+	__le16 name_len;
+	__u8   reserved[6];
+};
+_Static_assert(sizeof(struct famfs_rec_delete) == 24, "delete layout");
+
+/* SET_QUOTA: header, this, tenant bytes. 0 means unlimited. */
+struct famfs_rec_quota {
+	__le64 max_bytes;
+	__le64 max_files;
+	__u8   tenant_len;
+	__u8   reserved[7];
+};
+_Static_assert(sizeof(struct famfs_rec_quota) == 24, "quota layout");
+
+/* RECLAIM: the space of a deleted inode is free again. */
+struct famfs_rec_reclaim {
+	__le64 ino;
+	__le64 delete_seq;		/* the DELETE record this follows */
+};
+_Static_assert(sizeof(struct famfs_rec_reclaim) == 16, "reclaim layout");
+
+#endif /* _UAPI_FAMFSD_FORMAT_H */
