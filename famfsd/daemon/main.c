@@ -12,9 +12,12 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "conf.h"
 #include "daemon.h"
@@ -70,15 +73,84 @@ static bool has_bare_config(int argc, char **argv)
 	return argc > 0 && !strcmp(argv[argc - 1], "--config");
 }
 
+/*
+ * Writes text (lines) to stderr. Under systemd, where stderr is a journal
+ * stream, every line gets the syslog priority prefix the roles' own log
+ * lines carry, so a broken configuration shows at error priority.
+ */
+static void emit(int level, const char *text)
+{
+	bool journal = getenv("JOURNAL_STREAM") != NULL;
+
+	while (*text) {
+		size_t n = strcspn(text, "\n");
+
+		if (journal)
+			fprintf(stderr, "<%d>%.*s\n", level, (int)n, text);
+		else
+			fprintf(stderr, "%.*s\n", (int)n, text);
+		text += n + (text[n] == '\n');
+	}
+}
+
+__attribute__((format(printf, 2, 3)))
+static void say(int level, const char *fmt, ...)
+{
+	char *text = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n >= 0)
+		emit(level, text);
+	free(text);
+}
+
+/* A memory stream for a callee's error lines, emitted by errors_end(). */
+struct errors {
+	FILE *f;
+	char *text;
+	size_t len;
+};
+
+static FILE *errors_begin(struct errors *e)
+{
+	e->text = NULL;
+	e->f = open_memstream(&e->text, &e->len);
+	return e->f ? e->f : stderr;
+}
+
+static void errors_end(struct errors *e, int level)
+{
+	if (e->f) {
+		fclose(e->f);
+		emit(level, e->text ? e->text : "");
+	}
+	free(e->text);
+}
+
 static int load(const char *path, struct famfsd_conf **ret)
 {
-	int r = conf_load(path, stderr, ret);
+	struct errors e;
+	int r = conf_load(path, errors_begin(&e), ret);
 
-	if (r < 0 && r != -EINVAL)
-		return r;
+	errors_end(&e, LOG_ERR);
 	if (r == -EINVAL)
-		fprintf(stderr, "famfsd: '%s' has errors (see above), "
-			"refusing to start\n", path);
+		say(LOG_ERR, "famfsd: '%s' has errors (see above), refusing to "
+		    "start", path);
+	return r;
+}
+
+static int build_argv(const struct famfsd_conf *c, unsigned int role,
+		      int argc, char **argv, int *ret_argc, char ***ret_argv)
+{
+	struct errors e;
+	int r = conf_build_argv(c, role, argc, argv, errors_begin(&e),
+				ret_argc, ret_argv);
+
+	errors_end(&e, LOG_ERR);
 	return r;
 }
 
@@ -94,21 +166,20 @@ static int run_with_config(const char *path, unsigned int role, int argc,
 		return EXIT_CONFIG;
 	if (role == 0) {
 		if (c->role == CONF_ROLE_BOTH) {
-			fprintf(stderr, "famfsd: %s says role=both: run "
-				"'famfsd master --config %s' and 'famfsd agent "
-				"--config %s' (the units famfsd-master.service "
-				"and famfsd.service)\n", path, path, path);
+			say(LOG_ERR, "famfsd: %s says role=both: run 'famfsd "
+			    "master --config %s' and 'famfsd agent --config %s' "
+			    "(the units famfsd-master.service and famfsd.service)",
+			    path, path, path);
 			return EXIT_CONFIG;
 		}
 		role = c->role;
 	} else if (!(c->role & role)) {
-		fprintf(stderr, "famfsd: %s:%u: role=%s: this node does not "
-			"run the %s\n", path, c->line[K_ROLE],
-			conf_role_name(c->role), conf_role_name(role));
+		say(LOG_ERR, "famfsd: %s:%u: role=%s: this node does not run "
+		    "the %s", path, c->line[K_ROLE], conf_role_name(c->role),
+		    conf_role_name(role));
 		return EXIT_CONFIG;
 	}
-	code = conf_build_argv(c, role, argc - 1, argv + 1, stderr, &nargc,
-			       &nargv);
+	code = build_argv(c, role, argc - 1, argv + 1, &nargc, &nargv);
 	if (code < 0)
 		return code == -EINVAL ? EXIT_CONFIG : 1;
 	code = role == CONF_ROLE_MASTER ? master_main(nargc, nargv) :
@@ -134,7 +205,7 @@ static int check_config(int argc, char **argv)
 
 		if (!(c->role & role))
 			continue;
-		if (conf_build_argv(c, role, 0, NULL, stderr, &n, &v) < 0) {
+		if (build_argv(c, role, 0, NULL, &n, &v) < 0) {
 			code = 1;
 			continue;
 		}
@@ -167,8 +238,8 @@ static int role_check(int argc, char **argv)
 		return 255;
 	if (c->role & role)
 		return 0;
-	fprintf(stderr, "famfsd: %s: role=%s, not running the %s here\n",
-		c->path, conf_role_name(c->role), argv[1]);
+	say(LOG_NOTICE, "famfsd: %s: role=%s, not running the %s here",
+	    c->path, conf_role_name(c->role), argv[1]);
 	return 1;
 }
 
@@ -181,7 +252,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (has_bare_config(argc, argv)) {
-		fprintf(stderr, "famfsd: --config needs a FILE\n");
+		say(LOG_ERR, "famfsd: --config needs a FILE");
 		return 2;
 	}
 	if (!strcmp(argv[1], "check-config"))

@@ -88,6 +88,12 @@ tls_cert = /etc/famfsd/cert.pem
     # with EX_CONFIG (78: the units do not restart on it).
     p = famfsd("agent", "--config", conf)
     assert p.returncode == 78 and f"{conf}:3: bad role" in p.stderr
+    # Under systemd (a journal stream) at error priority.
+    p = famfsd("agent", "--config", conf,
+               env=dict(os.environ, JOURNAL_STREAM="8:1234"))
+    assert p.returncode == 78
+    assert p.stderr.splitlines()[0] == f"<3>{conf}:3: bad role 'leader': want one " \
+        "of master, agent, both", p.stderr
 
 
 def test_missing_file_and_role(tmp_path):
