@@ -171,9 +171,10 @@ static void notify_systemd(struct agent *a, uint64_t seq)
 	if (now - report.last_status_ns < 1000000000ull)
 		return;
 	report.last_status_ns = now;
+	/* The follower is the only writer of a->st: no lock needed here. */
 	sd_notifyf(0, "WATCHDOG=1\nSTATUS=agent: applied seq %" PRIu64
-		   ", generation %" PRIu64 ", mounted at %s",
-		   seq, a->generation, a->o.mount);
+		   ", epoch %" PRIu64 ", generation %" PRIu64 ", mounted at %s",
+		   seq, a->st->last_epoch, a->generation, a->o.mount);
 }
 
 /*
