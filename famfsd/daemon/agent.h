@@ -49,6 +49,7 @@ struct agent_opts {
 	const char *mount;
 	const char *master_url;		/* NULL: follow the pool only */
 	char *token;			/* bearer token, NULL without one */
+	const char *token_file;		/* --token-file, re-read on a 401 */
 	char agent_id[AGENT_ID_MAX + 1];
 	const char *address;		/* reported in heartbeats, "" default */
 	unsigned int poll_ms;
@@ -121,6 +122,15 @@ void agent_follow_stop(struct agent *a);
 void agent_follow_wake(struct agent *a);
 /* Asks the follower to drop its state and replay from the start. */
 void agent_follow_request_rebuild(struct agent *a);
+
+/* ---- agent_token.c ------------------------------------------------------ */
+/* The first line of path, trimmed, malloc'ed. -ENODATA when empty. */
+int agent_token_read(const char *path, char **ret);
+/*
+ * After a 401/403: re-reads --token-file; true when it holds another
+ * token, which h now sends. Called by the thread that owns h.
+ */
+bool agent_token_refresh(struct agent *a, struct agent_http *h);
 
 /* ---- agent_feed.c / agent_heartbeat.c ------------------------------------ */
 int agent_feed_start(struct agent *a);

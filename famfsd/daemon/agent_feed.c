@@ -65,6 +65,9 @@ static void *feed_main(void *arg)
 				       (AGENT_FEED_WAIT_S + 5) * 1000L, &rep);
 		if (r == -ECANCELED)
 			break;
+		if (r == 0 && (rep.status == 401 || rep.status == 403) &&
+		    agent_token_refresh(a, a->feed_http))
+			continue;	/* ask again with the new token */
 		if (r < 0 || rep.status != 200) {
 			long kind = r < 0 ? r : rep.status;
 			char what[320];

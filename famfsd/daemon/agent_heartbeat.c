@@ -260,6 +260,9 @@ static void beat(struct hb *hb, struct agent_http *h)
 		json_object_put(o);
 		hb->devices_sent = true;
 		agent_heartbeat_kick(hb->a);
+	} else if ((rep.status == 401 || rep.status == 403) &&
+		   agent_token_refresh(hb->a, h)) {
+		agent_heartbeat_kick(hb->a);	/* again now, with it */
 	} else {
 		struct json_object *o = json_tokener_parse(rep.body);
 

@@ -21,6 +21,7 @@ struct agent_http {
 	struct curl_slist *headers;	/* for GET */
 	struct curl_slist *headers_json;	/* for requests with a body */
 	char *base;			/* master URL without a trailing '/' */
+	char *token;			/* sent as a bearer token, or NULL */
 	const atomic_bool *stop;
 	char *body;
 	size_t len, cap;
@@ -62,16 +63,72 @@ void agent_http_free(struct agent_http *h)
 		curl_easy_cleanup(h->easy);
 	curl_slist_free_all(h->headers);
 	curl_slist_free_all(h->headers_json);
+	if (h->token) {
+		explicit_bzero(h->token, strlen(h->token));
+		free(h->token);
+	}
 	free(h->base);
 	free(h->body);
 	free(h);
+}
+
+/* The header lists of every request, with token as the bearer token. */
+int agent_http_set_token(struct agent_http *h, const char *token)
+{
+	struct curl_slist *lists[2] = { NULL, NULL };
+	char *auth = NULL, *copy = NULL;
+
+	if (token && (asprintf(&auth, "Authorization: Bearer %s", token) < 0 ||
+		      !(copy = strdup(token)))) {
+		free(auth);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < 2; i++) {
+		struct curl_slist *l = NULL;
+
+		l = curl_slist_append(l, "Accept: application/json");
+		/* No "Expect: 100-continue" round trip on small POSTs. */
+		if (l)
+			l = curl_slist_append(l, "Expect:");
+		if (l && auth)
+			l = curl_slist_append(l, auth);
+		if (l && i)
+			l = curl_slist_append(l, "Content-Type: application/json");
+		lists[i] = l;
+	}
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	if (!lists[0] || !lists[1]) {
+		curl_slist_free_all(lists[0]);
+		curl_slist_free_all(lists[1]);
+		free(copy);
+		return -ENOMEM;
+	}
+	curl_slist_free_all(h->headers);
+	curl_slist_free_all(h->headers_json);
+	h->headers = lists[0];
+	h->headers_json = lists[1];
+	if (h->token) {
+		explicit_bzero(h->token, strlen(h->token));
+		free(h->token);
+	}
+	h->token = copy;
+	return 0;
+}
+
+bool agent_http_has_token(const struct agent_http *h, const char *token)
+{
+	if (!h->token || !token)
+		return !h->token && !token;
+	return strcmp(h->token, token) == 0;
 }
 
 int agent_http_new(const char *base_url, const char *token,
 		   const atomic_bool *stop, struct agent_http **ret)
 {
 	struct agent_http *h = calloc(1, sizeof(*h));
-	char *auth = NULL;
 	size_t len;
 
 	if (!h)
@@ -85,23 +142,7 @@ int agent_http_new(const char *base_url, const char *token,
 	len = strlen(h->base);
 	while (len && h->base[len - 1] == '/')
 		h->base[--len] = '\0';
-	if (token && asprintf(&auth, "Authorization: Bearer %s", token) < 0)
-		goto nomem;
-	for (int i = 0; i < 2; i++) {
-		struct curl_slist *l = NULL;
-
-		l = curl_slist_append(l, "Accept: application/json");
-		/* No "Expect: 100-continue" round trip on small POSTs. */
-		if (l)
-			l = curl_slist_append(l, "Expect:");
-		if (l && auth)
-			l = curl_slist_append(l, auth);
-		if (l && i)
-			l = curl_slist_append(l, "Content-Type: application/json");
-		*(i ? &h->headers_json : &h->headers) = l;
-	}
-	free(auth);
-	if (!h->headers || !h->headers_json)
+	if (agent_http_set_token(h, token) < 0)
 		goto nomem;
 	curl_easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body);

@@ -4,6 +4,7 @@
 #define FAMFSD_AGENT_HTTP_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 struct agent_http;
 
@@ -21,6 +22,11 @@ struct agent_http_reply {
 int agent_http_new(const char *base_url, const char *token,
 		   const atomic_bool *stop, struct agent_http **ret);
 void agent_http_free(struct agent_http *h);
+
+/* Sends token (or none, NULL) from the next request on. -ENOMEM. */
+int agent_http_set_token(struct agent_http *h, const char *token);
+/* True when h sends exactly this token. */
+bool agent_http_has_token(const struct agent_http *h, const char *token);
 
 /*
  * method path (appended to the base URL), with a JSON body when json is not

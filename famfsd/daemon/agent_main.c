@@ -78,32 +78,6 @@ static int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
-static int read_token_file(const char *path, char **ret)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return -errno;
-	n = getline(&line, &cap, f);
-	fclose(f);
-	if (n < 0) {
-		free(line);
-		return -ENODATA;
-	}
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
-		     line[n - 1] == ' '))
-		line[--n] = '\0';
-	if (!n) {
-		free(line);
-		return -ENODATA;
-	}
-	*ret = line;
-	return 0;
-}
-
 static bool agent_id_valid(const char *id)
 {
 	size_t n = strlen(id);
@@ -208,11 +182,13 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			o->token = strdup(optarg);
 			if (!o->token)
 				return -ENOMEM;
+			o->token_file = NULL;
 			break;
 		case O_TOKEN_FILE:
 			free(o->token);
 			o->token = NULL;
-			r = read_token_file(optarg, &o->token);
+			o->token_file = optarg;
+			r = agent_token_read(optarg, &o->token);
 			if (r < 0) {
 				fprintf(stderr, "famfsd agent: failed to read "
 					"token file '%s': %s\n", optarg,

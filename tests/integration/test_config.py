@@ -22,7 +22,7 @@ import time
 import pytest
 import requests
 
-from conftest import ADMIN_TOKEN, FAMFSD, famfsctl, free_port, make_pool
+from conftest import ADMIN_TOKEN, FAMFSD, famfsctl, free_port, make_pool, require
 
 NEW_ADMIN = "admin-reloaded-0123456789"
 
@@ -348,3 +348,77 @@ tokens = {tokens}
     log = (tmp_path / "master.err").read_text()
     assert "<6>master: serving on the socket systemd passed" in log, log
     assert "<6>master: stopped" in log, log
+
+
+def test_token_rotation_keeps_the_agent_mounted(tmp_path, pool):
+    """New tokens: the master's file rewritten and reloaded (SIGHUP), the
+    agent's token file rewritten; the agent is refused once, re-reads its
+    file and heartbeats again, with the same mount and process."""
+    require(os.geteuid() == 0 and os.path.exists("/dev/fuse"),
+            "FUSE mounts need root and /dev/fuse")
+    old, new = "agent-old-0123456789abcdef", "agent-new-0123456789abcdef"
+    port = free_port()
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{ADMIN_TOKEN} admin\n{old} agent\n")
+    tokens.chmod(0o600)
+    agent_token = tmp_path / "agent.token"
+    agent_token.write_text(old + "\n")
+    mnt = tmp_path / "mnt"
+    conf = write(tmp_path / "n.conf", f"""\
+[famfsd]
+role = both
+[pool]
+path = {pool}
+[master]
+listen = 127.0.0.1:{port}
+tokens = {tokens}
+[agent]
+mount = {mnt}
+master_url = http://127.0.0.1:{port}
+token_file = {agent_token}
+agent_id = rotating
+""")
+    url = f"http://127.0.0.1:{port}"
+    merr = open(tmp_path / "master.err", "w")
+    aerr = open(tmp_path / "agent.err", "w")
+    master = subprocess.Popen([FAMFSD, "master", "--config", conf], stderr=merr,
+                              stdout=subprocess.DEVNULL)
+    agent = None
+
+    def heartbeat_ns():
+        r = requests.get(url + "/v1/agents", timeout=5,
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        found = [a for a in r.json()["agents"] if a["agent_id"] == "rotating"]
+        return found[0]["last_heartbeat_ns"] if found else None
+
+    def wait_for(what, fn, timeout=20):
+        deadline = time.monotonic() + timeout
+        while not fn():
+            assert time.monotonic() < deadline, what
+            assert agent.poll() is None, (tmp_path / "agent.err").read_text()
+            time.sleep(0.1)
+
+    try:
+        wait_healthz(url, master)
+        agent = subprocess.Popen([FAMFSD, "agent", "--config", conf],
+                                 stderr=aerr, stdout=subprocess.DEVNULL)
+        wait_for("first heartbeat", lambda: heartbeat_ns() is not None)
+
+        tokens.write_text(f"{ADMIN_TOKEN} admin\n{new} agent\n")
+        agent_token.write_text(new + "\n")
+        master.send_signal(signal.SIGHUP)
+        wait_for("the master reloaded",
+                 lambda: "reloaded 2 tokens" in (tmp_path / "master.err").read_text())
+        before = heartbeat_ns()
+        wait_for("a heartbeat with the new token", lambda: heartbeat_ns() != before)
+        log = (tmp_path / "agent.err").read_text()
+        assert "holds another one now, using it" in log, log
+        assert os.path.ismount(mnt) and agent.poll() is None
+    finally:
+        if agent:
+            agent.send_signal(signal.SIGTERM)
+            assert agent.wait(20) == 0
+        master.send_signal(signal.SIGTERM)
+        assert master.wait(20) == 0
+        merr.close()
+        aerr.close()
