@@ -38,8 +38,7 @@ class CxlGuest(vm.Guest):
                   f"cxl-fmw.0.size={self.window >> 30}G",
             "-m", self.mem,
             "-kernel", f"/boot/vmlinuz-{ver}", "-initrd", vm.initramfs_path(ver),
-            "-append", f"console=ttyS0 panic=-1 famfsd.name={self.name} "
-                       f"{self.cmdline}".strip(),
+            "-append", self.kernel_cmdline(),
             "-object", f"memory-backend-file,id=cxl-mem0,share=on,"
                        f"mem-path={self.pool},size={self.pool_size}",
             "-object", f"memory-backend-file,id=cxl-lsa0,share=on,"

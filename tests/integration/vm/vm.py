@@ -153,6 +153,12 @@ class Result:
 class Guest:
     """One QEMU guest. Call start(), then wait_ready(); stop() always."""
 
+    def kernel_cmdline(self):
+        """The guest kernel's command line: its name, where this tree is
+        (init keeps a tree under /tmp visible), and the caller's extras."""
+        return (f"console=ttyS0 panic=-1 famfsd.name={self.name} "
+                f"famfsd.repo={ROOT} {self.cmdline}").strip()
+
     def __init__(self, name, workdir, pool, pool_size, mem="1G",
                  hostfwd=(), cmdline="", scratch_size=0):
         """pool: the shared backing file (first nvdimm, region0, /dev/pmem0);
@@ -186,9 +192,7 @@ class Guest:
             QEMU, "-accel", "tcg", "-M", "pc,nvdimm=on", "-cpu", "max",
             "-smp", "1", "-m", f"{self.mem},slots=2,maxmem={gib + 4}G",
             "-kernel", f"/boot/vmlinuz-{ver}", "-initrd", initramfs_path(ver),
-            "-append", f"console=ttyS0 panic=-1 famfsd.name={self.name} "
-                       f"famfsd.repo={ROOT} "
-                       f"{self.cmdline}".strip(),
+            "-append", self.kernel_cmdline(),
             "-object", f"memory-backend-file,id=pool,share=on,mem-path={self.pool},"
                        f"size={self.pool_size},align=2M",
             "-device", "nvdimm,memdev=pool,id=nv0",
