@@ -11,8 +11,8 @@
  * - too small: below the smallest pool famfs_sb_plan() accepts;
  * - system-ram and disabled dax devices are marked by the scan itself.
  *
- * The superblock is read from a read-only mapping (dax devices, through
- * pooldev) or with O_DIRECT (pmem block devices, so the page cache cannot
+ * The superblock is read by famfs_sb_probe(): a read-only mapping for dax
+ * devices, O_DIRECT for pmem block devices (so the page cache cannot
  * answer with what this host saw before another host formatted the pool).
  */
 #include <ctype.h>
@@ -31,13 +31,10 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "cache.h"
 #include "format.h"
-#include "pooldev.h"
 #include "private.h"
+#include "probe.h"
 #include "super.h"
-
-#define SB_AREA	(FAMFS_SB_B_OFFSET + FAMFS_SB_SLOT)
 
 static const char *const problem_codes[FAMFS_CXL_P__COUNT] = {
 	[FAMFS_CXL_P_SYSTEM_RAM] = "system-ram",
@@ -299,65 +296,6 @@ void cxl_check_users(struct famfs_cxl_ctx *ctx)
 			scan_holders(n->check);
 }
 
-/* ---- superblocks --------------------------------------------------------- */
-
-static const struct famfs_cache_ops *ops(void)
-{
-	const struct famfs_cache_ops *o = famfs_cache_ops_get(FAMFS_COH_AUTO);
-
-	return o ? o : famfs_cache_ops_get(FAMFS_COH_NONE);
-}
-
-static int sb_mapped(const char *path, struct famfs_pool_info *info)
-{
-	struct famfs_pooldev *dev = NULL;
-	int r = famfs_pooldev_open(path, 0, 0, &dev);
-
-	if (r < 0)
-		return r;
-	r = famfs_sb_load(famfs_pooldev_base(dev), famfs_pooldev_size(dev), ops(),
-			  info, NULL);
-	famfs_pooldev_close(dev);
-	return r;
-}
-
-static int sb_block(const char *path, struct famfs_pool_info *info)
-{
-	uint64_t size;
-	void *buf = NULL;
-	ssize_t n;
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (size < SB_AREA) {
-		r = -ENODEV;
-		goto out;
-	}
-	r = posix_memalign(&buf, 4096, SB_AREA);
-	if (r) {
-		r = -r;
-		buf = NULL;
-		goto out;
-	}
-	n = pread(fd, buf, SB_AREA, 0);
-	if (n != (ssize_t)SB_AREA) {
-		r = n < 0 ? -errno : -EIO;
-		goto out;
-	}
-	/* Only the two copies are read; the geometry checks use the size. */
-	r = famfs_sb_load(buf, size, ops(), info, NULL);
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 /* ---- one candidate ------------------------------------------------------- */
 
 int cxl_check_run(struct famfs_cxl_ctx *ctx, struct famfs_cxl_check *c)
@@ -387,7 +325,7 @@ int cxl_check_run(struct famfs_cxl_ctx *ctx, struct famfs_cxl_check *c)
 	}
 	if (r < 0 || !readable || (ctx->scan_flags & FAMFS_CXL_SCAN_NO_SUPERBLOCKS))
 		return r;
-	r = c->block ? sb_block(c->path, &info) : sb_mapped(c->path, &info);
+	r = famfs_sb_probe(c->path, 0, &info);
 	if (r == 0) {
 		c->has_pool = true;
 		memcpy(c->pool_uuid, info.pool_uuid, 16);

@@ -21,6 +21,7 @@
 #include "agent_backend.h"
 #include "crc.h"
 #include "daemon.h"
+#include "probe.h"
 
 static void usage(FILE *f)
 {
@@ -51,31 +52,6 @@ static void usage(FILE *f)
 "                       pool metadata through DIR/.famfsd/pool\n"
 "  -v, --verbose        log every replay step and heartbeat reply\n"
 "  -h, --help\n", AGENT_DEFAULT_POLL_MS);
-}
-
-/* "4096", "2M", "1G": bytes. */
-static int parse_u64(const char *s, uint64_t *ret)
-{
-	unsigned long long v;
-	unsigned int shift = 0;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*ret = (uint64_t)v << shift;
-	return 0;
 }
 
 static bool agent_id_valid(const char *id)
@@ -160,11 +136,11 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		case 'v': o->verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		case O_OFFSET:
-			if (parse_u64(optarg, &o->offset) < 0)
+			if (famfs_parse_size(optarg, &o->offset) < 0)
 				goto bad;
 			break;
 		case O_POLL:
-			if (parse_u64(optarg, &v) < 0 || v < 1 || v > 60000)
+			if (famfs_parse_size(optarg, &v) < 0 || v < 1 || v > 60000)
 				goto bad;
 			o->poll_ms = (unsigned int)v;
 			break;

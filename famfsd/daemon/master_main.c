@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "master.h"
+#include "probe.h"
 
 uint64_t master_now_ns(void)
 {
@@ -80,39 +81,12 @@ static void usage(FILE *f)
 "--listen.\n");
 }
 
-/* A decimal number with an optional k/m/g suffix (powers of 1024). */
-static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
-{
-	unsigned long long v;
-	unsigned int shift = 0;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	if (*end == 'k' || *end == 'K')
-		shift = 10;
-	else if (*end == 'm' || *end == 'M')
-		shift = 20;
-	else if (*end == 'g' || *end == 'G')
-		shift = 30;
-	if (shift)
-		end++;
-	if (*end || v > (max >> shift))
-		return -EINVAL;
-	*ret = (uint64_t)v << shift;
-	return 0;
-}
-
 static int parse_uint(const char *s, unsigned int min, unsigned int max,
 		      unsigned int *ret)
 {
 	uint64_t v;
 
-	if (parse_u64(s, max, &v) < 0 || v < min)
+	if (famfs_parse_size(s, &v) < 0 || v < min || v > max)
 		return -EINVAL;
 	*ret = (unsigned int)v;
 	return 0;
@@ -153,7 +127,7 @@ static int parse_args(int argc, char **argv, struct master_config *c)
 		case 'p': c->pool_path = optarg; break;
 		case O_POOL_UUID: pool_uuid = optarg; break;
 		case 'l': c->listen = optarg; break;
-		case O_OFFSET: r = parse_u64(optarg, UINT64_MAX, &c->offset); break;
+		case O_OFFSET: r = famfs_parse_size(optarg, &c->offset); break;
 		case O_TOKENS: c->tokens_path = optarg; break;
 		case O_ADMIN_FILE: c->admin_token_file = optarg; break;
 		case O_CERT: c->tls_cert = optarg; break;

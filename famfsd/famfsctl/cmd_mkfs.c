@@ -34,7 +34,7 @@ static int parse(int argc, char **argv, struct mkfs_args *a)
 
 		if (c == 'f') {
 			a->force = true;
-		} else if (c == '?' || famfsctl_parse_size(optarg, dst) < 0) {
+		} else if (c == '?' || famfs_parse_size(optarg, dst) < 0) {
 			fprintf(stderr, "famfsctl mkfs: bad option value\n");
 			return -EINVAL;
 		}

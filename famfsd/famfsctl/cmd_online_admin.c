@@ -155,8 +155,8 @@ static int quota_set(struct online *o, const char *tenant, const char *bytes,
 			goto out;
 	}
 	r = EXIT_OPERATIONAL;
-	if ((bytes && famfsctl_parse_size(bytes, &max_bytes) < 0) ||
-	    (files && famfsctl_parse_size(files, &max_files) < 0)) {
+	if ((bytes && famfs_parse_size(bytes, &max_bytes) < 0) ||
+	    (files && famfs_parse_size(files, &max_files) < 0)) {
 		fprintf(stderr, "famfsctl quota set: bad limit\n");
 		goto out;
 	}

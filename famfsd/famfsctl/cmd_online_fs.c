@@ -122,7 +122,7 @@ static int create_common(int argc, char **argv, const struct famfsctl_global *g,
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (online_option(&o, c, optarg))
 			continue;
-		if (c == 's' && !dir && famfsctl_parse_size(optarg, &size) == 0)
+		if (c == 's' && !dir && famfs_parse_size(optarg, &size) == 0)
 			json_object_object_add(body, "size",
 					       json_object_new_int64((int64_t)size));
 		else if (c == 't' && !dir)

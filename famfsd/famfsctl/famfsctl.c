@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 			g.json = true;
 			break;
 		case 'o':
-			if (famfsctl_parse_size(optarg, &g.offset) < 0) {
+			if (famfs_parse_size(optarg, &g.offset) < 0) {
 				fprintf(stderr, "famfsctl: bad --offset '%s'\n", optarg);
 				return EXIT_OPERATIONAL;
 			}

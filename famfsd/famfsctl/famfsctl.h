@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "pool.h"
+#include "probe.h"
 #include "super.h"
 
 /* Exit codes, as fsck(8) uses them. */
@@ -45,8 +46,6 @@ int cmd_rm(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_quota(int argc, char **argv, const struct famfsctl_global *g);
 int cmd_agents(int argc, char **argv, const struct famfsctl_global *g);
 
-/* "64M", "2MiB", "1g", "4096": bytes in *ret. -EINVAL on anything else. */
-int famfsctl_parse_size(const char *s, uint64_t *ret);
 
 /* Opens a pool for reading or writing, printing one error line on failure. */
 int famfsctl_open_pool(const char *path, const struct famfsctl_global *g,

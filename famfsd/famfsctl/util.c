@@ -8,32 +8,6 @@
 
 #include "famfsctl.h"
 
-int famfsctl_parse_size(const char *s, uint64_t *ret)
-{
-	static const struct { const char *suffix; unsigned int shift; } units[] = {
-		{ "", 0 }, { "k", 10 }, { "kib", 10 }, { "m", 20 }, { "mib", 20 },
-		{ "g", 30 }, { "gib", 30 }, { "t", 40 }, { "tib", 40 },
-	};
-	unsigned long long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(end, units[i].suffix) != 0)
-			continue;
-		if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
-			return -ERANGE;
-		*ret = (uint64_t)v << units[i].shift;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 int famfsctl_open_pool(const char *path, const struct famfsctl_global *g,
 		       bool writable, struct famfs_pool **ret)
 {
