@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Pool devices over sparse files (size, offsets, read-only maps, refusals)
- * and pools on them: format, open, the lease cleared by mkfs.
+ * and pools on them: format, open, the lease cleared by mkfs; probing a
+ * device for its pool (famfs_sb_probe) and the shared size parser.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 
 #include "lease.h"
 #include "pool.h"
+#include "probe.h"
 
 #define MiB (1ull << 20)
 
@@ -199,6 +201,62 @@ static void test_pool_at_offset(void **state)
 	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), -ENODEV);
 }
 
+static void test_parse_size(void **state)
+{
+	static const struct { const char *s; uint64_t v; } ok[] = {
+		{ "0", 0 }, { "4096", 4096 }, { "64M", 64 * MiB },
+		{ "2MiB", 2 * MiB }, { "1g", 1ull << 30 }, { "3T", 3ull << 40 },
+		{ "7k", 7 << 10 }, { "18446744073709551615", UINT64_MAX },
+	};
+	static const char *const bad[] = {
+		"", "M", "-1", " 1", "1 M", "1.5G", "0x10", "12Q", "1MB",
+	};
+	uint64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		v = 1;
+		assert_int_equal(famfs_parse_size(ok[i].s, &v), 0);
+		assert_true(v == ok[i].v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(famfs_parse_size(bad[i], &v), -EINVAL);
+	assert_int_equal(famfs_parse_size(NULL, &v), -EINVAL);
+	assert_int_equal(famfs_parse_size("16777216T", &v), -ERANGE);
+	assert_int_equal(famfs_parse_size("18446744073709551616", &v), -ERANGE);
+}
+
+static void test_probe_finds_the_pool_uuid(void **state)
+{
+	struct famfs_mkfs_opts o = { .alloc_unit = 4096, .log_size = MiB };
+	struct famfs_pool_info made, found;
+	struct famfs_pooldev *dev;
+
+	(void)state;
+	assert_int_equal(famfs_pooldev_create_file(path, 16 * MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, FAMFS_DEV_WRITE, &dev), 0);
+	assert_int_equal(famfs_pool_format(dev, famfs_cache_ops_get(FAMFS_COH_NONE),
+					   &o, &made, NULL), 0);
+	famfs_pooldev_close(dev);
+	assert_int_equal(famfs_sb_probe(path, 0, &found), 0);
+	assert_memory_equal(found.pool_uuid, made.pool_uuid, 16);
+	assert_true(found.data_offset == made.data_offset);
+}
+
+static void test_probe_refusals(void **state)
+{
+	struct famfs_pool_info info;
+
+	(void)state;
+	assert_int_equal(famfs_sb_probe("/nonexistent/famfsd", 0, &info), -ENOENT);
+	assert_int_equal(famfs_sb_probe("/tmp", 0, &info), -ENODEV);
+	/* A file of zeros holds no pool. */
+	assert_int_equal(famfs_pooldev_create_file(path, 16 * MiB), 0);
+	assert_int_equal(famfs_sb_probe(path, 0, &info), -ENODEV);
+	/* An offset past the end maps nothing. */
+	assert_int_equal(famfs_sb_probe(path, 32 * MiB, &info), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +264,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pooldev_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_and_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_at_offset, setup, teardown),
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test_setup_teardown(test_probe_finds_the_pool_uuid,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_refusals, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
