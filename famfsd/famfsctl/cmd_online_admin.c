@@ -17,18 +17,6 @@ static int usage_err(const char *u)
 }
 
 /* Prints a reply as JSON or through print(), and drops it. */
-static int show(struct online *o, struct json_object *reply,
-		void (*print)(struct json_object *))
-{
-	if (o->json) {
-		famfsctl_print_json(reply);
-		return EXIT_CLEAN;
-	}
-	print(reply);
-	json_object_put(reply);
-	return EXIT_CLEAN;
-}
-
 static void print_tenant(struct json_object *t)
 {
 	printf("%-20s ", online_str(t, "tenant"));
@@ -112,7 +100,7 @@ int cmd_status(int argc, char **argv, const struct famfsctl_global *g)
 			json_object_put(devs);
 	}
 	online_close(&o);
-	return r == EXIT_CLEAN ? show(&o, reply, print_pool) : r;
+	return r == EXIT_CLEAN ? online_show(&o, reply, print_pool) : r;
 }
 
 /* The tenant's current limits, 0 when it is not known yet. */
@@ -172,7 +160,7 @@ static int quota_set(struct online *o, const char *tenant, const char *bytes,
 	r = online_request(o, "quota set", "PUT", path, body, &reply);
 	json_object_put(body);
 	if (r == EXIT_CLEAN)
-		r = show(o, reply, print_tenant);
+		r = online_show(o, reply, print_tenant);
 out:
 	free(esc);
 	free(path);
@@ -216,7 +204,7 @@ int cmd_quota(int argc, char **argv, const struct famfsctl_global *g)
 	if (optind + 1 == argc) {
 		r = online_request(&o, "quota get", "GET", "/v1/tenants", NULL, &reply);
 		online_close(&o);
-		return r == EXIT_CLEAN ? show(&o, reply, print_tenants) : r;
+		return r == EXIT_CLEAN ? online_show(&o, reply, print_tenants) : r;
 	}
 	esc = online_escape_path(argv[optind + 1]);
 	if (!esc || asprintf(&path, "/v1/tenants/%s", esc) < 0) {
@@ -227,7 +215,7 @@ int cmd_quota(int argc, char **argv, const struct famfsctl_global *g)
 	r = online_request(&o, "quota get", "GET", path, NULL, &reply);
 	free(path);
 	online_close(&o);
-	return r == EXIT_CLEAN ? show(&o, reply, print_tenant) : r;
+	return r == EXIT_CLEAN ? online_show(&o, reply, print_tenant) : r;
 }
 
 static void print_agent(struct json_object *a)
@@ -277,7 +265,7 @@ int cmd_agents(int argc, char **argv, const struct famfsctl_global *g)
 	if (!evict) {
 		r = online_request(&o, "agents", "GET", "/v1/agents", NULL, &reply);
 		online_close(&o);
-		return r == EXIT_CLEAN ? show(&o, reply, print_agents) : r;
+		return r == EXIT_CLEAN ? online_show(&o, reply, print_agents) : r;
 	}
 	esc = online_escape_path(evict);
 	if (!esc || asprintf(&path, "/v1/agents/%s", esc) < 0) {
@@ -288,5 +276,5 @@ int cmd_agents(int argc, char **argv, const struct famfsctl_global *g)
 	r = online_request(&o, "agents", "DELETE", path, NULL, &reply);
 	free(path);
 	online_close(&o);
-	return r == EXIT_CLEAN ? show(&o, reply, print_agent) : r;
+	return r == EXIT_CLEAN ? online_show(&o, reply, print_agent) : r;
 }

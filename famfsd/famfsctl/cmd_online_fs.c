@@ -140,15 +140,7 @@ static int create_common(int argc, char **argv, const struct famfsctl_global *g,
 	r = online_request(&o, dir ? "mkdir" : "create", "PUT", path, body, &reply);
 	free(path);
 	online_close(&o);
-	if (r != EXIT_CLEAN)
-		return r;
-	if (o.json)
-		famfsctl_print_json(reply);
-	else {
-		print_entry(reply);
-		json_object_put(reply);
-	}
-	return EXIT_CLEAN;
+	return r == EXIT_CLEAN ? online_show(&o, reply, print_entry) : r;
 }
 
 int cmd_create(int argc, char **argv, const struct famfsctl_global *g)
@@ -181,15 +173,13 @@ int cmd_stat(int argc, char **argv, const struct famfsctl_global *g)
 	r = online_request(&o, "stat", "GET", path, NULL, &reply);
 	free(path);
 	online_close(&o);
-	if (r != EXIT_CLEAN)
-		return r;
-	if (o.json)
-		famfsctl_print_json(reply);
-	else {
-		print_entry(reply);
-		json_object_put(reply);
-	}
-	return EXIT_CLEAN;
+	return r == EXIT_CLEAN ? online_show(&o, reply, print_entry) : r;
+}
+
+static void print_deleted(struct json_object *d)
+{
+	printf("deleted %s (seq %" PRId64 ")\n", online_str(d, "path"),
+	       online_int(d, "seq"));
 }
 
 int cmd_rm(int argc, char **argv, const struct famfsctl_global *g)
@@ -220,16 +210,7 @@ int cmd_rm(int argc, char **argv, const struct famfsctl_global *g)
 	r = online_request(&o, "rm", "DELETE", path, NULL, &reply);
 	free(path);
 	online_close(&o);
-	if (r != EXIT_CLEAN)
-		return r;
-	if (o.json) {
-		famfsctl_print_json(reply);
-	} else {
-		printf("deleted %s (seq %" PRId64 ")\n", online_str(reply, "path"),
-		       online_int(reply, "seq"));
-		json_object_put(reply);
-	}
-	return EXIT_CLEAN;
+	return r == EXIT_CLEAN ? online_show(&o, reply, print_deleted) : r;
 }
 
 static void print_ls_line(struct json_object *e)

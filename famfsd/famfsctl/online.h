@@ -65,6 +65,13 @@ int online_request(struct online *o, const char *cmd, const char *method,
 /* Prints a problem reply on stderr: "famfsctl CMD: title (status): detail". */
 void online_problem(const char *cmd, int status, struct json_object *reply);
 
+/*
+ * Prints a successful reply, as JSON with --json or else through print,
+ * drops it, and returns EXIT_CLEAN.
+ */
+int online_show(struct online *o, struct json_object *reply,
+		void (*print)(struct json_object *));
+
 /* Percent-encodes a file-system path for the URL, keeping '/', without
  * its leading slashes. Returns a malloc'd string or NULL. */
 char *online_escape_path(const char *path);

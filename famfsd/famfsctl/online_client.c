@@ -255,3 +255,15 @@ void online_print_bytes(FILE *f, uint64_t bytes)
 	else
 		fprintf(f, "%.1f %s", v, units[u]);
 }
+
+int online_show(struct online *o, struct json_object *reply,
+		void (*print)(struct json_object *))
+{
+	if (o->json) {
+		famfsctl_print_json(reply);
+		return EXIT_CLEAN;
+	}
+	print(reply);
+	json_object_put(reply);
+	return EXIT_CLEAN;
+}
