@@ -42,11 +42,13 @@ TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH    := $(BUILD)/bench/famfs-bench
 TOOLS    := $(BUILD)/tools/famfs-logtool
 API_LOAD := $(BUILD)/bench/api-load
+FUSE_WIN := $(BUILD)/bench/fuse-window
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
         run clean help check-deps kmod install uninstall test-systemd
 
-all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD)
+all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD) \
+     $(FUSE_WIN)
 
 help:
 	@echo "make deps     install build and test dependencies (Debian, apt-get)"
@@ -90,6 +92,11 @@ $(BENCH): $(BUILD)/obj/bench/bench.o $(LIB)
 $(API_LOAD): $(BUILD)/obj/bench/api_load.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^
+
+# FUSE ceiling baseline of bench/agent_bench.py (no famfsd code in it).
+$(FUSE_WIN): $(BUILD)/obj/bench/fuse_window.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(shell pkg-config --libs fuse3)
 
 # Test helper: a minimal log writer for agent tests without a master.
 $(TOOLS): $(BUILD)/obj/tests/integration/tools/logtool.o $(LIB)

@@ -11,7 +11,11 @@
 3. FUSE bandwidth: sequential write then read of a 1 GiB file in 1 MiB
    blocks through the mount, as a ratio to memcpy on the pool mapping
    (same extents, same block size). Target >= 0.5. Run for the default
-   page-cache mount and for --direct-io.
+   page-cache mount and for --direct-io. Second baseline, plain FUSE: the
+   same loop over the same pool bytes through fuse-window
+   (bench/fuse_window.c), the thinnest FUSE server with the agent's
+   settings (no log, no flush or invalidate), so what FUSE itself allows on
+   this machine is printed in the same run.
 
 Needs root and /dev/fuse (it mounts); prints why and exits 0 otherwise.
 Usage: bench/agent_bench.py [--quick] [--only latency|catchup|bandwidth]
@@ -39,6 +43,8 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 FAMFSD = os.path.join(BUILD, "famfsd")
 FAMFSCTL = os.path.join(BUILD, "famfsctl")
 LOGTOOL = os.path.join(BUILD, "tools", "famfs-logtool")
+FUSE_WINDOW = os.path.join(BUILD, "bench", "fuse-window")
+READAHEAD_KB = 1024  # what the agent sets (AGENT_READAHEAD_KB)
 MiB = 1 << 20
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
@@ -242,6 +248,34 @@ def fuse_bandwidth(path, size, block):
     return best_w, best_r
 
 
+def set_readahead(mnt, kb):
+    """The agent raises its mount's readahead; give fuse-window the same."""
+    real = os.path.realpath(mnt)
+    with open("/proc/self/mountinfo") as f:
+        devs = [line.split()[2] for line in f if line.split()[4] == real]
+    with open(f"/sys/class/bdi/{devs[-1]}/read_ahead_kb", "w") as f:
+        f.write(f"{kb}\n")
+
+
+def plain_fuse_bandwidth(procs, tmp, pool, offset, size, extra):
+    """Plain FUSE: the same loop over the same bytes through fuse-window."""
+    mnt = os.path.join(tmp, "window" + "".join(extra).replace("-", "_"))
+    os.makedirs(mnt, exist_ok=True)
+    p = procs.spawn("fuse-window", [FUSE_WINDOW, mnt, pool, str(offset),
+                                    str(size), *extra])
+    procs.mounts.append(mnt)
+    deadline = time.monotonic() + 20
+    while not os.path.ismount(mnt):
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("agent_bench: fuse-window did not mount:\n"
+                             + procs.log("fuse-window"))
+        time.sleep(0.01)
+    set_readahead(mnt, READAHEAD_KB)
+    w, r = fuse_bandwidth(os.path.join(mnt, "data"), size, MiB)
+    procs.stop(p)
+    return w, r
+
+
 def bench_bandwidth(procs, tmp, size):
     pool = os.path.join(tmp, "bw.img")
     run(FAMFSCTL, "mkfs", pool, "--create", str(size + 256 * MiB))
@@ -256,7 +290,8 @@ def bench_bandwidth(procs, tmp, size):
         w, r = fuse_bandwidth(os.path.join(mnt, "big"), size, MiB)
         procs.stop(p)
         mw, mr = memcpy_baseline(pool, offset, size, MiB)
-        rows.append((label, w, r, mw, mr))
+        nw, nr = plain_fuse_bandwidth(procs, tmp, pool, offset, size, extra)
+        rows.append((label, w, r, mw, mr, nw, nr))
     return rows
 
 
@@ -279,11 +314,15 @@ def catch_up(procs, tmp, n_files):
 
 
 def bandwidth(procs, tmp, bw_size):
-    for label, w, r, mw, mr in bench_bandwidth(procs, tmp, bw_size):
+    for label, w, r, mw, mr, nw, nr in bench_bandwidth(procs, tmp, bw_size):
         print(f"  FUSE sequential 1 MiB blocks, {bw_size // MiB} MiB, {label}: "
               f"write {w:.2f} GB/s vs memcpy {mw:.2f} GB/s = {w / mw:.2f}, "
               f"read {r:.2f} GB/s vs memcpy {mr:.2f} GB/s = {r / mr:.2f} "
               f"(target >= 0.5)")
+        print(f"    baseline, plain FUSE over the same bytes (fuse-window): write "
+              f"{nw:.2f} GB/s = {nw / mw:.2f} of memcpy, read {nr:.2f} GB/s = "
+              f"{nr / mr:.2f} of memcpy; the agent reaches {w / nw:.2f} (write) "
+              f"and {r / nr:.2f} (read) of it")
 
 
 def main():
@@ -291,7 +330,8 @@ def main():
         (os.geteuid() == 0, "root"),
         (os.path.exists("/dev/fuse"), "/dev/fuse"),
         (shutil.which("fusermount3"), "fusermount3"),
-        (all(os.access(b, os.X_OK) for b in (FAMFSD, FAMFSCTL, LOGTOOL)),
+        (all(os.access(b, os.X_OK) for b in (FAMFSD, FAMFSCTL, LOGTOOL,
+                                              FUSE_WINDOW)),
          f"the binaries in {BUILD} (run make)")) if not ok]
     if missing:
         print(f"agent_bench: skipped, needs {', '.join(missing)}")
