@@ -229,7 +229,8 @@ def memcpy_baseline(pool, offset, size, block):
 
 def fuse_bandwidth(path, size, block):
     """Best of three GB/s for sequential write then read through the mount."""
-    buf = bytearray(os.urandom(block))
+    block_bytes = os.urandom(block)
+    buf = bytearray(block_bytes)
     mv = memoryview(buf)
     best_r = best_w = 0.0
     for _ in range(3):
@@ -239,12 +240,17 @@ def fuse_bandwidth(path, size, block):
             os.pwritev(fd, [mv], off)
         best_w = max(best_w, size / (time.perf_counter() - t) / 1e9)
         os.close(fd)
+        buf[:] = bytes(block)
         fd = os.open(path, os.O_RDONLY)
         t = time.perf_counter()
         for off in range(0, size, block):
             os.preadv(fd, [mv], off)
         best_r = max(best_r, size / (time.perf_counter() - t) / 1e9)
         os.close(fd)
+        # Every block was written with these bytes: a fast wrong answer
+        # must not count.
+        if buf != block_bytes:
+            raise SystemExit(f"agent_bench: {path} read back other bytes")
     return best_w, best_r
 
 
