@@ -88,12 +88,12 @@ struct agent {
 	/* Follower wake-ups: wake_lock protects every field up to wake_cond. */
 	pthread_mutex_t wake_lock;
 	bool wake;			/* something may have been published */
-	bool rebuild;			/* replay from scratch (evicted) */
+	bool evicted;			/* the master evicted us: revoke */
 	bool hb_kick;			/* heartbeat now (an orphan was closed) */
 	pthread_cond_t wake_cond;	/* follower waits here */
 	pthread_cond_t hb_cond;		/* heartbeat waits here */
 
-	atomic_uint rebuilds_done;	/* replays from scratch completed */
+	atomic_uint revokes_done;	/* evictions handled (handles revoked) */
 	atomic_bool stop;
 	atomic_bool ready;		/* initial replay done, mount up */
 	atomic_bool fuse_inited;	/* the kernel's INIT was answered */
@@ -120,8 +120,11 @@ int agent_follow_start(struct agent *a);
 void agent_follow_stop(struct agent *a);
 /* Asks the follower to look at the tail now. */
 void agent_follow_wake(struct agent *a);
-/* Asks the follower to drop its state and replay from the start. */
-void agent_follow_request_rebuild(struct agent *a);
+/*
+ * The master evicted this agent: asks the follower to revoke the open
+ * handles (it keeps its state and position: the log did not change).
+ */
+void agent_follow_request_revoke(struct agent *a);
 
 /* ---- agent_token.c ------------------------------------------------------ */
 /* The first line of path, trimmed, malloc'ed. -ENODATA when empty. */

@@ -11,9 +11,11 @@
  * change feed or a heartbeat reply announces a newer sequence.
  *
  * The log is read from the start again only when its generation changed
- * (compaction), the pool was formatted anew, or the master evicted this
- * agent (heartbeat 409); the new state is built aside while the old one
- * keeps serving, then swapped in under the write lock.
+ * (compaction) or the pool was formatted anew; the new state is built
+ * aside while the old one keeps serving, then swapped in under the write
+ * lock. An eviction by the master (heartbeat 409) is not a reason: the log
+ * did not change, so the follower keeps its state and position and only
+ * revokes what is open here (revoke_open).
  *
  * Kernel caches: a replayed delete is pushed to the kernel with
  * fuse_lowlevel_notify_delete() after the write lock is dropped (a FUSE
@@ -259,10 +261,53 @@ static void diff_trees(struct agent *a, const struct famfs_ns *old,
 }
 
 /*
+ * Revokes every handle open here (later reads and writes get EIO) and
+ * queues the drop of their cached pages: after an eviction the master no
+ * longer waits for this host, so their space may be reused.
+ */
+static void revoke_handles(struct agent *a, struct follow_ctx *c)
+{
+	uint64_t *inos = NULL;
+	long k = agent_files_list(a->files, &inos);
+
+	agent_files_revoke(a->files, 0);
+	for (long i = 0; i < k; i++)
+		queue_note(c, 0, inos[i], "", 0);
+	free(inos);
+	if (k)
+		agent_log(AGENT_LOG_WARN, "%ld open inode(s) on pool files "
+			  "revoked: their handles now fail with EIO", k);
+}
+
+/*
+ * Evicted by the master. The state is still the log's up to our position,
+ * so nothing is replayed: the open handles are revoked, the back-end drops
+ * what it holds open of files the log no longer has, and the heartbeat may
+ * then register this agent afresh.
+ */
+static void revoke_open(struct agent *a)
+{
+	struct follow_ctx c;
+
+	ctx_init(&c, a);
+	revoke_handles(a, &c);
+	/* The follower is the state's only writer: no lock to read it. */
+	if (a->o.backend->resync)
+		a->o.backend->resync(a, a->st->ns, a->st->ns, true);
+	flush_notes(&c);
+	if (a->se)
+		fuse_backend_inval_inode(a, FAMFS_ROOT_INO);
+	agent_log(AGENT_LOG_INFO, "evicted by the master: open handles "
+		  "revoked, state kept at seq %" PRIu64 " (no replay)",
+		  a->pos.seq);
+	atomic_fetch_add(&a->revokes_done, 1);
+}
+
+/*
  * Builds the state from the start of the log (reloading the superblock:
  * the generation or the whole pool may have changed), then swaps it in.
  */
-static int rebuild(struct agent *a, const char *why, bool revoke)
+static int rebuild(struct agent *a, const char *why)
 {
 	struct famfs_pool *pool = a->pool;
 	struct famfs_log *log = pool->log, *new_log = NULL;
@@ -314,20 +359,6 @@ static int rebuild(struct agent *a, const char *why, bool revoke)
 		return r;
 	}
 	ctx_init(&c, a);
-	if (revoke) {
-		uint64_t *inos = NULL;
-		long k = agent_files_list(a->files, &inos);
-
-		agent_files_revoke(a->files, 0);
-		/* Cached pages would still answer reads: drop them too. */
-		for (long i = 0; i < k; i++)
-			queue_note(&c, 0, inos[i], "", 0);
-		free(inos);
-		if (k)
-			agent_log(AGENT_LOG_WARN, "%ld open inode(s) on pool "
-				  "files revoked: their handles now fail with "
-				  "EIO", k);
-	}
 
 	pthread_rwlock_wrlock(&a->lock);
 	old = a->st;
@@ -345,17 +376,14 @@ static int rebuild(struct agent *a, const char *why, bool revoke)
 
 	diff_trees(a, old->ns, st->ns, &c);
 	if (a->o.backend->resync)
-		a->o.backend->resync(a, old->ns, st->ns, revoke);
+		a->o.backend->resync(a, old->ns, st->ns, false);
 	famfs_state_free(old);
 	flush_notes(&c);
-	if (revoke && a->se)
-		fuse_backend_inval_inode(a, FAMFS_ROOT_INO);
 	agent_log(AGENT_LOG_INFO, "replayed the log from the start (%s): "
 		  "generation %" PRIu64 ", seq %" PRIu64 ", %" PRIu64 " files, %"
 		  PRIu64 " directories", why, info.log_generation, pos.seq,
 		  st->files, st->dirs);
 	report_recovered();
-	atomic_fetch_add(&a->rebuilds_done, 1);
 	return 0;
 }
 
@@ -368,7 +396,7 @@ static void check_pool_changed(struct agent *a, const struct famfs_log_error *le
 	if (famfs_sb_load(a->pool->base, a->pool->size, a->ops, &info, &sbs) == 0 &&
 	    (info.log_generation != a->generation ||
 	     memcmp(info.pool_uuid, a->pool->info.pool_uuid, 16) != 0)) {
-		rebuild(a, "the log generation changed", false);
+		rebuild(a, "the log generation changed");
 		return;
 	}
 	report_failure(lerr->seq, "Failed to read the log tail", lerr->reason);
@@ -390,7 +418,7 @@ static void follow_once(struct agent *a)
 		return;
 	if (tail.seq < a->pos.seq || tail.end < a->pos.end) {
 		/* The log went back: formatted anew, or restored. */
-		rebuild(a, "the published tail went backwards", false);
+		rebuild(a, "the published tail went backwards");
 		return;
 	}
 	ctx_init(&c, a);
@@ -407,7 +435,7 @@ static void follow_once(struct agent *a)
 static void *follower_main(void *arg)
 {
 	struct agent *a = arg;
-	bool do_rebuild, tuned = false;
+	bool evicted, tuned = false;
 
 	while (!atomic_load(&a->stop)) {
 		struct timespec until;
@@ -423,23 +451,19 @@ static void *follower_main(void *arg)
 		until.tv_nsec %= 1000000000L;
 
 		pthread_mutex_lock(&a->wake_lock);
-		while (!a->wake && !a->rebuild && !atomic_load(&a->stop))
+		while (!a->wake && !a->evicted && !atomic_load(&a->stop))
 			if (pthread_cond_timedwait(&a->wake_cond, &a->wake_lock,
 						   &until) == ETIMEDOUT)
 				break;
-		do_rebuild = a->rebuild;
-		a->rebuild = false;
+		evicted = a->evicted;
+		a->evicted = false;
 		a->wake = false;
 		pthread_mutex_unlock(&a->wake_lock);
 		if (atomic_load(&a->stop))
 			break;
 
-		if (do_rebuild && rebuild(a, "evicted by the master", true) < 0) {
-			/* Try again at the next wake-up. */
-			pthread_mutex_lock(&a->wake_lock);
-			a->rebuild = true;
-			pthread_mutex_unlock(&a->wake_lock);
-		}
+		if (evicted)
+			revoke_open(a);
 		follow_once(a);
 		notify_systemd(a, a->pos.seq);
 	}
@@ -454,10 +478,10 @@ void agent_follow_wake(struct agent *a)
 	pthread_mutex_unlock(&a->wake_lock);
 }
 
-void agent_follow_request_rebuild(struct agent *a)
+void agent_follow_request_revoke(struct agent *a)
 {
 	pthread_mutex_lock(&a->wake_lock);
-	a->rebuild = true;
+	a->evicted = true;
 	pthread_cond_signal(&a->wake_cond);
 	pthread_mutex_unlock(&a->wake_lock);
 }

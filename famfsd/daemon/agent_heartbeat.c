@@ -14,8 +14,8 @@
  * Replies: 200 carries the master's last sequence (a hint that the
  * follower is behind) and epoch (a change means a new master); 409 means
  * this agent was evicted, or follows another log: it revokes its open
- * handles and replays from scratch before it heartbeats (and so registers)
- * again. Failures are logged once per kind and retried every second.
+ * handles (keeping its state and position: the log did not change) before
+ * it heartbeats (and so registers) again. Failures are logged once per kind and retried every second.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,8 +39,8 @@ struct hb {
 	bool ok;			/* last heartbeat was accepted */
 	long last_failure;		/* status or -errno last logged */
 	uint64_t epoch;			/* master epoch last seen */
-	unsigned int wait_rebuild;	/* rebuilds_done value to wait past */
-	bool waiting_rebuild;
+	unsigned int wait_revoke;	/* revokes_done value to wait past */
+	bool waiting_revoke;
 	char *devices;			/* inventory JSON of the last scan */
 	bool devices_sent;		/* the master accepted that one */
 	bool devices_in_body;		/* the body being sent carries it */
@@ -206,16 +206,16 @@ static void on_conflict(struct hb *hb, const char *body)
 	struct json_object *o = json_tokener_parse(body);
 
 	agent_log(AGENT_LOG_WARN, "master answered 409 to the heartbeat (%s): "
-		  "evicted, or following another log; dropping open handles "
-		  "and replaying from scratch before registering again",
+		  "evicted, or following another log; revoking open handles "
+		  "before registering again",
 		  problem_detail(o));
 	json_object_put(o);
 	hb->ok = false;
 	hb->devices_sent = false;
 	hb->last_failure = 409;
-	hb->wait_rebuild = atomic_load(&hb->a->rebuilds_done);
-	hb->waiting_rebuild = true;
-	agent_follow_request_rebuild(hb->a);
+	hb->wait_revoke = atomic_load(&hb->a->revokes_done);
+	hb->waiting_revoke = true;
+	agent_follow_request_revoke(hb->a);
 }
 
 static void beat(struct hb *hb, struct agent_http *h)
@@ -225,10 +225,10 @@ static void beat(struct hb *hb, struct agent_http *h)
 	char *body;
 	int r;
 
-	if (hb->waiting_rebuild) {
-		if (atomic_load(&hb->a->rebuilds_done) == hb->wait_rebuild)
+	if (hb->waiting_revoke) {
+		if (atomic_load(&hb->a->revokes_done) == hb->wait_revoke)
 			return;
-		hb->waiting_rebuild = false;
+		hb->waiting_revoke = false;
 	}
 	scan_devices(hb);
 	body = build_body(hb);

@@ -185,9 +185,9 @@ int master_heartbeat(struct master *m, const struct master_agent *report,
 	if (ag && ag->evicted) {
 		agents_remove(m->agents, report->id);
 		free(open_inos);
-		master_why_set(w, "agent %s was evicted: drop every mapping of "
-			       "pool files and replay the mount from scratch "
-			       "before heartbeating again", report->id);
+		master_why_set(w, "agent %s was evicted: drop every handle and "
+			       "mapping of pool files before heartbeating "
+			       "again", report->id);
 		return -ESTALE;
 	}
 	if (report->applied_seq > last) {

@@ -261,7 +261,7 @@ def test_eviction_revokes_deleted_files_held_open(cluster):
     cluster.wait_guest(g, "grep -q held /tmp/hold3.out", "the holder")
     api.delete("/v1/files/evictme", expect=200)
     cluster.wait_guest(g, f"[ ! -e {MNT}/evictme ]", "the delete")
-    # Evicted, the agent replays from scratch; the master no longer waits
+    # Evicted, the agent revokes what it holds; the master no longer waits
     # for it, so the deleted file's space may be reused: it is revoked.
     api.delete("/v1/agents/vm2", expect=200)
     cluster.wait_guest(g, "grep -Eq 'revoked|reclaimed .* while open' "
