@@ -45,6 +45,7 @@ API_LOAD := $(BUILD)/bench/api-load
 FUSE_WIN := $(BUILD)/bench/fuse-window
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
+        test-integration-san \
         run clean help check-deps kmod install uninstall test-systemd
 
 all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD) \
@@ -118,6 +119,15 @@ test-fuzz:
 
 test-integration: all
 	@$(PYTHON) -m pytest -q tests/integration
+
+# The daemons and famfsctl built with ASan+UBSan, through every integration
+# test that runs them on this host (the QEMU guests run the plain build,
+# and the kmod build and `make run` cases do not depend on BUILD).
+test-integration-san:
+	@$(MAKE) --no-print-directory SAN=1 all
+	@BUILD=build/san $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration \
+		--ignore-glob='*_vm.py' --ignore=tests/integration/test_kmod_build.py \
+		--ignore=tests/integration/test_make_run.py
 
 # The units as installed, checked by systemd-analyze on this host.
 test-systemd: $(BUILD)/famfsd $(BUILD)/famfsctl

@@ -33,6 +33,7 @@ stage "unit (ASan+UBSan)" $MAKE --no-print-directory SAN=1 test-unit
 stage fuzz $MAKE --no-print-directory test-fuzz
 stage "systemd units" $MAKE --no-print-directory test-systemd
 stage integration $MAKE --no-print-directory test-integration
+stage "integration (ASan+UBSan)" $MAKE --no-print-directory test-integration-san
 
 echo
 [ ${#stages_failed[@]} -eq 0 ] || echo "failed stages: ${stages_failed[*]}"
