@@ -109,6 +109,8 @@ struct agent {
 enum { AGENT_LOG_ERR = 3, AGENT_LOG_WARN = 4, AGENT_LOG_INFO = 6,
        AGENT_LOG_DEBUG = 7 };
 
+/* Both before any thread starts: the log settings are not locked. */
+void agent_log_init(void);
 void agent_log_set_verbose(bool verbose);
 __attribute__((format(printf, 2, 3)))
 void agent_log(int level, const char *fmt, ...);

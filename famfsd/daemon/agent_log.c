@@ -9,8 +9,14 @@
 
 #include "agent.h"
 
+/* Both set before the agent starts any thread, read-only after. */
 static bool log_verbose;
-static int log_journal = -1;	/* -1: not checked yet */
+static bool log_journal;
+
+void agent_log_init(void)
+{
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+}
 
 void agent_log_set_verbose(bool verbose)
 {
@@ -24,8 +30,6 @@ void agent_log(int level, const char *fmt, ...)
 
 	if (level >= AGENT_LOG_DEBUG && !log_verbose)
 		return;
-	if (log_journal < 0)
-		log_journal = getenv("JOURNAL_STREAM") != NULL;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);

@@ -314,9 +314,10 @@ int agent_main(int argc, char **argv)
 {
 	static struct agent agent;	/* one per process, signal-safe to reach */
 	struct agent *a = &agent;
-	uint64_t t0 = agent_now_ns();
+	uint64_t t0 = agent_now_ns(), seq, files, dirs;
 	int r;
 
+	agent_log_init();
 	init_sync(a);
 	r = parse_args(argc, argv, &a->o);
 	if (r < 0)
@@ -331,8 +332,13 @@ int agent_main(int argc, char **argv)
 		r = agent_follow_initial(a);
 	if (r == 0)
 		r = a->o.backend->mount(a);
-	if (r == 0)
-		r = start_threads(a);
+	if (r < 0)
+		goto out;
+	/* What the mount shows at start, taken before the follower runs. */
+	seq = a->pos.seq;
+	files = a->st->files;
+	dirs = a->st->dirs;
+	r = start_threads(a);
 	if (r < 0)
 		goto out;
 
@@ -341,13 +347,13 @@ int agent_main(int argc, char **argv)
 		  PRIu64 ", %" PRIu64 " files, %" PRIu64 " directories; "
 		  "polling the tail every %u ms%s%s (cache %s, %s)",
 		  a->o.pool_path, a->o.mount, (agent_now_ns() - t0) / 1e6,
-		  a->pos.seq, a->st->files, a->st->dirs, a->o.poll_ms,
+		  seq, files, dirs, a->o.poll_ms,
 		  a->o.master_url ? ", feed and heartbeats from " : "",
 		  a->o.master_url ? a->o.master_url : "", a->ops->name,
 		  !a->o.backend->maps_data ? "kernel module, DAX" :
 		  a->o.direct_io ? "direct I/O" : "page cache, dropped at open");
 	sd_notifyf(0, "READY=1\nSTATUS=agent: applied seq %" PRIu64
-		   ", mounted at %s", a->pos.seq, a->o.mount);
+		   ", mounted at %s", seq, a->o.mount);
 
 	r = a->o.backend->loop(a);
 	sd_notify(0, "STOPPING=1");

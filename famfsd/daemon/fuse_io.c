@@ -58,6 +58,26 @@ static int map_range(const struct agent *a, const struct agent_file *f,
 	return n;
 }
 
+/*
+ * The pieces of the pool mapping behind [off, off + size) of the handle's
+ * file, cut at its end: the piece count, 0 at or past the end, -EIO once
+ * the handle was revoked. The data path reads the handle only here.
+ */
+static int handle_map(const struct agent *a, const struct fuse_file_info *fi,
+		      off_t off, size_t size, struct iovec *iov)
+{
+	struct agent_file *f = handle(fi);
+	int n = 0;
+
+	if (atomic_load(&f->revoked))
+		n = -EIO;
+	else if (off >= 0 && (uint64_t)off < f->attr.size)
+		n = map_range(a, f, (uint64_t)off,
+			      f->attr.size - (uint64_t)off < size ?
+			      f->attr.size - (uint64_t)off : size, iov);
+	return n;
+}
+
 void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct agent *a = fuse_req_userdata(req);
@@ -100,24 +120,19 @@ void fuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi)
 {
 	struct agent *a = fuse_req_userdata(req);
-	struct agent_file *f = handle(fi);
 	struct iovec iov[FAMFS_MAX_EXTENTS];
-	uint64_t len;
 	int n;
 
 	(void)ino;
-	if (atomic_load(&f->revoked)) {
-		fuse_reply_err(req, EIO);
+	n = handle_map(a, fi, off, size, iov);
+	if (n < 0) {
+		fuse_reply_err(req, -n);
 		return;
 	}
-	if (off < 0 || (uint64_t)off >= f->attr.size) {
-		fuse_reply_buf(req, NULL, 0);
+	if (n == 0) {
+		fuse_reply_buf(req, NULL, 0);	/* at or past the end */
 		return;
 	}
-	len = f->attr.size - (uint64_t)off;
-	if (len > size)
-		len = size;
-	n = map_range(a, f, (uint64_t)off, len, iov);
 	/* R1: another host may have written these lines; drop our copies. */
 	for (int i = 0; i < n; i++)
 		a->ops->invalidate(iov[i].iov_base, iov[i].iov_len);
@@ -131,31 +146,27 @@ void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 		       off_t off, struct fuse_file_info *fi)
 {
 	struct agent *a = fuse_req_userdata(req);
-	struct agent_file *f = handle(fi);
 	struct iovec iov[FAMFS_MAX_EXTENTS];
 	struct fuse_bufvec *dst;
 	size_t size = fuse_buf_size(bufv);
-	uint64_t len, left;
+	uint64_t left;
 	ssize_t done;
 	int n;
 
 	(void)ino;
-	if (atomic_load(&f->revoked)) {
-		fuse_reply_err(req, EIO);
+	n = handle_map(a, fi, off, size, iov);
+	if (n < 0) {
+		fuse_reply_err(req, -n);
 		return;
 	}
 	if (!size) {
 		fuse_reply_write(req, 0);
 		return;
 	}
-	if (off < 0 || (uint64_t)off >= f->attr.size) {
+	if (n == 0) {
 		fuse_reply_err(req, EFBIG);	/* sizes are fixed */
 		return;
 	}
-	len = f->attr.size - (uint64_t)off;
-	if (len > size)
-		len = size;
-	n = map_range(a, f, (uint64_t)off, len, iov);
 	dst = malloc(sizeof(*dst) + (size_t)n * sizeof(dst->buf[0]));
 	if (!dst) {
 		fuse_reply_err(req, ENOMEM);
