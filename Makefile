@@ -1,11 +1,12 @@
 # famfsd: build, test, run, bench. `make help` lists the targets.
 #
-# Binaries land in build/ (build/san/ for the ASan+UBSan build, SAN=1).
+# Binaries land in build/ (build/san/ for the ASan+UBSan build, SAN=1;
+# build/tsan/ for the ThreadSanitizer build, SAN=thread).
 
 CC       ?= cc
 PYTHON   ?= /usr/bin/python3
 SAN      ?= 0
-BUILD    ?= $(if $(filter 1,$(SAN)),build/san,build)
+BUILD    ?= $(if $(filter 1,$(SAN)),build/san,$(if $(filter thread,$(SAN)),build/tsan,build))
 
 PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd libcurl
 CXL_PKGS := libcxl libdaxctl libndctl
@@ -20,6 +21,12 @@ ifeq ($(SAN),1)
 FAMFS_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
                  -fno-sanitize-recover=all
 FAMFS_LDFLAGS += -fsanitize=address,undefined
+endif
+# TSan does not model a lone fence (-Wtsan says so): ours order stores to
+# the shared pool for other hosts; threads here synchronise with locks.
+ifeq ($(SAN),thread)
+FAMFS_CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+FAMFS_LDFLAGS += -fsanitize=thread
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -45,7 +52,7 @@ API_LOAD := $(BUILD)/bench/api-load
 FUSE_WIN := $(BUILD)/bench/fuse-window
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench \
-        test-integration-san \
+        test-integration-san test-integration-tsan \
         run clean help check-deps kmod install uninstall test-systemd
 
 all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD) \
@@ -120,14 +127,23 @@ test-fuzz:
 test-integration: all
 	@$(PYTHON) -m pytest -q tests/integration
 
-# The daemons and famfsctl built with ASan+UBSan, through every integration
-# test that runs them on this host (the QEMU guests run the plain build,
-# and the kmod build and `make run` cases do not depend on BUILD).
+# The daemons and famfsctl built with a sanitizer, through every
+# integration test that runs them on this host (the QEMU guests run the
+# plain build, and the kmod build and `make run` cases do not use BUILD).
+HOST_ITESTS = -q -p no:cacheprovider tests/integration --ignore-glob='*_vm.py' \
+	--ignore=tests/integration/test_kmod_build.py \
+	--ignore=tests/integration/test_make_run.py
+
 test-integration-san:
 	@$(MAKE) --no-print-directory SAN=1 all
-	@BUILD=build/san $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration \
-		--ignore-glob='*_vm.py' --ignore=tests/integration/test_kmod_build.py \
-		--ignore=tests/integration/test_make_run.py
+	@BUILD=build/san $(PYTHON) -m pytest $(HOST_ITESTS)
+
+# Races between the daemons' threads (tests/tsan.supp says what is not one).
+test-integration-tsan:
+	@$(MAKE) --no-print-directory -j2 SAN=thread build/tsan/famfsd \
+		build/tsan/famfsctl build/tsan/tools/famfs-logtool
+	@TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" BUILD=build/tsan \
+		$(PYTHON) -m pytest $(HOST_ITESTS)
 
 # The units as installed, checked by systemd-analyze on this host.
 test-systemd: $(BUILD)/famfsd $(BUILD)/famfsctl

@@ -34,6 +34,7 @@ stage fuzz $MAKE --no-print-directory test-fuzz
 stage "systemd units" $MAKE --no-print-directory test-systemd
 stage integration $MAKE --no-print-directory test-integration
 stage "integration (ASan+UBSan)" $MAKE --no-print-directory test-integration-san
+stage "integration (TSan)" $MAKE --no-print-directory test-integration-tsan
 
 echo
 [ ${#stages_failed[@]} -eq 0 ] || echo "failed stages: ${stages_failed[*]}"

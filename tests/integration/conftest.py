@@ -40,7 +40,8 @@ ADMIN_TOKEN = "admin-0123456789abcdef"
 AGENT_TOKEN = "agent-0123456789abcdef"
 TENANT_TOKENS = {"tA": "tenant-a-0123456789abcdef", "tB": "tenant-b-0123456789abcdef"}
 
-SANITIZER_WORDS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+SANITIZER_WORDS = ("AddressSanitizer", "runtime error:", "LeakSanitizer",
+                   "ThreadSanitizer")
 
 
 def require(condition, what):
