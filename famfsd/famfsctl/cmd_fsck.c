@@ -130,7 +130,8 @@ static int repair_findings(struct famfs_pooldev *dev,
 			famfs_log_free(log);
 		}
 	}
-	return r;
+	/* On a block device the repair is done once written back. */
+	return r < 0 ? r : famfs_pooldev_sync(dev);
 }
 
 int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
@@ -153,11 +154,11 @@ int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
 		fprintf(stderr, "usage: famfsctl fsck DEVICE [--repair]\n");
 		return EXIT_OPERATIONAL;
 	}
-	r = famfs_pooldev_open(argv[optind], g->offset,
-			       repair ? FAMFS_DEV_WRITE : 0, &dev);
+	r = famfs_pooldev_open(argv[optind], g->offset, FAMFS_DEV_BLOCK_OK |
+			       (repair ? FAMFS_DEV_WRITE : 0), &dev);
 	if (r < 0) {
 		fprintf(stderr, "famfsctl fsck: failed to open '%s': %s\n",
-			argv[optind], strerror(-r));
+			argv[optind], famfs_pooldev_strerror(r));
 		return EXIT_OPERATIONAL;
 	}
 	r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev), ops, &rep);

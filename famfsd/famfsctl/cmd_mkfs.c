@@ -94,10 +94,11 @@ int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g)
 			return EXIT_OPERATIONAL;
 		}
 	}
-	r = famfs_pooldev_open(a.device, g->offset, FAMFS_DEV_WRITE, &dev);
+	r = famfs_pooldev_open(a.device, g->offset,
+			       FAMFS_DEV_WRITE | FAMFS_DEV_BLOCK_OK, &dev);
 	if (r < 0) {
 		fprintf(stderr, "famfsctl mkfs: failed to open '%s': %s\n",
-			a.device, strerror(-r));
+			a.device, famfs_pooldev_strerror(r));
 		return EXIT_OPERATIONAL;
 	}
 	r = check_existing(dev, a.device, g, a.force);
@@ -113,6 +114,13 @@ int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g)
 		fprintf(stderr, "famfsctl mkfs: the allocation unit must be a "
 			"power of two from 4 KiB to 1 GiB and the log at least "
 			"1 MiB, a multiple of 64 bytes\n");
+	if (r == 0) {
+		/* A block device holds the format only once written back. */
+		r = famfs_pooldev_sync(dev);
+		if (r < 0)
+			fprintf(stderr, "famfsctl mkfs: failed to write '%s' "
+				"back: %s\n", a.device, strerror(-r));
+	}
 	famfs_pooldev_close(dev);
 	if (r < 0)
 		return EXIT_OPERATIONAL;

@@ -13,7 +13,7 @@ int famfsctl_open_pool(const char *path, const struct famfsctl_global *g,
 {
 	struct famfs_pool_open_opts o = {
 		.offset = g->offset,
-		.dev_flags = writable ? FAMFS_DEV_WRITE : 0,
+		.dev_flags = FAMFS_DEV_BLOCK_OK | (writable ? FAMFS_DEV_WRITE : 0),
 		.coherence = g->coherence,
 	};
 	const char *why;

@@ -25,8 +25,10 @@ int famfs_pool_open(const char *path, const struct famfs_pool_open_opts *o,
 		goto fail;
 	}
 	r = famfs_pooldev_open(path, o->offset, o->dev_flags, &pool->dev);
-	if (r < 0)
+	if (r < 0) {
+		*reason = famfs_pooldev_strerror(r);
 		goto fail;
+	}
 	pool->base = famfs_pooldev_base(pool->dev);
 	pool->size = famfs_pooldev_size(pool->dev);
 	r = famfs_sb_load(pool->base, pool->size, pool->ops, &pool->info,

@@ -25,7 +25,7 @@ struct famfs_pool {
 
 struct famfs_pool_open_opts {
 	uint64_t offset;		/* pool start within the device */
-	unsigned int dev_flags;		/* FAMFS_DEV_WRITE */
+	unsigned int dev_flags;		/* FAMFS_DEV_WRITE, _BLOCK_OK */
 	enum famfs_coherence coherence;
 };
 

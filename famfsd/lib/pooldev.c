@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -92,7 +94,55 @@ static int geometry(struct famfs_pooldev *dev, uint64_t *ret_total,
 		dev->kind = FAMFS_DEV_DAX;
 		return dax_geometry(st.st_rdev, ret_total, ret_align);
 	}
+	if (S_ISBLK(st.st_mode)) {
+		dev->kind = FAMFS_DEV_BLOCK;
+		*ret_align = (uint64_t)sysconf(_SC_PAGESIZE);
+		return ioctl(dev->fd, BLKGETSIZE64, ret_total) < 0 ? -errno : 0;
+	}
 	return -ENODEV;
+}
+
+/*
+ * A block device, for the offline tools: opened exclusively (a mounted
+ * device answers EBUSY, as for mkfs.ext4), and with the pages this host's
+ * page cache may still hold from before a DAX mount wrote the device
+ * dropped, so the mapping shows what is on the device.
+ */
+static int open_block(struct famfs_pooldev *dev, unsigned int flags)
+{
+	int fd;
+
+	if (!(flags & FAMFS_DEV_BLOCK_OK))
+		return -EMEDIUMTYPE;
+	fd = open(dev->path, (dev->writable ? O_RDWR : O_RDONLY) | O_EXCL |
+		  O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	close(dev->fd);
+	dev->fd = fd;
+	if (ioctl(dev->fd, BLKFLSBUF, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+const char *famfs_pooldev_strerror(int err)
+{
+	switch (err) {
+	case -ENODEV:
+		return "not a regular file, dax device or block device";
+	case -EMEDIUMTYPE:
+		return "a block device: its page cache is this host's alone, "
+		       "so a pool served from it would not be shared; mount it "
+		       "with the kernel module (famfsd agent --backend kmod) and "
+		       "use MOUNT/.famfsd/pool";
+	case -EBUSY:
+		return "the device is in use (mounted?); offline commands need "
+		       "it unmounted, a mounted pool is MOUNT/.famfsd/pool";
+	case -EINVAL:
+		return "the offset is past the end or not aligned for the device";
+	default:
+		return strerror(-err);
+	}
 }
 
 int famfs_pooldev_open(const char *path, uint64_t offset, unsigned int flags,
@@ -118,6 +168,8 @@ int famfs_pooldev_open(const char *path, uint64_t offset, unsigned int flags,
 		goto fail;
 	}
 	r = geometry(dev, &total, &align);
+	if (r == 0 && dev->kind == FAMFS_DEV_BLOCK)
+		r = open_block(dev, flags);
 	if (r < 0)
 		goto fail;
 	if (offset >= total) {
@@ -148,10 +200,22 @@ fail:
 	return r;
 }
 
+int famfs_pooldev_sync(struct famfs_pooldev *dev)
+{
+	if (!dev->writable || dev->kind == FAMFS_DEV_DAX)
+		return 0;
+	if (msync(dev->map, dev->offset + dev->size - dev->map_off, MS_SYNC) < 0 ||
+	    fsync(dev->fd) < 0)
+		return -errno;
+	return 0;
+}
+
 void famfs_pooldev_close(struct famfs_pooldev *dev)
 {
 	if (!dev)
 		return;
+	if (dev->map && dev->kind == FAMFS_DEV_BLOCK)
+		(void)famfs_pooldev_sync(dev);
 	if (dev->map)
 		munmap(dev->map, dev->offset + dev->size - dev->map_off);
 	if (dev->fd >= 0)

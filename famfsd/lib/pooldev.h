@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Pool device access: one small interface over a regular file (sparse, any
- * size: the embedded default for demos and tests) and a character dax device
- * (/dev/daxX.Y, size read from sysfs), each with an optional byte offset.
- * The whole range is mapped MAP_SHARED once; callers address it by offset.
+ * size: the embedded default for demos and tests), a character dax device
+ * (/dev/daxX.Y, size read from sysfs) and, for the offline tools only, a
+ * pmem block device; each with an optional byte offset. The whole range is
+ * mapped MAP_SHARED once; callers address it by offset.
+ *
+ * A block device is mapped through this host's page cache, which no other
+ * host sees and which a DAX mount of the same device bypasses: so only
+ * callers that pass FAMFS_DEV_BLOCK_OK get one (famfsctl's offline
+ * commands), it is opened exclusively (not while mounted), its stale cached
+ * pages are dropped at open, and famfs_pooldev_sync() writes it back.
  */
 #ifndef FAMFSD_POOLDEV_H
 #define FAMFSD_POOLDEV_H
@@ -16,18 +23,31 @@ struct famfs_pooldev;
 enum famfs_pooldev_kind {
 	FAMFS_DEV_FILE,
 	FAMFS_DEV_DAX,
+	FAMFS_DEV_BLOCK,
 };
 
 #define FAMFS_DEV_WRITE		0x1u	/* map read-write, not read-only */
+#define FAMFS_DEV_BLOCK_OK	0x2u	/* a block device may be opened */
 
 /*
  * Opens path and maps [offset, end of device). Returns 0 or -errno:
- * -ENOENT, -EACCES, -ENODEV (not a file or dax device), -EINVAL (offset
- * past the end or misaligned for the device).
+ * -ENOENT, -EACCES, -ENODEV (not a file, dax or block device), -EINVAL
+ * (offset past the end or misaligned for the device), -EMEDIUMTYPE (a block
+ * device without FAMFS_DEV_BLOCK_OK), -EBUSY (a block device in use).
  */
 int famfs_pooldev_open(const char *path, uint64_t offset, unsigned int flags,
 		       struct famfs_pooldev **ret);
+/*
+ * Writes what was stored through the mapping back to the device and waits
+ * for it (msync, fsync): needed for a block device, harmless for a file,
+ * nothing to do for dax. Returns 0 or -errno.
+ */
+int famfs_pooldev_sync(struct famfs_pooldev *dev);
+/* Closes; a writable block device is synced first (errors are lost: call
+ * famfs_pooldev_sync() to see them). */
 void famfs_pooldev_close(struct famfs_pooldev *dev);
+/* A sentence for an error of famfs_pooldev_open(), for users. */
+const char *famfs_pooldev_strerror(int err);
 
 /* Creates (or extends) a sparse regular file of size bytes. */
 int famfs_pooldev_create_file(const char *path, uint64_t size);

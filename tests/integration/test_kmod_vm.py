@@ -16,6 +16,7 @@ memory failure) run last, in vm2, the last two on vm2's private scratch
 nvdimm (/dev/pmem1) so the shared pool is never damaged.
 """
 
+import json
 import os
 import sys
 import time
@@ -319,6 +320,32 @@ def test_agent_stop_detaches_with_files_open_then_rmmod_cycles(cluster):
         cluster.wait_guest(g, "umount /tmp/m2 2>/dev/null", "umount")
         g.check("rmmod famfsd")
     assert g.run("grep -q '^famfsd ' /proc/modules").rc != 0
+
+
+def test_offline_fsck_reads_the_device_not_a_stale_cache(cluster):
+    """vm2 no longer mounts the pool (previous test) while vm1's master
+    keeps writing it through DAX: famfsctl on vm2 reads /dev/pmem0 through
+    vm2's page cache, and must drop what that cache kept from its last
+    look. (The kernel drops it when the last opener closes the device; a
+    reader such as blkid holding it open keeps it, as the holder here.)"""
+    g, api = cluster.vm2, cluster.api
+    assert g.run(f"grep -q ' {MNT} ' /proc/mounts").rc != 0
+    g.check("sleep 600 < /dev/pmem0 > /dev/null 2>&1 & echo $! > /tmp/bdev_holder.pid")
+
+    def fsck():
+        out = json.loads(g.check(f"{CTL} --json fsck /dev/pmem0"))
+        assert out["clean"], out
+        return out["tail_seq"]
+
+    assert fsck() == api.get("/v1/pool", expect=200).json()["last_seq"]
+    seq = api.put("/v1/files/after_fsck", json={"size": 4096}, expect=201).json()["seq"]
+    assert fsck() == seq
+    g.check("kill $(cat /tmp/bdev_holder.pid)")
+    # Mounted, the device is refused with the reason, as mkfs.ext4 would.
+    g.check(f"insmod {KO} && mkdir -p /tmp/m3 && mount -t famfsd /dev/pmem0 /tmp/m3")
+    r = g.run(f"{CTL} fsck /dev/pmem0")
+    g.check("umount /tmp/m3 && rmmod famfsd")
+    assert r.rc == 8 and "in use (mounted?)" in r.err, r
 
 
 def test_mount_checks_device_and_superblocks(cluster):

@@ -327,17 +327,9 @@ def sh_rescan_namespace():
 
 
 def sh_mkfs(famfsctl, log_size="8M", dev="/dev/pmem0"):
-    """Formats the pool on /dev/pmem0: famfsctl (which maps files and dax
-    devices, not block devices) formats an image of the device's size in
-    tmpfs, then the metadata part of it is written to the device."""
+    """Formats a pool on a pmem block device (not mounted here: famfsctl
+    opens it exclusively) and prints its data offset."""
     return f"""set -e
-sz=$(blockdev --getsize64 {dev})
-rm -f /tmp/pool.img
-truncate -s "$sz" /tmp/pool.img
-{famfsctl} mkfs /tmp/pool.img --log-size {log_size} >/dev/null
-data=$({famfsctl} --json info /tmp/pool.img | sed -n 's/.*"data_offset": *\\([0-9]*\\).*/\\1/p')
-dd if=/tmp/pool.img of={dev} bs=1M count=$((data / 1048576)) \\
-	oflag=direct conv=notrunc status=none
-rm -f /tmp/pool.img
-echo "$data"
+{famfsctl} mkfs {dev} --force --log-size {log_size} >/dev/null
+{famfsctl} --json info {dev} | sed -n 's/.*"data_offset": *\\([0-9]*\\).*/\\1/p'
 """
