@@ -371,6 +371,30 @@ class ApiClient:
         return self.request("DELETE", path, **kw)
 
 
+def api_tree(api):
+    """Every entry of the namespace but the root, from the master's listing
+    API: path -> [type, size, mode, uid, gid, ino] (the shape of the
+    multi-host tests' Agent.tree())."""
+    out = {}
+    todo = ["/"]
+    while todo:
+        d = todo.pop()
+        base = "/v1/dirs/" + d.strip("/") if d != "/" else "/v1/dirs/"
+        cursor = None
+        while True:
+            params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            page = api.get(base, params=params, expect=200).json()
+            for e in page["entries"]:
+                out[e["path"]] = [e["type"], e["size"], e["mode"], e["uid"],
+                                  e["gid"], e["ino"]]
+                if e["type"] == "dir":
+                    todo.append(e["path"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    return out
+
+
 def raw_request(base, method, raw_path, token=None, body=None, headers=None):
     """Sends raw_path byte for byte (requests would re-quote it), over
     plain HTTP. Returns (status, headers, body bytes)."""

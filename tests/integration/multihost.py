@@ -377,26 +377,3 @@ class Agent:
         if not allow_errors:
             errors = [l for l in text.splitlines() if "error:" in l]
             assert not errors, f"errors in {self.stderr_path}:\n" + "\n".join(errors)
-
-
-def api_tree(api):
-    """Every entry of the namespace, from the master's listing API, in the
-    shape Agent.tree() returns (minus inode numbers' place: kept)."""
-    out = {}
-    todo = ["/"]
-    while todo:
-        d = todo.pop()
-        base = "/v1/dirs/" + d.strip("/") if d != "/" else "/v1/dirs/"
-        cursor = None
-        while True:
-            params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            page = api.get(base, params=params, expect=200).json()
-            for e in page["entries"]:
-                out[e["path"]] = [e["type"], e["size"], e["mode"], e["uid"],
-                                  e["gid"], e["ino"]]
-                if e["type"] == "dir":
-                    todo.append(e["path"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-    return out

@@ -18,7 +18,7 @@ import time
 
 from urllib.parse import quote
 
-from conftest import ApiClient, Master, famfsctl, make_pool, raw_request
+from conftest import ApiClient, Master, api_tree, famfsctl, make_pool, raw_request
 
 NAMES = ["a", "b", "c", "d\u00e9", "x y"]
 STEPS = int(os.environ.get("FAMFSD_RANDOM_STEPS", "1500"))
@@ -196,22 +196,11 @@ class Walk:
 
 
 def master_tree(api):
-    out, todo = {"/": ("dir", 0)}, ["/"]
-    while todo:
-        d = todo.pop()
-        base = "/v1/dirs/" + url_path(d) if d != "/" else "/v1/dirs/"
-        cursor = None
-        while True:
-            params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            page = api.get(base, params=params, expect=200).json()
-            for e in page["entries"]:
-                out[e["path"]] = (e["type"], e["size"] if e["type"] == "file" else 0)
-                if e["type"] == "dir":
-                    todo.append(e["path"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-    return out
+    """The master's namespace in the model's shape."""
+    tree = {"/": ("dir", 0)}
+    for path, (kind, size, *_) in api_tree(api).items():
+        tree[path] = (kind, size if kind == "file" else 0)
+    return tree
 
 
 def test_random_walk_matches_the_model(tmp_path):

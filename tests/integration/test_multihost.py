@@ -11,16 +11,13 @@ until it is closed there.
 """
 
 import hashlib
-import os
 import signal
-import threading
 import time
 
 import pytest
 
-from conftest import ApiClient, make_pool, problem_name
-from multihost import (Agent, Cluster, NsMaster, api_tree, check_capabilities,
-                       wait_until)
+from conftest import ApiClient, api_tree, make_pool, problem_name
+from multihost import Agent, Cluster, NsMaster, check_capabilities, wait_until
 
 MiB = 1 << 20
 TEST_SECONDS = 90          # hard bound per test (SIGALRM)

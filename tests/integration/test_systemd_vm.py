@@ -67,7 +67,7 @@ token_file = /etc/famfsd/agent.token
 """
 
 # The template instance's file: an agent only, pool found by UUID.
-TEMPLATE_CONF = f"""\
+TEMPLATE_CONF = """\
 [famfsd]
 role = agent
 [pool]
