@@ -358,7 +358,6 @@ static int rebuild(struct agent *a, const char *why)
 		famfs_log_free(new_log);
 		return r;
 	}
-	ctx_init(&c, a);
 
 	pthread_rwlock_wrlock(&a->lock);
 	old = a->st;
@@ -374,6 +373,7 @@ static int rebuild(struct agent *a, const char *why)
 	if (new_log)
 		famfs_log_free(log);
 
+	ctx_init(&c, a);
 	diff_trees(a, old->ns, st->ns, &c);
 	if (a->o.backend->resync)
 		a->o.backend->resync(a, old->ns, st->ns, false);

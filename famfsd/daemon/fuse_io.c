@@ -67,15 +67,14 @@ static int handle_map(const struct agent *a, const struct fuse_file_info *fi,
 		      off_t off, size_t size, struct iovec *iov)
 {
 	struct agent_file *f = handle(fi);
-	int n = 0;
+	uint64_t left;
 
 	if (atomic_load(&f->revoked))
-		n = -EIO;
-	else if (off >= 0 && (uint64_t)off < f->attr.size)
-		n = map_range(a, f, (uint64_t)off,
-			      f->attr.size - (uint64_t)off < size ?
-			      f->attr.size - (uint64_t)off : size, iov);
-	return n;
+		return -EIO;
+	if (off < 0 || (uint64_t)off >= f->attr.size)
+		return 0;
+	left = f->attr.size - (uint64_t)off;
+	return map_range(a, f, (uint64_t)off, left < size ? left : size, iov);
 }
 
 void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -247,3 +247,22 @@ def test_damaged_record_mounts_what_replays(agents, tmp_path):
     time.sleep(0.2)                             # several polls: one report
     lines = [l for l in a.stderr().splitlines() if "record 3" in l]
     assert len(lines) == 1 and "CRC mismatch" in lines[0], a.stderr()
+
+
+def test_pool_formatted_anew_under_a_running_agent(agents, tmp_path):
+    """The one case (with a new log generation) where an agent reads the
+    log from its start again: the tail went backwards. The old tree goes,
+    the new pool's files come, and nothing is served from the old one."""
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "mkdir", "old")
+    tool(pool, "create", "old/f", MiB)
+    a = agents(pool)
+    assert os.listdir(a.p("old")) == ["f"]
+    famfsctl("mkfs", pool, "--force", "--log-size", "1M", check=0)
+    wait_until("the old tree gone", lambda: os.listdir(a.mount) == [])
+    tool(pool, "create", "new", 4096)
+    wait_until("the new pool's file", lambda: os.listdir(a.mount) == ["new"])
+    assert os.stat(a.p("new")).st_size == 4096
+    assert "replayed the log from the start (the published tail went " \
+        "backwards)" in a.stderr(), a.stderr()
+    famfsctl("fsck", pool, check=0)
