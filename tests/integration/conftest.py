@@ -53,6 +53,15 @@ def require(condition, what):
     pytest.skip(what)
 
 
+def read_log(path):
+    """A daemon's log so far; "" before it wrote one."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -194,18 +203,10 @@ class Master:
                 f.close()
 
     def stderr(self):
-        try:
-            with open(self.stderr_path) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.stderr_path)
 
     def stdout(self):
-        try:
-            with open(self.stdout_path) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.stdout_path)
 
     def client(self, token="admin"):
         """An ApiClient; token: 'admin', 'agent', a tenant name, None or a raw token."""

@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from conftest import (AGENT_TOKEN, FAMFSD, SANITIZER_WORDS, ApiClient, Master,
-                      require)
+                      read_log, require)
 
 CLONE_NEWNET = 0x40000000
 SUBNET = "10.77.0"
@@ -337,11 +337,7 @@ class Agent:
                         f"after {timeout}s: {p.stdout.strip()}\n{self.stderr()[-3000:]}")
 
     def stderr(self):
-        try:
-            with open(self.stderr_path) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.stderr_path)
 
     def kill(self):
         """SIGKILL, like a crash: the mount dies with its namespace."""

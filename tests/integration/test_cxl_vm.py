@@ -26,7 +26,8 @@ import pytest
 import requests
 
 from conftest import (ADMIN_TOKEN, AGENT_TOKEN, FAMFSCTL, FAMFSD, SPEC_PATH,
-                      ApiClient, Spec, free_port, require, write_tokens)
+                      ApiClient, Spec, free_port, read_log, require,
+                      write_tokens)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
 import cxlvm  # noqa: E402
@@ -241,11 +242,7 @@ def test_cxl_pool_found_by_uuid(guests):
 
 
 def log(g, name):
-    try:
-        with open(os.path.join(g.xchg, name), errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
+    return read_log(os.path.join(g.xchg, name))
 
 
 # ---- the nvdimm guest --------------------------------------------------------

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from conftest import (ADMIN_TOKEN, AGENT_TOKEN, FAMFSCTL, FAMFSD, ApiClient,
-                      free_port, require, write_tokens)
+                      free_port, read_log, require, write_tokens)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
 import vm  # noqa: E402
@@ -111,11 +111,7 @@ class Cluster:
 
     @staticmethod
     def log(g, name):
-        try:
-            with open(os.path.join(g.xchg, name), errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(os.path.join(g.xchg, name))
 
     def stop(self):
         for g in self.guests:
