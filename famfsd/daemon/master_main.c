@@ -335,6 +335,7 @@ int master_main(int argc, char **argv)
 {
 	struct master *m = calloc(1, sizeof(*m));
 	bool leased = false;
+	uint64_t records;
 	sigset_t sigs;
 	int r, code;
 
@@ -377,6 +378,8 @@ int master_main(int argc, char **argv)
 				      (uint64_t)m->cfg.reclaim_grace_ms * 1000000ull;
 		r = master_feed_start(m->feed);
 	}
+	/* Read before the API threads start: they change the state. */
+	records = r == 0 ? m->st->last_seq : 0;
 	if (r == 0)
 		r = http_server_start(m, &m->http);
 	if (r < 0) {
@@ -387,8 +390,7 @@ int master_main(int argc, char **argv)
 	}
 	master_log(MASTER_LOG_INFO, "serving pool '%s' (epoch %llu, %llu "
 		"records) on %s://%s (port %u)", m->cfg.pool_path,
-		(unsigned long long)m->epoch,
-		(unsigned long long)m->st->last_seq,
+		(unsigned long long)m->epoch, (unsigned long long)records,
 		m->cfg.tls_cert ? "https" : "http", m->cfg.listen,
 		http_server_port(m->http));
 	sd_notify(0, "READY=1");
