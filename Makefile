@@ -15,7 +15,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
 # CFLAGS/LDFLAGS stay the user's (make CFLAGS=...); ours go in FAMFS_*.
 CFLAGS   ?= -O2 -g
 FAMFS_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 \
-            -fno-strict-aliasing -Ifamfsd/lib -Ikmod/uapi -Icxl -MMD -MP
+            -fno-strict-aliasing -Ifamfsd -Ifamfsd/lib -Ikmod/uapi -Icxl -MMD -MP
 FAMFS_LDFLAGS :=
 ifeq ($(SAN),1)
 FAMFS_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -40,7 +40,10 @@ LIB      := $(BUILD)/libfamfsd.a
 CXL_SRC  := $(wildcard cxl/*.c)
 CXL_OBJ  := $(CXL_SRC:%.c=$(BUILD)/obj/%.o)
 CXL_LIB  := $(BUILD)/libfamfscxl.a
-D_SRC    := $(wildcard famfsd/daemon/*.c)
+# famfsd, the daemon: famfsd/main.c and one folder per part (common,
+# conf, http, master, master/api, agent, agent/fuse, agent/kmod).
+D_DIRS   := common conf http master master/api agent agent/fuse agent/kmod
+D_SRC    := famfsd/main.c $(foreach d,$(D_DIRS),$(wildcard famfsd/$(d)/*.c))
 D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
 CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)

@@ -50,7 +50,7 @@ static void fill_attr(fuse_ino_t ino, struct stat *st)
 static void window_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* The agent's choices (famfsd/daemon/fuse_session.c). */
+	/* The agent's choices (famfsd/agent/fuse/session.c). */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)

@@ -31,7 +31,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "format.h"
+#include "famfsd_format.h"
 #include "private.h"
 #include "probe.h"
 #include "super.h"

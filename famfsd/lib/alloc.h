@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "format.h"
+#include "famfsd_format.h"
 
 struct famfs_alloc;
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cache.h"
-#include "format.h"
+#include "famfsd_format.h"
 
 #define LINE_MASK ((uintptr_t)FAMFS_CACHELINE - 1)
 

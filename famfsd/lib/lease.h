@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "cache.h"
-#include "format.h"
+#include "famfsd_format.h"
 
 struct famfs_lease_info {
 	uint64_t epoch;

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "cache.h"
-#include "format.h"
+#include "famfsd_format.h"
 
 struct famfs_log;
 

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "format.h"
+#include "famfsd_format.h"
 #include "names.h"
 
 /* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, <= U+10FFFF. */

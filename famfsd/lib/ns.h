@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "format.h"
+#include "famfsd_format.h"
 
 struct famfs_node {
 	uint64_t ino;

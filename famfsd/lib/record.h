@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "format.h"
+#include "famfsd_format.h"
 
 /* A decoded record in host byte order. Pointers refer into the record. */
 struct famfs_rec {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "cache.h"
-#include "format.h"
+#include "famfsd_format.h"
 
 /* The superblock in host byte order. */
 struct famfs_pool_info {

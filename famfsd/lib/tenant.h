@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "format.h"
+#include "famfsd_format.h"
 
 struct famfs_tenant {
 	char name[FAMFS_TENANT_MAX + 1];

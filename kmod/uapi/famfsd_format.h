@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later WITH Linux-syscall-note */
 /*
  * famfsd pool format, version 1: the one definition of the on-media layout,
- * shared by userspace (famfsd/lib/format.h includes it) and the kernel
+ * shared by userspace (famfsd/lib includes it directly) and the kernel
  * module. docs/format.md describes the same layout in prose.
  *
  * Every field is fixed width and little-endian (__le* types, which sparse

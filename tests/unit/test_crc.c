@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "crc.h"
-#include "format.h"
+#include "famfsd_format.h"
 
 /* Check values from RFC 3720 appendix B.4 and the CRC catalogue. */
 static void test_known_vectors(void **state)

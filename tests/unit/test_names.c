@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "format.h"
+#include "famfsd_format.h"
 #include "names.h"
 
 #define U8(s) (s), (sizeof(s) - 1)

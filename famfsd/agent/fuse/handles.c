@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Inodes with open FUSE handles, and the orphans among them (deleted from
+ * the namespace while open here).
+ *
+ * Why a table apart from the replayed state: the state drops a node the
+ * moment its delete record is applied, but a process may still read and
+ * write through a handle it opened before. Each entry holds a private copy
+ * of the file's extents, so such a handle keeps working until its release,
+ * and the heartbeat keeps reporting the inode in open_inos, which is what
+ * stops the master from reclaiming (and reusing) its space.
+ *
+ * The table is small (open files, not all files): a fixed array of hash
+ * chains under one mutex. Entries are freed on the last release only, so a
+ * handle's pointer (fi->fh) stays valid without the mutex; a revoked entry
+ * leaves the chains at once and is freed by its last release.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+
+#define N_CHAINS 256u
+
+struct agent_files {
+	pthread_mutex_t lock;
+	struct agent_file *chain[N_CHAINS];	/* protected by lock */
+	unsigned long n;			/* protected by lock */
+};
+
+static unsigned int chain_of(uint64_t ino)
+{
+	return (unsigned int)((ino * 0x9e3779b97f4a7c15ull) >> 56);
+}
+
+int agent_files_new(struct agent_files **ret)
+{
+	struct agent_files *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	*ret = t;
+	return 0;
+}
+
+void agent_files_free(struct agent_files *t)
+{
+	if (!t)
+		return;
+	for (unsigned int i = 0; i < N_CHAINS; i++) {
+		struct agent_file *f = t->chain[i], *next;
+
+		for (; f; f = next) {
+			next = f->next;
+			free(f);
+		}
+	}
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+/* Called with t->lock held. */
+static struct agent_file *find_locked(struct agent_files *t, uint64_t ino)
+{
+	struct agent_file *f = t->chain[chain_of(ino)];
+
+	while (f && f->attr.ino != ino)
+		f = f->next;
+	return f;
+}
+
+/* Called with t->lock held. */
+static void unlink_locked(struct agent_files *t, struct agent_file *f)
+{
+	struct agent_file **p = &t->chain[chain_of(f->attr.ino)];
+
+	while (*p != f)
+		p = &(*p)->next;
+	*p = f->next;
+	t->n--;
+}
+
+static struct agent_file *new_entry(const struct famfs_node *node)
+{
+	const struct famfs_extent *ext = famfs_node_extents(node);
+	struct agent_file *f;
+
+	f = calloc(1, sizeof(*f) + node->n_extents * sizeof(f->ext[0]));
+	if (!f)
+		return NULL;
+	f->attr.ino = node->ino;
+	f->attr.size = node->size;
+	f->attr.mtime_ns = node->mtime_ns;
+	f->attr.mode = node->mode;
+	f->attr.uid = node->uid;
+	f->attr.gid = node->gid;
+	f->attr.nlink = 1;
+	f->n_extents = node->n_extents;
+	for (uint32_t i = 0; i < node->n_extents; i++) {
+		f->ext[i] = ext[i];
+		f->attr.alloc_bytes += ext[i].len;
+	}
+	atomic_init(&f->revoked, false);
+	return f;
+}
+
+int agent_files_open(struct agent_files *t, const struct famfs_node *node,
+		     struct agent_file **ret)
+{
+	struct agent_file *f;
+
+	pthread_mutex_lock(&t->lock);
+	f = find_locked(t, node->ino);
+	if (!f) {
+		f = new_entry(node);
+		if (!f) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		f->next = t->chain[chain_of(node->ino)];
+		t->chain[chain_of(node->ino)] = f;
+		t->n++;
+	}
+	f->opens++;
+	pthread_mutex_unlock(&t->lock);
+	*ret = f;
+	return 0;
+}
+
+bool agent_files_release(struct agent_files *t, struct agent_file *f)
+{
+	bool last_orphan;
+
+	pthread_mutex_lock(&t->lock);
+	if (--f->opens) {
+		pthread_mutex_unlock(&t->lock);
+		return false;
+	}
+	last_orphan = f->orphan && !atomic_load(&f->revoked);
+	if (!atomic_load(&f->revoked))
+		unlink_locked(t, f);
+	pthread_mutex_unlock(&t->lock);
+	free(f);
+	return last_orphan;
+}
+
+bool agent_files_mark_orphan(struct agent_files *t, uint64_t ino)
+{
+	struct agent_file *f;
+
+	pthread_mutex_lock(&t->lock);
+	f = find_locked(t, ino);
+	if (f) {
+		f->orphan = true;
+		f->attr.nlink = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return f != NULL;
+}
+
+int agent_files_attr(struct agent_files *t, uint64_t ino,
+		     struct agent_attr *ret)
+{
+	struct agent_file *f;
+
+	pthread_mutex_lock(&t->lock);
+	f = find_locked(t, ino);
+	if (f)
+		*ret = f->attr;
+	pthread_mutex_unlock(&t->lock);
+	return f ? 0 : -ENOENT;
+}
+
+unsigned int agent_files_revoke(struct agent_files *t, uint64_t ino)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (unsigned int i = 0; i < N_CHAINS; i++) {
+		struct agent_file *f = t->chain[i], *next;
+
+		for (; f; f = next) {
+			next = f->next;
+			if (ino && f->attr.ino != ino)
+				continue;
+			/*
+			 * Out of the table: a later open of the same inode
+			 * (live again after a rebuild) gets a fresh entry, and
+			 * the heartbeat stops reporting this one. The entry
+			 * itself lives until its last release.
+			 */
+			atomic_store(&f->revoked, true);
+			unlink_locked(t, f);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+long agent_files_list(struct agent_files *t, uint64_t **ret)
+{
+	uint64_t *inos;
+	long n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	inos = malloc((t->n ? t->n : 1) * sizeof(*inos));
+	if (!inos) {
+		pthread_mutex_unlock(&t->lock);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < N_CHAINS; i++)
+		for (struct agent_file *f = t->chain[i]; f; f = f->next)
+			inos[n++] = f->attr.ino;
+	pthread_mutex_unlock(&t->lock);
+	qsort(inos, (size_t)n, sizeof(*inos), cmp_u64);
+	*ret = inos;
+	return n;
+}

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * FUSE back-end, data side: open, read, write, fsync, release.
+ *
+ * File bytes live once, in the pool; the daemon copies them straight
+ * between the pool mapping and the kernel's request buffers (a read reply
+ * is a writev from the mapping, a write lands from the request into the
+ * mapping), following the data protocol of docs/fuse.md:
+ *   write: W1 copy into the mapping, W2 flush the written lines, W3 fence,
+ *          then reply (the bytes are in the pool before the writer is told);
+ *   read:  R1 invalidate the lines to read, R2 fence, R3 copy out.
+ * So bytes written through one host's mount are read through another's.
+ *
+ * Each handle points to its agent_file, which holds the file's extents as
+ * they were at open: sizes never change, so no state lock is needed here,
+ * and a file deleted while open keeps working until release.
+ *
+ * Sizes are fixed at creation: a write that starts at or past the end is
+ * EFBIG, one that crosses it is cut short at the end (the caller's next
+ * write then gets EFBIG), and O_TRUNC on a writable open is EPERM.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+
+#include "agent/fuse/fuse_backend.h"
+
+static struct agent_file *handle(const struct fuse_file_info *fi)
+{
+	return (struct agent_file *)(uintptr_t)fi->fh;
+}
+
+/*
+ * Maps [off, off + len) of the file, which must lie within its extents, to
+ * pieces of the data mapping. Returns the piece count.
+ */
+static int map_range(const struct agent *a, const struct agent_file *f,
+		     uint64_t off, uint64_t len, struct iovec *iov)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < f->n_extents && len; i++) {
+		uint64_t elen = f->ext[i].len, take;
+
+		if (off >= elen) {
+			off -= elen;
+			continue;
+		}
+		take = elen - off < len ? elen - off : len;
+		iov[n].iov_base = agent_data_ptr(a, f->ext[i].offset + off);
+		iov[n].iov_len = take;
+		n++;
+		len -= take;
+		off = 0;
+	}
+	return n;
+}
+
+/*
+ * The pieces of the pool mapping behind [off, off + size) of the handle's
+ * file, cut at its end: the piece count, 0 at or past the end, -EIO once
+ * the handle was revoked. The data path reads the handle only here.
+ */
+static int handle_map(const struct agent *a, const struct fuse_file_info *fi,
+		      off_t off, size_t size, struct iovec *iov)
+{
+	struct agent_file *f = handle(fi);
+	uint64_t left;
+
+	if (atomic_load(&f->revoked))
+		return -EIO;
+	if (off < 0 || (uint64_t)off >= f->attr.size)
+		return 0;
+	left = f->attr.size - (uint64_t)off;
+	return map_range(a, f, (uint64_t)off, left < size ? left : size, iov);
+}
+
+void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct agent *a = fuse_req_userdata(req);
+	const struct famfs_node *n;
+	struct agent_file *f = NULL;
+	int err = 0;
+
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_refuse(req, "O_TRUNC (a size change)", ino, NULL);
+		return;
+	}
+	/*
+	 * Under the read lock: the node is alive while its extents are
+	 * copied, and a delete replayed after this open finds the handle in
+	 * the table (and keeps the extents alive) before the heartbeat can
+	 * report an applied sequence past that delete.
+	 */
+	pthread_rwlock_rdlock(&a->lock);
+	n = famfs_ns_get(a->st->ns, ino);
+	if (!n)
+		err = ENOENT;
+	else if (famfs_node_is_dir(n))
+		err = EISDIR;
+	else
+		err = -agent_files_open(a->files, n, &f);
+	pthread_rwlock_unlock(&a->lock);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	/* Drop cached pages at open: another host may have written since. */
+	fi->keep_cache = 0;
+	fi->direct_io = a->o.direct_io;
+	if (fuse_reply_open(req, fi) < 0)
+		agent_files_release(a->files, f);	/* no release will come */
+}
+
+void fuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi)
+{
+	struct agent *a = fuse_req_userdata(req);
+	struct iovec iov[FAMFS_MAX_EXTENTS];
+	int n;
+
+	(void)ino;
+	n = handle_map(a, fi, off, size, iov);
+	if (n < 0) {
+		fuse_reply_err(req, -n);
+		return;
+	}
+	if (n == 0) {
+		fuse_reply_buf(req, NULL, 0);	/* at or past the end */
+		return;
+	}
+	/* R1: another host may have written these lines; drop our copies. */
+	for (int i = 0; i < n; i++)
+		a->ops->invalidate(iov[i].iov_base, iov[i].iov_len);
+	/* R2: the invalidations complete before the copy below loads. */
+	a->ops->rfence();
+	/* R3: the reply is a writev straight from the pool mapping. */
+	fuse_reply_iov(req, iov, n);
+}
+
+void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
+		       off_t off, struct fuse_file_info *fi)
+{
+	struct agent *a = fuse_req_userdata(req);
+	struct iovec iov[FAMFS_MAX_EXTENTS];
+	struct fuse_bufvec *dst;
+	size_t size = fuse_buf_size(bufv);
+	uint64_t left;
+	ssize_t done;
+	int n;
+
+	(void)ino;
+	n = handle_map(a, fi, off, size, iov);
+	if (n < 0) {
+		fuse_reply_err(req, -n);
+		return;
+	}
+	if (!size) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	if (n == 0) {
+		fuse_reply_err(req, EFBIG);	/* sizes are fixed */
+		return;
+	}
+	dst = malloc(sizeof(*dst) + (size_t)n * sizeof(dst->buf[0]));
+	if (!dst) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	*dst = (struct fuse_bufvec)FUSE_BUFVEC_INIT(0);
+	dst->count = (size_t)n;
+	for (int i = 0; i < n; i++)
+		dst->buf[i] = (struct fuse_buf){
+			.size = iov[i].iov_len, .mem = iov[i].iov_base,
+		};
+	/* W1: from the request (memory or spliced pipe) into the pool. */
+	done = fuse_buf_copy(dst, bufv, 0);
+	free(dst);
+	if (done < 0) {
+		fuse_reply_err(req, (int)-done);
+		return;
+	}
+	/* W2: write back exactly the lines this write touched. */
+	left = (uint64_t)done;
+	for (int i = 0; i < n && left; i++) {
+		size_t l = iov[i].iov_len < left ? iov[i].iov_len : left;
+
+		a->ops->flush(iov[i].iov_base, l);
+		left -= l;
+	}
+	/* W3: the bytes are in the pool before the writer hears "written". */
+	a->ops->wfence();
+	fuse_reply_write(req, (size_t)done);
+}
+
+void fuse_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		   struct fuse_file_info *fi)
+{
+	/* Every write was flushed and fenced before it was acknowledged. */
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+void fuse_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct agent *a = fuse_req_userdata(req);
+
+	if (agent_files_release(a->files, handle(fi))) {
+		msg(MSG_INFO, "last handle on deleted inode %" PRIu64
+			  " closed: no longer reported open, the master may "
+			  "reclaim its space", (uint64_t)ino);
+		/* Report it at once rather than at the next tick. */
+		agent_heartbeat_kick(a);
+	}
+	fuse_reply_err(req, 0);
+}

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Heartbeat: every second, POST /v1/agents/heartbeat with the applied
+ * sequence, the log generation and the inodes open here. The master uses
+ * the last two to decide when a deleted file's space may be reused, so the
+ * report is taken under the state's read lock: an inode opened before a
+ * delete was applied is in the table before applied_seq can pass it.
+ *
+ * The heartbeat also carries this host's CXL and dax inventory
+ * (libfamfscxl, rescanned every AGENT_DEVICES_RESCAN_S seconds) as
+ * "devices", but only when the master may not have it: after a change, a
+ * failed or refused heartbeat, or a new master epoch.
+ *
+ * Replies: 200 carries the master's last sequence (a hint that the
+ * follower is behind) and epoch (a change means a new master); 409 means
+ * this agent was evicted, or follows another log: it revokes its open
+ * handles (keeping its state and position: the log did not change) before
+ * it heartbeats (and so registers) again. Failures are logged once per
+ * kind and retried every second.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/backend.h"
+#include "http/client.h"
+#include "famfs_cxl.h"
+
+#define HB_TIMEOUT_MS	2000L
+#define AGENT_DEVICES_RESCAN_S	30
+
+struct hb {
+	struct agent *a;
+	char host[256];
+	bool ok;			/* last heartbeat was accepted */
+	long last_failure;		/* status or -errno last logged */
+	uint64_t epoch;			/* master epoch last seen */
+	unsigned int wait_revoke;	/* revokes_done value to wait past */
+	bool waiting_revoke;
+	char *devices;			/* inventory JSON of the last scan */
+	bool devices_sent;		/* the master accepted that one */
+	bool devices_in_body;		/* the body being sent carries it */
+	time_t devices_scanned;		/* CLOCK_MONOTONIC seconds, 0: never */
+};
+
+/*
+ * Rescans this host's devices when due; a changed inventory is sent with
+ * the next heartbeat. A failed scan keeps the last one (logged once).
+ */
+static void scan_devices(struct hb *hb)
+{
+	struct famfs_cxl_ctx *ctx = NULL;
+	struct json_object *o;
+	struct timespec now;
+	char *s;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (hb->devices_scanned &&
+	    now.tv_sec - hb->devices_scanned < AGENT_DEVICES_RESCAN_S)
+		return;
+	hb->devices_scanned = now.tv_sec ? now.tv_sec : 1;
+	r = famfs_cxl_new(&ctx);
+	if (r < 0) {
+		if (!hb->devices)
+			msg(MSG_WARN, "Failed to scan this host's CXL "
+				  "and dax devices: %s, ignoring", strerror(-r));
+		return;
+	}
+	o = famfs_cxl_to_json(ctx, 0);
+	s = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+	json_object_put(o);
+	famfs_cxl_unref(ctx);
+	if (!s)
+		return;
+	if (hb->devices && !strcmp(hb->devices, s)) {
+		free(s);
+		return;
+	}
+	free(hb->devices);
+	hb->devices = s;
+	hb->devices_sent = false;
+}
+
+/* The request body; NULL when out of memory. */
+static char *build_body(struct hb *hb)
+{
+	struct agent *a = hb->a;
+	struct json_object *o, *arr;
+	uint64_t seq, gen, *inos = NULL;
+	long n;
+	char *s = NULL;
+
+	pthread_rwlock_rdlock(&a->lock);
+	seq = a->pos.seq;
+	gen = a->generation;
+	/* The kernel module counts opens itself; FUSE opens are in the table. */
+	n = a->o.backend->open_inos ? a->o.backend->open_inos(a, &inos) :
+	    agent_files_list(a->files, &inos);
+	pthread_rwlock_unlock(&a->lock);
+	if (n < 0)
+		return NULL;
+	o = json_object_new_object();
+	arr = json_object_new_array_ext((int)n);
+	if (!o || !arr)
+		goto out;
+	for (long i = 0; i < n; i++)
+		json_object_array_add(arr, json_object_new_int64((int64_t)inos[i]));
+	json_object_object_add(o, "agent_id", json_object_new_string(a->o.agent_id));
+	json_object_object_add(o, "host", json_object_new_string(hb->host));
+	json_object_object_add(o, "address", json_object_new_string(a->o.address));
+	json_object_object_add(o, "applied_seq", json_object_new_int64((int64_t)seq));
+	json_object_object_add(o, "open_inos", arr);
+	arr = NULL;
+	json_object_object_add(o, "generation", json_object_new_int64((int64_t)gen));
+	hb->devices_in_body = false;
+	if (hb->devices && !hb->devices_sent) {
+		struct json_object *d = json_tokener_parse(hb->devices);
+
+		if (d) {
+			json_object_object_add(o, "devices", d);
+			hb->devices_in_body = true;
+		}
+	}
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+out:
+	json_object_put(arr);
+	json_object_put(o);
+	free(inos);
+	return s;
+}
+
+static int64_t get_i64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return -1;
+	return json_object_get_int64(v);
+}
+
+/* The "detail" (or "title") of a problem document, for the log. */
+static const char *problem_detail(struct json_object *o)
+{
+	struct json_object *v;
+
+	if (o && (json_object_object_get_ex(o, "detail", &v) ||
+		  json_object_object_get_ex(o, "title", &v)))
+		return json_object_get_string(v);
+	return "no detail";
+}
+
+static void on_accepted(struct hb *hb, const char *body)
+{
+	struct agent *a = hb->a;
+	struct json_object *o = json_tokener_parse(body);
+	int64_t seq = get_i64(o, "seq"), epoch = get_i64(o, "epoch");
+	uint64_t applied;
+
+	pthread_rwlock_rdlock(&a->lock);
+	applied = a->pos.seq;
+	pthread_rwlock_unlock(&a->lock);
+	if (!hb->ok)
+		msg(MSG_INFO, "heartbeat accepted by %s as '%s': "
+			  "master seq %" PRId64 ", epoch %" PRId64 "; applied %"
+			  PRIu64, a->o.master_url, a->o.agent_id, seq, epoch,
+			  applied);
+	else
+		msg(MSG_DEBUG, "heartbeat reply: master seq %" PRId64
+			  ", epoch %" PRId64 "; applied %" PRIu64, seq, epoch,
+			  applied);
+	if (hb->devices_in_body)
+		hb->devices_sent = true;
+	if (epoch > 0 && hb->epoch && (uint64_t)epoch != hb->epoch) {
+		msg(MSG_INFO, "master epoch changed from %" PRIu64
+			  " to %" PRId64 ": a new master runs", hb->epoch, epoch);
+		hb->devices_sent = false;	/* it knows nothing of us */
+	}
+	if (epoch > 0)
+		hb->epoch = (uint64_t)epoch;
+	/* The master published more than this agent applied: look now. */
+	if (seq > 0 && (uint64_t)seq > applied)
+		agent_follow_wake(a);
+	hb->ok = true;
+	hb->last_failure = 0;
+	json_object_put(o);
+}
+
+static void on_failure(struct hb *hb, long kind, const char *what)
+{
+	hb->ok = false;
+	hb->devices_sent = false;
+	if (hb->last_failure == kind)
+		return;
+	hb->last_failure = kind;
+	msg(MSG_WARN, "heartbeat to %s failed: %s; retrying every "
+		  "second", hb->a->o.master_url, what);
+}
+
+static void on_conflict(struct hb *hb, const char *body)
+{
+	struct json_object *o = json_tokener_parse(body);
+
+	msg(MSG_WARN, "master answered 409 to the heartbeat (%s): "
+		  "evicted, or following another log; revoking open handles "
+		  "before registering again",
+		  problem_detail(o));
+	json_object_put(o);
+	hb->ok = false;
+	hb->devices_sent = false;
+	hb->last_failure = 409;
+	hb->wait_revoke = atomic_load(&hb->a->revokes_done);
+	hb->waiting_revoke = true;
+	agent_follow_request_revoke(hb->a);
+}
+
+static void beat(struct hb *hb, struct agent_http *h)
+{
+	struct agent_http_reply rep;
+	char what[512];
+	char *body;
+	int r;
+
+	if (hb->waiting_revoke) {
+		if (atomic_load(&hb->a->revokes_done) == hb->wait_revoke)
+			return;
+		hb->waiting_revoke = false;
+	}
+	scan_devices(hb);
+	body = build_body(hb);
+	if (!body) {
+		on_failure(hb, -ENOMEM, "out of memory");
+		return;
+	}
+	r = agent_http_request(h, "POST", "/v1/agents/heartbeat", body,
+			       HB_TIMEOUT_MS, &rep);
+	free(body);
+	if (r == -ECANCELED)
+		return;
+	if (r < 0) {
+		on_failure(hb, r, rep.error);
+		return;
+	}
+	if (rep.status == 200) {
+		on_accepted(hb, rep.body);
+	} else if (rep.status == 409) {
+		on_conflict(hb, rep.body);
+	} else if (rep.status == 400 && hb->devices_in_body) {
+		struct json_object *o = json_tokener_parse(rep.body);
+
+		/* An older master, or one that reads the report differently:
+		 * the heartbeat matters more than the inventory. */
+		msg(MSG_WARN, "master refused this host's device "
+			  "report (%s); heartbeating without it until the "
+			  "devices change", problem_detail(o));
+		json_object_put(o);
+		hb->devices_sent = true;
+		agent_heartbeat_kick(hb->a);
+	} else if ((rep.status == 401 || rep.status == 403) &&
+		   agent_token_refresh(hb->a, h)) {
+		agent_heartbeat_kick(hb->a);	/* again now, with it */
+	} else {
+		struct json_object *o = json_tokener_parse(rep.body);
+
+		snprintf(what, sizeof(what), "HTTP %ld (%s)%s", rep.status,
+			 problem_detail(o), rep.status == 401 || rep.status == 403 ?
+			 "; check --token/--token-file (an agent or admin token)" : "");
+		json_object_put(o);
+		on_failure(hb, rep.status, what);
+	}
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct hb hb = { .a = arg };
+	struct agent *a = arg;
+
+	if (gethostname(hb.host, sizeof(hb.host) - 1) < 0 || !hb.host[0])
+		strcpy(hb.host, "unknown");
+	while (!atomic_load(&a->stop)) {
+		struct timespec until;
+
+		beat(&hb, a->hb_http);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += AGENT_HEARTBEAT_MS / 1000;
+		pthread_mutex_lock(&a->wake_lock);
+		while (!a->hb_kick && !atomic_load(&a->stop))
+			if (pthread_cond_timedwait(&a->hb_cond, &a->wake_lock,
+						   &until) == ETIMEDOUT)
+				break;
+		a->hb_kick = false;
+		pthread_mutex_unlock(&a->wake_lock);
+	}
+	free(hb.devices);
+	return NULL;
+}
+
+void agent_heartbeat_kick(struct agent *a)
+{
+	pthread_mutex_lock(&a->wake_lock);
+	a->hb_kick = true;
+	pthread_cond_signal(&a->hb_cond);
+	pthread_mutex_unlock(&a->wake_lock);
+}
+
+int agent_heartbeat_start(struct agent *a)
+{
+	int r = agent_http_new(a->o.master_url, a->o.token, &a->stop, &a->hb_http);
+
+	if (r < 0)
+		return r;
+	r = pthread_create(&a->heartbeat, NULL, heartbeat_main, a);
+	if (r) {
+		agent_http_free(a->hb_http);
+		a->hb_http = NULL;
+		return -r;
+	}
+	a->heartbeat_started = true;
+	return 0;
+}
+
+void agent_heartbeat_stop(struct agent *a)
+{
+	if (!a->heartbeat_started)
+		return;
+	pthread_mutex_lock(&a->wake_lock);
+	pthread_cond_broadcast(&a->hb_cond);
+	pthread_mutex_unlock(&a->wake_lock);
+	agent_http_wakeup(a->hb_http);
+	pthread_join(a->heartbeat, NULL);
+	agent_http_free(a->hb_http);
+	a->hb_http = NULL;
+	a->heartbeat_started = false;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The agent's bearer token: read from --token-file at start, and read
+ * again when the master refuses it (401/403). Rotating an agent token is
+ * then: put the new token in the master's token file and reload the
+ * master (SIGHUP), write it to the agent's token file; each agent picks
+ * it up at its next heartbeat, without a restart, so its mount stays.
+ *
+ * Each thread that talks to the master (heartbeat, change feed) owns its
+ * HTTP client and refreshes it itself; nothing is shared but the path.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "http/client.h"
+
+int agent_token_read(const char *path, char **ret)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	n = getline(&line, &cap, f);
+	fclose(f);
+	if (n < 0) {
+		free(line);
+		return -ENODATA;
+	}
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
+		     line[n - 1] == ' '))
+		line[--n] = '\0';
+	if (!n) {
+		free(line);
+		return -ENODATA;
+	}
+	*ret = line;
+	return 0;
+}
+
+bool agent_token_refresh(struct agent *a, struct agent_http *h)
+{
+	char *token = NULL;
+	bool changed;
+	int r;
+
+	if (!a->o.token_file || agent_token_read(a->o.token_file, &token) < 0)
+		return false;
+	changed = !agent_http_has_token(h, token);
+	r = changed ? agent_http_set_token(h, token) : 0;
+	if (changed && r == 0)
+		msg(MSG_INFO, "the master refused the token; '%s' "
+			  "holds another one now, using it", a->o.token_file);
+	explicit_bzero(token, strlen(token));
+	free(token);
+	return changed && r == 0;
+}

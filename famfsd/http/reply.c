@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Replies: JSON documents, RFC 9457 problem documents and plain text. Each
+ * helper queues exactly one response and counts its status for /metrics.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/server.h"
+#include "names.h"
+
+static const struct {
+	unsigned int status;
+	const char *name;
+	const char *title;
+} problems[] = {
+	[PROB_VALIDATION] = { 400, "validation", "Invalid request" },
+	[PROB_UNAUTHORIZED] = { 401, "unauthorized", "Authentication required" },
+	[PROB_FORBIDDEN] = { 403, "forbidden", "Forbidden" },
+	[PROB_NOT_FOUND] = { 404, "not-found", "Not found" },
+	[PROB_METHOD] = { 405, "method-not-allowed", "Method not allowed" },
+	[PROB_CONFLICT] = { 409, "conflict", "Conflict" },
+	[PROB_TOO_LARGE] = { 413, "payload-too-large", "Payload too large" },
+	[PROB_INTERNAL] = { 500, "internal", "Internal error" },
+	[PROB_LOG_FULL] = { 503, "log-full", "Log full" },
+	[PROB_QUOTA] = { 507, "quota-exceeded", "Quota exceeded" },
+	[PROB_POOL_FULL] = { 507, "pool-full", "Pool full" },
+};
+
+unsigned int http_problem_status(enum http_problem p)
+{
+	return problems[p].status;
+}
+
+/* Queues buf (malloc'd, consumed) with a content type and extra header. */
+static enum MHD_Result queue(struct http_req *rq, unsigned int status,
+			     const char *ctype, char *buf, size_t len,
+			     const char *hname, const char *hval)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;		/* MHD closes the connection */
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (hname)
+		MHD_add_response_header(resp, hname, hval);
+	master_metrics_count(rq->m->metrics, status);
+	ret = MHD_queue_response(rq->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result queue_json(struct http_req *rq, unsigned int status,
+				  const char *ctype, struct json_object *o,
+				  const char *hname, const char *hval)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(o,
+		JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	char *buf = s ? malloc(len + 1) : NULL;
+
+	if (buf)
+		memcpy(buf, s, len + 1);
+	json_object_put(o);
+	if (!buf)
+		return MHD_NO;
+	return queue(rq, status, ctype, buf, len, hname, hval);
+}
+
+enum MHD_Result http_reply_json(struct http_req *rq, unsigned int status,
+				struct json_object *o)
+{
+	if (!o)
+		return http_reply_problem(rq, PROB_INTERNAL, "out of memory");
+	return queue_json(rq, status, "application/json", o, NULL, NULL);
+}
+
+enum MHD_Result http_reply_text(struct http_req *rq, unsigned int status,
+				const char *content_type, char *buf, size_t len)
+{
+	return queue(rq, status, content_type, buf, len, NULL, NULL);
+}
+
+/* Replaces bytes that are not UTF-8 so the JSON stays valid. */
+static void sanitize(char *s)
+{
+	size_t len = strlen(s);
+
+	if (famfs_utf8_valid(s, len))
+		return;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			s[i] = '?';
+}
+
+static enum MHD_Result problem(struct http_req *rq, enum http_problem p,
+			       const char *hname, const char *hval,
+			       const char *fmt, va_list ap)
+{
+	struct json_object *o = json_object_new_object();
+	char detail[1024], type[64];
+
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	sanitize(detail);
+	snprintf(type, sizeof(type), HTTP_PROBLEM_BASE "%s", problems[p].name);
+	json_object_object_add(o, "type", json_object_new_string(type));
+	json_object_object_add(o, "title",
+			       json_object_new_string(problems[p].title));
+	json_object_object_add(o, "status",
+			       json_object_new_int((int)problems[p].status));
+	json_object_object_add(o, "detail", json_object_new_string(detail));
+	if (rq->path && famfs_utf8_valid(rq->path, strlen(rq->path)))
+		json_object_object_add(o, "instance",
+				       json_object_new_string(rq->path));
+	if (p == PROB_UNAUTHORIZED && !hname) {
+		hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+		hval = "Bearer";
+	}
+	return queue_json(rq, problems[p].status, "application/problem+json", o,
+			  hname, hval);
+}
+
+enum MHD_Result http_reply_problem(struct http_req *rq, enum http_problem p,
+				   const char *fmt, ...)
+{
+	enum MHD_Result ret;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = problem(rq, p, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static enum MHD_Result problem_hdr(struct http_req *rq, enum http_problem p,
+				   const char *hname, const char *hval,
+				   const char *fmt, ...)
+{
+	enum MHD_Result ret;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = problem(rq, p, hname, hval, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+enum MHD_Result http_reply_method(struct http_req *rq, const char *allow)
+{
+	return problem_hdr(rq, PROB_METHOD, MHD_HTTP_HEADER_ALLOW, allow,
+			   "%s is not supported on %s", rq->method, rq->path);
+}

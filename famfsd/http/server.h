@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The master's HTTP server (libmicrohttpd) and the reply helpers every API
+ * handler uses. A request is collected (headers, then a body of at most
+ * HTTP_BODY_MAX bytes) before api_dispatch() sees it; each dispatch ends in
+ * exactly one http_reply_*() or an http_suspend() (long poll).
+ */
+#ifndef FAMFSD_HTTP_H
+#define FAMFSD_HTTP_H
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "master/tokens.h"
+#include "master/master.h"
+
+#define HTTP_BODY_MAX		(1u << 20)
+#define HTTP_PROBLEM_BASE	"https://famfsd.dev/problems/"
+
+/* RFC 9457 problem types; the stable names are in api/openapi.yaml. */
+enum http_problem {
+	PROB_VALIDATION,
+	PROB_UNAUTHORIZED,
+	PROB_FORBIDDEN,
+	PROB_NOT_FOUND,
+	PROB_METHOD,
+	PROB_CONFLICT,
+	PROB_TOO_LARGE,
+	PROB_INTERNAL,
+	PROB_LOG_FULL,
+	PROB_QUOTA,
+	PROB_POOL_FULL,
+};
+
+struct http_req {
+	struct master *m;
+	struct MHD_Connection *conn;
+	const char *method;
+	char *path;			/* raw, still percent-encoded */
+	char *query;			/* raw, or NULL */
+	char *body;			/* NUL terminated */
+	size_t body_len, body_cap;
+	bool started, too_large;
+	uint64_t start_ns;		/* CLOCK_MONOTONIC, request line seen */
+	const struct auth_ident *who;	/* set by the router: &ident or NULL */
+	struct auth_ident ident;	/* the token's, copied at lookup */
+	int poll;			/* long-poll phase (master/api/feed.c) */
+	struct feed_waiter waiter;
+};
+
+struct http_server;
+
+/*
+ * Starts serving cfg.listen, or the listening socket systemd passed in
+ * (socket activation: LISTEN_FDS); logs why not on failure.
+ */
+int http_server_start(struct master *m, struct http_server **ret);
+/*
+ * Stops accepting connections and waits up to timeout_ms for the requests
+ * in progress to be answered (call after master_feed_stop(), which answers
+ * the parked long polls). Safe with NULL.
+ */
+void http_server_drain(struct http_server *s, unsigned int timeout_ms);
+void http_server_stop(struct http_server *s);
+unsigned int http_server_port(const struct http_server *s);
+
+/* Header and query values (query values percent-decoded), or NULL. */
+const char *http_header(const struct http_req *rq, const char *name);
+const char *http_arg(const struct http_req *rq, const char *name);
+
+/* The replies. Each queues one response; o and buf are consumed. */
+enum MHD_Result http_reply_json(struct http_req *rq, unsigned int status,
+				struct json_object *o);
+enum MHD_Result http_reply_text(struct http_req *rq, unsigned int status,
+				const char *content_type, char *buf,
+				size_t len);
+__attribute__((format(printf, 3, 4)))
+enum MHD_Result http_reply_problem(struct http_req *rq, enum http_problem p,
+				   const char *fmt, ...);
+/* 405 with an Allow header. */
+enum MHD_Result http_reply_method(struct http_req *rq, const char *allow);
+unsigned int http_problem_status(enum http_problem p);
+
+/*
+ * Long poll: parks the connection (no thread waits) until http_resume();
+ * the request is then dispatched again. Only from inside a dispatch.
+ */
+void http_suspend(struct http_req *rq);
+void http_resume(struct http_req *rq);
+
+/* master/api/router.c: routes one complete request. */
+enum MHD_Result api_dispatch(struct http_req *rq);
+
+#endif

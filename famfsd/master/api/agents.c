@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * /v1/agents: heartbeats (an agent's applied sequence and open inodes, the
+ * inputs of safe reclaim), the agent list, and eviction of dead hosts.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master/api/api.h"
+
+static const char *agent_id_check(const char *id, size_t len)
+{
+	if (!len || len > 128)
+		return "agent_id: must be 1 to 128 characters";
+	for (size_t i = 0; i < len; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == ':' || c == '-'))
+			return "agent_id: may hold only A-Z a-z 0-9 . _ : -";
+	}
+	return NULL;
+}
+
+/* The open_inos array, malloc'd. -EINVAL with w set. */
+static int open_inos(struct json_object *body, uint64_t **ret, size_t *ret_n,
+		     struct master_why *w)
+{
+	struct json_object *a;
+	uint64_t *v;
+	size_t n;
+
+	if (!json_object_object_get_ex(body, "open_inos", &a)) {
+		master_why_set(w, "open_inos: required");
+		return -EINVAL;
+	}
+	if (!json_object_is_type(a, json_type_array)) {
+		master_why_set(w, "open_inos: must be an array of inode numbers");
+		return -EINVAL;
+	}
+	n = json_object_array_length(a);
+	v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v) {
+		master_why_set(w, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *x = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(x, json_type_int) ||
+		    json_object_get_int64(x) < 1) {
+			free(v);
+			master_why_set(w, "open_inos[%zu]: must be an integer "
+				       ">= 1", i);
+			return -EINVAL;
+		}
+		v[i] = json_object_get_uint64(x);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
+{
+	static const char *const fields[] = {
+		"agent_id", "host", "address", "applied_seq", "open_inos",
+		"generation", "devices", NULL
+	};
+	_cleanup_json_ struct json_object *body = NULL;
+	struct master_agent rep = { 0 };
+	struct master_why w = { { 0 } };
+	const char *id = NULL, *host = NULL, *addr = NULL, *why;
+	size_t id_len = 0, host_len = 0, addr_len = 0, n_open = 0;
+	uint64_t *inos = NULL, last = 0;
+	char *devices = NULL;
+	struct json_object *o;
+	struct master *m = rq->m;
+	int err;
+
+	(void)arg;
+	err = api_body(rq, true, fields, &body, &w);
+	if (!err)
+		err = api_string(body, "agent_id", true, 1, 128, &id, &id_len, &w);
+	if (!err && (why = agent_id_check(id, id_len))) {
+		master_why_set(&w, "%s", why);
+		err = -EINVAL;
+	}
+	if (!err)
+		err = api_string(body, "host", true, 1, 255, &host, &host_len, &w);
+	if (!err)
+		err = api_string(body, "address", true, 0, 255, &addr, &addr_len,
+				 &w);
+	if (!err)
+		err = api_uint(body, "applied_seq", true, 0, INT64_MAX,
+			       &rep.applied_seq, &w);
+	if (!err)
+		err = api_uint(body, "generation", true, 0, INT64_MAX,
+			       &rep.generation, &w);
+	if (!err)
+		err = api_heartbeat_devices(body, &devices, &w);
+	if (!err)
+		err = open_inos(body, &inos, &n_open, &w);
+	if (err) {
+		free(devices);
+		return api_reply_err(rq, err, &w);
+	}
+	memcpy(rep.id, id, id_len);
+	memcpy(rep.host, host, host_len);
+	memcpy(rep.address, addr, addr_len);
+
+	master_lock(m);
+	err = master_heartbeat(m, &rep, inos, n_open, &w);
+	if (!err && devices) {
+		struct master_agent *ag = master_agents_find(m->agents, rep.id);
+
+		if (ag) {
+			free(ag->devices);
+			ag->devices = devices;
+			ag->devices_ns = ag->last_heartbeat_ns;
+			devices = NULL;
+		}
+	}
+	free(devices);
+	last = famfs_log_published(m->pool->log).seq;
+	master_unlock(m);
+	if (err)
+		return api_reply_err(rq, err, &w);
+	o = json_object_new_object();
+	json_object_object_add(o, "seq", json_u64(last));
+	json_object_object_add(o, "epoch", json_u64(m->epoch));
+	return http_reply_json(rq, 200, o);
+}
+
+enum MHD_Result api_list_agents(struct http_req *rq, const char *arg)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *a = json_object_new_array();
+	struct master *m = rq->m;
+
+	(void)arg;
+	master_lock(m);
+	for (size_t i = 0; i < master_agents_count(m->agents); i++)
+		json_object_array_add(a, api_agent_json(m,
+				      master_agents_at(m->agents, i)));
+	master_unlock(m);
+	json_object_object_add(o, "agents", a);
+	return http_reply_json(rq, 200, o);
+}
+
+enum MHD_Result api_delete_agent(struct http_req *rq, const char *arg)
+{
+	struct master_why w = { { 0 } };
+	struct json_object *o = NULL;
+	struct master_agent *ag;
+	struct master *m = rq->m;
+	char id[130];
+	const char *why;
+	int err;
+
+	if (api_segment_decode(arg, id, sizeof(id), &w) < 0)
+		return http_reply_problem(rq, PROB_VALIDATION, "%s", w.msg);
+	why = agent_id_check(id, strlen(id));
+	if (why)
+		return http_reply_problem(rq, PROB_VALIDATION, "%s", why);
+	master_lock(m);
+	err = master_evict(m, id, &ag, &w);
+	if (!err)
+		o = api_agent_json(m, ag);
+	master_unlock(m);
+	if (err)
+		return api_reply_err(rq, err, &w);
+	return http_reply_json(rq, 200, o);
+}

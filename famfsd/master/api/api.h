@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The JSON API of api/openapi.yaml: one handler per operation, one file
+ * per resource family (files, tenants, agents, devices, feed, health),
+ * routed and authorized by router.c, sharing the request decoding and JSON
+ * encoding helpers of json.c.
+ *
+ * A handler gets the request and the raw (percent-encoded) rest of the URL
+ * path after its route's prefix, and ends in exactly one reply (or, for the
+ * long poll, a suspension).
+ */
+#ifndef FAMFSD_API_H
+#define FAMFSD_API_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/server.h"
+#include "master/master.h"
+
+typedef enum MHD_Result (*api_handler_fn)(struct http_req *rq, const char *arg);
+
+/* master/api/health.c */
+enum MHD_Result api_get_health(struct http_req *rq, const char *arg);
+enum MHD_Result api_get_metrics(struct http_req *rq, const char *arg);
+enum MHD_Result api_get_pool(struct http_req *rq, const char *arg);
+/* master/api/files.c */
+enum MHD_Result api_put_file(struct http_req *rq, const char *arg);
+enum MHD_Result api_get_file(struct http_req *rq, const char *arg);
+enum MHD_Result api_delete_file(struct http_req *rq, const char *arg);
+enum MHD_Result api_put_dir(struct http_req *rq, const char *arg);
+enum MHD_Result api_get_dir(struct http_req *rq, const char *arg);
+enum MHD_Result api_delete_dir(struct http_req *rq, const char *arg);
+/* master/api/tenants.c */
+enum MHD_Result api_list_tenants(struct http_req *rq, const char *arg);
+enum MHD_Result api_get_tenant(struct http_req *rq, const char *arg);
+enum MHD_Result api_put_quota(struct http_req *rq, const char *arg);
+/* master/api/agents.c */
+enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg);
+enum MHD_Result api_list_agents(struct http_req *rq, const char *arg);
+enum MHD_Result api_delete_agent(struct http_req *rq, const char *arg);
+/* master/api/devices.c */
+enum MHD_Result api_list_devices(struct http_req *rq, const char *arg);
+/* The optional "devices" of a heartbeat, checked: a JSON string in *ret
+ * (malloc'd, NULL when absent). -EINVAL with w set. */
+int api_heartbeat_devices(struct json_object *body, char **ret,
+			  struct master_why *w);
+/* master/api/feed.c */
+enum MHD_Result api_get_log(struct http_req *rq, const char *arg);
+
+/* ---- master/api/json.c ---------------------------------------------------------- */
+
+/* Replies with the problem an operation's negative errno stands for. */
+enum MHD_Result api_reply_err(struct http_req *rq, int err,
+			      const struct master_why *w);
+
+/*
+ * Decodes a multi-segment file-system path (percent-decoding, rejecting an
+ * encoded '/' or NUL and empty components, dropping one trailing '/') into
+ * out (FAMFS_PATH_MAX + 2 bytes). "" is the root. -EINVAL with w set.
+ */
+int api_path_decode(const char *raw, char *out, size_t *ret_len,
+		    struct master_why *w);
+
+/* Decodes one path segment (a tenant name, an agent id) into out. */
+int api_segment_decode(const char *raw, char *out, size_t size,
+		       struct master_why *w);
+
+/* True when the request's identity may act on path (tenant scope). */
+bool api_path_allowed(const struct http_req *rq, const char *path, size_t len);
+
+/*
+ * The body as a JSON object whose keys are all in allowed (NULL ended).
+ * With !required an empty body gives *ret = NULL. -EINVAL with w set.
+ */
+int api_body(struct http_req *rq, bool required, const char *const *allowed,
+	     struct json_object **ret, struct master_why *w);
+
+/* An integer field in [min, max]; absent: -ENOENT if required, else 0. */
+int api_uint(struct json_object *o, const char *key, bool required,
+	     uint64_t min, uint64_t max, uint64_t *ret, struct master_why *w);
+
+/* A string field of min..max bytes, valid UTF-8 (absent as for api_uint). */
+int api_string(struct json_object *o, const char *key, bool required,
+	       size_t min, size_t max, const char **ret, size_t *ret_len,
+	       struct master_why *w);
+
+/* A query parameter in [min, max], dflt when absent. */
+int api_query_uint(struct http_req *rq, const char *key, uint64_t dflt,
+		   uint64_t min, uint64_t max, uint64_t *ret,
+		   struct master_why *w);
+
+/* A File object; path NULL: computed from the node. (m->lock held) */
+struct json_object *api_node_json(struct master *m, const struct famfs_node *n,
+				  const char *path, bool extents);
+/* A Tenant object; seq 0 leaves "seq" out. */
+struct json_object *api_tenant_json(const struct famfs_tenant *tn,
+				    uint64_t seq);
+/* Tenants the identity may see (all for NULL), by name. (m->lock held) */
+struct json_object *api_tenants_json(struct master *m,
+				     const struct auth_ident *who);
+/* An Agent object. (m->lock held) */
+struct json_object *api_agent_json(struct master *m,
+				   const struct master_agent *ag);
+
+static inline void json_object_putp(struct json_object **o)
+{
+	json_object_put(*o);
+}
+
+#define _cleanup_json_ __attribute__((cleanup(json_object_putp)))
+
+static inline struct json_object *json_u64(uint64_t v)
+{
+	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+#endif

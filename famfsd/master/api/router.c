@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Routing and authorization. A request's raw path picks a route; the method
+ * picks a handler (405 with Allow otherwise); then the bearer token must
+ * exist (401) and its role must be one the handler accepts (403). All of
+ * this happens before any handler looks anything up, so a 403 never tells
+ * whether a path exists. Tenant scoping of paths happens in the handlers,
+ * right after they decode the path and before they take the state lock.
+ */
+#include <string.h>
+
+#include "master/api/api.h"
+
+#define ANY_USER (AUTH_ADMIN | AUTH_TENANT)
+
+enum match {
+	M_EXACT,		/* the path itself */
+	M_TREE,			/* prefix, prefix/ or prefix/anything */
+	M_SEGMENT,		/* prefix/one-segment */
+	M_QUOTA,		/* prefix/one-segment/quota */
+};
+
+struct api_method {
+	const char *method;
+	unsigned int roles;	/* 0: no token needed */
+	api_handler_fn fn;
+};
+
+struct api_route {
+	const char *prefix;
+	enum match match;
+	const char *allow;
+	struct api_method methods[3];
+};
+
+static const struct api_route routes[] = {
+	{ "/healthz", M_EXACT, "GET", {
+		{ "GET", 0, api_get_health } } },
+	{ "/metrics", M_EXACT, "GET", {
+		{ "GET", AUTH_ADMIN, api_get_metrics } } },
+	{ "/v1/pool", M_EXACT, "GET", {
+		{ "GET", AUTH_ADMIN, api_get_pool } } },
+	{ "/v1/files", M_TREE, "GET, PUT, DELETE", {
+		{ "GET", ANY_USER, api_get_file },
+		{ "PUT", ANY_USER, api_put_file },
+		{ "DELETE", ANY_USER, api_delete_file } } },
+	{ "/v1/dirs", M_TREE, "GET, PUT, DELETE", {
+		{ "GET", ANY_USER, api_get_dir },
+		{ "PUT", ANY_USER, api_put_dir },
+		{ "DELETE", ANY_USER, api_delete_dir } } },
+	{ "/v1/tenants", M_EXACT, "GET", {
+		{ "GET", ANY_USER, api_list_tenants } } },
+	{ "/v1/tenants", M_QUOTA, "PUT", {
+		{ "PUT", AUTH_ADMIN, api_put_quota } } },
+	{ "/v1/tenants", M_SEGMENT, "GET", {
+		{ "GET", ANY_USER, api_get_tenant } } },
+	{ "/v1/agents", M_EXACT, "GET", {
+		{ "GET", AUTH_ADMIN, api_list_agents } } },
+	{ "/v1/agents/heartbeat", M_EXACT, "POST", {
+		{ "POST", AUTH_ADMIN | AUTH_AGENT, api_post_heartbeat } } },
+	{ "/v1/agents", M_SEGMENT, "DELETE", {
+		{ "DELETE", AUTH_ADMIN, api_delete_agent } } },
+	{ "/v1/devices", M_EXACT, "GET", {
+		{ "GET", AUTH_ADMIN, api_list_devices } } },
+	{ "/v1/log", M_EXACT, "GET", {
+		{ "GET", AUTH_ADMIN | AUTH_AGENT, api_get_log } } },
+};
+
+/*
+ * Matches path against a route; *ret_arg gets the raw rest: everything
+ * after "prefix/" for M_TREE (pointing into path), the segment (copied into
+ * buf, "" when it does not fit) for M_SEGMENT and M_QUOTA.
+ */
+static bool match(const struct api_route *r, const char *path,
+		  const char **ret_arg, char *buf, size_t size)
+{
+	size_t pl = strlen(r->prefix);
+	const char *rest, *slash;
+	size_t n;
+
+	if (strncmp(path, r->prefix, pl) != 0)
+		return false;
+	rest = path + pl;
+	if (r->match == M_EXACT) {
+		*ret_arg = rest;
+		return *rest == '\0';
+	}
+	if (r->match == M_TREE) {
+		if (*rest && *rest != '/')
+			return false;
+		*ret_arg = rest + (*rest == '/');
+		return true;
+	}
+	if (*rest != '/' || !rest[1])
+		return false;
+	rest++;
+	slash = strchr(rest, '/');
+	n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (r->match == M_SEGMENT ? slash != NULL : !slash ||
+	    strcmp(slash, "/quota") != 0)
+		return false;
+	if (n >= size)
+		n = 0;
+	memcpy(buf, rest, n);
+	buf[n] = '\0';
+	*ret_arg = buf;
+	return true;
+}
+
+/* False when it replied 401 or 403 (*reply holds the result). */
+static bool authorize(struct http_req *rq, const struct api_method *am,
+		      enum MHD_Result *reply)
+{
+	const char *hdr;
+
+	if (!am->roles)
+		return true;
+	hdr = http_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
+	rq->who = hdr && auth_lookup(rq->m->tokens, hdr, &rq->ident) ?
+		  &rq->ident : NULL;
+	if (!rq->who) {
+		*reply = http_reply_problem(rq, PROB_UNAUTHORIZED, "%s",
+					    hdr ? "unknown bearer token" :
+						  "missing bearer token");
+		return false;
+	}
+	if (!(rq->who->role & am->roles)) {
+		*reply = http_reply_problem(rq, PROB_FORBIDDEN,
+					    "a %s token may not %s %s",
+					    auth_role_name(rq->who->role),
+					    rq->method, rq->path);
+		return false;
+	}
+	return true;
+}
+
+enum MHD_Result api_dispatch(struct http_req *rq)
+{
+	char seg[1024];		/* segments: tenant names, agent ids */
+	enum MHD_Result reply;
+	const char *arg;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct api_route *r = &routes[i];
+
+		if (!match(r, rq->path, &arg, seg, sizeof(seg)))
+			continue;
+		for (size_t k = 0; k < 3 && r->methods[k].method; k++) {
+			const struct api_method *am = &r->methods[k];
+
+			if (strcmp(am->method, rq->method) != 0)
+				continue;
+			if (!authorize(rq, am, &reply))
+				return reply;
+			return am->fn(rq, arg);
+		}
+		return http_reply_method(rq, r->allow);
+	}
+	return http_reply_problem(rq, PROB_NOT_FOUND, "no such resource: %s",
+				  rq->path);
+}

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * famfsd master: parse options, open the pool for writing, take the master
+ * lease, rebuild the state by replaying the whole log (refusing to start on
+ * corruption), start the writer after the last published record, serve the
+ * HTTP API, then loop once a second (lease renewal, reclaim after the start
+ * grace period, watchdog) until SIGTERM or SIGINT, and shut down cleanly:
+ * drain the API, release the lease. SIGHUP reloads the tokens and the
+ * configuration file's reloadable settings (master/reload.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "master/tokens.h"
+#include "conf/conf.h"
+#include "roles.h"
+#include "http/server.h"
+#include "master/master.h"
+#include "probe.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: famfsd master --pool DEVICE [options]\n"
+"  --pool DEVICE            pool device or file (opened read-write)\n"
+"  --pool-uuid UUID         the pool by UUID: this host's dax or fsdax\n"
+"                           device holding it (instead of --pool)\n"
+"  --offset N               pool start within the device (default 0)\n"
+"  --listen ADDR:PORT       API address (default 127.0.0.1:7470)\n"
+"  --tokens FILE            bearer tokens: lines 'TOKEN ROLE [TENANT]'\n"
+"  --admin-token-file FILE  without --tokens: write a generated admin token\n"
+"                           here (mode 0600) instead of printing it\n"
+"  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
+"  --force-takeover         take the pool even if its lease looks live\n"
+"  --coherence MODE         auto, clwb, clflushopt, clflush, none\n"
+"  --lease-seconds N        master lease period (default 10)\n"
+"  --reclaim-grace-ms N     no reclaim this soon after start (default 3000)\n"
+"  --agent-timeout N        seconds until an agent counts as stale (15)\n"
+"  --http-threads N         HTTP polling threads (default 2)\n"
+"  --max-connections N      connection limit (default 1024)\n"
+"  --max-per-ip N           connections per client address (default 256)\n"
+"  --idle-timeout N         seconds before an idle connection closes (90)\n"
+"  --config FILE            read options from FILE first (docs/config.md);\n"
+"                           SIGHUP re-reads it and the token file\n"
+"Under systemd, a listening socket passed in (famfsd-api.socket) replaces\n"
+"--listen.\n");
+}
+
+static int parse_uint(const char *s, unsigned int min, unsigned int max,
+		      unsigned int *ret)
+{
+	uint64_t v;
+
+	if (famfs_parse_size(s, &v) < 0 || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned int)v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct master_config *c)
+{
+	enum { O_OFFSET = 256, O_TOKENS, O_ADMIN_FILE, O_CERT, O_KEY, O_FORCE,
+	       O_COH, O_LEASE, O_GRACE, O_AGENT_TO, O_THREADS, O_CONNS,
+	       O_PER_IP, O_IDLE, O_CONFIG, O_POOL_UUID };
+	static const struct option opts[] = {
+		{ "pool", required_argument, NULL, 'p' },
+		{ "pool-uuid", required_argument, NULL, O_POOL_UUID },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "offset", required_argument, NULL, O_OFFSET },
+		{ "tokens", required_argument, NULL, O_TOKENS },
+		{ "admin-token-file", required_argument, NULL, O_ADMIN_FILE },
+		{ "tls-cert", required_argument, NULL, O_CERT },
+		{ "tls-key", required_argument, NULL, O_KEY },
+		{ "force-takeover", no_argument, NULL, O_FORCE },
+		{ "coherence", required_argument, NULL, O_COH },
+		{ "lease-seconds", required_argument, NULL, O_LEASE },
+		{ "reclaim-grace-ms", required_argument, NULL, O_GRACE },
+		{ "agent-timeout", required_argument, NULL, O_AGENT_TO },
+		{ "http-threads", required_argument, NULL, O_THREADS },
+		{ "max-connections", required_argument, NULL, O_CONNS },
+		{ "max-per-ip", required_argument, NULL, O_PER_IP },
+		{ "idle-timeout", required_argument, NULL, O_IDLE },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *pool_uuid = NULL;
+	int o, r = 0;
+
+	while ((o = getopt_long(argc, argv, "p:l:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'p': c->pool_path = optarg; break;
+		case O_POOL_UUID: pool_uuid = optarg; break;
+		case 'l': c->listen = optarg; break;
+		case O_OFFSET: r = famfs_parse_size(optarg, &c->offset); break;
+		case O_TOKENS: c->tokens_path = optarg; break;
+		case O_ADMIN_FILE: c->admin_token_file = optarg; break;
+		case O_CERT: c->tls_cert = optarg; break;
+		case O_KEY: c->tls_key = optarg; break;
+		case O_FORCE: c->force_takeover = true; break;
+		case O_COH: r = famfs_coherence_parse(optarg, &c->coherence); break;
+		case O_LEASE: r = parse_uint(optarg, 2, 3600, &c->lease_seconds); break;
+		case O_GRACE:
+			r = parse_uint(optarg, 0, 3600000, &c->reclaim_grace_ms);
+			break;
+		case O_AGENT_TO:
+			r = parse_uint(optarg, 1, 86400, &c->agent_timeout_s);
+			break;
+		case O_THREADS: r = parse_uint(optarg, 1, 64, &c->http_threads); break;
+		case O_CONNS: r = parse_uint(optarg, 1, 65536, &c->conn_limit); break;
+		case O_PER_IP: r = parse_uint(optarg, 1, 65536, &c->per_ip_limit); break;
+		case O_IDLE: r = parse_uint(optarg, 1, 86400, &c->conn_timeout_s); break;
+		case O_CONFIG: c->config_path = optarg; break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+		if (r < 0) {
+			msg(MSG_ERR, "bad value '%s' for an "
+				"option", optarg);
+			return -EINVAL;
+		}
+	}
+	if (pool_uuid && conf_pool_by_uuid("master", pool_uuid, c->pool_path,
+					     &c->pool_path) < 0)
+		return -EINVAL;
+	if (!c->pool_path || optind != argc) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Loads the token file, or makes an admin token and hands it out. */
+static int setup_tokens(struct master *m)
+{
+	char token[128], why[256];
+	int fd, r;
+
+	if (m->cfg.tokens_path) {
+		r = auth_tokens_load(m->cfg.tokens_path, &m->tokens, why,
+				     sizeof(why));
+		if (r < 0)
+			msg(MSG_ERR, "Failed to load tokens "
+				"from '%s': %s", m->cfg.tokens_path, why);
+		return r;
+	}
+	r = auth_tokens_generate(&m->tokens, token, sizeof(token));
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to generate an admin "
+			"token: %s", strerror(-r));
+		return r;
+	}
+	if (!m->cfg.admin_token_file) {
+		printf("famfsd master: admin token %s\n", token);
+		fflush(stdout);
+		explicit_bzero(token, sizeof(token));
+		return 0;
+	}
+	fd = open(m->cfg.admin_token_file,
+		  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	r = fd < 0 ? -errno : 0;
+	if (fd >= 0) {
+		size_t len = strlen(token);
+
+		token[len] = '\n';
+		if (fchmod(fd, 0600) < 0 || write(fd, token, len + 1) !=
+					    (ssize_t)(len + 1))
+			r = -errno;
+		close(fd);
+	}
+	explicit_bzero(token, sizeof(token));
+	if (r < 0)
+		msg(MSG_ERR, "Failed to write '%s': %s",
+			m->cfg.admin_token_file, strerror(-r));
+	return r;
+}
+
+static int open_pool(struct master *m)
+{
+	struct famfs_pool_open_opts o = {
+		.offset = m->cfg.offset, .dev_flags = FAMFS_DEV_WRITE,
+		.coherence = m->cfg.coherence,
+	};
+	const char *why = NULL;
+	int r = famfs_pool_open(m->cfg.pool_path, &o, &m->pool, &why);
+
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to open pool '%s': %s",
+			m->cfg.pool_path, why ? why : strerror(-r));
+		return r;
+	}
+	for (int i = 0; i < 2; i++)
+		if (m->pool->sb_status.reason[i])
+			msg(MSG_WARN, "superblock copy %c of '%s' "
+				"is bad (%s), using the other, ignoring", 'A' + i,
+				m->cfg.pool_path, m->pool->sb_status.reason[i]);
+	return 0;
+}
+
+/* Replays the whole log; the writer continues after its last record. */
+static int rebuild(struct master *m)
+{
+	struct famfs_log_error lerr;
+	struct famfs_log_pos tail;
+	struct master_why w;
+	int r;
+
+	r = famfs_state_new(&m->pool->info, &m->st);
+	if (r < 0)
+		return r;
+	r = famfs_log_read_tail(m->pool->log, &tail, &lerr);
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to read the log tail of "
+			"'%s': %s; refusing to start", m->cfg.pool_path,
+			lerr.reason);
+		return r;
+	}
+	r = master_replay(m, &tail, &w);
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to replay the log of '%s': "
+			"%s; refusing to start (see famfsctl fsck)",
+			m->cfg.pool_path, w.msg);
+		return r;
+	}
+	famfs_log_writer_start(m->pool->log, &tail);
+	/* Our records must carry an epoch above every replayed one. */
+	master_lease_raise_epoch(m, m->st->last_epoch);
+	master_feed_published(m->feed, tail.seq);
+	return 0;
+}
+
+static void notify_status(struct master *m)
+{
+	uint64_t seq = master_feed_last_seq(m->feed);
+
+	sd_notifyf(0, "WATCHDOG=1\nSTATUS=master: epoch %llu, applied seq %llu, "
+		   "%s", (unsigned long long)m->epoch, (unsigned long long)seq,
+		   m->cfg.pool_path);
+}
+
+/* Once a second until a stop signal or a stop request. */
+static void run(struct master *m, const sigset_t *sigs)
+{
+	struct timespec tick = { .tv_sec = MASTER_RENEW_SECONDS };
+
+	while (!stop_requested()) {
+		int sig = sigtimedwait(sigs, NULL, &tick);
+
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP)
+			master_reload(m);
+		if (master_lease_renew(m) == -ESTALE) {
+			master_lock(m);
+			master_fence(m, "another master took the lease");
+			master_unlock(m);
+			break;
+		}
+		/* Grace period over, agents evicted or gone stale: retry. */
+		master_lock(m);
+		master_reclaim(m);
+		master_unlock(m);
+		notify_status(m);
+	}
+}
+
+static void defaults(struct master_config *c)
+{
+	c->listen = "127.0.0.1:7470";
+	c->lease_seconds = 10;
+	c->reclaim_grace_ms = 3000;
+	c->agent_timeout_s = 15;
+	c->http_threads = 2;
+	c->conn_limit = 1024;
+	c->per_ip_limit = 256;
+	c->conn_timeout_s = 90;
+}
+
+static void master_free(struct master *m)
+{
+	http_server_stop(m->http);
+	if (m->feed)
+		master_feed_stop(m->feed);
+	master_feed_free(m->feed);
+	famfs_state_free(m->st);
+	master_agents_free(m->agents);
+	master_metrics_free(m->metrics);
+	auth_tokens_free(m->tokens);
+	master_reload_free(m);
+	famfs_pool_close(m->pool);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int master_main(int argc, char **argv)
+{
+	struct master *m = calloc(1, sizeof(*m));
+	bool leased = false;
+	uint64_t records;
+	sigset_t sigs;
+	int r, code;
+
+	if (!m)
+		return 1;
+	msg_init("master");
+	pthread_mutex_init(&m->lock, NULL);
+	defaults(&m->cfg);
+	if (parse_args(argc, argv, &m->cfg) < 0) {
+		master_free(m);
+		return 2;
+	}
+	/* Before any thread exists, so all of them inherit the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (gethostname(m->host, sizeof(m->host) - 1) < 0)
+		strcpy(m->host, "unknown");
+
+	r = master_reload_init(m);
+	if (r == 0)
+		r = setup_tokens(m);
+	if (r == 0)
+		r = master_metrics_new(&m->metrics);
+	if (r == 0)
+		r = master_agents_new(&m->agents);
+	if (r == 0)
+		r = master_feed_new(&m->feed);
+	if (r == 0)
+		r = open_pool(m);
+	if (r == 0)
+		r = master_lease_take(m);
+	leased = r == 0;
+	if (r == 0)
+		r = rebuild(m);
+	if (r == 0) {
+		m->reclaim_after_ns = clock_mono_ns() +
+				      (uint64_t)m->cfg.reclaim_grace_ms * 1000000ull;
+		r = master_feed_start(m->feed);
+	}
+	/* Read before the API threads start: they change the state. */
+	records = r == 0 ? m->st->last_seq : 0;
+	if (r == 0)
+		r = http_server_start(m, &m->http);
+	if (r < 0) {
+		if (leased)
+			master_lease_release(m);
+		master_free(m);
+		return 1;
+	}
+	msg(MSG_INFO, "serving pool '%s' (epoch %llu, %llu "
+		"records) on %s://%s (port %u)", m->cfg.pool_path,
+		(unsigned long long)m->epoch, (unsigned long long)records,
+		m->cfg.tls_cert ? "https" : "http", m->cfg.listen,
+		http_server_port(m->http));
+	sd_notify(0, "READY=1");
+	notify_status(m);
+
+	run(m, &sigs);
+
+	sd_notify(0, "STOPPING=1\nSTATUS=master: stopping, draining the API");
+	master_feed_stop(m->feed);	/* resume parked long polls first */
+	http_server_drain(m->http, MASTER_DRAIN_MS);
+	http_server_stop(m->http);
+	m->http = NULL;
+	code = stop_exit_code();
+	if (!m->fenced)
+		master_lease_release(m);
+	msg(MSG_INFO, "stopped (last_seq %llu)",
+		(unsigned long long)famfs_log_published(m->pool->log).seq);
+	master_free(m);
+	return code;
+}

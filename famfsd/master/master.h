@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * famfsd master: the one process that owns a pool's write side. Internal
+ * interfaces shared by the files of famfsd/master/ (state, log, lease, agents, feed,
+ * metrics, bearer tokens), famfsd/http/server.c (the HTTP server) and
+ * famfsd/master/api/ (the JSON API).
+ *
+ * Locking: m->lock protects the replayed state, the writer side of the log,
+ * the agent table and the fence flag; every function below that takes a
+ * struct master and does not say otherwise expects it held. The change feed
+ * has its own lock (master_feed_*), taken inside m->lock, never around it.
+ * Metrics are atomics and need no lock.
+ *
+ * Errors: operations return negative errno and write a one-line reason
+ * into a struct master_why for the reply's detail. The API maps them:
+ *   -EINVAL validation (400)       -EPERM forbidden (403)
+ *   -ENOENT not-found (404)        -EEXIST, -ENOTEMPTY, -ENOTDIR, -EISDIR,
+ *   -EDQUOT quota-exceeded (507)           -ESTALE, -ERANGE conflict (409)
+ *   -ENOSPC pool-full (507)        -ENOBUFS log-full (503)
+ *   anything else internal (500).
+ */
+#ifndef FAMFSD_MASTER_H
+#define FAMFSD_MASTER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "common/clock.h"
+#include "common/msg.h"
+#include "common/stop.h"
+#include "log.h"
+#include "ns.h"
+#include "pool.h"
+#include "state.h"
+
+struct auth_tokens;
+struct famfsd_conf;
+struct http_server;
+struct master_agents;
+struct master_feed;
+struct master_metrics;
+
+struct master_config {
+	const char *pool_path;
+	uint64_t offset;
+	const char *listen;		/* ADDR:PORT, [V6ADDR]:PORT */
+	const char *tokens_path;	/* NULL: generate an admin token */
+	const char *admin_token_file;	/* where a generated token goes */
+	const char *tls_cert, *tls_key;
+	bool force_takeover;
+	enum famfs_coherence coherence;
+	unsigned int lease_seconds;	/* holder is dead after this long */
+	unsigned int reclaim_grace_ms;	/* no reclaim this soon after start */
+	unsigned int agent_timeout_s;	/* an agent is stale after this */
+	unsigned int http_threads;
+	unsigned int conn_limit, per_ip_limit, conn_timeout_s;
+	const char *config_path;	/* --config: re-read on SIGHUP */
+};
+
+struct master {
+	struct master_config cfg;
+	struct famfs_pool *pool;
+	pthread_mutex_t lock;
+	struct famfs_state *st;		/* (lock) the log replayed */
+	struct famfs_log_pos applied;	/* (lock) how far st has replayed */
+	uint64_t epoch;			/* ours; every record carries it */
+	char host[FAMFS_HOST_MAX + 1];
+	uint8_t holder_uuid[16];	/* identifies this run in the lease */
+	uint64_t reclaim_after_ns;	/* CLOCK_MONOTONIC; grace after start */
+	const char *fenced;		/* (lock) why writes are refused */
+	bool reclaim_failing;		/* (lock) said so once already */
+	struct master_agents *agents;	/* (lock) */
+	struct master_feed *feed;	/* own lock */
+	struct master_metrics *metrics;	/* atomics */
+	struct auth_tokens *tokens;	/* own lock; reloaded on SIGHUP */
+	struct famfsd_conf *conf;	/* the file as last loaded (main thread) */
+	char *tokens_path;		/* a reload's new token file, or NULL */
+	struct http_server *http;
+};
+
+/* A reason for a reply's "detail"; always NUL terminated. */
+struct master_why {
+	char msg[512];
+};
+
+__attribute__((format(printf, 2, 3)))
+void master_why_set(struct master_why *w, const char *fmt, ...);
+
+static inline void master_lock(struct master *m)
+{
+	pthread_mutex_lock(&m->lock);
+}
+
+static inline void master_unlock(struct master *m)
+{
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- master/reload.c: SIGHUP ----------------------------------------------- */
+
+/* The API gets this long to finish its requests at stop. */
+#define MASTER_DRAIN_MS		5000u
+
+/* Loads the configuration file (when --config) to compare reloads with. */
+int master_reload_init(struct master *m);
+/*
+ * Re-reads the token file and, with --config, the file: applies tokens and
+ * agent_timeout, says which other changes need a restart. A bad file or
+ * token file changes nothing. Main thread only.
+ */
+void master_reload(struct master *m);
+void master_reload_free(struct master *m);
+
+/* ---- master/commit.c: the only way records reach the log ---------------- */
+
+/* Replays [m->applied, tail) into m->st, feeding the change feed. */
+int master_replay(struct master *m, const struct famfs_log_pos *tail,
+		  struct master_why *w);
+
+/*
+ * P1-P2 for one record stamped with our epoch. -ENOBUFS when the log is
+ * full, -EIO when the master is fenced. Not visible until master_publish().
+ */
+int master_append(struct master *m, const struct famfs_rec *r,
+		  uint64_t *ret_seq, struct master_why *w);
+
+/*
+ * P3-P6 for everything appended, then applies the published records to
+ * the state by replaying them from the pool, so memory holds exactly what
+ * a restart would rebuild. A failure to apply fences the master.
+ */
+int master_publish(struct master *m, struct master_why *w);
+
+/* master_append() + master_publish() of one record. */
+int master_commit(struct master *m, const struct famfs_rec *r,
+		  uint64_t *ret_seq, struct master_why *w);
+
+/* Stops all writes (lease lost, state diverged) and asks to exit. */
+void master_fence(struct master *m, const char *why);
+
+/* ---- master/namespace.c: namespace and quota changes -------------------------- */
+
+struct master_create {
+	const char *path;		/* decoded, '/'-separated, may be "" */
+	size_t path_len;
+	bool dir;
+	uint64_t size;			/* files */
+	uint32_t mode, uid, gid;
+	const char *tenant;		/* files; "" for none */
+	size_t tenant_len;
+};
+
+/*
+ * Creates a file or directory. Returns 1 when it was created, 0 when an
+ * identical entry already exists (idempotent repeat), negative errno
+ * otherwise. *ret_node stays valid while m->lock is held.
+ */
+int master_op_create(struct master *m, const struct master_create *c,
+		     struct famfs_node **ret_node, struct master_why *w);
+
+/*
+ * Deletes the entry at path (dir_only: refuse files). Writes its absolute
+ * path into ret_path (FAMFS_PATH_MAX + 2 bytes) and the delete's sequence.
+ */
+int master_op_delete(struct master *m, const char *path, size_t len,
+		     bool dir_only, char *ret_path, uint64_t *ret_seq,
+		     struct master_why *w);
+
+int master_op_set_quota(struct master *m, const char *tenant, size_t len,
+			uint64_t max_bytes, uint64_t max_files,
+			uint64_t *ret_seq, struct master_why *w);
+
+/* Resolves path; -ENOTDIR (a parent is a file) is a conflict. */
+int master_resolve(struct master *m, const char *path, size_t len,
+		   struct famfs_node **ret, struct master_why *w);
+
+/* ---- master/reclaim.c: space of deleted files back to the allocator ----- */
+
+/*
+ * Publishes a RECLAIM record for every pending delete that no agent holds
+ * back any more (see master_agents_hold()). Returns how many.
+ */
+int master_reclaim(struct master *m);
+
+/* ---- master/agents.c: agents as they report themselves ----------------- */
+
+struct master_agent {
+	char id[129];
+	char host[256];
+	char address[256];
+	uint64_t applied_seq;
+	uint64_t generation;
+	uint64_t last_heartbeat_ns;	/* CLOCK_REALTIME */
+	uint64_t last_heartbeat_mono;	/* CLOCK_MONOTONIC */
+	uint64_t *open_inos;		/* sorted ascending */
+	size_t n_open;
+	bool evicted;
+	char *devices;			/* last reported inventory (JSON), NULL */
+	uint64_t devices_ns;		/* when it was reported (CLOCK_REALTIME) */
+};
+
+int master_agents_new(struct master_agents **ret);
+void master_agents_free(struct master_agents *a);
+size_t master_agents_count(const struct master_agents *a);
+/* By position, ordered by id. */
+struct master_agent *master_agents_at(const struct master_agents *a, size_t i);
+struct master_agent *master_agents_find(const struct master_agents *a,
+					const char *id);
+/* "live", "stale" or "evicted". */
+const char *master_agent_state(const struct master *m,
+			       const struct master_agent *ag, uint64_t mono_ns);
+
+/*
+ * True when some agent that is not evicted has not applied delete_seq yet
+ * or still reports ino open: the space must not be reused.
+ */
+bool master_agents_hold(const struct master_agents *a, uint64_t ino,
+			uint64_t delete_seq);
+
+/* The lowest applied_seq of the agents not evicted (UINT64_MAX: none). */
+uint64_t master_agents_min_applied(const struct master_agents *a);
+
+/*
+ * Records a heartbeat (taking ownership of open_inos, a malloc'd array)
+ * and reclaims what it releases. -ESTALE for an evicted agent (the entry
+ * is dropped so it can register afresh), -ERANGE for an applied_seq past
+ * the log's end.
+ */
+int master_heartbeat(struct master *m, const struct master_agent *report,
+		     uint64_t *open_inos, size_t n_open, struct master_why *w);
+
+/* Evicts an agent and reclaims what it held back. -ENOENT. */
+int master_evict(struct master *m, const char *id,
+		 struct master_agent **ret, struct master_why *w);
+
+/* ---- master/lease.c: the pool's master lease ---------------------------- */
+
+#define MASTER_RENEW_SECONDS	1u	/* the main loop renews this often */
+
+/* Takes the lease or explains who holds it. Sets m->epoch. */
+int master_lease_take(struct master *m);
+/* Raises the epoch above every replayed record and rewrites the lease. */
+void master_lease_raise_epoch(struct master *m, uint64_t min_epoch);
+/*
+ * Cheap ownership check before each append: -ESTALE when the lease names
+ * another holder (a forced takeover). Not logged.
+ */
+int master_lease_check(struct master *m);
+/* Renews; -ESTALE (logged) when another master took the pool over. */
+int master_lease_renew(struct master *m);
+void master_lease_release(struct master *m);
+
+/* ---- master/feed.c: the long-poll change feed --------------------------- */
+
+/*
+ * A long-poll request waiting for a record after `after`. wake() is called
+ * once, with the feed lock held, when one is published, the deadline
+ * passes or the feed stops.
+ */
+struct feed_waiter {
+	struct feed_waiter *prev, *next;
+	uint64_t after;
+	uint64_t deadline_ns;		/* CLOCK_MONOTONIC */
+	bool queued;
+	void (*wake)(struct feed_waiter *w);
+};
+
+struct feed_record {
+	uint64_t seq, epoch;
+	uint16_t type;
+};
+
+int master_feed_new(struct master_feed **ret);
+int master_feed_start(struct master_feed *f);
+/* Wakes every waiter, refuses new ones, joins the thread. */
+void master_feed_stop(struct master_feed *f);
+void master_feed_free(struct master_feed *f);
+/* Remembers a record's summary (called for each record applied). */
+int master_feed_add(struct master_feed *f, uint64_t seq, uint16_t type,
+		    uint64_t epoch);
+/* Records up to seq are published: wake who waits for them. */
+void master_feed_published(struct master_feed *f, uint64_t seq);
+uint64_t master_feed_last_seq(struct master_feed *f);
+
+/*
+ * Queues w unless a record after w->after is already published or the
+ * feed is stopping; suspend(ctx) runs under the feed lock so a wake-up
+ * can never come before the suspension. Returns true when queued.
+ */
+bool master_feed_wait(struct master_feed *f, struct feed_waiter *w,
+		      void (*suspend)(void *ctx), void *ctx);
+/* Takes w off the queue if it is still there. */
+void master_feed_cancel(struct master_feed *f, struct feed_waiter *w);
+
+/* Copies up to max summaries of records after `after`; returns how many. */
+size_t master_feed_read(struct master_feed *f, uint64_t after,
+			struct feed_record *out, size_t max,
+			uint64_t *ret_last_seq);
+
+/* ---- master/metrics.c: Prometheus counters ------------------------------ */
+
+int master_metrics_new(struct master_metrics **ret);
+void master_metrics_free(struct master_metrics *mm);
+void master_metrics_count(struct master_metrics *mm, unsigned int status);
+void master_metrics_create_latency(struct master_metrics *mm, uint64_t ns);
+/* Renders every metric (takes m->lock itself). -ENOMEM. */
+int master_metrics_render(struct master *m, char **ret, size_t *ret_len);
+
+#endif

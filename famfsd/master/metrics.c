@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Prometheus metrics (text exposition format 0.0.4). Request counters and
+ * the create latency histogram are atomics bumped on the request path;
+ * gauges are read from the state under m->lock when /metrics is scraped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master/master.h"
+
+/* Upper bounds of the create latency buckets, in nanoseconds. */
+static const uint64_t lat_bounds_ns[] = {
+	50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+	10000000, 25000000, 50000000, 100000000, 250000000, 1000000000,
+};
+#define N_BOUNDS (sizeof(lat_bounds_ns) / sizeof(lat_bounds_ns[0]))
+#define MAX_STATUS 600
+
+struct master_metrics {
+	atomic_uint_fast64_t by_status[MAX_STATUS];
+	atomic_uint_fast64_t lat_bucket[N_BOUNDS + 1];	/* not cumulative */
+	atomic_uint_fast64_t lat_sum_ns, lat_count;
+};
+
+int master_metrics_new(struct master_metrics **ret)
+{
+	*ret = calloc(1, sizeof(**ret));
+	return *ret ? 0 : -ENOMEM;
+}
+
+void master_metrics_free(struct master_metrics *mm)
+{
+	free(mm);
+}
+
+void master_metrics_count(struct master_metrics *mm, unsigned int status)
+{
+	if (status < MAX_STATUS)
+		atomic_fetch_add_explicit(&mm->by_status[status], 1,
+					  memory_order_relaxed);
+}
+
+void master_metrics_create_latency(struct master_metrics *mm, uint64_t ns)
+{
+	size_t b = 0;
+
+	while (b < N_BOUNDS && ns > lat_bounds_ns[b])
+		b++;
+	atomic_fetch_add_explicit(&mm->lat_bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mm->lat_sum_ns, ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mm->lat_count, 1, memory_order_relaxed);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name,
+		help, name, name, v);
+}
+
+/* A label value with \, " and newline escaped as the format asks. */
+static void label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n') {
+			fputs("\\n", f);
+			continue;
+		}
+		fputc(*s, f);
+	}
+}
+
+static void state_metrics(FILE *f, struct master *m)
+{
+	struct famfs_state *st = m->st;
+	struct famfs_log_pos pub = famfs_log_published(m->pool->log);
+	uint64_t total = famfs_alloc_total_bytes(st->alloc);
+	uint64_t free_b = famfs_alloc_free_bytes(st->alloc);
+
+	gauge(f, "famfsd_pool_size_bytes", "Allocatable bytes in the data area.",
+	      total);
+	gauge(f, "famfsd_pool_used_bytes", "Bytes allocated to live files.",
+	      total - free_b - st->pending_bytes);
+	gauge(f, "famfsd_pool_free_bytes", "Bytes available for new files.",
+	      free_b);
+	gauge(f, "famfsd_pool_pending_reclaim_bytes",
+	      "Bytes of deleted files waiting for agents before reuse.",
+	      st->pending_bytes);
+	gauge(f, "famfsd_files", "Regular files.", st->files);
+	gauge(f, "famfsd_dirs", "Directories, not counting the root.", st->dirs);
+	gauge(f, "famfsd_log_used_bytes", "Bytes of the log record area in use.",
+	      pub.end);
+	gauge(f, "famfsd_log_capacity_bytes", "Size of the log record area.",
+	      famfs_log_capacity(m->pool->log));
+	gauge(f, "famfsd_log_last_seq", "Sequence of the last published record.",
+	      pub.seq);
+	gauge(f, "famfsd_master_epoch", "Epoch of this master.", m->epoch);
+	gauge(f, "famfsd_index_memory_bytes",
+	      "Heap bytes of the namespace index and the allocator.",
+	      famfs_ns_mem_bytes(st->ns) + famfs_alloc_mem_bytes(st->alloc));
+
+	fprintf(f, "# HELP famfsd_tenant_used_bytes Allocated bytes of a tenant's"
+		" live files.\n# TYPE famfsd_tenant_used_bytes gauge\n");
+	for (uint32_t id = 1; id <= famfs_tenants_count(st->tenants); id++) {
+		const struct famfs_tenant *tn = famfs_tenants_by_id(st->tenants, id);
+
+		fprintf(f, "famfsd_tenant_used_bytes{tenant=\"%s\"} %" PRIu64 "\n",
+			tn->name, tn->used_bytes);
+	}
+}
+
+static void agent_metrics(FILE *f, struct master *m)
+{
+	uint64_t now = clock_mono_ns(), last = famfs_log_published(m->pool->log).seq;
+	static const char *const states[] = { "live", "stale", "evicted" };
+	uint64_t count[3] = { 0 };
+	size_t n = master_agents_count(m->agents);
+
+	fprintf(f, "# HELP famfsd_agent_lag_records Records published but not "
+		"yet applied by an agent.\n# TYPE famfsd_agent_lag_records gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct master_agent *ag = master_agents_at(m->agents, i);
+		const char *s = master_agent_state(m, ag, now);
+
+		for (int k = 0; k < 3; k++)
+			count[k] += !strcmp(s, states[k]);
+		fprintf(f, "famfsd_agent_lag_records{agent=\"%s\",host=\"", ag->id);
+		label(f, ag->host);
+		fprintf(f, "\"} %" PRIu64 "\n",
+			last > ag->applied_seq ? last - ag->applied_seq : 0);
+	}
+	fprintf(f, "# HELP famfsd_agents Agents known to the master by state.\n"
+		"# TYPE famfsd_agents gauge\n");
+	for (int k = 0; k < 3; k++)
+		fprintf(f, "famfsd_agents{state=\"%s\"} %" PRIu64 "\n", states[k],
+			count[k]);
+}
+
+static void request_metrics(FILE *f, struct master_metrics *mm)
+{
+	uint64_t cum = 0;
+
+	fprintf(f, "# HELP famfsd_http_requests_total HTTP replies by status "
+		"code.\n# TYPE famfsd_http_requests_total counter\n");
+	for (unsigned int s = 100; s < MAX_STATUS; s++) {
+		uint64_t v = atomic_load_explicit(&mm->by_status[s],
+						  memory_order_relaxed);
+
+		if (v)
+			fprintf(f, "famfsd_http_requests_total{code=\"%u\"} %"
+				PRIu64 "\n", s, v);
+	}
+	fprintf(f, "# HELP famfsd_create_latency_seconds Time from request "
+		"to reply of file creates.\n"
+		"# TYPE famfsd_create_latency_seconds histogram\n");
+	for (size_t b = 0; b <= N_BOUNDS; b++) {
+		cum += atomic_load_explicit(&mm->lat_bucket[b], memory_order_relaxed);
+		if (b < N_BOUNDS)
+			fprintf(f, "famfsd_create_latency_seconds_bucket{le=\"%g\"} %"
+				PRIu64 "\n", (double)lat_bounds_ns[b] / 1e9, cum);
+		else
+			fprintf(f, "famfsd_create_latency_seconds_bucket{le=\"+Inf\"} %"
+				PRIu64 "\n", cum);
+	}
+	fprintf(f, "famfsd_create_latency_seconds_sum %.9f\n"
+		"famfsd_create_latency_seconds_count %" PRIu64 "\n",
+		(double)atomic_load(&mm->lat_sum_ns) / 1e9,
+		(uint64_t)atomic_load(&mm->lat_count));
+}
+
+int master_metrics_render(struct master *m, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return -ENOMEM;
+	master_lock(m);
+	state_metrics(f, m);
+	agent_metrics(f, m);
+	master_unlock(m);
+	request_metrics(f, m->metrics);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
