@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -8,10 +9,26 @@
 
 #define LINE_MASK ((uintptr_t)FAMFS_CACHELINE - 1)
 
-/* Calls fn for every cache line that overlaps [addr, addr+len). */
+/*
+ * The only places that execute a cache or fence instruction. The unit test
+ * tests/unit/test_cache_lines.c compiles this file with FAMFS_CACHE_TEST
+ * defined and its own recorders in their place, to check which lines each
+ * op touches and which instruction it uses; the library build has no hook.
+ */
+#ifndef FAMFS_CACHE_TEST
+#define LINE_OP(insn, p) \
+	__asm__ volatile(insn " %0" : "+m"(*(volatile char *)(p)))
+#define FENCE_OP(insn)	__asm__ volatile(insn ::: "memory")
+#define FULL_FENCE()	__atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
+
+/*
+ * Walks p over every cache line that overlaps [addr, addr+len); an empty
+ * range overlaps none (rounding addr down must not make it one line).
+ */
 #define for_each_line(p, addr, len)					\
 	for (uintptr_t p = (uintptr_t)(addr) & ~LINE_MASK,		\
-	     p##_end = (uintptr_t)(addr) + (len);			\
+	     p##_end = (len) ? (uintptr_t)(addr) + (len) : 0;		\
 	     p < p##_end; p += FAMFS_CACHELINE)
 
 static void coherent_nop(const void *addr, size_t len)
@@ -22,7 +39,7 @@ static void coherent_nop(const void *addr, size_t len)
 
 static void full_fence(void)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	FULL_FENCE();
 }
 
 #if defined(__x86_64__)
@@ -30,30 +47,30 @@ static void full_fence(void)
 
 static void x86_sfence(void)
 {
-	__asm__ volatile("sfence" ::: "memory");
+	FENCE_OP("sfence");
 }
 
 static void x86_mfence(void)
 {
-	__asm__ volatile("mfence" ::: "memory");
+	FENCE_OP("mfence");
 }
 
 static void clwb_range(const void *addr, size_t len)
 {
 	for_each_line(p, addr, len)
-		__asm__ volatile("clwb %0" : "+m"(*(volatile char *)p));
+		LINE_OP("clwb", p);
 }
 
 static void clflushopt_range(const void *addr, size_t len)
 {
 	for_each_line(p, addr, len)
-		__asm__ volatile("clflushopt %0" : "+m"(*(volatile char *)p));
+		LINE_OP("clflushopt", p);
 }
 
 static void clflush_range(const void *addr, size_t len)
 {
 	for_each_line(p, addr, len)
-		__asm__ volatile("clflush %0" : "+m"(*(volatile char *)p));
+		LINE_OP("clflush", p);
 }
 
 /*
@@ -83,10 +100,22 @@ static int cpu_has(unsigned int leaf, int reg_ebx, unsigned int bit)
 	return ((reg_ebx ? b : d) >> bit) & 1;
 }
 
-static const struct famfs_cache_ops *x86_ops(enum famfs_coherence mode)
+/* The CPU features the choice depends on, as a mask. */
+enum { X86_CLFLUSH = 1, X86_CLFLUSHOPT = 2, X86_CLWB = 4 };
+
+static unsigned int x86_features(void)
 {
-	int clwb = cpu_has(7, 1, 24), clflushopt = cpu_has(7, 1, 23);
-	int clflush = cpu_has(1, 0, 19);
+	return (cpu_has(1, 0, 19) ? X86_CLFLUSH : 0) |
+	       (cpu_has(7, 1, 23) ? X86_CLFLUSHOPT : 0) |
+	       (cpu_has(7, 1, 24) ? X86_CLWB : 0);
+}
+
+/* The ops for a mode on a CPU with these features; NULL if it lacks them. */
+static const struct famfs_cache_ops *x86_ops(enum famfs_coherence mode,
+					     unsigned int features)
+{
+	bool clwb = features & X86_CLWB, clflushopt = features & X86_CLFLUSHOPT;
+	bool clflush = features & X86_CLFLUSH;
 
 	switch (mode) {
 	case FAMFS_COH_AUTO:
@@ -117,7 +146,7 @@ const struct famfs_cache_ops *famfs_cache_ops_get(enum famfs_coherence mode)
 	if (mode == FAMFS_COH_NONE)
 		return &ops_none;
 #if defined(__x86_64__)
-	return x86_ops(mode);
+	return x86_ops(mode, x86_features());
 #else
 	/* No portable cache flush: only hardware-coherent pools work here. */
 	return mode == FAMFS_COH_AUTO ? &ops_none : NULL;

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Cache maintenance ops: names, selection, and that every op is safe. */
+/*
+ * Cache maintenance ops with the real instructions: mode names, the modes
+ * this CPU offers, and that the ops keep the data. test_cache_lines.c
+ * checks which lines and instructions each op uses.
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -51,12 +57,58 @@ static void test_none_and_auto(void **state)
 	assert_null(famfs_cache_ops_get((enum famfs_coherence)42));
 }
 
-/* Each available mode flushes and invalidates any range without harm. */
-static void test_ops_preserve_data(void **state)
+#if defined(__x86_64__)
+/* True when the kernel lists flag among the first CPU's "flags". */
+static bool cpu_flag(const char *flag)
 {
-	static uint8_t buf[8192] __attribute__((aligned(64)));
-	static const size_t offs[] = { 0, 1, 63, 64, 100 };
-	static const size_t lens[] = { 1, 63, 64, 65, 128, 1000, 4096 };
+	char line[8192], *save = NULL;
+	bool found = false;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) && strncmp(line, "flags", 5) != 0)
+		;
+	assert_int_equal(strncmp(line, "flags", 5), 0);
+	for (char *w = strtok_r(line + 5, " \t:\n", &save); w && !found;
+	     w = strtok_r(NULL, " \t:\n", &save))
+		found = strcmp(w, flag) == 0;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The modes this CPU offers are the ones the kernel's CPUID decoding
+ * lists, and AUTO takes the best of them.
+ */
+static void test_modes_match_cpu_flags(void **state)
+{
+	bool clwb = cpu_flag("clwb"), clflushopt = cpu_flag("clflushopt");
+	bool clflush = cpu_flag("clflush");
+	const char *best = clwb && clflushopt ? "clwb" :
+			   clflushopt ? "clflushopt" : "clflush";
+
+	(void)state;
+	assert_true(clflush);		/* every x86-64 CPU */
+	assert_int_equal(famfs_cache_ops_get(FAMFS_COH_CLWB) != NULL,
+			 clwb && clflushopt);
+	assert_int_equal(famfs_cache_ops_get(FAMFS_COH_CLFLUSHOPT) != NULL,
+			 clflushopt);
+	assert_non_null(famfs_cache_ops_get(FAMFS_COH_CLFLUSH));
+	assert_string_equal(famfs_cache_ops_get(FAMFS_COH_AUTO)->name, best);
+}
+#endif
+
+/*
+ * The real instructions of every mode this CPU has, on ranges of any
+ * alignment: write-back comes first, so every byte written survives the
+ * flush and invalidate, and the bytes around the range are untouched.
+ * (Which lines an op touches is test_cache_lines.c's business.)
+ */
+static void test_real_ops_keep_every_byte(void **state)
+{
+	static uint8_t buf[3 * 4096] __attribute__((aligned(4096)));
+	static const size_t offs[] = { 4096, 4097, 4096 + 63, 4096 + 64, 4196 };
+	static const size_t lens[] = { 0, 1, 63, 64, 65, 128, 1000, 4096 };
 
 	(void)state;
 	for (int mode = FAMFS_COH_AUTO; mode <= FAMFS_COH_NONE; mode++) {
@@ -64,23 +116,25 @@ static void test_ops_preserve_data(void **state)
 			famfs_cache_ops_get((enum famfs_coherence)mode);
 
 		if (!ops)
-			continue;	/* this CPU lacks the instruction */
-		assert_non_null(ops->flush);
-		assert_non_null(ops->invalidate);
-		assert_non_null(ops->wfence);
-		assert_non_null(ops->rfence);
+			continue;	/* checked by test_modes_match_cpu_flags */
 		for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 			for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
-				uint8_t *p = buf + offs[i];
+				uint8_t v = (uint8_t)(0x80 | (i * 8 + j));
 
-				memset(p, (int)(i * 16 + j), lens[j]);
-				ops->flush(p, lens[j]);
+				memset(buf, 0x5a, sizeof(buf));
+				memset(buf + offs[i], v, lens[j]);
+				ops->flush(buf + offs[i], lens[j]);
 				ops->wfence();
-				ops->invalidate(p, lens[j]);
+				ops->invalidate(buf + offs[i], lens[j]);
 				ops->rfence();
-				/* Write-back first: nothing written is lost. */
-				for (size_t k = 0; k < lens[j]; k++)
-					assert_int_equal(p[k], (uint8_t)(i * 16 + j));
+				for (size_t k = 0; k < sizeof(buf); k++) {
+					bool in = k >= offs[i] && k < offs[i] + lens[j];
+
+					if (buf[k] != (in ? v : 0x5a))
+						fail_msg("%s: byte %zu is %#x after "
+							 "[%zu, +%zu)", ops->name, k,
+							 buf[k], offs[i], lens[j]);
+				}
 			}
 		}
 	}
@@ -91,7 +145,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_none_and_auto),
-		cmocka_unit_test(test_ops_preserve_data),
+#if defined(__x86_64__)
+		cmocka_unit_test(test_modes_match_cpu_flags),
+#endif
+		cmocka_unit_test(test_real_ops_keep_every_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
