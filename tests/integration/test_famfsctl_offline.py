@@ -51,16 +51,48 @@ def flip(path, offset, mask=0x01):
         f.write(bytes([b ^ mask]))
 
 
+def write_at(path, offset, data):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def read_at(path, offset, n):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(n)
+
+
+# The layouts of kmod/uapi/famfsd_format.h, with this file's crc32c(): the
+# tests below build metadata without famfsd's code and expect it accepted.
+SB_SIZE, SB_CRC_AT, SB_CREATED_AT = 160, 156, 96      # struct famfs_sb
+REC_TYPE_MKDIR = 1
+
+
+def tail_slot(seq, end, generation=1, epoch=1):
+    """struct famfs_log_tail: CRC over every byte before the crc field."""
+    slot = struct.pack("<QQQQ28x", seq, end, generation, epoch)
+    return slot + struct.pack("<I", crc32c(slot))
+
+
+def mkdir_record(seq, ino, name, parent=1, epoch=1, mode=0o755):
+    """A MKDIR record: struct famfs_rec_hdr, struct famfs_rec_mkdir, the
+    name, zero padding to 8 bytes; the CRC (first) covers all the rest."""
+    name = name.encode()
+    body = struct.pack("<QQQIIIH2x", ino, parent, 1000 + seq, mode, 0, 0,
+                       len(name)) + name
+    length = -(-(32 + len(body)) // 8) * 8
+    rest = struct.pack("<HHIIQQ", REC_TYPE_MKDIR, 0, length, 0, seq, epoch)
+    rest += body + bytes(length - 32 - len(body))
+    return struct.pack("<I", crc32c(rest)) + rest
+
+
 @pytest.fixture
 def pool(tmp_path):
     path = str(tmp_path / "pool.img")
     ctl("mkfs", path, "--create", "64M", "--log-size", "1M", "--alloc-unit", "4K",
         check=0)
     return path
-
-
-def test_crc32c_helper_matches_the_standard_check_value():
-    assert crc32c(b"123456789") == 0xE3069283
 
 
 def test_mkfs_then_fsck_clean_and_info(pool):
@@ -166,13 +198,7 @@ def test_both_tail_slots_torn(pool):
 
 def test_tail_pointing_past_end_of_log(pool):
     # A well-formed tail slot (valid CRC) whose end lies beyond the log.
-    seq, end, generation, epoch = 5, 1 << 30, 1, 1
-    slot = struct.pack("<QQQQ28x", seq, end, generation, epoch)
-    slot += struct.pack("<I", crc32c(slot))
-    assert len(slot) == 64
-    with open(pool, "r+b") as f:
-        f.seek(LOG_OFFSET + 64)
-        f.write(slot)
+    write_at(pool, LOG_OFFSET + 64, tail_slot(5, 1 << 30))
     r = ctl("--json", "fsck", pool, check=4)
     rep = json.loads(r.stdout)
     assert rep["error_in"] == "log tail"
@@ -181,14 +207,48 @@ def test_tail_pointing_past_end_of_log(pool):
 
 def test_tail_naming_records_that_are_not_there(pool):
     # A valid tail claiming one 64-byte record over zeroed log bytes.
-    slot = struct.pack("<QQQQ28x", 1, 64, 1, 1)
-    slot += struct.pack("<I", crc32c(slot))
-    with open(pool, "r+b") as f:
-        f.seek(LOG_OFFSET + 128)
-        f.write(slot)
+    write_at(pool, LOG_OFFSET + 128, tail_slot(1, 64))
     r = ctl("--json", "fsck", pool, check=4)
     rep = json.loads(r.stdout)
     assert rep["error_in"] == "record" and rep["error_record"] == 1
+
+
+def test_records_written_here_replay_and_a_bad_crc_is_refused(pool):
+    # Two records and their tail, CRCs by this file's crc32c(): famfsctl
+    # reads them as written, so famfsd's CRCs cover what the format says.
+    recs = mkdir_record(1, 2, "made-here") + mkdir_record(2, 3, "sub", parent=2)
+    write_at(pool, LOG_OFFSET + 4096, recs)
+    write_at(pool, LOG_OFFSET + 64 * (1 + 2 % 2), tail_slot(2, len(recs)))
+    dump = json.loads(ctl("--json", "logdump", pool, check=0).stdout)
+    assert [(r["seq"], r["type"], r["ino"], r["parent"], r["name"]) for r in dump] \
+        == [(1, "mkdir", 2, 1, "made-here"), (2, "mkdir", 3, 2, "sub")]
+    rep = json.loads(ctl("--json", "fsck", pool, check=0).stdout)
+    assert (rep["clean"], rep["records"], rep["dirs"]) == (True, 2, 2)
+    # The second record's CRC one bit off: refused, at that record.
+    flip(pool, LOG_OFFSET + 4096 + len(mkdir_record(1, 2, "made-here")))
+    rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
+    assert (rep["error_in"], rep["error_record"]) == ("record", 2)
+    assert "CRC" in rep["error"]
+
+
+def test_superblock_written_here_is_used_and_a_bad_crc_is_refused(pool):
+    sb = bytearray(read_at(pool, SB_A, SB_SIZE))
+    # mkfs's CRC is the standard CRC32C of every byte before the field.
+    assert struct.unpack_from("<I", sb, SB_CRC_AT)[0] == crc32c(sb[:SB_CRC_AT])
+    struct.pack_into("<Q", sb, SB_CREATED_AT, 1234567890123456789)
+    struct.pack_into("<I", sb, SB_CRC_AT, crc32c(sb[:SB_CRC_AT]))
+    write_at(pool, SB_A, sb)
+    write_at(pool, SB_B, sb)
+    ctl("fsck", pool, check=0)
+    info = json.loads(ctl("--json", "info", pool, check=0).stdout)
+    assert info["created_ns"] == 1234567890123456789
+    # Copy B with its CRC one off: named, and copy A still serves.
+    struct.pack_into("<I", sb, SB_CRC_AT, crc32c(sb[:SB_CRC_AT]) ^ 1)
+    write_at(pool, SB_B, sb)
+    r = ctl("fsck", pool, check=4)
+    assert "superblock copy B" in r.stdout and "CRC" in r.stdout
+    info = json.loads(ctl("--json", "info", pool, check=0).stdout)
+    assert info["created_ns"] == 1234567890123456789
 
 
 def test_logdump_of_empty_pool(pool):
