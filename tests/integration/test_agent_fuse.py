@@ -13,15 +13,18 @@ refusals, and a clean stop.
 import errno
 import json
 import mmap
-import struct
 import os
+import re
 import signal
+import socket
+import struct
 import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, FAMFSD, SANITIZER_WORDS, famfsctl, make_pool, require
+from conftest import (BUILD, FAMFSD, ROOT, SANITIZER_WORDS, famfsctl, make_pool,
+                      require)
 
 LOGTOOL = os.path.join(BUILD, "tools", "famfs-logtool")
 MiB = 1 << 20
@@ -44,7 +47,7 @@ def wait_until(what, fn, timeout=10):
 
 
 class LocalAgent:
-    def __init__(self, pool, workdir, name, extra=()):
+    def __init__(self, pool, workdir, name, extra=(), env=None):
         self.mount = os.path.join(str(workdir), name)
         os.makedirs(self.mount, exist_ok=True)
         self.log = os.path.join(str(workdir), name + ".stderr")
@@ -52,7 +55,8 @@ class LocalAgent:
             self.proc = subprocess.Popen(
                 [FAMFSD, "agent", "--pool", pool, "--mount", self.mount,
                  "--poll-ms", "10", *extra],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                env=env)
         wait_until(f"{name} mounted", lambda: self.proc.poll() is not None or
                    os.path.ismount(self.mount))
         assert self.proc.poll() is None, self.stderr()
@@ -86,8 +90,8 @@ def agents(tmp_path):
     require(os.access(LOGTOOL, os.X_OK), f"{LOGTOOL} is not built (run make)")
     started = []
 
-    def start(pool, name=None, extra=()):
-        a = LocalAgent(pool, tmp_path, name or f"mnt{len(started)}", extra)
+    def start(pool, name=None, extra=(), env=None):
+        a = LocalAgent(pool, tmp_path, name or f"mnt{len(started)}", extra, env)
         started.append(a)
         return a
 
@@ -225,28 +229,127 @@ def test_refusals_and_clean_stop(agents, tmp_path):
     assert "stopping" in a.stderr()
 
 
+# The record layout of kmod/uapi/famfsd_format.h, its sizes checked against
+# the header's static asserts.
+with open(os.path.join(ROOT, "kmod", "uapi", "famfsd_format.h")) as _f:
+    _FORMAT_H = _f.read()
+
+
+def format_h(pattern):
+    m = re.search(pattern, _FORMAT_H)
+    assert m, f"{pattern} not in famfsd_format.h"
+    return int(m.group(1), 0)
+
+
+LOG_HDR_SIZE = format_h(r"#define FAMFS_LOG_HDR_SIZE\s+(\d+)u")
+REC_HDR = struct.Struct("<IHHIIQQ")         # crc type flags len reserved seq epoch
+REC_CREATE = struct.Struct("<QQQQIIIIHB5x")  # ino parent size mtime_ns mode uid
+                                             # gid n_extents name_len tenant_len
+assert REC_HDR.size == format_h(r"sizeof\(struct famfs_rec_hdr\) == (\d+)")
+assert REC_CREATE.size == format_h(r"sizeof\(struct famfs_rec_create\) == (\d+)")
+EXTENT_SIZE = format_h(r"sizeof\(struct famfs_extent\) == (\d+)")
+
+
+def record_offsets(pool):
+    """Pool offset of each record, walked by its len field and checked
+    against famfsctl logdump's seq and type: {seq: (offset, record)}."""
+    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
+    dump = json.loads(famfsctl("--json", "logdump", pool, check=0).stdout)
+    types = {"mkdir": 1, "create": 2}
+    out, off = {}, info["log_offset"] + LOG_HDR_SIZE
+    with open(pool, "rb") as f:
+        for rec in dump:
+            f.seek(off)
+            _, rtype, _, length, _, seq, _ = REC_HDR.unpack(f.read(REC_HDR.size))
+            assert (seq, rtype) == (rec["seq"], types[rec["type"]]), (off, rec)
+            out[seq] = (off, rec)
+            off += length
+    return out
+
+
+class Notifications:
+    """An sd_notify(3) socket: the agent reports READY=1, then WATCHDOG=1
+    with its applied seq after a follow step, at most once a second."""
+
+    def __init__(self):
+        self.name = f"famfsd-test-{os.getpid()}-{time.monotonic_ns()}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + self.name)
+        self.messages = []
+
+    def env(self):
+        return dict(os.environ, NOTIFY_SOCKET="@" + self.name)
+
+    def wait_for(self, what, pred, timeout=15):
+        """Receives until pred(messages) holds, within a deadline."""
+        deadline = time.monotonic() + timeout
+        while not pred(self.messages):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"timed out after {timeout}s waiting for {what}: "
+                            f"{self.messages}")
+            self.sock.settimeout(left)
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
 def test_damaged_record_mounts_what_replays(agents, tmp_path):
     pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
     tool(pool, "mkdir", "d")
     tool(pool, "create", "d/a", 10)
     tool(pool, "create", "d/b", 10)
-    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
-    recs = info["log_offset"] + 4096            # after the log header
+    recs = record_offsets(pool)
+    off, rec = recs[3]
+    assert (rec["type"], rec["name"]) == ("create", "b")
+    with open(pool, "rb") as f:
+        f.seek(off + REC_HDR.size)
+        ino, _, size, *_ = REC_CREATE.unpack(f.read(REC_CREATE.size))
+    assert (ino, size) == (rec["ino"], 10)
+    size_at = off + REC_HDR.size + 16           # record 3's file size field
     with open(pool, "r+b") as f:
-        off = recs
-        for _ in range(2):                      # skip records 1 and 2
-            f.seek(off + 8)
-            off += struct.unpack("<I", f.read(4))[0]
-        f.seek(off + 60)                        # inside record 3's payload
-        b = f.read(1)
-        f.seek(off + 60)
-        f.write(bytes([b[0] ^ 1]))
-    a = agents(pool)
-    a.allow_errors = True
-    assert sorted(os.listdir(a.p("d"))) == ["a"]
-    time.sleep(0.2)                             # several polls: one report
-    lines = [l for l in a.stderr().splitlines() if "record 3" in l]
-    assert len(lines) == 1 and "CRC mismatch" in lines[0], a.stderr()
+        f.seek(size_at)
+        f.write(bytes([10 ^ 0x80]))
+    rep = json.loads(famfsctl("--json", "fsck", pool, check=4).stdout)
+    assert (rep["error_record"], rep["error_in"]) == (3, "record"), rep
+
+    note = Notifications()
+    try:
+        a = agents(pool, env=note.env())
+        a.allow_errors = True
+        assert sorted(os.listdir(a.p("d"))) == ["a"]
+        assert os.stat(a.p("d/a")).st_size == 10
+        # Two watchdog notes are a second of follow steps apart (~100 at
+        # 10 ms), each one retrying record 3.
+        note.wait_for("two follow-step notes", lambda m: sum(
+            "WATCHDOG=1" in x for x in m) >= 2)
+        assert "READY=1" in note.messages[0], note.messages
+        for m in note.messages:
+            assert "STATUS=agent: applied seq 2," in m, note.messages
+        err = a.stderr()
+        assert "seq 2, 1 files, 1 directories;" in err, err
+        reports = [l for l in err.splitlines() if "error:" in l]
+        assert reports == ["famfsd agent: error: Failed to read the log at "
+                           "record 3: record CRC mismatch; serving the state "
+                           "as of the record before, will retry"], err
+
+        # Mended: the follower resumes at record 3, and says so once.
+        with open(pool, "r+b") as f:
+            f.seek(size_at)
+            f.write(bytes([10]))
+        wait_until("d/b replayed", lambda: os.path.exists(a.p("d/b")))
+        assert os.stat(a.p("d/b")).st_size == 10
+        note.wait_for("applied seq 3", lambda m: "applied seq 3," in m[-1])
+        err = a.stderr()
+        assert err.count("log readable again after record 3, resuming") == 1, err
+        assert len([l for l in err.splitlines() if "error:" in l]) == 1, err
+    finally:
+        note.close()
+    famfsctl("fsck", pool, check=0)
 
 
 def test_pool_formatted_anew_under_a_running_agent(agents, tmp_path):
