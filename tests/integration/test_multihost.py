@@ -223,19 +223,24 @@ def test_master_killed_and_restarted(fleet):
     api.put("/v1/files/before", json={"size": 4096}, expect=201)
     for a in fleet.agents:
         a.wait_paths(["before"])
+    wait_until("every agent registered", fleet.all_live, 10, interval=0.2)
     fleet.master.kill()
-    # Agents keep serving what they replayed.
+    # Agents keep serving what they replayed, and see the master gone.
     for a in fleet.agents:
         assert "/before" in a.tree()
-    time.sleep(1.5)                 # a heartbeat or two fails meanwhile
+    wait_until("every agent's heartbeat failing", lambda: all(
+        "warning: heartbeat to" in a.stderr() for a in fleet.agents), 10, 0.1)
     fleet.master.start()
     api.put("/v1/files/after", json={"size": 4096}, expect=201)
     for a in fleet.agents:
         a.wait_paths(["after"])
-    # Heartbeats register again with the new master run.
+    # Heartbeats register again with the new master run (epoch 2), and
+    # each agent tells the new run from the old one.
     wait_until("every agent live and caught up", fleet.all_live, 10, interval=0.2)
-    for a in fleet.agents:
-        assert "heartbeat" in a.stderr()
+    wait_until("every agent's second registration logged", lambda: all(
+        a.stderr().count("heartbeat accepted by") == 2 and
+        "master epoch changed from 1 to 2: a new master runs" in a.stderr()
+        for a in fleet.agents), 10, 0.1)
 
 
 def test_link_down_converges_by_polling(fleet):
