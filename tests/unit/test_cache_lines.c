@@ -46,7 +46,7 @@ static void seen_reset(void)
 #define LINE_OP(insn, p)	seen_add(insn, (uintptr_t)(p))
 #define FENCE_OP(insn)		seen_add(insn, 0)
 #define FULL_FENCE()		seen_add("full fence", 0)
-#include "cache.c"	/* famfsd/lib/cache.c, through -Ifamfsd/lib */
+#include "lib/cache.c"	/* famfsd/lib/cache.c, through -Ifamfsd */
 
 #define LINE ((uintptr_t)FAMFS_CACHELINE)
 
