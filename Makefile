@@ -91,9 +91,21 @@ $(BUILD)/famfsctl: $(CTL_OBJ) $(CXL_LIB) $(LIB)
 $(BUILD)/famfsd: $(D_OBJ) $(CXL_LIB) $(LIB)
 	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CXL_LIBS) -lpthread
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+# A unit test of daemon code links the daemon objects it names in
+# UNIT_DAEMON_<test> (paths under famfsd/, without .c); it has its own
+# main() (famfsd/main.c never links) and stubs what those objects call
+# beyond themselves. Tests of famfsd/lib name nothing.
+UNIT_DAEMON_test_api_router := master/api/router http/reply master/tokens \
+                               common/msg
+UNIT_DAEMON_test_api_json   := master/api/json http/reply
+unit_daemon_obj = $(patsubst %,$(BUILD)/obj/famfsd/%.o,$(UNIT_DAEMON_$(1)))
+# Kept between runs (as intermediates they were deleted and rebuilt).
+.SECONDARY: $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(D_OBJ)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call unit_daemon_obj,$$*) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) $(FAMFS_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lpthread
 
 $(BENCH): $(BUILD)/obj/bench/bench.o $(LIB)
 	@mkdir -p $(dir $@)
