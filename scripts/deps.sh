@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency from Debian's packages.
+# Installs every build and test dependency: Debian's packages, then the
+# pinned OpenAPI linter from npm (api/package-lock.json) into api/node_modules.
 # Idempotent and quick when everything is present (checked with dpkg first).
 set -euo pipefail
 
@@ -13,6 +14,8 @@ PACKAGES=(
 	libcmocka-dev fuse3 python3 python3-pytest python3-jsonschema
 	python3-yaml python3-requests iproute2 valgrind wrk ndctl daxctl
 	util-linux procps psmisc curl
+	# the OpenAPI linter (api/package.json)
+	nodejs
 	# the units (systemd-analyze) and systemd as PID 1 in the VM tests
 	systemd
 	# kernel module and its VM tests: Debian's 6.1 kernel booted in QEMU
@@ -24,13 +27,33 @@ for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
 		missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-	exit 0
-fi
-echo "deps: installing ${missing[*]}"
+# npm: a Node.js that is not Debian's (NodeSource's) brings its own, and
+# Debian's npm package would conflict with it, so ask for it only when the
+# command is missing.
+command -v npm >/dev/null || missing+=(npm)
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: done"
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	echo "deps: done"
+fi
+
+# The OpenAPI linter (tests/integration/test_api_spec.py): the versions
+# api/package-lock.json pins, into the git-ignored api/node_modules. npm
+# writes node_modules/.package-lock.json last, so a lock file newer than it
+# (or none) means an install is due.
+cd "$(dirname "$0")/../api"
+need=20.19.0
+have=$(node --version 2>/dev/null | sed 's/^v//')
+if [ -z "$have" ] || [ "$(printf '%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
+	echo "deps: @redocly/cli needs Node.js >= $need, found '${have:-none}'" >&2
+	exit 1
+fi
+if [ ! -e node_modules/.package-lock.json ] ||
+   [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	echo "deps: npm ci in api/ (@redocly/cli)"
+	npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi

@@ -283,21 +283,30 @@ class Spec:
         jsonschema.Draft7Validator(self.component(name)).validate(body)
 
     def response_spec(self, method, template, status):
-        op = self.doc["paths"][template][method.lower()]
-        resp = op["responses"].get(str(status))
-        if resp is None and status == 405:
+        # HEAD is answered wherever GET is, as GET without the body.
+        verb = "get" if method.upper() == "HEAD" else method.lower()
+        op = self.doc["paths"][template].get(verb)
+        if op is None:
+            # A method the path does not declare: what the path answers to
+            # it is the shared 405.
+            assert status == 405, f"{method} {template} is not in the spec, yet {status}"
             resp = self.doc["components"]["responses"]["MethodNotAllowed"]
+        else:
+            resp = op["responses"].get(str(status))
         assert resp is not None, f"{status} is not documented for {method} {template}"
         if "$ref" in resp:
             resp = self.ref(resp["$ref"])
         return resp
 
     def check(self, method, template, resp):
-        """Validates status, content type, headers and body of a response."""
+        """Validates status, content type, headers and body of a response
+        (a HEAD reply: as GET's, with no body)."""
         rs = self.response_spec(method, template, resp.status_code)
-        for h in rs.get("headers", {}):
-            if h in ("WWW-Authenticate", "Allow"):
+        for h, hs in rs.get("headers", {}).items():
+            if hs.get("required"):
                 assert h in resp.headers, f"{resp.status_code} without {h}"
+                if hs.get("schema", {}).get("type") == "integer":
+                    assert resp.headers[h].isdigit(), (h, resp.headers[h])
         content = rs.get("content", {})
         if not content:
             return
@@ -306,6 +315,9 @@ class Spec:
         match = [k for k in content if k.split(";")[0].strip() == media]
         assert match, (f"{method} {template} {resp.status_code}: content type "
                        f"{ctype!r} not in {list(content)}")
+        if method.upper() == "HEAD":
+            assert resp.content == b"", f"HEAD reply with a body: {resp.content!r}"
+            return
         schema = self.schema(content[match[0]]["schema"])
         if media.endswith("json"):
             jsonschema.Draft7Validator(schema).validate(resp.json())
@@ -315,23 +327,30 @@ SPEC = Spec()
 
 
 def template_for(path):
-    """The spec's path template for a concrete request path (no query)."""
+    """The spec's path template for a concrete request path (no query), as
+    OpenAPI matches it: a concrete path before a template; one trailing '/'
+    of a file-system path is ignored, as the server does."""
     exact = {"/healthz", "/metrics", "/v1/pool", "/v1/tenants", "/v1/agents",
-             "/v1/agents/heartbeat", "/v1/log", "/v1/dirs/"}
+             "/v1/agents/heartbeat", "/v1/devices", "/v1/log", "/v1/files",
+             "/v1/dirs"}
     if path in exact:
         return path
-    if path.startswith("/v1/files/"):
-        return "/v1/files/{path}"
-    if path == "/v1/dirs":
-        return "/v1/dirs/"
-    if path.startswith("/v1/dirs/"):
-        return "/v1/dirs/{path}"
-    if path.startswith("/v1/tenants/"):
-        return ("/v1/tenants/{tenant}/quota" if path.endswith("/quota")
-                else "/v1/tenants/{tenant}")
-    if path.startswith("/v1/agents/"):
-        return "/v1/agents/{agent_id}"
-    return None
+    for tree in ("/v1/files", "/v1/dirs"):
+        if path == tree + "/":
+            return tree
+        if path.startswith(tree + "/"):
+            return tree + "/{path}"
+    parts = path.split("/")     # "", "v1", collection, segment, ...
+    if len(parts) < 4 or parts[1] != "v1" or not parts[3]:
+        return None
+    sub = {("tenants", 4): "/v1/tenants/{tenant}",
+           ("tenants", 5): "/v1/tenants/{tenant}/quota",
+           ("agents", 4): "/v1/agents/{agent_id}",
+           ("agents", 5): "/v1/agents/{agent_id}/heartbeat"}
+    tpl = sub.get((parts[2], len(parts)))
+    if tpl and len(parts) == 5 and parts[4] != tpl.rsplit("/", 1)[1]:
+        return None
+    return tpl
 
 
 class ApiClient:
@@ -353,11 +372,15 @@ class ApiClient:
             exp = expect if isinstance(expect, (tuple, list, set)) else (expect,)
             assert r.status_code in exp, (method, path, r.status_code, r.text)
         tpl = template_for(path.split("?")[0])
-        if validate and tpl and method.lower() in SPEC.doc["paths"].get(tpl, {}):
+        assert tpl is None or tpl in SPEC.doc["paths"], f"{tpl} not in the spec"
+        if validate and tpl:
             SPEC.check(method, tpl, r)
-        elif validate and r.status_code >= 400:
+        elif validate and r.status_code >= 400 and method.upper() != "HEAD":
             SPEC.validate_component(r.json(), "Problem")
         return r
+
+    def head(self, path, **kw):
+        return self.request("HEAD", path, **kw)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -380,7 +403,7 @@ def api_tree(api):
     todo = ["/"]
     while todo:
         d = todo.pop()
-        base = "/v1/dirs/" + d.strip("/") if d != "/" else "/v1/dirs/"
+        base = "/v1/dirs/" + d.strip("/") if d != "/" else "/v1/dirs"
         cursor = None
         while True:
             params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
