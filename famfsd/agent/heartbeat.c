@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Heartbeat: every second, POST /v1/agents/heartbeat with the applied
- * sequence, the log generation and the inodes open here. The master uses
+ * Heartbeat: every second, POST /v1/agents/{agent_id}/heartbeat with the
+ * applied sequence, the log generation and the inodes open here (the body
+ * keeps agent_id too; the master checks it is the path's). The master uses
  * the last two to decide when a deleted file's space may be reused, so the
  * report is taken under the state's read lock: an inode opened before a
  * delete was applied is in the table before applied_seq can pass it.
@@ -223,6 +224,8 @@ static void beat(struct hb *hb, struct agent_http *h)
 {
 	struct agent_http_reply rep;
 	char what[512];
+	/* The id needs no escaping: A-Z a-z 0-9 . _ : - only (agent_id_valid). */
+	char path[sizeof("/v1/agents//heartbeat") + AGENT_ID_MAX];
 	char *body;
 	int r;
 
@@ -237,8 +240,9 @@ static void beat(struct hb *hb, struct agent_http *h)
 		on_failure(hb, -ENOMEM, "out of memory");
 		return;
 	}
-	r = agent_http_request(h, "POST", "/v1/agents/heartbeat", body,
-			       HB_TIMEOUT_MS, &rep);
+	snprintf(path, sizeof(path), "/v1/agents/%s/heartbeat",
+		 hb->a->o.agent_id);
+	r = agent_http_request(h, "POST", path, body, HB_TIMEOUT_MS, &rep);
 	free(body);
 	if (r == -ECANCELED)
 		return;

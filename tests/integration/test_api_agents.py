@@ -15,7 +15,8 @@ def hb(client, agent_id="h1", applied=0, open_inos=(), expect=200, **kw):
     body = {"agent_id": agent_id, "host": f"host-{agent_id}",
             "address": "10.0.0.2:7071", "applied_seq": applied,
             "open_inos": list(open_inos), "generation": 1, **kw}
-    return client.post("/v1/agents/heartbeat", json=body, expect=expect)
+    return client.post(f"/v1/agents/{agent_id}/heartbeat", json=body,
+                       expect=expect)
 
 
 def pool(api):
@@ -43,14 +44,21 @@ def test_heartbeat_registers_and_lists_agents(master, api):
 
 def test_heartbeat_validation_and_conflicts(master, api):
     ag = master.client("agent")
-    for bad in ({"agent_id": ""}, {"agent_id": "a/b"}, {"agent_id": "x" * 129},
-                {"applied_seq": -1}, {"open_inos": [0]}, {"open_inos": "1"},
+    for bad in ({"applied_seq": -1}, {"open_inos": [0]}, {"open_inos": "1"},
                 {"open_inos": [1.5]}, {"host": ""}, {"generation": "1"},
                 {"extra": True}):
         assert problem_name(hb(ag, expect=400, **bad)) == "validation", bad
     body = {"agent_id": "h1", "host": "h", "address": "", "applied_seq": 0,
             "generation": 1}
-    ag.post("/v1/agents/heartbeat", json=body, expect=400)   # no open_inos
+    ag.post("/v1/agents/h1/heartbeat", json=body, expect=400)   # no open_inos
+    # The id in the path: the AgentId rules; the body's, if any, the same.
+    body["open_inos"] = []
+    for bad in ("", "a%2Fb", "x" * 129, "a%20b"):
+        r = ag.post(f"/v1/agents/{bad}/heartbeat", json=body, expect=400)
+        assert problem_name(r) == "validation", bad
+    r = ag.post("/v1/agents/h2/heartbeat", json=body, expect=400)
+    assert "h2" in r.json()["detail"] and "h1" in r.json()["detail"]
+    assert api.get("/v1/agents", expect=200).json()["agents"] == []
     # Ahead of the log: it follows another pool.
     r = hb(ag, "h1", applied=5, expect=409)
     assert "applied_seq" in r.json()["detail"]

@@ -233,7 +233,7 @@ def test_memory_equals_replay_after_a_mixed_workload(small_unit_pool,
             # An agent that lags, holds files open, catches up.
             last = api.get("/v1/pool").json()["last_seq"]
             held = [ino for _, ino in rnd.sample(files, min(3, len(files)))]
-            ag.post("/v1/agents/heartbeat", expect=200, json={
+            ag.post("/v1/agents/h1/heartbeat", expect=200, json={
                 **hb_body, "applied_seq": rnd.randint(max(0, last - 20), last),
                 "open_inos": held})
     before = snapshot(api)

@@ -120,7 +120,7 @@ def test_quota_and_status(master):
 
 
 def test_agents_list_and_evict(master):
-    master.client("agent").post("/v1/agents/heartbeat", json={
+    master.client("agent").post("/v1/agents/node-1/heartbeat", json={
         "agent_id": "node-1", "host": "n1", "address": "", "applied_seq": 0,
         "open_inos": [], "generation": 1}, expect=200)
     lst = js(master, "agents")

@@ -216,7 +216,7 @@ def test_delete_file_and_directory_rules(api):
 def test_method_not_allowed_and_unknown_routes(api):
     r = api.post("/v1/pool", expect=405)
     assert problem_name(r) == "method-not-allowed"
-    assert r.headers["Allow"] == "GET"
+    assert r.headers["Allow"] == "GET, HEAD"
     r = api.request("PATCH", "/v1/files/x", expect=405)
     assert "PUT" in r.headers["Allow"] and "DELETE" in r.headers["Allow"]
     r = api.get("/v1/nothing", expect=404)

@@ -80,7 +80,7 @@ def test_no_token_and_unknown_token_are_401(master):
     for client in (master.client(None), master.client("nope-not-a-token-at-all")):
         for method, path in (("GET", "/v1/pool"), ("PUT", "/v1/files/tA/x"),
                              ("GET", "/metrics"), ("GET", "/v1/log"),
-                             ("POST", "/v1/agents/heartbeat")):
+                             ("POST", "/v1/agents/h1/heartbeat")):
             r = client.request(method, path, json={"size": 1}, expect=401)
             assert problem_name(r) == "unauthorized"
             assert r.headers["WWW-Authenticate"] == "Bearer"
@@ -114,7 +114,7 @@ def test_tenant_token_scope(master, api):
     for method, path in (("GET", "/v1/pool"), ("GET", "/metrics"),
                          ("GET", "/v1/agents"), ("GET", "/v1/log"),
                          ("PUT", "/v1/tenants/tA/quota"),
-                         ("POST", "/v1/agents/heartbeat"),
+                         ("POST", "/v1/agents/h1/heartbeat"),
                          ("DELETE", "/v1/agents/x")):
         ta.request(method, path, json={"max_bytes": 1, "max_files": 1}, expect=403)
     # Its tenant record only.
@@ -144,7 +144,7 @@ def test_agent_token_scope(master):
     ag.get("/v1/log", expect=200)
     hb = {"agent_id": "h1", "host": "h1", "address": "", "applied_seq": 0,
           "open_inos": [], "generation": 1}
-    ag.post("/v1/agents/heartbeat", json=hb, expect=200)
+    ag.post("/v1/agents/h1/heartbeat", json=hb, expect=200)
     for method, path in (("GET", "/v1/pool"), ("GET", "/v1/files/x"),
                          ("PUT", "/v1/dirs/x"), ("GET", "/v1/tenants"),
                          ("GET", "/v1/agents"), ("DELETE", "/v1/agents/h1"),
@@ -166,7 +166,7 @@ def test_metrics(master, api):
                  'famfsd_create_latency_seconds_bucket{le="+Inf"} 1',
                  "famfsd_create_latency_seconds_count 1"):
         assert name in text, name
-    master.client("agent").post("/v1/agents/heartbeat", json={
+    master.client("agent").post("/v1/agents/h1/heartbeat", json={
         "agent_id": "h1", "host": "h1", "address": "", "applied_seq": 0,
         "open_inos": [], "generation": 1}, expect=200)
     text = api.get("/metrics").text

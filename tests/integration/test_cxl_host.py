@@ -58,7 +58,8 @@ def host_has_hardware():
 def hb(client, agent_id="h1", expect=200, **kw):
     body = {"agent_id": agent_id, "host": f"host-{agent_id}", "address": "",
             "applied_seq": 0, "open_inos": [], "generation": 1, **kw}
-    return client.post("/v1/agents/heartbeat", json=body, expect=expect)
+    return client.post(f"/v1/agents/{agent_id}/heartbeat", json=body,
+                       expect=expect)
 
 
 def test_devices_on_a_host_without_cxl_is_empty_not_an_error():

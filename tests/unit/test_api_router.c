@@ -4,8 +4,9 @@
  * replies (famfsd/http/reply.c) and bearer tokens (famfsd/master/tokens.c),
  * every handler replaced by a recorder: which handler a method and path
  * reach and with which raw rest of the path, which get 404 or 405 (with
- * Allow), and which token roles each route admits (401, 403), in that
- * order. The tables follow api/openapi.yaml; a route change is a table row.
+ * Allow, HEAD wherever GET), and which token roles each route admits (401,
+ * 403), in that order. The tables follow api/openapi.yaml; a route change
+ * is a table row.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -59,6 +60,7 @@ HANDLER(api_list_tenants)
 HANDLER(api_get_tenant)
 HANDLER(api_put_quota)
 HANDLER(api_post_heartbeat)
+HANDLER(api_post_heartbeat_legacy)
 HANDLER(api_list_agents)
 HANDLER(api_delete_agent)
 HANDLER(api_list_devices)
@@ -136,61 +138,80 @@ struct route_case {
 
 static const struct route_case routes[] = {
 	TO("GET", "/healthz", "api_get_health", ""),
-	NOT_ALLOWED("POST", "/healthz", "GET"),
+	TO("HEAD", "/healthz", "api_get_health", ""),
+	NOT_ALLOWED("POST", "/healthz", "GET, HEAD"),
 	NOT_FOUND("GET", "/healthz/"),
 	NOT_FOUND("GET", "/healthzz"),
 	TO("GET", "/metrics", "api_get_metrics", ""),
-	NOT_ALLOWED("PUT", "/metrics", "GET"),
+	NOT_ALLOWED("PUT", "/metrics", "GET, HEAD"),
 	TO("GET", "/v1/pool", "api_get_pool", ""),
-	NOT_ALLOWED("DELETE", "/v1/pool", "GET"),
+	TO("HEAD", "/v1/pool", "api_get_pool", ""),
+	NOT_ALLOWED("DELETE", "/v1/pool", "GET, HEAD"),
 	NOT_FOUND("GET", "/v1/pool/x"),
+	NOT_FOUND("HEAD", "/v1/pool/x"),
 	/* Files and dirs: the raw (still encoded) rest after "prefix/". */
 	TO("GET", "/v1/files", "api_get_file", ""),
 	TO("GET", "/v1/files/", "api_get_file", ""),
 	TO("GET", "/v1/files/a", "api_get_file", "a"),
+	TO("HEAD", "/v1/files/a", "api_get_file", "a"),
 	TO("PUT", "/v1/files/d/e%20f", "api_put_file", "d/e%20f"),
 	TO("DELETE", "/v1/files/a/b/", "api_delete_file", "a/b/"),
 	TO("GET", "/v1/files//x", "api_get_file", "/x"),
-	NOT_ALLOWED("POST", "/v1/files/a", "GET, PUT, DELETE"),
+	NOT_ALLOWED("POST", "/v1/files/a", "GET, HEAD, PUT, DELETE"),
 	NOT_FOUND("GET", "/v1/filesx"),
 	TO("GET", "/v1/dirs", "api_get_dir", ""),
 	TO("GET", "/v1/dirs/", "api_get_dir", ""),
+	TO("HEAD", "/v1/dirs", "api_get_dir", ""),
 	TO("PUT", "/v1/dirs/x", "api_put_dir", "x"),
 	TO("DELETE", "/v1/dirs/x/y", "api_delete_dir", "x/y"),
-	NOT_ALLOWED("PATCH", "/v1/dirs/x", "GET, PUT, DELETE"),
+	NOT_ALLOWED("PATCH", "/v1/dirs/x", "GET, HEAD, PUT, DELETE"),
 	/* Tenants: the list, one tenant, its quota. */
 	TO("GET", "/v1/tenants", "api_list_tenants", ""),
-	NOT_ALLOWED("PUT", "/v1/tenants", "GET"),
+	NOT_ALLOWED("PUT", "/v1/tenants", "GET, HEAD"),
 	TO("GET", "/v1/tenants/tA", "api_get_tenant", "tA"),
-	NOT_ALLOWED("DELETE", "/v1/tenants/tA", "GET"),
+	NOT_ALLOWED("DELETE", "/v1/tenants/tA", "GET, HEAD"),
 	TO("PUT", "/v1/tenants/tA/quota", "api_put_quota", "tA"),
 	NOT_ALLOWED("GET", "/v1/tenants/tA/quota", "PUT"),
+	NOT_ALLOWED("HEAD", "/v1/tenants/tA/quota", "PUT"),
 	TO("PUT", "/v1/tenants/t%41/quota", "api_put_quota", "t%41"),
+	TO("GET", "/v1/tenants/quota", "api_get_tenant", "quota"),
 	NOT_FOUND("GET", "/v1/tenants/"),
 	NOT_FOUND("GET", "/v1/tenants/tA/"),
 	NOT_FOUND("GET", "/v1/tenants/tA/other"),
 	NOT_FOUND("PUT", "/v1/tenants/tA/quota/x"),
 	/* Agents: the list, heartbeats, eviction of one. */
 	TO("GET", "/v1/agents", "api_list_agents", ""),
-	NOT_ALLOWED("POST", "/v1/agents", "GET"),
-	TO("POST", "/v1/agents/heartbeat", "api_post_heartbeat", ""),
-	NOT_ALLOWED("GET", "/v1/agents/heartbeat", "POST"),
-	/* The defect of issue 11 point 6: an agent named "heartbeat". */
-	NOT_ALLOWED("DELETE", "/v1/agents/heartbeat", "POST"),
+	NOT_ALLOWED("POST", "/v1/agents", "GET, HEAD"),
+	TO("POST", "/v1/agents/h1/heartbeat", "api_post_heartbeat", "h1"),
+	TO("POST", "/v1/agents/a%3Ab/heartbeat", "api_post_heartbeat", "a%3Ab"),
+	NOT_ALLOWED("GET", "/v1/agents/h1/heartbeat", "POST"),
+	NOT_FOUND("POST", "/v1/agents/h1/heartbeat/x"),
+	NOT_FOUND("POST", "/v1/agents/h1/heartbeats"),
+	/* The path of 0.1, deprecated, beside an agent named "heartbeat"
+	 * (issue 11 point 6: its DELETE was 405). */
+	TO("POST", "/v1/agents/heartbeat", "api_post_heartbeat_legacy", ""),
+	TO("DELETE", "/v1/agents/heartbeat", "api_delete_agent", "heartbeat"),
+	NOT_ALLOWED("GET", "/v1/agents/heartbeat", "POST, DELETE"),
+	TO("POST", "/v1/agents/heartbeat/heartbeat", "api_post_heartbeat",
+	   "heartbeat"),
 	TO("DELETE", "/v1/agents/h1", "api_delete_agent", "h1"),
 	NOT_ALLOWED("GET", "/v1/agents/h1", "DELETE"),
+	NOT_ALLOWED("HEAD", "/v1/agents/h1", "DELETE"),
+	NOT_ALLOWED("POST", "/v1/agents/h1", "DELETE"),
 	NOT_FOUND("DELETE", "/v1/agents/h1/x"),
 	NOT_FOUND("DELETE", "/v1/agents/"),
 	TO("GET", "/v1/devices", "api_list_devices", ""),
 	TO("GET", "/v1/log", "api_get_log", ""),
-	NOT_ALLOWED("POST", "/v1/log", "GET"),
+	TO("HEAD", "/v1/log", "api_get_log", ""),
+	NOT_ALLOWED("POST", "/v1/log", "GET, HEAD"),
 	/* Nothing else. */
 	NOT_FOUND("GET", "/"),
 	NOT_FOUND("GET", ""),
 	NOT_FOUND("GET", "/v1"),
 	NOT_FOUND("GET", "/v2/pool"),
 	NOT_FOUND("GET", "/V1/pool"),
-	NOT_ALLOWED("get", "/v1/pool", "GET"),	/* methods are exact */
+	NOT_ALLOWED("get", "/v1/pool", "GET, HEAD"),	/* methods are exact */
+	NOT_ALLOWED("head", "/v1/pool", "GET, HEAD"),
 };
 
 static void check_route(const struct route_case *c, const char *token)
@@ -268,8 +289,10 @@ static const struct {
 	int none, admin, tenant, agent;
 } roles[] = {
 	{ "GET", "/healthz", OK, OK, OK, OK },
+	{ "HEAD", "/healthz", OK, OK, OK, OK },
 	{ "GET", "/metrics", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/pool", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
+	{ "HEAD", "/v1/pool", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "PUT", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "DELETE", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },
@@ -280,7 +303,9 @@ static const struct {
 	{ "GET", "/v1/tenants/tA", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "PUT", "/v1/tenants/tA/quota", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/agents", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
+	{ "POST", "/v1/agents/h1/heartbeat", NO_TOKEN, OK, BAD_ROLE, OK },
 	{ "POST", "/v1/agents/heartbeat", NO_TOKEN, OK, BAD_ROLE, OK },
+	{ "DELETE", "/v1/agents/heartbeat", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "DELETE", "/v1/agents/h1", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/devices", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/log", NO_TOKEN, OK, BAD_ROLE, OK },

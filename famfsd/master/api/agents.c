@@ -2,6 +2,9 @@
 /*
  * /v1/agents: heartbeats (an agent's applied sequence and open inodes, the
  * inputs of safe reclaim), the agent list, and eviction of dead hosts.
+ * Heartbeats go to /v1/agents/{agent_id}/heartbeat; the path of 0.1,
+ * /v1/agents/heartbeat with the id in the body, stays for one release so a
+ * master can be upgraded before its agents.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -63,7 +66,40 @@ static int open_inos(struct json_object *body, uint64_t **ret, size_t *ret_n,
 	return 0;
 }
 
-enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
+/*
+ * The body's agent_id: at /v1/agents/{agent_id}/heartbeat (path_id set) it
+ * may be left out and must equal the path's when given; at the deprecated
+ * /v1/agents/heartbeat it is required.
+ */
+static int body_agent_id(struct json_object *body, const char *path_id,
+			 const char **ret, size_t *ret_len, struct master_why *w)
+{
+	const char *id = NULL, *why;
+	size_t len = 0;
+	int err = api_string(body, "agent_id", !path_id, 1, 128, &id, &len, w);
+
+	if (err)
+		return err;
+	if (path_id && !id) {
+		id = path_id;
+		len = strlen(path_id);
+	} else if (path_id && (len != strlen(path_id) ||
+				memcmp(id, path_id, len) != 0)) {
+		master_why_set(w, "agent_id: '%.*s' is not the path's '%s'",
+			       (int)len, id, path_id);
+		return -EINVAL;
+	}
+	why = agent_id_check(id, len);
+	if (why) {
+		master_why_set(w, "%s", why);
+		return -EINVAL;
+	}
+	*ret = id;
+	*ret_len = len;
+	return 0;
+}
+
+static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 {
 	static const char *const fields[] = {
 		"agent_id", "host", "address", "applied_seq", "open_inos",
@@ -72,7 +108,7 @@ enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
 	_cleanup_json_ struct json_object *body = NULL;
 	struct master_agent rep = { 0 };
 	struct master_why w = { { 0 } };
-	const char *id = NULL, *host = NULL, *addr = NULL, *why;
+	const char *id = NULL, *host = NULL, *addr = NULL;
 	size_t id_len = 0, host_len = 0, addr_len = 0, n_open = 0;
 	uint64_t *inos = NULL, last = 0;
 	char *devices = NULL;
@@ -80,14 +116,9 @@ enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
 	struct master *m = rq->m;
 	int err;
 
-	(void)arg;
 	err = api_body(rq, true, fields, &body, &w);
 	if (!err)
-		err = api_string(body, "agent_id", true, 1, 128, &id, &id_len, &w);
-	if (!err && (why = agent_id_check(id, id_len))) {
-		master_why_set(&w, "%s", why);
-		err = -EINVAL;
-	}
+		err = body_agent_id(body, path_id, &id, &id_len, &w);
 	if (!err)
 		err = api_string(body, "host", true, 1, 255, &host, &host_len, &w);
 	if (!err)
@@ -134,6 +165,39 @@ enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
 	return http_reply_json(rq, 200, o);
 }
 
+/* The segment of a route: an agent id, checked. -EINVAL with w set. */
+static int path_agent_id(const char *arg, char *id, size_t size,
+			 struct master_why *w)
+{
+	const char *why;
+	int err = api_segment_decode(arg, id, size, w);
+
+	if (err < 0)
+		return err;
+	why = agent_id_check(id, strlen(id));
+	if (why) {
+		master_why_set(w, "%s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg)
+{
+	struct master_why w = { { 0 } };
+	char id[130];
+
+	if (path_agent_id(arg, id, sizeof(id), &w) < 0)
+		return http_reply_problem(rq, PROB_VALIDATION, "%s", w.msg);
+	return heartbeat(rq, id);
+}
+
+enum MHD_Result api_post_heartbeat_legacy(struct http_req *rq, const char *arg)
+{
+	(void)arg;
+	return heartbeat(rq, NULL);
+}
+
 enum MHD_Result api_list_agents(struct http_req *rq, const char *arg)
 {
 	struct json_object *o = json_object_new_object();
@@ -157,14 +221,10 @@ enum MHD_Result api_delete_agent(struct http_req *rq, const char *arg)
 	struct master_agent *ag;
 	struct master *m = rq->m;
 	char id[130];
-	const char *why;
 	int err;
 
-	if (api_segment_decode(arg, id, sizeof(id), &w) < 0)
+	if (path_agent_id(arg, id, sizeof(id), &w) < 0)
 		return http_reply_problem(rq, PROB_VALIDATION, "%s", w.msg);
-	why = agent_id_check(id, strlen(id));
-	if (why)
-		return http_reply_problem(rq, PROB_VALIDATION, "%s", why);
 	master_lock(m);
 	err = master_evict(m, id, &ag, &w);
 	if (!err)

@@ -38,6 +38,8 @@ enum MHD_Result api_get_tenant(struct http_req *rq, const char *arg);
 enum MHD_Result api_put_quota(struct http_req *rq, const char *arg);
 /* master/api/agents.c */
 enum MHD_Result api_post_heartbeat(struct http_req *rq, const char *arg);
+/* The deprecated POST /v1/agents/heartbeat (agent_id in the body). */
+enum MHD_Result api_post_heartbeat_legacy(struct http_req *rq, const char *arg);
 enum MHD_Result api_list_agents(struct http_req *rq, const char *arg);
 enum MHD_Result api_delete_agent(struct http_req *rq, const char *arg);
 /* master/api/devices.c */

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Routing and authorization. A request's raw path picks a route; the method
- * picks a handler (405 with Allow otherwise); then the bearer token must
+ * Routing and authorization. A request's raw path and method pick a route's
+ * handler (405 with Allow otherwise); then the bearer token must
  * exist (401) and its role must be one the handler accepts (403). All of
  * this happens before any handler looks anything up, so a 403 never tells
  * whether a path exists. Tenant scoping of paths happens in the handlers,
  * right after they decode the path and before they take the state lock.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "master/api/api.h"
@@ -17,7 +18,7 @@ enum match {
 	M_EXACT,		/* the path itself */
 	M_TREE,			/* prefix, prefix/ or prefix/anything */
 	M_SEGMENT,		/* prefix/one-segment */
-	M_QUOTA,		/* prefix/one-segment/quota */
+	M_SUB,			/* prefix/one-segment + suffix */
 };
 
 struct api_method {
@@ -29,47 +30,62 @@ struct api_method {
 struct api_route {
 	const char *prefix;
 	enum match match;
-	const char *allow;
+	const char *suffix;	/* M_SUB only: "/quota", "/heartbeat" */
 	struct api_method methods[3];
 };
 
+/*
+ * A request takes the first route that matches its path and has its
+ * method, so two routes can share a path: the deprecated POST
+ * /v1/agents/heartbeat lives beside DELETE /v1/agents/{agent_id}, and
+ * DELETE /v1/agents/heartbeat still evicts an agent of that name. A path
+ * that matches only routes without the method is 405, and Allow lists
+ * the methods of all of them (HEAD wherever GET is: it runs GET's handler
+ * and libmicrohttpd sends the headers only).
+ */
 static const struct api_route routes[] = {
-	{ "/healthz", M_EXACT, "GET", {
+	{ "/healthz", M_EXACT, NULL, {
 		{ "GET", 0, api_get_health } } },
-	{ "/metrics", M_EXACT, "GET", {
+	{ "/metrics", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN, api_get_metrics } } },
-	{ "/v1/pool", M_EXACT, "GET", {
+	{ "/v1/pool", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN, api_get_pool } } },
-	{ "/v1/files", M_TREE, "GET, PUT, DELETE", {
+	{ "/v1/files", M_TREE, NULL, {
 		{ "GET", ANY_USER, api_get_file },
 		{ "PUT", ANY_USER, api_put_file },
 		{ "DELETE", ANY_USER, api_delete_file } } },
-	{ "/v1/dirs", M_TREE, "GET, PUT, DELETE", {
+	{ "/v1/dirs", M_TREE, NULL, {
 		{ "GET", ANY_USER, api_get_dir },
 		{ "PUT", ANY_USER, api_put_dir },
 		{ "DELETE", ANY_USER, api_delete_dir } } },
-	{ "/v1/tenants", M_EXACT, "GET", {
+	{ "/v1/tenants", M_EXACT, NULL, {
 		{ "GET", ANY_USER, api_list_tenants } } },
-	{ "/v1/tenants", M_QUOTA, "PUT", {
+	{ "/v1/tenants", M_SUB, "/quota", {
 		{ "PUT", AUTH_ADMIN, api_put_quota } } },
-	{ "/v1/tenants", M_SEGMENT, "GET", {
+	{ "/v1/tenants", M_SEGMENT, NULL, {
 		{ "GET", ANY_USER, api_get_tenant } } },
-	{ "/v1/agents", M_EXACT, "GET", {
+	{ "/v1/agents", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN, api_list_agents } } },
-	{ "/v1/agents/heartbeat", M_EXACT, "POST", {
+	{ "/v1/agents", M_SUB, "/heartbeat", {
 		{ "POST", AUTH_ADMIN | AUTH_AGENT, api_post_heartbeat } } },
-	{ "/v1/agents", M_SEGMENT, "DELETE", {
+	/* Deprecated in 0.2, for agents of 0.1; goes in the next release. */
+	{ "/v1/agents/heartbeat", M_EXACT, NULL, {
+		{ "POST", AUTH_ADMIN | AUTH_AGENT, api_post_heartbeat_legacy } } },
+	{ "/v1/agents", M_SEGMENT, NULL, {
 		{ "DELETE", AUTH_ADMIN, api_delete_agent } } },
-	{ "/v1/devices", M_EXACT, "GET", {
+	{ "/v1/devices", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN, api_list_devices } } },
-	{ "/v1/log", M_EXACT, "GET", {
+	{ "/v1/log", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN | AUTH_AGENT, api_get_log } } },
 };
+
+#define N_ROUTES	(sizeof(routes) / sizeof(routes[0]))
+#define N_METHODS	(sizeof(routes[0].methods) / sizeof(routes[0].methods[0]))
 
 /*
  * Matches path against a route; *ret_arg gets the raw rest: everything
  * after "prefix/" for M_TREE (pointing into path), the segment (copied into
- * buf, "" when it does not fit) for M_SEGMENT and M_QUOTA.
+ * buf, "" when it does not fit) for M_SEGMENT and M_SUB.
  */
 static bool match(const struct api_route *r, const char *path,
 		  const char **ret_arg, char *buf, size_t size)
@@ -97,7 +113,7 @@ static bool match(const struct api_route *r, const char *path,
 	slash = strchr(rest, '/');
 	n = slash ? (size_t)(slash - rest) : strlen(rest);
 	if (r->match == M_SEGMENT ? slash != NULL : !slash ||
-	    strcmp(slash, "/quota") != 0)
+	    strcmp(slash, r->suffix) != 0)
 		return false;
 	if (n >= size)
 		n = 0;
@@ -105,6 +121,48 @@ static bool match(const struct api_route *r, const char *path,
 	buf[n] = '\0';
 	*ret_arg = buf;
 	return true;
+}
+
+/* The route's handler for method, or NULL; HEAD is served as GET. */
+static const struct api_method *find_method(const struct api_route *r,
+					    const char *method)
+{
+	bool head = strcmp(method, "HEAD") == 0;
+
+	for (size_t k = 0; k < N_METHODS && r->methods[k].method; k++) {
+		const char *mm = r->methods[k].method;
+
+		if (strcmp(mm, method) == 0 || (head && strcmp(mm, "GET") == 0))
+			return &r->methods[k];
+	}
+	return NULL;
+}
+
+/* "GET, HEAD, PUT": the methods of every route matching path. */
+static void allow_list(const char *path, char *out, size_t size)
+{
+	char seg[1024];
+	const char *arg;
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		const struct api_route *r = &routes[i];
+
+		if (!match(r, path, &arg, seg, sizeof(seg)))
+			continue;
+		for (size_t k = 0; k < N_METHODS && r->methods[k].method; k++) {
+			const char *mm = r->methods[k].method;
+			bool get = strcmp(mm, "GET") == 0;
+
+			/* Two routes share a path at most: it always fits. */
+			len += (size_t)snprintf(out + len, size - len, "%s%s%s",
+						len ? ", " : "", mm,
+						get ? ", HEAD" : "");
+			if (len >= size)
+				return;
+		}
+	}
 }
 
 /* False when it replied 401 or 403 (*reply holds the result). */
@@ -137,25 +195,28 @@ static bool authorize(struct http_req *rq, const struct api_method *am,
 enum MHD_Result api_dispatch(struct http_req *rq)
 {
 	char seg[1024];		/* segments: tenant names, agent ids */
+	char allow[128];
 	enum MHD_Result reply;
+	bool matched = false;
 	const char *arg;
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+	for (size_t i = 0; i < N_ROUTES; i++) {
 		const struct api_route *r = &routes[i];
+		const struct api_method *am;
 
 		if (!match(r, rq->path, &arg, seg, sizeof(seg)))
 			continue;
-		for (size_t k = 0; k < 3 && r->methods[k].method; k++) {
-			const struct api_method *am = &r->methods[k];
-
-			if (strcmp(am->method, rq->method) != 0)
-				continue;
-			if (!authorize(rq, am, &reply))
-				return reply;
-			return am->fn(rq, arg);
-		}
-		return http_reply_method(rq, r->allow);
+		matched = true;
+		am = find_method(r, rq->method);
+		if (!am)
+			continue;
+		if (!authorize(rq, am, &reply))
+			return reply;
+		return am->fn(rq, arg);
 	}
-	return http_reply_problem(rq, PROB_NOT_FOUND, "no such resource: %s",
-				  rq->path);
+	if (!matched)
+		return http_reply_problem(rq, PROB_NOT_FOUND,
+					  "no such resource: %s", rq->path);
+	allow_list(rq->path, allow, sizeof(allow));
+	return http_reply_method(rq, allow);
 }

@@ -1,0 +1,242 @@
+"""HTTP details of the master's API against a real famfsd: heartbeats at
+/v1/agents/{agent_id}/heartbeat (the deprecated path beside it shadows no
+agent), every 405 declared in the spec with the spec's Allow, HEAD wherever
+GET, a body with a duplicate key is 400 at any depth, a fenced master and a
+full log answer 503 with Retry-After, and every *_ns time comes with the
+same instant as an RFC 3339 string."""
+
+import calendar
+import json
+import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+from conftest import ADMIN_TOKEN, AGENT_TOKEN, SPEC, problem_name, template_for
+import test_agent_fuse
+
+agents = test_agent_fuse.agents      # the FUSE agent fixture
+MiB = 1 << 20
+METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "PATCH")
+
+
+def hb_body(agent_id=None, **kw):
+    body = {"host": "h", "address": "", "applied_seq": 0, "open_inos": [],
+            "generation": 1, **kw}
+    if agent_id is not None:
+        body["agent_id"] = agent_id
+    return body
+
+
+def agent_ids(api):
+    return {a["agent_id"]: a["state"]
+            for a in api.get("/v1/agents", expect=200).json()["agents"]}
+
+
+# ---- heartbeats -----------------------------------------------------------
+
+def test_heartbeat_at_the_agents_own_path(master, api):
+    ag = master.client("agent")
+    r = ag.post("/v1/agents/n1/heartbeat", json=hb_body(), expect=200).json()
+    assert r["seq"] == 0 and r["epoch"] >= 1
+    ag.post("/v1/agents/n2/heartbeat", json=hb_body("n2"), expect=200)
+    assert agent_ids(api) == {"n1": "live", "n2": "live"}
+    # The body's id, when given, is the path's.
+    r = ag.post("/v1/agents/n3/heartbeat", json=hb_body("n1"), expect=400)
+    assert "n3" in r.json()["detail"]
+    assert "n3" not in agent_ids(api)
+
+
+def test_an_agent_named_heartbeat_can_be_evicted(master, api):
+    """DELETE /v1/agents/heartbeat was 405 while the heartbeat lived there."""
+    ag = master.client("agent")
+    ag.post("/v1/agents/heartbeat/heartbeat", json=hb_body("heartbeat"),
+            expect=200)
+    assert agent_ids(api) == {"heartbeat": "live"}
+    ev = api.delete("/v1/agents/heartbeat", expect=200).json()
+    assert ev["agent_id"] == "heartbeat" and ev["state"] == "evicted"
+    assert agent_ids(api) == {"heartbeat": "evicted"}
+    # The eviction's 409 reaches that agent as any other.
+    r = ag.post("/v1/agents/heartbeat/heartbeat", json=hb_body(), expect=409)
+    assert "evicted" in r.json()["detail"]
+
+
+def test_the_deprecated_heartbeat_path_still_works(master, api):
+    ag = master.client("agent")
+    ag.post("/v1/agents/heartbeat", json=hb_body("old"), expect=200)
+    assert agent_ids(api) == {"old": "live"}
+    # There the id can come only from the body.
+    r = ag.post("/v1/agents/heartbeat", json=hb_body(), expect=400)
+    assert "agent_id" in r.json()["detail"]
+    # The path serves POST (the old heartbeat) and DELETE (the agent
+    # named heartbeat), nothing else.
+    r = api.get("/v1/agents/heartbeat", expect=405)
+    assert r.headers["Allow"] == "POST, DELETE"
+    api.delete("/v1/agents/heartbeat", expect=404)     # no such agent
+
+
+class RecordingProxy:
+    """A plain HTTP proxy in front of the master that records each request
+    line, to see which paths a real agent uses."""
+
+    def __init__(self, target):
+        self.requests = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                outer.requests.append((self.command, self.path))
+                keep = ("authorization", "content-type")
+                r = requests.request(self.command, target + self.path,
+                                     data=body, timeout=90, headers={
+                                         k: v for k, v in self.headers.items()
+                                         if k.lower() in keep})
+                self.send_response(r.status_code)
+                if "Content-Type" in r.headers:
+                    self.send_header("Content-Type", r.headers["Content-Type"])
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_the_agent_heartbeats_at_its_own_path(master, agents, tmp_path):
+    """The real agent's client, through a recording proxy: its heartbeats
+    go to /v1/agents/{its --agent-id}/heartbeat, never the old path."""
+    tok = tmp_path / "agent.token"
+    tok.write_text(AGENT_TOKEN + "\n")
+    proxy = RecordingProxy(master.url)
+    try:
+        agents(master.pool, "a1", extra=["--master", proxy.url, "--token-file",
+                                         str(tok), "--agent-id", "node-7"])
+        deadline = time.monotonic() + 20
+        while agent_ids(master.client()) != {"node-7": "live"}:
+            assert time.monotonic() < deadline, proxy.requests
+            time.sleep(0.1)
+    finally:
+        proxy.close()
+    beats = [r for r in proxy.requests if r[1].endswith("/heartbeat")]
+    assert beats and set(beats) == {("POST", "/v1/agents/node-7/heartbeat")}
+
+
+# ---- 405 and Allow -------------------------------------------------------
+
+def concrete(template):
+    return (template.replace("{path}", "x").replace("{tenant}", "tA")
+            .replace("{agent_id}", "h9"))
+
+
+def test_every_operation_declares_the_405():
+    for template, item in SPEC.doc["paths"].items():
+        for verb, op in item.items():
+            if verb == "parameters":
+                continue
+            assert "405" in op["responses"], (verb, template)
+
+
+def test_every_method_a_path_lacks_is_405_with_the_spec_allow(api):
+    """Each path of the spec with each method: a declared one is served
+    (its reply checked against the spec by the client), any other is 405
+    naming exactly the declared methods, HEAD wherever GET."""
+    for template, item in SPEC.doc["paths"].items():
+        declared = [v.upper() for v in item if v != "parameters"]
+        if "GET" in declared:
+            declared.append("HEAD")
+        path = concrete(template)
+        assert template_for(path) == template, path
+        for method in METHODS:
+            body = b"{}" if method in ("PUT", "POST", "PATCH") else None
+            r = api.request(method, path, data=body, timeout=30,
+                            headers={"Content-Type": "application/json"})
+            if method in declared:
+                assert r.status_code != 405, (method, path, r.text)
+                continue
+            assert r.status_code == 405, (method, path, r.status_code)
+            allow = [m.strip() for m in r.headers["Allow"].split(",")]
+            assert sorted(allow) == sorted(declared), (method, path, allow)
+
+
+# ---- HEAD ------------------------------------------------------------------
+
+def raw_exchange(base, request):
+    """Sends request bytes, reads until the server closes; (head, body)."""
+    host, port = base.split("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode(), body
+
+
+def headers_of(head):
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs
+
+
+def test_head_is_get_without_the_body(api, master):
+    api.put("/v1/dirs/d", expect=201)
+    api.put("/v1/files/d/f", json={"size": MiB}, expect=201)
+    api.put("/v1/tenants/tA/quota", json={"max_bytes": 0, "max_files": 0},
+            expect=200)
+    master.client("agent").post("/v1/agents/h1/heartbeat", json=hb_body(),
+                                expect=200)
+    # (path, whether two replies have the same length)
+    cases = [("/healthz", True), ("/v1/pool", True), ("/v1/files", True),
+             ("/v1/files/d/f", True), ("/v1/dirs", True), ("/v1/dirs/d", True),
+             ("/v1/tenants", True), ("/v1/tenants/tA", True),
+             ("/v1/agents", False), ("/v1/devices", True),
+             ("/v1/log?after=0&wait=0", True), ("/metrics", False),
+             ("/v1/files/d/missing", True), ("/v1/tenants/nobody", True)]
+    for path, stable in cases:
+        got = {}
+        for method in ("GET", "HEAD"):
+            req = (f"{method} {path} HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
+                   "Connection: close\r\n\r\n").encode()
+            head, body = raw_exchange(master.url, req)
+            got[method] = (*headers_of(head), body)
+            # And through the spec-checking client.
+            api.request(method, path.split("?")[0], expect=got[method][0])
+        (gs, gh, gbody), (hs, hh, hbody) = got["GET"], got["HEAD"]
+        assert hs == gs, (path, gs, hs)
+        assert hbody == b"", (path, hbody)
+        assert gbody, path
+        for h in ("content-type", "allow", "www-authenticate", "retry-after"):
+            assert hh.get(h) == gh.get(h), (path, h)
+        if stable:
+            assert hh["content-length"] == gh["content-length"] == \
+                str(len(gbody)), (path, hh, gh)
+
+
+def test_head_where_there_is_no_get_is_405(api):
+    r = api.head("/v1/agents/h1", expect=405)
+    assert r.headers["Allow"] == "DELETE" and r.content == b""
+    r = api.head("/v1/tenants/tA/quota", expect=405)
+    assert r.headers["Allow"] == "PUT"
