@@ -240,3 +240,65 @@ def test_head_where_there_is_no_get_is_405(api):
     assert r.headers["Allow"] == "DELETE" and r.content == b""
     r = api.head("/v1/tenants/tA/quota", expect=405)
     assert r.headers["Allow"] == "PUT"
+
+
+# ---- duplicate keys -------------------------------------------------------
+
+def put_raw(api, path, body):
+    return api.put(path, data=body.encode(),
+                   headers={"Content-Type": "application/json"})
+
+
+def test_a_duplicate_key_is_400_and_changes_nothing(api):
+    for body in ('{"size":1,"size":2000000}', '{"size":2000000,"size":1}',
+                 '{"size":1,"si\\u007ae":2}',         # the same key, escaped
+                 '{"size":1,"mode":420,"uid":0,"mode":384}',
+                 '{ "size" : 1 , "size" : 1 }'):       # even with one value
+        r = put_raw(api, "/v1/files/big", body)
+        assert r.status_code == 400, (body, r.text)
+        assert problem_name(r) == "validation" and "twice" in r.json()["detail"]
+    api.get("/v1/files/big", expect=404)
+    p = api.get("/v1/pool", expect=200).json()
+    assert p["files"] == 0 and p["used_bytes"] == 0 and p["last_seq"] == 0
+    r = api.put("/v1/dirs/d", data=b'{"mode":493,"mode":448}',
+                headers={"Content-Type": "application/json"}, expect=400)
+    assert "twice" in r.json()["detail"]
+    r = api.put("/v1/tenants/tA/quota", expect=400,
+                data=b'{"max_bytes":1,"max_files":0,"max_bytes":0}',
+                headers={"Content-Type": "application/json"})
+    assert "twice" in r.json()["detail"]
+
+
+def inventory(memdevs):
+    return {"memdevs": memdevs, "regions": [], "namespaces": [],
+            "dax_regions": [], "dax_devices": []}
+
+
+def memdev(name):
+    return {"memdev": name, "serial": 1, "ram_size": 0, "pmem_size": 0,
+            "regions": []}
+
+
+def test_a_duplicate_key_in_a_nested_object_is_400(master, api):
+    ag = master.client("agent")
+    good = json.dumps(hb_body(devices=inventory([memdev("mem0"),
+                                                 memdev("mem1")])))
+    # The same key in two objects is no duplicate, nor is a ':' or an
+    # escaped quote inside a string.
+    tricky = good.replace('"host": "h"', '"host": "a\\":b{\\"c\\":1}"')
+    assert tricky != good
+    for body in (good, tricky):
+        ag.post("/v1/agents/n1/heartbeat", data=body.encode(), expect=200,
+                headers={"Content-Type": "application/json"})
+    dups = [good.replace('"memdevs": [', '"memdevs": [], "memdevs": ['),
+            good.replace('"memdev": "mem1"', '"memdev": "mem1", "memdev": "mem2"'),
+            good.replace('"regions": []}]', '"regions": [], "regions": []}]')]
+    for body in dups:
+        assert body != good
+        r = ag.post("/v1/agents/n2/heartbeat", data=body.encode(), expect=400,
+                    headers={"Content-Type": "application/json"})
+        assert "twice" in r.json()["detail"], body
+    assert set(agent_ids(api)) == {"n1"}
+    # After the JSON value: whitespace only, and no NUL byte either.
+    r = put_raw(api, "/v1/files/z", '{"size":1}\u0000')
+    assert r.status_code == 400 and "after the JSON value" in r.json()["detail"]

@@ -175,6 +175,58 @@ static bool media_is_json(const char *ctype)
 	       strncasecmp(ctype, "application/json", n) == 0;
 }
 
+/*
+ * Duplicate keys. json-c keeps the last of two members with the same name
+ * and says nothing (its tokener has no flag against it; JSON_TOKENER_STRICT
+ * is about syntax), so {"size":1,"size":2000000} would mean 2 MB to us and
+ * maybe 1 to a proxy or client library that keeps the first. RFC 8259
+ * leaves the meaning open, so we refuse such a body.
+ *
+ * It is found by counting, after the parse: in valid JSON every ':' outside
+ * a string separates exactly one member, and each parsed member comes from
+ * one of them. The counts differ exactly when some object, at any depth,
+ * named a key twice: the overwritten member, and its value's members, are
+ * in the text but not in the tree. No second parser, no key comparison
+ * (which would have to decode escapes: "a" and "\u0061" are one key).
+ */
+static size_t text_members(const char *s, size_t len)
+{
+	bool in_string = false;
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (s[i] == '\\')
+				i++;		/* the escaped char, '"' included */
+			else if (s[i] == '"')
+				in_string = false;
+		} else if (s[i] == '"') {
+			in_string = true;
+		} else if (s[i] == ':') {
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Members of every object in the tree (recursion bounded by the tokener's
+ * depth limit). A JSON null is a NULL object. */
+static size_t tree_members(struct json_object *o)
+{
+	size_t n = 0;
+
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += tree_members(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			n += 1 + tree_members(val);
+		}
+	}
+	return n;
+}
+
 int api_body(struct http_req *rq, bool required, const char *const *allowed,
 	     struct json_object **ret, struct master_why *w)
 {
@@ -217,8 +269,14 @@ int api_body(struct http_req *rq, bool required, const char *const *allowed,
 			       json_tokener_error_desc(jerr));
 		return -EINVAL;
 	}
-	for (; end < rq->body_len; end++) {
-		if (!strchr(" \t\r\n", rq->body[end])) {
+	if (text_members(rq->body, end) != tree_members(o)) {
+		json_object_put(o);
+		master_why_set(w, "body names the same key twice in one object");
+		return -EINVAL;
+	}
+	for (size_t i = end; i < rq->body_len; i++) {
+		/* strchr() would find the terminator for a NUL byte. */
+		if (!rq->body[i] || !strchr(" \t\r\n", rq->body[i])) {
 			json_object_put(o);
 			master_why_set(w, "body has data after the JSON value");
 			return -EINVAL;
