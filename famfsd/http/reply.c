@@ -25,6 +25,7 @@ static const struct {
 	[PROB_TOO_LARGE] = { 413, "payload-too-large", "Payload too large" },
 	[PROB_INTERNAL] = { 500, "internal", "Internal error" },
 	[PROB_LOG_FULL] = { 503, "log-full", "Log full" },
+	[PROB_FENCED] = { 503, "fenced", "Master fenced" },
 	[PROB_QUOTA] = { 507, "quota-exceeded", "Quota exceeded" },
 	[PROB_POOL_FULL] = { 507, "pool-full", "Pool full" },
 };
@@ -99,12 +100,25 @@ static void sanitize(char *s)
 			s[i] = '?';
 }
 
+/*
+ * Seconds a client should wait before retrying a 503 (RFC 9110 15.6.4):
+ * a fenced master exits, and a successor can hold the lease once it lapses;
+ * a full log stays full until an operator acts (there is no compaction
+ * yet), so retrying often is pointless.
+ */
+static unsigned int retry_after_s(const struct http_req *rq, enum http_problem p)
+{
+	if (p == PROB_FENCED && rq->m->cfg.lease_seconds)
+		return rq->m->cfg.lease_seconds;
+	return HTTP_RETRY_LOG_FULL_S;
+}
+
 static enum MHD_Result problem(struct http_req *rq, enum http_problem p,
 			       const char *hname, const char *hval,
 			       const char *fmt, va_list ap)
 {
 	struct json_object *o = json_object_new_object();
-	char detail[1024], type[64];
+	char detail[1024], type[64], retry[16];
 
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	sanitize(detail);
@@ -121,6 +135,12 @@ static enum MHD_Result problem(struct http_req *rq, enum http_problem p,
 	if (p == PROB_UNAUTHORIZED && !hname) {
 		hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
 		hval = "Bearer";
+	}
+	/* Every 503, whatever its type: the spec promises the header. */
+	if (problems[p].status == MHD_HTTP_SERVICE_UNAVAILABLE && !hname) {
+		snprintf(retry, sizeof(retry), "%u", retry_after_s(rq, p));
+		hname = MHD_HTTP_HEADER_RETRY_AFTER;
+		hval = retry;
 	}
 	return queue_json(rq, problems[p].status, "application/problem+json", o,
 			  hname, hval);

@@ -18,6 +18,8 @@
 
 #define HTTP_BODY_MAX		(1u << 20)
 #define HTTP_PROBLEM_BASE	"https://famfsd.dev/problems/"
+/* Retry-After of a 503 log-full (seconds). */
+#define HTTP_RETRY_LOG_FULL_S	60u
 
 /* RFC 9457 problem types; the stable names are in api/openapi.yaml. */
 enum http_problem {
@@ -30,6 +32,7 @@ enum http_problem {
 	PROB_TOO_LARGE,
 	PROB_INTERNAL,
 	PROB_LOG_FULL,
+	PROB_FENCED,
 	PROB_QUOTA,
 	PROB_POOL_FULL,
 };

@@ -81,7 +81,7 @@ int master_append(struct master *m, const struct famfs_rec *r,
 	}
 	if (m->fenced) {
 		master_why_set(w, "the master is fenced: %s", m->fenced);
-		return -EIO;
+		return -ESHUTDOWN;
 	}
 	len = famfs_rec_build(r, buf, sizeof(buf));
 	if (len < 0) {
@@ -125,7 +125,8 @@ int master_publish(struct master *m, struct master_why *w)
 			"record %llu: %s",
 			(unsigned long long)tail.seq, w->msg);
 		master_fence(m, "the state diverged from the published log");
-		return -EIO;
+		master_why_set(w, "the master is fenced: %s", m->fenced);
+		return -ESHUTDOWN;
 	}
 	master_feed_published(m->feed, tail.seq);
 	return 0;

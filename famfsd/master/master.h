@@ -17,7 +17,7 @@
  *   -ENOENT not-found (404)        -EEXIST, -ENOTEMPTY, -ENOTDIR, -EISDIR,
  *   -EDQUOT quota-exceeded (507)           -ESTALE, -ERANGE conflict (409)
  *   -ENOSPC pool-full (507)        -ENOBUFS log-full (503)
- *   anything else internal (500).
+ *   -ESHUTDOWN fenced (503)        anything else internal (500).
  */
 #ifndef FAMFSD_MASTER_H
 #define FAMFSD_MASTER_H
@@ -123,7 +123,8 @@ int master_replay(struct master *m, const struct famfs_log_pos *tail,
 
 /*
  * P1-P2 for one record stamped with our epoch. -ENOBUFS when the log is
- * full, -EIO when the master is fenced. Not visible until master_publish().
+ * full, -ESHUTDOWN when the master is fenced. Not visible until
+ * master_publish().
  */
 int master_append(struct master *m, const struct famfs_rec *r,
 		  uint64_t *ret_seq, struct master_why *w);
@@ -131,7 +132,8 @@ int master_append(struct master *m, const struct famfs_rec *r,
 /*
  * P3-P6 for everything appended, then applies the published records to
  * the state by replaying them from the pool, so memory holds exactly what
- * a restart would rebuild. A failure to apply fences the master.
+ * a restart would rebuild. A failure to apply fences the master
+ * (-ESHUTDOWN).
  */
 int master_publish(struct master *m, struct master_why *w);
 

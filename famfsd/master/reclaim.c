@@ -67,8 +67,12 @@ int master_reclaim(struct master *m)
 	}
 	free(c);
 	/* One publish for the whole batch (P3-P6 once). */
-	if (done && master_publish(m, &w) < 0)
-		return -EIO;
+	if (done) {
+		int perr = master_publish(m, &w);
+
+		if (perr < 0)
+			return perr;
+	}
 	/* Say it once, not every second while the log stays full. */
 	if (err < 0 && !m->reclaim_failing)
 		msg(MSG_WARN, "Failed to reclaim deleted files: "

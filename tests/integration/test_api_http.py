@@ -302,3 +302,52 @@ def test_a_duplicate_key_in_a_nested_object_is_400(master, api):
     # After the JSON value: whitespace only, and no NUL byte either.
     r = put_raw(api, "/v1/files/z", '{"size":1}\u0000')
     assert r.status_code == 400 and "after the JSON value" in r.json()["detail"]
+
+
+# ---- 503 and Retry-After ---------------------------------------------------
+
+def test_a_fenced_master_answers_503_with_retry_after(pool, master_factory):
+    """A write that arrives after another master took the lease. The
+    request starts before the takeover and its body ends after the old
+    master has fenced itself (it finishes requests in progress before it
+    exits), so the reply is the fenced write's and nothing else."""
+    first = master_factory(pool, args=["--lease-seconds", "7"])
+    first.client().put("/v1/files/before", json={"size": 1}, expect=201)
+    body = b'{"size": 4096}'
+    host, port = first.url.split("//", 1)[1].split(":")
+    s = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        s.sendall((f"PUT /v1/files/late HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
+                   "Content-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:5])
+        time.sleep(0.5)         # the server has read the request line
+        second = master_factory(pool, args=["--force-takeover"], start=False)
+        second.spawn()
+        deadline = time.monotonic() + 15
+        while "refusing all further writes" not in first.stderr():
+            assert time.monotonic() < deadline, first.stderr()
+            assert first.running(), first.stderr()
+            time.sleep(0.01)
+        s.sendall(body[5:])
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    status, hdrs = headers_of(head.decode())
+    problem = json.loads(payload)
+    assert status == 503, data
+    assert problem["type"].endswith("/fenced") and problem["status"] == 503
+    SPEC.validate_component(problem, "Problem")
+    assert hdrs["retry-after"] == "7"       # its lease period
+    assert "another master took the lease" in problem["detail"]
+    assert first.wait_exit(15) != 0
+    second.wait_ready()
+    api2 = second.client()
+    api2.get("/v1/files/before", expect=200)
+    api2.get("/v1/files/late", expect=404)

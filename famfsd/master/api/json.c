@@ -47,6 +47,9 @@ enum MHD_Result api_reply_err(struct http_req *rq, int err,
 	case ENOBUFS:
 		p = PROB_LOG_FULL;
 		break;
+	case ESHUTDOWN:
+		p = PROB_FENCED;
+		break;
 	default:
 		p = PROB_INTERNAL;
 	}
