@@ -8,6 +8,7 @@
 #define FAMFSD_COMMON_CLOCK_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 static inline uint64_t clock_ns(clockid_t id)
@@ -28,6 +29,26 @@ static inline uint64_t clock_real_ns(void)
 static inline uint64_t clock_mono_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* Room for clock_rfc3339(): 30 characters and the NUL, with margin. */
+#define CLOCK_RFC3339_SIZE	64
+
+/*
+ * ns since the Unix epoch as RFC 3339 in UTC with all nine fraction digits,
+ * "2026-12-01T07:42:09.123456789Z": exact, so the API can give it beside
+ * every _ns time for clients whose numbers are doubles (exact to 2^53 only,
+ * about 104 days in ns).
+ */
+static inline void clock_rfc3339(uint64_t ns, char buf[CLOCK_RFC3339_SIZE])
+{
+	time_t s = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	snprintf(buf, CLOCK_RFC3339_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, (unsigned int)(ns % 1000000000ull));
 }
 
 #endif

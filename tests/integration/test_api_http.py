@@ -351,3 +351,48 @@ def test_a_fenced_master_answers_503_with_retry_after(pool, master_factory):
     api2 = second.client()
     api2.get("/v1/files/before", expect=200)
     api2.get("/v1/files/late", expect=404)
+
+
+# ---- RFC 3339 times --------------------------------------------------------
+
+RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{9})Z$")
+
+
+def rfc3339_ns(s):
+    m = RFC3339.match(s)
+    assert m, s
+    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    return secs * 10**9 + int(m.group(2))
+
+
+def assert_times(obj, where):
+    """Every *_ns field has its string twin, equal to the nanosecond."""
+    n = 0
+    for k, v in obj.items():
+        if k.endswith("_ns"):
+            twin = k[:-3]
+            assert twin in obj, (where, k)
+            assert rfc3339_ns(obj[twin]) == v, (where, k, v, obj[twin])
+            n += 1
+    return n
+
+
+def test_every_ns_time_has_an_rfc3339_twin(master, api):
+    f = api.put("/v1/files/f", json={"size": 1}, expect=201).json()
+    api.put("/v1/dirs/d", expect=201)
+    now = time.time_ns()
+    assert abs(f["mtime_ns"] - now) < 60 * 10**9
+    assert assert_times(f, "create") == 1
+    assert assert_times(api.get("/v1/files/f").json(), "stat") == 1
+    assert assert_times(api.get("/v1/files").json(), "root") == 1
+    for e in api.get("/v1/dirs").json()["entries"]:
+        assert assert_times(e, "listing") == 1
+    ag = master.client("agent")
+    ag.post("/v1/agents/n1/heartbeat", expect=200,
+            json=hb_body(devices=inventory([memdev("mem0")])))
+    a = api.get("/v1/agents").json()["agents"][0]
+    assert assert_times(a, "agent") == 1
+    assert abs(a["last_heartbeat_ns"] - time.time_ns()) < 60 * 10**9
+    h = api.get("/v1/devices").json()["hosts"][0]
+    assert assert_times(h, "devices") == 1
+    assert assert_times(api.delete("/v1/agents/n1").json(), "evict") == 1

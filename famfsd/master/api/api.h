@@ -118,4 +118,13 @@ static inline struct json_object *json_u64(uint64_t v)
 	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
 }
 
+/* The RFC 3339 string that goes beside every "*_ns" time of a reply. */
+static inline struct json_object *json_time(uint64_t ns)
+{
+	char buf[CLOCK_RFC3339_SIZE];
+
+	clock_rfc3339(ns, buf);
+	return json_object_new_string(buf);
+}
+
 #endif

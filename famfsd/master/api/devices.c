@@ -50,6 +50,8 @@ static struct json_object *host_json(struct master *m,
 		if (d) {
 			json_object_object_add(o, "reported_ns",
 					       json_u64(ag->devices_ns));
+			json_object_object_add(o, "reported",
+					       json_time(ag->devices_ns));
 			json_object_object_add(o, "devices", d);
 		}
 	}

@@ -418,6 +418,7 @@ struct json_object *api_node_json(struct master *m, const struct famfs_node *n,
 	json_object_object_add(o, "tenant", json_object_new_string(tn ? tn->name :
 								    ""));
 	json_object_object_add(o, "mtime_ns", json_u64(n->mtime_ns));
+	json_object_object_add(o, "mtime", json_time(n->mtime_ns));
 	json_object_object_add(o, "seq", json_u64(n->seq));
 	if (extents && !dir) {
 		const struct famfs_extent *e = famfs_node_extents(n);
@@ -468,6 +469,8 @@ struct json_object *api_agent_json(struct master *m,
 						  last - ag->applied_seq : 0));
 	json_object_object_add(o, "last_heartbeat_ns",
 			       json_u64(ag->last_heartbeat_ns));
+	json_object_object_add(o, "last_heartbeat",
+			       json_time(ag->last_heartbeat_ns));
 	json_object_object_add(o, "age_seconds", json_object_new_double(
 		now > ag->last_heartbeat_ns ?
 		(double)(now - ag->last_heartbeat_ns) / 1e9 : 0.0));
