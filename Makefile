@@ -62,7 +62,8 @@ all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD) \
      $(FUSE_WIN)
 
 help:
-	@echo "make deps     install build and test dependencies (Debian, apt-get)"
+	@echo "make deps     install build and test dependencies (Debian, apt-get;"
+	@echo "              the API linter with npm into api/node_modules)"
 	@echo "make          build famfsctl, famfsd and the unit tests into build/"
 	@echo "make test     deps, unit tests (plain and ASan+UBSan), fuzz, integration"
 	@echo "make bench    benchmarks with same-run baselines"
