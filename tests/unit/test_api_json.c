@@ -2,8 +2,9 @@
 /*
  * The API's pure rules (famfsd/master/api/json.c) with the real replies
  * (famfsd/http/reply.c): which paths and segments a URL may name and what
- * they decode to, which paths a token's tenant may act on, and the problem
- * document (status, type, detail) each operation errno becomes. The
+ * they decode to, which paths a token's tenant may act on, which bodies
+ * are one JSON object with no key named twice, and the problem document
+ * (status, type, detail, Retry-After) each operation errno becomes. The
  * expected mapping is the one master.h documents and api/openapi.yaml
  * lists; a change of rule is a table row.
  */
@@ -224,6 +225,8 @@ static void reply_err(const char *path, int err, const char *why)
 {
 	static struct master m;		/* reply.c counts the status in it */
 	struct http_req rq = { .m = &m, .method = "PUT" };
+
+	m.cfg.lease_seconds = 7;	/* a fenced master's Retry-After */
 	struct master_why w;
 
 	rq.path = (char *)path;
@@ -237,23 +240,29 @@ static void reply_err(const char *path, int err, const char *why)
 
 static void test_errno_to_problem(void **state)
 {
-	static const struct { int err; unsigned int status; const char *type; } map[] = {
-		{ EINVAL, 400, "validation" },
-		{ EPERM, 403, "forbidden" },
-		{ EACCES, 403, "forbidden" },
-		{ ENOENT, 404, "not-found" },
-		{ EEXIST, 409, "conflict" },
-		{ ENOTEMPTY, 409, "conflict" },
-		{ ENOTDIR, 409, "conflict" },
-		{ EISDIR, 409, "conflict" },
-		{ ESTALE, 409, "conflict" },
-		{ ERANGE, 409, "conflict" },
-		{ ENOBUFS, 503, "log-full" },
-		{ EDQUOT, 507, "quota-exceeded" },
-		{ ENOSPC, 507, "pool-full" },
-		{ EIO, 500, "internal" },
-		{ ENOMEM, 500, "internal" },
-		{ EUCLEAN, 500, "internal" },
+	/* retry: the Retry-After every 503 carries, NULL for none. */
+	static const struct {
+		int err;
+		unsigned int status;
+		const char *type, *retry;
+	} map[] = {
+		{ EINVAL, 400, "validation", NULL },
+		{ EPERM, 403, "forbidden", NULL },
+		{ EACCES, 403, "forbidden", NULL },
+		{ ENOENT, 404, "not-found", NULL },
+		{ EEXIST, 409, "conflict", NULL },
+		{ ENOTEMPTY, 409, "conflict", NULL },
+		{ ENOTDIR, 409, "conflict", NULL },
+		{ EISDIR, 409, "conflict", NULL },
+		{ ESTALE, 409, "conflict", NULL },
+		{ ERANGE, 409, "conflict", NULL },
+		{ ENOBUFS, 503, "log-full", "60" },
+		{ ESHUTDOWN, 503, "fenced", "7" },	/* the lease period */
+		{ EDQUOT, 507, "quota-exceeded", NULL },
+		{ ENOSPC, 507, "pool-full", NULL },
+		{ EIO, 500, "internal", NULL },
+		{ ENOMEM, 500, "internal", NULL },
+		{ EUCLEAN, 500, "internal", NULL },
 	};
 	char type[128], status[8];
 
@@ -278,7 +287,94 @@ static void test_errno_to_problem(void **state)
 		assert_string_equal(stub_body_string("detail"), strerror(map[i].err));
 		/* Only a 401 asks for credentials. */
 		assert_null(stub_reply_header(MHD_HTTP_HEADER_WWW_AUTHENTICATE));
+		if (map[i].retry)
+			assert_string_equal(stub_reply_header(
+				MHD_HTTP_HEADER_RETRY_AFTER), map[i].retry);
+		else
+			assert_null(stub_reply_header(MHD_HTTP_HEADER_RETRY_AFTER));
 	}
+}
+
+/* ---- request bodies ------------------------------------------------------ */
+
+static const char *const body_fields[] = { "size", "mode", "devices", NULL };
+
+/* api_body() on text; the detail it gave in why (on -EINVAL). */
+static int body(const char *text, char *why, size_t size)
+{
+	static struct master m;
+	struct http_req rq = { .m = &m, .method = "PUT" };
+	struct master_why w = { { 0 } };
+	struct json_object *o = NULL;
+	int r;
+
+	rq.body = (char *)text;
+	rq.body_len = strlen(text);
+	stub_reset();
+	stub_header(MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	r = api_body(&rq, true, body_fields, &o, &w);
+	assert_int_equal(reply.queued, 0);
+	assert_true(r == 0 ? o != NULL : o == NULL);
+	json_object_put(o);
+	snprintf(why, size, "%s", w.msg);
+	return r;
+}
+
+/* json-c keeps the last of two members of a name: they must be refused. */
+static void test_body_duplicate_keys(void **state)
+{
+	static const char *const dup[] = {
+		"{\"size\":1,\"size\":2000000}",
+		"{\"size\":1,\"size\":1}",
+		"{\"size\":1,\"si\\u007ae\":2}",		/* one key, escaped */
+		" { \"size\" : 1 ,\n\"mode\":1, \"size\" : 2 } ",
+		"{\"devices\":{\"a\":1,\"a\":2}}",
+		"{\"devices\":[{\"a\":1},{\"b\":[{\"c\":1,\"c\":{}}]}]}",
+		"{\"devices\":{\"a\":{\"x\":[1,2]},\"a\":null}}",
+		"{\"devices\":{\"\":1,\"\":2}}",
+	};
+	static const char *const fine[] = {
+		"{\"size\":1}",
+		"{\"size\":1,\"mode\":2}",
+		/* The same key in two objects; ':' '{' '\"' in strings. */
+		"{\"devices\":[{\"a\":1},{\"a\":2}],\"size\":1}",
+		"{\"devices\":{\"a:b\":\"x:y\",\"q\\\":\":\"}\\\\\"}}",
+		"{\"devices\":{\"k\":\"a\\\":b\"}}",	/* an escaped quote */
+		"{\"devices\":{\"a\":null,\"b\":[null,{}],\"\":[]}}",
+		"{\"devices\":{}}",
+	};
+	char why[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(dup) / sizeof(dup[0]); i++) {
+		if (body(dup[i], why, sizeof(why)) != -EINVAL)
+			fail_msg("accepted: %s", dup[i]);
+		assert_non_null(strstr(why, "twice"));
+	}
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+		if (body(fine[i], why, sizeof(why)) != 0)
+			fail_msg("refused: %s (%s)", fine[i], why);
+}
+
+/* Only whitespace may follow the object: a NUL byte is no whitespace. */
+static void test_body_trailing_bytes(void **state)
+{
+	static const char ok[] = "{\"size\":1} \t\r\n";
+	char text[] = "{\"size\":1}\0";
+	static struct master m;
+	struct http_req rq = { .m = &m, .method = "PUT", .body = text,
+			       .body_len = sizeof(text) - 1 };
+	struct master_why w = { { 0 } };
+	struct json_object *o = NULL;
+	char why[512];
+
+	(void)state;
+	assert_int_equal(body(ok, why, sizeof(why)), 0);
+	assert_int_equal(body("{\"size\":1} x", why, sizeof(why)), -EINVAL);
+	stub_reset();
+	assert_int_equal(api_body(&rq, true, body_fields, &o, &w), -EINVAL);
+	assert_null(o);
+	assert_non_null(strstr(w.msg, "after the JSON value"));
 }
 
 /* Bytes that are not UTF-8 never reach the JSON document. */
@@ -301,6 +397,8 @@ int main(void)
 		cmocka_unit_test(test_segment_decode),
 		cmocka_unit_test(test_path_allowed),
 		cmocka_unit_test(test_errno_to_problem),
+		cmocka_unit_test(test_body_duplicate_keys),
+		cmocka_unit_test(test_body_trailing_bytes),
 		cmocka_unit_test(test_problem_stays_utf8),
 	};
 
