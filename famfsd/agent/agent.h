@@ -121,8 +121,6 @@ void agent_follow_wake(struct agent *a);
 void agent_follow_request_revoke(struct agent *a);
 
 /* ---- agent/token.c ------------------------------------------------------ */
-/* The first line of path, trimmed, malloc'ed. -ENODATA when empty. */
-int agent_token_read(const char *path, char **ret);
 /*
  * After a 401/403: re-reads --token-file; true when it holds another
  * token, which h now sends. Called by the thread that owns h.

@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/backend.h"
+#include "common/token_file.h"
 #include "crc.h"
 #include "conf/conf.h"
 #include "roles.h"
@@ -118,7 +119,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *pool_uuid = NULL;
+	const char *pool_uuid = NULL, *why = NULL;
 	uint64_t v;
 	int c, r;
 
@@ -165,11 +166,12 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			free(o->token);
 			o->token = NULL;
 			o->token_file = optarg;
-			r = agent_token_read(optarg, &o->token);
+			r = token_file_read_one(optarg, &o->token, &why);
 			if (r < 0) {
 				fprintf(stderr, "famfsd agent: failed to read "
 					"token file '%s': %s\n", optarg,
-					r == -ENODATA ? "empty" : strerror(-r));
+					r == -ENODATA ? "no token in it" :
+					r == -EINVAL ? why : strerror(-r));
 				return r;
 			}
 			break;
