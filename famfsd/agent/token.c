@@ -20,6 +20,37 @@
 #include "common/token_file.h"
 #include "http/client.h"
 
+static void wipe(char *token)
+{
+	if (token)
+		explicit_bzero(token, strlen(token));
+	free(token);
+}
+
+int agent_token_init(struct agent *a)
+{
+	const char *why = NULL;
+	int r;
+
+	if (!a->o.token_file)
+		return 0;
+	r = token_file_read_one(a->o.token_file, &a->token_read, &why);
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to read --token-file '%s': %s",
+		    a->o.token_file, r == -ENODATA ? "no token in it" :
+		    r == -EINVAL ? why : strerror(-r));
+		return r;
+	}
+	a->o.token = a->token_read;
+	return 0;
+}
+
+void agent_token_free(struct agent *a)
+{
+	wipe(a->token_read);
+	a->token_read = NULL;
+}
+
 bool agent_token_refresh(struct agent *a, struct agent_http *h)
 {
 	char *token = NULL;
@@ -35,7 +66,6 @@ bool agent_token_refresh(struct agent *a, struct agent_http *h)
 	if (changed && r == 0)
 		msg(MSG_INFO, "the master refused the token; '%s' "
 			  "holds another one now, using it", a->o.token_file);
-	explicit_bzero(token, strlen(token));
-	free(token);
+	wipe(token);
 	return changed && r == 0;
 }
