@@ -46,7 +46,8 @@ D_DIRS   := common conf http master master/api agent agent/fuse agent/kmod
 D_SRC    := famfsd/main.c $(foreach d,$(D_DIRS),$(wildcard famfsd/$(d)/*.c))
 D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
-CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
+# famfsctl reads a token file by the daemon's rules (common/token_file.c).
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/famfsd/common/token_file.o
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH    := $(BUILD)/bench/famfs-bench
@@ -97,8 +98,11 @@ $(BUILD)/famfsd: $(D_OBJ) $(CXL_LIB) $(LIB)
 # main() (famfsd/main.c never links) and stubs what those objects call
 # beyond themselves. Tests of famfsd/lib name nothing.
 UNIT_DAEMON_test_api_router := master/api/router http/reply master/tokens \
-                               common/msg
+                               common/msg common/token_file
 UNIT_DAEMON_test_api_json   := master/api/json http/reply
+UNIT_DAEMON_test_conf_options := conf/options conf/cmdline conf/check \
+                                 conf/parse common/token_file
+UNIT_DAEMON_test_token_file := common/token_file
 unit_daemon_obj = $(patsubst %,$(BUILD)/obj/famfsd/%.o,$(UNIT_DAEMON_$(1)))
 # Kept between runs (as intermediates they were deleted and rebuilt).
 .SECONDARY: $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(D_OBJ)

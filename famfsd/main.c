@@ -131,15 +131,17 @@ static void errors_end(struct errors *e, int level)
 	free(e->text);
 }
 
-static int load(const char *path, struct famfsd_conf **ret)
+/* Loads path: the value of --config, or (option NULL) the default file. */
+static int load(const char *option, const char *path, struct famfsd_conf **ret)
 {
 	struct errors e;
 	int r = conf_load(path, errors_begin(&e), ret);
 
 	errors_end(&e, LOG_ERR);
-	if (r == -EINVAL)
-		say(LOG_ERR, "famfsd: '%s' has errors (see above), refusing to "
-		    "start", path);
+	if (r < 0)
+		say(LOG_ERR, "famfsd: %s'%s' %s, refusing to start",
+		    option ? option : "", path, r == -EINVAL ?
+		    "has errors (see above)" : "cannot be read");
 	return r;
 }
 
@@ -162,7 +164,7 @@ static int run_with_config(const char *path, unsigned int role, int argc,
 	char **nargv = NULL;
 	int nargc = 0, code;
 
-	if (load(path, &c) < 0)
+	if (load("--config ", path, &c) < 0)
 		return EXIT_CONFIG;
 	if (role == 0) {
 		if (c->role == CONF_ROLE_BOTH) {
@@ -195,7 +197,8 @@ static int check_config(int argc, char **argv)
 	__attribute__((cleanup(conf_freep))) struct famfsd_conf *c = NULL;
 	int code = 0;
 
-	if (load(path ? path : CONF_DEFAULT_PATH, &c) < 0)
+	if (load(path ? "--config " : NULL, path ? path : CONF_DEFAULT_PATH,
+		 &c) < 0)
 		return 1;
 	printf("role: %s\n", conf_role_name(c->role));
 	for (unsigned int role = CONF_ROLE_MASTER; role <= CONF_ROLE_AGENT;
@@ -234,7 +237,8 @@ static int role_check(int argc, char **argv)
 		return 255;
 	}
 	role = !strcmp(argv[1], "master") ? CONF_ROLE_MASTER : CONF_ROLE_AGENT;
-	if (load(path ? path : CONF_DEFAULT_PATH, &c) < 0)
+	if (load(path ? "--config " : NULL, path ? path : CONF_DEFAULT_PATH,
+		 &c) < 0)
 		return 255;
 	if (c->role & role)
 		return 0;

@@ -24,6 +24,7 @@
 #include "cache.h"
 #include "common/clock.h"
 #include "common/msg.h"
+#include "conf/options.h"
 #include "ns.h"
 #include "pool.h"
 #include "state.h"
@@ -36,7 +37,6 @@ struct agent_files;
 struct agent_http;
 
 #define AGENT_ID_MAX		128
-#define AGENT_DEFAULT_POLL_MS	50
 #define AGENT_HEARTBEAT_MS	1000
 #define AGENT_FEED_WAIT_S	30
 #define AGENT_READAHEAD_KB	1024	/* one maximal FUSE request */
@@ -45,23 +45,6 @@ struct agent_http;
 #define AGENT_ENTRY_TIMEOUT	0.1
 #define AGENT_ATTR_TIMEOUT	1.0
 
-struct agent_opts {
-	const char *pool_path;
-	uint64_t offset;		/* pool start within the device */
-	const char *mount;
-	const char *master_url;		/* NULL: follow the pool only */
-	char *token;			/* bearer token, NULL without one */
-	const char *token_file;		/* --token-file, re-read on a 401 */
-	char agent_id[AGENT_ID_MAX + 1];
-	const char *address;		/* reported in heartbeats, "" default */
-	unsigned int poll_ms;
-	enum famfs_coherence coherence;
-	bool direct_io;			/* FOPEN_DIRECT_IO on every open */
-	const struct agent_backend *backend;	/* --backend, FUSE by default */
-	bool meta_rw;			/* kmod: meta files writable (master here) */
-	bool verbose;
-};
-
 /* One node's attributes as the mount shows them. */
 struct agent_attr {
 	uint64_t ino, size, alloc_bytes, mtime_ns;
@@ -69,7 +52,9 @@ struct agent_attr {
 };
 
 struct agent {
-	struct agent_opts o;
+	struct conf_agent o;		/* the command line (conf/options.h) */
+	char *token_read;		/* --token-file's token; o.token points here */
+	char agent_id[AGENT_ID_MAX + 1];	/* made up; o.agent_id points here */
 	struct agent_kmod *kmod;	/* the kmod back-end's state */
 	struct famfs_pool *pool;	/* read-only: superblock and log */
 	struct famfs_pooldev *data;	/* writable: the data area only */
@@ -121,8 +106,9 @@ void agent_follow_wake(struct agent *a);
 void agent_follow_request_revoke(struct agent *a);
 
 /* ---- agent/token.c ------------------------------------------------------ */
-/* The first line of path, trimmed, malloc'ed. -ENODATA when empty. */
-int agent_token_read(const char *path, char **ret);
+/* At start: reads --token-file, if given, into a->o.token. Says why not. */
+int agent_token_init(struct agent *a);
+void agent_token_free(struct agent *a);
 /*
  * After a 401/403: re-reads --token-file; true when it holds another
  * token, which h now sends. Called by the thread that owns h.

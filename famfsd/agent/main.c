@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * famfsd agent: parse options, open the pool (metadata read-only, data
- * area writable), replay the log, mount, start the follower and (with a
- * master) the change feed and heartbeat, serve the mount until a signal or
- * an unmount, then stop everything in reverse order.
+ * famfsd agent: parse options (by the table, conf/options.c), open the
+ * pool (metadata read-only, data area writable), replay the log, mount,
+ * start the follower and (with a master) the change feed and heartbeat,
+ * serve the mount until a signal or an unmount, then stop everything in
+ * reverse order.
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,54 +24,13 @@
 #include "roles.h"
 #include "probe.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: famfsd agent --pool DEVICE --mount DIR [options]\n"
-"\n"
-"Follows the pool's metadata log into a mount at DIR (FUSE, or the famfsd\n"
-"kernel module with --backend kmod).\n"
-"\n"
-"  --pool DEVICE        pool device or file (/dev/daxX.Y, var/pool.img)\n"
-"  --pool-uuid UUID     the pool by UUID: this host's dax or fsdax device\n"
-"                       holding it (instead of --pool)\n"
-"  --offset N           pool start within the device (bytes, K/M/G suffix)\n"
-"  --mount DIR          mount point (created if missing)\n"
-"  --master URL         master API, e.g. http://10.0.0.1:7470: change feed\n"
-"                       and heartbeats (without it: follow the pool only)\n"
-"  --token-file F       bearer token for the master, first line of F\n"
-"  --token T            bearer token (visible in ps: prefer --token-file)\n"
-"  --agent-id ID        id in heartbeats (default: machine-id + mount)\n"
-"  --address A          address reported in heartbeats (default \"\")\n"
-"  --poll-ms N          poll the log tail every N ms (default %d)\n"
-"  --coherence MODE     auto, clwb, clflushopt, clflush, none (default auto)\n"
-"  --direct-io          every read/write goes to the pool (no page cache;\n"
-"                       shared writable mmap is then refused)\n"
-"  --backend fuse|kmod  mount with FUSE (default) or the famfsd kernel module\n"
-"                       (then --pool is a pmem device in fsdax mode, /dev/pmemN)\n"
-"  --meta-rw            kmod: a master runs on this host; let it write the\n"
-"                       pool metadata through DIR/.famfsd/pool\n"
-"  -v, --verbose        log every replay step and heartbeat reply\n"
-"  -h, --help\n", AGENT_DEFAULT_POLL_MS);
-}
-
-static bool agent_id_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (!n || n > AGENT_ID_MAX)
-		return false;
-	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		      "0123456789._:-") == n;
-}
-
 /*
  * Stable across restarts, distinct per host and per mount: the machine id
  * (or host name) and a hash of the mount point.
  */
-static void default_agent_id(struct agent_opts *o)
+static void default_agent_id(struct agent *a)
 {
-	char id[64] = "", host[64] = "", dir[PATH_MAX];
+	char id[64] = "", host[64] = "", dir[PATH_MAX], buf[64];
 	FILE *f = fopen("/etc/machine-id", "re");
 	size_t n;
 
@@ -80,7 +39,8 @@ static void default_agent_id(struct agent_opts *o)
 			id[strcspn(id, "\n")] = '\0';
 		fclose(f);
 	}
-	if (!id[0] || !agent_id_valid(id)) {
+	if (conf_check_value(&conf_keys[K_AGENT_ID], id, CONF_FROM_ARGS, buf,
+			     sizeof(buf))) {
 		gethostname(host, sizeof(host) - 1);
 		n = strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 			   "0123456789.-");
@@ -88,115 +48,25 @@ static void default_agent_id(struct agent_opts *o)
 		snprintf(id, sizeof(id), "%s", n ? host : "agent");
 	}
 	/* The same mount named two ways ("var/mnt", "/srv/x/var/mnt") is one. */
-	if (!realpath(o->mount, dir))
-		snprintf(dir, sizeof(dir), "%s", o->mount);
-	snprintf(o->agent_id, sizeof(o->agent_id), "%s-%08x", id,
+	if (!realpath(a->o.mount, dir))
+		snprintf(dir, sizeof(dir), "%s", a->o.mount);
+	snprintf(a->agent_id, sizeof(a->agent_id), "%s-%08x", id,
 		 famfs_crc32c(dir, strlen(dir)));
+	a->o.agent_id = a->agent_id;
 }
 
-static int parse_args(int argc, char **argv, struct agent_opts *o)
+/* The settings the options leave to the agent: back-end, token, id. */
+static int settle_args(struct agent *a)
 {
-	enum { O_POOL = 256, O_OFFSET, O_MOUNT, O_MASTER, O_TOKEN_FILE, O_TOKEN,
-	       O_AGENT_ID, O_ADDRESS, O_POLL, O_COHERENCE, O_DIRECT_IO,
-	       O_BACKEND, O_META_RW, O_POOL_UUID };
-	static const struct option opts[] = {
-		{ "pool", required_argument, NULL, O_POOL },
-		{ "pool-uuid", required_argument, NULL, O_POOL_UUID },
-		{ "offset", required_argument, NULL, O_OFFSET },
-		{ "mount", required_argument, NULL, O_MOUNT },
-		{ "master", required_argument, NULL, O_MASTER },
-		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
-		{ "token", required_argument, NULL, O_TOKEN },
-		{ "agent-id", required_argument, NULL, O_AGENT_ID },
-		{ "address", required_argument, NULL, O_ADDRESS },
-		{ "poll-ms", required_argument, NULL, O_POLL },
-		{ "coherence", required_argument, NULL, O_COHERENCE },
-		{ "direct-io", no_argument, NULL, O_DIRECT_IO },
-		{ "backend", required_argument, NULL, O_BACKEND },
-		{ "meta-rw", no_argument, NULL, O_META_RW },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *pool_uuid = NULL;
-	uint64_t v;
-	int c, r;
-
-	o->poll_ms = AGENT_DEFAULT_POLL_MS;
-	o->backend = &agent_backend_fuse;
-	o->address = "";
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		switch (c) {
-		case O_POOL: o->pool_path = optarg; break;
-		case O_POOL_UUID: pool_uuid = optarg; break;
-		case O_MOUNT: o->mount = optarg; break;
-		case O_MASTER: o->master_url = optarg; break;
-		case O_ADDRESS: o->address = optarg; break;
-		case O_DIRECT_IO: o->direct_io = true; break;
-		case O_META_RW: o->meta_rw = true; break;
-		case 'v': o->verbose = true; break;
-		case 'h': usage(stdout); exit(0);
-		case O_OFFSET:
-			if (famfs_parse_size(optarg, &o->offset) < 0)
-				goto bad;
-			break;
-		case O_POLL:
-			if (famfs_parse_size(optarg, &v) < 0 || v < 1 || v > 60000)
-				goto bad;
-			o->poll_ms = (unsigned int)v;
-			break;
-		case O_BACKEND:
-			o->backend = agent_backend_find(optarg);
-			if (!o->backend)
-				goto bad;
-			break;
-		case O_COHERENCE:
-			if (famfs_coherence_parse(optarg, &o->coherence) < 0)
-				goto bad;
-			break;
-		case O_TOKEN:
-			free(o->token);
-			o->token = strdup(optarg);
-			if (!o->token)
-				return -ENOMEM;
-			o->token_file = NULL;
-			break;
-		case O_TOKEN_FILE:
-			free(o->token);
-			o->token = NULL;
-			o->token_file = optarg;
-			r = agent_token_read(optarg, &o->token);
-			if (r < 0) {
-				fprintf(stderr, "famfsd agent: failed to read "
-					"token file '%s': %s\n", optarg,
-					r == -ENODATA ? "empty" : strerror(-r));
-				return r;
-			}
-			break;
-		case O_AGENT_ID:
-			if (!agent_id_valid(optarg))
-				goto bad;
-			snprintf(o->agent_id, sizeof(o->agent_id), "%s", optarg);
-			break;
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (pool_uuid && conf_pool_by_uuid("agent", pool_uuid, o->pool_path,
-					     &o->pool_path) < 0)
-		return -EINVAL;
-	if (optind != argc || !o->pool_path || !o->mount) {
-		usage(stderr);
+	a->o.backend = agent_backend_find(a->o.backend_name);
+	if (!a->o.backend) {
+		/* The table's choices and the back-ends disagree. */
+		msg(MSG_ERR, "no back-end '%s'", a->o.backend_name);
 		return -EINVAL;
 	}
-	if (!o->agent_id[0])
-		default_agent_id(o);
-	return 0;
-bad:
-	fprintf(stderr, "famfsd agent: bad value '%s' for --%s\n", optarg,
-		opts[c - O_POOL].name);
-	return -EINVAL;
+	if (!a->o.agent_id)
+		default_agent_id(a);
+	return agent_token_init(a);
 }
 
 /*
@@ -304,7 +174,7 @@ static void agent_free(struct agent *a)
 	agent_files_free(a->files);
 	famfs_pooldev_close(a->data);
 	famfs_pool_close(a->pool);
-	free(a->o.token);
+	agent_token_free(a);
 	pthread_rwlock_destroy(&a->lock);
 	pthread_mutex_destroy(&a->wake_lock);
 	pthread_cond_destroy(&a->wake_cond);
@@ -320,8 +190,10 @@ int agent_main(int argc, char **argv)
 
 	msg_init("agent");
 	init_sync(a);
-	r = parse_args(argc, argv, &a->o);
-	if (r < 0)
+	r = conf_role_args(CONF_ROLE_AGENT, argc, argv, &a->o);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
+	if (settle_args(a) < 0)
 		return 2;
 	msg_set_verbose(a->o.verbose);
 	if (a->o.master_url && curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {

@@ -8,6 +8,8 @@
  *
  * Each thread that talks to the master (heartbeat, change feed) owns its
  * HTTP client and refreshes it itself; nothing is shared but the path.
+ * The file's rules (first token line, trimmed) are every token file's
+ * (common/token_file.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,48 +17,55 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "common/token_file.h"
 #include "http/client.h"
 
-int agent_token_read(const char *path, char **ret)
+static void wipe(char *token)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f = fopen(path, "re");
+	if (token)
+		explicit_bzero(token, strlen(token));
+	free(token);
+}
 
-	if (!f)
-		return -errno;
-	n = getline(&line, &cap, f);
-	fclose(f);
-	if (n < 0) {
-		free(line);
-		return -ENODATA;
+int agent_token_init(struct agent *a)
+{
+	const char *why = NULL;
+	int r;
+
+	if (!a->o.token_file)
+		return 0;
+	r = token_file_read_one(a->o.token_file, &a->token_read, &why);
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to read --token-file '%s': %s",
+		    a->o.token_file, r == -ENODATA ? "no token in it" :
+		    r == -EINVAL ? why : strerror(-r));
+		return r;
 	}
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
-		     line[n - 1] == ' '))
-		line[--n] = '\0';
-	if (!n) {
-		free(line);
-		return -ENODATA;
-	}
-	*ret = line;
+	a->o.token = a->token_read;
 	return 0;
+}
+
+void agent_token_free(struct agent *a)
+{
+	wipe(a->token_read);
+	a->token_read = NULL;
 }
 
 bool agent_token_refresh(struct agent *a, struct agent_http *h)
 {
 	char *token = NULL;
+	const char *why;
 	bool changed;
 	int r;
 
-	if (!a->o.token_file || agent_token_read(a->o.token_file, &token) < 0)
+	if (!a->o.token_file ||
+	    token_file_read_one(a->o.token_file, &token, &why) < 0)
 		return false;
 	changed = !agent_http_has_token(h, token);
 	r = changed ? agent_http_set_token(h, token) : 0;
 	if (changed && r == 0)
 		msg(MSG_INFO, "the master refused the token; '%s' "
 			  "holds another one now, using it", a->o.token_file);
-	explicit_bzero(token, strlen(token));
-	free(token);
+	wipe(token);
 	return changed && r == 0;
 }

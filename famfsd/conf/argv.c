@@ -10,20 +10,20 @@
  * (conf/pool.c); with both, the path must hold that pool.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
 #include "conf/conf.h"
 
-/* Options that only the configuration layer knows; never passed on. */
+/*
+ * The user's options this layer looks at: those it takes (CONF_F_CONF_LAYER:
+ * --config, --pool-uuid, --devices, never passed on) and those it reads
+ * but passes on (--pool, --offset, --mount). The last one given wins, as
+ * with getopt.
+ */
 struct conf_args {
-	const char *pool_uuid;		/* --pool-uuid */
-	const char *devices;		/* --devices */
-	const char *pool;		/* --pool, still passed on */
-	const char *offset;		/* --offset, still passed on */
-	const char *mount;		/* --mount, still passed on */
+	const char *value[K__COUNT];
 };
 
 /* A growing argv; NULL terminated once done. */
@@ -77,21 +77,13 @@ static bool is_opt(const char *arg, const char *name, const char **ret_value)
 	return false;
 }
 
-/* Options of the roles that take a value, beyond the file's keys. */
-static bool takes_value(const char *arg)
+/* The entry of a user's argument "--name" or "--name=value", if any. */
+static int option_of(const char *arg, const char **ret_value)
 {
-	static const char *const extra[] = { "token", "config", "pool-uuid",
-					     "devices", NULL };
-	const char *v;
-
 	for (int i = 0; i < K__COUNT; i++)
-		if (conf_keys[i].option && conf_keys[i].type != CT_BOOL &&
-		    is_opt(arg, conf_keys[i].option, &v))
-			return v == NULL;
-	for (int i = 0; extra[i]; i++)
-		if (is_opt(arg, extra[i], &v))
-			return v == NULL;
-	return false;
+		if (conf_keys[i].option && is_opt(arg, conf_keys[i].option, ret_value))
+			return i;
+	return -1;
 }
 
 /* True when the user's arguments hold option name. */
@@ -105,95 +97,102 @@ static bool user_has(int argc, char **argv, const char *name)
 	return false;
 }
 
+static bool looked_at(int id)
+{
+	return id == K_POOL_PATH || id == K_OFFSET || id == K_MOUNT ||
+	       (conf_keys[id].flags & CONF_F_CONF_LAYER);
+}
+
+/* Checks and notes an option this layer takes or reads. */
+static int note(struct conf_args *ca, int id, const char *v, FILE *err)
+{
+	const struct conf_key *k = &conf_keys[id];
+	char buf[4096];
+	const char *why;
+
+	why = conf_check_value(k, v, CONF_FROM_ARGS, buf, sizeof(buf));
+	if (why) {
+		fprintf(err, "famfsd: bad value '%s' for --%s: %s\n", v,
+			k->option, why);
+		return -EINVAL;
+	}
+	ca->value[id] = v;
+	return 0;
+}
+
 /*
- * Copies the user's arguments into b without the configuration layer's
- * options, noting their values (the last one wins, as with getopt).
+ * Copies the user's arguments into b without the options this layer takes,
+ * noting the values of those it looks at. An option's value stays with it
+ * whatever it looks like ("--address --x").
  */
 static int take_user_args(int argc, char **argv, struct argv_buf *b,
 			  struct conf_args *ca, FILE *err)
 {
-	static const struct { const char *name; size_t off; bool drop; } mine[] = {
-		{ "config", (size_t)-1, true },
-		{ "pool-uuid", offsetof(struct conf_args, pool_uuid), true },
-		{ "devices", offsetof(struct conf_args, devices), true },
-		{ "pool", offsetof(struct conf_args, pool), false },
-		{ "offset", offsetof(struct conf_args, offset), false },
-		{ "mount", offsetof(struct conf_args, mount), false },
-	};
 	bool rest = false;
 
 	for (int i = 0; i < argc; i++) {
 		const char *v = NULL;
-		bool dropped = false, matched = false;
+		int id = rest ? -1 : option_of(argv[i], &v);
+		bool takes = id >= 0 && conf_keys[id].type != CT_BOOL;
+		bool drop = id >= 0 && (conf_keys[id].flags & CONF_F_CONF_LAYER);
+		int r;
 
 		if (!rest && !strcmp(argv[i], "--"))
 			rest = true;
-		for (size_t k = 0; !rest && k < sizeof(mine) / sizeof(mine[0]); k++) {
-			if (!is_opt(argv[i], mine[k].name, &v))
-				continue;
-			matched = true;
-			if (!v && i + 1 >= argc) {
-				fprintf(err, "famfsd: --%s needs a value\n",
-					mine[k].name);
-				return -EINVAL;
-			}
-			if (!v) {
-				v = argv[i + 1];
-				if (!mine[k].drop && push(b, argv[i]) < 0)
-					return -ENOMEM;
-				i++;
-			}
-			if (mine[k].off != (size_t)-1)
-				*(const char **)((char *)ca + mine[k].off) = v;
-			dropped = mine[k].drop;
-			break;
+		if (takes && !v && i + 1 >= argc) {
+			fprintf(err, "famfsd: --%s needs a value\n",
+				conf_keys[id].option);
+			return -EINVAL;
 		}
-		if (dropped)
-			continue;
-		if (push(b, argv[i]) < 0)
+		if (!drop && push(b, argv[i]) < 0)
 			return -ENOMEM;
-		/* Keep an option's value with it, whatever it looks like. */
-		if (!matched && !rest && takes_value(argv[i]) && i + 1 < argc) {
-			if (push(b, argv[++i]) < 0)
+		if (takes && !v) {
+			v = argv[++i];
+			if (!drop && push(b, v) < 0)
 				return -ENOMEM;
+		}
+		if (takes && looked_at(id)) {
+			r = note(ca, id, v, err);
+			if (r < 0)
+				return r;
 		}
 	}
 	return 0;
 }
 
-static int parse_offset(const char *s, uint64_t *ret)
+/* Checked already: by the file's parse or by note(). */
+static uint64_t parse_offset(const char *s)
 {
 	char buf[32];
 
-	if (!s) {
-		*ret = 0;
+	if (!s || conf_check_value(&conf_keys[K_OFFSET], s, CONF_FROM_ARGS, buf,
+				   sizeof(buf)))
 		return 0;
-	}
-	if (conf_check_value(&conf_keys[K_OFFSET], s, buf, sizeof(buf)))
-		return -EINVAL;
-	*ret = strtoull(buf, NULL, 10);
-	return 0;
+	return strtoull(buf, NULL, 10);
+}
+
+/* The user's value of an option, else the file's. */
+static const char *user_or_file(const struct famfsd_conf *c,
+				const struct conf_args *ca, int id)
+{
+	return ca->value[id] ? ca->value[id] : c->value[id];
 }
 
 /* Finds or checks the pool; *ret_path is set when the file's path is used. */
 static int resolve_pool(const struct famfsd_conf *c, const struct conf_args *ca,
 			FILE *err, char **ret_path)
 {
-	const char *path = ca->pool ? ca->pool : c->value[K_POOL_PATH];
-	const char *uuid_s = ca->pool_uuid ? ca->pool_uuid : c->value[K_POOL_UUID];
-	const char *devices = ca->devices ? ca->devices :
-			      c->value[K_DEVICES] ? c->value[K_DEVICES] :
-			      CONF_DEFAULT_DEVICES;
+	const char *path = user_or_file(c, ca, K_POOL_PATH);
+	const char *uuid_s = user_or_file(c, ca, K_POOL_UUID);
+	const char *devices = user_or_file(c, ca, K_DEVICES);
+	uint64_t offset = parse_offset(user_or_file(c, ca, K_OFFSET));
 	uint8_t want[16], got[16];
 	char s[37];
-	uint64_t offset;
 	int r;
 
 	*ret_path = NULL;
-	if (parse_offset(ca->offset ? ca->offset : c->value[K_OFFSET], &offset) < 0) {
-		fprintf(err, "famfsd: bad --offset '%s'\n", ca->offset);
-		return -EINVAL;
-	}
+	if (!devices)
+		devices = conf_keys[K_DEVICES].dflt;
 	if (!uuid_s) {
 		if (!path) {
 			fprintf(err, "famfsd: %s: no pool: set [pool] path or "
@@ -236,7 +235,7 @@ int conf_build_argv(const struct famfsd_conf *c, unsigned int role,
 	r = take_user_args(argc, argv, &user, &ca, err);
 	if (r < 0)
 		goto fail;
-	if (role == CONF_ROLE_AGENT && !ca.mount && !c->value[K_MOUNT]) {
+	if (role == CONF_ROLE_AGENT && !user_or_file(c, &ca, K_MOUNT)) {
 		fprintf(err, "famfsd: %s: no mount point: set [agent] mount or "
 			"give --mount\n", c->path);
 		r = -EINVAL;
@@ -251,7 +250,8 @@ int conf_build_argv(const struct famfsd_conf *c, unsigned int role,
 		const char *v = k == K_POOL_PATH && found ? found : c->value[k];
 		char opt[64];
 
-		if (!(key->roles & role) || !v || user_has(argc, argv, key->option))
+		if (!(key->roles & role) || (key->flags & CONF_F_CONF_LAYER) ||
+		    !v || user_has(argc, argv, key->option))
 			continue;
 		snprintf(opt, sizeof(opt), "--%s", key->option);
 		if (key->type == CT_BOOL) {

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * One configuration value against the type of its key. A good value is
- * written back normalized (sizes and integers in decimal, booleans as
- * "yes"/"no", UUIDs in lower case), so the role's own option parser, which
- * is stricter about suffixes and spelling, accepts it as it is.
+ * One value against the type of its key, for the file and the command
+ * line alike. A good value is written back normalized (sizes and integers
+ * in decimal, booleans as "yes"/"no", choices and UUIDs in lower case):
+ * the file's values reach the role as options in that form.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,7 +14,9 @@
 #include <strings.h>
 #include <uuid/uuid.h>
 
-#include "conf/conf.h"
+#include "common/token_file.h"
+#include "conf/options.h"
+#include "probe.h"
 
 static bool has_control(const char *s)
 {
@@ -62,23 +64,14 @@ static int parse_decimal(const char *s, const char **ret_end,
 
 static const char *check_size(const char *v, char *buf, size_t size)
 {
-	unsigned long long n;
-	unsigned int shift = 0;
-	const char *end;
+	uint64_t n;
+	int r = famfs_parse_size(v, &n);
 
-	if (parse_decimal(v, &end, &n) < 0)
-		return "want a number of bytes, e.g. 0, 4096 or 2M";
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (*end)
-		return "want a number of bytes with an optional K, M, G or T";
-	if (shift && n > (ULLONG_MAX >> shift))
+	if (r == -ERANGE)
 		return "too large";
-	snprintf(buf, size, "%llu", n << shift);
+	if (r < 0)
+		return "want a number of bytes with an optional K, M, G or T";
+	snprintf(buf, size, "%llu", (unsigned long long)n);
 	return NULL;
 }
 
@@ -114,9 +107,12 @@ static const char *check_choice(const struct conf_key *k, const char *v,
 	return buf;
 }
 
-static const char *check_path(const char *v)
+static const char *check_path(const char *v, enum conf_source from)
 {
-	if (v[0] != '/')
+	if (!v[0])
+		return "want a path";
+	/* The file is read from / by systemd: only absolute paths mean one thing. */
+	if (from == CONF_FROM_FILE && v[0] != '/')
 		return "want an absolute path";
 	if (strlen(v) >= PATH_MAX)
 		return "path too long";
@@ -208,7 +204,7 @@ static const char *check_agent_id(const char *v)
 }
 
 const char *conf_check_value(const struct conf_key *k, const char *value,
-			     char *buf, size_t size)
+			     enum conf_source from, char *buf, size_t size)
 {
 	const char *why = NULL;
 	uuid_t u;
@@ -225,6 +221,7 @@ const char *conf_check_value(const struct conf_key *k, const char *value,
 	case CT_UINT:
 		return check_uint(k, value, buf, size);
 	case CT_CHOICE:
+	case CT_COHERENCE:
 		return check_choice(k, value, buf, size);
 	case CT_GLOBS:
 		return check_globs(value, buf, size);
@@ -234,7 +231,7 @@ const char *conf_check_value(const struct conf_key *k, const char *value,
 		uuid_unparse_lower(u, buf);
 		return NULL;
 	case CT_PATH:
-		why = check_path(value);
+		why = check_path(value, from);
 		break;
 	case CT_LISTEN:
 		why = check_listen(value);
@@ -244,6 +241,9 @@ const char *conf_check_value(const struct conf_key *k, const char *value,
 		break;
 	case CT_AGENT_ID:
 		why = check_agent_id(value);
+		break;
+	case CT_TOKEN:
+		why = token_check(value, strlen(value));
 		break;
 	case CT_STRING:
 		break;

@@ -8,9 +8,10 @@
  *   [master]  listen, tokens, admin_token_file, tls_cert, tls_key, ...
  *   [agent]   mount, backend, master_url, token_file, agent_id, ...
  *
- * Every key maps to one long option of "famfsd master" or "famfsd agent"
- * (or both): a role started with --config gets the file's values as
- * options placed before its own command line, so flags given there win.
+ * Every key is an entry of the settings table (conf/options.h), most of
+ * them also a long option of "famfsd master" or "famfsd agent" (or both):
+ * a role started with --config gets the file's values as options placed
+ * before its own command line, so flags given there win.
  * The role mains know nothing of the file; only main.c and the master's
  * SIGHUP reload read it.
  *
@@ -24,52 +25,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "conf/options.h"
+
 #define CONF_DEFAULT_PATH	"/etc/famfsd/famfsd.conf"
-#define CONF_DEFAULT_DEVICES	"/dev/dax*.* /dev/pmem*"
-
-enum conf_role {
-	CONF_ROLE_MASTER = 1u << 0,
-	CONF_ROLE_AGENT = 1u << 1,
-	CONF_ROLE_BOTH = CONF_ROLE_MASTER | CONF_ROLE_AGENT,
-};
-
-/* Every key the file may hold, in file order of docs/config.md. */
-enum conf_key_id {
-	K_ROLE, K_VERBOSE,
-	K_POOL_PATH, K_POOL_UUID, K_DEVICES, K_OFFSET, K_COHERENCE,
-	K_LISTEN, K_TOKENS, K_ADMIN_TOKEN_FILE, K_TLS_CERT, K_TLS_KEY,
-	K_LEASE_SECONDS, K_RECLAIM_GRACE_MS, K_AGENT_TIMEOUT, K_HTTP_THREADS,
-	K_MAX_CONNECTIONS, K_MAX_PER_IP, K_IDLE_TIMEOUT,
-	K_MOUNT, K_BACKEND, K_MASTER_URL, K_TOKEN_FILE, K_AGENT_ID, K_ADDRESS,
-	K_POLL_MS, K_DIRECT_IO, K_META_RW,
-	K__COUNT
-};
-
-enum conf_type {
-	CT_STRING,	/* any text */
-	CT_PATH,	/* an absolute path */
-	CT_GLOBS,	/* absolute glob patterns, space separated */
-	CT_BOOL,	/* yes/no, true/false, on/off, 1/0 */
-	CT_SIZE,	/* bytes with an optional K/M/G/T suffix */
-	CT_UINT,	/* an integer within [min, max] */
-	CT_CHOICE,	/* one word of choices[] */
-	CT_UUID,
-	CT_LISTEN,	/* ADDR:PORT or [V6ADDR]:PORT */
-	CT_URL,		/* http:// or https:// */
-	CT_AGENT_ID,	/* 1-128 of [A-Za-z0-9._:-] */
-};
-
-struct conf_key {
-	const char *section, *name;
-	enum conf_type type;
-	unsigned int roles;		/* whose command line gets it; 0: none */
-	const char *option;		/* that long option, without "--" */
-	uint64_t min, max;		/* CT_UINT */
-	const char *const *choices;	/* CT_CHOICE, NULL terminated */
-	bool reloadable;		/* SIGHUP applies it (master) */
-};
-
-extern const struct conf_key conf_keys[K__COUNT];
 
 struct famfsd_conf {
 	char *path;
@@ -93,13 +51,6 @@ static inline void conf_freep(struct famfsd_conf **c)
 
 /* "master", "agent", "both". */
 const char *conf_role_name(unsigned int role);
-
-/*
- * conf/check.c: one value against its key's type. NULL when good (buf then
- * holds the normalized value), else why not (possibly written into buf).
- */
-const char *conf_check_value(const struct conf_key *k, const char *value,
-			     char *buf, size_t size);
 
 /*
  * conf/pool.c: the pool device holding the pool with this UUID, found by
@@ -129,10 +80,9 @@ void conf_free_argv(int argc, char **argv);
 
 /*
  * pool_uuid.c: --pool-uuid UUID resolved to this host's device holding
- * that pool (*ret_path, kept for the process's life). given is --pool, if
- * any: both is an error. Says why not on stderr; 0 or -errno.
+ * that pool (*ret_path, kept for the process's life). Says why not on
+ * stderr; 0 or -errno.
  */
-int conf_pool_by_uuid(const char *role, const char *uuid, const char *given,
-		      const char **ret_path);
+int conf_pool_by_uuid(const char *role, const char *uuid, const char **ret_path);
 
 #endif

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The configuration file: the table of keys and the inih parse into a
- * struct famfsd_conf. inih reads the file line by line through our reader,
+ * The configuration file: the inih parse into a struct famfsd_conf, by
+ * the keys of the settings table (conf/options.c). inih reads the file line by line through our reader,
  * which counts lines (the Debian build does not pass line numbers to the
  * handler) and refuses lines too long for inih's buffer instead of letting
  * inih split them into two.
@@ -18,61 +18,6 @@
 #include <strings.h>
 
 #include "conf/conf.h"
-
-static const char *const roles[] = { "master", "agent", "both", NULL };
-static const char *const coherences[] = { "auto", "clwb", "clflushopt",
-					  "clflush", "none", NULL };
-static const char *const backends[] = { "fuse", "kmod", NULL };
-
-#define M CONF_ROLE_MASTER
-#define A CONF_ROLE_AGENT
-const struct conf_key conf_keys[K__COUNT] = {
-	[K_ROLE] = { "famfsd", "role", CT_CHOICE, 0, NULL, .choices = roles },
-	[K_VERBOSE] = { "famfsd", "verbose", CT_BOOL, A, "verbose",
-			.reloadable = true },
-
-	[K_POOL_PATH] = { "pool", "path", CT_PATH, M | A, "pool" },
-	[K_POOL_UUID] = { "pool", "uuid", CT_UUID, 0, NULL },
-	[K_DEVICES] = { "pool", "devices", CT_GLOBS, 0, NULL },
-	[K_OFFSET] = { "pool", "offset", CT_SIZE, M | A, "offset" },
-	[K_COHERENCE] = { "pool", "coherence", CT_CHOICE, M | A, "coherence",
-			  .choices = coherences },
-
-	[K_LISTEN] = { "master", "listen", CT_LISTEN, M, "listen" },
-	[K_TOKENS] = { "master", "tokens", CT_PATH, M, "tokens",
-		       .reloadable = true },
-	[K_ADMIN_TOKEN_FILE] = { "master", "admin_token_file", CT_PATH, M,
-				 "admin-token-file" },
-	[K_TLS_CERT] = { "master", "tls_cert", CT_PATH, M, "tls-cert" },
-	[K_TLS_KEY] = { "master", "tls_key", CT_PATH, M, "tls-key" },
-	[K_LEASE_SECONDS] = { "master", "lease_seconds", CT_UINT, M,
-			      "lease-seconds", 2, 3600 },
-	[K_RECLAIM_GRACE_MS] = { "master", "reclaim_grace_ms", CT_UINT, M,
-				 "reclaim-grace-ms", 0, 3600000 },
-	[K_AGENT_TIMEOUT] = { "master", "agent_timeout", CT_UINT, M,
-			      "agent-timeout", 1, 86400, .reloadable = true },
-	[K_HTTP_THREADS] = { "master", "http_threads", CT_UINT, M,
-			     "http-threads", 1, 64 },
-	[K_MAX_CONNECTIONS] = { "master", "max_connections", CT_UINT, M,
-				"max-connections", 1, 65536 },
-	[K_MAX_PER_IP] = { "master", "max_per_ip", CT_UINT, M, "max-per-ip",
-			   1, 65536 },
-	[K_IDLE_TIMEOUT] = { "master", "idle_timeout", CT_UINT, M,
-			     "idle-timeout", 1, 86400 },
-
-	[K_MOUNT] = { "agent", "mount", CT_PATH, A, "mount" },
-	[K_BACKEND] = { "agent", "backend", CT_CHOICE, A, "backend",
-			.choices = backends },
-	[K_MASTER_URL] = { "agent", "master_url", CT_URL, A, "master" },
-	[K_TOKEN_FILE] = { "agent", "token_file", CT_PATH, A, "token-file" },
-	[K_AGENT_ID] = { "agent", "agent_id", CT_AGENT_ID, A, "agent-id" },
-	[K_ADDRESS] = { "agent", "address", CT_STRING, A, "address" },
-	[K_POLL_MS] = { "agent", "poll_ms", CT_UINT, A, "poll-ms", 1, 60000 },
-	[K_DIRECT_IO] = { "agent", "direct_io", CT_BOOL, A, "direct-io" },
-	[K_META_RW] = { "agent", "meta_rw", CT_BOOL, A, "meta-rw" },
-};
-#undef M
-#undef A
 
 /* One problem found; reported in line order once the parse is done. */
 struct parse_error {
@@ -186,7 +131,8 @@ static int find_key(const char *section, const char *name, bool *ret_section)
 {
 	*ret_section = false;
 	for (int i = 0; i < K__COUNT; i++) {
-		if (strcmp(conf_keys[i].section, section) != 0)
+		if (!conf_keys[i].section ||
+		    strcmp(conf_keys[i].section, section) != 0)
 			continue;
 		*ret_section = true;
 		if (strcmp(conf_keys[i].name, name) == 0)
@@ -253,7 +199,8 @@ static int on_value(void *user, const char *section, const char *name,
 				    name, section);
 		return 1;
 	}
-	why = conf_check_value(&conf_keys[k], value, norm, sizeof(norm));
+	why = conf_check_value(&conf_keys[k], value, CONF_FROM_FILE, norm,
+			       sizeof(norm));
 	if (why) {
 		parse_error(p, p->line, "bad %s '%s': %s", name, value, why);
 		return 1;

@@ -18,19 +18,13 @@
 /* The resolved path lives as long as the process: the role keeps it. */
 static char *resolved;
 
-int conf_pool_by_uuid(const char *role, const char *uuid, const char *given,
-		      const char **ret_path)
+int conf_pool_by_uuid(const char *role, const char *uuid, const char **ret_path)
 {
 	char *msg = NULL, *path = NULL;
 	size_t len = 0;
 	FILE *err;
 	int r;
 
-	if (given) {
-		fprintf(stderr, "famfsd %s: give --pool or --pool-uuid, not both\n",
-			role);
-		return -EINVAL;
-	}
 	err = open_memstream(&msg, &len);
 	if (!err)
 		return -ENOMEM;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/token_file.h"
 #include "online.h"
 
 #define DEFAULT_URL "http://127.0.0.1:7470"
@@ -47,24 +48,17 @@ bool online_option(struct online *o, int opt, const char *arg)
 	return false;
 }
 
+/* The rules of every token file: common/token_file.h. */
 static int read_token(struct online *o)
 {
-	size_t cap = 0;
-	FILE *f = fopen(o->token_file, "re");
-	ssize_t n;
+	const char *why = NULL;
+	int r = token_file_read_one(o->token_file, &o->token_buf, &why);
 
-	if (!f) {
+	if (r < 0) {
 		fprintf(stderr, "famfsctl: failed to read token file '%s': %s\n",
-			o->token_file, strerror(errno));
-		return -errno;
-	}
-	n = getline(&o->token_buf, &cap, f);
-	fclose(f);
-	while (n > 0 && (o->token_buf[n - 1] == '\n' || o->token_buf[n - 1] == '\r'))
-		o->token_buf[--n] = '\0';
-	if (n <= 0) {
-		fprintf(stderr, "famfsctl: token file '%s' is empty\n", o->token_file);
-		return -EINVAL;
+			o->token_file, r == -ENODATA ? "no token in it" :
+			r == -EINVAL ? why : strerror(-r));
+		return r;
 	}
 	o->token = o->token_buf;
 	return 0;

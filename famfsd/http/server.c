@@ -239,13 +239,9 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-static int load_tls(struct http_server *s, const struct master_config *cfg)
+static int load_tls(struct http_server *s, const struct conf_master *cfg)
 {
-	if (!cfg->tls_cert != !cfg->tls_key) {
-		msg(MSG_ERR, "--tls-cert and --tls-key go "
-			"together");
-		return -EINVAL;
-	}
+	/* Both or neither: the option table's rules saw to it. */
 	if (!cfg->tls_cert)
 		return 0;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -295,7 +291,7 @@ static int activated_socket(bool *ret_v6)
 
 int http_server_start(struct master *m, struct http_server **ret)
 {
-	const struct master_config *cfg = &m->cfg;
+	const struct conf_master *cfg = &m->cfg;
 	struct MHD_OptionItem extra[5];
 	struct sockaddr_storage ss = { 0 };
 	/* ITC: MHD_quiesce_daemon() needs it with a thread pool. */

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * famfsd master: parse options, open the pool for writing, take the master
- * lease, rebuild the state by replaying the whole log (refusing to start on
- * corruption), start the writer after the last published record, serve the
- * HTTP API, then loop once a second (lease renewal, reclaim after the start
- * grace period, watchdog) until SIGTERM or SIGINT, and shut down cleanly:
- * drain the API, release the lease. SIGHUP reloads the tokens and the
+ * famfsd master: parse options (by the table, conf/options.c), open the
+ * pool for writing, take the master lease, rebuild the state by replaying
+ * the whole log (refusing to start on corruption), start the writer after
+ * the last published record, serve the HTTP API, then loop once a second
+ * (lease renewal, reclaim after the start grace period, watchdog) until
+ * SIGTERM or SIGINT, and shut down cleanly: drain the API, release the
+ * lease. SIGHUP reloads the tokens and the
  * configuration file's reloadable settings (master/reload.c).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,122 +27,6 @@
 #include "http/server.h"
 #include "master/master.h"
 #include "probe.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: famfsd master --pool DEVICE [options]\n"
-"  --pool DEVICE            pool device or file (opened read-write)\n"
-"  --pool-uuid UUID         the pool by UUID: this host's dax or fsdax\n"
-"                           device holding it (instead of --pool)\n"
-"  --offset N               pool start within the device (default 0)\n"
-"  --listen ADDR:PORT       API address (default 127.0.0.1:7470)\n"
-"  --tokens FILE            bearer tokens: lines 'TOKEN ROLE [TENANT]'\n"
-"  --admin-token-file FILE  without --tokens: write a generated admin token\n"
-"                           here (mode 0600) instead of printing it\n"
-"  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
-"  --force-takeover         take the pool even if its lease looks live\n"
-"  --coherence MODE         auto, clwb, clflushopt, clflush, none\n"
-"  --lease-seconds N        master lease period (default 10)\n"
-"  --reclaim-grace-ms N     no reclaim this soon after start (default 3000)\n"
-"  --agent-timeout N        seconds until an agent counts as stale (15)\n"
-"  --http-threads N         HTTP polling threads (default 2)\n"
-"  --max-connections N      connection limit (default 1024)\n"
-"  --max-per-ip N           connections per client address (default 256)\n"
-"  --idle-timeout N         seconds before an idle connection closes (90)\n"
-"  --config FILE            read options from FILE first (docs/config.md);\n"
-"                           SIGHUP re-reads it and the token file\n"
-"Under systemd, a listening socket passed in (famfsd-api.socket) replaces\n"
-"--listen.\n");
-}
-
-static int parse_uint(const char *s, unsigned int min, unsigned int max,
-		      unsigned int *ret)
-{
-	uint64_t v;
-
-	if (famfs_parse_size(s, &v) < 0 || v < min || v > max)
-		return -EINVAL;
-	*ret = (unsigned int)v;
-	return 0;
-}
-
-static int parse_args(int argc, char **argv, struct master_config *c)
-{
-	enum { O_OFFSET = 256, O_TOKENS, O_ADMIN_FILE, O_CERT, O_KEY, O_FORCE,
-	       O_COH, O_LEASE, O_GRACE, O_AGENT_TO, O_THREADS, O_CONNS,
-	       O_PER_IP, O_IDLE, O_CONFIG, O_POOL_UUID };
-	static const struct option opts[] = {
-		{ "pool", required_argument, NULL, 'p' },
-		{ "pool-uuid", required_argument, NULL, O_POOL_UUID },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "offset", required_argument, NULL, O_OFFSET },
-		{ "tokens", required_argument, NULL, O_TOKENS },
-		{ "admin-token-file", required_argument, NULL, O_ADMIN_FILE },
-		{ "tls-cert", required_argument, NULL, O_CERT },
-		{ "tls-key", required_argument, NULL, O_KEY },
-		{ "force-takeover", no_argument, NULL, O_FORCE },
-		{ "coherence", required_argument, NULL, O_COH },
-		{ "lease-seconds", required_argument, NULL, O_LEASE },
-		{ "reclaim-grace-ms", required_argument, NULL, O_GRACE },
-		{ "agent-timeout", required_argument, NULL, O_AGENT_TO },
-		{ "http-threads", required_argument, NULL, O_THREADS },
-		{ "max-connections", required_argument, NULL, O_CONNS },
-		{ "max-per-ip", required_argument, NULL, O_PER_IP },
-		{ "idle-timeout", required_argument, NULL, O_IDLE },
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *pool_uuid = NULL;
-	int o, r = 0;
-
-	while ((o = getopt_long(argc, argv, "p:l:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'p': c->pool_path = optarg; break;
-		case O_POOL_UUID: pool_uuid = optarg; break;
-		case 'l': c->listen = optarg; break;
-		case O_OFFSET: r = famfs_parse_size(optarg, &c->offset); break;
-		case O_TOKENS: c->tokens_path = optarg; break;
-		case O_ADMIN_FILE: c->admin_token_file = optarg; break;
-		case O_CERT: c->tls_cert = optarg; break;
-		case O_KEY: c->tls_key = optarg; break;
-		case O_FORCE: c->force_takeover = true; break;
-		case O_COH: r = famfs_coherence_parse(optarg, &c->coherence); break;
-		case O_LEASE: r = parse_uint(optarg, 2, 3600, &c->lease_seconds); break;
-		case O_GRACE:
-			r = parse_uint(optarg, 0, 3600000, &c->reclaim_grace_ms);
-			break;
-		case O_AGENT_TO:
-			r = parse_uint(optarg, 1, 86400, &c->agent_timeout_s);
-			break;
-		case O_THREADS: r = parse_uint(optarg, 1, 64, &c->http_threads); break;
-		case O_CONNS: r = parse_uint(optarg, 1, 65536, &c->conn_limit); break;
-		case O_PER_IP: r = parse_uint(optarg, 1, 65536, &c->per_ip_limit); break;
-		case O_IDLE: r = parse_uint(optarg, 1, 86400, &c->conn_timeout_s); break;
-		case O_CONFIG: c->config_path = optarg; break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-		if (r < 0) {
-			msg(MSG_ERR, "bad value '%s' for an "
-				"option", optarg);
-			return -EINVAL;
-		}
-	}
-	if (pool_uuid && conf_pool_by_uuid("master", pool_uuid, c->pool_path,
-					     &c->pool_path) < 0)
-		return -EINVAL;
-	if (!c->pool_path || optind != argc) {
-		usage(stderr);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 /* Loads the token file, or makes an admin token and hands it out. */
 static int setup_tokens(struct master *m)
@@ -278,18 +162,6 @@ static void run(struct master *m, const sigset_t *sigs)
 	}
 }
 
-static void defaults(struct master_config *c)
-{
-	c->listen = "127.0.0.1:7470";
-	c->lease_seconds = 10;
-	c->reclaim_grace_ms = 3000;
-	c->agent_timeout_s = 15;
-	c->http_threads = 2;
-	c->conn_limit = 1024;
-	c->per_ip_limit = 256;
-	c->conn_timeout_s = 90;
-}
-
 static void master_free(struct master *m)
 {
 	http_server_stop(m->http);
@@ -318,10 +190,10 @@ int master_main(int argc, char **argv)
 		return 1;
 	msg_init("master");
 	pthread_mutex_init(&m->lock, NULL);
-	defaults(&m->cfg);
-	if (parse_args(argc, argv, &m->cfg) < 0) {
+	r = conf_role_args(CONF_ROLE_MASTER, argc, argv, &m->cfg);
+	if (r != 0) {
 		master_free(m);
-		return 2;
+		return r > 0 ? 0 : 2;
 	}
 	/* Before any thread exists, so all of them inherit the mask. */
 	sigemptyset(&sigs);

@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "common/msg.h"
 #include "common/stop.h"
+#include "conf/options.h"
 #include "log.h"
 #include "ns.h"
 #include "pool.h"
@@ -44,25 +45,8 @@ struct master_agents;
 struct master_feed;
 struct master_metrics;
 
-struct master_config {
-	const char *pool_path;
-	uint64_t offset;
-	const char *listen;		/* ADDR:PORT, [V6ADDR]:PORT */
-	const char *tokens_path;	/* NULL: generate an admin token */
-	const char *admin_token_file;	/* where a generated token goes */
-	const char *tls_cert, *tls_key;
-	bool force_takeover;
-	enum famfs_coherence coherence;
-	unsigned int lease_seconds;	/* holder is dead after this long */
-	unsigned int reclaim_grace_ms;	/* no reclaim this soon after start */
-	unsigned int agent_timeout_s;	/* an agent is stale after this */
-	unsigned int http_threads;
-	unsigned int conn_limit, per_ip_limit, conn_timeout_s;
-	const char *config_path;	/* --config: re-read on SIGHUP */
-};
-
 struct master {
-	struct master_config cfg;
+	struct conf_master cfg;		/* the command line (conf/options.h) */
 	struct famfs_pool *pool;
 	pthread_mutex_t lock;
 	struct famfs_state *st;		/* (lock) the log replayed */

@@ -126,15 +126,15 @@ static void apply(struct master *m, const struct famfsd_conf *old,
 		if (k == K_AGENT_TIMEOUT) {
 			snprintf(running, sizeof(running), "%u",
 				 m->cfg.agent_timeout_s);
-			if (!from_file(was, running, "15")) {
+			if (!from_file(was, running, key->dflt)) {
 				msg(MSG_INFO, "agent_timeout is set "
 					   "on the command line, ignoring the "
 					   "file's");
 				continue;
 			}
 			master_lock(m);
-			m->cfg.agent_timeout_s = now ? (unsigned int)strtoul(now,
-							NULL, 10) : 15;
+			m->cfg.agent_timeout_s = (unsigned int)strtoul(now ? now :
+							key->dflt, NULL, 10);
 			master_unlock(m);
 			msg(MSG_INFO, "agent_timeout is now %u s",
 				   m->cfg.agent_timeout_s);

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 
+#include "common/token_file.h"
 #include "master/tokens.h"
 #include "master/master.h"
 #include "names.h"
@@ -137,11 +137,8 @@ static const char *parse_line(struct auth_tokens *t, char *line)
 	if (extra)
 		return "unexpected text after the tenant";
 	len = strlen(tok);
-	if (len < AUTH_TOKEN_MIN || len > AUTH_TOKEN_MAX)
-		return "token must be 16 to 256 characters";
-	for (size_t i = 0; i < len; i++)
-		if (tok[i] < 0x21 || tok[i] > 0x7e)
-			return "token must be printable ASCII";
+	if (token_check(tok, len))
+		return token_check(tok, len);
 	for (size_t i = 0; i < t->n; i++)
 		if (tokens_equal(t->v[i].token, t->v[i].len, tok, len))
 			return "token appears twice";
@@ -165,60 +162,60 @@ static const char *parse_line(struct auth_tokens *t, char *line)
 	return add(t, tok, len, &id) < 0 ? "out of memory" : NULL;
 }
 
+/* Reads every line of tf into t; NULL when fine, else why not. */
+static const char *parse_lines(struct auth_tokens *t, struct token_file *tf,
+			       int *ret_err)
+{
+	char *line;
+	int r;
+
+	while ((r = token_file_next(tf, &line)) > 0) {
+		const char *why = parse_line(t, line);
+
+		if (why) {
+			*ret_err = -EINVAL;
+			return why;
+		}
+	}
+	*ret_err = r;
+	return r < 0 ? strerror(-r) : NULL;
+}
+
 int auth_tokens_load(const char *path, struct auth_tokens **ret,
 		     char *why, size_t why_size)
 {
+	struct token_file tf;
 	struct auth_tokens *t;
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned int lineno = 0;
-	struct stat sb;
-	ssize_t n;
-	FILE *f;
+	const char *err;
+	int r;
 
-	f = fopen(path, "re");
-	if (!f) {
-		snprintf(why, why_size, "%s", strerror(errno));
-		return -errno;
+	r = token_file_open(path, &tf);
+	if (r < 0) {
+		snprintf(why, why_size, "%s", strerror(-r));
+		return r;
 	}
-	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 0007))
+	if (tf.world_readable)
 		msg(MSG_WARN, "token file '%s' is readable by "
 			"everyone, ignoring", path);
 	t = tokens_new();
 	if (!t) {
-		fclose(f);
+		token_file_close(&tf);
 		return -ENOMEM;
 	}
-	while ((n = getline(&line, &cap, f)) >= 0) {
-		char *p = line;
-		const char *err;
-
-		lineno++;
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
-				 line[n - 1] == ' ' || line[n - 1] == '\t'))
-			line[--n] = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p || *p == '#')
-			continue;
-		err = parse_line(t, p);
-		if (err) {
-			snprintf(why, why_size, "line %u: %s", lineno, err);
-			explicit_bzero(line, cap);
-			free(line);
-			fclose(f);
-			auth_tokens_free(t);
-			return -EINVAL;
-		}
-	}
-	if (line)
-		explicit_bzero(line, cap);
-	free(line);
-	fclose(f);
-	if (!t->n) {
+	err = parse_lines(t, &tf, &r);
+	if (err) {
+		if (r == -EINVAL)
+			snprintf(why, why_size, "line %u: %s", tf.lineno, err);
+		else
+			snprintf(why, why_size, "%s", err);
+	} else if (!t->n) {
 		snprintf(why, why_size, "no tokens in the file");
+		r = -EINVAL;
+	}
+	token_file_close(&tf);
+	if (r < 0) {
 		auth_tokens_free(t);
-		return -EINVAL;
+		return r;
 	}
 	*ret = t;
 	return 0;

@@ -4,9 +4,10 @@
  *
  *   TOKEN ROLE [TENANT]      # ROLE: admin, tenant (needs TENANT) or agent
  *
- * Blank lines and lines starting with '#' are ignored. Tokens are 16 to 256
- * printable ASCII characters without spaces. Read at start and again on
- * SIGHUP (auth_tokens_reload); the table has its own lock.
+ * The line rules (blank lines, '#' comments, trailing spaces and CRLF) and
+ * what a token may be are those of every token file (common/token_file.h).
+ * Read at start and again on SIGHUP (auth_tokens_reload); the table has its
+ * own lock.
  */
 #ifndef FAMFSD_AUTH_H
 #define FAMFSD_AUTH_H
@@ -21,9 +22,6 @@ enum auth_role {
 	AUTH_TENANT = 1u << 1,
 	AUTH_AGENT = 1u << 2,
 };
-
-#define AUTH_TOKEN_MIN	16u
-#define AUTH_TOKEN_MAX	256u
 
 struct auth_ident {
 	enum auth_role role;

@@ -91,7 +91,8 @@ def test_pool_uuid_not_on_this_host_is_a_clear_refusal(tmp_path):
         assert f"pool {UUID} is on none of this host's" in p.stderr, p.stderr
         p = subprocess.run([FAMFSD, role, "--pool-uuid", "not-a-uuid", *extra],
                            capture_output=True, text=True, timeout=30)
-        assert p.returncode != 0 and "bad pool UUID" in p.stderr
+        assert p.returncode == 2 and "bad value 'not-a-uuid' for " \
+            "--pool-uuid: want a UUID" in p.stderr, p.stderr
         p = subprocess.run([FAMFSD, role, "--pool", "x", "--pool-uuid", UUID,
                             *extra], capture_output=True, text=True, timeout=30)
         assert p.returncode != 0 and "not both" in p.stderr
