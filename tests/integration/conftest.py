@@ -18,6 +18,7 @@ sanitizer reports.
 
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -60,6 +61,22 @@ def read_log(path):
             return f.read()
     except FileNotFoundError:
         return ""
+
+
+# Values of the pool format, read from its one definition,
+# kmod/uapi/famfsd_format.h, so tests do not hard-code offsets.
+with open(os.path.join(ROOT, "kmod", "uapi", "famfsd_format.h")) as _f:
+    _FORMAT_H = _f.read()
+
+
+def format_h(pattern):
+    """The first group of pattern in famfsd_format.h, as an integer."""
+    m = re.search(pattern, _FORMAT_H)
+    assert m, f"{pattern} not in famfsd_format.h"
+    return int(m.group(1), 0)
+
+
+LOG_HDR_SIZE = format_h(r"#define FAMFS_LOG_HDR_SIZE\s+(\d+)u")
 
 
 def free_port():

@@ -23,7 +23,8 @@ import time
 
 import pytest
 
-from conftest import (BUILD, FAMFSD, ROOT, SANITIZER_WORDS, famfsctl, make_pool,
+from conftest import (BUILD, FAMFSD, LOG_HDR_SIZE, ROOT, SANITIZER_WORDS,
+                      format_h, famfsctl, make_pool,
                       require)
 
 LOGTOOL = os.path.join(BUILD, "tools", "famfs-logtool")
@@ -231,17 +232,6 @@ def test_refusals_and_clean_stop(agents, tmp_path):
 
 # The record layout of kmod/uapi/famfsd_format.h, its sizes checked against
 # the header's static asserts.
-with open(os.path.join(ROOT, "kmod", "uapi", "famfsd_format.h")) as _f:
-    _FORMAT_H = _f.read()
-
-
-def format_h(pattern):
-    m = re.search(pattern, _FORMAT_H)
-    assert m, f"{pattern} not in famfsd_format.h"
-    return int(m.group(1), 0)
-
-
-LOG_HDR_SIZE = format_h(r"#define FAMFS_LOG_HDR_SIZE\s+(\d+)u")
 REC_HDR = struct.Struct("<IHHIIQQ")         # crc type flags len reserved seq epoch
 REC_CREATE = struct.Struct("<QQQQIIIIHB5x")  # ino parent size mtime_ns mode uid
                                              # gid n_extents name_len tenant_len

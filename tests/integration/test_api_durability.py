@@ -5,12 +5,13 @@ full log is a clear 503."""
 
 import json
 import os
+import re
 import threading
 import time
 
 import requests
 
-from conftest import famfsctl, make_pool, problem_name
+from conftest import LOG_HDR_SIZE, famfsctl, make_pool, problem_name
 
 MiB = 1 << 20
 
@@ -138,7 +139,7 @@ def test_refuses_to_start_on_a_corrupt_record(pool, master_factory):
         api.put(f"/v1/dirs/d{i}", expect=201)
     assert m.stop() == 0
     info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
-    recs = info["log_offset"] + 4096
+    recs = info["log_offset"] + LOG_HDR_SIZE
     size = info["log_used"] // 4        # four records of the same size
     assert size * 4 == info["log_used"]
     pos = recs + size + size // 2       # the middle of record 2
@@ -150,7 +151,7 @@ def test_refuses_to_start_on_a_corrupt_record(pool, master_factory):
     m.spawn()
     rc = m.wait_exit(20)
     assert rc != 0
-    assert "record 2" in m.stderr()
+    assert re.search(r"\brecord 2\b", m.stderr()), m.stderr()
     assert famfsctl("fsck", pool).returncode != 0
 
 
