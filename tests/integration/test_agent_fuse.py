@@ -14,7 +14,6 @@ import errno
 import json
 import mmap
 import os
-import re
 import signal
 import socket
 import struct
@@ -23,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import (BUILD, FAMFSD, LOG_HDR_SIZE, ROOT, SANITIZER_WORDS,
+from conftest import (BUILD, FAMFSD, LOG_HDR_SIZE, SANITIZER_WORDS,
                       format_h, famfsctl, make_pool,
                       require)
 
