@@ -42,10 +42,9 @@ static const char *const problem_codes[FAMFS_CXL_P__COUNT] = {
 	[FAMFS_CXL_P_ALIGN] = "align",
 	[FAMFS_CXL_P_IN_USE] = "in-use",
 	[FAMFS_CXL_P_TOO_SMALL] = "too-small",
-	[FAMFS_CXL_P_MODE] = "mode",
 };
 
-const char *famfs_cxl_problem_code(enum famfs_cxl_problem p)
+const char *cxl_problem_code(enum famfs_cxl_problem p)
 {
 	return (unsigned int)p < FAMFS_CXL_P__COUNT ? problem_codes[p] : "unknown";
 }
@@ -81,7 +80,8 @@ void cxl_check_clear(struct famfs_cxl_check *c)
 	memset(c, 0, sizeof(*c));
 }
 
-uint64_t famfs_cxl_min_pool_size(void)
+/* The smallest device a pool fits on (famfs_sb_plan with the minimum log). */
+static uint64_t min_pool_size(void)
 {
 	struct famfs_pool_info info;
 	uint64_t min = 0;
@@ -300,7 +300,7 @@ void cxl_check_users(struct famfs_cxl_ctx *ctx)
 
 int cxl_check_run(struct famfs_cxl_ctx *ctx, struct famfs_cxl_check *c)
 {
-	uint64_t min = famfs_cxl_min_pool_size();
+	uint64_t min = min_pool_size();
 	struct famfs_pool_info info;
 	char a[32], b[32];
 	bool readable = true;
@@ -323,7 +323,7 @@ int cxl_check_run(struct famfs_cxl_ctx *ctx, struct famfs_cxl_check *c)
 		r = cxl_check_add(c, FAMFS_CXL_P_TOO_SMALL, "too small: %s, a pool "
 				  "needs at least %s", a, b);
 	}
-	if (r < 0 || !readable || (ctx->scan_flags & FAMFS_CXL_SCAN_NO_SUPERBLOCKS))
+	if (r < 0 || !readable)
 		return r;
 	r = famfs_sb_probe(c->path, 0, &info);
 	if (r == 0) {
@@ -342,20 +342,9 @@ const char *famfs_cxl_check_get_path(struct famfs_cxl_check *c)
 	return c->path;
 }
 
-bool famfs_cxl_check_pool_capable(struct famfs_cxl_check *c)
-{
-	return c->n_problems == 0;
-}
-
 unsigned int famfs_cxl_check_get_problem_count(struct famfs_cxl_check *c)
 {
 	return c->n_problems;
-}
-
-enum famfs_cxl_problem famfs_cxl_check_get_problem(struct famfs_cxl_check *c,
-						   unsigned int i)
-{
-	return i < c->n_problems ? c->problem[i] : FAMFS_CXL_P__COUNT;
 }
 
 const char *famfs_cxl_check_get_problem_message(struct famfs_cxl_check *c,
@@ -373,8 +362,12 @@ bool famfs_cxl_check_get_pool_uuid(struct famfs_cxl_check *c, uint8_t uuid[16])
 
 /* ---- finding a pool by UUID ---------------------------------------------- */
 
-int famfs_cxl_find_pool(struct famfs_cxl_ctx *ctx, const uint8_t uuid[16],
-			char **ret_path)
+/*
+ * The device holding the pool with this UUID among the scanned candidates:
+ * 0 with *ret_path (malloc'd), -ENOENT, -ENOTUNIQ or -ENOMEM.
+ */
+static int find_pool(struct famfs_cxl_ctx *ctx, const uint8_t uuid[16],
+		     char **ret_path)
 {
 	struct famfs_cxl_check *found = NULL;
 	struct famfs_cxl_namespace *n;
@@ -420,7 +413,7 @@ int famfs_cxl_find_pool_path(const char *uuid_str, FILE *err, char **ret_path)
 				"%s\n", strerror(-r));
 		return r;
 	}
-	r = famfs_cxl_find_pool(ctx, uuid, ret_path);
+	r = find_pool(ctx, uuid, ret_path);
 	if (r == -ENOENT && err) {
 		unsigned int seen = 0;
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The context: reference count, log hook, and the scan that fills the
- * inventory in dependency order (CXL first, so namespaces and dax devices
+ * The context: logging to stderr, and the scan that fills the inventory in
+ * dependency order (CXL first, so namespaces and dax devices
  * can be tied to the CXL regions whose address ranges hold them; then the
  * checks, which need every candidate known for one /proc walk).
  */
@@ -16,24 +16,16 @@
 
 #include "private.h"
 
-static void log_stderr(struct famfs_cxl_ctx *ctx, int priority,
-		       const char *fmt, va_list ap)
-{
-	(void)ctx;
-	(void)priority;
-	fputs("libfamfscxl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
 void cxl_log(struct famfs_cxl_ctx *ctx, int priority, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!ctx || !ctx->log_fn || priority > ctx->log_priority)
+	if (!ctx || priority > ctx->log_priority)
 		return;
 	va_start(ap, fmt);
-	ctx->log_fn(ctx, priority, fmt, ap);
+	fputs("libfamfscxl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
 	va_end(ap);
 }
 
@@ -46,7 +38,7 @@ void cxl_forward_log(struct famfs_cxl_ctx *ctx, int priority, const char *file,
 	(void)priority;
 	(void)file;
 	(void)line;
-	if (!ctx || !ctx->log_fn || ctx->log_priority < LOG_DEBUG)
+	if (!ctx || ctx->log_priority < LOG_DEBUG)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
@@ -117,14 +109,13 @@ static void free_lists(struct famfs_cxl_ctx *ctx)
 	}
 }
 
-int famfs_cxl_scan(struct famfs_cxl_ctx *ctx, unsigned int flags)
+int cxl_scan(struct famfs_cxl_ctx *ctx)
 {
 	struct famfs_cxl_namespace *n;
 	struct famfs_cxl_daxdev *x;
 	int r;
 
 	free_lists(ctx);
-	ctx->scan_flags = flags;
 	r = cxl_scan_memdevs_regions(ctx);
 	if (r == 0)
 		r = cxl_scan_namespaces(ctx);
@@ -134,8 +125,7 @@ int famfs_cxl_scan(struct famfs_cxl_ctx *ctx, unsigned int flags)
 		free_lists(ctx);
 		return r;
 	}
-	if (!(flags & FAMFS_CXL_SCAN_NO_USERS))
-		cxl_check_users(ctx);
+	cxl_check_users(ctx);
 	famfs_cxl_daxdev_foreach(ctx, x) {
 		r = 0;
 		if (x->mode && !strcmp(x->mode, "system-ram"))
@@ -174,10 +164,8 @@ int famfs_cxl_new(struct famfs_cxl_ctx **ret)
 
 	if (!ctx)
 		return -ENOMEM;
-	ctx->refcount = 1;
-	ctx->log_fn = log_stderr;
 	ctx->log_priority = env_priority();
-	r = famfs_cxl_scan(ctx, 0);
+	r = cxl_scan(ctx);
 	if (r < 0) {
 		famfs_cxl_unref(ctx);
 		return r;
@@ -186,34 +174,12 @@ int famfs_cxl_new(struct famfs_cxl_ctx **ret)
 	return 0;
 }
 
-struct famfs_cxl_ctx *famfs_cxl_ref(struct famfs_cxl_ctx *ctx)
-{
-	if (ctx)
-		ctx->refcount++;
-	return ctx;
-}
-
 void famfs_cxl_unref(struct famfs_cxl_ctx *ctx)
 {
-	if (!ctx || --ctx->refcount > 0)
+	if (!ctx)
 		return;
 	free_lists(ctx);
 	free(ctx);
-}
-
-void famfs_cxl_set_log_fn(struct famfs_cxl_ctx *ctx, famfs_cxl_log_fn fn)
-{
-	ctx->log_fn = fn;
-}
-
-void famfs_cxl_set_log_priority(struct famfs_cxl_ctx *ctx, int priority)
-{
-	ctx->log_priority = priority;
-}
-
-int famfs_cxl_get_log_priority(struct famfs_cxl_ctx *ctx)
-{
-	return ctx->log_priority;
 }
 
 /* ---- small helpers ------------------------------------------------------ */

@@ -24,7 +24,6 @@
 #ifndef FAMFS_CXL_H
 #define FAMFS_CXL_H
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,35 +35,20 @@ struct famfs_cxl_ctx;
 struct famfs_cxl_memdev;
 struct famfs_cxl_region;
 struct famfs_cxl_namespace;
-struct famfs_cxl_dax_region;
 struct famfs_cxl_daxdev;
 
 /* ---- context ------------------------------------------------------------ */
 
-/* Creates a context and scans the host once. 0 or -errno. */
-int famfs_cxl_new(struct famfs_cxl_ctx **ret);
-struct famfs_cxl_ctx *famfs_cxl_ref(struct famfs_cxl_ctx *ctx);
-/* Drops a reference; the last one frees everything. NULL is fine. */
-void famfs_cxl_unref(struct famfs_cxl_ctx *ctx);
-
-#define FAMFS_CXL_SCAN_NO_SUPERBLOCKS	0x1u	/* do not read pool superblocks */
-#define FAMFS_CXL_SCAN_NO_USERS		0x2u	/* do not look for openers in /proc */
-
 /*
- * Rescans (objects of the previous scan are freed). A host without CXL or
- * dax support is an empty inventory, not an error. 0 or -ENOMEM.
- */
-int famfs_cxl_scan(struct famfs_cxl_ctx *ctx, unsigned int flags);
-
-/*
- * Library logging, stderr by default, at LOG_ERR (syslog priorities).
+ * Creates a context and scans the host once. A host without CXL or dax
+ * support is an empty inventory, not an error. 0 or -errno.
+ *
+ * The library logs to stderr at LOG_ERR (syslog priorities);
  * FAMFS_CXL_LOG=debug|info|err in the environment sets the priority.
  */
-typedef void (*famfs_cxl_log_fn)(struct famfs_cxl_ctx *ctx, int priority,
-				 const char *fmt, va_list ap);
-void famfs_cxl_set_log_fn(struct famfs_cxl_ctx *ctx, famfs_cxl_log_fn fn);
-void famfs_cxl_set_log_priority(struct famfs_cxl_ctx *ctx, int priority);
-int famfs_cxl_get_log_priority(struct famfs_cxl_ctx *ctx);
+int famfs_cxl_new(struct famfs_cxl_ctx **ret);
+/* Frees the context and everything it found. NULL is fine. */
+void famfs_cxl_unref(struct famfs_cxl_ctx *ctx);
 
 /* ---- memdevs: CXL type-3 memory devices ---------------------------------- */
 
@@ -93,7 +77,6 @@ const char *famfs_cxl_region_get_devname(struct famfs_cxl_region *r);	/* "region
 bool famfs_cxl_region_get_uuid(struct famfs_cxl_region *r, uint8_t uuid[16]);
 const char *famfs_cxl_region_get_mode(struct famfs_cxl_region *r);	/* pmem, ram, NULL */
 uint64_t famfs_cxl_region_get_size(struct famfs_cxl_region *r);
-uint64_t famfs_cxl_region_get_resource(struct famfs_cxl_region *r);	/* UINT64_MAX: unknown */
 unsigned int famfs_cxl_region_get_interleave_ways(struct famfs_cxl_region *r);
 unsigned int famfs_cxl_region_get_interleave_granularity(struct famfs_cxl_region *r);
 const char *famfs_cxl_region_get_decode_state(struct famfs_cxl_region *r); /* commit, reset */
@@ -116,7 +99,6 @@ struct famfs_cxl_namespace *famfs_cxl_namespace_get_next(struct famfs_cxl_namesp
 const char *famfs_cxl_namespace_get_devname(struct famfs_cxl_namespace *n); /* namespace0.0 */
 const char *famfs_cxl_namespace_get_mode(struct famfs_cxl_namespace *n); /* fsdax, devdax, raw, sector */
 uint64_t famfs_cxl_namespace_get_size(struct famfs_cxl_namespace *n);
-bool famfs_cxl_namespace_get_uuid(struct famfs_cxl_namespace *n, uint8_t uuid[16]);
 const char *famfs_cxl_namespace_get_blockdev(struct famfs_cxl_namespace *n); /* pmem0, NULL */
 const char *famfs_cxl_namespace_get_chardev(struct famfs_cxl_namespace *n); /* dax0.0, NULL */
 uint64_t famfs_cxl_namespace_get_align(struct famfs_cxl_namespace *n);	/* 0: unknown */
@@ -124,19 +106,7 @@ const char *famfs_cxl_namespace_get_nd_region(struct famfs_cxl_namespace *n); /*
 /* The CXL region under it, NULL for a legacy nvdimm namespace. */
 struct famfs_cxl_region *famfs_cxl_namespace_get_region(struct famfs_cxl_namespace *n);
 
-/* ---- dax regions and dax devices ----------------------------------------- */
-
-struct famfs_cxl_dax_region *famfs_cxl_dax_region_get_first(struct famfs_cxl_ctx *ctx);
-struct famfs_cxl_dax_region *famfs_cxl_dax_region_get_next(struct famfs_cxl_dax_region *d);
-#define famfs_cxl_dax_region_foreach(ctx, d) \
-	for (d = famfs_cxl_dax_region_get_first(ctx); d; \
-	     d = famfs_cxl_dax_region_get_next(d))
-
-int famfs_cxl_dax_region_get_id(struct famfs_cxl_dax_region *d);
-uint64_t famfs_cxl_dax_region_get_size(struct famfs_cxl_dax_region *d);
-uint64_t famfs_cxl_dax_region_get_align(struct famfs_cxl_dax_region *d);
-struct famfs_cxl_region *famfs_cxl_dax_region_get_region(struct famfs_cxl_dax_region *d);
-struct famfs_cxl_namespace *famfs_cxl_dax_region_get_namespace(struct famfs_cxl_dax_region *d);
+/* ---- dax devices ---------------------------------------------------------- */
 
 struct famfs_cxl_daxdev *famfs_cxl_daxdev_get_first(struct famfs_cxl_ctx *ctx);
 struct famfs_cxl_daxdev *famfs_cxl_daxdev_get_next(struct famfs_cxl_daxdev *x);
@@ -148,63 +118,34 @@ uint64_t famfs_cxl_daxdev_get_size(struct famfs_cxl_daxdev *x);
 uint64_t famfs_cxl_daxdev_get_align(struct famfs_cxl_daxdev *x);	/* 0: unknown */
 /* "devdax" (device_dax driver), "system-ram" (kmem), NULL (no driver). */
 const char *famfs_cxl_daxdev_get_mode(struct famfs_cxl_daxdev *x);
-int famfs_cxl_daxdev_get_target_node(struct famfs_cxl_daxdev *x);	/* -1: unknown */
-int famfs_cxl_daxdev_get_numa_node(struct famfs_cxl_daxdev *x);		/* -1: unknown */
-bool famfs_cxl_daxdev_is_enabled(struct famfs_cxl_daxdev *x);
-/* system-ram mode: memory blocks online now (0 when none or not system-ram). */
-int famfs_cxl_daxdev_get_online_blocks(struct famfs_cxl_daxdev *x);
-struct famfs_cxl_dax_region *famfs_cxl_daxdev_get_dax_region(struct famfs_cxl_daxdev *x);
 /* The CXL region the device's memory lies in, NULL when not CXL. */
 struct famfs_cxl_region *famfs_cxl_daxdev_get_region(struct famfs_cxl_daxdev *x);
 
 /* ---- pool candidates: dax devices and fsdax namespaces -------------------- */
 
 /*
- * Why a candidate cannot hold a pool. A candidate may have several; none
- * means it can. The codes are stable (JSON "code"), the messages are for
+ * A dax device's or namespace's checks; NULL for a namespace that is not
+ * a candidate of its own (devdax namespaces: see their dax device). Each
+ * problem is one reason why the candidate cannot hold a pool; none means
+ * it can. Their codes (JSON "code") are stable, the messages are for
  * people.
  */
-enum famfs_cxl_problem {
-	FAMFS_CXL_P_SYSTEM_RAM,		/* onlined as system RAM (kmem) */
-	FAMFS_CXL_P_DISABLED,		/* no driver bound */
-	FAMFS_CXL_P_ALIGN,		/* alignment is not 2 MiB */
-	FAMFS_CXL_P_IN_USE,		/* open, mapped, mounted or held */
-	FAMFS_CXL_P_TOO_SMALL,		/* below the smallest pool */
-	FAMFS_CXL_P_MODE,		/* namespace neither fsdax nor devdax */
-	FAMFS_CXL_P__COUNT
-};
-const char *famfs_cxl_problem_code(enum famfs_cxl_problem p);	/* "system-ram" ... */
-
-/* A dax device's or namespace's checks; NULL for a namespace that is not
- * a candidate of its own (devdax namespaces: see their dax device). */
 struct famfs_cxl_check;
 struct famfs_cxl_check *famfs_cxl_daxdev_get_check(struct famfs_cxl_daxdev *x);
 struct famfs_cxl_check *famfs_cxl_namespace_get_check(struct famfs_cxl_namespace *n);
 
 const char *famfs_cxl_check_get_path(struct famfs_cxl_check *c);	/* /dev/dax0.0 */
-bool famfs_cxl_check_pool_capable(struct famfs_cxl_check *c);
 unsigned int famfs_cxl_check_get_problem_count(struct famfs_cxl_check *c);
-enum famfs_cxl_problem famfs_cxl_check_get_problem(struct famfs_cxl_check *c,
-						   unsigned int i);
 const char *famfs_cxl_check_get_problem_message(struct famfs_cxl_check *c,
 						unsigned int i);
 /* True with the UUID when a famfsd superblock is there. */
 bool famfs_cxl_check_get_pool_uuid(struct famfs_cxl_check *c, uint8_t uuid[16]);
-/* The smallest device a pool fits on (famfs_sb_plan with the minimum log). */
-uint64_t famfs_cxl_min_pool_size(void);
-
 /*
- * The device holding the pool with this UUID: *ret_path (malloc'd, e.g.
- * "/dev/dax0.0") among the scanned candidates. -ENOENT when none holds it,
+ * Scans this host and finds the device holding the pool with this UUID:
+ * *ret_path (malloc'd, e.g. "/dev/dax0.0"). -ENOENT when none holds it,
  * -ENOTUNIQ when several do (two hosts' views of one pool are fine; two
- * devices of one host are not). Needs a scan with superblocks.
- */
-int famfs_cxl_find_pool(struct famfs_cxl_ctx *ctx, const uint8_t uuid[16],
-			char **ret_path);
-
-/*
- * One call for daemons: scan this host and find the pool. Writes one line
- * saying why not to err (when not NULL). 0 or -errno as above.
+ * devices of one host are not). Writes one line saying why not to err
+ * (when not NULL).
  */
 int famfs_cxl_find_pool_path(const char *uuid_str, FILE *err, char **ret_path);
 
@@ -225,14 +166,6 @@ int famfs_cxl_daxdev_prepare(struct famfs_cxl_ctx *ctx, const char *devname,
 
 /* ---- JSON (names as `cxl list`, `daxctl list` and `ndctl list` use) ------- */
 
-struct json_object *famfs_cxl_memdev_to_json(struct famfs_cxl_memdev *m,
-					     unsigned int flags);
-struct json_object *famfs_cxl_region_to_json(struct famfs_cxl_region *r,
-					     unsigned int flags);
-struct json_object *famfs_cxl_namespace_to_json(struct famfs_cxl_namespace *n,
-						unsigned int flags);
-struct json_object *famfs_cxl_dax_region_to_json(struct famfs_cxl_dax_region *d,
-						 unsigned int flags);
 struct json_object *famfs_cxl_daxdev_to_json(struct famfs_cxl_daxdev *x,
 					     unsigned int flags);
 /* The whole inventory: {memdevs, regions, namespaces, dax_regions, dax_devices}. */

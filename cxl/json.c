@@ -54,14 +54,12 @@ static struct json_object *region_memdevs(struct famfs_cxl_region *r)
 	return a;
 }
 
-struct json_object *famfs_cxl_memdev_to_json(struct famfs_cxl_memdev *m,
-					     unsigned int flags)
+static struct json_object *memdev_to_json(struct famfs_cxl_memdev *m)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *regions = json_object_new_array();
 	struct famfs_cxl_region *r;
 
-	(void)flags;
 	add_str(o, "memdev", m->devname);
 	add_u64(o, "serial", m->serial);
 	add_str(o, "host", m->host);
@@ -78,13 +76,11 @@ struct json_object *famfs_cxl_memdev_to_json(struct famfs_cxl_memdev *m,
 	return o;
 }
 
-struct json_object *famfs_cxl_region_to_json(struct famfs_cxl_region *r,
-					     unsigned int flags)
+static struct json_object *region_to_json(struct famfs_cxl_region *r)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *maps = json_object_new_array();
 
-	(void)flags;
 	add_str(o, "region", r->devname);
 	if (r->has_uuid)
 		add_uuid(o, "uuid", r->uuid);
@@ -124,7 +120,7 @@ static void add_check(struct json_object *o, struct famfs_cxl_check *c)
 	for (unsigned int i = 0; i < c->n_problems; i++) {
 		struct json_object *e = json_object_new_object();
 
-		add_str(e, "code", famfs_cxl_problem_code(c->problem[i]));
+		add_str(e, "code", cxl_problem_code(c->problem[i]));
 		add_str(e, "message", c->message[i]);
 		json_object_array_add(p, e);
 	}
@@ -133,12 +129,10 @@ static void add_check(struct json_object *o, struct famfs_cxl_check *c)
 		add_uuid(o, "pool_uuid", c->pool_uuid);
 }
 
-struct json_object *famfs_cxl_namespace_to_json(struct famfs_cxl_namespace *n,
-						unsigned int flags)
+static struct json_object *namespace_to_json(struct famfs_cxl_namespace *n)
 {
 	struct json_object *o = json_object_new_object();
 
-	(void)flags;
 	add_str(o, "dev", n->devname);
 	add_str(o, "mode", n->mode);
 	add_u64(o, "size", n->size);
@@ -158,14 +152,12 @@ struct json_object *famfs_cxl_namespace_to_json(struct famfs_cxl_namespace *n,
 	return o;
 }
 
-struct json_object *famfs_cxl_dax_region_to_json(struct famfs_cxl_dax_region *d,
-						 unsigned int flags)
+static struct json_object *dax_region_to_json(struct famfs_cxl_dax_region *d)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *devs = json_object_new_array();
 	struct famfs_cxl_daxdev *x;
 
-	(void)flags;
 	add_int(o, "id", d->id);
 	add_u64(o, "size", d->size);
 	add_u64(o, "align", d->align);
@@ -224,19 +216,19 @@ struct json_object *famfs_cxl_to_json(struct famfs_cxl_ctx *ctx, unsigned int fl
 
 	a = json_object_new_array();
 	famfs_cxl_memdev_foreach(ctx, m)
-		json_object_array_add(a, famfs_cxl_memdev_to_json(m, flags));
+		json_object_array_add(a, memdev_to_json(m));
 	json_object_object_add(o, "memdevs", a);
 	a = json_object_new_array();
 	famfs_cxl_region_foreach(ctx, r)
-		json_object_array_add(a, famfs_cxl_region_to_json(r, flags));
+		json_object_array_add(a, region_to_json(r));
 	json_object_object_add(o, "regions", a);
 	a = json_object_new_array();
 	famfs_cxl_namespace_foreach(ctx, n)
-		json_object_array_add(a, famfs_cxl_namespace_to_json(n, flags));
+		json_object_array_add(a, namespace_to_json(n));
 	json_object_object_add(o, "namespaces", a);
 	a = json_object_new_array();
-	famfs_cxl_dax_region_foreach(ctx, d)
-		json_object_array_add(a, famfs_cxl_dax_region_to_json(d, flags));
+	for (d = ctx->dax_regions; d; d = d->next)
+		json_object_array_add(a, dax_region_to_json(d));
 	json_object_object_add(o, "dax_regions", a);
 	a = json_object_new_array();
 	famfs_cxl_daxdev_foreach(ctx, x)

@@ -104,6 +104,6 @@ int famfs_cxl_daxdev_prepare(struct famfs_cxl_ctx *ctx, const char *devname,
 	daxctl_unref(c);
 	*ret_what = what;
 	if (r == 0)
-		(void)famfs_cxl_scan(ctx, ctx->scan_flags);
+		(void)cxl_scan(ctx);
 	return r;
 }

@@ -16,6 +16,19 @@
 
 #include "famfs_cxl.h"
 
+/*
+ * Why a candidate cannot hold a pool (docs/cxl.md); the JSON "code" of
+ * each is stable.
+ */
+enum famfs_cxl_problem {
+	FAMFS_CXL_P_SYSTEM_RAM,		/* onlined as system RAM (kmem) */
+	FAMFS_CXL_P_DISABLED,		/* no driver bound */
+	FAMFS_CXL_P_ALIGN,		/* alignment is not 2 MiB */
+	FAMFS_CXL_P_IN_USE,		/* open, mapped, mounted or held */
+	FAMFS_CXL_P_TOO_SMALL,		/* below the smallest pool */
+	FAMFS_CXL_P__COUNT
+};
+
 #define CXL_MAX_PROBLEMS	FAMFS_CXL_P__COUNT
 #define CXL_MAX_WAYS		16u	/* CXL 2.0/3.0 interleave limit */
 #define CXL_POOL_ALIGN		(2ull << 20)
@@ -101,10 +114,7 @@ struct famfs_cxl_daxdev {
 };
 
 struct famfs_cxl_ctx {
-	int refcount;
-	famfs_cxl_log_fn log_fn;
-	int log_priority;
-	unsigned int scan_flags;
+	int log_priority;		/* FAMFS_CXL_LOG, syslog priority */
 	struct famfs_cxl_memdev *memdevs;
 	struct famfs_cxl_region *regions;
 	struct famfs_cxl_namespace *namespaces;
@@ -112,7 +122,7 @@ struct famfs_cxl_ctx {
 	struct famfs_cxl_daxdev *daxdevs;
 };
 
-/* log.c */
+/* ctx.c */
 __attribute__((format(printf, 3, 4)))
 void cxl_log(struct famfs_cxl_ctx *ctx, int priority, const char *fmt, ...);
 #define cxl_dbg(ctx, ...)	cxl_log(ctx, 7, __VA_ARGS__)
@@ -120,6 +130,9 @@ void cxl_log(struct famfs_cxl_ctx *ctx, int priority, const char *fmt, ...);
 /* Forwards the ndctl libraries' own log lines into ours (debug level). */
 void cxl_forward_log(struct famfs_cxl_ctx *ctx, int priority, const char *file,
 		     int line, const char *fn, const char *fmt, va_list ap);
+
+/* Scans again; the objects of the previous scan are freed. 0 or -errno. */
+int cxl_scan(struct famfs_cxl_ctx *ctx);
 
 /* scan_cxl.c, scan_nd.c, scan_dax.c: each appends to ctx's lists. */
 int cxl_scan_memdevs_regions(struct famfs_cxl_ctx *ctx);
@@ -136,10 +149,11 @@ int cxl_check_run(struct famfs_cxl_ctx *ctx, struct famfs_cxl_check *c);
 int cxl_check_add(struct famfs_cxl_check *c, enum famfs_cxl_problem p,
 		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cxl_check_clear(struct famfs_cxl_check *c);
+const char *cxl_problem_code(enum famfs_cxl_problem p);	/* "system-ram" ... */
 /* Marks which candidates are open, mapped, mounted or held (one /proc walk). */
 void cxl_check_users(struct famfs_cxl_ctx *ctx);
 
-/* util.c */
+/* ctx.c: small helpers */
 int cxl_sysfs_read(const char *path, char *buf, size_t size);
 char *cxl_strdup_or_null(const char *s);
 int cxl_str_add(char **s, const char *add);

@@ -238,11 +238,6 @@ uint64_t famfs_cxl_region_get_size(struct famfs_cxl_region *r)
 	return r->size;
 }
 
-uint64_t famfs_cxl_region_get_resource(struct famfs_cxl_region *r)
-{
-	return r->resource;
-}
-
 unsigned int famfs_cxl_region_get_interleave_ways(struct famfs_cxl_region *r)
 {
 	return r->ways;

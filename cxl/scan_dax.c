@@ -162,41 +162,6 @@ out:
 
 /* ---- getters ------------------------------------------------------------ */
 
-struct famfs_cxl_dax_region *famfs_cxl_dax_region_get_first(struct famfs_cxl_ctx *ctx)
-{
-	return ctx->dax_regions;
-}
-
-struct famfs_cxl_dax_region *famfs_cxl_dax_region_get_next(struct famfs_cxl_dax_region *d)
-{
-	return d->next;
-}
-
-int famfs_cxl_dax_region_get_id(struct famfs_cxl_dax_region *d)
-{
-	return d->id;
-}
-
-uint64_t famfs_cxl_dax_region_get_size(struct famfs_cxl_dax_region *d)
-{
-	return d->size;
-}
-
-uint64_t famfs_cxl_dax_region_get_align(struct famfs_cxl_dax_region *d)
-{
-	return d->align;
-}
-
-struct famfs_cxl_region *famfs_cxl_dax_region_get_region(struct famfs_cxl_dax_region *d)
-{
-	return d->region;
-}
-
-struct famfs_cxl_namespace *famfs_cxl_dax_region_get_namespace(struct famfs_cxl_dax_region *d)
-{
-	return d->ns;
-}
-
 struct famfs_cxl_daxdev *famfs_cxl_daxdev_get_first(struct famfs_cxl_ctx *ctx)
 {
 	return ctx->daxdevs;
@@ -225,31 +190,6 @@ uint64_t famfs_cxl_daxdev_get_align(struct famfs_cxl_daxdev *x)
 const char *famfs_cxl_daxdev_get_mode(struct famfs_cxl_daxdev *x)
 {
 	return x->mode;
-}
-
-int famfs_cxl_daxdev_get_target_node(struct famfs_cxl_daxdev *x)
-{
-	return x->target_node;
-}
-
-int famfs_cxl_daxdev_get_numa_node(struct famfs_cxl_daxdev *x)
-{
-	return x->numa_node;
-}
-
-bool famfs_cxl_daxdev_is_enabled(struct famfs_cxl_daxdev *x)
-{
-	return x->enabled;
-}
-
-int famfs_cxl_daxdev_get_online_blocks(struct famfs_cxl_daxdev *x)
-{
-	return x->online_blocks;
-}
-
-struct famfs_cxl_dax_region *famfs_cxl_daxdev_get_dax_region(struct famfs_cxl_daxdev *x)
-{
-	return x->dax_region;
 }
 
 struct famfs_cxl_region *famfs_cxl_daxdev_get_region(struct famfs_cxl_daxdev *x)

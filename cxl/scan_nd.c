@@ -183,13 +183,6 @@ uint64_t famfs_cxl_namespace_get_size(struct famfs_cxl_namespace *n)
 	return n->size;
 }
 
-bool famfs_cxl_namespace_get_uuid(struct famfs_cxl_namespace *n, uint8_t uuid[16])
-{
-	if (n->has_uuid)
-		memcpy(uuid, n->uuid, 16);
-	return n->has_uuid;
-}
-
 const char *famfs_cxl_namespace_get_blockdev(struct famfs_cxl_namespace *n)
 {
 	return n->blockdev;
