@@ -8,10 +8,9 @@
  *   famfsctl devices prepare DEV [--offline]
  *
  * Exit codes: 0 done; 1 prepare refused (memory online or in use); 8 could
- * not run (no such device, scan failed, bad usage).
+ * not run (no such device, scan failed); 16 bad usage.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +19,6 @@
 #include "famfs_cxl.h"
 #include "famfsctl.h"
 
-#define EXIT_REFUSED	1
-
 static void cxl_unrefp(struct famfs_cxl_ctx **c)
 {
 	famfs_cxl_unref(*c);
@@ -29,25 +26,11 @@ static void cxl_unrefp(struct famfs_cxl_ctx **c)
 
 #define _cleanup_cxl_ __attribute__((cleanup(cxl_unrefp)))
 
-/* "256 MiB", "4 KiB", "12345 B": exact when it can be. */
-static const char *size_str(uint64_t v, char *buf, size_t size)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	unsigned int u = 0;
-
-	while (v >= 1024 && v % 1024 == 0 && u < 5) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, "%" PRIu64 " %s", v, unit[u]);
-	return buf;
-}
-
 static void print_memdevs(struct famfs_cxl_ctx *ctx)
 {
 	struct famfs_cxl_memdev *m;
 	struct famfs_cxl_region *r;
-	char a[32], b[32];
+	char a[FAMFSCTL_STR_MAX], b[FAMFSCTL_STR_MAX];
 
 	if (!famfs_cxl_memdev_get_first(ctx))
 		return;
@@ -58,8 +41,8 @@ static void print_memdevs(struct famfs_cxl_ctx *ctx)
 		printf("  %-8s serial 0x%" PRIx64 "  host %s  pmem %s  ram %s",
 		       famfs_cxl_memdev_get_devname(m), famfs_cxl_memdev_get_serial(m),
 		       famfs_cxl_memdev_get_host(m) ? famfs_cxl_memdev_get_host(m) : "?",
-		       size_str(famfs_cxl_memdev_get_pmem_size(m), a, sizeof(a)),
-		       size_str(famfs_cxl_memdev_get_ram_size(m), b, sizeof(b)));
+		       famfsctl_size_str(famfs_cxl_memdev_get_pmem_size(m), a),
+		       famfsctl_size_str(famfs_cxl_memdev_get_ram_size(m), b));
 		if (famfs_cxl_memdev_get_numa_node(m) >= 0)
 			printf("  node %d", famfs_cxl_memdev_get_numa_node(m));
 		if (!famfs_cxl_memdev_is_enabled(m))
@@ -76,7 +59,7 @@ static void print_memdevs(struct famfs_cxl_ctx *ctx)
 static void print_regions(struct famfs_cxl_ctx *ctx)
 {
 	struct famfs_cxl_region *r;
-	char a[32], u[37];
+	char a[FAMFSCTL_STR_MAX], u[37];
 	uint8_t uuid[16];
 
 	if (!famfs_cxl_region_get_first(ctx))
@@ -89,7 +72,7 @@ static void print_regions(struct famfs_cxl_ctx *ctx)
 		printf("  %-8s %-4s %s  %u way(s) x %u  %s%s",
 		       famfs_cxl_region_get_devname(r),
 		       famfs_cxl_region_get_mode(r) ? famfs_cxl_region_get_mode(r) : "?",
-		       size_str(famfs_cxl_region_get_size(r), a, sizeof(a)), ways,
+		       famfsctl_size_str(famfs_cxl_region_get_size(r), a), ways,
 		       famfs_cxl_region_get_interleave_granularity(r),
 		       famfs_cxl_region_get_decode_state(r),
 		       famfs_cxl_region_is_enabled(r) ? "" : " disabled");
@@ -110,7 +93,7 @@ static void print_regions(struct famfs_cxl_ctx *ctx)
 static void print_namespaces(struct famfs_cxl_ctx *ctx)
 {
 	struct famfs_cxl_namespace *n;
-	char a[32], b[32];
+	char a[FAMFSCTL_STR_MAX], b[FAMFSCTL_STR_MAX];
 
 	if (!famfs_cxl_namespace_get_first(ctx))
 		return;
@@ -123,10 +106,10 @@ static void print_namespaces(struct famfs_cxl_ctx *ctx)
 			dev = famfs_cxl_namespace_get_chardev(n);
 		printf("  %-13s %-6s %s", famfs_cxl_namespace_get_devname(n),
 		       famfs_cxl_namespace_get_mode(n) ? famfs_cxl_namespace_get_mode(n) : "?",
-		       size_str(famfs_cxl_namespace_get_size(n), a, sizeof(a)));
+		       famfsctl_size_str(famfs_cxl_namespace_get_size(n), a));
 		if (famfs_cxl_namespace_get_align(n))
-			printf("  align %s", size_str(famfs_cxl_namespace_get_align(n),
-						      b, sizeof(b)));
+			printf("  align %s", famfsctl_size_str(
+				famfs_cxl_namespace_get_align(n), b));
 		printf("  nd %s", famfs_cxl_namespace_get_nd_region(n));
 		if (r)
 			printf("  CXL %s", famfs_cxl_region_get_devname(r));
@@ -156,7 +139,7 @@ static void print_candidates(struct famfs_cxl_ctx *ctx)
 {
 	struct famfs_cxl_namespace *n;
 	struct famfs_cxl_daxdev *x;
-	char what[256], a[32], b[32];
+	char what[256], a[FAMFSCTL_STR_MAX], b[FAMFSCTL_STR_MAX];
 
 	printf("pool candidates:\n");
 	famfs_cxl_daxdev_foreach(ctx, x) {
@@ -166,8 +149,8 @@ static void print_candidates(struct famfs_cxl_ctx *ctx)
 
 		len = snprintf(what, sizeof(what), "%s %s align %s",
 			       mode ? mode : "disabled",
-			       size_str(famfs_cxl_daxdev_get_size(x), a, sizeof(a)),
-			       size_str(famfs_cxl_daxdev_get_align(x), b, sizeof(b)));
+			       famfsctl_size_str(famfs_cxl_daxdev_get_size(x), a),
+			       famfsctl_size_str(famfs_cxl_daxdev_get_align(x), b));
 		if (r && len > 0 && (size_t)len < sizeof(what)) {
 			len += snprintf(what + len, sizeof(what) - (size_t)len,
 					"  %s", famfs_cxl_region_get_devname(r));
@@ -188,8 +171,8 @@ static void print_candidates(struct famfs_cxl_ctx *ctx)
 		if (!c)
 			continue;
 		snprintf(what, sizeof(what), "fsdax %s align %s (%s)",
-			 size_str(famfs_cxl_namespace_get_size(n), a, sizeof(a)),
-			 size_str(famfs_cxl_namespace_get_align(n), b, sizeof(b)),
+			 famfsctl_size_str(famfs_cxl_namespace_get_size(n), a),
+			 famfsctl_size_str(famfs_cxl_namespace_get_align(n), b),
 			 famfs_cxl_namespace_get_devname(n));
 		print_check(c, what);
 	}
@@ -320,35 +303,31 @@ void famfsctl_print_device_hosts(struct json_object *hosts)
 	}
 }
 
-static int usage_err(void)
+static int cmd_devices(const struct famfsctl_args *a)
 {
-	fprintf(stderr, "usage: famfsctl devices [--json]\n"
-		"       famfsctl devices prepare DEV [--offline] [--json]\n");
-	return EXIT_OPERATIONAL;
-}
-
-int cmd_devices(int argc, char **argv, const struct famfsctl_global *g)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "offline", no_argument, NULL, 'o' },
-		{ 0 }
-	};
 	unsigned int flags = 0;
-	bool json = g->json;
-	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'o')
-			flags |= FAMFS_CXL_PREPARE_OFFLINE;
-		else
-			return usage_err();
-	}
-	if (optind == argc)
-		return flags ? usage_err() : list(json);
-	if (strcmp(argv[optind], "prepare") || optind + 2 != argc)
-		return usage_err();
-	return prepare(argv[optind + 1], flags, json);
+	/* The only option of its own is --offline. */
+	if (a->n_opts)
+		flags |= FAMFS_CXL_PREPARE_OFFLINE;
+	if (a->argc == 0)
+		return flags ? famfsctl_usage(a, "--offline is for prepare") :
+			       list(a->g.json);
+	if (strcmp(a->argv[0], "prepare") || a->argc != 2)
+		return famfsctl_usage(a, NULL);
+	return prepare(a->argv[1], flags, a->g.json);
 }
+
+static const struct famfsctl_opt devices_opts[] = {
+	{ "offline", FAMFSCTL_OPT_OWN, NULL, "prepare: offline system RAM first" },
+	{ 0 }
+};
+
+const struct famfsctl_cmd famfsctl_devices = {
+	.name = "devices",
+	.fn = cmd_devices,
+	.operands = "[prepare DAXDEV]",
+	.summary = "this host's CXL and dax devices; prepare makes one devdax",
+	.opts = devices_opts,
+	.flags = CMD_JSON,
+};

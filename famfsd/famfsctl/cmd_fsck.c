@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,31 +133,29 @@ static int repair_findings(struct famfs_pooldev *dev,
 	return r < 0 ? r : famfs_pooldev_sync(dev);
 }
 
-int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_fsck(const struct famfsctl_args *a)
 {
-	static const struct option opts[] = {
-		{ "repair", no_argument, NULL, 'r' }, { 0 }
-	};
+	const struct famfsctl_global *g = &a->g;
 	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
 	struct famfs_pooldev *dev;
 	struct famfs_fsck_report rep;
-	bool repair = false, repaired = false, findings;
-	int c, r;
+	bool repair = a->n_opts > 0, repaired = false, findings;	/* --repair */
+	const char *path;
+	int r;
 
-	while ((c = getopt_long(argc, argv, "r", opts, NULL)) != -1) {
-		if (c != 'r')
-			return EXIT_OPERATIONAL;
-		repair = true;
-	}
-	if (optind + 1 != argc || !ops) {
-		fprintf(stderr, "usage: famfsctl fsck DEVICE [--repair]\n");
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one DEVICE only" : "no DEVICE");
+	path = a->argv[0];
+	if (!ops) {
+		fprintf(stderr, "famfsctl fsck: this CPU cannot do the cache "
+			"maintenance asked for (--coherence)\n");
 		return EXIT_OPERATIONAL;
 	}
-	r = famfs_pooldev_open(argv[optind], g->offset, FAMFS_DEV_BLOCK_OK |
+	r = famfs_pooldev_open(path, g->offset, FAMFS_DEV_BLOCK_OK |
 			       (repair ? FAMFS_DEV_WRITE : 0), &dev);
 	if (r < 0) {
 		fprintf(stderr, "famfsctl fsck: failed to open '%s': %s\n",
-			argv[optind], famfs_pooldev_strerror(r));
+			path, famfs_pooldev_strerror(r));
 		return EXIT_OPERATIONAL;
 	}
 	r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev), ops, &rep);
@@ -169,7 +166,7 @@ int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
 	if (g->json)
 		famfsctl_print_json(report_json(&rep, r == 0 && !findings, repaired));
 	else
-		report_text(argv[optind], &rep, repaired);
+		report_text(path, &rep, repaired);
 	if (r == -ENOMEM)
 		return EXIT_OPERATIONAL;
 	if (r < 0)
@@ -178,3 +175,17 @@ int cmd_fsck(int argc, char **argv, const struct famfsctl_global *g)
 		return repaired ? EXIT_CORRECTED : EXIT_UNCORRECTED;
 	return EXIT_CLEAN;
 }
+
+static const struct famfsctl_opt fsck_opts[] = {
+	{ "repair", 'r', NULL, "mend torn copies, clear a bad lease" },
+	{ 0 }
+};
+
+const struct famfsctl_cmd famfsctl_fsck = {
+	.name = "fsck",
+	.fn = cmd_fsck,
+	.operands = "DEVICE",
+	.summary = "check a pool: superblocks, lease, log, every record",
+	.opts = fsck_opts,
+	.flags = CMD_JSON | CMD_POOL,
+};

@@ -30,8 +30,21 @@ static struct json_object *lease_json(const struct famfs_lease_info *l, int r)
 	return o;
 }
 
-int cmd_info(int argc, char **argv, const struct famfsctl_global *g)
+/* "key   value", the value as famfsctl_int_str writes integers. */
+static void print_field(const char *prefix, const char *key,
+			struct json_object *val, bool human)
 {
+	char k[FAMFSCTL_STR_MAX], v[FAMFSCTL_STR_MAX], name[64];
+
+	snprintf(name, sizeof(name), "%s%s", prefix, famfsctl_key_str(key, human, k));
+	printf("%-16s %s\n", name, json_object_is_type(val, json_type_int) ?
+	       famfsctl_int_str(key, json_object_get_int64(val), human, v) :
+	       json_object_get_string(val));
+}
+
+static int cmd_info(const struct famfsctl_args *a)
+{
+	const struct famfsctl_global *g = &a->g;
 	_cleanup_pool_ struct famfs_pool *pool = NULL;
 	struct famfs_log_pos tail = { 0 };
 	struct famfs_log_error lerr;
@@ -39,11 +52,9 @@ int cmd_info(int argc, char **argv, const struct famfsctl_global *g)
 	struct json_object *o, *lo;
 	int lr;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: famfsctl info DEVICE\n");
-		return EXIT_OPERATIONAL;
-	}
-	if (famfsctl_open_pool(argv[1], g, false, &pool) < 0)
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one DEVICE only" : "no DEVICE");
+	if (famfsctl_open_pool(a->argv[0], g, false, &pool) < 0)
 		return EXIT_OPERATIONAL;
 	if (famfs_log_read_tail(pool->log, &tail, &lerr) < 0)
 		fprintf(stderr, "famfsctl info: log tail: %s\n", lerr.reason);
@@ -61,13 +72,19 @@ int cmd_info(int argc, char **argv, const struct famfsctl_global *g)
 		famfsctl_print_json(o);
 		return EXIT_CLEAN;
 	}
-	json_object_object_foreach(o, key, val) {
-		if (val == lo)
-			continue;
-		printf("%-16s %s\n", key, json_object_get_string(val));
-	}
+	json_object_object_foreach(o, key, val)
+		if (val != lo)
+			print_field("", key, val, g->human);
 	json_object_object_foreach(lo, lkey, lval)
-		printf("lease.%-10s %s\n", lkey, json_object_get_string(lval));
+		print_field("lease.", lkey, lval, g->human);
 	json_object_put(o);
 	return EXIT_CLEAN;
 }
+
+const struct famfsctl_cmd famfsctl_info = {
+	.name = "info",
+	.fn = cmd_info,
+	.operands = "DEVICE",
+	.summary = "a pool's superblock, log use and master lease",
+	.flags = CMD_JSON | CMD_HUMAN | CMD_POOL,
+};

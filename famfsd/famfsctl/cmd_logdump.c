@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include <getopt.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +39,8 @@ static struct json_object *rec_json(const struct famfs_rec *r)
 	json_object_object_add(o, "name", str_json(r->name, r->name_len));
 	if (r->type == FAMFS_REC_DELETE)
 		return o;
+	json_object_object_add(o, "mtime_ns",
+			       json_object_new_int64((int64_t)r->mtime_ns));
 	json_object_object_add(o, "mode", json_object_new_int64(r->mode));
 	json_object_object_add(o, "uid", json_object_new_int64(r->uid));
 	json_object_object_add(o, "gid", json_object_new_int64(r->gid));
@@ -61,26 +63,69 @@ static struct json_object *rec_json(const struct famfs_rec *r)
 	return o;
 }
 
-/* One line per record: "seq epoch type key=value ...". */
-static void print_text(struct json_object *o)
+/* extents=[{"offset":O,"length":L},...], or with human "L@O,L@O". */
+static void print_extents(struct json_object *ext, bool human)
 {
+	char o[FAMFSCTL_STR_MAX], l[FAMFSCTL_STR_MAX];
+
+	if (!human) {
+		fputs(json_object_to_json_string_ext(ext, JSON_C_TO_STRING_PLAIN), stdout);
+		return;
+	}
+	putchar('"');
+	for (size_t i = 0; i < json_object_array_length(ext); i++) {
+		struct json_object *e = json_object_array_get_idx(ext, i);
+
+		printf("%s%s@%s", i ? "," : "", famfsctl_size_str((uint64_t)
+		       json_object_get_int64(json_object_object_get(e, "length")), l),
+		       famfsctl_size_str((uint64_t)json_object_get_int64(
+		       json_object_object_get(e, "offset")), o));
+	}
+	putchar('"');
+}
+
+/*
+ * One line per record: "seq epoch=E type=T key=value ...", strings quoted
+ * as JSON, modes in octal; with human, sizes with units (quoted, they hold
+ * a space) and mtime as a date.
+ */
+static void print_text(struct json_object *o, bool human)
+{
+	char k[FAMFSCTL_STR_MAX], v[FAMFSCTL_STR_MAX];
+
 	printf("%-8s", json_object_get_string(json_object_object_get(o, "seq")));
 	json_object_object_foreach(o, key, val) {
 		if (strcmp(key, "seq") == 0)
 			continue;
-		printf(" %s=%s", key, json_object_to_json_string_ext(val,
-		       JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf(" %s=", famfsctl_key_str(key, human, k));
+		if (json_object_is_type(val, json_type_array)) {
+			print_extents(val, human);
+		} else if (json_object_is_type(val, json_type_int)) {
+			famfsctl_int_str(key, json_object_get_int64(val), human, v);
+			printf(strchr(v, ' ') ? "\"%s\"" : "%s", v);
+		} else {
+			fputs(json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN |
+			      JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
+		}
 	}
 	putchar('\n');
 }
 
-int cmd_logdump(int argc, char **argv, const struct famfsctl_global *g)
+/* A decimal count for --from and --limit; -EINVAL for anything else. */
+static int parse_count(const char *s, uint64_t *ret)
 {
-	static const struct option opts[] = {
-		{ "from", required_argument, NULL, 'f' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ 0 }
-	};
+	char *end;
+
+	if (!*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	*ret = strtoull(s, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+static int cmd_logdump(const struct famfsctl_args *a)
+{
+	const struct famfsctl_global *g = &a->g;
 	_cleanup_pool_ struct famfs_pool *pool = NULL;
 	struct famfs_log_pos pos = { 0 }, tail;
 	struct famfs_log_error lerr;
@@ -89,19 +134,15 @@ int cmd_logdump(int argc, char **argv, const struct famfsctl_global *g)
 	uint64_t from = 1, limit = UINT64_MAX, shown = 0;
 	struct famfs_rec rec;
 	const char *why;
-	int c, r = 0;
+	int r = 0;
 
-	while ((c = getopt_long(argc, argv, "f:l:", opts, NULL)) != -1) {
-		if (c == '?')
-			return EXIT_OPERATIONAL;
-		*(c == 'f' ? &from : &limit) = strtoull(optarg, NULL, 10);
-	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, "usage: famfsctl logdump DEVICE [--from SEQ] "
-			"[--limit N]\n");
-		return EXIT_OPERATIONAL;
-	}
-	if (famfsctl_open_pool(argv[optind], g, false, &pool) < 0)
+	for (size_t i = 0; i < a->n_opts; i++)
+		if (parse_count(a->opts[i].arg, a->opts[i].key == 'f' ? &from :
+				&limit) < 0)
+			return famfsctl_bad_value(a, &a->opts[i]);
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one DEVICE only" : "no DEVICE");
+	if (famfsctl_open_pool(a->argv[0], g, false, &pool) < 0)
 		return EXIT_OPERATIONAL;
 	if (famfs_log_read_tail(pool->log, &tail, &lerr) < 0) {
 		fprintf(stderr, "famfsctl logdump: log tail: %s\n", lerr.reason);
@@ -126,7 +167,7 @@ int cmd_logdump(int argc, char **argv, const struct famfsctl_global *g)
 		if (all) {
 			json_object_array_add(all, o);
 		} else {
-			print_text(o);
+			print_text(o, g->human);
 			json_object_put(o);
 		}
 	}
@@ -139,3 +180,18 @@ int cmd_logdump(int argc, char **argv, const struct famfsctl_global *g)
 	}
 	return EXIT_CLEAN;
 }
+
+static const struct famfsctl_opt logdump_opts[] = {
+	{ "from", 'f', "SEQ", "start at record SEQ (default 1)" },
+	{ "limit", 'l', "N", "print at most N records" },
+	{ 0 }
+};
+
+const struct famfsctl_cmd famfsctl_logdump = {
+	.name = "logdump",
+	.fn = cmd_logdump,
+	.operands = "DEVICE",
+	.summary = "the metadata log's records, one a line",
+	.opts = logdump_opts,
+	.flags = CMD_JSON | CMD_HUMAN | CMD_POOL,
+};

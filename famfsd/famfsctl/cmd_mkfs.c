@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,35 +16,23 @@ struct mkfs_args {
 	bool force;
 };
 
-static int parse(int argc, char **argv, struct mkfs_args *a)
+/* The command line into m; EXIT_CLEAN, or EXIT_USAGE after saying why. */
+static int parse(const struct famfsctl_args *a, struct mkfs_args *m)
 {
-	static const struct option opts[] = {
-		{ "log-size", required_argument, NULL, 'l' },
-		{ "alloc-unit", required_argument, NULL, 'a' },
-		{ "create", required_argument, NULL, 'C' },
-		{ "force", no_argument, NULL, 'f' },
-		{ 0 }
-	};
-	int c;
+	for (size_t i = 0; i < a->n_opts; i++) {
+		const struct famfsctl_optval *v = &a->opts[i];
+		uint64_t *dst = v->key == 'l' ? &m->o.log_size :
+				v->key == 'a' ? &m->o.alloc_unit : &m->create_size;
 
-	while ((c = getopt_long(argc, argv, "l:a:C:f", opts, NULL)) != -1) {
-		uint64_t *dst = c == 'l' ? &a->o.log_size :
-				c == 'a' ? &a->o.alloc_unit : &a->create_size;
-
-		if (c == 'f') {
-			a->force = true;
-		} else if (c == '?' || famfs_parse_size(optarg, dst) < 0) {
-			fprintf(stderr, "famfsctl mkfs: bad option value\n");
-			return -EINVAL;
-		}
+		if (v->key == 'f')
+			m->force = true;
+		else if (famfs_parse_size(v->arg, dst) < 0)
+			return famfsctl_bad_value(a, v);
 	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, "usage: famfsctl mkfs DEVICE [--log-size N] "
-			"[--alloc-unit N] [--create SIZE] [--force]\n");
-		return -EINVAL;
-	}
-	a->device = argv[optind];
-	return 0;
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one DEVICE only" : "no DEVICE");
+	m->device = a->argv[0];
+	return EXIT_CLEAN;
 }
 
 /*
@@ -75,8 +62,9 @@ static int check_existing(struct famfs_pooldev *dev, const char *path,
 	return -EEXIST;
 }
 
-int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_mkfs(const struct famfsctl_args *args)
 {
+	const struct famfsctl_global *g = &args->g;
 	struct famfs_pooldev *dev = NULL;
 	struct famfs_pool_info info;
 	struct mkfs_args a = { 0 };
@@ -84,8 +72,9 @@ int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g)
 	char uuid[37];
 	int r;
 
-	if (parse(argc, argv, &a) < 0)
-		return EXIT_OPERATIONAL;
+	r = parse(args, &a);
+	if (r != EXIT_CLEAN)
+		return r;
 	if (a.create_size) {
 		r = famfs_pooldev_create_file(a.device, a.create_size);
 		if (r < 0) {
@@ -135,3 +124,20 @@ int cmd_mkfs(int argc, char **argv, const struct famfsctl_global *g)
 	       info.data_offset);
 	return EXIT_CLEAN;
 }
+
+static const struct famfsctl_opt mkfs_opts[] = {
+	{ "create", 'C', "SIZE", "first create DEVICE, a sparse file" },
+	{ "log-size", 'l', "N", "metadata log (default 64 MiB, >= 1 MiB)" },
+	{ "alloc-unit", 'a', "N", "power of 2, 4 KiB-1 GiB (default 2 MiB)" },
+	{ "force", 'f', NULL, "overwrite a pool already on DEVICE" },
+	{ 0 }
+};
+
+const struct famfsctl_cmd famfsctl_mkfs = {
+	.name = "mkfs",
+	.fn = cmd_mkfs,
+	.operands = "DEVICE",
+	.summary = "format a device (file, dax device, pmem disk) as a pool",
+	.opts = mkfs_opts,
+	.flags = CMD_JSON | CMD_POOL,
+};

@@ -10,15 +10,10 @@
 
 #include "online.h"
 
-static int usage_err(const char *u)
+static void print_tenant(struct json_object *t, bool human)
 {
-	fprintf(stderr, "usage: famfsctl %s\n", u);
-	return EXIT_OPERATIONAL;
-}
-
-/* Prints a reply as JSON or through print(), and drops it. */
-static void print_tenant(struct json_object *t)
-{
+	/* Sizes always carry units here, as status shows them. */
+	(void)human;
 	printf("%-20s ", online_str(t, "tenant"));
 	online_print_bytes(stdout, (uint64_t)online_int(t, "used_bytes"));
 	printf(" of ");
@@ -33,17 +28,17 @@ static void print_tenant(struct json_object *t)
 		printf("unlimited\n");
 }
 
-static void print_tenants(struct json_object *list)
+static void print_tenants(struct json_object *list, bool human)
 {
 	struct json_object *a;
 
 	if (!json_object_object_get_ex(list, "tenants", &a))
 		return;
 	for (size_t i = 0; i < json_object_array_length(a); i++)
-		print_tenant(json_object_array_get_idx(a, i));
+		print_tenant(json_object_array_get_idx(a, i), human);
 }
 
-static void print_pool(struct json_object *p)
+static void print_pool(struct json_object *p, bool human)
 {
 	struct json_object *devs;
 	int64_t cap = online_int(p, "log_capacity_bytes");
@@ -71,24 +66,20 @@ static void print_pool(struct json_object *p)
 	printf("entries   %" PRId64 " files, %" PRId64 " directories\n",
 	       online_int(p, "files"), online_int(p, "dirs"));
 	printf("tenants:\n");
-	print_tenants(p);
+	print_tenants(p, human);
 	if (json_object_object_get_ex(p, "famfsctl:devices", &devs))
 		famfsctl_print_device_hosts(devs);
 }
 
-int cmd_status(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_status(const struct famfsctl_args *a)
 {
-	static const struct option opts[] = { ONLINE_OPTIONS, { 0 } };
 	struct json_object *reply = NULL;
 	struct online o;
-	int c, r;
+	int r;
 
-	online_init(&o, g);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (!online_option(&o, c, optarg))
-			return usage_err("status");
-	if (optind != argc)
-		return usage_err("status");
+	if (a->argc)
+		return famfsctl_usage(a, "no operands");
+	online_init(&o, &a->g);
 	r = online_request(&o, "status", "GET", "/v1/pool", NULL, &reply);
 	if (r == EXIT_CLEAN && !o.json) {
 		struct json_object *devs = NULL;
@@ -127,8 +118,9 @@ static int current_limits(struct online *o, const char *path,
 	return EXIT_CLEAN;
 }
 
-static int quota_set(struct online *o, const char *tenant, const char *bytes,
-		     const char *files)
+/* bytes, files: the new limits, NULL to keep the tenant's current one. */
+static int quota_set(struct online *o, const char *tenant, const uint64_t *bytes,
+		     const uint64_t *files)
 {
 	uint64_t max_bytes = 0, max_files = 0;
 	struct json_object *body, *reply = NULL;
@@ -142,12 +134,9 @@ static int quota_set(struct online *o, const char *tenant, const char *bytes,
 		if (r != EXIT_CLEAN)
 			goto out;
 	}
+	max_bytes = bytes ? *bytes : max_bytes;
+	max_files = files ? *files : max_files;
 	r = EXIT_OPERATIONAL;
-	if ((bytes && famfs_parse_size(bytes, &max_bytes) < 0) ||
-	    (files && famfs_parse_size(files, &max_files) < 0)) {
-		fprintf(stderr, "famfsctl quota set: bad limit\n");
-		goto out;
-	}
 	body = json_object_new_object();
 	json_object_object_add(body, "max_bytes", json_object_new_int64((int64_t)max_bytes));
 	json_object_object_add(body, "max_files", json_object_new_int64((int64_t)max_files));
@@ -167,59 +156,65 @@ out:
 	return r;
 }
 
-int cmd_quota(int argc, char **argv, const struct famfsctl_global *g)
+enum { OPT_MAX_BYTES = FAMFSCTL_OPT_OWN, OPT_MAX_FILES, OPT_EVICT };
+
+/* GET path as command cmd, shown through print. */
+static int show_get(struct online *o, const char *cmd, const char *path,
+		    void (*print)(struct json_object *, bool))
 {
-	static const struct option opts[] = {
-		{ "max-bytes", required_argument, NULL, 'b' },
-		{ "max-files", required_argument, NULL, 'f' },
-		ONLINE_OPTIONS,
-		{ 0 }
-	};
-	const char *u = "quota get [TENANT] | quota set TENANT [--max-bytes N] "
-			"[--max-files N]  (0 = unlimited)";
-	const char *bytes = NULL, *files = NULL;
 	struct json_object *reply = NULL;
+	int r = online_request(o, cmd, "GET", path, NULL, &reply);
+
+	online_close(o);
+	return r == EXIT_CLEAN ? online_show(o, reply, print) : r;
+}
+
+static int cmd_quota(const struct famfsctl_args *a)
+{
+	uint64_t limit[2];		/* --max-bytes, --max-files */
+	bool given[2] = { false, false };
 	struct online o;
 	char *esc, *path;
-	int c, r;
+	int r;
 
-	online_init(&o, g);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'b')
-			bytes = optarg;
-		else if (c == 'f')
-			files = optarg;
-		else if (!online_option(&o, c, optarg))
-			return usage_err(u);
+	for (size_t i = 0; i < a->n_opts; i++) {
+		int k = a->opts[i].key == OPT_MAX_FILES;
+
+		if (famfs_parse_size(a->opts[i].arg, &limit[k]) < 0 ||
+		    limit[k] > INT64_MAX)
+			return famfsctl_bad_value(a, &a->opts[i]);
+		given[k] = true;
 	}
-	if (optind < argc && !strcmp(argv[optind], "set") && optind + 2 == argc &&
-	    (bytes || files)) {
-		r = quota_set(&o, argv[optind + 1], bytes, files);
+	if (a->argc == 2 && !strcmp(a->argv[0], "set")) {
+		if (!given[0] && !given[1])
+			return famfsctl_usage(a, "set needs --max-bytes or --max-files");
+		online_init(&o, &a->g);
+		r = quota_set(&o, a->argv[1], given[0] ? &limit[0] : NULL,
+			      given[1] ? &limit[1] : NULL);
 		online_close(&o);
 		return r;
 	}
-	if (optind >= argc || strcmp(argv[optind], "get") || optind + 2 < argc ||
-	    bytes || files)
-		return usage_err(u);
-	if (optind + 1 == argc) {
-		r = online_request(&o, "quota get", "GET", "/v1/tenants", NULL, &reply);
-		online_close(&o);
-		return r == EXIT_CLEAN ? online_show(&o, reply, print_tenants) : r;
-	}
-	esc = online_escape_path(argv[optind + 1]);
+	if (a->argc < 1 || a->argc > 2 || strcmp(a->argv[0], "get"))
+		return famfsctl_usage(a, NULL);
+	if (given[0] || given[1])
+		return famfsctl_usage(a, "the limits are for quota set");
+	online_init(&o, &a->g);
+	if (a->argc == 1)
+		return show_get(&o, "quota get", "/v1/tenants", print_tenants);
+	esc = online_escape_path(a->argv[1]);
 	if (!esc || asprintf(&path, "/v1/tenants/%s", esc) < 0) {
 		free(esc);
 		return EXIT_OPERATIONAL;
 	}
 	free(esc);
-	r = online_request(&o, "quota get", "GET", path, NULL, &reply);
+	r = show_get(&o, "quota get", path, print_tenant);
 	free(path);
-	online_close(&o);
-	return r == EXIT_CLEAN ? online_show(&o, reply, print_tenant) : r;
+	return r;
 }
 
-static void print_agent(struct json_object *a)
+static void print_agent(struct json_object *a, bool human)
 {
+	(void)human;
 	printf("%-24s %-16s %-8s %10" PRId64 " %8" PRId64 " %7.1fs %5" PRId64 "\n",
 	       online_str(a, "agent_id"), online_str(a, "host"),
 	       online_str(a, "state"), online_int(a, "applied_seq"),
@@ -228,7 +223,7 @@ static void print_agent(struct json_object *a)
 	       online_int(a, "open_files"));
 }
 
-static void print_agents(struct json_object *list)
+static void print_agents(struct json_object *list, bool human)
 {
 	struct json_object *a;
 
@@ -237,36 +232,22 @@ static void print_agents(struct json_object *list)
 	if (!json_object_object_get_ex(list, "agents", &a))
 		return;
 	for (size_t i = 0; i < json_object_array_length(a); i++)
-		print_agent(json_object_array_get_idx(a, i));
+		print_agent(json_object_array_get_idx(a, i), human);
 }
 
-int cmd_agents(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_agents(const struct famfsctl_args *a)
 {
-	static const struct option opts[] = {
-		{ "evict", required_argument, NULL, 'e' },
-		ONLINE_OPTIONS,
-		{ 0 }
-	};
-	const char *evict = NULL;
+	const char *evict = a->n_opts ? a->opts[a->n_opts - 1].arg : NULL;
 	struct json_object *reply = NULL;
 	struct online o;
 	char *esc, *path;
-	int c, r;
+	int r;
 
-	online_init(&o, g);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'e')
-			evict = optarg;
-		else if (!online_option(&o, c, optarg))
-			return usage_err("agents [--evict ID]");
-	}
-	if (optind != argc)
-		return usage_err("agents [--evict ID]");
-	if (!evict) {
-		r = online_request(&o, "agents", "GET", "/v1/agents", NULL, &reply);
-		online_close(&o);
-		return r == EXIT_CLEAN ? online_show(&o, reply, print_agents) : r;
-	}
+	if (a->argc)
+		return famfsctl_usage(a, "no operands");
+	online_init(&o, &a->g);
+	if (!evict)
+		return show_get(&o, "agents", "/v1/agents", print_agents);
 	esc = online_escape_path(evict);
 	if (!esc || asprintf(&path, "/v1/agents/%s", esc) < 0) {
 		free(esc);
@@ -278,3 +259,35 @@ int cmd_agents(int argc, char **argv, const struct famfsctl_global *g)
 	online_close(&o);
 	return r == EXIT_CLEAN ? online_show(&o, reply, print_agent) : r;
 }
+
+static const struct famfsctl_opt quota_opts[] = {
+	{ "max-bytes", OPT_MAX_BYTES, "N", "set: bytes allowed (0: no limit)" },
+	{ "max-files", OPT_MAX_FILES, "N", "set: files allowed (0: no limit)" },
+	{ 0 }
+};
+
+static const struct famfsctl_opt agents_opts[] = {
+	{ "evict", OPT_EVICT, "ID", "forget agent ID (frees what it held open)" },
+	{ 0 }
+};
+
+const struct famfsctl_cmd famfsctl_status = {
+	.name = "status", .fn = cmd_status, .operands = "",
+	.summary = "the pool, its log, tenants and each host's devices",
+	.flags = CMD_ONLINE | CMD_JSON,
+};
+
+const struct famfsctl_cmd famfsctl_quota = {
+	.name = "quota", .fn = cmd_quota,
+	.operands = "get [TENANT] | set TENANT",
+	.summary = "tenants' limits and use; set changes them",
+	.opts = quota_opts,
+	.flags = CMD_ONLINE | CMD_JSON,
+};
+
+const struct famfsctl_cmd famfsctl_agents = {
+	.name = "agents", .fn = cmd_agents, .operands = "",
+	.summary = "the agents the master knows: position, open files",
+	.opts = agents_opts,
+	.flags = CMD_ONLINE | CMD_JSON,
+};

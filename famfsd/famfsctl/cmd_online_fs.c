@@ -1,71 +1,57 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * famfsctl online commands on the namespace: ls, stat, create, mkdir, rm.
- * Each builds one API request (ls pages through the directory), prints the
- * reply as text or, with --json, as the API's JSON.
+ * famfsctl online commands on the namespace: ls, stat, getmap, create,
+ * mkdir, rm. Each builds one API request (ls pages through the directory),
+ * prints the reply as text or, with --json, as the API's JSON.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "online.h"
 
-/* "/v1/files/" + the escaped path, malloc'd. */
-static char *api_path(const char *prefix, const char *fs_path)
+/* "key      value", keys 8 wide as the stat output always had them. */
+static void print_int(struct json_object *f, const char *key, bool human)
 {
-	char *esc = online_escape_path(fs_path), *p = NULL;
+	char k[FAMFSCTL_STR_MAX], v[FAMFSCTL_STR_MAX];
 
-	if (esc && asprintf(&p, "%s%s", prefix, esc) < 0)
-		p = NULL;
-	free(esc);
-	return p;
+	printf("%-8s %s\n", famfsctl_key_str(key, human, k),
+	       famfsctl_int_str(key, online_int(f, key), human, v));
 }
 
-static void print_time(uint64_t ns)
+static void print_extents(struct json_object *f, bool human)
 {
-	time_t s = (time_t)(ns / 1000000000ull);
-	struct tm tm;
-	char buf[32];
-
-	gmtime_r(&s, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	printf("%s.%03uZ", buf, (unsigned int)(ns % 1000000000ull / 1000000));
-}
-
-static void print_entry(struct json_object *f)
-{
+	char o[FAMFSCTL_STR_MAX], l[FAMFSCTL_STR_MAX];
 	struct json_object *ext;
 
-	printf("path     %s\n", online_str(f, "path"));
-	printf("type     %s\n", online_str(f, "type"));
-	printf("ino      %" PRId64 "\n", online_int(f, "ino"));
-	printf("size     %" PRId64 "\n", online_int(f, "size"));
-	printf("mode     0%" PRIo64 "\n", (uint64_t)online_int(f, "mode"));
-	printf("uid:gid  %" PRId64 ":%" PRId64 "\n", online_int(f, "uid"),
-	       online_int(f, "gid"));
-	printf("tenant   %s\n", *online_str(f, "tenant") ? online_str(f, "tenant") :
-							 "-");
-	printf("created  ");
-	print_time((uint64_t)online_int(f, "mtime_ns"));
-	printf("\nseq      %" PRId64 "\n", online_int(f, "seq"));
 	if (!json_object_object_get_ex(f, "extents", &ext))
 		return;
 	printf("extents  %zu\n", json_object_array_length(ext));
 	for (size_t i = 0; i < json_object_array_length(ext); i++) {
 		struct json_object *e = json_object_array_get_idx(ext, i);
 
-		printf("  offset %-14" PRId64 " length %" PRId64 "\n",
-		       online_int(e, "offset"), online_int(e, "length"));
+		printf("  offset %-14s length %s\n",
+		       famfsctl_int_str("offset", online_int(e, "offset"), human, o),
+		       famfsctl_int_str("length", online_int(e, "length"), human, l));
 	}
 }
 
-static int usage_err(const char *u)
+static void print_entry(struct json_object *f, bool human)
 {
-	fprintf(stderr, "usage: famfsctl %s\n", u);
-	return EXIT_OPERATIONAL;
+	printf("path     %s\n", online_str(f, "path"));
+	printf("type     %s\n", online_str(f, "type"));
+	print_int(f, "ino", human);
+	print_int(f, "size", human);
+	print_int(f, "mode", human);
+	printf("uid:gid  %" PRId64 ":%" PRId64 "\n", online_int(f, "uid"),
+	       online_int(f, "gid"));
+	printf("tenant   %s\n", *online_str(f, "tenant") ? online_str(f, "tenant") :
+							 "-");
+	print_int(f, "mtime_ns", human);
+	print_int(f, "seq", human);
+	print_extents(f, human);
 }
 
 static int parse_u32(const char *s, int base, uint32_t max, uint32_t *ret)
@@ -75,136 +61,165 @@ static int parse_u32(const char *s, int base, uint32_t max, uint32_t *ret)
 
 	errno = 0;
 	v = strtoul(s, &end, base);
-	if (errno || !*s || *end || v > max)
+	if (errno || !*s || *end || *s == '-' || v > max)
 		return -EINVAL;
 	*ret = (uint32_t)v;
 	return 0;
 }
 
-/* Options common to create and mkdir: mode, uid, gid into body. */
-static int attr_option(int c, const char *arg, struct json_object *body)
-{
-	uint32_t v;
+enum {
+	OPT_SIZE = FAMFSCTL_OPT_OWN,
+	OPT_MODE,
+	OPT_UID,
+	OPT_GID,
+	OPT_TENANT,
+};
 
-	if (parse_u32(arg, c == 'm' ? 8 : 10, c == 'm' ? 07777 : 4294967294u,
-		      &v) < 0) {
-		fprintf(stderr, "famfsctl: bad value '%s'\n", arg);
-		return -EINVAL;
+/* One option of create or mkdir into the request body; -EINVAL when bad. */
+static int body_option(const struct famfsctl_optval *v, struct json_object *body)
+{
+	const char *name = v->key == OPT_MODE ? "mode" : v->key == OPT_UID ? "uid" :
+			   "gid";
+	uint64_t size;
+	uint32_t id;
+
+	if (v->key == OPT_TENANT) {
+		json_object_object_add(body, "tenant", json_object_new_string(v->arg));
+		return 0;
 	}
-	json_object_object_add(body, c == 'm' ? "mode" : c == 'u' ? "uid" : "gid",
-			       json_object_new_int64(v));
+	if (v->key == OPT_SIZE) {
+		if (famfs_parse_size(v->arg, &size) < 0 || !size || size > INT64_MAX)
+			return -EINVAL;
+		json_object_object_add(body, "size", json_object_new_int64((int64_t)size));
+		return 0;
+	}
+	if (parse_u32(v->arg, v->key == OPT_MODE ? 8 : 10,
+		      v->key == OPT_MODE ? 07777 : 4294967294u, &id) < 0)
+		return -EINVAL;
+	json_object_object_add(body, name, json_object_new_int64(id));
 	return 0;
 }
 
-static int create_common(int argc, char **argv, const struct famfsctl_global *g,
-			 bool dir)
+static int create_common(const struct famfsctl_args *a, bool dir)
 {
-	static const struct option opts[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "uid", required_argument, NULL, 'u' },
-		{ "gid", required_argument, NULL, 'g' },
-		{ "tenant", required_argument, NULL, 't' },
-		ONLINE_OPTIONS,
-		{ 0 }
-	};
-	const char *u = dir ? "mkdir PATH [--mode OCTAL] [--uid N] [--gid N]" :
-			      "create PATH --size N [--mode OCTAL] [--uid N] "
-			      "[--gid N] [--tenant T]";
 	_cleanup_json_ struct json_object *body = json_object_new_object();
 	struct json_object *reply = NULL;
 	struct online o;
-	uint64_t size = 0;
 	char *path;
-	int c, r;
+	int r;
 
-	online_init(&o, g);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (online_option(&o, c, optarg))
-			continue;
-		if (c == 's' && !dir && famfs_parse_size(optarg, &size) == 0)
-			json_object_object_add(body, "size",
-					       json_object_new_int64((int64_t)size));
-		else if (c == 't' && !dir)
-			json_object_object_add(body, "tenant",
-					       json_object_new_string(optarg));
-		else if (!(c == 'm' || c == 'u' || c == 'g') ||
-			 attr_option(c, optarg, body) < 0)
-			return usage_err(u);
-	}
-	if (optind + 1 != argc || (!dir && !size))
-		return usage_err(u);
-	path = api_path(dir ? "/v1/dirs/" : "/v1/files/", argv[optind]);
+	for (size_t i = 0; i < a->n_opts; i++)
+		if (body_option(&a->opts[i], body) < 0)
+			return famfsctl_bad_value(a, &a->opts[i]);
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one PATH only" : "no PATH");
+	if (!dir && !json_object_object_get_ex(body, "size", NULL))
+		return famfsctl_usage(a, "--size is needed: a file's size is fixed "
+				      "at creation");
+	online_init(&o, &a->g);
+	path = online_api_path(dir ? "/v1/dirs/" : "/v1/files/", a->argv[0]);
 	if (!path)
 		return EXIT_OPERATIONAL;
-	r = online_request(&o, dir ? "mkdir" : "create", "PUT", path, body, &reply);
+	r = online_request(&o, a->cmd->name, "PUT", path, body, &reply);
 	free(path);
 	online_close(&o);
 	return r == EXIT_CLEAN ? online_show(&o, reply, print_entry) : r;
 }
 
-int cmd_create(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_create(const struct famfsctl_args *a)
 {
-	return create_common(argc, argv, g, false);
+	return create_common(a, false);
 }
 
-int cmd_mkdir(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_mkdir(const struct famfsctl_args *a)
 {
-	return create_common(argc, argv, g, true);
+	return create_common(a, true);
 }
 
-int cmd_stat(int argc, char **argv, const struct famfsctl_global *g)
+/* GET /v1/files/PATH; EXIT_CLEAN with *ret, or the exit code. */
+static int stat_path(const struct famfsctl_args *a, struct online *o,
+		     struct json_object **ret)
 {
-	static const struct option opts[] = { ONLINE_OPTIONS, { 0 } };
+	char *path;
+	int r;
+
+	online_init(o, &a->g);
+	path = online_api_path("/v1/files/", a->argv[0]);
+	if (!path)
+		return EXIT_OPERATIONAL;
+	r = online_request(o, a->cmd->name, "GET", path, NULL, ret);
+	free(path);
+	online_close(o);
+	return r;
+}
+
+static int cmd_stat(const struct famfsctl_args *a)
+{
 	struct json_object *reply = NULL;
 	struct online o;
-	char *path;
-	int c, r;
+	int r;
 
-	online_init(&o, g);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (!online_option(&o, c, optarg))
-			return usage_err("stat PATH");
-	if (optind + 1 != argc)
-		return usage_err("stat PATH");
-	path = api_path("/v1/files/", argv[optind]);
-	if (!path)
-		return EXIT_OPERATIONAL;
-	r = online_request(&o, "stat", "GET", path, NULL, &reply);
-	free(path);
-	online_close(&o);
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one PATH only" : "no PATH");
+	r = stat_path(a, &o, &reply);
 	return r == EXIT_CLEAN ? online_show(&o, reply, print_entry) : r;
 }
 
-static void print_deleted(struct json_object *d)
+static void print_map(struct json_object *f, bool human)
 {
+	printf("path     %s\n", online_str(f, "path"));
+	print_int(f, "size", human);
+	print_extents(f, human);
+}
+
+/*
+ * getmap: the extents of a file as the master's stat gives them (offsets
+ * from the start of the pool, not of the device: add --offset for that).
+ */
+static int cmd_getmap(const struct famfsctl_args *a)
+{
+	static const char *const keys[] = { "path", "ino", "size", "extents" };
+	_cleanup_json_ struct json_object *reply = NULL;
+	struct json_object *map, *v;
+	struct online o;
+	int r;
+
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one PATH only" : "no PATH");
+	r = stat_path(a, &o, &reply);
+	if (r != EXIT_CLEAN)
+		return r;
+	if (!json_object_object_get_ex(reply, "extents", NULL)) {
+		fprintf(stderr, "famfsctl getmap: '%s' is a directory: it has no "
+			"extents\n", online_str(reply, "path"));
+		return EXIT_REFUSED;
+	}
+	map = json_object_new_object();
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_object_get_ex(reply, keys[i], &v))
+			json_object_object_add(map, keys[i], json_object_get(v));
+	return online_show(&o, map, print_map);
+}
+
+static void print_deleted(struct json_object *d, bool human)
+{
+	(void)human;
 	printf("deleted %s (seq %" PRId64 ")\n", online_str(d, "path"),
 	       online_int(d, "seq"));
 }
 
-int cmd_rm(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_rm(const struct famfsctl_args *a)
 {
-	static const struct option opts[] = {
-		{ "dir", no_argument, NULL, 'd' },
-		ONLINE_OPTIONS,
-		{ 0 }
-	};
 	struct json_object *reply = NULL;
+	bool dir = a->n_opts > 0;	/* --dir, its only option */
 	struct online o;
-	bool dir = false;
 	char *path;
-	int c, r;
+	int r;
 
-	online_init(&o, g);
-	while ((c = getopt_long(argc, argv, "d", opts, NULL)) != -1) {
-		if (c == 'd')
-			dir = true;
-		else if (!online_option(&o, c, optarg))
-			return usage_err("rm PATH [--dir]");
-	}
-	if (optind + 1 != argc)
-		return usage_err("rm PATH [--dir]");
-	path = api_path(dir ? "/v1/dirs/" : "/v1/files/", argv[optind]);
+	if (a->argc != 1)
+		return famfsctl_usage(a, a->argc ? "one PATH only" : "no PATH");
+	online_init(&o, &a->g);
+	path = online_api_path(dir ? "/v1/dirs/" : "/v1/files/", a->argv[0]);
 	if (!path)
 		return EXIT_OPERATIONAL;
 	r = online_request(&o, "rm", "DELETE", path, NULL, &reply);
@@ -213,38 +228,37 @@ int cmd_rm(int argc, char **argv, const struct famfsctl_global *g)
 	return r == EXIT_CLEAN ? online_show(&o, reply, print_deleted) : r;
 }
 
-static void print_ls_line(struct json_object *e)
+static void print_ls_line(struct json_object *e, bool human)
 {
 	const char *name = strrchr(online_str(e, "path"), '/');
+	char size[FAMFSCTL_STR_MAX];
 
-	printf("%c %04" PRIo64 " %5" PRId64 ":%-5" PRId64 " %14" PRId64 " %-12s %s\n",
+	printf("%c %04" PRIo64 " %5" PRId64 ":%-5" PRId64 " %14s %-12s %s\n",
 	       strcmp(online_str(e, "type"), "dir") ? '-' : 'd',
 	       (uint64_t)online_int(e, "mode"), online_int(e, "uid"),
-	       online_int(e, "gid"), online_int(e, "size"),
+	       online_int(e, "gid"),
+	       famfsctl_int_str("size", online_int(e, "size"), human, size),
 	       *online_str(e, "tenant") ? online_str(e, "tenant") : "-",
 	       name ? name + 1 : "");
 }
 
-int cmd_ls(int argc, char **argv, const struct famfsctl_global *g)
+static int cmd_ls(const struct famfsctl_args *a)
 {
-	static const struct option opts[] = { ONLINE_OPTIONS, { 0 } };
-	struct json_object *all = json_object_new_array(), *out;
-	const char *u = "ls [PATH]";
+	struct json_object *all, *out;
 	char *base, *url, cursor[32] = "", dirpath[FAMFS_PATH_MAX + 2] = "/";
 	struct online o;
-	int c, r = EXIT_CLEAN;
+	int r = EXIT_CLEAN;
 
-	online_init(&o, g);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (!online_option(&o, c, optarg)) {
-			json_object_put(all);
-			return usage_err(u);
-		}
-	if (optind + 1 < argc) {
+	if (a->argc > 1)
+		return famfsctl_usage(a, "one PATH only");
+	online_init(&o, &a->g);
+	base = online_api_path("/v1/dirs/", a->argc ? a->argv[0] : "/");
+	all = json_object_new_array();
+	if (!base || !all) {
+		free(base);
 		json_object_put(all);
-		return usage_err(u);
+		return EXIT_OPERATIONAL;
 	}
-	base = api_path("/v1/dirs/", optind < argc ? argv[optind] : "/");
 	/* Page through the whole directory, 1000 entries a request. */
 	do {
 		struct json_object *page = NULL, *entries, *next;
@@ -283,7 +297,67 @@ int cmd_ls(int argc, char **argv, const struct famfsctl_global *g)
 		return EXIT_CLEAN;
 	}
 	for (size_t i = 0; i < json_object_array_length(all); i++)
-		print_ls_line(json_object_array_get_idx(all, i));
+		print_ls_line(json_object_array_get_idx(all, i), o.human);
 	json_object_put(all);
 	return EXIT_CLEAN;
 }
+
+/* ---- the commands' tables ------------------------------------------------ */
+
+#define ATTR_OPTS							\
+	{ "mode", OPT_MODE, "OCTAL", "permission bits" },		\
+	{ "uid", OPT_UID, "N", "owner (default 0)" },			\
+	{ "gid", OPT_GID, "N", "group (default 0)" }
+
+static const struct famfsctl_opt create_opts[] = {
+	{ "size", OPT_SIZE, "N", "the file's size, fixed for life (needed)" },
+	ATTR_OPTS,
+	{ "tenant", OPT_TENANT, "T", "charge the file to tenant T's quota" },
+	{ 0 }
+};
+
+static const struct famfsctl_opt mkdir_opts[] = { ATTR_OPTS, { 0 } };
+
+static const struct famfsctl_opt rm_opts[] = {
+	{ "dir", 'd', NULL, "PATH is an empty directory" },
+	{ 0 }
+};
+
+const struct famfsctl_cmd famfsctl_ls = {
+	.name = "ls", .fn = cmd_ls, .operands = "[PATH]",
+	.summary = "list a directory of the pool (default /)",
+	.flags = CMD_ONLINE | CMD_JSON | CMD_HUMAN,
+};
+
+const struct famfsctl_cmd famfsctl_stat = {
+	.name = "stat", .fn = cmd_stat, .operands = "PATH",
+	.summary = "an entry's attributes (a file's with its extents)",
+	.flags = CMD_ONLINE | CMD_JSON | CMD_HUMAN,
+};
+
+const struct famfsctl_cmd famfsctl_getmap = {
+	.name = "getmap", .fn = cmd_getmap, .operands = "PATH",
+	.summary = "a file's extents: offset and length in the pool",
+	.flags = CMD_ONLINE | CMD_JSON | CMD_HUMAN,
+};
+
+const struct famfsctl_cmd famfsctl_create = {
+	.name = "create", .fn = cmd_create, .operands = "PATH",
+	.summary = "create a file of a fixed size (default mode 0644)",
+	.opts = create_opts,
+	.flags = CMD_ONLINE | CMD_JSON | CMD_HUMAN,
+};
+
+const struct famfsctl_cmd famfsctl_mkdir = {
+	.name = "mkdir", .fn = cmd_mkdir, .operands = "PATH",
+	.summary = "create a directory (default mode 0755)",
+	.opts = mkdir_opts,
+	.flags = CMD_ONLINE | CMD_JSON | CMD_HUMAN,
+};
+
+const struct famfsctl_cmd famfsctl_rm = {
+	.name = "rm", .fn = cmd_rm, .operands = "PATH",
+	.summary = "delete a file (with --dir an empty directory)",
+	.opts = rm_opts,
+	.flags = CMD_ONLINE | CMD_JSON,
+};

@@ -5,27 +5,17 @@
  *
  * Every online command takes --url URL (or FAMFSD_URL, default
  * http://127.0.0.1:7470), --token TOKEN (or FAMFSD_TOKEN), --token-file
- * FILE (or FAMFSD_TOKEN_FILE), --cacert FILE (or FAMFSD_CACERT) and --json.
- * Exit codes: 0 done, 1 the master refused the request (its problem
- * document is printed), 8 bad usage or no answer from the master.
+ * FILE (or FAMFSD_TOKEN_FILE), --cacert FILE (or FAMFSD_CACERT) and --json
+ * (the CMD_ONLINE options, parsed in famfsctl.c). Exit codes: 0 done, 1
+ * the master refused the request (its problem document is printed), 8 no
+ * answer from the master, 16 bad usage.
  */
 #ifndef FAMFSCTL_ONLINE_H
 #define FAMFSCTL_ONLINE_H
 
 #include <curl/curl.h>
-#include <getopt.h>
 
 #include "famfsctl.h"
-
-#define EXIT_REFUSED	1
-
-/* The common options, to append to a command's own getopt table. */
-#define ONLINE_OPTIONS							\
-	{ "url", required_argument, NULL, 0x1001 },			\
-	{ "token", required_argument, NULL, 0x1002 },			\
-	{ "token-file", required_argument, NULL, 0x1003 },		\
-	{ "cacert", required_argument, NULL, 0x1004 },			\
-	{ "json", no_argument, NULL, 0x1005 }
 
 struct online {
 	const char *url;
@@ -33,15 +23,14 @@ struct online {
 	const char *token_file;
 	const char *cacert;
 	bool json;
+	bool human;
 	CURL *curl;
 	char *token_buf;		/* read from token_file */
 };
 
-/* Fills o from the environment and g; call before getopt. */
+/* Fills o from the command line's options, else from the environment. */
 void online_init(struct online *o, const struct famfsctl_global *g);
-/* Handles one of ONLINE_OPTIONS; false when opt is not one of them. */
-bool online_option(struct online *o, int opt, const char *arg);
-/* Opens the client once options are parsed. -errno, message printed. */
+/* Opens the client. -errno, message printed. */
 int online_open(struct online *o);
 void online_close(struct online *o);
 
@@ -66,11 +55,14 @@ int online_request(struct online *o, const char *cmd, const char *method,
 void online_problem(const char *cmd, int status, struct json_object *reply);
 
 /*
- * Prints a successful reply, as JSON with --json or else through print,
- * drops it, and returns EXIT_CLEAN.
+ * Prints a successful reply, as JSON with --json or else through print
+ * (human: -u was given), drops it, and returns EXIT_CLEAN.
  */
 int online_show(struct online *o, struct json_object *reply,
-		void (*print)(struct json_object *));
+		void (*print)(struct json_object *reply, bool human));
+
+/* "/v1/files/" + the escaped path, malloc'd; NULL when out of memory. */
+char *online_api_path(const char *prefix, const char *fs_path);
 
 /* Percent-encodes a file-system path for the URL, keeping '/', without
  * its leading slashes. Returns a malloc'd string or NULL. */

@@ -17,35 +17,19 @@
 void online_init(struct online *o, const struct famfsctl_global *g)
 {
 	memset(o, 0, sizeof(*o));
-	o->url = getenv("FAMFSD_URL") ? getenv("FAMFSD_URL") : DEFAULT_URL;
-	o->token = getenv("FAMFSD_TOKEN");
-	o->token_file = getenv("FAMFSD_TOKEN_FILE");
-	o->cacert = getenv("FAMFSD_CACERT");
-	o->json = g->json;
-}
-
-bool online_option(struct online *o, int opt, const char *arg)
-{
-	switch (opt) {
-	case 0x1001:
-		o->url = arg;
-		return true;
-	case 0x1002:
-		o->token = arg;
-		o->token_file = NULL;
-		return true;
-	case 0x1003:
-		o->token_file = arg;
-		o->token = NULL;
-		return true;
-	case 0x1004:
-		o->cacert = arg;
-		return true;
-	case 0x1005:
-		o->json = true;
-		return true;
+	o->url = g->url ? g->url : getenv("FAMFSD_URL") ? getenv("FAMFSD_URL") :
+		 DEFAULT_URL;
+	/* --token or --token-file (the later one) beats both variables. */
+	if (g->token || g->token_file) {
+		o->token = g->token;
+		o->token_file = g->token_file;
+	} else {
+		o->token = getenv("FAMFSD_TOKEN");
+		o->token_file = getenv("FAMFSD_TOKEN_FILE");
 	}
-	return false;
+	o->cacert = g->cacert ? g->cacert : getenv("FAMFSD_CACERT");
+	o->json = g->json;
+	o->human = g->human;
 }
 
 /* The rules of every token file: common/token_file.h. */
@@ -251,13 +235,23 @@ void online_print_bytes(FILE *f, uint64_t bytes)
 }
 
 int online_show(struct online *o, struct json_object *reply,
-		void (*print)(struct json_object *))
+		void (*print)(struct json_object *reply, bool human))
 {
 	if (o->json) {
 		famfsctl_print_json(reply);
 		return EXIT_CLEAN;
 	}
-	print(reply);
+	print(reply, o->human);
 	json_object_put(reply);
 	return EXIT_CLEAN;
+}
+
+char *online_api_path(const char *prefix, const char *fs_path)
+{
+	char *esc = online_escape_path(fs_path), *p = NULL;
+
+	if (esc && asprintf(&p, "%s%s", prefix, esc) < 0)
+		p = NULL;
+	free(esc);
+	return p;
 }

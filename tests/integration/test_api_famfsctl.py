@@ -1,7 +1,8 @@
 """famfsctl's online commands against a real master: status, ls, stat,
 create, mkdir, rm, quota get|set, agents, in text and --json (checked
 against the spec's schemas), with URL and token from flags or the
-environment, and their exit codes (0 done, 1 refused, 8 unreachable)."""
+environment, and their exit codes (0 done, 1 refused, 8 unreachable, 16
+bad usage)."""
 
 import json
 import os
@@ -71,11 +72,15 @@ def test_refusals_exit_1_with_the_problem(master):
     assert "401 unauthorized" in r.stderr
 
 
-def test_usage_and_unreachable_exit_8(master):
-    ctl(master, "create", "/a", check=8)                 # no --size
-    ctl(master, "quota", "set", "tA", check=8)           # no limit
-    ctl(master, "quota", "frob", check=8)
-    ctl(master, "mkdir", "/x", "--mode", "999", check=8)
+def test_usage_exits_16_and_unreachable_8(master):
+    r = ctl(master, "create", "/a", check=16)            # no --size
+    assert "--size is needed" in r.stderr
+    ctl(master, "quota", "set", "tA", check=16)          # no limit
+    ctl(master, "quota", "frob", check=16)
+    r = ctl(master, "mkdir", "/x", "--mode", "999", check=16)
+    assert "bad value '999' for --mode" in r.stderr
+    # Nothing of those reached the master.
+    assert js(master, "ls")["entries"] == []
     r = famfsctl("status", "--url", f"http://127.0.0.1:{free_port()}",
                  "--token", "x" * 20, check=8)
     assert "failed to reach the master" in r.stderr

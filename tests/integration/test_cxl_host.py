@@ -78,9 +78,9 @@ def test_devices_on_a_host_without_cxl_is_empty_not_an_error():
 def test_devices_usage_and_prepare_of_a_missing_device():
     p = famfsctl("devices", "prepare", "dax97.3", check=8)
     assert "no such dax device" in p.stderr
-    famfsctl("devices", "prepare", check=8)
-    famfsctl("devices", "bogus", check=8)
-    famfsctl("devices", "--offline", check=8)
+    famfsctl("devices", "prepare", check=16)
+    famfsctl("devices", "bogus", check=16)
+    famfsctl("devices", "--offline", check=16)
 
 
 def test_pool_uuid_not_on_this_host_is_a_clear_refusal(tmp_path):

@@ -256,8 +256,8 @@ def test_logdump_of_empty_pool(pool):
     assert json.loads(r.stdout) == []
 
 
-def test_usage_errors_exit_8(pool):
-    assert ctl().returncode == 8
-    assert ctl("frobnicate").returncode == 8
-    assert ctl("fsck").returncode == 8
-    assert ctl("mkfs", pool, "--log-size", "lots").returncode == 8
+def test_usage_errors_exit_16(pool):
+    assert ctl().returncode == 16
+    assert ctl("frobnicate").returncode == 16
+    assert ctl("fsck").returncode == 16
+    assert ctl("mkfs", pool, "--log-size", "lots").returncode == 16

@@ -1,0 +1,352 @@
+"""famfsctl's command line as cxl-cli, daxctl and ndctl have it, with real
+runs against real pool files, a real master and a real FUSE agent:
+
+- options anywhere after the command (and still before it), for the
+  command's own options and the global ones (--json, --offset,
+  --coherence, --url, ...); "--" ends them;
+- `help [COMMAND]`, `COMMAND --help`, `--version`, and the README's
+  famfsctl section naming every command and exit code;
+- usage errors exit 16, before any device is opened or master asked;
+- -u/--human in info, logdump, stat and getmap, modes in octal always;
+- getmap: the extents the master gives match the pool's log record.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from conftest import FAMFSCTL, ROOT, SPEC, famfsctl, free_port, make_pool
+
+MiB = 1 << 20
+KiB = 1 << 10
+COMMANDS = ["mkfs", "fsck", "info", "logdump", "devices", "status", "ls", "stat",
+            "getmap", "create", "mkdir", "rm", "quota", "agents"]
+OFFLINE = {"mkfs", "fsck", "info", "logdump"}
+
+
+def ctl(master, *args, check=0, **kw):
+    env = dict(os.environ, FAMFSD_URL=master.url, FAMFSD_TOKEN=master.admin_token)
+    return famfsctl(*args, check=check, env=env, **kw)
+
+
+def js(master, *args):
+    return json.loads(ctl(master, *args, "--json").stdout)
+
+
+def utc(ns):
+    """A _ns time as famfsctl -u prints it."""
+    day = datetime.fromtimestamp(ns // 10**9, timezone.utc)
+    return day.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 10**9 // 10**6:03d}Z"
+
+
+def create_record(pool, name):
+    recs = json.loads(famfsctl("logdump", pool, "--json", check=0).stdout)
+    found = [r for r in recs if r["type"] == "create" and r["name"] == name]
+    assert len(found) == 1, recs
+    return found[0]
+
+
+def exact(v):
+    """A size that is a whole number of KiB, MiB...: as famfsctl -u says it."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    u = 0
+    while v >= 1024 and v % 1024 == 0 and u < 4:
+        v //= 1024
+        u += 1
+    return f"{v} {units[u]}"
+
+
+@pytest.fixture
+def small_pool(tmp_path):
+    """64 MiB, 4 KiB allocation unit, 1 MiB log: quick to fill."""
+    return make_pool(tmp_path / "small.img", size="64M", alloc_unit="4K",
+                     log_size="1M")
+
+
+# ---- options anywhere --------------------------------------------------------
+
+def test_global_options_anywhere_after_the_command(small_pool, tmp_path):
+    ref = json.loads(famfsctl("--json", "info", small_pool, check=0).stdout)
+    for args in (("info", "--json", small_pool), ("info", small_pool, "--json"),
+                 ("info", "-j", small_pool), ("-j", "info", small_pool)):
+        got = json.loads(famfsctl(*args, check=0).stdout)
+        assert got["pool_uuid"] == ref["pool_uuid"], args
+    for args in (("fsck", small_pool, "--json"), ("fsck", "--json", small_pool),
+                 ("--json", "fsck", small_pool)):
+        assert json.loads(famfsctl(*args, check=0).stdout)["clean"] is True
+    # --coherence takes effect wherever it stands (auto would pick another).
+    for pos in ("before", "between", "after"):
+        args = {"before": ("--coherence", "none", "info", "--json", small_pool),
+                "between": ("info", "--coherence", "none", "--json", small_pool),
+                "after": ("info", small_pool, "--json", "-c", "none")}[pos]
+        assert json.loads(famfsctl(*args, check=0).stdout)["cache_ops"] == "none"
+    assert ref["cache_ops"] != "none"
+    # --offset: a pool 1 MiB into a file is found only with it.
+    dev = str(tmp_path / "offset.img")
+    famfsctl("mkfs", dev, "--create", "33M", "--offset", "1M", "--log-size", "1M",
+             "--alloc-unit", "4K", check=0)
+    famfsctl("info", dev, "--json", check=8)
+    for args in (("--offset", "1M", "info", dev), ("info", "--offset", "1M", dev),
+                 ("info", dev, "-o", "1M"), ("info", dev, "--offset=1048576")):
+        got = json.loads(famfsctl(*args, "--json", check=0).stdout)
+        assert got["device_size"] == 32 * MiB, args
+    for args in (("fsck", dev, "--offset", "1M"), ("--offset", "1M", "fsck", dev)):
+        assert json.loads(famfsctl(*args, "--json", check=0).stdout)["clean"], args
+
+
+def test_double_dash_ends_the_options(tmp_path):
+    make_pool(tmp_path / "-odd.img", size="16M", alloc_unit="4K", log_size="1M")
+    p = subprocess.run([FAMFSCTL, "info", "--json", "--", "-odd.img"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["device_size"] == 16 * MiB
+    # Without "--" it is an option: -o with the value "dd.img".
+    p = subprocess.run([FAMFSCTL, "info", "-odd.img"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 16 and "bad value 'dd.img' for --offset" in p.stderr, p
+
+
+def test_command_options_anywhere_and_online_options_after(master):
+    for i in range(4):
+        ctl(master, "mkdir", f"/d{i}")
+    seqs = lambda *args: [r["seq"] for r in json.loads(  # noqa: E731
+        famfsctl(*args, check=0).stdout)]
+    assert seqs("logdump", master.pool, "--from", "2", "--limit", "2",
+                "--json") == [2, 3]
+    assert seqs("logdump", "--limit", "1", "--json", master.pool,
+                "--from", "3") == [3]
+    assert seqs("--json", "logdump", "-f", "4", master.pool) == [4]
+    # --url and --token after the operand beat an environment that is wrong.
+    env = {"PATH": os.environ["PATH"], "FAMFSD_URL": f"http://127.0.0.1:{free_port()}",
+           "FAMFSD_TOKEN": "wrong-0123456789abcdef"}
+    p = famfsctl("stat", "/d1", "--token", master.admin_token, "--json", "--url",
+                 master.url, check=0, env=env)
+    SPEC.validate_component(json.loads(p.stdout), "File")
+    p = famfsctl("mkdir", "--url", master.url, "/d9", "--mode", "700", "--token",
+                 master.admin_token, "--json", check=0, env=env)
+    assert json.loads(p.stdout)["mode"] == 0o700
+
+
+# ---- help, version, exit codes ------------------------------------------------
+
+def test_help_lists_every_command_and_exit_code():
+    top = famfsctl("help", check=0).stdout
+    listed = re.findall(r"^  ([a-z]+) {2,}", top, re.M)
+    assert listed == COMMANDS
+    for code in ("0", "1", "4", "8", "16"):
+        assert re.search(rf"^  {code} +\S", top, re.M), code
+    assert famfsctl("--help", check=0).stdout == top
+    assert famfsctl("-h", check=0).stdout == top
+    famfsctl("help", "nosuch", check=16)
+    famfsctl("help", "info", "fsck", check=16)
+    # No command at all: the help on stderr, and a usage error.
+    p = famfsctl(check=16)
+    assert p.stdout == "" and "famfsctl help" in p.stderr
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_command_help_without_running_it(cmd, tmp_path):
+    h = famfsctl("help", cmd, check=0)
+    assert h.stdout.startswith(f"usage: famfsctl {cmd}")
+    for where in (("--help",), ("-h",), ("x", "--help"), ("--help", "x", "y")):
+        p = famfsctl(cmd, *where, check=0, env=dict(os.environ, FAMFSD_URL=
+                     f"http://127.0.0.1:{free_port()}"))
+        assert p.stdout == h.stdout, where
+        assert p.stderr == "", where            # nothing was opened or asked
+    text = h.stdout
+    assert ("--offset N" in text) == (cmd in OFFLINE)
+    assert ("--url URL" in text) == (cmd not in OFFLINE | {"devices"})
+    assert ("--human" in text) == (cmd in {"info", "logdump", "ls", "stat",
+                                           "getmap", "create", "mkdir"})
+    assert "exit codes:" in text and "16  usage error" in text
+
+
+def test_version_names_the_release_and_the_pool_format(small_pool):
+    v = famfsctl("--version", check=0).stdout
+    m = re.fullmatch(r"famfsctl (\d+\.\d+\.\d+) \(pool format (\d+)\)\n", v)
+    assert m, v
+    info = json.loads(famfsctl("info", small_pool, "--json", check=0).stdout)
+    assert int(m.group(2)) == info["format_version"]
+
+
+def test_readme_documents_every_command_and_exit_code():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("## famfsctl", 1)[1].split("\n## ", 1)[0]
+    for cmd in COMMANDS:
+        assert re.search(rf"famfsctl {cmd}\b", section), cmd
+    for code in ("0", "1", "4", "8", "16"):
+        assert re.search(rf"(^|\n)\| *{code} *\|", section), code
+    for opt in ("--json", "--human", "--offset", "--coherence", "--url",
+                "--token", "--version", "help"):
+        assert opt in section, opt
+
+
+# Command lines that are wrong: each must exit 16 before it opens a device
+# or asks the master (a closed port would make that 8), saying what is wrong.
+USAGE_ERRORS = [
+    (("frobnicate",), "unknown command 'frobnicate'"),
+    (("--bogus", "info", "P"), "unknown option '--bogus'"),
+    (("--offset", "zz", "info", "P"), "bad value 'zz' for --offset"),
+    (("info",), "no DEVICE"),
+    (("info", "P", "P2"), "one DEVICE only"),
+    (("info", "P", "--bogus"), "unknown option '--bogus'"),
+    (("info", "-jx", "P"), "unknown option '-x'"),
+    (("info", "P", "--offset"), "missing value for '--offset'"),
+    (("info", "P", "--offset", "12Q"), "bad value '12Q' for --offset"),
+    (("info", "P", "--coherence", "magic"), "bad value 'magic' for --coherence"),
+    (("info", "P", "--url", "http://x"), "unknown option '--url'"),
+    (("mkfs", "P", "--human"), "unknown option '--human'"),
+    (("mkfs", "P", "--log-size", "lots"), "bad value 'lots' for --log-size"),
+    (("logdump", "P", "--from", "-1"), "bad value '-1' for --from"),
+    (("logdump", "P", "--limit", "many"), "bad value 'many' for --limit"),
+    (("fsck", "P", "--repair=yes"), "'--repair' takes no value"),
+    (("devices", "prepare"), "usage: famfsctl devices"),
+    (("status", "extra"), "no operands"),
+    (("status", "--offset", "4096"), "unknown option '--offset'"),
+    (("stat",), "no PATH"),
+    (("getmap", "/a", "/b"), "one PATH only"),
+    (("create", "/a"), "--size is needed"),
+    (("create", "/a", "--size", "0"), "bad value '0' for --size"),
+    (("create", "/a", "--size", "1", "--uid", "-5"), "bad value '-5' for --uid"),
+    (("mkdir", "/x", "--mode", "999"), "bad value '999' for --mode"),
+    (("rm", "/x", "--dir=1"), "'--dir' takes no value"),
+    (("quota", "set", "tA"), "set needs --max-bytes or --max-files"),
+    (("quota", "get", "--max-files", "3"), "the limits are for quota set"),
+    (("quota", "set", "tA", "--max-bytes", "x"), "bad value 'x' for --max-bytes"),
+    (("agents", "node-1"), "no operands"),
+]
+
+
+@pytest.mark.parametrize("args,says", USAGE_ERRORS)
+def test_usage_errors_exit_16_saying_why(args, says, small_pool):
+    args = [small_pool if a == "P" else a for a in args]
+    env = dict(os.environ, FAMFSD_URL=f"http://127.0.0.1:{free_port()}",
+               FAMFSD_TOKEN="x" * 20)
+    p = famfsctl(*args, env=env)
+    assert p.returncode == 16, (args, p.returncode, p.stdout, p.stderr)
+    assert says in p.stderr, (args, p.stderr)
+    assert p.stdout == ""
+
+
+def test_errors_that_are_not_usage_keep_their_codes(small_pool, tmp_path):
+    famfsctl("info", str(tmp_path / "missing"), check=8)
+    r = famfsctl("status", "--url", f"http://127.0.0.1:{free_port()}", "--token",
+                 "x" * 20, check=8)
+    assert "failed to reach the master" in r.stderr
+    famfsctl("fsck", small_pool, check=0)
+
+
+# ---- --human, octal modes -------------------------------------------------------
+
+def test_info_human_and_raw(pool, master):
+    raw = famfsctl("info", pool, check=0).stdout
+    hum = famfsctl("info", pool, "-u", check=0).stdout
+    info = json.loads(famfsctl("info", pool, "--json", check=0).stdout)
+    assert re.search(r"^device_size +4294967296$", raw, re.M), raw
+    assert re.search(r"^device_size +4 GiB$", hum, re.M), hum
+    assert re.search(r"^alloc_unit +2 MiB$", hum, re.M)
+    assert re.search(r"^log_size +64 MiB$", hum, re.M)
+    assert re.search(rf"^created_ns +{info['created_ns']}$", raw, re.M)
+    assert re.search(rf"^created +{re.escape(utc(info['created_ns']))}$", hum, re.M)
+    renewed = info["master_lease"]["renewed_ns"]
+    assert re.search(r"^lease.renewed +20\d\d-\d\d-\d\dT[\d:.]+Z$", hum, re.M), hum
+    assert abs(renewed / 1e9 - time.time()) < 60
+
+
+def test_logdump_modes_in_octal_and_human_sizes(master):
+    ctl(master, "mkdir", "/d", "--mode", "750")
+    f = js(master, "create", "/d/f", "--size", "3M", "--mode", "640", "--uid", "7")
+    ctl(master, "create", "/d/g", "--size", "1536")
+    ctl(master, "quota", "set", "tA", "--max-bytes", "5G")
+    raw = famfsctl("logdump", master.pool, check=0).stdout.splitlines()
+    hum = famfsctl("logdump", master.pool, "--human", check=0).stdout.splitlines()
+    assert len(raw) == len(hum) == 4
+    assert " mode=0750 " in raw[0] and " mode=0750 " in hum[0]
+    assert " mode=0640 " in raw[1] and " mode=0640 " in hum[1]
+    assert "mode=420" not in "".join(raw) and " mode=0644 " in raw[2]
+    assert f" size={3 * MiB} " in raw[1] and ' size="3 MiB" ' in hum[1]
+    assert ' size="1.5 KiB" ' in hum[2]
+    assert f" mtime_ns={f['mtime_ns']} " in raw[1]
+    assert f" mtime={utc(f['mtime_ns'])} " in hum[1]
+    ext = f["extents"]
+    assert f"extents={json.dumps(ext, separators=(',', ':'))}" in raw[1]
+    want = ",".join(f"{exact(e['length'])}@{exact(e['offset'])}" for e in ext)
+    assert f'extents="{want}"' in hum[1]
+    assert ' max_bytes="5 GiB"' in hum[3] and f" max_bytes={5 << 30}" in raw[3]
+    # --json keeps the numbers, and carries mtime_ns too.
+    rec = create_record(master.pool, "f")
+    assert rec["mode"] == 0o640 and rec["mtime_ns"] == f["mtime_ns"]
+
+
+def test_stat_and_ls_human(master):
+    f = js(master, "create", "/big", "--size", "3G", "--mode", "600")
+    raw = ctl(master, "stat", "/big").stdout
+    hum = ctl(master, "stat", "-u", "/big").stdout
+    assert re.search(rf"^size +{3 << 30}$", raw, re.M), raw
+    assert re.search(r"^size +3 GiB$", hum, re.M), hum
+    assert re.search(r"^mode +0600$", raw, re.M) and re.search(r"^mode +0600$", hum, re.M)
+    assert re.search(rf"^mtime_ns +{f['mtime_ns']}$", raw, re.M)
+    assert re.search(rf"^mtime +{re.escape(utc(f['mtime_ns']))}$", hum, re.M)
+    first = f["extents"][0]
+    assert re.search(rf"^  offset {first['offset']} +length {first['length']}$",
+                     raw, re.M), raw
+    assert re.search(rf"^  offset {exact(first['offset'])} +length "
+                     rf"{exact(first['length'])}$", hum, re.M), hum
+    assert "3 GiB" in ctl(master, "ls", "/", "--human").stdout
+    assert str(3 << 30) in ctl(master, "ls", "/").stdout
+
+
+# ---- getmap ----------------------------------------------------------------------
+
+def fragment(master, unit=1 * MiB):
+    """Fills a small pool with 1 MiB files and deletes every other one, so a
+    larger file must take several extents. Returns the holes' count."""
+    api = master.client()
+    made = 0
+    for i in range(200):
+        r = api.put(f"/v1/files/fill{i}", json={"size": unit}, expect=(201, 507))
+        if r.status_code == 507:
+            break
+        made += 1
+    assert 20 <= made < 200, made
+    for i in range(0, made, 2):
+        api.delete(f"/v1/files/fill{i}", expect=200)
+    # No agent: the space comes back once the master reclaims it.
+    deadline = time.monotonic() + 20
+    while api.get("/v1/pool", expect=200).json()["pending_reclaim_bytes"]:
+        assert time.monotonic() < deadline, "reclaim did not finish"
+        time.sleep(0.05)
+    return (made + 1) // 2
+
+
+def test_getmap_gives_the_extents_the_log_holds(small_pool, master_factory):
+    m = master_factory(small_pool, args=["--reclaim-grace-ms", "0"])
+    fragment(m)
+    f = js(m, "create", "/frag", "--size", str(3 * MiB + 5))
+    g = js(m, "getmap", "/frag")
+    assert g == {"path": "/frag", "ino": f["ino"], "size": 3 * MiB + 5,
+                 "extents": f["extents"]}
+    assert len(g["extents"]) >= 3, g          # the holes are 1 MiB each
+    assert sum(e["length"] for e in g["extents"]) == 3 * MiB + 4 * KiB
+    rec = create_record(small_pool, "frag")
+    assert rec["extents"] == g["extents"] and rec["ino"] == g["ino"]
+    text = ctl(m, "getmap", "/frag").stdout.splitlines()
+    assert text[:3] == ["path     /frag", f"size     {3 * MiB + 5}",
+                        f"extents  {len(g['extents'])}"]
+    rows = [tuple(map(int, re.fullmatch(r"  offset (\d+) +length (\d+)", t).groups()))
+            for t in text[3:]]
+    assert rows == [(e["offset"], e["length"]) for e in g["extents"]]
+    hum = ctl(m, "getmap", "/frag", "-u").stdout
+    assert re.search(r"^size +3.0 MiB$", hum, re.M), hum
+    # A directory has no extents; a missing path is the master's 404.
+    ctl(m, "mkdir", "/dir")
+    r = ctl(m, "getmap", "/dir", check=1)
+    assert "is a directory" in r.stderr
+    r = ctl(m, "getmap", "/nope", check=1)
+    assert "404 not-found" in r.stderr
