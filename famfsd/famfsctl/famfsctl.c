@@ -24,7 +24,7 @@ static const struct famfsctl_cmd *const commands[] = {
 	&famfsctl_mkfs, &famfsctl_fsck, &famfsctl_info, &famfsctl_logdump,
 	&famfsctl_devices,
 	&famfsctl_status, &famfsctl_ls, &famfsctl_stat, &famfsctl_getmap,
-	&famfsctl_create, &famfsctl_mkdir, &famfsctl_rm,
+	&famfsctl_create, &famfsctl_mkdir, &famfsctl_rm, &famfsctl_cp,
 	&famfsctl_quota, &famfsctl_agents,
 };
 
@@ -65,8 +65,10 @@ static const char exit_codes[] =
 	"exit codes:\n"
 	"  0   done; fsck: the pool is clean\n"
 	"  1   fsck: errors found and repaired; online commands: the master\n"
-	"      refused (its problem is printed); devices prepare: refused\n"
-	"  4   errors left in the pool: fsck and logdump found damage\n"
+	"      refused (its problem is printed); cp: a destination exists and\n"
+	"      differs, or a source cannot be copied; devices prepare: refused\n"
+	"  4   errors left in the pool: fsck and logdump found damage; cp read\n"
+	"      back other bytes than it wrote\n"
 	"  8   could not run: no such device, the master did not answer, an\n"
 	"      I/O error, out of memory\n"
 	"  16  usage error: unknown command or option, bad or missing value\n";

@@ -90,7 +90,7 @@ struct famfsctl_cmd {
 extern const struct famfsctl_cmd famfsctl_mkfs, famfsctl_fsck, famfsctl_info,
 	famfsctl_logdump, famfsctl_devices, famfsctl_status, famfsctl_ls,
 	famfsctl_stat, famfsctl_getmap, famfsctl_create, famfsctl_mkdir,
-	famfsctl_rm, famfsctl_quota, famfsctl_agents;
+	famfsctl_rm, famfsctl_cp, famfsctl_quota, famfsctl_agents;
 
 /*
  * Prints "famfsctl CMD: why" (when why is not NULL) and the command's
@@ -132,6 +132,24 @@ const char *famfsctl_int_str(const char *key, int64_t v, bool human,
 /* The key to print beside it: "created" for "created_ns" when human. */
 const char *famfsctl_key_str(const char *key, bool human,
 			     char buf[FAMFSCTL_STR_MAX]);
+
+/* A mount of this host (mount.c), as /proc/self/mountinfo gives it. */
+struct famfsctl_mount {
+	char *dir;		/* mount point */
+	char *root;		/* the directory of the file system it shows */
+	char *fstype;		/* "fuse.famfsd", "famfsd", or what else */
+};
+
+/*
+ * The mount holding abs_path (absolute, symlinks resolved): 0 for a famfsd
+ * mount (FUSE or kernel module); -ENOENT when it lies in another file
+ * system (ret->fstype, when set, names it; free ret all the same); -errno.
+ */
+int famfsctl_mount_find(const char *abs_path, struct famfsctl_mount *ret);
+void famfsctl_mount_free(struct famfsctl_mount *m);
+/* The pool path ("/a/b") of abs_path inside m, malloc'd; NULL: no memory. */
+char *famfsctl_mount_pool_path(const struct famfsctl_mount *m,
+			       const char *abs_path);
 
 static inline void json_object_putp(struct json_object **o)
 {

@@ -8,24 +8,31 @@ runs against real pool files, a real master and a real FUSE agent:
   famfsctl section naming every command and exit code;
 - usage errors exit 16, before any device is opened or master asked;
 - -u/--human in info, logdump, stat and getmap, modes in octal always;
-- getmap: the extents the master gives match the pool's log record.
+- getmap: the extents the master gives match the pool's log record;
+- cp [-r]: each destination created through the API with the source's
+  size, mode and owner, the bytes read back from the pool file itself at
+  the file's extents; an identical destination is kept, a different one
+  refused; a destination outside a famfsd mount, an empty file, a
+  directory without -r, an agent that does not follow in time.
 """
 
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from conftest import FAMFSCTL, ROOT, SPEC, famfsctl, free_port, make_pool
+from conftest import (FAMFSCTL, FAMFSD, ROOT, SANITIZER_WORDS, SPEC, famfsctl,
+                      free_port, make_pool, read_log, require)
 
 MiB = 1 << 20
 KiB = 1 << 10
 COMMANDS = ["mkfs", "fsck", "info", "logdump", "devices", "status", "ls", "stat",
-            "getmap", "create", "mkdir", "rm", "quota", "agents"]
+            "getmap", "create", "mkdir", "rm", "cp", "quota", "agents"]
 OFFLINE = {"mkfs", "fsck", "info", "logdump"}
 
 
@@ -59,6 +66,16 @@ def exact(v):
         v //= 1024
         u += 1
     return f"{v} {units[u]}"
+
+
+def pool_bytes(pool, extents, size):
+    """A file's bytes read from the pool file at its extents (no mount)."""
+    out = bytearray()
+    with open(pool, "rb") as f:
+        for e in extents:
+            f.seek(e["offset"])
+            out += f.read(e["length"])
+    return bytes(out[:size])
 
 
 @pytest.fixture
@@ -220,6 +237,9 @@ USAGE_ERRORS = [
     (("quota", "get", "--max-files", "3"), "the limits are for quota set"),
     (("quota", "set", "tA", "--max-bytes", "x"), "bad value 'x' for --max-bytes"),
     (("agents", "node-1"), "no operands"),
+    (("cp", "/etc/hostname"), "no DEST"),
+    (("cp", "/etc/hostname", "/tmp", "--timeout", "0"), "bad value '0' for --timeout"),
+    (("cp", "/etc/hostname", "/tmp", "--json"), "unknown option '--json'"),
 ]
 
 
@@ -350,3 +370,218 @@ def test_getmap_gives_the_extents_the_log_holds(small_pool, master_factory):
     assert "is a directory" in r.stderr
     r = ctl(m, "getmap", "/nope", check=1)
     assert "404 not-found" in r.stderr
+
+
+# ---- cp ----------------------------------------------------------------------------
+
+class Agent:
+    """A FUSE agent following a master (feed and heartbeats)."""
+
+    def __init__(self, master, workdir, name="mnt", poll_ms=10, feed=True):
+        self.mount = os.path.join(str(workdir), name)
+        os.makedirs(self.mount, exist_ok=True)
+        token = os.path.join(str(workdir), f"{name}.token")
+        with open(token, "w") as f:
+            f.write(master.agent_token + "\n")
+        os.chmod(token, 0o600)
+        self.log = os.path.join(str(workdir), f"{name}.stderr")
+        argv = [FAMFSD, "agent", "--pool", master.pool, "--mount", self.mount,
+                "--poll-ms", str(poll_ms), "--agent-id", name]
+        if feed:
+            argv += ["--master", master.url, "--token-file", token]
+        with open(self.log, "w") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(self.mount):
+            assert self.proc.poll() is None, read_log(self.log)
+            assert time.monotonic() < deadline, "not mounted:\n" + read_log(self.log)
+            time.sleep(0.01)
+
+    def p(self, *rel):
+        return os.path.join(self.mount, *rel)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(15)
+        if os.path.ismount(self.mount):
+            subprocess.run(["umount", "-l", self.mount], capture_output=True)
+        text = read_log(self.log)
+        assert not [w for w in SANITIZER_WORDS if w in text], text
+        assert "error:" not in text, text
+
+
+@pytest.fixture
+def agent_factory(tmp_path):
+    require(os.geteuid() == 0, "FUSE mounts with allow_other need root")
+    require(os.path.exists("/dev/fuse"), "/dev/fuse is missing")
+    started = []
+
+    def start(master, **kw):
+        a = Agent(master, tmp_path, name=f"mnt{len(started)}", **kw)
+        started.append(a)
+        return a
+
+    yield start
+    for a in started:
+        a.close()
+
+
+def source_file(path, size, mode=0o644, uid=0, gid=0, seed=1):
+    data = os.urandom(size) if seed else bytes(size)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    os.chown(path, uid, gid)
+    return data
+
+
+def check_copied(master, fs_path, local, data=None):
+    """The pool holds local's attributes and bytes at fs_path, read from the
+    pool file at getmap's extents (not through any mount)."""
+    st = os.stat(local)
+    g = js(master, "getmap", fs_path)
+    f = js(master, "stat", fs_path)
+    assert (f["size"], f["mode"], f["uid"], f["gid"]) == \
+        (st.st_size, st.st_mode & 0o7777, st.st_uid, st.st_gid), (f, st)
+    with open(local, "rb") as src:
+        want = src.read() if data is None else data
+    assert pool_bytes(master.pool, g["extents"], f["size"]) == want
+
+
+def last_seq(master):
+    return js(master, "status")["last_seq"]
+
+
+def test_cp_one_file_then_identical_kept_then_different_refused(
+        master, agent_factory, tmp_path):
+    a = agent_factory(master)
+    src = str(tmp_path / "a.bin")
+    data = source_file(src, 5 * MiB + 123, mode=0o640, uid=1234, gid=5678)
+    ctl(master, "cp", src, a.mount)
+    check_copied(master, "/a.bin", src)
+    # The mount shows the same bytes (the other read path).
+    with open(a.p("a.bin"), "rb") as f:
+        assert f.read() == data
+    # Again: identical, kept, nothing published.
+    seq = last_seq(master)
+    r = ctl(master, "cp", "-v", src, a.p("a.bin"))
+    assert "identical, kept" in r.stdout and last_seq(master) == seq
+    # Same size and attributes, other bytes: refused, the pool keeps its own.
+    other = str(tmp_path / "other" / "a.bin")
+    os.makedirs(os.path.dirname(other))
+    source_file(other, 5 * MiB + 123, mode=0o640, uid=1234, gid=5678, seed=2)
+    r = ctl(master, "cp", other, a.mount + "/", check=1)
+    assert "other bytes" in r.stderr and "famfsctl rm" in r.stderr
+    check_copied(master, "/a.bin", src)
+    # Other attributes: refused, naming what differs.
+    os.chmod(other, 0o600)
+    r = ctl(master, "cp", other, a.p("a.bin"), check=1)
+    assert "mode 0640 (source 0600)" in r.stderr, r.stderr
+    small = str(tmp_path / "small")
+    source_file(small, 10, mode=0o640, uid=1234, gid=5678)
+    r = ctl(master, "cp", small, a.p("a.bin"), check=1)
+    assert f"size {5 * MiB + 123} (source 10)" in r.stderr, r.stderr
+    assert last_seq(master) == seq
+    check_copied(master, "/a.bin", src)
+
+
+def test_cp_recursive_tree(master, agent_factory, tmp_path):
+    a = agent_factory(master)
+    tree = tmp_path / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    (tree / "empty-dir").mkdir()
+    os.chmod(tree / "sub", 0o750)
+    files = {"one": 1, "sub/two": 2 * MiB, "sub/deeper/three": 3 * MiB + 7,
+             "sub/deeper/four": 4096}
+    for i, (rel, size) in enumerate(sorted(files.items())):
+        source_file(str(tree / rel), size, mode=0o600 + i, uid=100 + i, gid=200)
+    # Without -r a directory is refused; DEST inside the mount, not yet there.
+    r = ctl(master, "cp", str(tree), a.p("copy"), check=1)
+    assert "is a directory" in r.stderr
+    ctl(master, "cp", "-r", str(tree), a.p("copy"))
+    for rel in files:
+        check_copied(master, f"/copy/{rel}", str(tree / rel))
+    for rel in ("", "sub", "sub/deeper", "empty-dir"):
+        st = os.stat(tree / rel)
+        d = js(master, "stat", f"/copy/{rel}".rstrip("/"))
+        assert d["type"] == "dir" and d["mode"] == st.st_mode & 0o7777, rel
+    listing = sorted(e["path"] for e in js(master, "ls", "/copy/sub")["entries"])
+    assert listing == ["/copy/sub/deeper", "/copy/sub/two"]
+    # Into an existing directory: the tree lands under its own name, and a
+    # second run keeps everything.
+    ctl(master, "mkdir", "/into")
+    ctl(master, "cp", "-r", str(tree), a.p("into"))
+    check_copied(master, "/into/tree/sub/deeper/three", str(tree / "sub/deeper/three"))
+    seq = last_seq(master)
+    ctl(master, "cp", "-r", str(tree), a.p("into"))
+    assert last_seq(master) == seq
+    # Several sources need a directory to go into.
+    ctl(master, "cp", str(tree / "one"), str(tree / "sub/two"), a.p("into"))
+    check_copied(master, "/into/two", str(tree / "sub/two"))
+    r = ctl(master, "cp", str(tree / "one"), str(tree / "sub/two"),
+            a.p("into", "one"), check=8)
+    assert "needs DEST to be a directory" in r.stderr
+
+
+def test_cp_across_extents_of_a_fragmented_pool(small_pool, master_factory,
+                                                 agent_factory, tmp_path):
+    m = master_factory(small_pool, args=["--reclaim-grace-ms", "0"])
+    fragment(m)
+    a = agent_factory(m)
+    src = str(tmp_path / "frag.bin")
+    source_file(src, 3 * MiB + 100 * KiB + 3)
+    ctl(m, "cp", src, a.mount)
+    assert len(js(m, "getmap", "/frag.bin")["extents"]) >= 4
+    check_copied(m, "/frag.bin", src)
+
+
+def test_cp_refusals(master, agent_factory, tmp_path):
+    a = agent_factory(master)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    r = ctl(master, "cp", str(empty), a.mount, check=1)
+    assert "is empty" in r.stderr
+    ctl(master, "stat", "/empty", check=1)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = ctl(master, "cp", str(fifo), a.mount, check=1)
+    assert "neither a regular file nor a directory" in r.stderr
+    src = tmp_path / "x"
+    src.write_bytes(b"x" * 100)
+    r = ctl(master, "cp", str(src), str(tmp_path / "elsewhere"), check=8)
+    assert "is not in a famfsd mount of this host" in r.stderr
+    r = ctl(master, "cp", str(src), a.p("no-such-dir", "x"), check=8)
+    assert "Failed to resolve the directory" in r.stderr
+    # A file where a directory is to be: refused, said so.
+    ctl(master, "create", "/d", "--size", "1")
+    d = tmp_path / "d"
+    d.mkdir()
+    r = ctl(master, "cp", "-r", str(d), a.mount, check=1)
+    assert "it is a file" in r.stderr
+    # One refusal does not stop the others; the exit code is the worst.
+    r = ctl(master, "cp", str(empty), str(src), a.mount, check=1)
+    check_copied(master, "/x", str(src))
+    # The master refuses (a tenant token outside its tenant): its problem.
+    r = ctl(master, "cp", str(src), a.p("x2"), "--token",
+            master.tenant_tokens["tA"], check=1)
+    assert "403 forbidden" in r.stderr
+
+
+def test_cp_waits_for_the_agent_with_a_deadline(master, agent_factory, tmp_path):
+    # No feed and a one-minute poll: the agent will not see the create soon.
+    a = agent_factory(master, poll_ms=60000, feed=False)
+    src = tmp_path / "late"
+    src.write_bytes(b"late" * 1000)
+    t0 = time.monotonic()
+    r = ctl(master, "cp", "--timeout", "1", str(src), a.mount, check=8)
+    assert time.monotonic() - t0 < 10
+    assert "did not show in the mount within 1 s" in r.stderr, r.stderr
+    # The master has it; nothing was written through a mount that lacked it.
+    f = js(master, "getmap", "/late")
+    assert pool_bytes(master.pool, f["extents"], f["size"]) == bytes(f["size"])
