@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The agent's back-end table: FUSE wraps agent/fuse/session.c, kmod is its own. */
+/*
+ * The agent's back-ends by name (--backend). Each one's folder defines its
+ * table (agent/backend.h); adding one is a line here (and its name among
+ * the option's choices, conf/options.c, where the default is too).
+ */
 #include <string.h>
 
 #include "agent/backend.h"
 
-const struct agent_backend agent_backend_fuse = {
-	.name = "fuse",
-	.maps_data = true,
-	.mount = fuse_backend_mount,
-	.loop = fuse_backend_loop,
-	.unmount = fuse_backend_unmount,
+static const struct agent_backend *const backends[] = {
+	&agent_backend_fuse,
+	&agent_backend_kmod,
 };
 
 const struct agent_backend *agent_backend_find(const char *name)
 {
-	if (strcmp(name, agent_backend_fuse.name) == 0)
-		return &agent_backend_fuse;
-	if (strcmp(name, agent_backend_kmod.name) == 0)
-		return &agent_backend_kmod;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(name, backends[i]->name) == 0)
+			return backends[i];
 	return NULL;
 }

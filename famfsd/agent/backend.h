@@ -2,11 +2,21 @@
 /*
  * The agent's mount back-ends: FUSE (agent/fuse/, the default; works on any
  * kernel with /dev/fuse) and the famfsd kernel module (agent/kmod/; the
- * production path on hosts whose pool is a pmem namespace). The agent core
- * (agent/main.c, agent/follow.c, agent/heartbeat.c) reaches the one chosen
- * with --backend through a->be only.
+ * production path on hosts whose pool is a pmem namespace).
  *
- * Optional operations are NULL when a back-end needs nothing there.
+ * The agent core (agent/main.c, follow.c, heartbeat.c, feed.c) reaches the
+ * back-end chosen with --backend through this table only, and keeps none
+ * of its state: init creates the back-end's private state, which every
+ * other operation gets as priv, and destroy frees it. The back-end reads
+ * the core's struct agent (options, pool, replayed state under a->lock)
+ * and calls the core's functions (agent/agent.h, and the helpers below).
+ * A new back-end is a folder and one line in agent/backend.c.
+ *
+ * Which thread calls what: init, mount, loop, unmount and destroy the main
+ * thread, in that order; apply, resync, revoke, notify and tick the
+ * follower (and apply, notify the main thread during the initial replay,
+ * before mount); open_inos the heartbeat thread. Optional operations are
+ * NULL when a back-end needs nothing there.
  */
 #ifndef FAMFSD_AGENT_BACKEND_H
 #define FAMFSD_AGENT_BACKEND_H
@@ -19,46 +29,95 @@
 
 struct agent_backend {
 	const char *name;
+
+	/* ---- the mount's life (main thread) ---- */
 	/*
-	 * The agent maps the pool's data area itself (FUSE serves read() and
-	 * write() from it); the kernel module reaches the data through DAX.
-	 */
-	bool maps_data;
-	/*
-	 * Before the pool is opened. May point a->o.pool_path elsewhere (the
-	 * kernel module: the mount's meta file, which maps the metadata
+	 * Before the pool is opened: sets *ret_priv (never NULL) on success,
+	 * frees what it made on failure. May point a->o.pool_path elsewhere
+	 * (the kernel module: the mount's meta file, which maps the metadata
 	 * through DAX where a block device's page cache would go stale).
 	 */
-	int (*prepare)(struct agent *a);
+	int (*init)(struct agent *a, void **ret_priv);
 	/* After the initial replay: the mount appears at a->o.mount. */
-	int (*mount)(struct agent *a);
+	int (*mount)(void *priv);
 	/*
 	 * Serves until SIGINT/SIGTERM (returns its number), an unmount
 	 * (returns 0) or a failure (-errno).
 	 */
-	int (*loop)(struct agent *a);
-	void (*unmount)(struct agent *a);
-	/* Replay hook, after each record applied to a->st, write lock held. */
-	void (*apply)(struct agent *a, const struct famfs_rec *r);
+	int (*loop)(void *priv);
+	/* Takes the mount away; also called when mount failed or never ran. */
+	void (*unmount)(void *priv);
+	/* Frees priv, after the pool was closed. */
+	void (*destroy)(void *priv);
+	/* How file data reaches the pool, for the start-up line. */
+	const char *(*data_path)(void *priv);
+
+	/* ---- following the log (follower thread) ---- */
+	/* After each record applied to a->st, write lock held. */
+	void (*apply)(void *priv, const struct famfs_rec *r);
 	/*
-	 * After a replay from scratch swapped the state: make the mount hold
-	 * new instead of old; with revoke, also cut off the files that are
-	 * open here but gone from new (their space may be reused).
+	 * After a replay from scratch swapped the state from old to new (a
+	 * new log generation, a pool formatted anew): make the mount hold new
+	 * instead of old (agent_ns_diff() walks the difference). No lock is
+	 * held: the follower is the only writer of both trees.
 	 */
-	void (*resync)(struct agent *a, const struct famfs_ns *old,
-		       const struct famfs_ns *new, bool revoke);
+	void (*resync)(void *priv, const struct famfs_ns *old,
+		       const struct famfs_ns *new);
 	/*
-	 * The inodes open here, sorted, in a malloc'ed array, for the
-	 * heartbeat; NULL: the agent_files table knows them (FUSE). Returns
-	 * the count or -errno.
+	 * The master evicted this agent and no longer waits for it before
+	 * reusing space: cut off what is open here and may be reused (the
+	 * state and position stay; the log did not change).
 	 */
-	long (*open_inos)(struct agent *a, uint64_t **ret);
+	void (*revoke)(void *priv);
+	/*
+	 * Optional. After apply, resync or revoke, with no lock held: pass on
+	 * to the kernel what they queued (a FUSE notification may wait for a
+	 * handler that waits for the state lock).
+	 */
+	void (*notify)(void *priv);
+	/* Optional. At each follower wake-up (every --poll-ms at most). */
+	void (*tick)(void *priv);
+
+	/* ---- heartbeat thread ---- */
+	/*
+	 * The inodes open or mapped here, sorted, in a malloc'ed array;
+	 * called under the state's read lock, so the list matches the
+	 * applied sequence of the same heartbeat. Returns the count or -errno.
+	 */
+	long (*open_inos)(void *priv, uint64_t **ret);
 };
 
 extern const struct agent_backend agent_backend_fuse;
 extern const struct agent_backend agent_backend_kmod;
 
-/* "fuse" or "kmod"; NULL for anything else. */
+/* "fuse", "kmod", ...; NULL for anything else. */
 const struct agent_backend *agent_backend_find(const char *name);
+
+/* ---- what the core offers the back-ends ---------------------------------- */
+
+/*
+ * agent/diff.c: walks what differs between two trees: gone() for each node
+ * of old that new lacks, children before their parent (deleted: the inode
+ * is not in new at all, rather than under another name); then added() for
+ * each node of new that old lacks, parents before their children. A node
+ * is the same in both when its inode has the same parent and name there (a
+ * log has no renames) and its parent is the same too. Either callback may
+ * be NULL.
+ */
+void agent_ns_diff(const struct famfs_ns *old, const struct famfs_ns *new,
+		   void (*gone)(void *ctx, const struct famfs_node *n,
+				bool deleted),
+		   void (*added)(void *ctx, const struct famfs_node *n),
+		   void *ctx);
+
+/* What statfs shows, from the replayed state. */
+struct agent_usage {
+	uint64_t total_bytes, free_bytes;	/* the replayed allocator's */
+	uint64_t nodes;				/* files and directories */
+	uint64_t free_inodes;			/* one-extent creates that fit */
+};
+
+/* agent/follow.c: takes the read lock. */
+void agent_usage(struct agent *a, struct agent_usage *ret);
 
 #endif

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The follower: the one thread that reads the pool's log and applies new
- * records to the agent's replayed state, which the FUSE threads serve.
+ * records to the agent's replayed state, which the back-end serves.
  *
  * It keeps its position (sequence and byte offset of the last applied
  * record), so each step costs O(new records): read the published tail
@@ -17,11 +17,11 @@
  * did not change, so the follower keeps its state and position and only
  * revokes what is open here (revoke_open).
  *
- * Kernel caches: a replayed delete is pushed to the kernel with
- * fuse_lowlevel_notify_delete() after the write lock is dropped (a FUSE
- * handler waiting for the read lock may hold the directory's inode lock
- * that the notification needs). Creates need nothing: a lookup that missed
- * is answered without an entry timeout, so the kernel asks again.
+ * The mount follows through the back-end (agent/backend.h): apply for each
+ * record under the write lock, resync after a swap, revoke after an
+ * eviction, then notify once the write lock is dropped (FUSE tells the
+ * kernel's caches there: a FUSE handler waiting for the read lock may hold
+ * the directory's inode lock that a notification needs).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,23 +33,6 @@
 #include "agent/backend.h"
 #include "replay.h"
 
-/*
- * What the kernel may still cache, sent after the write lock is dropped: a
- * name (parent != 0), or the pages and attributes of an inode (parent 0).
- */
-struct note {
-	struct note *next;
-	uint64_t parent, ino;
-	uint32_t len;
-	char name[];
-};
-
-struct follow_ctx {
-	struct agent *a;
-	struct note *notes, **tail;	/* in replay order */
-	bool notes_lost;		/* out of memory: drop all dentries */
-};
-
 /* What was last reported, so a repeating failure is logged once. */
 struct follow_report {
 	uint64_t seq;
@@ -59,90 +42,24 @@ struct follow_report {
 
 static struct follow_report report;
 
-static void ctx_init(struct follow_ctx *c, struct agent *a)
-{
-	c->a = a;
-	c->notes = NULL;
-	c->tail = &c->notes;
-	c->notes_lost = false;
-}
-
-static void queue_note(struct follow_ctx *c, uint64_t parent, uint64_t ino,
-		       const char *name, size_t len)
-{
-	struct note *n = malloc(sizeof(*n) + len);
-
-	if (!n) {
-		c->notes_lost = true;
-		return;
-	}
-	n->next = NULL;
-	n->parent = parent;
-	n->ino = ino;
-	n->len = (uint32_t)len;
-	memcpy(n->name, name, len);
-	*c->tail = n;
-	c->tail = &n->next;
-}
-
-/* Sends the queued notes to the kernel; called without the state lock. */
-static void flush_notes(struct follow_ctx *c)
-{
-	struct note *n = c->notes, *next;
-
-	for (; n; n = next) {
-		next = n->next;
-		if (c->a->se && !c->notes_lost && n->parent)
-			fuse_backend_forget_name(c->a, n->parent, n->ino,
-						 n->name, n->len);
-		else if (c->a->se && !n->parent)
-			fuse_backend_inval_inode(c->a, n->ino);
-		free(n);
-	}
-	if (c->a->se && c->notes_lost)
-		fuse_backend_inval_inode(c->a, FAMFS_ROOT_INO);
-	ctx_init(c, c->a);
-}
-
 /*
  * Replay hook, called with the write lock held after each applied record.
  * For a delete the node is already gone from the state.
  */
 static int on_record(void *ctx, const struct famfs_rec *r, struct famfs_state *st)
 {
-	struct follow_ctx *c = ctx;
+	struct agent *a = ctx;
 
 	(void)st;
-	/* The kernel module's mount takes every change as it is replayed. */
-	if (c->a->o.backend->apply)
-		c->a->o.backend->apply(c->a, r);
-	switch (r->type) {
-	case FAMFS_REC_DELETE:
-		if (agent_files_mark_orphan(c->a->files, r->ino))
-			msg(MSG_INFO, "inode %" PRIu64 " deleted "
-				  "(seq %" PRIu64 ") while open here: its extents "
-				  "stay usable by the open handles until the last "
-				  "one closes", r->ino, r->seq);
-		queue_note(c, r->parent, r->ino, r->name, r->name_len);
-		break;
-	case FAMFS_REC_RECLAIM:
-		/*
-		 * The master reclaims only what no agent reports open; this
-		 * one still has it open, so it was evicted or its reports were
-		 * lost. The space may be reused: stop touching it.
-		 */
-		if (agent_files_revoke(c->a->files, r->ino)) {
-			msg(MSG_WARN, "space of inode %" PRIu64
-				  " reclaimed (seq %" PRIu64 ") while open here; "
-				  "its handles now fail with EIO", r->ino, r->seq);
-			/* Cached pages would still answer reads: drop them. */
-			queue_note(c, 0, r->ino, "", 0);
-		}
-		break;
-	default:
-		break;
-	}
+	a->o.backend->apply(a->be_priv, r);
 	return 0;
+}
+
+/* The back-end passes on what the last step changed; no lock held. */
+static void notify_backend(struct agent *a)
+{
+	if (a->o.backend->notify)
+		a->o.backend->notify(a->be_priv);
 }
 
 static void report_failure(uint64_t seq, const char *what, const char *reason)
@@ -184,15 +101,15 @@ static void notify_systemd(struct agent *a, uint64_t seq)
  * lock. Returns records applied or -errno (the position then stops before
  * the bad record and the mount keeps serving what was applied).
  */
-static long replay_to_tail(struct agent *a, const struct famfs_log_pos *tail,
-			   struct follow_ctx *c)
+static long replay_to_tail(struct agent *a, const struct famfs_log_pos *tail)
 {
 	struct famfs_replay_error err;
 	long n;
 
 	pthread_rwlock_wrlock(&a->lock);
-	n = famfs_replay(a->pool->log, &a->pos, tail, a->st, on_record, c, &err);
+	n = famfs_replay(a->pool->log, &a->pos, tail, a->st, on_record, a, &err);
 	pthread_rwlock_unlock(&a->lock);
+	notify_backend(a);
 	if (n < 0) {
 		if (n == -ENOMEM)
 			err.reason = "out of memory";
@@ -212,16 +129,13 @@ int agent_follow_initial(struct agent *a)
 {
 	struct famfs_log_error lerr;
 	struct famfs_log_pos tail;
-	struct follow_ctx c;
 	long n;
 
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
 		report_failure(lerr.seq, "Failed to read the log tail", lerr.reason);
 		return 0;
 	}
-	ctx_init(&c, a);
-	n = replay_to_tail(a, &tail, &c);
-	flush_notes(&c);
+	n = replay_to_tail(a, &tail);
 	if (n == -ENOMEM)
 		return -ENOMEM;
 	if (n >= 0)
@@ -230,73 +144,14 @@ int agent_follow_initial(struct agent *a)
 }
 
 /*
- * Queues a note for every node of old that new lacks (same inode under the
- * same parent and name), and marks open inodes that vanished as orphans.
- */
-static void diff_trees(struct agent *a, const struct famfs_ns *old,
-		       const struct famfs_ns *new, struct follow_ctx *c)
-{
-	const struct famfs_node *n = famfs_ns_root(old)->dir.first;
-
-	while (n) {
-		const struct famfs_node *m = famfs_ns_get(new, n->ino);
-
-		if (!m || !m->parent || m->parent->ino != n->parent->ino ||
-		    m->name_len != n->name_len ||
-		    memcmp(m->name, n->name, n->name_len) != 0) {
-			queue_note(c, n->parent->ino, n->ino, n->name, n->name_len);
-			if (!m)
-				agent_files_mark_orphan(a->files, n->ino);
-		}
-		/* Depth first: children, then siblings, then up. */
-		if (famfs_node_is_dir(n) && n->dir.first) {
-			n = n->dir.first;
-			continue;
-		}
-		while (n && !n->next)
-			n = n->parent && n->parent->parent ? n->parent : NULL;
-		if (n)
-			n = n->next;
-	}
-}
-
-/*
- * Revokes every handle open here (later reads and writes get EIO) and
- * queues the drop of their cached pages: after an eviction the master no
- * longer waits for this host, so their space may be reused.
- */
-static void revoke_handles(struct agent *a, struct follow_ctx *c)
-{
-	uint64_t *inos = NULL;
-	long k = agent_files_list(a->files, &inos);
-
-	agent_files_revoke(a->files, 0);
-	for (long i = 0; i < k; i++)
-		queue_note(c, 0, inos[i], "", 0);
-	free(inos);
-	if (k)
-		msg(MSG_WARN, "%ld open inode(s) on pool files "
-			  "revoked: their handles now fail with EIO", k);
-}
-
-/*
  * Evicted by the master. The state is still the log's up to our position,
- * so nothing is replayed: the open handles are revoked, the back-end drops
- * what it holds open of files the log no longer has, and the heartbeat may
- * then register this agent afresh.
+ * so nothing is replayed: the back-end cuts off what is open here, and the
+ * heartbeat may then register this agent afresh.
  */
 static void revoke_open(struct agent *a)
 {
-	struct follow_ctx c;
-
-	ctx_init(&c, a);
-	revoke_handles(a, &c);
-	/* The follower is the state's only writer: no lock to read it. */
-	if (a->o.backend->resync)
-		a->o.backend->resync(a, a->st->ns, a->st->ns, true);
-	flush_notes(&c);
-	if (a->se)
-		fuse_backend_inval_inode(a, FAMFS_ROOT_INO);
+	a->o.backend->revoke(a->be_priv);
+	notify_backend(a);
 	msg(MSG_INFO, "evicted by the master: open handles "
 		  "revoked, state kept at seq %" PRIu64 " (no replay)",
 		  a->pos.seq);
@@ -317,7 +172,6 @@ static int rebuild(struct agent *a, const char *why)
 	struct famfs_pool_info info;
 	struct famfs_sb_status sbs;
 	struct famfs_log_pos pos = { 0 }, tail;
-	struct follow_ctx c;
 	long n;
 	int r;
 
@@ -373,12 +227,10 @@ static int rebuild(struct agent *a, const char *why)
 	if (new_log)
 		famfs_log_free(log);
 
-	ctx_init(&c, a);
-	diff_trees(a, old->ns, st->ns, &c);
-	if (a->o.backend->resync)
-		a->o.backend->resync(a, old->ns, st->ns, false);
+	/* The follower is the only writer of both: no lock to read them. */
+	a->o.backend->resync(a->be_priv, old->ns, st->ns);
 	famfs_state_free(old);
-	flush_notes(&c);
+	notify_backend(a);
 	msg(MSG_INFO, "replayed the log from the start (%s): "
 		  "generation %" PRIu64 ", seq %" PRIu64 ", %" PRIu64 " files, %"
 		  PRIu64 " directories", why, info.log_generation, pos.seq,
@@ -407,7 +259,6 @@ static void follow_once(struct agent *a)
 {
 	struct famfs_log_error lerr;
 	struct famfs_log_pos tail;
-	struct follow_ctx c;
 	long n;
 
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
@@ -421,9 +272,7 @@ static void follow_once(struct agent *a)
 		rebuild(a, "the published tail went backwards");
 		return;
 	}
-	ctx_init(&c, a);
-	n = replay_to_tail(a, &tail, &c);
-	flush_notes(&c);
+	n = replay_to_tail(a, &tail);
 	if (n > 0) {
 		msg(MSG_DEBUG, "applied %ld record(s), now at seq %"
 			  PRIu64, n, tail.seq);
@@ -435,15 +284,13 @@ static void follow_once(struct agent *a)
 static void *follower_main(void *arg)
 {
 	struct agent *a = arg;
-	bool evicted, tuned = false;
+	bool evicted;
 
 	while (!atomic_load(&a->stop)) {
 		struct timespec until;
 
-		if (!tuned && atomic_load(&a->fuse_inited)) {
-			fuse_backend_tune(a);
-			tuned = true;
-		}
+		if (a->o.backend->tick)
+			a->o.backend->tick(a->be_priv);
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += (long)(a->o.poll_ms % 1000) * 1000000L;
@@ -468,6 +315,26 @@ static void *follower_main(void *arg)
 		notify_systemd(a, a->pos.seq);
 	}
 	return NULL;
+}
+
+/*
+ * Capacity from the replayed allocator: space of deleted files still
+ * pending reclaim is not free yet (the allocator keeps it marked until the
+ * reclaim record). Inodes are bounded by the log: free_inodes estimates how
+ * many more one-extent creates with a short name fit in what is left of it.
+ */
+void agent_usage(struct agent *a, struct agent_usage *ret)
+{
+	uint32_t min_create = famfs_rec_size(sizeof(struct famfs_rec_create) +
+					     sizeof(struct famfs_extent) + 8);
+
+	pthread_rwlock_rdlock(&a->lock);
+	ret->total_bytes = famfs_alloc_total_bytes(a->st->alloc);
+	ret->free_bytes = famfs_alloc_free_bytes(a->st->alloc);
+	ret->nodes = famfs_ns_count(a->st->ns);
+	ret->free_inodes = (famfs_log_capacity(a->pool->log) - a->pos.end) /
+			   min_create;
+	pthread_rwlock_unlock(&a->lock);
 }
 
 void agent_follow_wake(struct agent *a)

@@ -100,9 +100,7 @@ static char *build_body(struct hb *hb)
 	pthread_rwlock_rdlock(&a->lock);
 	seq = a->pos.seq;
 	gen = a->generation;
-	/* The kernel module counts opens itself; FUSE opens are in the table. */
-	n = a->o.backend->open_inos ? a->o.backend->open_inos(a, &inos) :
-	    agent_files_list(a->files, &inos);
+	n = a->o.backend->open_inos(a->be_priv, &inos);
 	pthread_rwlock_unlock(&a->lock);
 	if (n < 0)
 		return NULL;

@@ -70,8 +70,9 @@ static int settle_args(struct agent *a)
 }
 
 /*
- * Metadata through a read-only mapping (a stray store cannot hit the log);
- * file data through a second, writable mapping of the data area only.
+ * The back-end first (it may point the pool path at its own view of the
+ * device), then the metadata through a read-only mapping: a stray store
+ * cannot hit the log. File data is the back-end's business.
  */
 static int open_pool(struct agent *a)
 {
@@ -81,11 +82,9 @@ static int open_pool(struct agent *a)
 	const char *why = NULL;
 	int r;
 
-	if (a->o.backend->prepare) {
-		r = a->o.backend->prepare(a);
-		if (r < 0)
-			return r;
-	}
+	r = a->o.backend->init(a, &a->be_priv);
+	if (r < 0)
+		return r;
 	r = famfs_pool_open(a->o.pool_path, &po, &a->pool, &why);
 	if (r < 0) {
 		msg(MSG_ERR, "Failed to open pool '%s': %s",
@@ -93,28 +92,11 @@ static int open_pool(struct agent *a)
 		return r;
 	}
 	a->ops = a->pool->ops;
-	a->data_offset = a->pool->info.data_offset;
 	a->generation = a->pool->info.log_generation;
-	/* The kernel module reaches the data through DAX itself. */
-	r = 0;
-	if (a->o.backend->maps_data)
-		r = famfs_pooldev_open(a->o.pool_path,
-				       a->o.offset + a->data_offset,
-				       FAMFS_DEV_WRITE, &a->data);
-	if (r < 0) {
-		msg(MSG_ERR, "Failed to map the data area of '%s' "
-			  "for writing: %s%s", a->o.pool_path, strerror(-r),
-			  r == -EINVAL ? " (a dax device needs the data area "
-			  "aligned to its mapping alignment)" : "");
-		return r;
-	}
-	r = famfs_state_new(&a->pool->info, &a->st);
-	if (r < 0)
-		return r;
-	return agent_files_new(&a->files);
+	return famfs_state_new(&a->pool->info, &a->st);
 }
 
-static int init_sync(struct agent *a)
+static void init_sync(struct agent *a)
 {
 	pthread_rwlockattr_t ra;
 	pthread_condattr_t ca;
@@ -131,12 +113,11 @@ static int init_sync(struct agent *a)
 	pthread_cond_init(&a->wake_cond, &ca);
 	pthread_cond_init(&a->hb_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	return 0;
 }
 
 /*
- * Helper threads block the termination signals, so the FUSE loop's thread
- * (the only one that takes them) wakes up and ends the session.
+ * Helper threads block the termination signals, so the back-end's loop in
+ * the main thread (the only one that takes them) wakes up and ends.
  */
 static int start_threads(struct agent *a)
 {
@@ -168,12 +149,13 @@ static void stop_threads(struct agent *a)
 	agent_follow_stop(a);
 }
 
+/* The mount is gone: the reverse of open_pool(). */
 static void agent_free(struct agent *a)
 {
 	famfs_state_free(a->st);
-	agent_files_free(a->files);
-	famfs_pooldev_close(a->data);
 	famfs_pool_close(a->pool);
+	if (a->be_priv)
+		a->o.backend->destroy(a->be_priv);
 	agent_token_free(a);
 	pthread_rwlock_destroy(&a->lock);
 	pthread_mutex_destroy(&a->wake_lock);
@@ -204,7 +186,7 @@ int agent_main(int argc, char **argv)
 	if (r == 0)
 		r = agent_follow_initial(a);
 	if (r == 0)
-		r = a->o.backend->mount(a);
+		r = a->o.backend->mount(a->be_priv);
 	if (r < 0)
 		goto out;
 	/* What the mount shows at start, taken before the follower runs. */
@@ -223,12 +205,11 @@ int agent_main(int argc, char **argv)
 		  seq, files, dirs, a->o.poll_ms,
 		  a->o.master_url ? ", feed and heartbeats from " : "",
 		  a->o.master_url ? a->o.master_url : "", a->ops->name,
-		  !a->o.backend->maps_data ? "kernel module, DAX" :
-		  a->o.direct_io ? "direct I/O" : "page cache, dropped at open");
+		  a->o.backend->data_path(a->be_priv));
 	sd_notifyf(0, "READY=1\nSTATUS=agent: applied seq %" PRIu64
 		   ", mounted at %s", seq, a->o.mount);
 
-	r = a->o.backend->loop(a);
+	r = a->o.backend->loop(a->be_priv);
 	sd_notify(0, "STOPPING=1");
 	if (r < 0)
 		msg(MSG_ERR, "%s loop failed: %s",
@@ -239,7 +220,8 @@ int agent_main(int argc, char **argv)
 	r = r < 0 ? r : 0;
 out:
 	stop_threads(a);
-	a->o.backend->unmount(a);
+	if (a->be_priv)
+		a->o.backend->unmount(a->be_priv);
 	agent_free(a);
 	if (a->o.master_url)
 		curl_global_cleanup();

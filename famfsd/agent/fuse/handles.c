@@ -19,13 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
+#include "agent/fuse/fuse_backend.h"
 
 #define N_CHAINS 256u
 
-struct agent_files {
+struct fuse_handles {
 	pthread_mutex_t lock;
-	struct agent_file *chain[N_CHAINS];	/* protected by lock */
+	struct fuse_open_file *chain[N_CHAINS];	/* protected by lock */
 	unsigned long n;			/* protected by lock */
 };
 
@@ -34,9 +34,9 @@ static unsigned int chain_of(uint64_t ino)
 	return (unsigned int)((ino * 0x9e3779b97f4a7c15ull) >> 56);
 }
 
-int agent_files_new(struct agent_files **ret)
+int fuse_handles_new(struct fuse_handles **ret)
 {
-	struct agent_files *t = calloc(1, sizeof(*t));
+	struct fuse_handles *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
@@ -45,12 +45,12 @@ int agent_files_new(struct agent_files **ret)
 	return 0;
 }
 
-void agent_files_free(struct agent_files *t)
+void fuse_handles_free(struct fuse_handles *t)
 {
 	if (!t)
 		return;
 	for (unsigned int i = 0; i < N_CHAINS; i++) {
-		struct agent_file *f = t->chain[i], *next;
+		struct fuse_open_file *f = t->chain[i], *next;
 
 		for (; f; f = next) {
 			next = f->next;
@@ -62,9 +62,9 @@ void agent_files_free(struct agent_files *t)
 }
 
 /* Called with t->lock held. */
-static struct agent_file *find_locked(struct agent_files *t, uint64_t ino)
+static struct fuse_open_file *find_locked(struct fuse_handles *t, uint64_t ino)
 {
-	struct agent_file *f = t->chain[chain_of(ino)];
+	struct fuse_open_file *f = t->chain[chain_of(ino)];
 
 	while (f && f->attr.ino != ino)
 		f = f->next;
@@ -72,9 +72,9 @@ static struct agent_file *find_locked(struct agent_files *t, uint64_t ino)
 }
 
 /* Called with t->lock held. */
-static void unlink_locked(struct agent_files *t, struct agent_file *f)
+static void unlink_locked(struct fuse_handles *t, struct fuse_open_file *f)
 {
-	struct agent_file **p = &t->chain[chain_of(f->attr.ino)];
+	struct fuse_open_file **p = &t->chain[chain_of(f->attr.ino)];
 
 	while (*p != f)
 		p = &(*p)->next;
@@ -82,10 +82,10 @@ static void unlink_locked(struct agent_files *t, struct agent_file *f)
 	t->n--;
 }
 
-static struct agent_file *new_entry(const struct famfs_node *node)
+static struct fuse_open_file *new_entry(const struct famfs_node *node)
 {
 	const struct famfs_extent *ext = famfs_node_extents(node);
-	struct agent_file *f;
+	struct fuse_open_file *f;
 
 	f = calloc(1, sizeof(*f) + node->n_extents * sizeof(f->ext[0]));
 	if (!f)
@@ -106,10 +106,10 @@ static struct agent_file *new_entry(const struct famfs_node *node)
 	return f;
 }
 
-int agent_files_open(struct agent_files *t, const struct famfs_node *node,
-		     struct agent_file **ret)
+int fuse_handles_open(struct fuse_handles *t, const struct famfs_node *node,
+		     struct fuse_open_file **ret)
 {
-	struct agent_file *f;
+	struct fuse_open_file *f;
 
 	pthread_mutex_lock(&t->lock);
 	f = find_locked(t, node->ino);
@@ -129,7 +129,7 @@ int agent_files_open(struct agent_files *t, const struct famfs_node *node,
 	return 0;
 }
 
-bool agent_files_release(struct agent_files *t, struct agent_file *f)
+bool fuse_handles_release(struct fuse_handles *t, struct fuse_open_file *f)
 {
 	bool last_orphan;
 
@@ -146,9 +146,9 @@ bool agent_files_release(struct agent_files *t, struct agent_file *f)
 	return last_orphan;
 }
 
-bool agent_files_mark_orphan(struct agent_files *t, uint64_t ino)
+bool fuse_handles_mark_orphan(struct fuse_handles *t, uint64_t ino)
 {
-	struct agent_file *f;
+	struct fuse_open_file *f;
 
 	pthread_mutex_lock(&t->lock);
 	f = find_locked(t, ino);
@@ -160,10 +160,10 @@ bool agent_files_mark_orphan(struct agent_files *t, uint64_t ino)
 	return f != NULL;
 }
 
-int agent_files_attr(struct agent_files *t, uint64_t ino,
-		     struct agent_attr *ret)
+int fuse_handles_attr(struct fuse_handles *t, uint64_t ino,
+		     struct fuse_be_attr *ret)
 {
-	struct agent_file *f;
+	struct fuse_open_file *f;
 
 	pthread_mutex_lock(&t->lock);
 	f = find_locked(t, ino);
@@ -173,13 +173,13 @@ int agent_files_attr(struct agent_files *t, uint64_t ino,
 	return f ? 0 : -ENOENT;
 }
 
-unsigned int agent_files_revoke(struct agent_files *t, uint64_t ino)
+unsigned int fuse_handles_revoke(struct fuse_handles *t, uint64_t ino)
 {
 	unsigned int n = 0;
 
 	pthread_mutex_lock(&t->lock);
 	for (unsigned int i = 0; i < N_CHAINS; i++) {
-		struct agent_file *f = t->chain[i], *next;
+		struct fuse_open_file *f = t->chain[i], *next;
 
 		for (; f; f = next) {
 			next = f->next;
@@ -207,7 +207,7 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-long agent_files_list(struct agent_files *t, uint64_t **ret)
+long fuse_handles_list(struct fuse_handles *t, uint64_t **ret)
 {
 	uint64_t *inos;
 	long n = 0;
@@ -219,7 +219,7 @@ long agent_files_list(struct agent_files *t, uint64_t **ret)
 		return -ENOMEM;
 	}
 	for (unsigned int i = 0; i < N_CHAINS; i++)
-		for (struct agent_file *f = t->chain[i]; f; f = f->next)
+		for (struct fuse_open_file *f = t->chain[i]; f; f = f->next)
 			inos[n++] = f->attr.ino;
 	pthread_mutex_unlock(&t->lock);
 	qsort(inos, (size_t)n, sizeof(*inos), cmp_u64);

@@ -11,7 +11,7 @@
  *   read:  R1 invalidate the lines to read, R2 fence, R3 copy out.
  * So bytes written through one host's mount are read through another's.
  *
- * Each handle points to its agent_file, which holds the file's extents as
+ * Each handle points to its fuse_open_file, which holds the file's extents as
  * they were at open: sizes never change, so no state lock is needed here,
  * and a file deleted while open keeps working until release.
  *
@@ -27,16 +27,16 @@
 
 #include "agent/fuse/fuse_backend.h"
 
-static struct agent_file *handle(const struct fuse_file_info *fi)
+static struct fuse_open_file *handle(const struct fuse_file_info *fi)
 {
-	return (struct agent_file *)(uintptr_t)fi->fh;
+	return (struct fuse_open_file *)(uintptr_t)fi->fh;
 }
 
 /*
  * Maps [off, off + len) of the file, which must lie within its extents, to
  * pieces of the data mapping. Returns the piece count.
  */
-static int map_range(const struct agent *a, const struct agent_file *f,
+static int map_range(const struct fuse_be *fb, const struct fuse_open_file *f,
 		     uint64_t off, uint64_t len, struct iovec *iov)
 {
 	int n = 0;
@@ -49,7 +49,7 @@ static int map_range(const struct agent *a, const struct agent_file *f,
 			continue;
 		}
 		take = elen - off < len ? elen - off : len;
-		iov[n].iov_base = agent_data_ptr(a, f->ext[i].offset + off);
+		iov[n].iov_base = fuse_data_ptr(fb, f->ext[i].offset + off);
 		iov[n].iov_len = take;
 		n++;
 		len -= take;
@@ -63,10 +63,10 @@ static int map_range(const struct agent *a, const struct agent_file *f,
  * file, cut at its end: the piece count, 0 at or past the end, -EIO once
  * the handle was revoked. The data path reads the handle only here.
  */
-static int handle_map(const struct agent *a, const struct fuse_file_info *fi,
+static int handle_map(const struct fuse_be *fb, const struct fuse_file_info *fi,
 		      off_t off, size_t size, struct iovec *iov)
 {
-	struct agent_file *f = handle(fi);
+	struct fuse_open_file *f = handle(fi);
 	uint64_t left;
 
 	if (atomic_load(&f->revoked))
@@ -74,14 +74,15 @@ static int handle_map(const struct agent *a, const struct fuse_file_info *fi,
 	if (off < 0 || (uint64_t)off >= f->attr.size)
 		return 0;
 	left = f->attr.size - (uint64_t)off;
-	return map_range(a, f, (uint64_t)off, left < size ? left : size, iov);
+	return map_range(fb, f, (uint64_t)off, left < size ? left : size, iov);
 }
 
 void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct agent *a = fuse_req_userdata(req);
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
 	const struct famfs_node *n;
-	struct agent_file *f = NULL;
+	struct fuse_open_file *f = NULL;
 	int err = 0;
 
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
@@ -101,7 +102,7 @@ void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else if (famfs_node_is_dir(n))
 		err = EISDIR;
 	else
-		err = -agent_files_open(a->files, n, &f);
+		err = -fuse_handles_open(fb->handles, n, &f);
 	pthread_rwlock_unlock(&a->lock);
 	if (err) {
 		fuse_reply_err(req, err);
@@ -112,18 +113,19 @@ void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 0;
 	fi->direct_io = a->o.direct_io;
 	if (fuse_reply_open(req, fi) < 0)
-		agent_files_release(a->files, f);	/* no release will come */
+		fuse_handles_release(fb->handles, f);	/* no release will come */
 }
 
 void fuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi)
 {
-	struct agent *a = fuse_req_userdata(req);
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
 	struct iovec iov[FAMFS_MAX_EXTENTS];
 	int n;
 
 	(void)ino;
-	n = handle_map(a, fi, off, size, iov);
+	n = handle_map(fb, fi, off, size, iov);
 	if (n < 0) {
 		fuse_reply_err(req, -n);
 		return;
@@ -144,7 +146,8 @@ void fuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 		       off_t off, struct fuse_file_info *fi)
 {
-	struct agent *a = fuse_req_userdata(req);
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
 	struct iovec iov[FAMFS_MAX_EXTENTS];
 	struct fuse_bufvec *dst;
 	size_t size = fuse_buf_size(bufv);
@@ -153,7 +156,7 @@ void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	int n;
 
 	(void)ino;
-	n = handle_map(a, fi, off, size, iov);
+	n = handle_map(fb, fi, off, size, iov);
 	if (n < 0) {
 		fuse_reply_err(req, -n);
 		return;
@@ -209,9 +212,10 @@ void fuse_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 void fuse_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct agent *a = fuse_req_userdata(req);
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
 
-	if (agent_files_release(a->files, handle(fi))) {
+	if (fuse_handles_release(fb->handles, handle(fi))) {
 		msg(MSG_INFO, "last handle on deleted inode %" PRIu64
 			  " closed: no longer reported open, the master may "
 			  "reclaim its space", (uint64_t)ino);

@@ -8,7 +8,7 @@
  * ours can never disagree (generation stays 0). The replayed state is the
  * inode table: the kernel's lookup counts pin nothing here (forget only
  * acknowledges), and an inode the state no longer holds is ENOENT unless a
- * handle keeps it open (agent_files, nlink 0).
+ * handle keeps it open (fuse_handles, nlink 0).
  *
  * Every handler takes the state's read lock only to copy what it needs,
  * and replies after dropping it; every path ends in exactly one reply.
@@ -19,24 +19,20 @@
  * wrong, since file contents are writable. Each refusal is logged with the
  * way to do it instead (rate-limited, one line per second at most).
  */
-#define FUSE_USE_VERSION 312
-
 #include <errno.h>
-#include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
-#include "agent/agent.h"
 #include "agent/fuse/fuse_backend.h"
 
-void agent_node_attr(const struct agent *a, const struct famfs_node *n,
-		     struct agent_attr *ret)
+void fuse_node_attr(const struct agent *a, const struct famfs_node *n,
+		     struct fuse_be_attr *ret)
 {
 	const struct famfs_extent *ext = famfs_node_extents(n);
 
-	*ret = (struct agent_attr){
+	*ret = (struct fuse_be_attr){
 		.ino = n->ino, .size = n->size, .mtime_ns = n->mtime_ns,
 		.mode = n->mode, .uid = n->uid, .gid = n->gid,
 		.nlink = famfs_node_is_dir(n) ? 2 : 1,
@@ -53,7 +49,7 @@ void agent_node_attr(const struct agent *a, const struct famfs_node *n,
 		ret->alloc_bytes += ext[i].len;
 }
 
-void fuse_attr_to_stat(const struct agent *a, const struct agent_attr *at,
+void fuse_attr_to_stat(const struct agent *a, const struct fuse_be_attr *at,
 		       struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -72,13 +68,13 @@ void fuse_attr_to_stat(const struct agent *a, const struct agent_attr *at,
 	st->st_ctim = st->st_mtim;
 }
 
-static void fill_entry(const struct agent *a, const struct agent_attr *at,
+static void fill_entry(const struct agent *a, const struct fuse_be_attr *at,
 		       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = at->ino;
-	e->attr_timeout = AGENT_ATTR_TIMEOUT;
-	e->entry_timeout = AGENT_ENTRY_TIMEOUT;
+	e->attr_timeout = FUSE_ATTR_TIMEOUT_S;
+	e->entry_timeout = FUSE_ENTRY_TIMEOUT_S;
 	fuse_attr_to_stat(a, at, &e->attr);
 }
 
@@ -86,26 +82,28 @@ static void fill_entry(const struct agent *a, const struct agent_attr *at,
  * The attributes of ino: from the state, else from an open handle (a file
  * deleted while open here). Takes the read lock.
  */
-int fuse_get_attr(struct agent *a, uint64_t ino, struct agent_attr *ret)
+int fuse_get_attr(struct fuse_be *fb, uint64_t ino, struct fuse_be_attr *ret)
 {
+	struct agent *a = fb->a;
 	const struct famfs_node *n;
 
 	pthread_rwlock_rdlock(&a->lock);
 	n = famfs_ns_get(a->st->ns, ino);
 	if (n)
-		agent_node_attr(a, n, ret);
+		fuse_node_attr(a, n, ret);
 	pthread_rwlock_unlock(&a->lock);
 	if (n)
 		return 0;
-	return agent_files_attr(a->files, ino, ret);
+	return fuse_handles_attr(fb->handles, ino, ret);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct agent *a = fuse_req_userdata(req);
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
 	const struct famfs_node *dir, *n = NULL;
 	struct fuse_entry_param e;
-	struct agent_attr at;
+	struct fuse_be_attr at;
 	size_t len = strlen(name);
 	int err = 0;
 
@@ -122,7 +120,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	else if (!(n = famfs_ns_lookup(a->st->ns, dir, name, len)))
 		err = ENOENT;
 	else
-		agent_node_attr(a, n, &at);
+		fuse_node_attr(a, n, &at);
 	pthread_rwlock_unlock(&a->lock);
 	if (err) {
 		/*
@@ -155,17 +153,18 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct agent *a = fuse_req_userdata(req);
-	struct agent_attr at;
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
+	struct fuse_be_attr at;
 	struct stat st;
 
 	(void)fi;
-	if (fuse_get_attr(a, ino, &at) < 0) {
+	if (fuse_get_attr(fb, ino, &at) < 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
 	fuse_attr_to_stat(a, &at, &st);
-	fuse_reply_attr(req, &st, AGENT_ATTR_TIMEOUT);
+	fuse_reply_attr(req, &st, FUSE_ATTR_TIMEOUT_S);
 }
 
 /* Logs a refused change, at most once a second (a loop must not flood). */
@@ -188,12 +187,13 @@ void fuse_refuse(fuse_req_t req, const char *what, uint64_t ino,
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	struct agent *a = fuse_req_userdata(req);
-	struct agent_attr at;
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
+	struct fuse_be_attr at;
 	struct stat st;
 
 	(void)fi;
-	if (fuse_get_attr(a, ino, &at) < 0) {
+	if (fuse_get_attr(fb, ino, &at) < 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -201,7 +201,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (to_set == FUSE_SET_ATTR_SIZE && (uint64_t)attr->st_size == at.size &&
 	    !S_ISDIR(at.mode)) {
 		fuse_attr_to_stat(a, &at, &st);
-		fuse_reply_attr(req, &st, AGENT_ATTR_TIMEOUT);
+		fuse_reply_attr(req, &st, FUSE_ATTR_TIMEOUT_S);
 		return;
 	}
 	fuse_refuse(req, to_set & FUSE_SET_ATTR_SIZE ? "a size change" :
@@ -287,7 +287,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 /* Adds one entry; returns its size, or 0 when it does not fit. */
 static size_t add_entry(fuse_req_t req, struct agent *a, bool plus, char *buf,
 			size_t room, const char *name,
-			const struct agent_attr *at, bool dot, off_t next)
+			const struct fuse_be_attr *at, bool dot, off_t next)
 {
 	struct fuse_entry_param e;
 	size_t len;
@@ -312,9 +312,10 @@ static size_t add_entry(fuse_req_t req, struct agent *a, bool plus, char *buf,
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       bool plus)
 {
-	struct agent *a = fuse_req_userdata(req);
+	struct fuse_be *fb = fuse_req_userdata(req);
+	struct agent *a = fb->a;
 	const struct famfs_node *dir, *n;
-	struct agent_attr at;
+	struct fuse_be_attr at;
 	char *buf = malloc(size ? size : 1);
 	size_t pos = 0, len;
 	int err = 0;
@@ -330,7 +331,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		goto out;
 	}
 	if (off < OFF_DOT) {
-		at = (struct agent_attr){ .ino = dir->ino, .mode = S_IFDIR };
+		at = (struct fuse_be_attr){ .ino = dir->ino, .mode = S_IFDIR };
 		len = add_entry(req, a, plus, buf + pos, size - pos, ".", &at,
 				true, OFF_DOT);
 		if (!len)
@@ -338,7 +339,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		pos += len;
 	}
 	if (off < OFF_DOTDOT) {
-		at = (struct agent_attr){
+		at = (struct fuse_be_attr){
 			.ino = dir->parent ? dir->parent->ino : dir->ino,
 			.mode = S_IFDIR,
 		};
@@ -351,7 +352,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	n = famfs_ns_child_after(a->st->ns, dir,
 				 off > OFF_DOTDOT ? (uint64_t)off - 2 : 0);
 	for (; n; n = n->next) {
-		agent_node_attr(a, n, &at);
+		fuse_node_attr(a, n, &at);
 		len = add_entry(req, a, plus, buf + pos, size - pos, n->name,
 				&at, false, OFF_CHILD(n->ino));
 		if (!len)
@@ -381,42 +382,30 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	do_readdir(req, ino, size, off, true);
 }
 
-/*
- * Capacity from the replayed allocator: space of deleted files still
- * pending reclaim is not free yet (the allocator keeps it marked until the
- * reclaim record), so f_bfree already leaves it out. Inodes are bounded by
- * the log: f_ffree estimates how many more one-extent creates fit.
- */
+/* The core's numbers (agent_usage), in allocation units. */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct agent *a = fuse_req_userdata(req);
-	uint64_t unit = a->pool->info.alloc_unit, total, avail, nodes, log_free;
-	uint32_t min_create = famfs_rec_size(sizeof(struct famfs_rec_create) +
-					     sizeof(struct famfs_extent) + 8);
+	struct fuse_be *fb = fuse_req_userdata(req);
+	uint64_t unit = fb->a->pool->info.alloc_unit;
+	struct agent_usage u;
 	struct statvfs s;
 
 	(void)ino;
-	pthread_rwlock_rdlock(&a->lock);
-	total = famfs_alloc_total_bytes(a->st->alloc);
-	avail = famfs_alloc_free_bytes(a->st->alloc);
-	nodes = famfs_ns_count(a->st->ns);
-	log_free = famfs_log_capacity(a->pool->log) - a->pos.end;
-	pthread_rwlock_unlock(&a->lock);
-
+	agent_usage(fb->a, &u);
 	memset(&s, 0, sizeof(s));
 	s.f_bsize = unit;
 	s.f_frsize = unit;
-	s.f_blocks = total / unit;
-	s.f_bfree = avail / unit;
-	s.f_bavail = avail / unit;
-	s.f_ffree = log_free / min_create;
+	s.f_blocks = u.total_bytes / unit;
+	s.f_bfree = u.free_bytes / unit;
+	s.f_bavail = u.free_bytes / unit;
+	s.f_ffree = u.free_inodes;
 	s.f_favail = s.f_ffree;
-	s.f_files = nodes + s.f_ffree;
+	s.f_files = u.nodes + s.f_ffree;
 	s.f_namemax = FAMFS_NAME_MAX;
 	fuse_reply_statfs(req, &s);
 }
 
-static const struct fuse_lowlevel_ops ops = {
+const struct fuse_lowlevel_ops fuse_be_ops = {
 	.init = fuse_op_init,
 	.lookup = op_lookup,
 	.forget = op_forget,
@@ -441,8 +430,3 @@ static const struct fuse_lowlevel_ops ops = {
 	.create = op_create,
 	.fallocate = op_fallocate,
 };
-
-const struct fuse_lowlevel_ops *fuse_backend_ops(void)
-{
-	return &ops;
-}

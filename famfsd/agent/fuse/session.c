@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * FUSE back-end, session side: connection options, mount, the
- * multi-threaded loop, unmount, and the notifications the follower sends
- * when a replayed change must reach the kernel's caches.
+ * FUSE back-end, session side: its operations table (agent/backend.h),
+ * its private state, connection options, mount, the multi-threaded loop,
+ * unmount.
  *
  * Cache choices (docs/fuse.md says why):
  *  - no writeback cache: every write() reaches the pool before it returns;
@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,7 @@
 
 void fuse_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	struct agent *a = userdata;
+	struct fuse_be *fb = userdata;
 
 	/* Writes go through to the pool at once (W1-W3), never batched. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -45,7 +44,7 @@ void fuse_op_init(void *userdata, struct fuse_conn_info *conn)
 		  conn->proto_major, conn->proto_minor, conn->capable,
 		  conn->want, conn->max_write, conn->max_read,
 		  conn->max_readahead);
-	atomic_store(&a->fuse_inited, true);
+	atomic_store(&fb->inited, true);
 }
 
 /*
@@ -80,9 +79,9 @@ static int prepare_mountpoint(const char *dir)
  * from mountinfo: a stat() of the mount could wait for this very thread.
  * Called once INIT was answered (the kernel sets the readahead from it).
  */
-void fuse_backend_tune(struct agent *a)
+static void tune(struct fuse_be *fb)
 {
-	const char *mount = a->o.mount;
+	const char *mount = fb->a->o.mount;
 	unsigned int maj = 0, min = 0;
 	char *line = NULL, path[96], dir[PATH_MAX];
 	size_t cap = 0;
@@ -115,10 +114,21 @@ void fuse_backend_tune(struct agent *a)
 	f = fopen(path, "we");
 	if (!f)
 		return;
-	fprintf(f, "%u\n", AGENT_READAHEAD_KB);
+	fprintf(f, "%u\n", FUSE_READAHEAD_KB);
 	if (fclose(f) != 0)
 		msg(MSG_DEBUG, "could not raise readahead at %s, "
 			  "ignoring", path);
+}
+
+/* The follower's tick: the readahead once, off the FUSE threads. */
+static void fuse_be_tick(void *priv)
+{
+	struct fuse_be *fb = priv;
+
+	if (fb->tuned || !atomic_load(&fb->inited))
+		return;
+	tune(fb);
+	fb->tuned = true;
 }
 
 static int add_opt(struct fuse_args *args, const char *opt)
@@ -128,63 +138,96 @@ static int add_opt(struct fuse_args *args, const char *opt)
 	return 0;
 }
 
-int fuse_backend_mount(struct agent *a)
+/*
+ * File data through a writable mapping of the data area only: the metadata
+ * stays behind the core's read-only mapping, where no stray store reaches
+ * the log.
+ */
+static int map_data(struct fuse_be *fb)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct agent *a = fb->a;
+	int r;
+
+	fb->data_offset = a->pool->info.data_offset;
+	r = famfs_pooldev_open(a->o.pool_path, a->o.offset + fb->data_offset,
+			       FAMFS_DEV_WRITE, &fb->data);
+	if (r < 0)
+		msg(MSG_ERR, "Failed to map the data area of '%s' "
+			  "for writing: %s%s", a->o.pool_path, strerror(-r),
+			  r == -EINVAL ? " (a dax device needs the data area "
+			  "aligned to its mapping alignment)" : "");
+	return r;
+}
+
+static int session_args(struct fuse_be *fb, struct fuse_args *args)
+{
 	char fsname[512];
 	int r;
 
-	r = prepare_mountpoint(a->o.mount);
-	if (r < 0) {
-		msg(MSG_ERR, "Failed to use mount point '%s': %s",
-			  a->o.mount, strerror(-r));
-		return r;
-	}
 	/* Commas would split the mount options: the name is informative. */
-	snprintf(fsname, sizeof(fsname), "fsname=famfsd:%s", a->o.pool_path);
+	snprintf(fsname, sizeof(fsname), "fsname=famfsd:%s", fb->a->o.pool_path);
 	for (char *p = fsname; *p; p++)
 		if (*p == ',')
 			*p = '_';
-	r = fuse_opt_add_arg(&args, "famfsd-agent") < 0 ? -ENOMEM : 0;
+	r = fuse_opt_add_arg(args, "famfsd-agent") < 0 ? -ENOMEM : 0;
 	if (!r)
-		r = add_opt(&args, fsname);
+		r = add_opt(args, fsname);
 	/* The kernel checks permissions against the log's mode/uid/gid. */
 	if (!r)
-		r = add_opt(&args, "subtype=famfsd,default_permissions");
+		r = add_opt(args, "subtype=famfsd,default_permissions");
 	/* Jobs of every user use the mount; only root may allow that freely. */
 	if (!r && geteuid() == 0)
-		r = add_opt(&args, "allow_other");
+		r = add_opt(args, "allow_other");
+	return r;
+}
 
+static int fuse_be_mount(void *priv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_be *fb = priv;
+	const char *dir = fb->a->o.mount;
+	int r;
+
+	r = map_data(fb);
+	if (r < 0)
+		return r;
+	r = prepare_mountpoint(dir);
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to use mount point '%s': %s", dir,
+			  strerror(-r));
+		return r;
+	}
+	r = session_args(fb, &args);
 	if (r < 0) {
 		fuse_opt_free_args(&args);
 		return r;
 	}
-	a->se = fuse_session_new(&args, fuse_backend_ops(),
-				 sizeof(struct fuse_lowlevel_ops), a);
+	fb->se = fuse_session_new(&args, &fuse_be_ops, sizeof(fuse_be_ops), fb);
 	fuse_opt_free_args(&args);
-	if (!a->se) {
+	if (!fb->se) {
 		msg(MSG_ERR, "Failed to create the FUSE session");
 		return -EIO;
 	}
-	if (fuse_set_signal_handlers(a->se) < 0) {
-		fuse_session_destroy(a->se);
-		a->se = NULL;
+	if (fuse_set_signal_handlers(fb->se) < 0) {
+		fuse_session_destroy(fb->se);
+		fb->se = NULL;
 		return -EIO;
 	}
-	if (fuse_session_mount(a->se, a->o.mount) < 0) {
+	if (fuse_session_mount(fb->se, dir) < 0) {
 		msg(MSG_ERR, "Failed to mount FUSE at '%s' (is "
-			  "/dev/fuse there and usable?)", a->o.mount);
-		fuse_remove_signal_handlers(a->se);
-		fuse_session_destroy(a->se);
-		a->se = NULL;
+			  "/dev/fuse there and usable?)", dir);
+		fuse_remove_signal_handlers(fb->se);
+		fuse_session_destroy(fb->se);
+		fb->se = NULL;
 		return -EIO;
 	}
 	return 0;
 }
 
-int fuse_backend_loop(struct agent *a)
+static int fuse_be_loop(void *priv)
 {
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	struct fuse_be *fb = priv;
 	int r;
 
 	if (!cfg)
@@ -192,46 +235,71 @@ int fuse_backend_loop(struct agent *a)
 	/* One /dev/fuse fd per worker: no contention on a shared one. */
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
-	r = fuse_session_loop_mt(a->se, cfg);
+	r = fuse_session_loop_mt(fb->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return r;
 }
 
-void fuse_backend_unmount(struct agent *a)
+static void fuse_be_unmount(void *priv)
 {
-	if (!a->se)
+	struct fuse_be *fb = priv;
+
+	if (!fb->se)
 		return;
-	fuse_remove_signal_handlers(a->se);
-	fuse_session_unmount(a->se);
-	fuse_session_destroy(a->se);
-	a->se = NULL;
+	fuse_remove_signal_handlers(fb->se);
+	fuse_session_unmount(fb->se);
+	fuse_session_destroy(fb->se);
+	fb->se = NULL;
 }
 
-void fuse_backend_exit(struct agent *a)
+static int fuse_be_init(struct agent *a, void **ret_priv)
 {
-	if (!a->se)
-		return;
-	fuse_session_exit(a->se);
-	/* Wake the loop: it sleeps until a signal or a worker ends. */
-	kill(getpid(), SIGTERM);
+	struct fuse_be *fb = calloc(1, sizeof(*fb));
+	int r;
+
+	if (!fb)
+		return -ENOMEM;
+	r = fuse_handles_new(&fb->handles);
+	if (r < 0) {
+		free(fb);
+		return r;
+	}
+	fb->a = a;
+	fb->notes_tail = &fb->notes;
+	atomic_init(&fb->inited, false);
+	*ret_priv = fb;
+	return 0;
 }
 
-void fuse_backend_forget_name(struct agent *a, uint64_t parent, uint64_t ino,
-			      const char *name, size_t len)
+static void fuse_be_destroy(void *priv)
 {
-	int r = fuse_lowlevel_notify_delete(a->se, parent, ino, name, len);
+	struct fuse_be *fb = priv;
 
-	/* -ENOENT: the kernel did not cache it; nothing to drop. */
-	if (r < 0 && r != -ENOENT && r != -ENOTDIR)
-		msg(MSG_DEBUG, "notify_delete of inode %" PRIu64
-			  " failed: %s, ignoring", ino, strerror(-r));
+	fuse_be_drop_notes(fb);
+	fuse_handles_free(fb->handles);
+	famfs_pooldev_close(fb->data);
+	free(fb);
 }
 
-void fuse_backend_inval_inode(struct agent *a, uint64_t ino)
+static const char *fuse_be_data_path(void *priv)
 {
-	int r = fuse_lowlevel_notify_inval_inode(a->se, ino, 0, 0);
+	const struct fuse_be *fb = priv;
 
-	if (r < 0 && r != -ENOENT)
-		msg(MSG_DEBUG, "notify_inval_inode of inode %" PRIu64
-			  " failed: %s, ignoring", ino, strerror(-r));
+	return fb->a->o.direct_io ? "direct I/O" : "page cache, dropped at open";
 }
+
+const struct agent_backend agent_backend_fuse = {
+	.name = "fuse",
+	.init = fuse_be_init,
+	.mount = fuse_be_mount,
+	.loop = fuse_be_loop,
+	.unmount = fuse_be_unmount,
+	.destroy = fuse_be_destroy,
+	.data_path = fuse_be_data_path,
+	.apply = fuse_be_apply,
+	.resync = fuse_be_resync,
+	.revoke = fuse_be_revoke,
+	.notify = fuse_be_notify,
+	.tick = fuse_be_tick,
+	.open_inos = fuse_be_open_inos,
+};

@@ -51,7 +51,9 @@
 
 #define KMOD_USAGE_MS	1000
 
-struct agent_kmod {
+/* The back-end's private state (agent/backend.h: priv). */
+struct kmod_be {
+	struct agent *a;
 	const char *device;		/* the pmem device, for messages */
 	int mnt_fd;			/* fsmount() result: the mount's root */
 	int root_fd;			/* an open root directory: ioctls go here */
@@ -63,15 +65,30 @@ struct agent_kmod {
 	uint64_t skip_seq;		/* records the tree already holds */
 };
 
-static struct agent_kmod *kmod_new(void)
+static struct kmod_be *kmod_new(struct agent *a)
 {
-	struct agent_kmod *k = calloc(1, sizeof(*k));
+	struct kmod_be *k = calloc(1, sizeof(*k));
 
 	if (k) {
+		k->a = a;
+		k->device = a->o.pool_path;
 		k->mnt_fd = -1;
 		k->root_fd = -1;
 	}
 	return k;
+}
+
+/* Also the undoing of a kmod_init() that failed half way. */
+static void kmod_destroy(void *priv)
+{
+	struct kmod_be *k = priv;
+
+	if (k->root_fd >= 0)
+		close(k->root_fd);
+	if (k->mnt_fd >= 0)
+		close(k->mnt_fd);
+	k->a->o.pool_path = k->device;	/* it may point into k */
+	free(k);
 }
 
 /* Passes on what the kernel said about a failed fsconfig (fs_context log). */
@@ -132,8 +149,9 @@ static int check_device(struct agent *a)
 }
 
 /* fsopen, fsconfig, fsmount: a detached mount of the device. */
-static int make_mount(struct agent *a, struct agent_kmod *k)
+static int make_mount(struct kmod_be *k)
 {
+	const struct agent *a = k->a;
 	int fs_fd, r = 0;
 
 	fs_fd = fsopen(FAMFSD_KMOD_FSTYPE, FSOPEN_CLOEXEC);
@@ -167,8 +185,9 @@ static int make_mount(struct agent *a, struct agent_kmod *k)
 }
 
 /* --meta-rw on a superblock mounted before without it, or the reverse. */
-static int set_meta_rw(struct agent *a, struct agent_kmod *k)
+static int set_meta_rw(struct kmod_be *k)
 {
+	const struct agent *a = k->a;
 	int fd = fspick(k->mnt_fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC), r = 0;
 
 	if (fd < 0)
@@ -190,10 +209,9 @@ static int set_meta_rw(struct agent *a, struct agent_kmod *k)
  * The device's superblock already holds a tree (an earlier agent's): keep
  * it if it holds a prefix of this pool's log, else say how to get rid of it.
  */
-static int check_reused(struct agent *a, struct agent_kmod *k,
-			const struct famfsd_ioc_info *info)
+static int check_reused(struct kmod_be *k, const struct famfsd_ioc_info *info)
 {
-	struct famfs_pool_open_opts po = { .coherence = a->o.coherence };
+	struct famfs_pool_open_opts po = { .coherence = k->a->o.coherence };
 	struct famfs_pool *pool = NULL;
 	const char *why = NULL, *bad = NULL;
 	int r;
@@ -226,22 +244,14 @@ static int check_reused(struct agent *a, struct agent_kmod *k,
 	return 0;
 }
 
-static int kmod_prepare(struct agent *a)
+/* The detached mount, its root, and what the kernel's tree holds already. */
+static int open_mount(struct kmod_be *k)
 {
 	struct famfsd_ioc_info info;
-	struct agent_kmod *k;
 	struct stat st;
 	int r;
 
-	r = check_device(a);
-	if (r < 0)
-		return r;
-	k = kmod_new();
-	if (!k)
-		return -ENOMEM;
-	a->kmod = k;
-	k->device = a->o.pool_path;
-	r = make_mount(a, k);
+	r = make_mount(k);
 	if (r < 0)
 		return r;
 	k->root_fd = openat(k->mnt_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -262,25 +272,42 @@ static int kmod_prepare(struct agent *a)
 	snprintf(k->meta_path, sizeof(k->meta_path), "/proc/self/fd/%d/%s/%s",
 		 k->mnt_fd, FAMFSD_KMOD_META_DIR, FAMFSD_KMOD_META_POOL);
 	if (info.applied_seq || info.files || info.dirs > 1) {
-		r = check_reused(a, k, &info);
+		r = check_reused(k, &info);
 		if (r < 0)
 			return r;
 	}
-	if (!!(info.flags & FAMFSD_INFO_META_RW) != a->o.meta_rw) {
-		r = set_meta_rw(a, k);
-		if (r < 0)
-			return r;
+	if (!!(info.flags & FAMFSD_INFO_META_RW) != k->a->o.meta_rw)
+		return set_meta_rw(k);
+	return 0;
+}
+
+static int kmod_init(struct agent *a, void **ret_priv)
+{
+	struct kmod_be *k;
+	int r;
+
+	r = check_device(a);
+	if (r < 0)
+		return r;
+	k = kmod_new(a);
+	if (!k)
+		return -ENOMEM;
+	r = open_mount(k);
+	if (r < 0) {
+		kmod_destroy(k);
+		return r;
 	}
 	a->o.pool_path = k->meta_path;
+	*ret_priv = k;
 	return 0;
 }
 
 /* ---- record to ioctl ------------------------------------------------------ */
 
-static void refused(struct agent *a, const struct famfs_rec *r, const char *op,
+static void refused(struct kmod_be *k, const struct famfs_rec *r, const char *op,
 		    int err)
 {
-	a->kmod->failures++;
+	k->failures++;
 	msg(MSG_ERR, "The kernel refused %s of inode %" PRIu64
 		  " (record %" PRIu64 "): %s; the mount differs from the log "
 		  "until the next replay from scratch", op, r->ino, r->seq,
@@ -342,19 +369,20 @@ static int do_revoke(int fd, uint64_t ino)
 	return ioctl(fd, FAMFSD_IOC_REVOKE, &v) < 0 ? -errno : 0;
 }
 
-static void kmod_apply(struct agent *a, const struct famfs_rec *r)
+static void kmod_apply(void *priv, const struct famfs_rec *r)
 {
-	int fd = a->kmod->root_fd, e;
+	struct kmod_be *k = priv;
+	int fd = k->root_fd, e;
 	struct famfs_node_attr at;
 
-	if (r->seq <= a->kmod->skip_seq)
+	if (r->seq <= k->skip_seq)
 		return;		/* the kernel's tree has it from an earlier agent */
 	switch (r->type) {
 	case FAMFS_REC_MKDIR:
 		e = do_mkdir(fd, r->seq, r->ino, r->parent, r->mtime_ns, r->mode, r->uid,
 			     r->gid, r->name, r->name_len);
 		if (e < 0)
-			refused(a, r, "mkdir", -e);
+			refused(k, r, "mkdir", -e);
 		break;
 	case FAMFS_REC_CREATE:
 		at = (struct famfs_node_attr){
@@ -366,12 +394,12 @@ static void kmod_apply(struct agent *a, const struct famfs_rec *r)
 		};
 		e = do_create(fd, &at, r->extents, true);
 		if (e < 0)
-			refused(a, r, "create", -e);
+			refused(k, r, "create", -e);
 		break;
 	case FAMFS_REC_DELETE:
 		e = do_delete(fd, r->seq, r->ino, r->parent, r->name, r->name_len);
 		if (e < 0)
-			refused(a, r, "delete", -e);
+			refused(k, r, "delete", -e);
 		break;
 	case FAMFS_REC_RECLAIM:
 		e = do_revoke(fd, r->ino);
@@ -381,104 +409,88 @@ static void kmod_apply(struct agent *a, const struct famfs_rec *r)
 				  "its files now fail with EIO and SIGBUS",
 				  r->ino, r->seq);
 		else if (e != -ENOENT)
-			refused(a, r, "revoke", -e);
+			refused(k, r, "revoke", -e);
 		break;
 	default:
 		break;
 	}
 }
 
-/* ---- replay from scratch ---------------------------------------------- */
+/* ---- replay from scratch, eviction --------------------------------------- */
 
-/* n lives in other under the same parent and name (no renames in a log). */
-static bool same_in(const struct famfs_ns *other, const struct famfs_node *n)
+/* Deletes what the old tree has and the new one lacks (agent_ns_diff). */
+static void delete_gone(void *ctx, const struct famfs_node *n, bool deleted)
 {
-	const struct famfs_node *m = famfs_ns_get(other, n->ino);
+	struct kmod_be *k = ctx;
+	int e;
 
-	return m && m->parent && n->parent && m->parent->ino == n->parent->ino &&
-	       m->name_len == n->name_len &&
-	       memcmp(m->name, n->name, n->name_len) == 0;
+	(void)deleted;
+	e = do_delete(k->root_fd, 0, n->ino, n->parent->ino, n->name,
+		      n->name_len);
+	if (e < 0 && e != -ENOENT)
+		msg(MSG_ERR, "The kernel refused to delete "
+			  "inode %" PRIu64 ": %s", n->ino, strerror(-e));
 }
 
-/* Deletes, children first, what old has and new lacks. */
-static void delete_missing(struct agent *a, const struct famfs_node *dir,
-			   const struct famfs_ns *new)
+/* Adds what the new tree has and the old one lacks (agent_ns_diff). */
+static void add_new(void *ctx, const struct famfs_node *n)
 {
-	for (const struct famfs_node *n = dir->dir.first; n; n = n->next) {
-		int e;
+	struct kmod_be *k = ctx;
+	struct famfs_node_attr at = {
+		.ino = n->ino, .parent = n->parent->ino, .size = n->size,
+		.mtime_ns = n->mtime_ns, .mode = n->mode, .uid = n->uid,
+		.gid = n->gid, .name = n->name, .name_len = n->name_len,
+		.n_extents = n->n_extents,
+	};
+	int e;
 
-		if (famfs_node_is_dir(n))
-			delete_missing(a, n, new);
-		if (same_in(new, n))
-			continue;
-		e = do_delete(a->kmod->root_fd, 0, n->ino, dir->ino, n->name,
-			      n->name_len);
-		if (e < 0 && e != -ENOENT)
-			msg(MSG_ERR, "The kernel refused to delete "
-				  "inode %" PRIu64 ": %s", n->ino, strerror(-e));
-	}
+	if (famfs_node_is_dir(n))
+		e = do_mkdir(k->root_fd, 0, n->ino, n->parent->ino, n->mtime_ns,
+			     n->mode, n->uid, n->gid, n->name, n->name_len);
+	else
+		e = do_create(k->root_fd, &at, famfs_node_extents(n), false);
+	if (e < 0 && e != -EEXIST)
+		msg(MSG_ERR, "The kernel refused to add "
+			  "inode %" PRIu64 ": %s", n->ino, strerror(-e));
 }
-
-/* Adds, parents first, what new has and old lacks. */
-static void add_missing(struct agent *a, const struct famfs_node *dir,
-			const struct famfs_ns *old)
-{
-	for (const struct famfs_node *n = dir->dir.first; n; n = n->next) {
-		struct famfs_node_attr at = {
-			.ino = n->ino, .parent = dir->ino, .size = n->size,
-			.mtime_ns = n->mtime_ns, .mode = n->mode, .uid = n->uid,
-			.gid = n->gid, .name = n->name, .name_len = n->name_len,
-			.n_extents = n->n_extents,
-		};
-		int e = 0;
-
-		if (!same_in(old, n)) {
-			if (famfs_node_is_dir(n))
-				e = do_mkdir(a->kmod->root_fd, 0, n->ino, dir->ino,
-					     n->mtime_ns, n->mode, n->uid, n->gid,
-					     n->name, n->name_len);
-			else
-				e = do_create(a->kmod->root_fd, &at,
-					      famfs_node_extents(n), false);
-		}
-		if (e < 0 && e != -EEXIST)
-			msg(MSG_ERR, "The kernel refused to add "
-				  "inode %" PRIu64 ": %s", n->ino, strerror(-e));
-		if (famfs_node_is_dir(n))
-			add_missing(a, n, old);
-	}
-}
-
-static long kmod_open_inos(struct agent *a, uint64_t **ret);
 
 /* The tree now holds the log up to a->pos (after a replay or a resync). */
-static void set_seq(struct agent *a)
+static void set_seq(struct kmod_be *k)
 {
-	struct famfsd_ioc_seq q = { .seq = a->pos.seq, .generation = a->generation };
+	struct famfsd_ioc_seq q = {
+		.seq = k->a->pos.seq, .generation = k->a->generation,
+	};
 
-	if (ioctl(a->kmod->root_fd, FAMFSD_IOC_SET_SEQ, &q) < 0)
+	if (ioctl(k->root_fd, FAMFSD_IOC_SET_SEQ, &q) < 0)
 		msg(MSG_WARN, "FAMFSD_IOC_SET_SEQ failed: %s, "
 			  "ignoring", strerror(errno));
 }
 
-static void kmod_resync(struct agent *a, const struct famfs_ns *old,
-			const struct famfs_ns *new, bool revoke)
+static void kmod_resync(void *priv, const struct famfs_ns *old,
+			const struct famfs_ns *new)
 {
+	struct kmod_be *k = priv;
+
+	/* A log formatted anew starts at 1 again: skip nothing from now on. */
+	k->skip_seq = 0;
+	agent_ns_diff(old, new, delete_gone, add_new, k);
+	set_seq(k);
+}
+
+static long kmod_open_inos(void *priv, uint64_t **ret);
+
+/* Evicted: files open here but gone from the log may be reused. */
+static void kmod_revoke(void *priv)
+{
+	struct kmod_be *k = priv;
 	uint64_t *inos = NULL;
 	long n;
 
-	/* A log formatted anew starts at 1 again: skip nothing from now on. */
-	a->kmod->skip_seq = 0;
-	delete_missing(a, famfs_ns_root(old), new);
-	add_missing(a, famfs_ns_root(new), old);
-	set_seq(a);
-	if (!revoke)
-		return;
-	/* Evicted: files open here but gone from the log may be reused. */
-	n = kmod_open_inos(a, &inos);
+	/* The follower is the state's only writer: no lock to read it. */
+	n = kmod_open_inos(k, &inos);
 	for (long i = 0; i < n; i++)
-		if (!famfs_ns_get(new, inos[i]) &&
-		    do_revoke(a->kmod->root_fd, inos[i]) == 0)
+		if (!famfs_ns_get(k->a->st->ns, inos[i]) &&
+		    do_revoke(k->root_fd, inos[i]) == 0)
 			msg(MSG_WARN, "inode %" PRIu64 " revoked: "
 				  "its files now fail with EIO", inos[i]);
 	free(inos);
@@ -493,8 +505,9 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-static long kmod_open_inos(struct agent *a, uint64_t **ret)
+static long kmod_open_inos(void *priv, uint64_t **ret)
 {
+	struct kmod_be *k = priv;
 	struct famfsd_ioc_open_inos q = { .capacity = 64 };
 	uint64_t *inos = NULL;
 
@@ -507,7 +520,7 @@ static long kmod_open_inos(struct agent *a, uint64_t **ret)
 		}
 		inos = p;
 		q.inos = (uintptr_t)inos;
-		if (ioctl(a->kmod->root_fd, FAMFSD_IOC_OPEN_INOS, &q) < 0) {
+		if (ioctl(k->root_fd, FAMFSD_IOC_OPEN_INOS, &q) < 0) {
 			free(inos);
 			return -errno;
 		}
@@ -525,30 +538,28 @@ static long kmod_open_inos(struct agent *a, uint64_t **ret)
 	return q.count;
 }
 
-/* statfs of the mount: the replayed allocator's numbers, as FUSE shows. */
-static void push_usage(struct agent *a)
+/* statfs of the mount: the core's numbers (agent_usage), as FUSE shows. */
+static void push_usage(struct kmod_be *k)
 {
-	uint32_t min_create = famfs_rec_size(sizeof(struct famfs_rec_create) +
-					     sizeof(struct famfs_extent) + 8);
 	struct famfsd_ioc_usage u = { 0 };
+	struct agent_usage au;
 
-	pthread_rwlock_rdlock(&a->lock);
-	u.free_bytes = famfs_alloc_free_bytes(a->st->alloc);
-	u.free_inodes = (famfs_log_capacity(a->pool->log) - a->pos.end) /
-			min_create;
-	pthread_rwlock_unlock(&a->lock);
-	if (ioctl(a->kmod->root_fd, FAMFSD_IOC_SET_USAGE, &u) < 0)
+	agent_usage(k->a, &au);
+	u.free_bytes = au.free_bytes;
+	u.free_inodes = au.free_inodes;
+	if (ioctl(k->root_fd, FAMFSD_IOC_SET_USAGE, &u) < 0)
 		msg(MSG_DEBUG, "FAMFSD_IOC_SET_USAGE failed: %s, "
 			  "ignoring", strerror(errno));
 }
 
-static int kmod_mount(struct agent *a)
+static int kmod_mount(void *priv)
 {
-	struct agent_kmod *k = a->kmod;
+	struct kmod_be *k = priv;
+	struct agent *a = k->a;
 	struct stat st;
 
-	push_usage(a);
-	set_seq(a);
+	push_usage(k);
+	set_seq(k);
 	if (k->reused && stat(a->o.mount, &st) == 0 && st.st_dev == k->dev) {
 		/* The earlier agent's mount is still there: keep serving it. */
 		k->attached = true;
@@ -572,13 +583,14 @@ static int kmod_mount(struct agent *a)
 }
 
 /* Still attached where we put it? (An admin may have unmounted it.) */
-static bool still_mounted(const struct agent *a)
+static bool still_mounted(const struct kmod_be *k)
 {
+	const char *dir = k->a->o.mount;
 	struct stat st;
 	struct statfs sfs;
 
-	return statfs(a->o.mount, &sfs) == 0 && sfs.f_type == FAMFSD_KMOD_MAGIC &&
-	       stat(a->o.mount, &st) == 0 && st.st_dev == a->kmod->dev;
+	return statfs(dir, &sfs) == 0 && sfs.f_type == FAMFSD_KMOD_MAGIC &&
+	       stat(dir, &st) == 0 && st.st_dev == k->dev;
 }
 
 /*
@@ -586,8 +598,9 @@ static bool still_mounted(const struct agent *a)
  * ignored, as main.c wants for the agent) or for the mount table to lose
  * our mount; refreshes statfs every second.
  */
-static int kmod_loop(struct agent *a)
+static int kmod_loop(void *priv)
 {
+	struct kmod_be *k = priv;
 	struct pollfd p[2] = { { .events = POLLIN }, { .events = POLLPRI } };
 	struct signalfd_siginfo si;
 	sigset_t set;
@@ -615,12 +628,12 @@ static int kmod_loop(struct agent *a)
 			r = (int)si.ssi_signo;
 			break;
 		}
-		if (n > 0 && (p[1].revents & POLLPRI) && !still_mounted(a)) {
-			a->kmod->attached = false;
+		if (n > 0 && (p[1].revents & POLLPRI) && !still_mounted(k)) {
+			k->attached = false;
 			r = 0;
 			break;
 		}
-		push_usage(a);
+		push_usage(k);
 	}
 out:
 	if (p[0].fd >= 0)
@@ -635,42 +648,43 @@ out:
  * so may applications' files be): the tree vanishes at once, the kernel
  * keeps the superblock until its last file closes.
  */
-static void kmod_unmount(struct agent *a)
+static void kmod_unmount(void *priv)
 {
-	struct agent_kmod *k = a->kmod;
+	struct kmod_be *k = priv;
+	const char *dir = k->a->o.mount;
 	uint64_t *inos = NULL;
 	long n;
 
-	if (!k)
+	if (!k->attached)
 		return;
-	if (k->attached && k->root_fd >= 0) {
-		n = kmod_open_inos(a, &inos);
-		if (n > 0)
-			msg(MSG_WARN, "%ld file(s) still open or mapped "
-				  "at '%s': the mount is detached and lives on until "
-				  "they close", n, a->o.mount);
-		free(inos);
-		if (umount2(a->o.mount, MNT_DETACH) < 0)
-			msg(MSG_WARN, "Failed to unmount '%s': %s",
-				  a->o.mount, strerror(errno));
-	}
-	if (k->root_fd >= 0)
-		close(k->root_fd);
-	if (k->mnt_fd >= 0)
-		close(k->mnt_fd);
-	a->o.pool_path = k->device;	/* it may point into k */
-	free(k);
-	a->kmod = NULL;
+	n = kmod_open_inos(k, &inos);
+	if (n > 0)
+		msg(MSG_WARN, "%ld file(s) still open or mapped "
+			  "at '%s': the mount is detached and lives on until "
+			  "they close", n, dir);
+	free(inos);
+	if (umount2(dir, MNT_DETACH) < 0)
+		msg(MSG_WARN, "Failed to unmount '%s': %s", dir,
+			  strerror(errno));
+	k->attached = false;
+}
+
+static const char *kmod_data_path(void *priv)
+{
+	(void)priv;
+	return "kernel module, DAX";
 }
 
 const struct agent_backend agent_backend_kmod = {
 	.name = "kmod",
-	.maps_data = false,
-	.prepare = kmod_prepare,
+	.init = kmod_init,
 	.mount = kmod_mount,
 	.loop = kmod_loop,
 	.unmount = kmod_unmount,
+	.destroy = kmod_destroy,
+	.data_path = kmod_data_path,
 	.apply = kmod_apply,
 	.resync = kmod_resync,
+	.revoke = kmod_revoke,
 	.open_inos = kmod_open_inos,
 };
