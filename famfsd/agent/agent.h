@@ -100,6 +100,19 @@ void agent_token_free(struct agent *a);
  */
 bool agent_token_refresh(struct agent *a, struct agent_http *h);
 
+/* ---- agent/devices.c: this host's device inventory, for the heartbeat ---- */
+/* The functions below accept NULL (no inventory: out of memory). */
+struct agent_devices;
+int agent_devices_new(struct agent_devices **ret);
+void agent_devices_free(struct agent_devices *d);
+/*
+ * Scans when due (at first, when the kernel announced a change, and
+ * rarely otherwise); true when the inventory differs from the last one.
+ */
+bool agent_devices_update(struct agent_devices *d);
+/* The last inventory as JSON text; NULL before a scan succeeded. */
+const char *agent_devices_json(const struct agent_devices *d);
+
 /* ---- agent/feed.c / agent/heartbeat.c ------------------------------------ */
 int agent_feed_start(struct agent *a);
 void agent_feed_stop(struct agent *a);

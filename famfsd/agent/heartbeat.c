@@ -8,7 +8,7 @@
  * delete was applied is in the table before applied_seq can pass it.
  *
  * The heartbeat also carries this host's CXL and dax inventory
- * (libfamfscxl, rescanned every AGENT_DEVICES_RESCAN_S seconds) as
+ * (agent/devices.c: rescanned when the kernel announces a change) as
  * "devices", but only when the master may not have it: after a change, a
  * failed or refused heartbeat, or a new master epoch.
  *
@@ -30,10 +30,8 @@
 #include "agent/agent.h"
 #include "agent/backend.h"
 #include "http/client.h"
-#include "famfs_cxl.h"
 
 #define HB_TIMEOUT_MS	2000L
-#define AGENT_DEVICES_RESCAN_S	30
 
 struct hb {
 	struct agent *a;
@@ -43,50 +41,10 @@ struct hb {
 	uint64_t epoch;			/* master epoch last seen */
 	unsigned int wait_revoke;	/* revokes_done value to wait past */
 	bool waiting_revoke;
-	char *devices;			/* inventory JSON of the last scan */
-	bool devices_sent;		/* the master accepted that one */
+	struct agent_devices *devices;	/* this host's inventory */
+	bool devices_sent;		/* the master accepted the last one */
 	bool devices_in_body;		/* the body being sent carries it */
-	time_t devices_scanned;		/* CLOCK_MONOTONIC seconds, 0: never */
 };
-
-/*
- * Rescans this host's devices when due; a changed inventory is sent with
- * the next heartbeat. A failed scan keeps the last one (logged once).
- */
-static void scan_devices(struct hb *hb)
-{
-	struct famfs_cxl_ctx *ctx = NULL;
-	struct json_object *o;
-	struct timespec now;
-	char *s;
-	int r;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (hb->devices_scanned &&
-	    now.tv_sec - hb->devices_scanned < AGENT_DEVICES_RESCAN_S)
-		return;
-	hb->devices_scanned = now.tv_sec ? now.tv_sec : 1;
-	r = famfs_cxl_new(&ctx);
-	if (r < 0) {
-		if (!hb->devices)
-			msg(MSG_WARN, "Failed to scan this host's CXL "
-				  "and dax devices: %s, ignoring", strerror(-r));
-		return;
-	}
-	o = famfs_cxl_to_json(ctx, 0);
-	s = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
-	json_object_put(o);
-	famfs_cxl_unref(ctx);
-	if (!s)
-		return;
-	if (hb->devices && !strcmp(hb->devices, s)) {
-		free(s);
-		return;
-	}
-	free(hb->devices);
-	hb->devices = s;
-	hb->devices_sent = false;
-}
 
 /* The request body; NULL when out of memory. */
 static char *build_body(struct hb *hb)
@@ -118,8 +76,9 @@ static char *build_body(struct hb *hb)
 	arr = NULL;
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)gen));
 	hb->devices_in_body = false;
-	if (hb->devices && !hb->devices_sent) {
-		struct json_object *d = json_tokener_parse(hb->devices);
+	if (agent_devices_json(hb->devices) && !hb->devices_sent) {
+		struct json_object *d =
+			json_tokener_parse(agent_devices_json(hb->devices));
 
 		if (d) {
 			json_object_object_add(o, "devices", d);
@@ -232,7 +191,9 @@ static void beat(struct hb *hb, struct agent_http *h)
 			return;
 		hb->waiting_revoke = false;
 	}
-	scan_devices(hb);
+	/* A changed inventory goes with this heartbeat. */
+	if (agent_devices_update(hb->devices))
+		hb->devices_sent = false;
 	body = build_body(hb);
 	if (!body) {
 		on_failure(hb, -ENOMEM, "out of memory");
@@ -284,6 +245,9 @@ static void *heartbeat_main(void *arg)
 
 	if (gethostname(hb.host, sizeof(hb.host) - 1) < 0 || !hb.host[0])
 		strcpy(hb.host, "unknown");
+	if (agent_devices_new(&hb.devices) < 0)
+		msg(MSG_WARN, "Failed to set up this host's device report: "
+			  "out of memory; heartbeating without it");
 	while (!atomic_load(&a->stop)) {
 		struct timespec until;
 
@@ -298,7 +262,7 @@ static void *heartbeat_main(void *arg)
 		a->hb_kick = false;
 		pthread_mutex_unlock(&a->wake_lock);
 	}
-	free(hb.devices);
+	agent_devices_free(hb.devices);
 	return NULL;
 }
 

@@ -2,9 +2,12 @@
 famfsctl devices gives an empty inventory and no error; the master keeps
 and serves each agent's report (GET /v1/devices, closed schemas, reports of
 another shape refused); a real FUSE agent reports its host's inventory;
-famfsctl status shows it; --pool-uuid says clearly when no device holds
-the pool. The hardware itself is tested in QEMU: test_cxl_vm.py."""
+famfsctl status shows it; the agent scans again when the kernel announces
+a change of a device it shows, and not otherwise; --pool-uuid says clearly
+when no device holds the pool. The hardware itself is tested in QEMU:
+test_cxl_vm.py."""
 
+import contextlib
 import glob
 import json
 import os
@@ -153,7 +156,9 @@ def wait_for(what, fn, timeout=20):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_agent_reports_its_host_and_status_shows_it(master, api, tmp_path):
+@contextlib.contextmanager
+def host_agent(master, tmp_path, *extra):
+    """A FUSE agent heartbeating to master; yields (process, its stderr file)."""
     require(os.geteuid() == 0 and os.path.exists("/dev/fuse"),
             "a FUSE agent needs root and /dev/fuse")
     mnt = tmp_path / "mnt"
@@ -165,14 +170,34 @@ def test_agent_reports_its_host_and_status_shows_it(master, api, tmp_path):
         proc = subprocess.Popen(
             [FAMFSD, "agent", "--pool", master.pool, "--mount", str(mnt),
              "--master", master.url, "--token-file", str(tok), "--agent-id",
-             "hostagent"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=err)
+             "hostagent", *extra], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=err)
     try:
-        def reported():
-            assert proc.poll() is None, log.read_text()
-            hosts = api.get("/v1/devices").json()["hosts"]
-            return [h for h in hosts if "devices" in h]
-        hosts = wait_for("the agent's device report", reported)
+        yield proc, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        if os.path.ismount(mnt):
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    text = log.read_text()
+    assert "AddressSanitizer" not in text and "refused this host's device" not in text
+
+
+def wait_reported(api, proc, log):
+    def reported():
+        assert proc.poll() is None, log.read_text()
+        hosts = api.get("/v1/devices").json()["hosts"]
+        return [h for h in hosts if "devices" in h]
+    return wait_for("the agent's device report", reported)
+
+
+def test_agent_reports_its_host_and_status_shows_it(master, api, tmp_path):
+    with host_agent(master, tmp_path) as (proc, log):
+        hosts = wait_reported(api, proc, log)
         assert hosts[0]["agent_id"] == "hostagent"
         mine = json.loads(famfsctl("devices", "--json", check=0).stdout)
         if not host_has_hardware():
@@ -186,14 +211,31 @@ def test_agent_reports_its_host_and_status_shows_it(master, api, tmp_path):
         p = famfsctl("status", "--json", "--url", master.url, "--token",
                      master.admin_token, check=0)
         SPEC.validate_component(json.loads(p.stdout), "Pool")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        if os.path.ismount(mnt):
-            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-    text = log.read_text()
-    assert "AddressSanitizer" not in text and "refused this host's device" not in text
+
+
+RESCAN = "rescanning this host's devices"
+
+
+def test_agent_rescans_when_the_kernel_announces_a_device_change(master, api,
+                                                                 tmp_path):
+    """The agent scans its devices at start, then again on a uevent of a
+    subsystem the inventory shows (here a synthetic one, "change" written to
+    a memory block's uevent file), not on other uevents and not on a timer
+    (every 30 s before; 10 min now, for what no uevent announces)."""
+    blocks = sorted(glob.glob("/sys/devices/system/memory/memory*/uevent"))
+    other = "/sys/devices/virtual/mem/null/uevent"
+    require(blocks and os.access(blocks[0], os.W_OK) and os.path.exists(other),
+            "writable uevent files of a memory block and of /dev/null (root, sysfs)")
+    with host_agent(master, tmp_path, "-v") as (proc, log):
+        wait_reported(api, proc, log)
+        assert "cannot watch for device changes" not in log.read_text()
+        with open(other, "w") as f:        # SUBSYSTEM=mem: not ours
+            f.write("change")
+        time.sleep(3)                      # three heartbeats
+        assert RESCAN not in log.read_text()
+        with open(blocks[0], "w") as f:    # SUBSYSTEM=memory: ours
+            f.write("change")
+        wait_for("the rescan", lambda: RESCAN in log.read_text(), timeout=10)
+        line = [l for l in log.read_text().splitlines() if RESCAN in l][0]
+        assert "announced change@/devices/system/memory/memory" in line, line
+        assert proc.poll() is None
