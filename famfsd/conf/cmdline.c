@@ -223,6 +223,34 @@ static int refused(struct args *a, int c, char **argv)
 	return fail(a, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
 }
 
+/*
+ * The long option getopt_long has just matched, as typed: argv[optind - 1],
+ * or the one before it when the value was the next argument.
+ */
+static const char *typed_option(char **argv)
+{
+	const char *last = argv[optind - 1];
+
+	if (optarg == last)
+		return argv[optind - 2];
+	return last;
+}
+
+/*
+ * getopt_long also takes a unique prefix of a long option ("--conf" for
+ * --config). We refuse that: main.c and argv.c look for some options by
+ * their full name before the role parses the command line, so a prefix
+ * would mean one thing here and nothing there (an ignored --config), and
+ * a prefix that is unique today stops being so when an option is added.
+ */
+static bool abbreviated(char **argv, const char *name)
+{
+	const char *typed = typed_option(argv) + 2;	/* past "--" */
+
+	return strncmp(typed, name, strlen(name)) != 0 ||
+	       (typed[strlen(name)] != '\0' && typed[strlen(name)] != '=');
+}
+
 int conf_parse_args(unsigned int role, int argc, char **argv, void *ret,
 		    char *why, size_t why_size)
 {
@@ -238,9 +266,18 @@ int conf_parse_args(unsigned int role, int argc, char **argv, void *ret,
 	build_getopt(role, longs, shorts);
 	opterr = 0;
 	optind = 0;		/* GNU: start afresh (the unit tests parse often) */
-	while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+	for (;;) {
+		int li = -1;
+
+		c = getopt_long(argc, argv, shorts, longs, &li);
+		if (c == -1)
+			break;
 		if (c == '?' || c == ':')
 			return refused(&a, c, argv);
+		if (li >= 0 && abbreviated(argv, longs[li].name))
+			return fail(&a, "unknown option '%s' (options are not "
+				    "abbreviated; did you mean --%s?)",
+				    typed_option(argv), longs[li].name);
 		r = set(&a, key_of(role, c), optarg);
 		if (r != 0)
 			return r;

@@ -145,6 +145,28 @@ def test_missing_and_conflicting_options_are_named(tmp_path):
         assert p.returncode == 2 and want in p.stderr, (args, p.stderr)
 
 
+def test_abbreviated_options_are_refused(tmp_path):
+    """getopt would take "--conf" for --config, but main.c looks for
+    --config by its full name first: the master used to start without the
+    file's settings. Every role refuses a prefix and names the option."""
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[famfsd]\nrole = master\n[pool]\npath = {NO_POOL}\n")
+    cases = [
+        (["master", "--conf", conf], "--conf", "--config"),
+        (["master", f"--conf={conf}"], "--conf=", "--config"),
+        (["master", "--pool", NO_POOL, "--lease-s", "3"], "--lease-s", "--lease-seconds"),
+        (["agent", "--pool", NO_POOL, "--mou", tmp_path / "m"], "--mou", "--mount"),
+        (["agent", "--pool", NO_POOL, "--mount", tmp_path / "m", "--poll", "5"],
+         "--poll", "--poll-ms"),
+    ]
+    for args, typed, meant in cases:
+        p = famfsd(*args)
+        line = error_line(p)
+        assert p.returncode == 2, (args, p.stderr)
+        assert f"unknown option '{typed}" in line and f"did you mean {meant}?" in line, \
+            (args, p.stderr)
+
+
 def test_token_file_errors_name_the_option(tmp_path):
     """A --token-file that cannot be used stops the agent naming the option
     and the file, and never echoes what the file holds."""
