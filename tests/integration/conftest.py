@@ -78,6 +78,41 @@ def format_h(pattern):
 
 LOG_HDR_SIZE = format_h(r"#define FAMFS_LOG_HDR_SIZE\s+(\d+)u")
 
+_FIELD_SIZES = {"__le64": 8, "__le32": 4, "__le16": 2, "__u8": 1, "char": 1}
+
+
+def _format_value(expr):
+    """A size in famfsd_format.h: "160", "FAMFS_CACHELINE", "3 * FAMFS_CACHELINE"."""
+    value = 1
+    for term in expr.split("*"):
+        term = term.strip()
+        value *= int(term) if term.isdigit() else \
+            format_h(r"#define %s\s+(\d+)u" % re.escape(term))
+    return value
+
+
+def format_struct(name):
+    """offsetof() of each field of struct NAME in famfsd_format.h, and its
+    size as "sizeof": summed from the definition (fixed-width fields and no
+    padding, as the header promises), checked against its _Static_assert."""
+    m = re.search(r"\nstruct %s \{(.*?)\n\};" % re.escape(name), _FORMAT_H, re.S)
+    assert m, f"struct {name} not in famfsd_format.h"
+    layout, at = {}, 0
+    for decl in re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S).split(";"):
+        if not decl.strip():
+            continue
+        f = re.fullmatch(r"\s*(struct \w+|\w+)\s+(\w+)(?:\[(\w+)\])?\s*", decl)
+        assert f, f"struct {name}: cannot read '{decl.strip()}'"
+        kind, field, count = f.groups()
+        size = format_struct(kind.split()[1])["sizeof"] \
+            if kind.startswith("struct ") else _FIELD_SIZES[kind]
+        layout[field] = at
+        at += size * (_format_value(count) if count else 1)
+    want = re.search(r"sizeof\(struct %s\) == ([^,]+)," % re.escape(name), _FORMAT_H)
+    assert want and _format_value(want.group(1)) == at, (name, at)
+    layout["sizeof"] = at
+    return layout
+
 
 def free_port():
     with socket.socket() as s:

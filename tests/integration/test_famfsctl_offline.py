@@ -9,11 +9,27 @@ import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CTL = os.path.join(ROOT, os.environ.get("BUILD", "build"), "famfsctl")
+from conftest import FAMFSCTL as CTL, LOG_HDR_SIZE, format_h, format_struct
 
-SB_A, SB_B = 0, 4096
-LOG_OFFSET = 2 << 20          # log header: line 0 header, lines 1-2 tail slots
+# The layouts of kmod/uapi/famfsd_format.h, read from it (offsets derived
+# from the struct definitions, see conftest.format_struct).
+SB = format_struct("famfs_sb")
+LOG_HDR = format_struct("famfs_log_hdr")
+TAIL = format_struct("famfs_log_tail")
+REC_HDR = format_struct("famfs_rec_hdr")
+REC_MKDIR = format_struct("famfs_rec_mkdir")
+SB_A = format_h(r"#define FAMFS_SB_A_OFFSET\s+(\d+)u")
+SB_B = format_h(r"#define FAMFS_SB_B_OFFSET\s+(\d+)u")
+LEASE_OFFSET = format_h(r"#define FAMFS_LEASE_OFFSET\s+(\d+)u")
+# mkfs puts the log at the first 2 MiB boundary (FAMFS_META_ALIGN) after
+# the lease; test_mkfs_then_fsck_clean_and_info checks that it did.
+LOG_OFFSET = 2 << 20
+RECORDS = LOG_OFFSET + LOG_HDR_SIZE     # the first record
+
+
+def tail_at(slot):
+    """Where tail slot 0 or 1 lies (struct famfs_log_hdr's tail[slot])."""
+    return LOG_OFFSET + LOG_HDR["tail"] + slot * TAIL["sizeof"]
 
 
 def ctl(*args, check=None):
@@ -63,15 +79,27 @@ def read_at(path, offset, n):
         return f.read(n)
 
 
-# The layouts of kmod/uapi/famfsd_format.h, with this file's crc32c(): the
-# tests below build metadata without famfsd's code and expect it accepted.
-SB_SIZE, SB_CRC_AT, SB_CREATED_AT = 160, 156, 96      # struct famfs_sb
-REC_TYPE_MKDIR = 1
+# With this file's crc32c() and the struct formats below, checked against
+# famfsd_format.h, the tests build metadata without famfsd's code and
+# expect it accepted.
+REC_TYPE_MKDIR = format_h(r"FAMFS_REC_MKDIR\s+= (\d+),")
+TAIL_FMT = "<QQQQ28x"           # seq end generation epoch reserved; then crc
+REC_HDR_FMT = "<HHIIQQ"         # after the crc: type flags len reserved seq epoch
+MKDIR_FMT = "<QQQIIIH2x"        # ino parent mtime_ns mode uid gid name_len
+assert struct.calcsize(TAIL_FMT) == TAIL["crc"]
+assert TAIL["crc"] + 4 == TAIL["sizeof"]
+assert REC_HDR["crc"] == 0 and 4 + struct.calcsize(REC_HDR_FMT) == REC_HDR["sizeof"]
+assert struct.calcsize(MKDIR_FMT) == REC_MKDIR["sizeof"]
+
+
+def publish_slot(seq):
+    """The slot that publishes record seq: seq % 2 (struct famfs_log_tail)."""
+    return tail_at(seq % 2)
 
 
 def tail_slot(seq, end, generation=1, epoch=1):
     """struct famfs_log_tail: CRC over every byte before the crc field."""
-    slot = struct.pack("<QQQQ28x", seq, end, generation, epoch)
+    slot = struct.pack(TAIL_FMT, seq, end, generation, epoch)
     return slot + struct.pack("<I", crc32c(slot))
 
 
@@ -79,11 +107,11 @@ def mkdir_record(seq, ino, name, parent=1, epoch=1, mode=0o755):
     """A MKDIR record: struct famfs_rec_hdr, struct famfs_rec_mkdir, the
     name, zero padding to 8 bytes; the CRC (first) covers all the rest."""
     name = name.encode()
-    body = struct.pack("<QQQIIIH2x", ino, parent, 1000 + seq, mode, 0, 0,
+    body = struct.pack(MKDIR_FMT, ino, parent, 1000 + seq, mode, 0, 0,
                        len(name)) + name
-    length = -(-(32 + len(body)) // 8) * 8
-    rest = struct.pack("<HHIIQQ", REC_TYPE_MKDIR, 0, length, 0, seq, epoch)
-    rest += body + bytes(length - 32 - len(body))
+    length = -(-(REC_HDR["sizeof"] + len(body)) // 8) * 8
+    rest = struct.pack(REC_HDR_FMT, REC_TYPE_MKDIR, 0, length, 0, seq, epoch)
+    rest += body + bytes(length - REC_HDR["sizeof"] - len(body))
     return struct.pack("<I", crc32c(rest)) + rest
 
 
@@ -129,7 +157,7 @@ def test_mkfs_rejects_bad_alloc_unit(tmp_path):
 
 @pytest.mark.parametrize("copy,offset", [("A", SB_A), ("B", SB_B)])
 def test_torn_superblock_copy_is_named_and_repaired(pool, copy, offset):
-    flip(pool, offset + 40)                     # inside device_size
+    flip(pool, offset + SB["device_size"])
     r = ctl("fsck", pool, check=4)
     assert f"superblock copy {copy}" in r.stdout and "CRC" in r.stdout
     r = ctl("fsck", pool, "--repair", check=1)
@@ -138,8 +166,8 @@ def test_torn_superblock_copy_is_named_and_repaired(pool, copy, offset):
 
 
 def test_both_superblocks_bad_is_uncorrected(pool):
-    flip(pool, SB_A + 40)
-    flip(pool, SB_B + 40)
+    flip(pool, SB_A + SB["device_size"])
+    flip(pool, SB_B + SB["device_size"])
     r = ctl("--json", "fsck", pool, check=4)
     rep = json.loads(r.stdout)
     assert rep["error_in"] == "superblock"
@@ -162,13 +190,13 @@ def test_truncated_image_is_detected(pool):
 
 
 def test_log_header_corruption_is_named(pool):
-    flip(pool, LOG_OFFSET + 9)                  # generation field
+    flip(pool, LOG_OFFSET + LOG_HDR["generation"] + 1)
     r = ctl("fsck", pool, check=4)
     assert "log header" in r.stdout
 
 
 def test_one_torn_tail_slot_is_named_and_repaired(pool):
-    flip(pool, LOG_OFFSET + 64 + 3)             # tail slot 0
+    flip(pool, tail_at(0) + 3)
     r = ctl("--json", "fsck", pool, check=4)
     rep = json.loads(r.stdout)
     assert rep["tail_slot_errors"][0] and rep["tail_slot_errors"][1] is None
@@ -179,7 +207,7 @@ def test_one_torn_tail_slot_is_named_and_repaired(pool):
 
 def test_corrupt_lease_is_named_and_cleared(pool):
     with open(pool, "r+b") as f:
-        f.seek(8192)
+        f.seek(LEASE_OFFSET)
         f.write(b"\x07" * 16)
     r = ctl("fsck", pool, check=4)
     assert "master lease" in r.stdout
@@ -190,15 +218,15 @@ def test_corrupt_lease_is_named_and_cleared(pool):
 
 
 def test_both_tail_slots_torn(pool):
-    flip(pool, LOG_OFFSET + 64 + 3)
-    flip(pool, LOG_OFFSET + 128 + 3)
+    flip(pool, tail_at(0) + 3)
+    flip(pool, tail_at(1) + 3)
     r = ctl("fsck", pool, check=4)
     assert "tail" in r.stdout
 
 
 def test_tail_pointing_past_end_of_log(pool):
     # A well-formed tail slot (valid CRC) whose end lies beyond the log.
-    write_at(pool, LOG_OFFSET + 64, tail_slot(5, 1 << 30))
+    write_at(pool, publish_slot(5), tail_slot(5, 1 << 30))       # tail slot 1
     r = ctl("--json", "fsck", pool, check=4)
     rep = json.loads(r.stdout)
     assert rep["error_in"] == "log tail"
@@ -207,7 +235,7 @@ def test_tail_pointing_past_end_of_log(pool):
 
 def test_tail_naming_records_that_are_not_there(pool):
     # A valid tail claiming one 64-byte record over zeroed log bytes.
-    write_at(pool, LOG_OFFSET + 128, tail_slot(1, 64))
+    write_at(pool, publish_slot(1), tail_slot(1, 64))            # tail slot 1
     r = ctl("--json", "fsck", pool, check=4)
     rep = json.loads(r.stdout)
     assert rep["error_in"] == "record" and rep["error_record"] == 1
@@ -217,33 +245,33 @@ def test_records_written_here_replay_and_a_bad_crc_is_refused(pool):
     # Two records and their tail, CRCs by this file's crc32c(): famfsctl
     # reads them as written, so famfsd's CRCs cover what the format says.
     recs = mkdir_record(1, 2, "made-here") + mkdir_record(2, 3, "sub", parent=2)
-    write_at(pool, LOG_OFFSET + 4096, recs)
-    write_at(pool, LOG_OFFSET + 64 * (1 + 2 % 2), tail_slot(2, len(recs)))
+    write_at(pool, RECORDS, recs)
+    write_at(pool, publish_slot(2), tail_slot(2, len(recs)))     # tail slot 0
     dump = json.loads(ctl("--json", "logdump", pool, check=0).stdout)
     assert [(r["seq"], r["type"], r["ino"], r["parent"], r["name"]) for r in dump] \
         == [(1, "mkdir", 2, 1, "made-here"), (2, "mkdir", 3, 2, "sub")]
     rep = json.loads(ctl("--json", "fsck", pool, check=0).stdout)
     assert (rep["clean"], rep["records"], rep["dirs"]) == (True, 2, 2)
     # The second record's CRC one bit off: refused, at that record.
-    flip(pool, LOG_OFFSET + 4096 + len(mkdir_record(1, 2, "made-here")))
+    flip(pool, RECORDS + len(mkdir_record(1, 2, "made-here")))
     rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
     assert (rep["error_in"], rep["error_record"]) == ("record", 2)
     assert "CRC" in rep["error"]
 
 
 def test_superblock_written_here_is_used_and_a_bad_crc_is_refused(pool):
-    sb = bytearray(read_at(pool, SB_A, SB_SIZE))
+    sb = bytearray(read_at(pool, SB_A, SB["sizeof"]))
     # mkfs's CRC is the standard CRC32C of every byte before the field.
-    assert struct.unpack_from("<I", sb, SB_CRC_AT)[0] == crc32c(sb[:SB_CRC_AT])
-    struct.pack_into("<Q", sb, SB_CREATED_AT, 1234567890123456789)
-    struct.pack_into("<I", sb, SB_CRC_AT, crc32c(sb[:SB_CRC_AT]))
+    assert struct.unpack_from("<I", sb, SB["crc"])[0] == crc32c(sb[:SB["crc"]])
+    struct.pack_into("<Q", sb, SB["created_ns"], 1234567890123456789)
+    struct.pack_into("<I", sb, SB["crc"], crc32c(sb[:SB["crc"]]))
     write_at(pool, SB_A, sb)
     write_at(pool, SB_B, sb)
     ctl("fsck", pool, check=0)
     info = json.loads(ctl("--json", "info", pool, check=0).stdout)
     assert info["created_ns"] == 1234567890123456789
     # Copy B with its CRC one off: named, and copy A still serves.
-    struct.pack_into("<I", sb, SB_CRC_AT, crc32c(sb[:SB_CRC_AT]) ^ 1)
+    struct.pack_into("<I", sb, SB["crc"], crc32c(sb[:SB["crc"]]) ^ 1)
     write_at(pool, SB_B, sb)
     r = ctl("fsck", pool, check=4)
     assert "superblock copy B" in r.stdout and "CRC" in r.stdout
