@@ -196,7 +196,7 @@ int auth_tokens_load(const char *path, struct auth_tokens **ret,
 	}
 	if (tf.world_readable)
 		msg(MSG_WARN, "token file '%s' is readable by "
-			"everyone, ignoring", path);
+			"everyone, using it anyway", path);
 	t = tokens_new();
 	if (!t) {
 		token_file_close(&tf);

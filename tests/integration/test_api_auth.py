@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import FAMFSD, Master, free_port, require
+from conftest import FAMFSD, Master, free_port, require, write_tokens
 
 
 def run_master(pool, *args, timeout=10):
@@ -41,6 +41,17 @@ def test_bad_token_file_stops_the_start(pool, tmp_path, content, why):
 def test_missing_token_file(pool, tmp_path):
     p = run_master(pool, "--tokens", str(tmp_path / "none"))
     assert p.returncode != 0 and "No such file" in p.stderr
+
+
+def test_token_file_readable_by_everyone_is_used_with_a_warning(
+        pool, tmp_path, master_factory):
+    tokens = write_tokens(tmp_path / "open.tokens")
+    os.chmod(tokens, 0o644)
+    m = master_factory(pool, tokens_file=tokens)
+    m.client().get("/v1/pool", expect=200)
+    m.client("none-of-these-tokens").get("/v1/pool", expect=401)
+    assert (f"token file '{tokens}' is readable by everyone, using it anyway"
+            in m.stderr()), m.stderr()
 
 
 def test_generated_admin_token_file(pool, tmp_path):
