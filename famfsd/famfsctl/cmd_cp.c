@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "online.h"
 
 #define CP_CHUNK		(1u << 20)
@@ -191,19 +192,11 @@ static int create_entry(struct cp *c, const char *src, const char *target,
 
 /* ---- C2-C4: the mount's side ----------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 /* C2: until target is the master's file (inode and size) or the deadline. */
 static int wait_in_mount(struct cp *c, const char *target, uint64_t ino,
 			 uint64_t size)
 {
-	uint64_t deadline = now_ns() + c->timeout_s * 1000000000ull;
+	uint64_t deadline = clock_mono_ns() + c->timeout_s * 1000000000ull;
 	struct timespec pause = { 0, CP_POLL_NS };
 	struct stat st;
 	int err;
@@ -216,7 +209,7 @@ static int wait_in_mount(struct cp *c, const char *target, uint64_t ino,
 		} else {
 			err = errno;
 		}
-		if (now_ns() >= deadline)
+		if (clock_mono_ns() >= deadline)
 			break;
 		nanosleep(&pause, NULL);
 	}

@@ -3,22 +3,20 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <uuid/uuid.h>
 
+#include "common/clock.h"
 #include "famfsctl.h"
 #include "lease.h"
 
 static struct json_object *lease_json(const struct famfs_lease_info *l, int r)
 {
 	struct json_object *o = json_object_new_object();
-	struct timespec now;
 
-	clock_gettime(CLOCK_REALTIME, &now);
+	/* The lease holds CLOCK_REALTIME times (famfsd_format.h). */
 	json_object_object_add(o, "state", json_object_new_string(
-		r == 0 ? (famfs_lease_live(l, (uint64_t)now.tv_sec * 1000000000ull +
-					   (uint64_t)now.tv_nsec) ? "held" :
-			  "expired") : r == -ENOENT ? "never held" : "corrupt"));
+		r == 0 ? (famfs_lease_live(l, clock_real_ns()) ? "held" : "expired") :
+		r == -ENOENT ? "never held" : "corrupt"));
 	if (r < 0)
 		return o;
 	json_object_object_add(o, "epoch", json_object_new_int64((int64_t)l->epoch));
