@@ -21,16 +21,26 @@
  * A file that was already there (200) gets only C2 and C4: identical is
  * fine, other bytes are refused. Directories (-r) are created by the API
  * with the source's mode and owner, an identical existing one is fine.
+ *
+ * Before C1, a file the mount would not let this process write is refused
+ * (the mount decides as the kernel's default_permissions, and the file
+ * gets the source's mode and owner): created first, it would stay in the
+ * pool holding zeros. A file this run created (201) is deleted again when
+ * C2-C4 fail or SIGINT/SIGTERM arrives, so a retry starts clean; one that
+ * was there before is never deleted.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/capability.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,10 +58,34 @@ struct cp {
 	struct famfsctl_mount m;	/* the famfsd mount holding DEST */
 	const char *tenant;		/* --tenant, NULL: the token's */
 	bool recursive, verbose;
+	bool stopping;			/* a signal came, and we said so */
 	unsigned int timeout_s;		/* C2 deadline */
 	int worst;			/* the highest exit code so far */
 	char *buf[2];			/* CP_CHUNK each: source, destination */
+	struct sigaction old[2];	/* SIGINT's and SIGTERM's before cp */
 };
+
+/* SIGINT or SIGTERM once one came: the copy stops at its next step. */
+static volatile sig_atomic_t cp_signal;
+
+__attribute__((format(printf, 1, 0)))
+static void vsay(const char *fmt, va_list ap)
+{
+	fputs("famfsctl cp: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+/* "famfsctl cp: ..." on stderr, for what went right. */
+__attribute__((format(printf, 1, 2)))
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
 
 /* "famfsctl cp: ..." on stderr; keeps the worst code and returns it. */
 __attribute__((format(printf, 3, 4)))
@@ -59,14 +93,24 @@ static int fail(struct cp *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("famfsctl cp: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (code > c->worst)
 		c->worst = code;
 	return code;
+}
+
+/* After SIGINT or SIGTERM the exit code (said once), else 0. */
+static int interrupted(struct cp *c)
+{
+	if (!cp_signal)
+		return 0;
+	if (c->stopping)
+		return EXIT_OPERATIONAL;
+	c->stopping = true;
+	return fail(c, EXIT_OPERATIONAL, "interrupted by %s",
+		    cp_signal == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static char *join(const char *dir, const char *name)
@@ -82,6 +126,97 @@ static char *join(const char *dir, const char *name)
 static const char *last_name(const char *abs)
 {
 	return strrchr(abs, '/') + 1;
+}
+
+/* ---- before C1: may this process write the file through the mount? ------ */
+
+/* CAP_DAC_OVERRIDE is effective: the kernel then skips the mode bits. */
+static bool overrides_modes(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return geteuid() == 0;
+	return d[CAP_TO_INDEX(CAP_DAC_OVERRIDE)].effective &
+	       CAP_TO_MASK(CAP_DAC_OVERRIDE);
+}
+
+/* gid is this process's effective group or one of its other groups. */
+static bool in_group(gid_t gid)
+{
+	int n = getgroups(0, NULL);
+	bool found = gid == getegid();
+	gid_t *list;
+
+	if (found || n <= 0 || !(list = calloc((size_t)n, sizeof(*list))))
+		return found;
+	n = getgroups(n, list);
+	for (int i = 0; i < n && !found; i++)
+		found = list[i] == gid;
+	free(list);
+	return found;
+}
+
+/*
+ * Whether the mount will let this process open a file of st's mode and
+ * owner for writing (C3) and for reading (C4). Both back-ends check as
+ * the kernel's default_permissions does: CAP_DAC_OVERRIDE passes;
+ * otherwise the owner's bits apply to the owner, else the group's to a
+ * member of the file's group, else the others': one class, never two.
+ */
+static bool may_write_and_read(const struct stat *st)
+{
+	unsigned int bits = st->st_mode;
+
+	if (overrides_modes())
+		return true;
+	if (st->st_uid == geteuid())
+		bits >>= 6;
+	else if (in_group(st->st_gid))
+		bits >>= 3;
+	return (bits & 06) == 06;
+}
+
+/* GET of target's pool path: the HTTP status or -errno. */
+static int lookup(struct cp *c, const char *target)
+{
+	_cleanup_json_ struct json_object *f = NULL;
+	char *pool = famfsctl_mount_pool_path(&c->m, target);
+	char *path = pool ? online_api_path("/v1/files/", pool) : NULL;
+	int status = path ? online_call(&c->o, "GET", path, NULL, &f) : -ENOMEM;
+
+	free(path);
+	free(pool);
+	return status;
+}
+
+/*
+ * Before C1: a file this process could not write through the mount is
+ * not created, or it would stay in the pool holding zeros. One already
+ * in the pool needs only C4's read, so it goes on: the PUT then says
+ * whether it is the same file. 0, or the exit code after saying why.
+ */
+static int check_writable(struct cp *c, const char *src, const char *target,
+			  const struct stat *st)
+{
+	int status;
+
+	if (may_write_and_read(st))
+		return 0;
+	status = lookup(c, target);
+	if (status == 200)
+		return 0;
+	if (status < 0)
+		return fail(c, EXIT_OPERATIONAL, "'%s' not copied%s", src,
+			    status == -ENOMEM ? ": out of memory" : "");
+	return fail(c, EXIT_REFUSED, "'%s' would be mode 0%03o owned by %u:%u, "
+		    "which the mount would not let this process (uid %u) write "
+		    "and read back: nothing created; copy '%s' as a user who "
+		    "may, or as root", target, (unsigned int)(st->st_mode & 07777),
+		    st->st_uid, st->st_gid, geteuid(), src);
 }
 
 /* ---- C1: the master's side ------------------------------------------------ */
@@ -190,6 +325,32 @@ static int create_entry(struct cp *c, const char *src, const char *target,
 	return r;
 }
 
+/*
+ * Undoes C1 of a file this run created (201), after C2-C4 failed or a
+ * signal came: a retry then starts clean instead of finding zeros it
+ * would refuse as other bytes.
+ */
+static void undo_create(struct cp *c, const char *target)
+{
+	_cleanup_json_ struct json_object *reply = NULL;
+	char *pool = famfsctl_mount_pool_path(&c->m, target);
+	char *path = pool ? online_api_path("/v1/files/", pool) : NULL;
+	int status = path ? online_call(&c->o, "DELETE", path, NULL, &reply) :
+		     -ENOMEM;
+
+	if (status == 200) {
+		say("'%s' removed again: this run had created it", target);
+	} else {
+		if (status > 0)
+			online_problem("cp", status, reply);
+		fail(c, EXIT_OPERATIONAL, "'%s', which this run created, could "
+		     "not be removed again: remove it (famfsctl rm) to copy "
+		     "again", target);
+	}
+	free(path);
+	free(pool);
+}
+
 /* ---- C2-C4: the mount's side ----------------------------------------------- */
 
 /* C2: until target is the master's file (inode and size) or the deadline. */
@@ -209,9 +370,11 @@ static int wait_in_mount(struct cp *c, const char *target, uint64_t ino,
 		} else {
 			err = errno;
 		}
+		if (cp_signal)
+			return interrupted(c);
 		if (clock_mono_ns() >= deadline)
 			break;
-		nanosleep(&pause, NULL);
+		nanosleep(&pause, NULL);	/* a signal ends it early */
 	}
 	if (!err)
 		return fail(c, EXIT_OPERATIONAL, "'%s' in the mount is inode %ju of "
@@ -233,7 +396,7 @@ static ssize_t read_full(int fd, char *buf, size_t n, off_t off)
 	while (done < n) {
 		ssize_t k = pread(fd, buf + done, n - done, off + (off_t)done);
 
-		if (k < 0 && errno == EINTR)
+		if (k < 0 && errno == EINTR && !cp_signal)
 			continue;
 		if (k < 0)
 			return -errno;
@@ -251,7 +414,7 @@ static int write_full(int fd, const char *buf, size_t n, off_t off)
 	while (done < n) {
 		ssize_t k = pwrite(fd, buf + done, n - done, off + (off_t)done);
 
-		if (k < 0 && errno == EINTR)
+		if (k < 0 && errno == EINTR && !cp_signal)
 			continue;
 		if (k < 0)
 			return -errno;
@@ -273,7 +436,9 @@ static int write_bytes(struct cp *c, int src, const char *src_path,
 		size_t n = size - off < CP_CHUNK ? (size_t)(size - off) : CP_CHUNK;
 		ssize_t got = read_full(src, c->buf[0], n, (off_t)off);
 
-		if (got < 0)
+		if (cp_signal)
+			r = interrupted(c);
+		else if (got < 0)
 			r = fail(c, EXIT_OPERATIONAL, "Failed to read '%s': %s",
 				 src_path, strerror((int)-got));
 		else if ((size_t)got < n)
@@ -283,7 +448,7 @@ static int write_bytes(struct cp *c, int src, const char *src_path,
 			r = fail(c, EXIT_OPERATIONAL, "Failed to write '%s': %s",
 				 target, strerror((int)-got));
 	}
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && fsync(fd) < 0 && !(r = interrupted(c)))
 		r = fail(c, EXIT_OPERATIONAL, "Failed to fsync '%s': %s", target,
 			 strerror(errno));
 	if (close(fd) < 0 && r == 0)
@@ -313,6 +478,10 @@ static int compare(struct cp *c, int src, const char *target, uint64_t size,
 		ssize_t a = read_full(src, c->buf[0], n, (off_t)off);
 		ssize_t b = read_full(fd, c->buf[1], n, (off_t)off);
 
+		if (cp_signal) {
+			r = interrupted(c);
+			break;
+		}
 		if (a < 0 || b < 0) {
 			r = fail(c, EXIT_OPERATIONAL, "Failed to read back '%s': %s",
 				 target, strerror((int)-(a < 0 ? a : b)));
@@ -335,40 +504,60 @@ static int compare(struct cp *c, int src, const char *target, uint64_t size,
 static void copy_entry(struct cp *c, const char *src, const char *target,
 		       const struct stat *st);
 
+/*
+ * C2-C4 for a file the master has (its reply f; created: by this run).
+ * 0, or the exit code after saying why.
+ */
+static int fill_and_verify(struct cp *c, int fd, const char *src,
+			   const char *target, uint64_t size,
+			   struct json_object *f, bool created)
+{
+	uint64_t diff_at = 0;
+	bool same = false;
+	int r = interrupted(c);
+
+	if (r == 0)
+		r = wait_in_mount(c, target, (uint64_t)online_int(f, "ino"), size);
+	if (r == 0 && created)
+		r = write_bytes(c, fd, src, target, size);
+	if (r == 0)
+		r = compare(c, fd, target, size, &same, &diff_at);
+	if (r || same)
+		return r;
+	if (created)
+		return fail(c, EXIT_UNCORRECTED, "'%s' reads back other bytes than "
+			    "were written, from byte %" PRIu64 " on", target, diff_at);
+	return fail(c, EXIT_REFUSED, "'%s' exists with the size and attributes "
+		    "of '%s' but other bytes (from byte %" PRIu64 " on); remove "
+		    "it (famfsctl rm) to copy again", target, src, diff_at);
+}
+
 static void copy_file(struct cp *c, const char *src, const char *target)
 {
 	_cleanup_json_ struct json_object *f = NULL;
-	bool created = false, same = false;
-	uint64_t diff_at = 0;
+	bool created = false;
 	struct stat st;
 	int fd, r;
 
 	fd = open(src, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		r = fail(c, EXIT_OPERATIONAL, "Failed to open '%s': %s", src,
-			 strerror(errno));
+		fail(c, EXIT_OPERATIONAL, "Failed to open '%s': %s", src,
+		     strerror(errno));
 		goto out;
 	}
 	if (st.st_size == 0) {
-		r = fail(c, EXIT_REFUSED, "'%s' is empty: a file in the pool has at "
-			 "least one byte (sizes are fixed at creation)", src);
+		fail(c, EXIT_REFUSED, "'%s' is empty: a file in the pool has at "
+		     "least one byte (sizes are fixed at creation)", src);
 		goto out;
 	}
-	r = create_entry(c, src, target, &st, &f, &created);
+	r = check_writable(c, src, target, &st);
 	if (r == 0)
-		r = wait_in_mount(c, target, (uint64_t)online_int(f, "ino"),
-				  (uint64_t)st.st_size);
-	if (r == 0 && created)
-		r = write_bytes(c, fd, src, target, (uint64_t)st.st_size);
+		r = create_entry(c, src, target, &st, &f, &created);
 	if (r == 0)
-		r = compare(c, fd, target, (uint64_t)st.st_size, &same, &diff_at);
-	if (r == 0 && !same && created)
-		r = fail(c, EXIT_UNCORRECTED, "'%s' reads back other bytes than "
-			 "were written, from byte %" PRIu64 " on", target, diff_at);
-	else if (r == 0 && !same)
-		r = fail(c, EXIT_REFUSED, "'%s' exists with the size and attributes "
-			 "of '%s' but other bytes (from byte %" PRIu64 " on); remove "
-			 "it (famfsctl rm) to copy again", target, src, diff_at);
+		r = fill_and_verify(c, fd, src, target, (uint64_t)st.st_size, f,
+				    created);
+	if (r && created)
+		undo_create(c, target);
 	else if (r == 0 && c->verbose)
 		printf("'%s' -> '%s' (%jd bytes%s)\n", src, target,
 		       (intmax_t)st.st_size, created ? "" : ", identical, kept");
@@ -410,7 +599,9 @@ static void copy_dir(struct cp *c, const char *src, const char *target,
 		char *s = NULL, *t = NULL;
 		struct stat cst;
 
-		if (strcmp(name, ".") && strcmp(name, "..")) {
+		if (cp_signal) {
+			interrupted(c);
+		} else if (strcmp(name, ".") && strcmp(name, "..")) {
 			s = join(src, name);
 			t = join(target, name);
 			if (!s || !t)
@@ -532,6 +723,8 @@ static void copy_all(struct cp *c, const struct famfsctl_args *a,
 		char *real = NULL, *target = NULL;
 		struct stat st;
 
+		if (interrupted(c))
+			break;
 		if (stat(src, &st) < 0) {
 			fail(c, EXIT_OPERATIONAL, "Failed to stat '%s': %s", src,
 			     strerror(errno));
@@ -550,6 +743,45 @@ static void copy_all(struct cp *c, const struct famfsctl_args *a,
 		free(real);
 		free(target);
 	}
+}
+
+static void on_signal(int sig)
+{
+	cp_signal = sig;
+}
+
+/*
+ * SIGINT and SIGTERM stop the copy at its next step, which undoes its
+ * create; one that this process ignores stays ignored (nohup, a
+ * background job).
+ */
+static void catch_signals(struct cp *c)
+{
+	static const int sigs[2] = { SIGINT, SIGTERM };
+	/* No SA_RESTART: a wait or a blocked read returns to look. */
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 2; i++) {
+		sigaction(sigs[i], NULL, &c->old[i]);
+		if (c->old[i].sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+/*
+ * The handlers from before; a signal that came is raised again with its
+ * default action, so that the caller (a shell) sees cp killed by it.
+ */
+static void release_signals(struct cp *c)
+{
+	sigaction(SIGINT, &c->old[0], NULL);
+	sigaction(SIGTERM, &c->old[1], NULL);
+	if (!cp_signal)
+		return;
+	fflush(NULL);
+	signal(cp_signal, SIG_DFL);
+	raise(cp_signal);
 }
 
 static int cmd_cp(const struct famfsctl_args *a)
@@ -576,13 +808,17 @@ static int cmd_cp(const struct famfsctl_args *a)
 	online_init(&c.o, &a->g);
 	if (r == 0 && online_open(&c.o) < 0)
 		r = EXIT_OPERATIONAL;
-	if (r == 0)
+	if (r == 0) {
+		catch_signals(&c);
 		copy_all(&c, a, dest_abs, dest_dir);
+	}
 	online_close(&c.o);
 	famfsctl_mount_free(&c.m);
 	free(c.buf[0]);
 	free(c.buf[1]);
 	free(dest_abs);
+	if (r == 0)
+		release_signals(&c);
 	return r ? r : c.worst;
 }
 

@@ -13,14 +13,20 @@ runs against real pool files, a real master and a real FUSE agent:
   size, mode and owner, the bytes read back from the pool file itself at
   the file's extents; an identical destination is kept, a different one
   refused; a destination outside a famfsd mount, an empty file, a
-  directory without -r, an agent that does not follow in time.
+  directory without -r, an agent that does not follow in time;
+- cp as a user: a file the mount would not let that user write is refused
+  before anything is created (the kernel's default_permissions rules);
+- cp undoes its own create when the copy fails or is interrupted
+  (SIGINT, SIGTERM), and never removes a file that was there before.
 """
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from datetime import datetime, timezone
 
@@ -422,8 +428,8 @@ def agent_factory(tmp_path):
     require(os.path.exists("/dev/fuse"), "/dev/fuse is missing")
     started = []
 
-    def start(master, **kw):
-        a = Agent(master, tmp_path, name=f"mnt{len(started)}", **kw)
+    def start(master, workdir=None, **kw):
+        a = Agent(master, workdir or tmp_path, name=f"mnt{len(started)}", **kw)
         started.append(a)
         return a
 
@@ -582,6 +588,110 @@ def test_cp_waits_for_the_agent_with_a_deadline(master, agent_factory, tmp_path)
     r = ctl(master, "cp", "--timeout", "1", str(src), a.mount, check=8)
     assert time.monotonic() - t0 < 10
     assert "did not show in the mount within 1 s" in r.stderr, r.stderr
-    # The master has it; nothing was written through a mount that lacked it.
-    f = js(master, "getmap", "/late")
-    assert pool_bytes(master.pool, f["extents"], f["size"]) == bytes(f["size"])
+    # The file this run created is removed again: a retry starts clean.
+    assert "'%s' removed again" % a.p("late") in r.stderr, r.stderr
+    r = ctl(master, "stat", "/late", check=1)
+    assert "404 not-found" in r.stderr
+    # A file that was there before (the PUT answers 200) is never removed.
+    source_file(str(src), 4000, mode=0o644)
+    ctl(master, "create", "/late", "--size", "4000", "--mode", "644")
+    seq = last_seq(master)
+    r = ctl(master, "cp", "--timeout", "1", str(src), a.mount, check=8)
+    assert "did not show in the mount" in r.stderr and "removed" not in r.stderr
+    assert js(master, "stat", "/late")["size"] == 4000 and last_seq(master) == seq
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cp_interrupted_removes_the_file_it_created(master, agent_factory,
+                                                     tmp_path, sig):
+    # The agent will not see the create: cp waits in C2 when the signal comes.
+    a = agent_factory(master, poll_ms=60000, feed=False)
+    src = tmp_path / "stopped"
+    source_file(str(src), 3 * MiB)
+    env = dict(os.environ, FAMFSD_URL=master.url, FAMFSD_TOKEN=master.admin_token)
+    p = subprocess.Popen([FAMFSCTL, "cp", "--timeout", "60", str(src), a.mount],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    api = master.client()
+    deadline = time.monotonic() + 30
+    while api.get("/v1/files/stopped", validate=False).status_code != 200:
+        assert p.poll() is None, p.communicate()
+        assert time.monotonic() < deadline, "cp did not create /stopped"
+        time.sleep(0.01)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=30)
+    # Killed by the signal, as a shell expects, after undoing the create.
+    assert p.returncode == -sig, (p.returncode, err)
+    assert "interrupted by" in err and "removed again" in err, err
+    api.get("/v1/files/stopped", expect=404)
+    assert not [w for w in SANITIZER_WORDS if w in err], err
+
+
+NOBODY = 65534
+
+
+def as_nobody():
+    """preexec_fn: uid and gid 65534, no supplementary groups."""
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory other users may enter (pytest's tmp_path is root's only).
+    Asked for before agent_factory, so it is removed after the agents."""
+    d = tempfile.mkdtemp(prefix="famfsd-cp-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_cp_as_a_user_refuses_what_the_mount_would_not_let_it_write(
+        shared_dir, master, agent_factory):
+    a = agent_factory(master, workdir=shared_dir)   # a mount the user can reach
+    token = os.path.join(shared_dir, "token")
+    with open(token, "w") as f:
+        f.write(master.admin_token + "\n")
+    os.chmod(token, 0o600)
+    os.chown(token, NOBODY, NOBODY)
+
+    def cp_as_nobody(*args, check):
+        p = subprocess.run([FAMFSCTL, "cp", *args, "--token-file", token],
+                           env=dict(os.environ, FAMFSD_URL=master.url),
+                           preexec_fn=as_nobody, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == check, (args, p.returncode, p.stdout, p.stderr)
+        assert not [w for w in SANITIZER_WORDS if w in p.stderr], p.stderr
+        return p
+
+    # name, mode and owner, and whether the mount lets uid 65534 (group
+    # 65534) write and read it: the kernel's default_permissions takes
+    # the owner's bits for the owner, else the group's for a member, else
+    # the others'; one class only.
+    cases = [("ro", 0o444, NOBODY, NOBODY, False),
+             ("rw", 0o644, NOBODY, NOBODY, True),
+             ("owner-ro-group-rw", 0o464, NOBODY, NOBODY, False),
+             ("group-rw", 0o460, 0, NOBODY, True),
+             ("other-rw", 0o606, 0, 0, True)]
+    for name, mode, uid, gid, ok in cases:
+        src = os.path.join(shared_dir, name)
+        source_file(src, 2 * MiB + 1, mode=mode, uid=uid, gid=gid)
+        seq = last_seq(master)
+        if ok:
+            cp_as_nobody(src, a.mount, check=0)
+            check_copied(master, "/" + name, src)
+            continue
+        r = cp_as_nobody(src, a.mount, check=1)
+        assert (f"would be mode 0{mode:o} owned by {uid}:{gid}" in r.stderr
+                and "nothing created" in r.stderr), r.stderr
+        # Refused before the create: nothing appended to the log.
+        assert last_seq(master) == seq, name
+        ctl(master, "stat", "/" + name, check=1)
+    # Once root has copied it, the user's cp finds it identical: reading
+    # back needs no write permission.
+    ro = os.path.join(shared_dir, "ro")
+    ctl(master, "cp", ro, a.mount)
+    seq = last_seq(master)
+    r = cp_as_nobody("-v", ro, a.mount, check=0)
+    assert "identical, kept" in r.stdout and last_seq(master) == seq
