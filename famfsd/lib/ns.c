@@ -345,10 +345,11 @@ struct famfs_node *famfs_ns_lookup(const struct famfs_ns *ns,
 	return NULL;
 }
 
-int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
-		    struct famfs_node **ret)
+int famfs_ns_insert_check(const struct famfs_ns *ns,
+			  const struct famfs_node_attr *attr,
+			  struct famfs_node **ret_parent)
 {
-	struct famfs_node *dir = famfs_ns_get(ns, attr->parent), *n;
+	struct famfs_node *dir = famfs_ns_get(ns, attr->parent);
 
 	if (!dir)
 		return -ENOENT;
@@ -357,7 +358,17 @@ int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
 	if (famfs_ns_get(ns, attr->ino) ||
 	    famfs_ns_lookup(ns, dir, attr->name, attr->name_len))
 		return -EEXIST;
-	n = new_node(ns, attr);
+	if (ret_parent)
+		*ret_parent = dir;
+	return 0;
+}
+
+int famfs_ns_insert_under(struct famfs_ns *ns, struct famfs_node *dir,
+			  const struct famfs_node_attr *attr,
+			  struct famfs_node **ret)
+{
+	struct famfs_node *n = new_node(ns, attr);
+
 	if (!n)
 		return -ENOMEM;
 	if ((uintptr_t)n & ~PTR_MASK) {	/* cannot pack it in a slot */
@@ -382,6 +393,15 @@ int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
 	if (ret)
 		*ret = n;
 	return 0;
+}
+
+int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
+		    struct famfs_node **ret)
+{
+	struct famfs_node *dir;
+	int err = famfs_ns_insert_check(ns, attr, &dir);
+
+	return err < 0 ? err : famfs_ns_insert_under(ns, dir, attr, ret);
 }
 
 int famfs_ns_remove(struct famfs_ns *ns, struct famfs_node *n)

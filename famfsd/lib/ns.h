@@ -86,6 +86,21 @@ int famfs_ns_insert(struct famfs_ns *ns, const struct famfs_node_attr *attr,
 		    struct famfs_node **ret);
 
 /*
+ * famfs_ns_insert() in two steps, for a caller that checks everything
+ * before it changes anything (the replay engine). The check returns what
+ * the insert would, short of -ENOMEM, changes nothing, and gives the parent
+ * (ret_parent may be NULL); insert_under then adds the node below that
+ * parent without looking again: only -ENOMEM. Nothing may change the index
+ * in between.
+ */
+int famfs_ns_insert_check(const struct famfs_ns *ns,
+			  const struct famfs_node_attr *attr,
+			  struct famfs_node **ret_parent);
+int famfs_ns_insert_under(struct famfs_ns *ns, struct famfs_node *parent,
+			  const struct famfs_node_attr *attr,
+			  struct famfs_node **ret);
+
+/*
  * Sizes the hash tables for count nodes at once, so a replay of a large log
  * does not rehash at every doubling. A hint: -ENOMEM changes nothing.
  */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The namespace index: insert/lookup/remove rules, growth to 100k nodes,
- * listing cursors across deletes, path building and resolution.
+ * The namespace index: insert/lookup/remove rules (each insert checked
+ * beforehand with famfs_ns_insert_check), growth to 100k nodes, listing
+ * cursors across deletes, path building and resolution.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,8 +32,18 @@ static int add(struct famfs_ns *ns, uint64_t ino, uint64_t parent,
 		.mtime_ns = ino * 10, .uid = 7, .gid = 8,
 		.name = name, .name_len = strlen(name),
 	};
+	uint64_t count = famfs_ns_count(ns);
+	struct famfs_node *dir = NULL;
+	int check = famfs_ns_insert_check(ns, &a, &dir), err;
 
-	return famfs_ns_insert(ns, &a, ret);
+	/* The check changes nothing and foretells the insert's verdict. */
+	assert_int_equal(famfs_ns_count(ns), count);
+	assert_int_equal(famfs_ns_insert_check(ns, &a, NULL), check);
+	err = famfs_ns_insert(ns, &a, ret);
+	assert_int_equal(check, err);
+	if (err == 0 && ret)
+		assert_ptr_equal((*ret)->parent, dir);
+	return err;
 }
 
 #define DIR	(S_IFDIR | 0755)
