@@ -231,6 +231,21 @@ static void bench_fsck(struct famfs_pool *pool, const struct workload *w)
 	free(dst);
 }
 
+/*
+ * One create's allocator work as the master does it: reserve, commit (the
+ * record's apply), end the hold. *ret_ext receives the extent.
+ */
+static int alloc_one(struct famfs_alloc *a, uint64_t size,
+		     struct famfs_extent *ret_ext)
+{
+	int n = famfs_alloc_reserve(a, size, ret_ext, 1);
+
+	if (n != 1)
+		return n < 0 ? n : -ENOSPC;
+	return famfs_alloc_commit(a, ret_ext, 1) ?:
+	       famfs_alloc_unreserve(a, ret_ext, 1);
+}
+
 static void bench_alloc(uint64_t n)
 {
 	struct famfs_extent *ext = malloc(n * sizeof(*ext)), *dst;
@@ -242,15 +257,19 @@ static void bench_alloc(uint64_t n)
 	if (r < 0 || !ext || !dst)
 		die("alloc setup", r < 0 ? r : -ENOMEM);
 	t = now_s();
-	for (uint64_t i = 0; i < n; i++)
-		if (famfs_alloc_alloc(a, UNIT * (1 + i % 4), &ext[i], 1) != 1)
-			die("alloc", -ENOSPC);
+	for (uint64_t i = 0; i < n; i++) {
+		r = alloc_one(a, UNIT * (1 + i % 4), &ext[i]);
+		if (r < 0)
+			die("alloc", r);
+	}
 	/* Free every other one, then allocate into the holes. */
 	for (uint64_t i = 0; i < n; i += 2)
-		famfs_alloc_release(a, ext[i].offset, ext[i].len);
-	for (uint64_t i = 0; i < n; i += 2)
-		if (famfs_alloc_alloc(a, UNIT * (1 + i % 4), &ext[i], 1) != 1)
-			die("alloc into holes", -ENOSPC);
+		famfs_alloc_release(a, &ext[i], 1);
+	for (uint64_t i = 0; i < n; i += 2) {
+		r = alloc_one(a, UNIT * (1 + i % 4), &ext[i]);
+		if (r < 0)
+			die("alloc into holes", r);
+	}
 	ns_op = (now_s() - t) * 1e9 / ((double)n * 2);
 	t = now_s();
 	memcpy(dst, ext, n * sizeof(*ext));

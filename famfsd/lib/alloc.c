@@ -10,47 +10,82 @@ struct famfs_alloc {
 	uint64_t unit;		/* bytes per unit, a power of two */
 	unsigned int shift;	/* log2(unit) */
 	uint64_t units;
-	uint64_t free_units;
+	uint64_t free_units;	/* neither used nor held */
+	uint64_t held_units;
 	uint64_t rover;		/* next-fit start, a unit index */
-	uint64_t *bits;		/* 1 = used; bits past units are set */
+	uint64_t words;		/* per bitmap */
+	uint64_t *used;		/* 1 = used; bits past units are set */
+	uint64_t *held;		/* 1 = held; NULL until the first reserve */
 };
 
 #define WORD_BITS 64u
 
-/* Sets (used=true) or clears units [i, i + n), a word at a time. */
-static void set_range(struct famfs_alloc *a, uint64_t i, uint64_t n, bool used)
+/* The bits of word i / WORD_BITS that [i, i + n) covers, and how many. */
+static uint64_t word_mask(uint64_t i, uint64_t n, uint64_t *ret_take)
+{
+	uint64_t b = i % WORD_BITS;
+	uint64_t take = WORD_BITS - b < n ? WORD_BITS - b : n;
+
+	*ret_take = take;
+	return (take == WORD_BITS ? ~0ull : ((1ull << take) - 1)) << b;
+}
+
+/* Sets (on=true) or clears bits [i, i + n) of map, a word at a time. */
+static void set_range(uint64_t *map, uint64_t i, uint64_t n, bool on)
 {
 	while (n) {
-		uint64_t w = i / WORD_BITS, b = i % WORD_BITS;
-		uint64_t take = WORD_BITS - b < n ? WORD_BITS - b : n;
-		uint64_t mask = (take == WORD_BITS ? ~0ull :
-				 ((1ull << take) - 1)) << b;
+		uint64_t take, mask = word_mask(i, n, &take);
 
-		if (used)
-			a->bits[w] |= mask;
+		if (on)
+			map[i / WORD_BITS] |= mask;
 		else
-			a->bits[w] &= ~mask;
+			map[i / WORD_BITS] &= ~mask;
 		i += take;
 		n -= take;
 	}
 }
 
-/* Number of used units in [i, i + n). */
-static uint64_t count_used(const struct famfs_alloc *a, uint64_t i, uint64_t n)
+/*
+ * Whether bits [i, i + n) of map are all set (want_set) or all clear; a
+ * NULL map has none set. Compares masked words, so the replay path needs
+ * no population count.
+ */
+static bool range_is(const uint64_t *map, uint64_t i, uint64_t n, bool want_set)
 {
-	uint64_t used = 0;
-
+	if (!map)
+		return !want_set;
 	while (n) {
-		uint64_t w = i / WORD_BITS, b = i % WORD_BITS;
-		uint64_t take = WORD_BITS - b < n ? WORD_BITS - b : n;
-		uint64_t mask = (take == WORD_BITS ? ~0ull :
-				 ((1ull << take) - 1)) << b;
+		uint64_t take, mask = word_mask(i, n, &take);
 
-		used += (uint64_t)__builtin_popcountll(a->bits[w] & mask);
+		if ((map[i / WORD_BITS] & mask) != (want_set ? mask : 0))
+			return false;
 		i += take;
 		n -= take;
 	}
-	return used;
+	return true;
+}
+
+/* Number of set bits of map in [i, i + n); a NULL map has none. */
+static uint64_t count_set(const uint64_t *map, uint64_t i, uint64_t n)
+{
+	uint64_t set = 0;
+
+	while (map && n) {
+		uint64_t take, mask = word_mask(i, n, &take);
+		uint64_t bits = map[i / WORD_BITS] & mask;
+
+		/*
+		 * Ranges are mostly all set or all clear; without -mpopcnt the
+		 * count is a library call, so it is left for mixed words.
+		 */
+		if (bits == mask)
+			set += take;
+		else if (bits)
+			set += (uint64_t)__builtin_popcountll(bits);
+		i += take;
+		n -= take;
+	}
+	return set;
 }
 
 int famfs_alloc_new(uint64_t base, uint64_t units, uint64_t unit,
@@ -64,8 +99,9 @@ int famfs_alloc_new(uint64_t base, uint64_t units, uint64_t unit,
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->bits = calloc(words ? words : 1, sizeof(uint64_t));
-	if (!a->bits) {
+	a->words = words ? words : 1;
+	a->used = calloc(a->words, sizeof(uint64_t));
+	if (!a->used) {
 		free(a);
 		return -ENOMEM;
 	}
@@ -76,7 +112,7 @@ int famfs_alloc_new(uint64_t base, uint64_t units, uint64_t unit,
 	a->free_units = units;
 	/* Bits past the end read as used so searches never return them. */
 	if (units % WORD_BITS)
-		a->bits[words - 1] = ~0ull << (units % WORD_BITS);
+		a->used[words - 1] = ~0ull << (units % WORD_BITS);
 	*ret = a;
 	return 0;
 }
@@ -85,54 +121,151 @@ void famfs_alloc_free(struct famfs_alloc *a)
 {
 	if (!a)
 		return;
-	free(a->bits);
+	free(a->used);
+	free(a->held);
 	free(a);
 }
 
-/* Converts a byte range to units; false when misaligned or out of range. */
+/*
+ * Converts a byte range to units; false when misaligned or out of range.
+ * The unit is a power of two: a mask, not a division, on the replay path.
+ */
 static bool to_units(const struct famfs_alloc *a, uint64_t offset, uint64_t len,
 		     uint64_t *first, uint64_t *n)
 {
-	if (!len || offset < a->base || (offset - a->base) % a->unit ||
-	    len % a->unit)
+	uint64_t misaligned = a->unit - 1;
+
+	if (!len || offset < a->base || ((offset - a->base) & misaligned) ||
+	    (len & misaligned))
 		return false;
 	*first = (offset - a->base) >> a->shift;
 	*n = len >> a->shift;
 	return *first < a->units && *n <= a->units - *first;
 }
 
-int famfs_alloc_mark(struct famfs_alloc *a, uint64_t offset, uint64_t len)
+static bool overlap(const struct famfs_extent *x, const struct famfs_extent *y)
 {
-	uint64_t first, n;
+	return x->offset < y->offset + y->len && y->offset < x->offset + x->len;
+}
 
-	if (!to_units(a, offset, len, &first, &n))
-		return -ERANGE;
-	if (count_used(a, first, n))
-		return -EEXIST;
-	set_range(a, first, n, true);
-	a->free_units -= n;
+/*
+ * The one check behind every range operation: each extent is inside the
+ * area, each of its units has the wanted bit of map (set or clear), and no
+ * two extents overlap (n is at most FAMFS_MAX_EXTENTS, so the pairwise
+ * test stays cheap; a record has one extent in the common case). Returns 0,
+ * -ERANGE, or err_state for the first extent that fails.
+ */
+static int check_ranges(const struct famfs_alloc *a, const uint64_t *map,
+			bool want_set, int err_state,
+			const struct famfs_extent *ext, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t first, units;
+
+		if (!to_units(a, ext[i].offset, ext[i].len, &first, &units))
+			return -ERANGE;
+		if (!range_is(map, first, units, want_set))
+			return err_state;
+		for (unsigned int j = 0; j < i; j++)
+			if (overlap(&ext[i], &ext[j]))
+				return err_state;
+	}
 	return 0;
 }
 
-int famfs_alloc_release(struct famfs_alloc *a, uint64_t offset, uint64_t len)
+/* Unit index of an extent that check_ranges() accepted. */
+static uint64_t first_unit(const struct famfs_alloc *a,
+			   const struct famfs_extent *e)
 {
-	uint64_t first, n;
+	return (e->offset - a->base) >> a->shift;
+}
 
-	if (!to_units(a, offset, len, &first, &n))
-		return -ERANGE;
-	if (count_used(a, first, n) != n)
-		return -EINVAL;
-	set_range(a, first, n, false);
-	a->free_units += n;
+/*
+ * Sets (on) or clears the used bits of extents check_ranges() accepted.
+ * Held units left the free count when they were reserved.
+ */
+static void set_used(struct famfs_alloc *a, const struct famfs_extent *ext,
+		     unsigned int n, bool on)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t first = first_unit(a, &ext[i]);
+		uint64_t units = ext[i].len >> a->shift;
+		uint64_t counted = units - count_set(a->held, first, units);
+
+		if (on)
+			a->free_units -= counted;
+		else
+			a->free_units += counted;
+		set_range(a->used, first, units, on);
+	}
+}
+
+/* Ends holds check_ranges() accepted; used units stay out of the count. */
+static void drop_holds(struct famfs_alloc *a, const struct famfs_extent *ext,
+		       unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t first = first_unit(a, &ext[i]);
+		uint64_t units = ext[i].len >> a->shift;
+
+		a->free_units += units - count_set(a->used, first, units);
+		a->held_units -= units;
+		set_range(a->held, first, units, false);
+	}
+}
+
+int famfs_alloc_check(const struct famfs_alloc *a,
+		      const struct famfs_extent *ext, unsigned int n)
+{
+	return check_ranges(a, a->used, false, -EEXIST, ext, n);
+}
+
+int famfs_alloc_commit(struct famfs_alloc *a, const struct famfs_extent *ext,
+		       unsigned int n)
+{
+	int err = famfs_alloc_check(a, ext, n);
+
+	if (err < 0)
+		return err;
+	set_used(a, ext, n, true);
 	return 0;
 }
 
-/* First free unit at or after i, or a->units. Skips full words at once. */
+int famfs_alloc_release(struct famfs_alloc *a, const struct famfs_extent *ext,
+			unsigned int n)
+{
+	int err = check_ranges(a, a->used, true, -EINVAL, ext, n);
+
+	if (err < 0)
+		return err;
+	set_used(a, ext, n, false);
+	return 0;
+}
+
+int famfs_alloc_unreserve(struct famfs_alloc *a,
+			  const struct famfs_extent *ext, unsigned int n)
+{
+	/* With no hold map yet nothing is held: every extent is refused. */
+	int err = check_ranges(a, a->held, true, -EINVAL, ext, n);
+
+	if (err < 0)
+		return err;
+	drop_holds(a, ext, n);
+	return 0;
+}
+
+/* Word w of the units a search must skip: used or held. */
+static uint64_t taken(const struct famfs_alloc *a, uint64_t w)
+{
+	return a->used[w] | a->held[w];
+}
+
+/* First unit at or after i that is neither used nor held, or a->units. */
 static uint64_t next_free(const struct famfs_alloc *a, uint64_t i)
 {
 	while (i < a->units) {
 		uint64_t w = i / WORD_BITS;
-		uint64_t word = a->bits[w] | ((1ull << (i % WORD_BITS)) - 1);
+		uint64_t word = taken(a, w) | ((1ull << (i % WORD_BITS)) - 1);
 
 		if (word != ~0ull)
 			return w * WORD_BITS + (uint64_t)__builtin_ctzll(~word);
@@ -148,7 +281,7 @@ static uint64_t run_length(const struct famfs_alloc *a, uint64_t i, uint64_t max
 
 	while (n < max && i + n < a->units) {
 		uint64_t w = (i + n) / WORD_BITS, b = (i + n) % WORD_BITS;
-		uint64_t word = a->bits[w] >> b;
+		uint64_t word = taken(a, w) >> b;
 		uint64_t run = word ? (uint64_t)__builtin_ctzll(word) :
 				      WORD_BITS - b;
 
@@ -193,14 +326,33 @@ static uint64_t find_run(const struct famfs_alloc *a, uint64_t want,
 	return best;
 }
 
-int famfs_alloc_alloc(struct famfs_alloc *a, uint64_t size,
-		      struct famfs_extent *ext, unsigned int max_extents)
+/* Holds run [start, start + len) and returns it as an extent. */
+static struct famfs_extent hold_run(struct famfs_alloc *a, uint64_t start,
+				    uint64_t len)
+{
+	set_range(a->held, start, len, true);
+	a->free_units -= len;
+	a->held_units += len;
+	a->rover = start + len < a->units ? start + len : 0;
+	return (struct famfs_extent){
+		.offset = a->base + (start << a->shift), .len = len << a->shift,
+	};
+}
+
+int famfs_alloc_reserve(struct famfs_alloc *a, uint64_t size,
+			struct famfs_extent *ext, unsigned int max_extents)
 {
 	uint64_t need = (size + a->unit - 1) >> a->shift;
 	unsigned int n = 0;
 
-	if (!size || need > a->free_units || size > UINT64_MAX - a->unit)
+	if (!size || size > UINT64_MAX - a->unit || need > a->free_units)
 		return -ENOSPC;
+	/* Agents and fsck never reserve: only the master pays for the map. */
+	if (!a->held) {
+		a->held = calloc(a->words, sizeof(uint64_t));
+		if (!a->held)
+			return -ENOMEM;
+	}
 	while (need) {
 		uint64_t start, len;
 
@@ -209,18 +361,12 @@ int famfs_alloc_alloc(struct famfs_alloc *a, uint64_t size,
 		len = find_run(a, need, &start);
 		if (!len)
 			goto undo;
-		set_range(a, start, len, true);
-		a->free_units -= len;
-		a->rover = start + len < a->units ? start + len : 0;
-		ext[n].offset = a->base + (start << a->shift);
-		ext[n].len = len << a->shift;
-		n++;
+		ext[n++] = hold_run(a, start, len);
 		need -= len;
 	}
 	return (int)n;
 undo:
-	while (n--)
-		famfs_alloc_release(a, ext[n].offset, ext[n].len);
+	drop_holds(a, ext, n);
 	return -ENOSPC;
 }
 
@@ -234,6 +380,11 @@ uint64_t famfs_alloc_free_bytes(const struct famfs_alloc *a)
 	return a->free_units << a->shift;
 }
 
+uint64_t famfs_alloc_held_bytes(const struct famfs_alloc *a)
+{
+	return a->held_units << a->shift;
+}
+
 uint64_t famfs_alloc_total_bytes(const struct famfs_alloc *a)
 {
 	return a->units << a->shift;
@@ -241,5 +392,5 @@ uint64_t famfs_alloc_total_bytes(const struct famfs_alloc *a)
 
 uint64_t famfs_alloc_mem_bytes(const struct famfs_alloc *a)
 {
-	return sizeof(*a) + (a->units + WORD_BITS - 1) / WORD_BITS * 8;
+	return sizeof(*a) + a->words * 8 * (a->held ? 2 : 1);
 }

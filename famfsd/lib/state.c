@@ -124,29 +124,24 @@ static int apply_mkdir(struct famfs_state *st, const struct famfs_rec *r,
 	return 0;
 }
 
-/* Decodes and marks the extents of a create; unmarks them on failure. */
+/* Decodes and commits the extents of a create: all of them or none. */
 static int mark_extents(struct famfs_state *st, const struct famfs_rec *r,
 			struct famfs_extent *ext, uint64_t *ret_bytes,
 			const char **reason)
 {
 	uint64_t total = 0;
-	uint32_t i;
-	int err = 0;
+	int err;
 
-	for (i = 0; i < r->n_extents; i++) {
+	for (uint32_t i = 0; i < r->n_extents; i++) {
 		ext[i].offset = famfs_extent_offset(&r->extents[i]);
 		ext[i].len = famfs_extent_len(&r->extents[i]);
-		err = famfs_alloc_mark(st->alloc, ext[i].offset, ext[i].len);
-		if (err < 0)
-			break;
-		total += ext[i].len;
+		total += ext[i].len;	/* wraps only for refused ones */
 	}
+	err = famfs_alloc_commit(st->alloc, ext, r->n_extents);
 	if (err < 0) {
 		*reason = err == -EEXIST ?
-			"extent overlaps space already in use" :
+			"extent overlaps space already in use or another extent" :
 			"extent is misaligned or outside the data area";
-		while (i--)
-			famfs_alloc_release(st->alloc, ext[i].offset, ext[i].len);
 		return -EUCLEAN;
 	}
 	*ret_bytes = total;
@@ -206,8 +201,8 @@ static int apply_create(struct famfs_state *st, const struct famfs_rec *r,
 	st->files++;
 	return 0;
 unmark:
-	for (uint32_t i = 0; i < r->n_extents; i++)
-		famfs_alloc_release(st->alloc, ext[i].offset, ext[i].len);
+	/* Committed just above, so this cannot fail. */
+	(void)famfs_alloc_release(st->alloc, ext, r->n_extents);
 	return err;
 }
 
@@ -310,9 +305,10 @@ static int apply_reclaim(struct famfs_state *st, const struct famfs_rec *r,
 		*reason = "reclaim of an inode that is not pending reclaim";
 		return -EUCLEAN;
 	}
-	for (uint32_t i = 0; i < p->n_extents; i++)
-		famfs_alloc_release(st->alloc, p->extents[i].offset,
-				    p->extents[i].len);
+	if (famfs_alloc_release(st->alloc, p->extents, p->n_extents) < 0) {
+		*reason = "pending extents are not in use";
+		return -EUCLEAN;
+	}
 	st->pending_bytes -= p->bytes;
 	pending_unlink(st, p);
 	free(p->extents);

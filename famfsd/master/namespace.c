@@ -169,14 +169,31 @@ static int check_quota(struct master *m, const struct master_create *c,
 	return -EDQUOT;
 }
 
+/* Why famfs_alloc_reserve() refused bytes with avail free. */
+static int reserve_error(int err, uint64_t bytes, uint64_t avail,
+			 struct master_why *w)
+{
+	if (err != -ENOSPC) {
+		master_why_set(w, "failed to reserve %" PRIu64 " bytes: %s",
+			       bytes, strerror(-err));
+		return err;
+	}
+	if (bytes <= avail)
+		master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64
+			       " free but too fragmented for %u extents",
+			       bytes, avail, FAMFS_MAX_EXTENTS);
+	else
+		master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64
+			       " free", bytes, avail);
+	return -ENOSPC;
+}
+
 /*
- * Allocation and the log: allocate, convert the extents to little-endian
- * for the record, then give them back to the allocator before the record
- * is committed. Applying the published record marks exactly those extents
- * again (the replay engine must, so that replay and memory agree, and it
- * refuses extents already marked). m->lock is held from the allocation to
- * the apply, so nobody else can take the units in between; if the append
- * fails, nothing is left to undo.
+ * Space for a create is held, not marked (famfs_alloc_reserve): the record
+ * carries the extents little-endian, and applying the published record is
+ * what marks them used, here as on every agent. The hold keeps any other
+ * create from getting the same units meanwhile, and ends once the record
+ * is applied or the create failed (famfs_alloc_unreserve).
  */
 static int make_file(struct master *m, const struct famfs_node *dir,
 		     const char *name, size_t name_len,
@@ -206,24 +223,17 @@ static int make_file(struct master *m, const struct famfs_node *dir,
 	err = check_quota(m, c, bytes, w);
 	if (err < 0)
 		return err;
-	n = famfs_alloc_alloc(a, c->size, ext, FAMFS_MAX_EXTENTS);
-	if (n < 0) {
-		if (bytes <= avail)
-			master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64
-				       " free but too fragmented for %u extents",
-				       bytes, avail, FAMFS_MAX_EXTENTS);
-		else
-			master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64
-				       " free", bytes, avail);
-		return -ENOSPC;
-	}
+	n = famfs_alloc_reserve(a, c->size, ext, FAMFS_MAX_EXTENTS);
+	if (n < 0)
+		return reserve_error(n, bytes, avail, w);
 	for (int i = 0; i < n; i++) {
 		le[i].offset = htole64(ext[i].offset);
 		le[i].len = htole64(ext[i].len);
-		famfs_alloc_release(a, ext[i].offset, ext[i].len);
 	}
 	rec.n_extents = (uint32_t)n;
 	err = master_commit(m, &rec, NULL, w);
+	/* Held just above, under the same lock: this cannot fail. */
+	(void)famfs_alloc_unreserve(a, ext, (unsigned int)n);
 	if (err < 0)
 		return err;
 	*ret = famfs_ns_get(m->st->ns, rec.ino);

@@ -184,9 +184,14 @@ static inline int tpool_create(struct tpool *p, uint64_t parent,
 	int n = 0, err;
 
 	if (size) {
-		n = famfs_alloc_alloc(p->alloc, size, ext, FAMFS_MAX_EXTENTS);
+		/* No state applies this writer's records: it commits itself. */
+		n = famfs_alloc_reserve(p->alloc, size, ext, FAMFS_MAX_EXTENTS);
 		if (n < 0)
 			return n;
+		err = famfs_alloc_commit(p->alloc, ext, (unsigned int)n) ?:
+		      famfs_alloc_unreserve(p->alloc, ext, (unsigned int)n);
+		if (err < 0)
+			return err;
 		for (int i = 0; i < n; i++) {
 			ext[i].offset = htole64(ext[i].offset);
 			ext[i].len = htole64(ext[i].len);

@@ -153,13 +153,11 @@ static int do_create(struct tool *t, const char *path, uint64_t size,
 
 	if (err < 0)
 		return err;
-	n = famfs_alloc_alloc(t->st->alloc, size ? size : 1, ext,
-			      FAMFS_MAX_EXTENTS);
+	n = famfs_alloc_reserve(t->st->alloc, size ? size : 1, ext,
+				FAMFS_MAX_EXTENTS);
 	if (n < 0)
 		return n;
-	/* The record marks them used again when the state applies it. */
 	for (int i = 0; i < n; i++) {
-		famfs_alloc_release(t->st->alloc, ext[i].offset, ext[i].len);
 		le[i].offset = htole64(ext[i].offset);
 		le[i].len = htole64(ext[i].len);
 	}
@@ -171,7 +169,10 @@ static int do_create(struct tool *t, const char *path, uint64_t size,
 	r.extents = le;
 	r.n_extents = (uint32_t)n;
 	*ret_ino = r.ino;
-	return append(t, &r);
+	/* Applying the record marks the extents used; the hold ends either way. */
+	err = append(t, &r);
+	(void)famfs_alloc_unreserve(t->st->alloc, ext, (unsigned int)n);
+	return err;
 }
 
 static int do_delete(struct tool *t, const char *path, uint64_t *ret_ino)
