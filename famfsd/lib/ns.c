@@ -345,6 +345,16 @@ struct famfs_node *famfs_ns_lookup(const struct famfs_ns *ns,
 	return NULL;
 }
 
+void famfs_ns_prefetch_insert(const struct famfs_ns *ns,
+			      const struct famfs_node_attr *attr)
+{
+	const struct table *n = &ns->by_name, *i = &ns->by_ino;
+
+	__builtin_prefetch(&n->slots[home(n, name_hash(attr->parent, attr->name,
+						       attr->name_len))], 1);
+	__builtin_prefetch(&i->slots[home(i, ino_hash(attr->ino))], 1);
+}
+
 int famfs_ns_insert_check(const struct famfs_ns *ns,
 			  const struct famfs_node_attr *attr,
 			  struct famfs_node **ret_parent)

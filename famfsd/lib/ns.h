@@ -101,6 +101,14 @@ int famfs_ns_insert_under(struct famfs_ns *ns, struct famfs_node *parent,
 			  struct famfs_node **ret);
 
 /*
+ * A hint: starts loading the table slots an insert of attr looks at. In a
+ * large index each is a cache miss; started early, they overlap each other
+ * and whatever the caller checks meanwhile, instead of following it.
+ */
+void famfs_ns_prefetch_insert(const struct famfs_ns *ns,
+			      const struct famfs_node_attr *attr);
+
+/*
  * Sizes the hash tables for count nodes at once, so a replay of a large log
  * does not rehash at every doubling. A hint: -ENOMEM changes nothing.
  */

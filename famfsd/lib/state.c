@@ -71,21 +71,17 @@ struct famfs_pending *famfs_state_pending_find(const struct famfs_state *st,
 	return p;
 }
 
-/* Rules every new node obeys: fresh inode number, a valid name. */
-static const char *check_new_node(const struct famfs_state *st,
-				  const struct famfs_rec *r)
-{
-	const char *why;
-
-	if (r->ino <= st->max_ino)
-		return "inode number reused or out of order";
-	if (r->mode & ~07777u)
-		return "mode has bits beyond the permissions";
-	why = famfs_name_check(r->name, r->name_len);
-	if (why)
-		return why;
-	return NULL;
-}
+/*
+ * What the checks of a record found, handed to the commit that follows so
+ * it neither decodes nor looks anything up again.
+ */
+struct plan {
+	struct famfs_extent ext[FAMFS_MAX_EXTENTS];	/* create, host order */
+	uint64_t bytes;				/* create: sum of ext */
+	struct famfs_node *parent;		/* mkdir, create */
+	struct famfs_node *node;		/* delete */
+	struct famfs_pending *pending;		/* reclaim */
+};
 
 static const char *insert_error(int err)
 {
@@ -94,115 +90,236 @@ static const char *insert_error(int err)
 		return "parent directory does not exist";
 	case -ENOTDIR:
 		return "parent is not a directory";
-	case -EEXIST:
-		return "name already exists in the directory";
 	default:
-		return "out of memory";
+		return "name already exists in the directory";
 	}
 }
 
-static int apply_mkdir(struct famfs_state *st, const struct famfs_rec *r,
-		       const char **reason)
+static const char *extent_error(int err)
 {
-	struct famfs_node_attr a = {
-		.ino = r->ino, .parent = r->parent, .mtime_ns = r->mtime_ns,
-		.seq = r->seq, .mode = S_IFDIR | r->mode, .uid = r->uid,
+	return err == -EEXIST ?
+		"extent overlaps space already in use or another extent" :
+		"extent is misaligned or outside the data area";
+}
+
+/* The node a mkdir or create record adds; extents from the plan. */
+static struct famfs_node_attr node_attr(const struct famfs_rec *r,
+					const struct plan *p)
+{
+	bool dir = r->type == FAMFS_REC_MKDIR;
+
+	return (struct famfs_node_attr){
+		.ino = r->ino, .parent = r->parent, .size = dir ? 0 : r->size,
+		.mtime_ns = r->mtime_ns, .seq = r->seq,
+		.mode = (dir ? S_IFDIR : S_IFREG) | r->mode, .uid = r->uid,
 		.gid = r->gid, .name = r->name, .name_len = r->name_len,
+		.extents = dir ? NULL : p->ext,
+		.n_extents = dir ? 0 : r->n_extents,
 	};
+}
+
+/* ---- checks: the rules, never changing the state -------------------------- */
+
+/* Rules every new node obeys: fresh inode number, a valid name. */
+static const char *check_new_node(const struct famfs_state *st,
+				  const struct famfs_rec *r)
+{
+	if (r->ino <= st->max_ino)
+		return "inode number reused or out of order";
+	if (r->mode & ~07777u)
+		return "mode has bits beyond the permissions";
+	return famfs_name_check(r->name, r->name_len);
+}
+
+/* The index slots check_insert() will look at, loading while we check. */
+static void prefetch_insert(const struct famfs_state *st,
+			    const struct famfs_rec *r, const struct plan *p)
+{
+	struct famfs_node_attr a = node_attr(r, p);
+
+	famfs_ns_prefetch_insert(st->ns, &a);
+}
+
+/* The parent exists, is a directory, and holds no node of that name. */
+static const char *check_insert(const struct famfs_state *st,
+				const struct famfs_rec *r, struct plan *p)
+{
+	struct famfs_node_attr a = node_attr(r, p);
+	int err = famfs_ns_insert_check(st->ns, &a, &p->parent);
+
+	return err < 0 ? insert_error(err) : NULL;
+}
+
+static const char *check_mkdir(const struct famfs_state *st,
+			       const struct famfs_rec *r, struct plan *p)
+{
+	const char *why;
+
+	prefetch_insert(st, r, p);
+	why = check_new_node(st, r);
+
+	return why ? why : check_insert(st, r, p);
+}
+
+/* Decodes the extents into the plan and checks them against the space. */
+static const char *check_extents(const struct famfs_state *st,
+				 const struct famfs_rec *r, struct plan *p)
+{
 	int err;
 
-	*reason = check_new_node(st, r);
-	if (*reason)
-		return -EUCLEAN;
-	err = famfs_ns_insert(st->ns, &a, NULL);
-	if (err < 0) {
-		*reason = insert_error(err);
-		return err == -ENOMEM ? err : -EUCLEAN;
+	p->bytes = 0;
+	for (uint32_t i = 0; i < r->n_extents; i++) {
+		p->ext[i].offset = famfs_extent_offset(&r->extents[i]);
+		p->ext[i].len = famfs_extent_len(&r->extents[i]);
+		p->bytes += p->ext[i].len;	/* wraps only for refused ones */
 	}
+	err = famfs_alloc_check(st->alloc, p->ext, r->n_extents);
+	if (err < 0)
+		return extent_error(err);
+	if (p->bytes < r->size)
+		return "extents are smaller than the file size";
+	return NULL;
+}
+
+static const char *check_create(const struct famfs_state *st,
+				const struct famfs_rec *r, struct plan *p)
+{
+	const char *why;
+
+	prefetch_insert(st, r, p);
+	why = check_new_node(st, r);
+
+	if (!why && r->tenant_len)
+		why = famfs_tenant_check(r->tenant, r->tenant_len);
+	if (!why && r->n_extents > FAMFS_MAX_EXTENTS)
+		why = "create record has too many extents";
+	if (!why)
+		why = check_extents(st, r, p);
+	return why ? why : check_insert(st, r, p);
+}
+
+static const char *check_delete(const struct famfs_state *st,
+				const struct famfs_rec *r, struct plan *p)
+{
+	struct famfs_node *n = famfs_ns_get(st->ns, r->ino);
+
+	if (!n || !n->parent)
+		return n ? "delete of the root" : "delete of an unknown inode";
+	if (n->parent->ino != r->parent || n->name_len != r->name_len ||
+	    memcmp(n->name, r->name, r->name_len) != 0)
+		return "delete names another parent or name than the inode has";
+	if (famfs_node_is_dir(n) && n->dir.n_children)
+		return "delete of a directory that is not empty";
+	p->node = n;
+	return NULL;
+}
+
+static const char *check_quota(const struct famfs_rec *r)
+{
+	return r->tenant_len ? famfs_tenant_check(r->tenant, r->tenant_len) :
+			       "set_quota without a tenant";
+}
+
+static const char *check_reclaim(const struct famfs_state *st,
+				 const struct famfs_rec *r, struct plan *p)
+{
+	struct famfs_pending *pd = famfs_state_pending_find(st, r->ino);
+
+	if (!pd || pd->delete_seq != r->delete_seq)
+		return "reclaim of an inode that is not pending reclaim";
+	p->pending = pd;
+	return NULL;
+}
+
+/* Every rule r must obey against st; NULL when it obeys them all. */
+static const char *check_record(const struct famfs_state *st,
+				const struct famfs_rec *r, struct plan *p)
+{
+	if (r->seq != st->last_seq + 1)
+		return "sequence gap";
+	if (r->epoch < st->last_epoch || r->epoch == 0)
+		return "master epoch went backwards or is zero";
+	switch (r->type) {
+	case FAMFS_REC_MKDIR:
+		return check_mkdir(st, r, p);
+	case FAMFS_REC_CREATE:
+		return check_create(st, r, p);
+	case FAMFS_REC_DELETE:
+		return check_delete(st, r, p);
+	case FAMFS_REC_SET_QUOTA:
+		return check_quota(r);
+	case FAMFS_REC_RECLAIM:
+		return check_reclaim(st, r, p);
+	default:
+		return "unknown record type";
+	}
+}
+
+int famfs_state_check(const struct famfs_state *st, const struct famfs_rec *r,
+		      const char **reason)
+{
+	struct plan p;
+
+	*reason = check_record(st, r, &p);
+	return *reason ? -EUCLEAN : 0;
+}
+
+/*
+ * ---- commits: a checked record's changes ---------------------------------
+ *
+ * After check_record() only memory can run out (-ENOMEM, undone like any
+ * failure). The namespace insert trusts the check (nothing changed since);
+ * the allocator's commit and release check their own contracts again, and
+ * a failure there would mean a check above is missing: it is refused like
+ * a broken rule, changing nothing.
+ */
+
+static int commit_mkdir(struct famfs_state *st, const struct famfs_rec *r,
+			struct plan *p)
+{
+	struct famfs_node_attr a = node_attr(r, p);
+	int err = famfs_ns_insert_under(st->ns, p->parent, &a, NULL);
+
+	if (err < 0)
+		return err;
 	st->max_ino = r->ino;
 	st->dirs++;
 	return 0;
 }
 
-/* Decodes and commits the extents of a create: all of them or none. */
-static int mark_extents(struct famfs_state *st, const struct famfs_rec *r,
-			struct famfs_extent *ext, uint64_t *ret_bytes,
-			const char **reason)
+static int commit_create(struct famfs_state *st, const struct famfs_rec *r,
+			 struct plan *p, const char **reason)
 {
-	uint64_t total = 0;
-	int err;
-
-	for (uint32_t i = 0; i < r->n_extents; i++) {
-		ext[i].offset = famfs_extent_offset(&r->extents[i]);
-		ext[i].len = famfs_extent_len(&r->extents[i]);
-		total += ext[i].len;	/* wraps only for refused ones */
-	}
-	err = famfs_alloc_commit(st->alloc, ext, r->n_extents);
-	if (err < 0) {
-		*reason = err == -EEXIST ?
-			"extent overlaps space already in use or another extent" :
-			"extent is misaligned or outside the data area";
-		return -EUCLEAN;
-	}
-	*ret_bytes = total;
-	return 0;
-}
-
-static int apply_create(struct famfs_state *st, const struct famfs_rec *r,
-			const char **reason)
-{
-	struct famfs_extent ext[FAMFS_MAX_EXTENTS];
-	struct famfs_node_attr a = {
-		.ino = r->ino, .parent = r->parent, .size = r->size,
-		.mtime_ns = r->mtime_ns, .seq = r->seq,
-		.mode = S_IFREG | r->mode, .uid = r->uid, .gid = r->gid,
-		.name = r->name, .name_len = r->name_len,
-		.extents = ext, .n_extents = r->n_extents,
-	};
+	struct famfs_node_attr a = node_attr(r, p);
 	struct famfs_tenant *tn = NULL;
 	struct famfs_node *node;
-	uint64_t bytes;
 	int err;
 
-	*reason = check_new_node(st, r);
-	if (!*reason && r->tenant_len)
-		*reason = famfs_tenant_check(r->tenant, r->tenant_len);
-	if (*reason)
-		return -EUCLEAN;
-	err = mark_extents(st, r, ext, &bytes, reason);
-	if (err < 0)
-		return err;
-	if (bytes < r->size) {
-		*reason = "extents are smaller than the file size";
-		err = -EUCLEAN;
-		goto unmark;
-	}
-	err = famfs_ns_insert(st->ns, &a, &node);
+	err = famfs_alloc_commit(st->alloc, p->ext, r->n_extents);
 	if (err < 0) {
-		*reason = insert_error(err);
-		err = err == -ENOMEM ? err : -EUCLEAN;
-		goto unmark;
+		*reason = extent_error(err);
+		return -EUCLEAN;
 	}
-	/*
-	 * The tenant last: naming a new one creates it, so it must wait until
-	 * nothing else can refuse the record (a refused record changes nothing).
-	 */
+	err = famfs_ns_insert_under(st->ns, p->parent, &a, &node);
+	if (err < 0)
+		goto release;
+	/* The tenant last: naming a new one creates it, and cannot be undone. */
 	if (r->tenant_len) {
 		err = famfs_tenants_get(st->tenants, r->tenant, r->tenant_len, &tn);
 		if (err < 0) {
 			famfs_ns_remove(st->ns, node);
-			goto unmark;
+			goto release;
 		}
 		node->tenant = tn->id;
-		tn->used_bytes += bytes;
+		tn->used_bytes += p->bytes;
 		tn->used_files++;
 	}
 	st->max_ino = r->ino;
 	st->files++;
 	return 0;
-unmark:
+release:
 	/* Committed just above, so this cannot fail. */
-	(void)famfs_alloc_release(st->alloc, ext, r->n_extents);
+	(void)famfs_alloc_release(st->alloc, p->ext, r->n_extents);
 	return err;
 }
 
@@ -238,30 +355,17 @@ static int add_pending(struct famfs_state *st, const struct famfs_node *n,
 	return 0;
 }
 
-static int apply_delete(struct famfs_state *st, const struct famfs_rec *r,
-			const char **reason)
+static int commit_delete(struct famfs_state *st, const struct famfs_rec *r,
+			 struct plan *p)
 {
-	struct famfs_node *n = famfs_ns_get(st->ns, r->ino);
+	struct famfs_node *n = p->node;
 	struct famfs_tenant *tn;
 	uint64_t bytes;
-	bool dir;
 	int err;
 
-	if (!n || !n->parent) {
-		*reason = n ? "delete of the root" : "delete of an unknown inode";
-		return -EUCLEAN;
-	}
-	if (n->parent->ino != r->parent || n->name_len != r->name_len ||
-	    memcmp(n->name, r->name, r->name_len) != 0) {
-		*reason = "delete names another parent or name than the inode has";
-		return -EUCLEAN;
-	}
-	dir = famfs_node_is_dir(n);
-	if (dir && n->dir.n_children) {
-		*reason = "delete of a directory that is not empty";
-		return -EUCLEAN;
-	}
-	if (!dir) {
+	if (famfs_node_is_dir(n)) {
+		st->dirs--;
+	} else {
 		err = add_pending(st, n, r->seq, &bytes);
 		if (err < 0)
 			return err;
@@ -271,23 +375,16 @@ static int apply_delete(struct famfs_state *st, const struct famfs_rec *r,
 			tn->used_files--;
 		}
 		st->files--;
-	} else {
-		st->dirs--;
 	}
 	famfs_ns_remove(st->ns, n);
 	return 0;
 }
 
-static int apply_quota(struct famfs_state *st, const struct famfs_rec *r,
-		       const char **reason)
+static int commit_quota(struct famfs_state *st, const struct famfs_rec *r)
 {
 	struct famfs_tenant *tn;
 	int err;
 
-	*reason = r->tenant_len ? famfs_tenant_check(r->tenant, r->tenant_len) :
-				  "set_quota without a tenant";
-	if (*reason)
-		return -EUCLEAN;
 	err = famfs_tenants_get(st->tenants, r->tenant, r->tenant_len, &tn);
 	if (err < 0)
 		return err;
@@ -296,60 +393,52 @@ static int apply_quota(struct famfs_state *st, const struct famfs_rec *r,
 	return 0;
 }
 
-static int apply_reclaim(struct famfs_state *st, const struct famfs_rec *r,
-			 const char **reason)
+static int commit_reclaim(struct famfs_state *st, struct plan *p,
+			  const char **reason)
 {
-	struct famfs_pending *p = famfs_state_pending_find(st, r->ino);
+	struct famfs_pending *pd = p->pending;
 
-	if (!p || p->delete_seq != r->delete_seq) {
-		*reason = "reclaim of an inode that is not pending reclaim";
-		return -EUCLEAN;
-	}
-	if (famfs_alloc_release(st->alloc, p->extents, p->n_extents) < 0) {
+	if (famfs_alloc_release(st->alloc, pd->extents, pd->n_extents) < 0) {
 		*reason = "pending extents are not in use";
 		return -EUCLEAN;
 	}
-	st->pending_bytes -= p->bytes;
-	pending_unlink(st, p);
-	free(p->extents);
-	free(p);
+	st->pending_bytes -= pd->bytes;
+	pending_unlink(st, pd);
+	free(pd->extents);
+	free(pd);
 	return 0;
+}
+
+static int commit_record(struct famfs_state *st, const struct famfs_rec *r,
+			 struct plan *p, const char **reason)
+{
+	switch (r->type) {
+	case FAMFS_REC_MKDIR:
+		return commit_mkdir(st, r, p);
+	case FAMFS_REC_CREATE:
+		return commit_create(st, r, p, reason);
+	case FAMFS_REC_DELETE:
+		return commit_delete(st, r, p);
+	case FAMFS_REC_SET_QUOTA:
+		return commit_quota(st, r);
+	case FAMFS_REC_RECLAIM:
+		return commit_reclaim(st, p, reason);
+	default:			/* check_record() refused it */
+		*reason = "unknown record type";
+		return -EUCLEAN;
+	}
 }
 
 int famfs_state_apply(struct famfs_state *st, const struct famfs_rec *r,
 		      const char **reason)
 {
+	struct plan p;
 	int err;
 
-	*reason = NULL;
-	if (r->seq != st->last_seq + 1) {
-		*reason = "sequence gap";
+	*reason = check_record(st, r, &p);
+	if (*reason)
 		return -EUCLEAN;
-	}
-	if (r->epoch < st->last_epoch || r->epoch == 0) {
-		*reason = "master epoch went backwards or is zero";
-		return -EUCLEAN;
-	}
-	switch (r->type) {
-	case FAMFS_REC_MKDIR:
-		err = apply_mkdir(st, r, reason);
-		break;
-	case FAMFS_REC_CREATE:
-		err = apply_create(st, r, reason);
-		break;
-	case FAMFS_REC_DELETE:
-		err = apply_delete(st, r, reason);
-		break;
-	case FAMFS_REC_SET_QUOTA:
-		err = apply_quota(st, r, reason);
-		break;
-	case FAMFS_REC_RECLAIM:
-		err = apply_reclaim(st, r, reason);
-		break;
-	default:
-		*reason = "unknown record type";
-		err = -EUCLEAN;
-	}
+	err = commit_record(st, r, &p, reason);
 	if (err < 0) {
 		if (!*reason)
 			*reason = "out of memory";

@@ -2,8 +2,9 @@
 /*
  * The replay engine: applies decoded log records, in order, to a namespace
  * index, the allocator and the tenant table, checking every rule a record
- * must obey. The master rebuilds from it, fsck checks with it, agents
- * follow the log with it; one engine, so all three agree.
+ * must obey. The master rebuilds from it and checks every record with it
+ * before appending it, fsck checks with it, agents follow the log with it;
+ * one engine, so all three agree.
  */
 #ifndef FAMFSD_STATE_H
 #define FAMFSD_STATE_H
@@ -44,10 +45,20 @@ int famfs_state_new(const struct famfs_pool_info *info,
 void famfs_state_free(struct famfs_state *st);
 
 /*
- * Applies one record. Returns 0, or -EUCLEAN with *reason when the record
- * breaks a rule (sequence gap, epoch going back, unknown parent, duplicate
- * name, extent overlapping another or outside the data area, ...); the
- * state is unchanged then. -ENOMEM leaves it unchanged too.
+ * Checks one record against every rule, changing nothing: 0, or -EUCLEAN
+ * with *reason when it breaks one (sequence gap, epoch going back, unknown
+ * parent, duplicate name, extent overlapping another or outside the data
+ * area, ...). The master runs it on each record before appending it, so
+ * it never publishes one that agents refuse. The checks are
+ * famfs_state_apply()'s own: the verdicts and reasons are the same.
+ */
+int famfs_state_check(const struct famfs_state *st, const struct famfs_rec *r,
+		      const char **reason);
+
+/*
+ * Applies one record: famfs_state_check(), then its changes. Returns 0,
+ * -EUCLEAN with *reason as there, or -ENOMEM; the state is unchanged after
+ * either error.
  */
 int famfs_state_apply(struct famfs_state *st, const struct famfs_rec *r,
 		      const char **reason);

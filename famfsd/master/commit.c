@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The master's write path: append records, publish them, then apply them
- * to the in-memory state by replaying them from the pool with the same
- * engine every agent and fsck uses. Memory therefore always equals what a
- * restarted master would rebuild, and a record that the replay engine would
- * refuse is caught here, before anything else is built on top of it.
+ * The master's write path, one record at a time, all under m->lock
+ * (steps 3-6 of the list in docs/master.md):
  *
- * Nothing is acknowledged to a client before master_publish() returns.
+ *   1. check the record with the replay engine's own rules
+ *      (famfs_state_check), stamped with the sequence and epoch the log
+ *      will give it, against the state it will be applied to; a refusal
+ *      writes nothing, so no agent is ever handed a record it must refuse;
+ *   2. append it (P1-P2) and publish it (P3-P6);
+ *   3. apply it by replaying it from the pool with the same engine every
+ *      agent and fsck uses, so memory always equals what a restarted
+ *      master would rebuild.
+ *
+ * One record per publish: the check of the next record needs the state
+ * with the previous one applied. Nothing is acknowledged to a client
+ * before step 2 is done.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -67,30 +75,47 @@ void master_fence(struct master *m, const char *why)
 	stop_request(1);
 }
 
-int master_append(struct master *m, const struct famfs_rec *r,
-		  uint64_t *ret_seq, struct master_why *w)
+/* Step 1: what every agent would say of r as the next record. */
+static int check(struct master *m, const struct famfs_rec *r,
+		 struct master_why *w)
 {
-	uint8_t buf[FAMFS_REC_PAYLOAD_MAX];
-	int len, err;
+	struct famfs_rec next = *r;
+	const char *why;
 
-	/* A forced takeover must stop us before we write past the tail. */
-	if (!m->fenced && master_lease_check(m) < 0) {
-		msg(MSG_ERR, "lost the master lease to a forced "
-			"takeover");
-		master_fence(m, "another master took the lease");
-	}
-	if (m->fenced) {
-		master_why_set(w, "the master is fenced: %s", m->fenced);
-		return -ESHUTDOWN;
-	}
-	len = famfs_rec_build(r, buf, sizeof(buf));
+	next.seq = famfs_log_appended(m->pool->log).seq + 1;
+	next.epoch = m->epoch;
+	if (famfs_state_check(m->st, &next, &why) == 0)
+		return 0;
+	/* Our own checks let through what the log forbids: a bug to report. */
+	msg(MSG_ERR, "Refused to append a %s record the replay engine would "
+	    "refuse: %s", famfs_rec_type_name(r->type), why);
+	master_why_set(w, "the %s record for this request would break a rule "
+		       "of the log (%s); nothing was written",
+		       famfs_rec_type_name(r->type), why);
+	return -EUCLEAN;
+}
+
+/* The payload of r into buf; its length, or -EINVAL. */
+static int build(const struct famfs_rec *r, uint8_t *buf, size_t size,
+		 struct master_why *w)
+{
+	int len = famfs_rec_build(r, buf, size);
+
 	if (len < 0) {
 		master_why_set(w, "a %s record cannot hold this request",
 			       famfs_rec_type_name(r->type));
 		return -EINVAL;
 	}
-	err = famfs_log_append(m->pool->log, r->type, m->epoch, buf,
-			       (uint32_t)len, ret_seq);
+	return len;
+}
+
+/* Step 2, first half: P1-P2. Not visible until publish(). */
+static int append(struct master *m, uint16_t type, const uint8_t *buf,
+		  int len, uint64_t *ret_seq, struct master_why *w)
+{
+	int err = famfs_log_append(m->pool->log, type, m->epoch, buf,
+				   (uint32_t)len, ret_seq);
+
 	if (err == -ENOSPC) {
 		master_why_set(w, "the metadata log has no room for another "
 			       "record (%llu of %llu bytes used)",
@@ -100,13 +125,14 @@ int master_append(struct master *m, const struct famfs_rec *r,
 	}
 	if (err < 0) {
 		master_why_set(w, "failed to append a %s record: %s",
-			       famfs_rec_type_name(r->type), strerror(-err));
+			       famfs_rec_type_name(type), strerror(-err));
 		return err;
 	}
 	return 0;
 }
 
-int master_publish(struct master *m, struct master_why *w)
+/* Step 2, second half (P3-P6), and step 3. */
+static int publish(struct master *m, struct master_why *w)
 {
 	struct famfs_log_pos tail;
 	int err;
@@ -117,9 +143,10 @@ int master_publish(struct master *m, struct master_why *w)
 	if (err < 0) {
 		/*
 		 * The record is published, so agents will apply it, but our
-		 * state could not: it no longer matches the log. Stop writing;
-		 * a restart replays the log and either agrees or names the bad
-		 * record.
+		 * state could not (step 1 passed: memory ran out, or the pool
+		 * did not hold what we wrote): it no longer matches the log.
+		 * Stop writing; a restart replays the log and either agrees or
+		 * names the bad record.
 		 */
 		msg(MSG_ERR, "Failed to apply published "
 			"record %llu: %s",
@@ -135,7 +162,27 @@ int master_publish(struct master *m, struct master_why *w)
 int master_commit(struct master *m, const struct famfs_rec *r,
 		  uint64_t *ret_seq, struct master_why *w)
 {
-	int err = master_append(m, r, ret_seq, w);
+	uint8_t buf[FAMFS_REC_PAYLOAD_MAX];
+	int len, err;
 
-	return err < 0 ? err : master_publish(m, w);
+	/* A forced takeover must stop us before we write past the tail. */
+	if (!m->fenced && master_lease_check(m) < 0) {
+		msg(MSG_ERR, "lost the master lease to a forced "
+			"takeover");
+		master_fence(m, "another master took the lease");
+	}
+	if (m->fenced) {
+		master_why_set(w, "the master is fenced: %s", m->fenced);
+		return -ESHUTDOWN;
+	}
+	len = build(r, buf, sizeof(buf), w);
+	if (len < 0)
+		return len;
+	err = check(m, r, w);
+	if (err < 0)
+		return err;
+	err = append(m, r->type, buf, len, ret_seq, w);
+	if (err < 0)
+		return err;
+	return publish(m, w);
 }

@@ -106,22 +106,14 @@ int master_replay(struct master *m, const struct famfs_log_pos *tail,
 		  struct master_why *w);
 
 /*
- * P1-P2 for one record stamped with our epoch. -ENOBUFS when the log is
- * full, -ESHUTDOWN when the master is fenced. Not visible until
- * master_publish().
+ * Writes one record stamped with our epoch: checks it with the replay
+ * engine (-EUCLEAN when it would be refused; nothing is written), appends
+ * it (P1-P2), publishes it (P3-P6), then applies it to the state by
+ * replaying it from the pool, so memory holds exactly what a restart
+ * would rebuild. -EINVAL when no record can hold r, -ENOBUFS when the log
+ * is full, -ESHUTDOWN when the master is fenced or a failure to apply
+ * fenced it.
  */
-int master_append(struct master *m, const struct famfs_rec *r,
-		  uint64_t *ret_seq, struct master_why *w);
-
-/*
- * P3-P6 for everything appended, then applies the published records to
- * the state by replaying them from the pool, so memory holds exactly what
- * a restart would rebuild. A failure to apply fences the master
- * (-ESHUTDOWN).
- */
-int master_publish(struct master *m, struct master_why *w);
-
-/* master_append() + master_publish() of one record. */
 int master_commit(struct master *m, const struct famfs_rec *r,
 		  uint64_t *ret_seq, struct master_why *w);
 

@@ -54,25 +54,24 @@ int master_reclaim(struct master *m)
 		}
 		c[n++] = (struct candidate){ p->ino, p->delete_seq };
 	}
+	/*
+	 * One publish per record (master_commit): each is checked against the
+	 * state with the one before it applied.
+	 */
 	for (size_t i = 0; i < n; i++) {
 		struct famfs_rec rec = {
 			.type = FAMFS_REC_RECLAIM, .ino = c[i].ino,
 			.delete_seq = c[i].delete_seq,
 		};
 
-		err = master_append(m, &rec, NULL, &w);
+		err = master_commit(m, &rec, NULL, &w);
 		if (err < 0)
 			break;
 		done++;
 	}
 	free(c);
-	/* One publish for the whole batch (P3-P6 once). */
-	if (done) {
-		int perr = master_publish(m, &w);
-
-		if (perr < 0)
-			return perr;
-	}
+	if (m->fenced)
+		return -ESHUTDOWN;
 	/* Say it once, not every second while the log stays full. */
 	if (err < 0 && !m->reclaim_failing)
 		msg(MSG_WARN, "Failed to reclaim deleted files: "

@@ -4,6 +4,9 @@
  * names, parents, duplicates, extents (overlap, alignment, data area,
  * size), delete of non-empty directories, reclaim of non-pending inodes,
  * quota usage. Every refused record must leave the state exactly as it was.
+ * Every record here goes through famfs_state_check() first, which must
+ * give apply's verdict and reason and change nothing; a random walk over
+ * generated records compares the two at length.
  */
 #include <endian.h>
 #include <errno.h>
@@ -11,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -69,6 +73,29 @@ static struct snap snap(const struct famfs_state *st)
 	return s;
 }
 
+/*
+ * famfs_state_check() then famfs_state_apply() of r: the check changes
+ * nothing and gives the same verdict and reason as the apply.
+ */
+static int check_then_apply(struct famfs_state *st, const struct famfs_rec *r,
+			    const char **why)
+{
+	struct snap before = snap(st), after;
+	const char *check_why = NULL;
+	int check_err = famfs_state_check(st, r, &check_why), err;
+
+	after = snap(st);
+	assert_memory_equal(&before, &after, sizeof(before));
+	err = famfs_state_apply(st, r, why);
+	assert_int_equal(check_err, err);
+	if (err == 0)
+		assert_null(check_why);
+	else if (!check_why || !*why || strcmp(check_why, *why) != 0)
+		fail_msg("check says '%s', apply says '%s'",
+			 check_why ? check_why : "(none)", *why ? *why : "(none)");
+	return err;
+}
+
 /* Stamps the next sequence (unless set) and epoch 1 (unless set). */
 static int apply(struct famfs_state *st, struct famfs_rec *r, const char **why)
 {
@@ -76,7 +103,7 @@ static int apply(struct famfs_state *st, struct famfs_rec *r, const char **why)
 		r->seq = st->last_seq + 1;
 	if (!r->epoch)
 		r->epoch = st->last_epoch ? st->last_epoch : 1;
-	return famfs_state_apply(st, r, why);
+	return check_then_apply(st, r, why);
 }
 
 static void ok(struct famfs_state *st, struct famfs_rec r)
@@ -204,7 +231,7 @@ static void test_epoch_never_goes_back(void **state)
 	/* apply() would stamp epoch 1 over 0: call the engine directly. */
 	const char *why = NULL;
 
-	assert_int_equal(famfs_state_apply(st, &r, &why), -EUCLEAN);
+	assert_int_equal(check_then_apply(st, &r, &why), -EUCLEAN);
 	assert_non_null(strstr(why, "epoch"));
 	r.epoch = 3;
 	ok(st, r);
@@ -357,6 +384,15 @@ static void test_extents(void **state)
 	refused(st, create_rec(3, 1, "b", 2 * U + 1, NULL, 2,
 			       (uint64_t[]){ du(10), U, du(12), U }), "smaller");
 	refused(st, create_rec(3, 1, "b", 1, NULL, 0, NULL), "smaller");
+	/* More extents than any record may carry (a decoded one cannot). */
+	static struct famfs_extent many[FAMFS_MAX_EXTENTS + 1];
+	struct famfs_rec r = create_rec(3, 1, "b", 0, NULL, 0, NULL);
+
+	for (uint32_t i = 0; i <= FAMFS_MAX_EXTENTS; i++)
+		many[i] = (struct famfs_extent){ htole64(du(i % UNITS)), htole64(U) };
+	r.extents = many;
+	r.n_extents = FAMFS_MAX_EXTENTS + 1;
+	refused(st, r, "too many extents");
 	/* A later rule failing (duplicate name) also releases the extents. */
 	refused(st, create_rec(3, 1, "a", U, NULL, 1, (uint64_t[]){ du(10), U }),
 		"name already exists");
@@ -548,6 +584,164 @@ static void test_refused_create_adds_no_tenant(void **state)
 	famfs_state_free(st);
 }
 
+/* ---- check and apply agree ----------------------------------------------- */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rnd(uint64_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state % n;
+}
+
+static const char *pick(const char *const *v, size_t n)
+{
+	return v[rnd(n)];
+}
+
+#define PICK(v) pick(v, sizeof(v) / sizeof(v[0]))
+
+/* Mostly an existing directory, sometimes any number at all. */
+static uint64_t random_parent(const struct famfs_state *st)
+{
+	const struct famfs_node *n = famfs_ns_get(st->ns, 1 + rnd(st->max_ino));
+
+	if (rnd(10) == 0)
+		return rnd(st->max_ino + 2);
+	return n && famfs_node_is_dir(n) ? n->ino : FAMFS_ROOT_INO;
+}
+
+static void random_name(struct famfs_rec *r)
+{
+	static const char *const bad[] = { "", ".", "..", "x/y", "bad\xc0\xaf" };
+	static char name[8];
+
+	if (rnd(10) == 0) {
+		r->name = PICK(bad);
+	} else {
+		snprintf(name, sizeof(name), "n%u", (unsigned int)rnd(40));
+		r->name = name;
+	}
+	r->name_len = (uint32_t)strlen(r->name);
+}
+
+/* Up to three extents, now and then misaligned or off the end. */
+static void random_extents(struct famfs_rec *r)
+{
+	static struct famfs_extent ext[3];
+	uint64_t total = 0;
+
+	r->n_extents = (uint32_t)rnd(4);
+	for (uint32_t i = 0; i < r->n_extents; i++) {
+		uint64_t off = du(rnd(UNITS + 1)) + (rnd(30) ? 0 : 512);
+		uint64_t len = (1 + rnd(2)) * U;
+
+		ext[i] = (struct famfs_extent){ htole64(off), htole64(len) };
+		total += len;
+	}
+	r->extents = ext;
+	r->size = rnd(10) ? rnd(total + 1) : total + 1;
+}
+
+/* A file or directory to delete: mostly one that exists, by its name. */
+static void random_victim(const struct famfs_state *st, struct famfs_rec *r)
+{
+	const struct famfs_node *n = famfs_ns_get(st->ns, 1 + rnd(st->max_ino));
+
+	if (!n || rnd(8) == 0) {
+		r->ino = rnd(st->max_ino + 2);
+		r->parent = random_parent(st);
+		random_name(r);
+		return;
+	}
+	r->ino = n->ino;
+	r->parent = n->parent ? n->parent->ino : 0;
+	r->name = n->name;
+	r->name_len = n->name_len;
+	if (rnd(10) == 0)
+		r->parent++;
+}
+
+/* A record about the state as it is: mostly right, or wrong in some way. */
+static struct famfs_rec random_rec(const struct famfs_state *st)
+{
+	static const uint16_t types[] = {
+		FAMFS_REC_MKDIR, FAMFS_REC_MKDIR, FAMFS_REC_CREATE,
+		FAMFS_REC_CREATE, FAMFS_REC_CREATE, FAMFS_REC_DELETE,
+		FAMFS_REC_DELETE, FAMFS_REC_DELETE, FAMFS_REC_SET_QUOTA,
+		FAMFS_REC_RECLAIM, FAMFS_REC_RECLAIM, FAMFS_REC_RECLAIM,
+	};
+	static const char *const tenants[] = { NULL, NULL, "t1", "t2", ".bad" };
+	struct famfs_rec r = {
+		.type = rnd(50) ? types[rnd(sizeof(types) / sizeof(types[0]))] :
+				  (uint16_t)(rnd(2) ? 0 : FAMFS_REC_TYPE_MAX),
+		.seq = st->last_seq + 1,
+		.epoch = st->last_epoch ? st->last_epoch + (rnd(50) == 0) : 1,
+		.ino = rnd(20) ? st->max_ino + 1 : rnd(st->max_ino + 1),
+		.mode = rnd(30) ? 0644 : 010644,
+		.max_bytes = rnd(100) * U,
+	};
+
+	if (rnd(40) == 0)
+		r.seq += rnd(2) ? 1 : -1ull;
+	if (rnd(40) == 0)
+		r.epoch = rnd(2) ? 0 : r.epoch - 1;
+	r.parent = random_parent(st);
+	random_name(&r);
+	random_extents(&r);
+	r.tenant = PICK(tenants);
+	r.tenant_len = r.tenant ? (uint32_t)strlen(r.tenant) : 0;
+	if (r.type == FAMFS_REC_DELETE)
+		random_victim(st, &r);
+	if (st->pending_first && rnd(5)) {
+		const struct famfs_pending *p = st->pending_first;
+
+		for (uint64_t k = rnd(4); k && p->next; k--)
+			p = p->next;
+		r.ino = r.type == FAMFS_REC_RECLAIM ? p->ino : r.ino;
+		r.delete_seq = p->delete_seq + (rnd(10) == 0);
+	} else {
+		r.delete_seq = rnd(st->last_seq + 2);
+	}
+	return r;
+}
+
+/*
+ * Thousands of generated records, most of them refused for one reason or
+ * another, through check then apply: the two always agree, the check never
+ * changes anything, and a refused apply changes nothing either.
+ */
+static void test_check_agrees_with_apply(void **state)
+{
+	struct famfs_state *st = new_state();
+	unsigned int accepted = 0, refusals = 0;
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		struct famfs_rec r = random_rec(st);
+		struct snap before = snap(st), after;
+		const char *why = NULL;
+		int err = check_then_apply(st, &r, &why);
+
+		if (err == 0) {
+			accepted++;
+			continue;
+		}
+		assert_int_equal(err, -EUCLEAN);
+		after = snap(st);
+		assert_memory_equal(&before, &after, sizeof(before));
+		refusals++;
+	}
+	/* Enough of both for the comparison to mean something. */
+	assert_true(accepted > 2000);
+	assert_true(refusals > 2000);
+	assert_true(st->files > 0 || st->pending_bytes > 0 ||
+		    famfs_alloc_free_bytes(st->alloc) < UNITS * U);
+	famfs_state_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_rules),
 		cmocka_unit_test(test_quota_accounting),
 		cmocka_unit_test(test_refused_create_adds_no_tenant),
+		cmocka_unit_test(test_check_agrees_with_apply),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
