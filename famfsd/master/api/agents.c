@@ -198,20 +198,26 @@ enum MHD_Result api_post_heartbeat_legacy(struct http_req *rq, const char *arg)
 	return heartbeat(rq, NULL);
 }
 
-enum MHD_Result api_list_agents(struct http_req *rq, const char *arg)
+enum MHD_Result api_reply_per_agent(struct http_req *rq, const char *key,
+				    struct json_object *(*one)(struct master *m,
+					const struct master_agent *ag))
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *a = json_object_new_array();
 	struct master *m = rq->m;
 
-	(void)arg;
 	master_lock(m);
 	for (size_t i = 0; i < master_agents_count(m->agents); i++)
-		json_object_array_add(a, api_agent_json(m,
-				      master_agents_at(m->agents, i)));
+		json_object_array_add(a, one(m, master_agents_at(m->agents, i)));
 	master_unlock(m);
-	json_object_object_add(o, "agents", a);
+	json_object_object_add(o, key, a);
 	return http_reply_json(rq, 200, o);
+}
+
+enum MHD_Result api_list_agents(struct http_req *rq, const char *arg)
+{
+	(void)arg;
+	return api_reply_per_agent(rq, "agents", api_agent_json);
 }
 
 enum MHD_Result api_delete_agent(struct http_req *rq, const char *arg)

@@ -105,6 +105,14 @@ struct json_object *api_tenants_json(struct master *m,
 /* An Agent object. (m->lock held) */
 struct json_object *api_agent_json(struct master *m,
 				   const struct master_agent *ag);
+/*
+ * 200 with {key: [one(agent) for every registered agent]}, the table read
+ * under m->lock (taken here): GET /v1/agents and GET /v1/devices.
+ * (agents.c)
+ */
+enum MHD_Result api_reply_per_agent(struct http_req *rq, const char *key,
+				    struct json_object *(*one)(struct master *m,
+					const struct master_agent *ag));
 
 static inline void json_object_putp(struct json_object **o)
 {

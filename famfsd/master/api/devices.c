@@ -60,15 +60,6 @@ static struct json_object *host_json(struct master *m,
 
 enum MHD_Result api_list_devices(struct http_req *rq, const char *arg)
 {
-	struct json_object *o = json_object_new_object();
-	struct json_object *a = json_object_new_array();
-	struct master *m = rq->m;
-
 	(void)arg;
-	master_lock(m);
-	for (size_t i = 0; i < master_agents_count(m->agents); i++)
-		json_object_array_add(a, host_json(m, master_agents_at(m->agents, i)));
-	master_unlock(m);
-	json_object_object_add(o, "hosts", a);
-	return http_reply_json(rq, 200, o);
+	return api_reply_per_agent(rq, "hosts", host_json);
 }

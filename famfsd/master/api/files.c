@@ -55,6 +55,19 @@ static enum MHD_Result create(struct http_req *rq, const struct master_create *c
 	return http_reply_json(rq, r ? 201 : 200, o);
 }
 
+/* The optional "mode", "uid" and "gid" of a new file or directory. */
+static int mode_and_owner(struct json_object *body, uint64_t *mode,
+			  uint64_t *uid, uint64_t *gid, struct master_why *w)
+{
+	int err = api_uint(body, "mode", false, 0, 07777, mode, w);
+
+	if (!err)
+		err = api_uint(body, "uid", false, 0, ID_MAX, uid, w);
+	if (!err)
+		err = api_uint(body, "gid", false, 0, ID_MAX, gid, w);
+	return err;
+}
+
 enum MHD_Result api_put_file(struct http_req *rq, const char *arg)
 {
 	static const char *const fields[] = {
@@ -75,11 +88,7 @@ enum MHD_Result api_put_file(struct http_req *rq, const char *arg)
 	if (!err)
 		err = api_uint(body, "size", true, 1, INT64_MAX, &size, &w);
 	if (!err)
-		err = api_uint(body, "mode", false, 0, 07777, &mode, &w);
-	if (!err)
-		err = api_uint(body, "uid", false, 0, ID_MAX, &uid, &w);
-	if (!err)
-		err = api_uint(body, "gid", false, 0, ID_MAX, &gid, &w);
+		err = mode_and_owner(body, &mode, &uid, &gid, &w);
 	if (!err)
 		err = api_string(body, "tenant", false, 1, FAMFS_TENANT_MAX,
 				 &tenant, &tlen, &w);
@@ -121,11 +130,7 @@ enum MHD_Result api_put_dir(struct http_req *rq, const char *arg)
 		return reply;
 	err = api_body(rq, false, fields, &body, &w);
 	if (!err)
-		err = api_uint(body, "mode", false, 0, 07777, &mode, &w);
-	if (!err)
-		err = api_uint(body, "uid", false, 0, ID_MAX, &uid, &w);
-	if (!err)
-		err = api_uint(body, "gid", false, 0, ID_MAX, &gid, &w);
+		err = mode_and_owner(body, &mode, &uid, &gid, &w);
 	if (err)
 		return api_reply_err(rq, err, &w);
 	return create(rq, &(struct master_create){
