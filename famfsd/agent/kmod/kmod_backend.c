@@ -124,6 +124,7 @@ static void detach_stale(const char *dir)
 static int check_device(struct agent *a)
 {
 	struct stat st;
+	int r;
 
 	if (a->o.offset) {
 		msg(MSG_ERR, "--offset does not apply to --backend "
@@ -131,9 +132,10 @@ static int check_device(struct agent *a)
 		return -EINVAL;
 	}
 	if (stat(a->o.pool_path, &st) < 0) {
+		r = -errno;	/* before msg(), which may change errno */
 		msg(MSG_ERR, "Failed to use '%s': %s", a->o.pool_path,
-			  strerror(errno));
-		return -errno;
+			  strerror(-r));
+		return r;
 	}
 	if (!S_ISBLK(st.st_mode)) {
 		msg(MSG_ERR, "--backend kmod needs a pmem block device "
@@ -141,9 +143,10 @@ static int check_device(struct agent *a)
 		return -ENOTBLK;
 	}
 	if (mkdir(a->o.mount, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
 		msg(MSG_ERR, "Failed to create mount point '%s': %s",
-			  a->o.mount, strerror(errno));
-		return -errno;
+			  a->o.mount, strerror(-r));
+		return r;
 	}
 	return 0;
 }
@@ -158,7 +161,7 @@ static int make_mount(struct kmod_be *k)
 	if (fs_fd < 0) {
 		r = -errno;
 		msg(MSG_ERR, "Failed to use file system type '%s': %s%s",
-			  FAMFSD_KMOD_FSTYPE, strerror(errno), errno == ENODEV ?
+			  FAMFSD_KMOD_FSTYPE, strerror(-r), r == -ENODEV ?
 			  " (load the module: insmod kmod/famfsd.ko)" : "");
 		return r;
 	}
@@ -178,7 +181,7 @@ static int make_mount(struct kmod_be *k)
 	if (k->mnt_fd < 0) {
 		r = -errno;
 		msg(MSG_ERR, "Failed to create the mount of '%s': %s",
-			  a->o.pool_path, strerror(errno));
+			  a->o.pool_path, strerror(-r));
 	}
 	close(fs_fd);
 	return r;
@@ -521,8 +524,10 @@ static long kmod_open_inos(void *priv, uint64_t **ret)
 		inos = p;
 		q.inos = (uintptr_t)inos;
 		if (ioctl(k->root_fd, FAMFSD_IOC_OPEN_INOS, &q) < 0) {
+			int r = -errno;
+
 			free(inos);
-			return -errno;
+			return r;
 		}
 		if (q.count <= q.capacity)
 			break;
@@ -569,9 +574,11 @@ static int kmod_mount(void *priv)
 	detach_stale(a->o.mount);
 	if (move_mount(k->mnt_fd, "", AT_FDCWD, a->o.mount,
 		       MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		int r = -errno;	/* msg() may change errno, even to 0 */
+
 		msg(MSG_ERR, "Failed to attach the mount at '%s': %s",
-			  a->o.mount, strerror(errno));
-		return -errno;
+			  a->o.mount, strerror(-r));
+		return r;
 	}
 	k->attached = true;
 	/* The meta path served open_pool(); messages should name the device. */
