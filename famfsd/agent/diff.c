@@ -5,26 +5,50 @@
  * the kernel's cached names of what went away, the kernel module deletes
  * and adds entries through its ioctls.
  *
- * A node stays when it is the same in both trees: same inode under the
- * same parent and name, and a parent that stays too (a pool formatted anew
- * reuses inode numbers, so a directory may come back elsewhere with the
- * same children). Removals come children first, so a directory is empty
- * when its own turn comes; additions parents first, so a parent exists
- * before its children. The recursion is as deep as the tree, at most
+ * A node stays when it is the same in both trees: the same file (its
+ * attributes, size and extents, all fixed at creation, creation time to
+ * the nanosecond included) under the same inode, parent and name, and a
+ * parent that stays too. A pool formatted anew reuses inode numbers and
+ * names, so a directory may come back elsewhere with the same children,
+ * and a new file may take an old one's inode, parent and name: only its
+ * content tells them apart, and taking it for the old one would let the
+ * mount keep the old one's cached pages and size. Removals come children
+ * first, so a directory is empty when its own turn comes; additions
+ * parents first, so a parent exists before its children. The recursion is
+ * as deep as the tree, at most
  * FAMFS_PATH_MAX / 2 levels.
  */
 #include <string.h>
 
 #include "agent/backend.h"
 
-/* n lives in other under the same parent and name (no renames in a log). */
+/* m and n are one file or directory: what creation fixed is equal. */
+static bool same_node(const struct famfs_node *m, const struct famfs_node *n)
+{
+	return m->mode == n->mode && m->uid == n->uid && m->gid == n->gid &&
+	       m->mtime_ns == n->mtime_ns && m->size == n->size &&
+	       m->n_extents == n->n_extents &&
+	       (!m->n_extents ||
+		memcmp(famfs_node_extents(m), famfs_node_extents(n),
+		       m->n_extents * sizeof(struct famfs_extent)) == 0);
+}
+
+/* n lives in other as itself (no renames in a log). */
 static bool same_in(const struct famfs_ns *other, const struct famfs_node *n)
 {
 	const struct famfs_node *m = famfs_ns_get(other, n->ino);
 
 	return m && m->parent && n->parent && m->parent->ino == n->parent->ino &&
 	       m->name_len == n->name_len &&
-	       memcmp(m->name, n->name, n->name_len) == 0;
+	       memcmp(m->name, n->name, n->name_len) == 0 && same_node(m, n);
+}
+
+/* n's inode is not in other at all, or is another file there. */
+static bool deleted_in(const struct famfs_ns *other, const struct famfs_node *n)
+{
+	const struct famfs_node *m = famfs_ns_get(other, n->ino);
+
+	return !m || !same_node(m, n);
 }
 
 /* dir_gone: dir itself goes, so all below it does. */
@@ -40,7 +64,7 @@ static void walk_gone(const struct famfs_node *dir, bool dir_gone,
 		if (famfs_node_is_dir(n))
 			walk_gone(n, g, new, gone, ctx);
 		if (g)
-			gone(ctx, n, !famfs_ns_get(new, n->ino));
+			gone(ctx, n, deleted_in(new, n));
 	}
 }
 

@@ -211,6 +211,46 @@ static void test_same_tree_and_null_callbacks(void **state)
 	famfs_ns_free(new);
 }
 
+/* A file under inode, parent and name; its content set by the caller. */
+static void add_file(struct famfs_ns *ns, uint64_t ino, const char *name,
+		     uint64_t size, uint64_t mtime_ns, uint64_t off)
+{
+	struct famfs_extent e = { .offset = off, .len = 2u << 20 };
+	struct famfs_node_attr a = {
+		.ino = ino, .parent = FAMFS_ROOT_INO, .mode = REG, .seq = ino,
+		.size = size, .mtime_ns = mtime_ns, .name = name,
+		.name_len = strlen(name), .extents = &e, .n_extents = 1,
+	};
+
+	assert_int_equal(famfs_ns_insert(ns, &a, NULL), 0);
+}
+
+/*
+ * A pool formatted anew: inodes 2..5 come back under the same names, but
+ * only 2 is the very same file (a compaction would keep it so); 3 has
+ * other extents, 4 another size, 5 another creation time. Each of those
+ * is another file: deleted and added, never kept as the old one.
+ */
+static void test_same_name_other_file(void **state)
+{
+	struct famfs_ns *old = new_ns(), *new = new_ns();
+	struct calls c = { .log = "" };
+
+	(void)state;
+	add_file(old, 2, "same", 4096, 100, 4u << 20);
+	add_file(old, 3, "ext", 4096, 100, 6u << 20);
+	add_file(old, 4, "size", 4096, 100, 8u << 20);
+	add_file(old, 5, "time", 4096, 100, 10u << 20);
+	add_file(new, 2, "same", 4096, 100, 4u << 20);
+	add_file(new, 3, "ext", 4096, 100, 12u << 20);
+	add_file(new, 4, "size", 8192, 100, 8u << 20);
+	add_file(new, 5, "time", 4096, 101, 10u << 20);
+	agent_ns_diff(old, new, on_gone, on_added, &c);
+	assert_string_equal(c.log, "-3 -4 -5 +3 +4 +5 ");
+	famfs_ns_free(old);
+	famfs_ns_free(new);
+}
+
 /* ---- random pairs ------------------------------------------------------------ */
 
 struct rtree {
@@ -290,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_order_and_kinds),
 		cmocka_unit_test(test_applied_to_old_gives_new),
 		cmocka_unit_test(test_same_tree_and_null_callbacks),
+		cmocka_unit_test(test_same_name_other_file),
 		cmocka_unit_test(test_random_pairs),
 	};
 
