@@ -13,8 +13,8 @@
  * A new back-end is a folder and one line in agent/backend.c.
  *
  * Which thread calls what: init, mount, loop, unmount and destroy the main
- * thread, in that order; apply, resync, revoke, notify and tick the
- * follower (and apply, notify the main thread during the initial replay,
+ * thread, in that order; apply, resync, revoke, reformat, notify and tick
+ * the follower (and apply, notify the main thread during the initial replay,
  * before mount); open_inos the heartbeat thread. Optional operations are
  * NULL when a back-end needs nothing there.
  */
@@ -70,7 +70,18 @@ struct agent_backend {
 	 */
 	void (*revoke)(void *priv);
 	/*
-	 * Optional. After apply, resync or revoke, with no lock held: pass on
+	 * The pool was formatted anew (another pool UUID, or its log went
+	 * back): called with the write lock held as the new state is swapped
+	 * in, before resync, so no open of the new state comes first. The new
+	 * pool reuses inode numbers, names and space: every file open here is
+	 * of the old one and must fail with EIO from now on, whether or not
+	 * its inode is in the new state; and info is the new layout (the data
+	 * area may have moved).
+	 */
+	void (*reformat)(void *priv, const struct famfs_pool_info *info);
+	/*
+	 * Optional. After apply, resync, revoke or reformat, with no lock
+	 * held: pass on
 	 * to the kernel what they queued (a FUSE notification may wait for a
 	 * handler that waits for the state lock).
 	 */

@@ -96,27 +96,29 @@ static void notify_systemd(struct agent *a, uint64_t seq)
 		   seq, a->st->last_epoch, a->generation, a->o.mount);
 }
 
+static void report_replay(long n, struct famfs_replay_error *err)
+{
+	if (n == -ENOMEM)
+		err->reason = "out of memory";
+	report_failure(err->seq, err->bad_record ? "Failed to read the log" :
+		       "Failed to apply a log record", err->reason);
+}
+
 /*
  * Replays from the agent's position to the published tail under the write
  * lock. Returns records applied or -errno (the position then stops before
- * the bad record and the mount keeps serving what was applied).
+ * the bad record and the mount keeps serving what was applied), with why
+ * in *err, for the caller to report.
  */
-static long replay_to_tail(struct agent *a, const struct famfs_log_pos *tail)
+static long replay_to_tail(struct agent *a, const struct famfs_log_pos *tail,
+			   struct famfs_replay_error *err)
 {
-	struct famfs_replay_error err;
 	long n;
 
 	pthread_rwlock_wrlock(&a->lock);
-	n = famfs_replay(a->pool->log, &a->pos, tail, a->st, on_record, a, &err);
+	n = famfs_replay(a->pool->log, &a->pos, tail, a->st, on_record, a, err);
 	pthread_rwlock_unlock(&a->lock);
 	notify_backend(a);
-	if (n < 0) {
-		if (n == -ENOMEM)
-			err.reason = "out of memory";
-		report_failure(err.seq, err.bad_record ?
-			       "Failed to read the log" :
-			       "Failed to apply a log record", err.reason);
-	}
 	return n;
 }
 
@@ -127,6 +129,7 @@ static long replay_to_tail(struct agent *a, const struct famfs_log_pos *tail)
  */
 int agent_follow_initial(struct agent *a)
 {
+	struct famfs_replay_error err;
 	struct famfs_log_error lerr;
 	struct famfs_log_pos tail;
 	long n;
@@ -135,7 +138,9 @@ int agent_follow_initial(struct agent *a)
 		report_failure(lerr.seq, "Failed to read the log tail", lerr.reason);
 		return 0;
 	}
-	n = replay_to_tail(a, &tail);
+	n = replay_to_tail(a, &tail, &err);
+	if (n < 0)
+		report_replay(n, &err);
 	if (n == -ENOMEM)
 		return -ENOMEM;
 	if (n >= 0)
@@ -161,8 +166,12 @@ static void revoke_open(struct agent *a)
 /*
  * Builds the state from the start of the log (reloading the superblock:
  * the generation or the whole pool may have changed), then swaps it in.
+ * anew: the log went back, so the pool was formatted anew (or restored);
+ * another pool UUID says so too. Then nothing open here belongs to the
+ * new pool: the back-end's reformat revokes it all, under the write lock
+ * of the swap, so no open of the new state finds an old handle.
  */
-static int rebuild(struct agent *a, const char *why)
+static int rebuild(struct agent *a, const char *why, bool anew)
 {
 	struct famfs_pool *pool = a->pool;
 	struct famfs_log *log = pool->log, *new_log = NULL;
@@ -213,7 +222,10 @@ static int rebuild(struct agent *a, const char *why)
 		return r;
 	}
 
+	anew = anew || memcmp(info.pool_uuid, pool->info.pool_uuid, 16) != 0;
 	pthread_rwlock_wrlock(&a->lock);
+	if (anew)
+		a->o.backend->reformat(a->be_priv, &info);
 	old = a->st;
 	a->st = st;
 	a->pos = pos;
@@ -231,48 +243,71 @@ static int rebuild(struct agent *a, const char *why)
 	a->o.backend->resync(a->be_priv, old->ns, st->ns);
 	famfs_state_free(old);
 	notify_backend(a);
-	msg(MSG_INFO, "replayed the log from the start (%s): "
+	msg(MSG_INFO, "replayed the log from the start (%s%s): "
 		  "generation %" PRIu64 ", seq %" PRIu64 ", %" PRIu64 " files, %"
-		  PRIu64 " directories", why, info.log_generation, pos.seq,
+		  PRIu64 " directories", why, anew ? "; every open file "
+		  "revoked" : "", info.log_generation, pos.seq,
 		  st->files, st->dirs);
 	report_recovered();
 	return 0;
 }
 
-/* The tail could not be read: a new generation, a new pool, or damage. */
-static void check_pool_changed(struct agent *a, const struct famfs_log_error *lerr)
+/*
+ * Whether the superblock names another pool or log generation than the one
+ * followed; if so, rebuilds from it. Asked when the tail cannot be read,
+ * and when a record is refused: an empty pool formatted anew with another
+ * layout reads fine at the old log's place, but its first record does not
+ * fit the old layout, and nothing else would ever look.
+ */
+static bool pool_changed(struct agent *a)
 {
 	struct famfs_pool_info info;
 	struct famfs_sb_status sbs;
 
-	if (famfs_sb_load(a->pool->base, a->pool->size, a->ops, &info, &sbs) == 0 &&
-	    (info.log_generation != a->generation ||
-	     memcmp(info.pool_uuid, a->pool->info.pool_uuid, 16) != 0)) {
-		rebuild(a, "the log generation changed");
-		return;
+	if (famfs_sb_load(a->pool->base, a->pool->size, a->ops, &info, &sbs) < 0)
+		return false;
+	if (memcmp(info.pool_uuid, a->pool->info.pool_uuid, 16) != 0) {
+		rebuild(a, "the pool was formatted anew", true);
+		return true;
 	}
-	report_failure(lerr->seq, "Failed to read the log tail", lerr->reason);
+	if (info.log_generation != a->generation) {
+		rebuild(a, "the log generation changed", false);
+		return true;
+	}
+	return false;
 }
 
 /* One follow step: read the tail, replay what is new. */
 static void follow_once(struct agent *a)
 {
+	struct famfs_replay_error err;
 	struct famfs_log_error lerr;
 	struct famfs_log_pos tail;
 	long n;
 
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
-		check_pool_changed(a, &lerr);
+		/* A new generation, a new pool, or damage. */
+		if (!pool_changed(a))
+			report_failure(lerr.seq, "Failed to read the log tail",
+				       lerr.reason);
 		return;
 	}
 	if (tail.seq == a->pos.seq && tail.end == a->pos.end)
 		return;
 	if (tail.seq < a->pos.seq || tail.end < a->pos.end) {
-		/* The log went back: formatted anew, or restored. */
-		rebuild(a, "the published tail went backwards");
+		/*
+		 * The log went back: a compaction (another generation), or,
+		 * in the same pool and generation, formatted anew or restored.
+		 */
+		if (!pool_changed(a))
+			rebuild(a, "the published tail went backwards", true);
 		return;
 	}
-	n = replay_to_tail(a, &tail);
+	n = replay_to_tail(a, &tail, &err);
+	if (n < 0 && n != -ENOMEM && pool_changed(a))
+		return;
+	if (n < 0)
+		report_replay(n, &err);
 	if (n > 0) {
 		msg(MSG_DEBUG, "applied %ld record(s), now at seq %"
 			  PRIu64, n, tail.seq);

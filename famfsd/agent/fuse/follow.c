@@ -176,6 +176,38 @@ void fuse_be_revoke(void *priv)
 			  "revoked: their handles now fail with EIO", k);
 }
 
+/*
+ * The pool was formatted anew (write lock held, the new state going in):
+ * every handle is of the old pool, revoke them all; then map the new data
+ * area if it moved. Remapping rather than serving EIO for good: opens read
+ * fb->map under the read lock, so from the swap on they see the new one,
+ * and a handle opened before keeps its own mapping alive (fuse_data_map)
+ * for I/O already past its revoked check, so nothing is unmapped under a
+ * FUSE thread. If the new area cannot be mapped, opens get EIO.
+ */
+void fuse_be_reformat(void *priv, const struct famfs_pool_info *info)
+{
+	struct fuse_be *fb = priv;
+	struct agent *a = fb->a;
+	struct fuse_data_map *m = NULL;
+	int r;
+
+	fuse_be_revoke(fb);
+	if (fb->map && fb->map->start == info->data_offset)
+		return;
+	r = fuse_map_new(a->o.pool_path, a->o.offset, info->data_offset, &m);
+	if (r < 0)
+		msg(MSG_ERR, "Failed to map the moved data area of '%s' "
+			  "for writing: %s; opens fail with EIO",
+			  a->o.pool_path, strerror(-r));
+	else
+		msg(MSG_INFO, "the data area moved to offset %" PRIu64
+			  ": mapped anew", info->data_offset);
+	if (fb->map)
+		fuse_map_put(fb->handles, fb->map);
+	fb->map = m;
+}
+
 long fuse_be_open_inos(void *priv, uint64_t **ret)
 {
 	struct fuse_be *fb = priv;

@@ -30,6 +30,21 @@ struct fuse_handles;
 struct fuse_note;
 
 /*
+ * A writable mapping of the data area, pool offsets [start, end). A pool
+ * formatted anew may move the data area: the follower then maps the new
+ * one and makes it fb->map, but does not unmap the old one under FUSE
+ * threads that may be copying through it. Each open file holds a
+ * reference to the mapping it was opened with (its extents are of that
+ * layout), so the old one goes with the last release of a file opened
+ * before (those files are revoked anyway: their I/O is EIO).
+ */
+struct fuse_data_map {
+	struct famfs_pooldev *dev;
+	uint64_t start, end;		/* pool offsets it maps */
+	unsigned int refs;		/* fb->map's and open files'; table mutex */
+};
+
+/*
  * The back-end's private state (agent/backend.h: priv), also the session's
  * userdata, so every handler reaches it with fuse_req_userdata().
  */
@@ -37,8 +52,12 @@ struct fuse_be {
 	struct agent *a;
 	struct fuse_session *se;	/* NULL until mounted */
 	struct fuse_handles *handles;	/* inodes with open handles, own mutex */
-	struct famfs_pooldev *data;	/* writable: the data area only */
-	uint64_t data_offset;		/* pool offset where data starts */
+	/*
+	 * Writable: the data area only. Protected by a->lock (opens read it
+	 * under the read lock, a reformat replaces it under the write lock);
+	 * NULL when the new area could not be mapped (opens then get EIO).
+	 */
+	struct fuse_data_map *map;
 	atomic_bool inited;		/* the kernel's INIT was answered */
 	bool tuned;			/* readahead raised (follower only) */
 	/* Kernel notifications queued by the replay: follower only. */
@@ -52,10 +71,16 @@ struct fuse_be_attr {
 	uint32_t mode, uid, gid, nlink;
 };
 
-/* Pointer into the writable data mapping for pool offset off. */
-static inline uint8_t *fuse_data_ptr(const struct fuse_be *fb, uint64_t off)
+/*
+ * Pointer into m for pool range [off, off + len); NULL when the range is
+ * not all inside the mapped data area (never an address outside it).
+ */
+static inline uint8_t *fuse_data_ptr(const struct fuse_data_map *m,
+				     uint64_t off, uint64_t len)
 {
-	return famfs_pooldev_base(fb->data) + (off - fb->data_offset);
+	if (off < m->start || off > m->end || len > m->end - off)
+		return NULL;
+	return famfs_pooldev_base(m->dev) + (off - m->start);
 }
 
 /* ---- session.c ------------------------------------------------------------ */
@@ -66,6 +91,7 @@ void fuse_be_apply(void *priv, const struct famfs_rec *r);
 void fuse_be_resync(void *priv, const struct famfs_ns *old,
 		    const struct famfs_ns *new);
 void fuse_be_revoke(void *priv);
+void fuse_be_reformat(void *priv, const struct famfs_pool_info *info);
 void fuse_be_notify(void *priv);
 long fuse_be_open_inos(void *priv, uint64_t **ret);
 /* Frees what notify did not send (the back-end's destroy). */
@@ -84,6 +110,7 @@ struct fuse_open_file {
 	unsigned int opens;		/* protected by the table mutex */
 	bool orphan;			/* protected by the table mutex */
 	atomic_bool revoked;		/* space may be reused: I/O is EIO */
+	struct fuse_data_map *map;	/* the layout ext[] is of (a reference) */
 	struct fuse_open_file *next;	/* hash chain, table mutex */
 	uint32_t n_extents;
 	struct famfs_extent ext[];	/* host byte order, file order */
@@ -93,10 +120,16 @@ int fuse_handles_new(struct fuse_handles **ret);
 void fuse_handles_free(struct fuse_handles *t);
 /*
  * Takes a handle on node (the caller holds the state lock, so the node is
- * alive). Returns the entry, shared by every handle on the inode.
+ * alive, and map is fb->map). Returns the entry, shared by every handle on
+ * the inode; a new entry takes a reference on map.
  */
 int fuse_handles_open(struct fuse_handles *t, const struct famfs_node *node,
-		      struct fuse_open_file **ret);
+		      struct fuse_data_map *map, struct fuse_open_file **ret);
+/* Maps [start, end of device) for writing, with one reference. */
+int fuse_map_new(const char *path, uint64_t dev_offset, uint64_t start,
+		 struct fuse_data_map **ret);
+/* Drops a reference; the last one unmaps. Accepts NULL. */
+void fuse_map_put(struct fuse_handles *t, struct fuse_data_map *m);
 /* Drops a handle. Returns true when it was the last one on an orphan. */
 bool fuse_handles_release(struct fuse_handles *t, struct fuse_open_file *f);
 /* Marks ino deleted from the namespace; true when it is open here. */

@@ -45,6 +45,43 @@ int fuse_handles_new(struct fuse_handles **ret)
 	return 0;
 }
 
+int fuse_map_new(const char *path, uint64_t dev_offset, uint64_t start,
+		 struct fuse_data_map **ret)
+{
+	struct fuse_data_map *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	r = famfs_pooldev_open(path, dev_offset + start, FAMFS_DEV_WRITE, &m->dev);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	m->start = start;
+	m->end = start + famfs_pooldev_size(m->dev);
+	m->refs = 1;
+	*ret = m;
+	return 0;
+}
+
+/* Called with t->lock held, or when no other thread runs. */
+static void map_put_locked(struct fuse_data_map *m)
+{
+	if (!m || --m->refs)
+		return;
+	famfs_pooldev_close(m->dev);
+	free(m);
+}
+
+void fuse_map_put(struct fuse_handles *t, struct fuse_data_map *m)
+{
+	pthread_mutex_lock(&t->lock);
+	map_put_locked(m);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Entries still in the table hold map references: drop them too. */
 void fuse_handles_free(struct fuse_handles *t)
 {
 	if (!t)
@@ -54,6 +91,7 @@ void fuse_handles_free(struct fuse_handles *t)
 
 		for (; f; f = next) {
 			next = f->next;
+			map_put_locked(f->map);
 			free(f);
 		}
 	}
@@ -107,7 +145,7 @@ static struct fuse_open_file *new_entry(const struct famfs_node *node)
 }
 
 int fuse_handles_open(struct fuse_handles *t, const struct famfs_node *node,
-		     struct fuse_open_file **ret)
+		      struct fuse_data_map *map, struct fuse_open_file **ret)
 {
 	struct fuse_open_file *f;
 
@@ -119,6 +157,8 @@ int fuse_handles_open(struct fuse_handles *t, const struct famfs_node *node,
 			pthread_mutex_unlock(&t->lock);
 			return -ENOMEM;
 		}
+		f->map = map;
+		map->refs++;
 		f->next = t->chain[chain_of(node->ino)];
 		t->chain[chain_of(node->ino)] = f;
 		t->n++;
@@ -141,6 +181,7 @@ bool fuse_handles_release(struct fuse_handles *t, struct fuse_open_file *f)
 	last_orphan = f->orphan && !atomic_load(&f->revoked);
 	if (!atomic_load(&f->revoked))
 		unlink_locked(t, f);
+	map_put_locked(f->map);
 	pthread_mutex_unlock(&t->lock);
 	free(f);
 	return last_orphan;

@@ -34,10 +34,12 @@ static struct fuse_open_file *handle(const struct fuse_file_info *fi)
 
 /*
  * Maps [off, off + len) of the file, which must lie within its extents, to
- * pieces of the data mapping. Returns the piece count.
+ * pieces of the data mapping it was opened with. Returns the piece count,
+ * or -EIO for an extent outside that mapping (a layout it does not map:
+ * never a pointer past it).
  */
-static int map_range(const struct fuse_be *fb, const struct fuse_open_file *f,
-		     uint64_t off, uint64_t len, struct iovec *iov)
+static int map_range(const struct fuse_open_file *f, uint64_t off,
+		     uint64_t len, struct iovec *iov)
 {
 	int n = 0;
 
@@ -49,7 +51,10 @@ static int map_range(const struct fuse_be *fb, const struct fuse_open_file *f,
 			continue;
 		}
 		take = elen - off < len ? elen - off : len;
-		iov[n].iov_base = fuse_data_ptr(fb, f->ext[i].offset + off);
+		iov[n].iov_base = fuse_data_ptr(f->map, f->ext[i].offset + off,
+						take);
+		if (!iov[n].iov_base)
+			return -EIO;
 		iov[n].iov_len = take;
 		n++;
 		len -= take;
@@ -63,8 +68,8 @@ static int map_range(const struct fuse_be *fb, const struct fuse_open_file *f,
  * file, cut at its end: the piece count, 0 at or past the end, -EIO once
  * the handle was revoked. The data path reads the handle only here.
  */
-static int handle_map(const struct fuse_be *fb, const struct fuse_file_info *fi,
-		      off_t off, size_t size, struct iovec *iov)
+static int handle_map(const struct fuse_file_info *fi, off_t off, size_t size,
+		      struct iovec *iov)
 {
 	struct fuse_open_file *f = handle(fi);
 	uint64_t left;
@@ -74,7 +79,7 @@ static int handle_map(const struct fuse_be *fb, const struct fuse_file_info *fi,
 	if (off < 0 || (uint64_t)off >= f->attr.size)
 		return 0;
 	left = f->attr.size - (uint64_t)off;
-	return map_range(fb, f, (uint64_t)off, left < size ? left : size, iov);
+	return map_range(f, (uint64_t)off, left < size ? left : size, iov);
 }
 
 void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -101,8 +106,10 @@ void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = ENOENT;
 	else if (famfs_node_is_dir(n))
 		err = EISDIR;
+	else if (!fb->map)
+		err = EIO;	/* the data area could not be mapped (reformat) */
 	else
-		err = -fuse_handles_open(fb->handles, n, &f);
+		err = -fuse_handles_open(fb->handles, n, fb->map, &f);
 	pthread_rwlock_unlock(&a->lock);
 	if (err) {
 		fuse_reply_err(req, err);
@@ -125,7 +132,7 @@ void fuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int n;
 
 	(void)ino;
-	n = handle_map(fb, fi, off, size, iov);
+	n = handle_map(fi, off, size, iov);
 	if (n < 0) {
 		fuse_reply_err(req, -n);
 		return;
@@ -156,7 +163,7 @@ void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	int n;
 
 	(void)ino;
-	n = handle_map(fb, fi, off, size, iov);
+	n = handle_map(fi, off, size, iov);
 	if (n < 0) {
 		fuse_reply_err(req, -n);
 		return;

@@ -148,9 +148,8 @@ static int map_data(struct fuse_be *fb)
 	struct agent *a = fb->a;
 	int r;
 
-	fb->data_offset = a->pool->info.data_offset;
-	r = famfs_pooldev_open(a->o.pool_path, a->o.offset + fb->data_offset,
-			       FAMFS_DEV_WRITE, &fb->data);
+	r = fuse_map_new(a->o.pool_path, a->o.offset, a->pool->info.data_offset,
+			 &fb->map);
 	if (r < 0)
 		msg(MSG_ERR, "Failed to map the data area of '%s' "
 			  "for writing: %s%s", a->o.pool_path, strerror(-r),
@@ -276,8 +275,9 @@ static void fuse_be_destroy(void *priv)
 	struct fuse_be *fb = priv;
 
 	fuse_be_drop_notes(fb);
+	if (fb->map)
+		fuse_map_put(fb->handles, fb->map);
 	fuse_handles_free(fb->handles);
-	famfs_pooldev_close(fb->data);
 	free(fb);
 }
 
@@ -299,6 +299,7 @@ const struct agent_backend agent_backend_fuse = {
 	.apply = fuse_be_apply,
 	.resync = fuse_be_resync,
 	.revoke = fuse_be_revoke,
+	.reformat = fuse_be_reformat,
 	.notify = fuse_be_notify,
 	.tick = fuse_be_tick,
 	.open_inos = fuse_be_open_inos,

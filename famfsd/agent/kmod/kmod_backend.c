@@ -482,21 +482,42 @@ static void kmod_resync(void *priv, const struct famfs_ns *old,
 
 static long kmod_open_inos(void *priv, uint64_t **ret);
 
-/* Evicted: files open here but gone from the log may be reused. */
-static void kmod_revoke(void *priv)
+/*
+ * Revokes the inodes open here, all of them or those gone from the state.
+ * The follower is the state's only writer: no lock to read it.
+ */
+static void revoke_open(struct kmod_be *k, bool all)
 {
-	struct kmod_be *k = priv;
 	uint64_t *inos = NULL;
 	long n;
 
-	/* The follower is the state's only writer: no lock to read it. */
 	n = kmod_open_inos(k, &inos);
 	for (long i = 0; i < n; i++)
-		if (!famfs_ns_get(k->a->st->ns, inos[i]) &&
+		if ((all || !famfs_ns_get(k->a->st->ns, inos[i])) &&
 		    do_revoke(k->root_fd, inos[i]) == 0)
 			msg(MSG_WARN, "inode %" PRIu64 " revoked: "
 				  "its files now fail with EIO", inos[i]);
 	free(inos);
+}
+
+/* Evicted: files open here but gone from the log may be reused. */
+static void kmod_revoke(void *priv)
+{
+	revoke_open(priv, false);
+}
+
+/*
+ * Formatted anew: every open inode is of the old pool, even one whose
+ * number the new pool uses again; resync then replaces the tree
+ * (agent_ns_diff takes no old file for a new one). The kernel read the
+ * layout at mount and checks each extent against it: a new layout whose
+ * data area starts lower gets its files there refused (each logged) until
+ * the device is mounted anew; no ioctl tells the kernel a new layout yet.
+ */
+static void kmod_reformat(void *priv, const struct famfs_pool_info *info)
+{
+	(void)info;
+	revoke_open(priv, true);
 }
 
 /* ---- the mount's life ---------------------------------------------------- */
@@ -693,5 +714,6 @@ const struct agent_backend agent_backend_kmod = {
 	.apply = kmod_apply,
 	.resync = kmod_resync,
 	.revoke = kmod_revoke,
+	.reformat = kmod_reformat,
 	.open_inos = kmod_open_inos,
 };
