@@ -15,7 +15,8 @@
  * Which thread calls what: init, mount, loop, unmount and destroy the main
  * thread, in that order; apply, resync, revoke, reformat, notify and tick
  * the follower (and apply, notify the main thread during the initial replay,
- * before mount); open_inos the heartbeat thread. Optional operations are
+ * before mount); open_inos the heartbeat thread (and a back-end's own
+ * revoke may use it from the follower). Optional operations are
  * NULL when a back-end needs nothing there.
  */
 #ifndef FAMFSD_AGENT_BACKEND_H
