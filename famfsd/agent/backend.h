@@ -128,6 +128,7 @@ struct agent_usage {
 	uint64_t total_bytes, free_bytes;	/* the replayed allocator's */
 	uint64_t nodes;				/* files and directories */
 	uint64_t free_inodes;			/* one-extent creates that fit */
+	uint64_t alloc_unit;			/* the pool's, at the same time */
 };
 
 /* agent/follow.c: takes the read lock. */

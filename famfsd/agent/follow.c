@@ -371,6 +371,8 @@ void agent_usage(struct agent *a, struct agent_usage *ret)
 	ret->total_bytes = famfs_alloc_total_bytes(a->st->alloc);
 	ret->free_bytes = famfs_alloc_free_bytes(a->st->alloc);
 	ret->nodes = famfs_ns_count(a->st->ns);
+	/* Under the lock: a pool formatted anew replaces pool->info. */
+	ret->alloc_unit = a->pool->info.alloc_unit;
 	ret->free_inodes = (famfs_log_capacity(a->pool->log) - a->pos.end) /
 			   min_create;
 	pthread_rwlock_unlock(&a->lock);

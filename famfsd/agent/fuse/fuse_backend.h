@@ -69,6 +69,7 @@ struct fuse_be {
 struct fuse_be_attr {
 	uint64_t ino, size, alloc_bytes, mtime_ns;
 	uint32_t mode, uid, gid, nlink;
+	uint64_t blksize;	/* the pool's unit, read with the node */
 };
 
 /*
@@ -150,8 +151,7 @@ extern const struct fuse_lowlevel_ops fuse_be_ops;
 /* Attributes of a replayed node. */
 void fuse_node_attr(const struct agent *a, const struct famfs_node *n,
 		    struct fuse_be_attr *ret);
-void fuse_attr_to_stat(const struct agent *a, const struct fuse_be_attr *at,
-		       struct stat *st);
+void fuse_attr_to_stat(const struct fuse_be_attr *at, struct stat *st);
 int fuse_get_attr(struct fuse_be *fb, uint64_t ino, struct fuse_be_attr *ret);
 /* Replies EPERM to a change the mount does not make, with a log line. */
 void fuse_refuse(fuse_req_t req, const char *what, uint64_t ino,

@@ -36,6 +36,7 @@ void fuse_node_attr(const struct agent *a, const struct famfs_node *n,
 		.ino = n->ino, .size = n->size, .mtime_ns = n->mtime_ns,
 		.mode = n->mode, .uid = n->uid, .gid = n->gid,
 		.nlink = famfs_node_is_dir(n) ? 2 : 1,
+		.blksize = a->pool->info.alloc_unit,
 	};
 	/* The root has no record: it dates from mkfs. */
 	if (!n->parent)
@@ -49,8 +50,7 @@ void fuse_node_attr(const struct agent *a, const struct famfs_node *n,
 		ret->alloc_bytes += ext[i].len;
 }
 
-void fuse_attr_to_stat(const struct agent *a, const struct fuse_be_attr *at,
-		       struct stat *st)
+void fuse_attr_to_stat(const struct fuse_be_attr *at, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = at->ino;
@@ -60,7 +60,7 @@ void fuse_attr_to_stat(const struct agent *a, const struct fuse_be_attr *at,
 	st->st_gid = at->gid;
 	st->st_size = (off_t)at->size;
 	st->st_blocks = (blkcnt_t)(at->alloc_bytes / 512);
-	st->st_blksize = (blksize_t)a->pool->info.alloc_unit;
+	st->st_blksize = (blksize_t)at->blksize;
 	st->st_mtim.tv_sec = (time_t)(at->mtime_ns / 1000000000ull);
 	st->st_mtim.tv_nsec = (long)(at->mtime_ns % 1000000000ull);
 	/* Entries are never modified after creation: one time for all three. */
@@ -68,14 +68,14 @@ void fuse_attr_to_stat(const struct agent *a, const struct fuse_be_attr *at,
 	st->st_ctim = st->st_mtim;
 }
 
-static void fill_entry(const struct agent *a, const struct fuse_be_attr *at,
+static void fill_entry(const struct fuse_be_attr *at,
 		       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = at->ino;
 	e->attr_timeout = FUSE_ATTR_TIMEOUT_S;
 	e->entry_timeout = FUSE_ENTRY_TIMEOUT_S;
-	fuse_attr_to_stat(a, at, &e->attr);
+	fuse_attr_to_stat(at, &e->attr);
 }
 
 /*
@@ -131,7 +131,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, err);
 		return;
 	}
-	fill_entry(a, &at, &e);
+	fill_entry(&at, &e);
 	fuse_reply_entry(req, &e);
 }
 
@@ -154,7 +154,6 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuse_be *fb = fuse_req_userdata(req);
-	struct agent *a = fb->a;
 	struct fuse_be_attr at;
 	struct stat st;
 
@@ -163,7 +162,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fuse_attr_to_stat(a, &at, &st);
+	fuse_attr_to_stat(&at, &st);
 	fuse_reply_attr(req, &st, FUSE_ATTR_TIMEOUT_S);
 }
 
@@ -188,7 +187,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	struct fuse_be *fb = fuse_req_userdata(req);
-	struct agent *a = fb->a;
 	struct fuse_be_attr at;
 	struct stat st;
 
@@ -200,7 +198,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* Setting the size a file already has changes nothing: allow it. */
 	if (to_set == FUSE_SET_ATTR_SIZE && (uint64_t)attr->st_size == at.size &&
 	    !S_ISDIR(at.mode)) {
-		fuse_attr_to_stat(a, &at, &st);
+		fuse_attr_to_stat(&at, &st);
 		fuse_reply_attr(req, &st, FUSE_ATTR_TIMEOUT_S);
 		return;
 	}
@@ -285,15 +283,15 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 #define OFF_CHILD(ino)	((off_t)(ino) + 2)
 
 /* Adds one entry; returns its size, or 0 when it does not fit. */
-static size_t add_entry(fuse_req_t req, struct agent *a, bool plus, char *buf,
-			size_t room, const char *name,
-			const struct fuse_be_attr *at, bool dot, off_t next)
+static size_t add_entry(fuse_req_t req, bool plus, char *buf, size_t room,
+			const char *name, const struct fuse_be_attr *at,
+			bool dot, off_t next)
 {
 	struct fuse_entry_param e;
 	size_t len;
 
 	if (plus) {
-		fill_entry(a, at, &e);
+		fill_entry(at, &e);
 		if (dot) {
 			/* Not a lookup: the kernel must not count it. */
 			memset(&e, 0, sizeof(e));
@@ -332,7 +330,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (off < OFF_DOT) {
 		at = (struct fuse_be_attr){ .ino = dir->ino, .mode = S_IFDIR };
-		len = add_entry(req, a, plus, buf + pos, size - pos, ".", &at,
+		len = add_entry(req, plus, buf + pos, size - pos, ".", &at,
 				true, OFF_DOT);
 		if (!len)
 			goto out;
@@ -343,7 +341,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			.ino = dir->parent ? dir->parent->ino : dir->ino,
 			.mode = S_IFDIR,
 		};
-		len = add_entry(req, a, plus, buf + pos, size - pos, "..", &at,
+		len = add_entry(req, plus, buf + pos, size - pos, "..", &at,
 				true, OFF_DOTDOT);
 		if (!len)
 			goto out;
@@ -353,7 +351,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				 off > OFF_DOTDOT ? (uint64_t)off - 2 : 0);
 	for (; n; n = n->next) {
 		fuse_node_attr(a, n, &at);
-		len = add_entry(req, a, plus, buf + pos, size - pos, n->name,
+		len = add_entry(req, plus, buf + pos, size - pos, n->name,
 				&at, false, OFF_CHILD(n->ino));
 		if (!len)
 			break;
@@ -386,12 +384,13 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fuse_be *fb = fuse_req_userdata(req);
-	uint64_t unit = fb->a->pool->info.alloc_unit;
 	struct agent_usage u;
 	struct statvfs s;
+	uint64_t unit;
 
 	(void)ino;
 	agent_usage(fb->a, &u);
+	unit = u.alloc_unit;
 	memset(&s, 0, sizeof(s));
 	s.f_bsize = unit;
 	s.f_frsize = unit;
