@@ -45,8 +45,10 @@ fi
 # api/package-lock.json pins, into the git-ignored api/node_modules. npm
 # writes node_modules/.package-lock.json last, so a lock file newer than it
 # (or none) means an install is due.
+# The CLI is pinned to the 1.x line, which runs on Debian 12's own nodejs
+# (18.x); 2.x needs Node.js 20.19 or later, which Debian 12 does not ship.
 cd "$(dirname "$0")/../api"
-need=20.19.0
+need=18.17.0
 have=$(node --version 2>/dev/null | sed 's/^v//')
 if [ -z "$have" ] || [ "$(printf '%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
 	echo "deps: @redocly/cli needs Node.js >= $need, found '${have:-none}'" >&2
