@@ -4,6 +4,7 @@ stdout, and --tls-cert/--tls-key serve HTTPS."""
 
 import os
 import re
+import select
 import shutil
 import stat
 import subprocess
@@ -87,8 +88,14 @@ def test_generated_admin_token_printed(pool, tmp_path):
                              f"127.0.0.1:{port}"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
+        # A deadline for the line: a master that never prints it fails the
+        # test instead of hanging it.
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "no admin token line on stdout within 20 s"
         line = proc.stdout.readline()
-        token = re.search(r"admin token ([0-9a-f]{64})", line).group(1)
+        m_token = re.search(r"admin token ([0-9a-f]{64})", line)
+        assert m_token, line
+        token = m_token.group(1)
         m = Master(pool, tmp_path, port=port, start=False)
         m.proc = proc
         m.wait_ready()
