@@ -30,11 +30,6 @@ static const struct {
 	[PROB_POOL_FULL] = { 507, "pool-full", "Pool full" },
 };
 
-unsigned int http_problem_status(enum http_problem p)
-{
-	return problems[p].status;
-}
-
 /* Queues buf (malloc'd, consumed) with a content type and extra header. */
 static enum MHD_Result queue(struct http_req *rq, unsigned int status,
 			     const char *ctype, char *buf, size_t len,

@@ -84,7 +84,6 @@ enum MHD_Result http_reply_problem(struct http_req *rq, enum http_problem p,
 				   const char *fmt, ...);
 /* 405 with an Allow header. */
 enum MHD_Result http_reply_method(struct http_req *rq, const char *allow);
-unsigned int http_problem_status(enum http_problem p);
 
 /*
  * Long poll: parks the connection (no thread waits) until http_resume();
