@@ -13,15 +13,17 @@ static bool survivable_findings(const struct famfs_fsck_report *rep)
 {
 	if (rep->where == FAMFS_FSCK_SUPERBLOCK)
 		return false;
-	return rep->sb.reason[0] || rep->sb.reason[1] || rep->tail_slot[0] ||
-	       rep->tail_slot[1] || rep->lease;
+	for (unsigned int i = 0; i < FAMFS_LOG_TAIL_SLOTS; i++)
+		if (rep->tail_slot[i])
+			return true;
+	return rep->sb.reason[0] || rep->sb.reason[1] || rep->lease;
 }
 
-static struct json_object *pair_json(const char *const why[2])
+static struct json_object *list_json(const char *const *why, int n)
 {
 	struct json_object *a = json_object_new_array();
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < n; i++)
 		json_object_array_add(a, why[i] ? json_object_new_string(why[i]) :
 				      NULL);
 	return a;
@@ -31,12 +33,12 @@ static struct json_object *report_json(const struct famfs_fsck_report *rep,
 				       bool clean, bool repaired)
 {
 	struct json_object *o = json_object_new_object();
-	struct json_object *sb = pair_json(rep->sb.reason);
+	struct json_object *sb = list_json(rep->sb.reason, 2);
 
 	json_object_object_add(o, "clean", json_object_new_boolean(clean));
 	json_object_object_add(o, "repaired", json_object_new_boolean(repaired));
 	json_object_object_add(o, "superblock_errors", sb);
-	json_object_object_add(o, "tail_slot_errors", pair_json(rep->tail_slot));
+	json_object_object_add(o, "tail_slot_errors", list_json(rep->tail_slot, FAMFS_LOG_TAIL_SLOTS));
 	json_object_object_add(o, "lease_error", rep->lease ?
 			       json_object_new_string(rep->lease) : NULL);
 	json_object_object_add(o, "records",
@@ -76,9 +78,9 @@ static void report_text(const char *dev, const struct famfs_fsck_report *rep,
 			       rep->where == FAMFS_FSCK_SUPERBLOCK ? "" :
 			       repaired ? " (repaired from the other copy)" :
 			       " (the other copy is good; --repair rewrites it)");
-	for (int i = 0; i < 2; i++)
+	for (unsigned int i = 0; i < FAMFS_LOG_TAIL_SLOTS; i++)
 		if (rep->tail_slot[i])
-			printf("%s: log tail slot %d: %s%s\n", dev, i,
+			printf("%s: log copy %u tail slot %u: %s%s\n", dev, i / 2, i % 2,
 			       rep->tail_slot[i], repaired ?
 			       " (rewritten from the other slot)" :
 			       " (the previous tail is used; --repair rewrites the slot)");
@@ -121,7 +123,7 @@ static int repair_findings(struct famfs_pooldev *dev,
 		ops->flush(base + FAMFS_LEASE_OFFSET, sizeof(struct famfs_lease));
 		ops->wfence();
 	}
-	if (rep->tail_slot[0] || rep->tail_slot[1]) {
+	if (survivable_findings(rep)) {
 		r = famfs_log_open(base + rep->info.log_offset, rep->info.log_size,
 				   rep->info.log_generation, ops, &log, &lerr);
 		if (r == 0) {

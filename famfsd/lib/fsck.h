@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "log.h"
 #include "state.h"
 #include "super.h"
 
@@ -28,7 +29,7 @@ enum famfs_fsck_where {
 struct famfs_fsck_report {
 	struct famfs_pool_info info;
 	struct famfs_sb_status sb;	/* a torn copy shows here */
-	const char *tail_slot[2];	/* a torn tail slot shows here */
+	const char *tail_slot[FAMFS_LOG_TAIL_SLOTS];	/* torn tail slots */
 	const char *lease;		/* a corrupt lease area shows here */
 	uint64_t records;		/* good records read */
 	uint64_t tail_seq, log_used;

@@ -11,20 +11,64 @@
 /* Readers invalidate ahead in windows this large, not line by line. */
 #define INVALIDATE_WINDOW	(64u << 10)
 
+/* Bytes of the area header that hold anything: line 0 and the two slots. */
+#define HDR_USED		sizeof(struct famfs_log_hdr)
+
 struct famfs_log {
-	struct famfs_log_hdr *hdr;
-	uint8_t *recs;			/* record area */
-	uint64_t capacity;		/* bytes in the record area */
+	uint8_t *area[FAMFS_LOG_COPIES];	/* this generation's two copies */
+	uint64_t area_off[FAMFS_LOG_COPIES];	/* from the log region's start */
+	uint64_t capacity;		/* bytes in an area's body */
 	uint64_t generation;
+	uint32_t crc_seed;
+	struct famfs_log_base base;
 	const struct famfs_cache_ops *ops;
-	/* reader: [inval_start, inval_end) was invalidated since the tail read */
-	uint64_t inval_start, inval_end;
-	const char *slot_why[2];	/* R1's verdict on each tail slot */
+	famfs_log_damage_fn damage_fn;
+	void *damage_ctx;
+	const char *hdr_why[FAMFS_LOG_COPIES];	/* found at open */
+	/* reader: [inval_start, inval_end) of each copy, since the tail read */
+	uint64_t inval_start[FAMFS_LOG_COPIES], inval_end[FAMFS_LOG_COPIES];
+	const char *slot_why[FAMFS_LOG_TAIL_SLOTS];	/* R1's verdicts */
 	/* writer */
 	struct famfs_log_pos appended;	/* after the last appended record */
 	struct famfs_log_pos published;	/* what the tail says */
 	unsigned int next_slot;		/* tail slot the next publish writes */
+	bool ckpt_mode;			/* created, checkpoint not sealed yet */
 };
+
+static struct famfs_log_hdr *hdr_of(const struct famfs_log *log, unsigned int c)
+{
+	return (struct famfs_log_hdr *)log->area[c];
+}
+
+static uint8_t *body_of(const struct famfs_log *log, unsigned int c)
+{
+	return log->area[c] + FAMFS_LOG_HDR_SIZE;
+}
+
+uint32_t famfs_rec_crc(const struct famfs_rec_hdr *h, uint32_t len,
+		       uint64_t generation)
+{
+	uint32_t s = famfs_crc32c_init() ^ FAMFS_REC_CRC_SEED(generation);
+
+	s = famfs_crc32c_update(s, (const uint8_t *)h + sizeof(h->crc),
+				len - sizeof(h->crc));
+	return famfs_crc32c_final(s);
+}
+
+static void report(struct famfs_log *log, const struct famfs_log_damage *d)
+{
+	struct famfs_log_damage full = *d;
+
+	if (!log->damage_fn)
+		return;
+	full.log_offset = log->area_off[d->copy] +
+			  (d->part == FAMFS_LOG_PART_ITEM ||
+			   d->part == FAMFS_LOG_PART_RECORD ?
+			   FAMFS_LOG_HDR_SIZE + d->offset : d->offset);
+	log->damage_fn(log->damage_ctx, &full);
+}
+
+/* ---- the area header ------------------------------------------------------ */
 
 static void tail_encode(struct famfs_log_tail *t, const struct famfs_log_pos *p,
 			uint64_t generation)
@@ -37,59 +81,110 @@ static void tail_encode(struct famfs_log_tail *t, const struct famfs_log_pos *p,
 	t->crc = htole32(famfs_crc_struct(t, sizeof(*t)));
 }
 
-void famfs_log_format(uint8_t *log_base, uint64_t log_size,
-		      uint64_t generation, const struct famfs_cache_ops *ops)
+static void hdr_encode(struct famfs_log_hdr *h, uint64_t generation,
+		       const struct famfs_log_base *b)
 {
-	struct famfs_log_hdr *hdr = (void *)log_base;
-	struct famfs_log_pos empty = { 0 };
+	memset(h, 0, offsetof(struct famfs_log_hdr, tail));
+	h->magic = htole64(FAMFS_LOG_MAGIC);
+	h->generation = htole64(generation);
+	h->base_seq = htole64(b->seq);
+	h->base_epoch = htole64(b->epoch);
+	h->max_ino = htole64(b->max_ino);
+	h->ckpt_bytes = htole64(b->ckpt_bytes);
+	h->ckpt_items = htole64(b->ckpt_items);
+	h->crc = htole32(famfs_crc32c(h, offsetof(struct famfs_log_hdr, crc)));
+}
 
-	(void)log_size;
-	memset(hdr, 0, FAMFS_LOG_HDR_SIZE);
-	hdr->magic = htole64(FAMFS_LOG_MAGIC);
-	hdr->generation = htole64(generation);
-	hdr->crc = htole32(famfs_crc32c(hdr, offsetof(struct famfs_log_hdr, crc)));
-	tail_encode(&hdr->tail[0], &empty, generation);
-	tail_encode(&hdr->tail[1], &empty, generation);
-	/* Format: the whole header reaches the pool before the superblock. */
-	ops->flush(hdr, FAMFS_LOG_HDR_SIZE);
-	ops->wfence();
+/* Decodes header line 0; NULL when it is good, else why not. */
+static const char *hdr_decode(const struct famfs_log_hdr *h, uint64_t generation,
+			      uint64_t capacity, struct famfs_log_base *b)
+{
+	if (le64toh(h->magic) != FAMFS_LOG_MAGIC)
+		return "log header: bad magic";
+	if (le32toh(h->crc) != famfs_crc32c(h, offsetof(struct famfs_log_hdr, crc)))
+		return "log header: CRC mismatch";
+	if (le64toh(h->generation) != generation)
+		return "log header: generation differs from superblock";
+	b->seq = le64toh(h->base_seq);
+	b->epoch = le64toh(h->base_epoch);
+	b->max_ino = le64toh(h->max_ino);
+	b->ckpt_bytes = le64toh(h->ckpt_bytes);
+	b->ckpt_items = le64toh(h->ckpt_items);
+	if (b->ckpt_bytes > capacity || b->ckpt_bytes % FAMFS_REC_ALIGN ||
+	    b->ckpt_items > b->ckpt_bytes / sizeof(struct famfs_rec_hdr) ||
+	    (b->ckpt_items == 0) != (b->ckpt_bytes == 0) ||
+	    b->max_ino < FAMFS_ROOT_INO)
+		return "log header: checkpoint size or count is impossible";
+	return NULL;
+}
+
+/* Both copies of line 0, invalidated first; which are good. */
+static void hdr_read(struct famfs_log *log, struct famfs_log_base b[2],
+		     const char *why[2])
+{
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		log->ops->invalidate(hdr_of(log, c), offsetof(struct famfs_log_hdr, tail));
+		log->ops->rfence();
+		why[c] = hdr_decode(hdr_of(log, c), log->generation, log->capacity,
+				    &b[c]);
+	}
+	if (!why[0] && !why[1] &&
+	    memcmp(hdr_of(log, 0), hdr_of(log, 1), offsetof(struct famfs_log_hdr, tail)))
+		why[1] = "log header: copy 1 differs from copy 0";
+}
+
+static int log_new(uint8_t *log_base, uint64_t log_size, uint64_t generation,
+		   const struct famfs_cache_ops *ops, struct famfs_log **ret,
+		   const char **why)
+{
+	uint64_t area = famfs_log_area_size(log_size);
+	struct famfs_log *log;
+
+	if (generation == 0) {
+		*why = "log generation 0 does not exist";
+		return -EUCLEAN;
+	}
+	if (area <= FAMFS_LOG_HDR_SIZE) {
+		*why = "log region smaller than its headers";
+		return -EUCLEAN;
+	}
+	log = calloc(1, sizeof(*log));
+	if (!log)
+		return -ENOMEM;
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		log->area_off[c] = famfs_log_area_offset(log_size, generation, c);
+		log->area[c] = log_base + log->area_off[c];
+	}
+	log->capacity = area - FAMFS_LOG_HDR_SIZE;
+	log->generation = generation;
+	log->crc_seed = FAMFS_REC_CRC_SEED(generation);
+	log->ops = ops;
+	*ret = log;
+	return 0;
 }
 
 int famfs_log_open(uint8_t *log_base, uint64_t log_size, uint64_t generation,
 		   const struct famfs_cache_ops *ops, struct famfs_log **ret,
 		   struct famfs_log_error *err)
 {
-	struct famfs_log_hdr *hdr = (void *)log_base;
+	struct famfs_log_base b[2];
 	struct famfs_log *log;
+	const char *why[2];
+	int r;
 
 	*err = (struct famfs_log_error){ 0 };
-	if (log_size <= FAMFS_LOG_HDR_SIZE) {
-		err->reason = "log region smaller than its header";
+	r = log_new(log_base, log_size, generation, ops, &log, &err->reason);
+	if (r < 0)
+		return r;
+	hdr_read(log, b, why);
+	if (why[0] && why[1]) {
+		err->reason = why[0];
+		free(log);
 		return -EUCLEAN;
 	}
-	ops->invalidate(hdr, offsetof(struct famfs_log_hdr, tail));
-	ops->rfence();
-	if (le64toh(hdr->magic) != FAMFS_LOG_MAGIC) {
-		err->reason = "log header: bad magic";
-		return -EUCLEAN;
-	}
-	if (le32toh(hdr->crc) !=
-	    famfs_crc32c(hdr, offsetof(struct famfs_log_hdr, crc))) {
-		err->reason = "log header: CRC mismatch";
-		return -EUCLEAN;
-	}
-	if (le64toh(hdr->generation) != generation) {
-		err->reason = "log header: generation differs from superblock";
-		return -EUCLEAN;
-	}
-	log = calloc(1, sizeof(*log));
-	if (!log)
-		return -ENOMEM;
-	log->hdr = hdr;
-	log->recs = log_base + FAMFS_LOG_HDR_SIZE;
-	log->capacity = log_size - FAMFS_LOG_HDR_SIZE;
-	log->generation = generation;
-	log->ops = ops;
+	log->base = b[why[0] ? 1 : 0];
+	log->hdr_why[0] = why[0];
+	log->hdr_why[1] = why[1];
 	*ret = log;
 	return 0;
 }
@@ -97,6 +192,20 @@ int famfs_log_open(uint8_t *log_base, uint64_t log_size, uint64_t generation,
 void famfs_log_free(struct famfs_log *log)
 {
 	free(log);
+}
+
+void famfs_log_set_damage_hook(struct famfs_log *log, famfs_log_damage_fn fn,
+			       void *ctx)
+{
+	log->damage_fn = fn;
+	log->damage_ctx = ctx;
+	/* What the open found, now that someone listens. */
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		if (log->hdr_why[c])
+			report(log, &(struct famfs_log_damage){
+				.part = FAMFS_LOG_PART_HEADER, .copy = c,
+				.len = FAMFS_CACHELINE, .reason = log->hdr_why[c],
+			});
 }
 
 uint64_t famfs_log_capacity(const struct famfs_log *log)
@@ -108,6 +217,21 @@ uint64_t famfs_log_generation(const struct famfs_log *log)
 {
 	return log->generation;
 }
+
+struct famfs_log_base famfs_log_base(const struct famfs_log *log)
+{
+	return log->base;
+}
+
+struct famfs_log_pos famfs_log_start(const struct famfs_log *log)
+{
+	return (struct famfs_log_pos){
+		.seq = log->base.seq, .end = log->base.ckpt_bytes,
+		.epoch = log->base.epoch,
+	};
+}
+
+/* ---- tail slots ------------------------------------------------------------ */
 
 /* Decodes one tail slot; NULL when it is usable, else why not. */
 static const char *tail_decode(const struct famfs_log_tail *t,
@@ -123,119 +247,217 @@ static const char *tail_decode(const struct famfs_log_tail *t,
 	return NULL;
 }
 
+static struct famfs_log_tail *slot_of(const struct famfs_log *log, unsigned int s)
+{
+	return &hdr_of(log, s / 2)->tail[s % 2];
+}
+
+/* One pass over the four slots; the best valid one, or -1. */
+static int tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
+		     const char *why[4])
+{
+	int best = -1;
+
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		log->ops->invalidate(hdr_of(log, c)->tail, sizeof(hdr_of(log, c)->tail));
+	log->ops->rfence();
+	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++) {
+		why[s] = tail_decode(slot_of(log, s), log->generation, &slot[s]);
+		if (!why[s] && (best < 0 || slot[s].seq > slot[best].seq))
+			best = (int)s;
+	}
+	return best;
+}
+
+static const char *tail_check(const struct famfs_log *log,
+			      const struct famfs_log_pos *t)
+{
+	const struct famfs_log_base *b = &log->base;
+
+	if (t->end > log->capacity || t->end % FAMFS_REC_ALIGN ||
+	    t->end < b->ckpt_bytes || t->seq < b->seq ||
+	    (t->seq == b->seq) != (t->end == b->ckpt_bytes))
+		return "tail points past the end of the log";
+	return NULL;
+}
+
 int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 			struct famfs_log_error *err)
 {
-	struct famfs_log_pos slot[2];
-	const char *why[2];
-	int best;
+	struct famfs_log_pos slot[FAMFS_LOG_TAIL_SLOTS];
+	const char *why[FAMFS_LOG_TAIL_SLOTS], *bad;
+	int best = -1;
 
-	for (int attempt = 0; attempt < FAMFS_LOG_READ_RETRIES; attempt++) {
-		/* R1: the tail lines may be stale in our cache. */
-		log->ops->invalidate(log->hdr->tail, sizeof(log->hdr->tail));
-		log->ops->rfence();
-		why[0] = tail_decode(&log->hdr->tail[0], log->generation, &slot[0]);
-		why[1] = tail_decode(&log->hdr->tail[1], log->generation, &slot[1]);
-		if (!why[0] || !why[1])
-			break;
+	/* R1: the tail lines may be stale in our cache. */
+	for (int attempt = 0; attempt < FAMFS_LOG_READ_RETRIES && best < 0; attempt++)
+		best = tail_scan(log, slot, why);
+	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++) {
+		/* Reported once, when a slot turns bad. */
+		if (why[s] && !log->slot_why[s])
+			report(log, &(struct famfs_log_damage){
+				.part = FAMFS_LOG_PART_TAIL, .copy = s / 2,
+				.seq = s % 2, .offset = offsetof(struct famfs_log_hdr, tail) +
+				s % 2 * sizeof(struct famfs_log_tail),
+				.len = sizeof(struct famfs_log_tail),
+				.both = why[s ^ 2] != NULL, .reason = why[s],
+			});
+		log->slot_why[s] = why[s];
 	}
-	log->slot_why[0] = why[0];
-	log->slot_why[1] = why[1];
-	if (why[0] && why[1]) {
-		*err = (struct famfs_log_error){ .reason = "both tail slots are corrupt" };
+	if (best < 0) {
+		*err = (struct famfs_log_error){ .reason = "every tail slot is corrupt" };
 		return -EUCLEAN;
 	}
-	if (why[0])
-		best = 1;
-	else if (why[1])
-		best = 0;
-	else
-		best = slot[1].seq > slot[0].seq;
-	if (slot[best].end > log->capacity || slot[best].end % FAMFS_REC_ALIGN ||
-	    (slot[best].seq == 0) != (slot[best].end == 0)) {
+	bad = tail_check(log, &slot[best]);
+	if (bad) {
 		*err = (struct famfs_log_error){
 			.seq = slot[best].seq, .offset = slot[best].end,
-			.reason = "tail points past the end of the log",
+			.reason = bad,
 		};
 		return -EUCLEAN;
 	}
 	*ret = slot[best];
-	log->inval_start = log->inval_end = 0;
+	memset(log->inval_start, 0, sizeof(log->inval_start));
+	memset(log->inval_end, 0, sizeof(log->inval_end));
 	return 0;
 }
 
-void famfs_log_tail_status(const struct famfs_log *log, const char *ret_why[2])
+void famfs_log_tail_status(const struct famfs_log *log,
+			   const char *ret_why[FAMFS_LOG_TAIL_SLOTS])
 {
-	ret_why[0] = log->slot_why[0];
-	ret_why[1] = log->slot_why[1];
+	memcpy(ret_why, log->slot_why, sizeof(log->slot_why));
+}
+
+/* Writes slot i of both copies with t and flushes them (P4-P5). */
+static void tail_write(struct famfs_log *log, unsigned int i,
+		       const struct famfs_log_pos *t)
+{
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		struct famfs_log_tail *slot = &hdr_of(log, c)->tail[i];
+
+		tail_encode(slot, t, log->generation);
+		log->ops->flush(slot, sizeof(*slot));
+	}
 }
 
 int famfs_log_repair_tail(struct famfs_log *log)
 {
+	struct famfs_log_pos slot[FAMFS_LOG_TAIL_SLOTS], tail;
 	struct famfs_log_error err;
-	struct famfs_log_pos tail;
+	const char *why[FAMFS_LOG_TAIL_SLOTS];
 	int r = famfs_log_read_tail(log, &tail, &err);
 
 	if (r < 0)
 		return r;
-	for (int i = 0; i < 2; i++) {
-		if (!log->slot_why[i])
+	(void)tail_scan(log, slot, why);
+	/*
+	 * Repair: slot i of both copies must say the same, or one damaged
+	 * line later could hide a published record. Where they differ, or
+	 * one is bad, both take the better of the two (the current tail
+	 * when neither is good); flushed, then fenced once.
+	 */
+	for (unsigned int i = 0; i < 2; i++) {
+		const char *w0 = why[i], *w1 = why[i + 2];
+		struct famfs_log_pos *good = &tail;
+
+		if (!w0 && !w1 && slot[i].seq == slot[i + 2].seq &&
+		    slot[i].end == slot[i + 2].end &&
+		    slot[i].epoch == slot[i + 2].epoch)
 			continue;
-		/* Repair: the bad slot takes the good tail, flushed and fenced. */
-		tail_encode(&log->hdr->tail[i], &tail, log->generation);
-		log->ops->flush(&log->hdr->tail[i], sizeof(log->hdr->tail[i]));
-		log->ops->wfence();
-		log->slot_why[i] = NULL;
+		if (!w0 && (w1 || slot[i].seq >= slot[i + 2].seq))
+			good = &slot[i];
+		else if (!w1)
+			good = &slot[i + 2];
+		tail_write(log, i, good);
 	}
+	log->ops->wfence();
+	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
+		log->slot_why[s] = NULL;
 	return 0;
 }
 
-/* R2: makes sure [off, off + len) was invalidated since the tail read. */
-static void reader_invalidate(struct famfs_log *log, uint64_t off, uint64_t len,
-			      uint64_t limit)
+/* ---- reading records and items ------------------------------------------- */
+
+/* R2: makes sure [off, off + len) of copy c was invalidated since the tail read. */
+static void reader_invalidate(struct famfs_log *log, unsigned int c, uint64_t off,
+			      uint64_t len, uint64_t limit)
 {
 	uint64_t end;
 
-	if (off >= log->inval_start && off + len <= log->inval_end)
+	if (off >= log->inval_start[c] && off + len <= log->inval_end[c])
 		return;
 	end = off + (len > INVALIDATE_WINDOW ? len : INVALIDATE_WINDOW);
 	if (end > limit)
 		end = limit;
-	log->ops->invalidate(log->recs + off, end - off);
+	log->ops->invalidate(body_of(log, c) + off, end - off);
 	log->ops->rfence();
-	log->inval_start = off;
-	log->inval_end = end;
+	log->inval_start[c] = off;
+	log->inval_end[c] = end;
 }
 
-/* CRC of a record as stored: every byte after the crc field. */
-static uint32_t rec_crc(const struct famfs_rec_hdr *h, uint32_t len)
+/*
+ * R3: one attempt at checking the record or item at body offset off of
+ * copy c, which must end by limit (want_seq 0: any sequence, for items);
+ * NULL when it is good.
+ */
+static const char *check_at(struct famfs_log *log, unsigned int c, uint64_t off,
+			    uint64_t limit, uint64_t want_seq)
 {
-	return famfs_crc32c((const uint8_t *)h + sizeof(h->crc),
-			    len - sizeof(h->crc));
-}
-
-/* R3: one attempt at checking the record at pos; NULL when it is good. */
-static const char *check_record(struct famfs_log *log,
-				const struct famfs_log_pos *pos,
-				const struct famfs_log_pos *tail)
-{
-	const struct famfs_rec_hdr *h = (const void *)(log->recs + pos->end);
+	const struct famfs_rec_hdr *h = (const void *)(body_of(log, c) + off);
 	uint32_t len;
 
-	if (tail->end - pos->end < sizeof(*h))
+	if (limit - off < sizeof(*h))
 		return "record header runs past the published tail";
-	reader_invalidate(log, pos->end, sizeof(*h), tail->end);
+	reader_invalidate(log, c, off, sizeof(*h), limit);
 	len = le32toh(h->len);
 	if (len < sizeof(*h) || len % FAMFS_REC_ALIGN || len > FAMFS_REC_MAX_SIZE)
 		return "record length is invalid";
-	if (len > tail->end - pos->end)
+	if (len > limit - off)
 		return "record runs past the published tail";
-	reader_invalidate(log, pos->end, len, tail->end);
-	if (le32toh(h->crc) != rec_crc(h, len))
+	reader_invalidate(log, c, off, len, limit);
+	if (le32toh(h->crc) != famfs_rec_crc(h, len, log->generation))
 		return "record CRC mismatch";
-	if (le64toh(h->seq) != pos->seq + 1)
+	if (want_seq && le64toh(h->seq) != want_seq)
 		return "record sequence is out of order";
 	return NULL;
+}
+
+/* check_at with retries: a stale line is the harmless cause. */
+static const char *check_retry(struct famfs_log *log, unsigned int c,
+			       uint64_t off, uint64_t limit, uint64_t want_seq)
+{
+	const char *why = NULL;
+
+	for (int attempt = 0; attempt < FAMFS_LOG_READ_RETRIES; attempt++) {
+		why = check_at(log, c, off, limit, want_seq);
+		if (!why)
+			return NULL;
+		/* R3: force a reload of this copy's lines. */
+		log->inval_start[c] = log->inval_end[c] = 0;
+	}
+	return why;
+}
+
+/*
+ * The good copy of the thing at off: copy 0, else copy 1 (the bad one
+ * reported). NULL with *why (copy 0's reason) when neither is good.
+ */
+static const struct famfs_rec_hdr *
+read_copies(struct famfs_log *log, enum famfs_log_part part, uint64_t off,
+	    uint64_t limit, uint64_t want_seq, uint64_t index, const char **why)
+{
+	const struct famfs_rec_hdr *h;
+	const char *why1;
+
+	*why = check_retry(log, 0, off, limit, want_seq);
+	if (!*why)
+		return (const void *)(body_of(log, 0) + off);
+	why1 = check_retry(log, 1, off, limit, want_seq);
+	h = why1 ? NULL : (const void *)(body_of(log, 1) + off);
+	report(log, &(struct famfs_log_damage){
+		.part = part, .copy = 0, .both = !h, .seq = index, .offset = off,
+		.len = h ? le32toh(h->len) : 0, .reason = *why,
+	});
+	return h;
 }
 
 int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
@@ -267,21 +489,14 @@ int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
 		}
 		return 0;
 	}
-	for (int attempt = 0;; attempt++) {
-		why = check_record(log, pos, tail);
-		if (!why)
-			break;
-		if (attempt + 1 == FAMFS_LOG_READ_RETRIES) {
-			*err = (struct famfs_log_error){
-				.seq = pos->seq + 1, .offset = pos->end,
-				.reason = why,
-			};
-			return -EUCLEAN;
-		}
-		/* R3: a stale line is the harmless cause; force a reload. */
-		log->inval_start = log->inval_end = 0;
+	h = read_copies(log, FAMFS_LOG_PART_RECORD, pos->end, tail->end,
+			pos->seq + 1, pos->seq + 1, &why);
+	if (!h) {
+		*err = (struct famfs_log_error){
+			.seq = pos->seq + 1, .offset = pos->end, .reason = why,
+		};
+		return -EUCLEAN;
 	}
-	h = (const void *)(log->recs + pos->end);
 	pos->seq++;
 	pos->end += le32toh(h->len);
 	pos->epoch = le64toh(h->epoch);
@@ -289,25 +504,192 @@ int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
 	return 1;
 }
 
+int famfs_log_ckpt_next(struct famfs_log *log, struct famfs_log_pos *pos,
+			const struct famfs_rec_hdr **ret_item,
+			struct famfs_log_error *err)
+{
+	const struct famfs_log_base *b = &log->base;
+	const struct famfs_rec_hdr *h;
+	const char *why;
+
+	if (pos->end >= b->ckpt_bytes || pos->seq >= b->ckpt_items) {
+		if (pos->end == b->ckpt_bytes && pos->seq == b->ckpt_items)
+			return 0;
+		*err = (struct famfs_log_error){
+			.seq = pos->seq, .offset = pos->end,
+			.reason = "checkpoint items do not add up to its header",
+		};
+		return -EUCLEAN;
+	}
+	if (pos->seq == 0)
+		memset(log->inval_end, 0, sizeof(log->inval_end));
+	h = read_copies(log, FAMFS_LOG_PART_ITEM, pos->end, b->ckpt_bytes, 0,
+			pos->seq + 1, &why);
+	if (!h) {
+		*err = (struct famfs_log_error){
+			.seq = pos->seq + 1, .offset = pos->end, .reason = why,
+		};
+		return -EUCLEAN;
+	}
+	pos->seq++;
+	pos->end += le32toh(h->len);
+	*ret_item = h;
+	return 1;
+}
+
+/* ---- scrub and repair ------------------------------------------------------ */
+
+static long verify_header(struct famfs_log *log)
+{
+	struct famfs_log_base b[2];
+	const char *why[2];
+
+	hdr_read(log, b, why);
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		if (why[c])
+			report(log, &(struct famfs_log_damage){
+				.part = FAMFS_LOG_PART_HEADER, .copy = c,
+				.both = why[!c] != NULL, .len = FAMFS_CACHELINE,
+				.reason = why[c],
+			});
+	return why[0] && why[1] ? -EUCLEAN : (long)HDR_USED;
+}
+
+/* Both copies of the thing after pos, each on its own; the good length. */
+static long verify_thing(struct famfs_log *log, enum famfs_log_part part,
+			 struct famfs_log_pos *pos, uint64_t limit)
+{
+	uint64_t want = part == FAMFS_LOG_PART_RECORD ? pos->seq + 1 : 0;
+	const char *why[2];
+	uint32_t len = 0;
+
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		why[c] = check_retry(log, c, pos->end, limit, want);
+		if (!why[c])
+			len = le32toh(((const struct famfs_rec_hdr *)
+				       (body_of(log, c) + pos->end))->len);
+	}
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		if (why[c])
+			report(log, &(struct famfs_log_damage){
+				.part = part, .copy = c, .both = why[!c] != NULL,
+				.seq = pos->seq + 1, .offset = pos->end,
+				.len = len, .reason = why[c],
+			});
+	if (!len)
+		return -EUCLEAN;
+	pos->seq++;
+	pos->end += len;
+	return len;
+}
+
+long famfs_log_verify(struct famfs_log *log, enum famfs_log_part part,
+		      struct famfs_log_pos *pos, const struct famfs_log_pos *tail)
+{
+	struct famfs_log_error err;
+	struct famfs_log_pos t;
+
+	switch (part) {
+	case FAMFS_LOG_PART_HEADER:
+		return verify_header(log);
+	case FAMFS_LOG_PART_TAIL:
+		return famfs_log_read_tail(log, &t, &err) < 0 ? -EUCLEAN :
+			(long)(2 * sizeof(struct famfs_log_tail));
+	case FAMFS_LOG_PART_ITEM:
+		if (pos->end >= log->base.ckpt_bytes)
+			return 0;
+		return verify_thing(log, part, pos, log->base.ckpt_bytes);
+	case FAMFS_LOG_PART_RECORD:
+		if (pos->end >= tail->end)
+			return 0;
+		return verify_thing(log, part, pos, tail->end);
+	}
+	return -EINVAL;
+}
+
+/* Copies len bytes at off of copy !bad over copy bad: flush, fence. */
+static void copy_over(struct famfs_log *log, unsigned int bad, uint64_t off,
+		      uint64_t len)
+{
+	uint8_t *dst = log->area[bad] + off;
+
+	memcpy(dst, log->area[!bad] + off, len);
+	/* Repair: the rewritten lines reach the pool before we check them. */
+	log->ops->flush(dst, len);
+	log->ops->wfence();
+}
+
+static int repair_header(struct famfs_log *log, unsigned int bad)
+{
+	struct famfs_log_base b;
+	size_t line = offsetof(struct famfs_log_hdr, tail);
+
+	log->ops->invalidate(hdr_of(log, !bad), line);
+	log->ops->rfence();
+	if (hdr_decode(hdr_of(log, !bad), log->generation, log->capacity, &b))
+		return -EUCLEAN;
+	copy_over(log, bad, 0, line);
+	log->ops->invalidate(hdr_of(log, bad), line);
+	log->ops->rfence();
+	if (hdr_decode(hdr_of(log, bad), log->generation, log->capacity, &b))
+		return -EAGAIN;
+	log->hdr_why[bad] = NULL;
+	return 0;
+}
+
+int famfs_log_repair(struct famfs_log *log, const struct famfs_log_damage *d)
+{
+	uint64_t limit, want;
+
+	if (d->both)
+		return -EUCLEAN;
+	switch (d->part) {
+	case FAMFS_LOG_PART_HEADER:
+		return repair_header(log, d->copy);
+	case FAMFS_LOG_PART_TAIL:
+		return famfs_log_repair_tail(log);
+	case FAMFS_LOG_PART_ITEM:
+	case FAMFS_LOG_PART_RECORD:
+		break;
+	default:
+		return -EINVAL;
+	}
+	limit = d->offset + d->len;
+	if (d->len < sizeof(struct famfs_rec_hdr) || limit > log->capacity)
+		return -EINVAL;
+	want = d->part == FAMFS_LOG_PART_RECORD ? d->seq : 0;
+	if (check_retry(log, !d->copy, d->offset, limit, want))
+		return -EUCLEAN;
+	copy_over(log, d->copy, FAMFS_LOG_HDR_SIZE + d->offset, d->len);
+	log->inval_start[d->copy] = log->inval_end[d->copy] = 0;
+	return check_retry(log, d->copy, d->offset, limit, want) ? -EAGAIN : 0;
+}
+
+/* ---- the writer ------------------------------------------------------------- */
+
 void famfs_log_writer_start(struct famfs_log *log,
 			    const struct famfs_log_pos *tail)
 {
-	struct famfs_log_pos s0;
+	struct famfs_log_pos s;
 
 	log->appended = *tail;
 	log->published = *tail;
 	/*
 	 * Keep the slot that holds the current tail; write the other. Slot 0
-	 * holds it only if it is valid too: a corrupt slot 0 can still carry
-	 * the tail's sequence and end (a fresh log has {0, 0} in both), and
-	 * overwriting slot 1 then would risk the only good copy.
+	 * holds it only if it is valid in some copy and says so: a corrupt
+	 * slot can still carry the tail's numbers, and overwriting the other
+	 * slot then would risk the only good copy of the tail.
 	 */
-	log->next_slot = !tail_decode(&log->hdr->tail[0], log->generation, &s0) &&
-			 s0.seq == tail->seq && s0.end == tail->end ? 1 : 0;
+	log->next_slot = 0;
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		if (!tail_decode(&hdr_of(log, c)->tail[0], log->generation, &s) &&
+		    s.seq == tail->seq && s.end == tail->end)
+			log->next_slot = 1;
 }
 
-int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
-		     const void *payload, uint32_t len, uint64_t *ret_seq)
+/* Writes one framed record or item at the appended end of both copies. */
+static int put(struct famfs_log *log, uint16_t type, uint64_t seq,
+	       uint64_t epoch, const void *payload, uint32_t len)
 {
 	struct famfs_rec_hdr h = { 0 };
 	uint32_t size = famfs_rec_size(len);
@@ -319,23 +701,38 @@ int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
 		return -ENOSPC;
 	h.type = htole16(type);
 	h.len = htole32(size);
-	h.seq = htole64(log->appended.seq + 1);
+	h.seq = htole64(seq);
 	h.epoch = htole64(epoch);
 
 	/*
-	 * P1: the record goes past the published end, unseen by readers. Its
-	 * CRC is computed over the bytes just written (still in our cache).
+	 * P1 (C2 for an item): the record goes past the published end,
+	 * unseen by readers. Its CRC is computed over the bytes just written
+	 * (still in our cache), then the same bytes go to copy 1.
 	 */
-	dst = (void *)(log->recs + log->appended.end);
+	dst = (void *)(body_of(log, 0) + log->appended.end);
 	memcpy(dst, &h, sizeof(h));
 	memcpy(dst + 1, payload, len);
 	memset((uint8_t *)(dst + 1) + len, 0, size - sizeof(h) - len);
-	dst->crc = htole32(rec_crc(dst, size));
-	/* P2: write back exactly the lines this record touched. */
+	dst->crc = htole32(famfs_rec_crc(dst, size, log->generation));
+	memcpy(body_of(log, 1) + log->appended.end, dst, size);
+	/* P2: write back exactly the lines this record touched, both copies. */
 	log->ops->flush(dst, size);
-
-	log->appended.seq++;
+	log->ops->flush(body_of(log, 1) + log->appended.end, size);
 	log->appended.end += size;
+	return 0;
+}
+
+int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
+		     const void *payload, uint32_t len, uint64_t *ret_seq)
+{
+	int r;
+
+	if (log->ckpt_mode)
+		return -EINVAL;
+	r = put(log, type, log->appended.seq + 1, epoch, payload, len);
+	if (r < 0)
+		return r;
+	log->appended.seq++;
 	log->appended.epoch = epoch;
 	if (ret_seq)
 		*ret_seq = log->appended.seq;
@@ -344,16 +741,15 @@ int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
 
 void famfs_log_publish(struct famfs_log *log)
 {
-	struct famfs_log_tail *slot = &log->hdr->tail[log->next_slot];
-
 	if (log->appended.seq == log->published.seq)
 		return;
 	/* P3: every appended record is in the pool before the tail names it. */
 	log->ops->wfence();
-	/* P4: the other slot, so a torn write leaves the previous tail whole. */
-	tail_encode(slot, &log->appended, log->generation);
-	/* P5 */
-	log->ops->flush(slot, sizeof(*slot));
+	/*
+	 * P4-P5: the other slot of each copy, so a torn write leaves the
+	 * previous tail whole.
+	 */
+	tail_write(log, log->next_slot, &log->appended);
 	/* P6: the tail is in the pool before anyone is told "published". */
 	log->ops->wfence();
 	log->published = log->appended;
@@ -373,4 +769,81 @@ struct famfs_log_pos famfs_log_published(const struct famfs_log *log)
 void famfs_log_discard(struct famfs_log *log)
 {
 	log->appended = log->published;
+}
+
+/* ---- a new generation ------------------------------------------------------- */
+
+int famfs_log_create(uint8_t *log_base, uint64_t log_size, uint64_t generation,
+		     const struct famfs_cache_ops *ops, struct famfs_log **ret)
+{
+	const char *why;
+	int r = log_new(log_base, log_size, generation, ops, ret, &why);
+
+	if (r < 0)
+		return r == -EUCLEAN ? -EINVAL : r;
+	(*ret)->ckpt_mode = true;
+	return 0;
+}
+
+int famfs_log_ckpt_add(struct famfs_log *log, uint16_t type, uint64_t seq,
+		       uint64_t epoch, const void *payload, uint32_t len)
+{
+	int r;
+
+	if (!log->ckpt_mode)
+		return -EINVAL;
+	r = put(log, type, seq, epoch, payload, len);
+	if (r == 0)
+		log->appended.seq++;	/* counts items until the seal */
+	return r;
+}
+
+void famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *base)
+{
+	struct famfs_log_pos start;
+
+	log->base = *base;
+	log->base.ckpt_bytes = log->appended.end;
+	log->base.ckpt_items = log->appended.seq;
+	start = famfs_log_start(log);
+	/* C3: the items are in the pool before the header that counts them. */
+	log->ops->wfence();
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		struct famfs_log_hdr *h = hdr_of(log, c);
+
+		hdr_encode(h, log->generation, &log->base);
+		tail_encode(&h->tail[0], &start, log->generation);
+		tail_encode(&h->tail[1], &start, log->generation);
+		log->ops->flush(h, HDR_USED);
+	}
+	/* C3: the header is whole in the pool before the superblock names it. */
+	log->ops->wfence();
+	log->ckpt_mode = false;
+	log->appended = log->published = start;
+	log->next_slot = 0;
+}
+
+void famfs_log_format(uint8_t *log_base, uint64_t log_size,
+		      uint64_t generation, const struct famfs_cache_ops *ops)
+{
+	struct famfs_log_base empty = { .max_ino = FAMFS_ROOT_INO };
+	struct famfs_log *log;
+
+	/*
+	 * The other pair of areas: no header there may pass for the next
+	 * generation's before a compaction writes it.
+	 */
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		uint8_t *other = log_base +
+				 famfs_log_area_offset(log_size, generation + 1, c);
+
+		memset(other, 0, HDR_USED);
+		ops->flush(other, HDR_USED);
+	}
+	if (famfs_log_create(log_base, log_size, generation, ops, &log) < 0) {
+		ops->wfence();
+		return;
+	}
+	famfs_log_ckpt_seal(log, &empty);
+	famfs_log_free(log);
 }

@@ -10,6 +10,7 @@ static const char *const type_names[FAMFS_REC_TYPE_MAX] = {
 	[FAMFS_REC_DELETE] = "delete",
 	[FAMFS_REC_SET_QUOTA] = "set_quota",
 	[FAMFS_REC_RECLAIM] = "reclaim",
+	[FAMFS_REC_PENDING] = "pending",
 };
 
 const char *famfs_rec_type_name(uint16_t type)
@@ -101,6 +102,20 @@ static int build_reclaim(const struct famfs_rec *r, uint8_t *buf, size_t size,
 	return put(buf, size, at, &c, sizeof(c));
 }
 
+static int build_pending(const struct famfs_rec *r, uint8_t *buf, size_t size,
+			 size_t *at)
+{
+	struct famfs_rec_pending pd = {
+		.ino = htole64(r->ino), .delete_seq = htole64(r->delete_seq),
+		.n_extents = htole32(r->n_extents),
+	};
+
+	if (r->n_extents > FAMFS_MAX_EXTENTS)
+		return -EINVAL;
+	return put(buf, size, at, &pd, sizeof(pd)) ?:
+	       put(buf, size, at, r->extents, r->n_extents * sizeof(*r->extents));
+}
+
 int famfs_rec_build(const struct famfs_rec *r, void *buf, size_t buf_size)
 {
 	size_t at = 0;
@@ -125,6 +140,9 @@ int famfs_rec_build(const struct famfs_rec *r, void *buf, size_t buf_size)
 		break;
 	case FAMFS_REC_RECLAIM:
 		err = build_reclaim(r, buf, buf_size, &at);
+		break;
+	case FAMFS_REC_PENDING:
+		err = build_pending(r, buf, buf_size, &at);
 		break;
 	default:
 		err = -EINVAL;
@@ -237,6 +255,27 @@ static const char *decode_reclaim(const uint8_t *p, size_t n,
 	return NULL;
 }
 
+static const char *decode_pending(const uint8_t *p, size_t n,
+				  struct famfs_rec *r)
+{
+	struct famfs_rec_pending pd;
+	size_t used;
+
+	if (n < sizeof(pd))
+		return "pending item too short";
+	memcpy(&pd, p, sizeof(pd));
+	r->ino = le64toh(pd.ino);
+	r->delete_seq = le64toh(pd.delete_seq);
+	r->n_extents = le32toh(pd.n_extents);
+	if (r->n_extents > FAMFS_MAX_EXTENTS)
+		return "pending item has too many extents";
+	used = sizeof(pd) + (size_t)r->n_extents * sizeof(struct famfs_extent);
+	r->extents = (const struct famfs_extent *)(p + sizeof(pd));
+	if (!TAIL_OK(used, n))
+		return "pending item length does not match its extents";
+	return NULL;
+}
+
 int famfs_rec_decode(const struct famfs_rec_hdr *h, struct famfs_rec *ret,
 		     const char **reason)
 {
@@ -263,6 +302,9 @@ int famfs_rec_decode(const struct famfs_rec_hdr *h, struct famfs_rec *ret,
 		break;
 	case FAMFS_REC_RECLAIM:
 		why = decode_reclaim(p, n, &r);
+		break;
+	case FAMFS_REC_PENDING:
+		why = decode_pending(p, n, &r);
 		break;
 	default:
 		why = "unknown record type";

@@ -7,6 +7,7 @@
 #define FAMFSD_RECORD_H
 
 #include <endian.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +30,8 @@ struct famfs_rec {
 	const struct famfs_extent *extents;	/* little-endian, create */
 	uint32_t n_extents;
 	uint64_t max_bytes, max_files;	/* set_quota */
-	uint64_t delete_seq;		/* reclaim */
+	uint64_t delete_seq;		/* reclaim, pending */
+	bool checkpoint;		/* an item of a checkpoint, not a record */
 };
 
 /* Largest payload any record builder writes. */

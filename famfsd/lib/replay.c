@@ -3,6 +3,75 @@
 
 #include "replay.h"
 
+/*
+ * The smallest record that adds a node (mkdir, one-byte name) is 80 bytes:
+ * that bounds how many nodes bytes of records can hold.
+ */
+static void reserve(struct famfs_state *st, uint64_t bytes)
+{
+	(void)famfs_ns_reserve(st->ns, famfs_ns_count(st->ns) + bytes / 80);
+}
+
+/* Decodes and applies one record or item; the hook after it. */
+static int apply_one(const struct famfs_rec_hdr *h, bool item,
+		     struct famfs_state *st, famfs_replay_hook_t hook,
+		     void *ctx, struct famfs_replay_error *err)
+{
+	struct famfs_rec rec;
+	int r;
+
+	r = famfs_rec_decode(h, &rec, &err->reason);
+	if (r < 0) {
+		err->bad_record = 1;
+		return r;
+	}
+	rec.checkpoint = item;
+	r = famfs_state_apply(st, &rec, &err->reason);
+	if (r < 0)
+		return r;
+	return hook ? hook(ctx, &rec, st) : 0;
+}
+
+/* The checkpoint of the log into a fresh state; *pos to its end. */
+static long replay_checkpoint(struct famfs_log *log, struct famfs_log_pos *pos,
+			      struct famfs_state *st, famfs_replay_hook_t hook,
+			      void *ctx, struct famfs_replay_error *err)
+{
+	struct famfs_log_base base = famfs_log_base(log);
+	struct famfs_log_pos at = { 0 }, next;
+	const struct famfs_rec_hdr *h;
+	struct famfs_log_error lerr;
+	long applied = 0;
+	int r;
+
+	famfs_state_set_base(st, &base);
+	reserve(st, base.ckpt_bytes);
+	for (;;) {
+		next = at;
+		r = famfs_log_ckpt_next(log, &next, &h, &lerr);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			*err = (struct famfs_replay_error){
+				.bad_record = 1, .checkpoint = true,
+				.seq = lerr.seq, .offset = lerr.offset,
+				.reason = lerr.reason,
+			};
+			return r;
+		}
+		*err = (struct famfs_replay_error){
+			.checkpoint = true, .seq = next.seq, .offset = at.end,
+		};
+		r = apply_one(h, true, st, hook, ctx, err);
+		if (r < 0)
+			return r;
+		at = next;
+		applied++;
+	}
+	*pos = famfs_log_start(log);
+	return applied;
+}
+
 long famfs_replay(struct famfs_log *log, struct famfs_log_pos *pos,
 		  const struct famfs_log_pos *tail, struct famfs_state *st,
 		  famfs_replay_hook_t hook, void *ctx,
@@ -11,17 +80,17 @@ long famfs_replay(struct famfs_log *log, struct famfs_log_pos *pos,
 	const struct famfs_rec_hdr *h;
 	struct famfs_log_error lerr;
 	struct famfs_log_pos next;
-	struct famfs_rec rec;
 	long applied = 0;
 	int r;
 
-	/*
-	 * The smallest record that adds a node (mkdir, one-byte name) is 80
-	 * bytes: that bounds how many nodes the new records can hold.
-	 */
+	if (pos->seq == 0 && pos->end == 0 && st->last_seq == 0 &&
+	    famfs_ns_count(st->ns) == 1) {
+		applied = replay_checkpoint(log, pos, st, hook, ctx, err);
+		if (applied < 0)
+			return applied;
+	}
 	if (tail->end > pos->end)
-		(void)famfs_ns_reserve(st->ns, famfs_ns_count(st->ns) +
-				       (tail->end - pos->end) / 80);
+		reserve(st, tail->end - pos->end);
 	for (;;) {
 		next = *pos;
 		r = famfs_log_next(log, &next, tail, &h, &lerr);
@@ -37,20 +106,10 @@ long famfs_replay(struct famfs_log *log, struct famfs_log_pos *pos,
 		*err = (struct famfs_replay_error){
 			.seq = next.seq, .offset = pos->end,
 		};
-		r = famfs_rec_decode(h, &rec, &err->reason);
-		if (r < 0) {
-			err->bad_record = 1;
-			return r;
-		}
-		r = famfs_state_apply(st, &rec, &err->reason);
+		r = apply_one(h, false, st, hook, ctx, err);
 		if (r < 0)
 			return r;
 		*pos = next;
 		applied++;
-		if (hook) {
-			r = hook(ctx, &rec, st);
-			if (r < 0)
-				return r;
-		}
 	}
 }

@@ -124,8 +124,14 @@ static struct famfs_node_attr node_attr(const struct famfs_rec *r,
 static const char *check_new_node(const struct famfs_state *st,
 				  const struct famfs_rec *r)
 {
-	if (r->ino <= st->max_ino)
-		return "inode number reused or out of order";
+	/*
+	 * A checkpoint lists nodes parents first, not by inode number, below
+	 * the highest number its header gives (st->max_ino already).
+	 */
+	if (r->checkpoint ? r->ino > st->max_ino || r->ino <= FAMFS_ROOT_INO :
+			    r->ino <= st->max_ino)
+		return r->checkpoint ? "inode number above the checkpoint's highest" :
+		       "inode number reused or out of order";
 	if (r->mode & ~07777u)
 		return "mode has bits beyond the permissions";
 	return famfs_name_check(r->name, r->name_len);
@@ -231,14 +237,54 @@ static const char *check_reclaim(const struct famfs_state *st,
 	return NULL;
 }
 
+/*
+ * A checkpoint's PENDING item: a deleted file (not live, its number used
+ * before), deleted before the checkpoint, listed in delete order, whose
+ * extents are free so far.
+ */
+static const char *check_pending(const struct famfs_state *st,
+				 const struct famfs_rec *r, struct plan *p)
+{
+	if (r->ino <= FAMFS_ROOT_INO || r->ino > st->max_ino ||
+	    famfs_ns_get(st->ns, r->ino))
+		return "pending item names a live or impossible inode";
+	if (r->delete_seq == 0 || r->delete_seq > st->last_seq ||
+	    (st->pending_last && r->delete_seq < st->pending_last->delete_seq))
+		return "pending item's delete is out of order";
+	if (r->n_extents > FAMFS_MAX_EXTENTS)
+		return "pending item has too many extents";
+	/* r->size is 0: only the extents come back. */
+	return check_extents(st, r, p);
+}
+
+/* The types a checkpoint holds: the live state, no history. */
+static const char *check_item_type(const struct famfs_rec *r)
+{
+	switch (r->type) {
+	case FAMFS_REC_MKDIR:
+	case FAMFS_REC_CREATE:
+	case FAMFS_REC_SET_QUOTA:
+	case FAMFS_REC_PENDING:
+		return r->checkpoint ? NULL : "pending item outside a checkpoint";
+	default:
+		return "record type not allowed in a checkpoint";
+	}
+}
+
 /* Every rule r must obey against st; NULL when it obeys them all. */
 static const char *check_record(const struct famfs_state *st,
 				const struct famfs_rec *r, struct plan *p)
 {
-	if (r->seq != st->last_seq + 1)
+	if (r->checkpoint || r->type == FAMFS_REC_PENDING) {
+		const char *why = check_item_type(r);
+
+		if (why)
+			return why;
+	} else if (r->seq != st->last_seq + 1) {
 		return "sequence gap";
-	if (r->epoch < st->last_epoch || r->epoch == 0)
+	} else if (r->epoch < st->last_epoch || r->epoch == 0) {
 		return "master epoch went backwards or is zero";
+	}
 	switch (r->type) {
 	case FAMFS_REC_MKDIR:
 		return check_mkdir(st, r, p);
@@ -250,6 +296,8 @@ static const char *check_record(const struct famfs_state *st,
 		return check_quota(r);
 	case FAMFS_REC_RECLAIM:
 		return check_reclaim(st, r, p);
+	case FAMFS_REC_PENDING:
+		return check_pending(st, r, p);
 	default:
 		return "unknown record type";
 	}
@@ -282,7 +330,8 @@ static int commit_mkdir(struct famfs_state *st, const struct famfs_rec *r,
 
 	if (err < 0)
 		return err;
-	st->max_ino = r->ino;
+	if (!r->checkpoint)
+		st->max_ino = r->ino;
 	st->dirs++;
 	return 0;
 }
@@ -314,7 +363,8 @@ static int commit_create(struct famfs_state *st, const struct famfs_rec *r,
 		tn->used_bytes += p->bytes;
 		tn->used_files++;
 	}
-	st->max_ino = r->ino;
+	if (!r->checkpoint)
+		st->max_ino = r->ino;
 	st->files++;
 	return 0;
 release:
@@ -323,24 +373,24 @@ release:
 	return err;
 }
 
-/* Moves a deleted file's extents onto the pending-reclaim list. */
-static int add_pending(struct famfs_state *st, const struct famfs_node *n,
+/* Puts a deleted file's extents (host order) onto the pending-reclaim list. */
+static int add_pending(struct famfs_state *st, uint64_t ino,
+		       const struct famfs_extent *ext, uint32_t n_extents,
 		       uint64_t seq, uint64_t *ret_bytes)
 {
 	struct famfs_pending *p = calloc(1, sizeof(*p));
-	const struct famfs_extent *ext = famfs_node_extents(n);
 
 	if (!p)
 		return -ENOMEM;
-	p->extents = malloc((n->n_extents ? n->n_extents : 1) * sizeof(*ext));
+	p->extents = malloc((n_extents ? n_extents : 1) * sizeof(*ext));
 	if (!p->extents) {
 		free(p);
 		return -ENOMEM;
 	}
-	p->ino = n->ino;
+	p->ino = ino;
 	p->delete_seq = seq;
-	p->n_extents = n->n_extents;
-	for (uint32_t i = 0; i < n->n_extents; i++) {
+	p->n_extents = n_extents;
+	for (uint32_t i = 0; i < n_extents; i++) {
 		p->extents[i] = ext[i];
 		p->bytes += ext[i].len;
 	}
@@ -366,7 +416,8 @@ static int commit_delete(struct famfs_state *st, const struct famfs_rec *r,
 	if (famfs_node_is_dir(n)) {
 		st->dirs--;
 	} else {
-		err = add_pending(st, n, r->seq, &bytes);
+		err = add_pending(st, n->ino, famfs_node_extents(n),
+				  n->n_extents, r->seq, &bytes);
 		if (err < 0)
 			return err;
 		tn = famfs_tenants_by_id(st->tenants, n->tenant);
@@ -409,6 +460,24 @@ static int commit_reclaim(struct famfs_state *st, struct plan *p,
 	return 0;
 }
 
+/* A checkpoint's pending file: its extents in use again, and pending. */
+static int commit_pending(struct famfs_state *st, const struct famfs_rec *r,
+			  struct plan *p, const char **reason)
+{
+	uint64_t bytes;
+	int err;
+
+	err = famfs_alloc_commit(st->alloc, p->ext, r->n_extents);
+	if (err < 0) {
+		*reason = extent_error(err);
+		return -EUCLEAN;
+	}
+	err = add_pending(st, r->ino, p->ext, r->n_extents, r->delete_seq, &bytes);
+	if (err < 0)
+		(void)famfs_alloc_release(st->alloc, p->ext, r->n_extents);
+	return err;
+}
+
 static int commit_record(struct famfs_state *st, const struct famfs_rec *r,
 			 struct plan *p, const char **reason)
 {
@@ -423,6 +492,8 @@ static int commit_record(struct famfs_state *st, const struct famfs_rec *r,
 		return commit_quota(st, r);
 	case FAMFS_REC_RECLAIM:
 		return commit_reclaim(st, p, reason);
+	case FAMFS_REC_PENDING:
+		return commit_pending(st, r, p, reason);
 	default:			/* check_record() refused it */
 		*reason = "unknown record type";
 		return -EUCLEAN;
@@ -444,7 +515,16 @@ int famfs_state_apply(struct famfs_state *st, const struct famfs_rec *r,
 			*reason = "out of memory";
 		return err;
 	}
+	if (r->checkpoint)
+		return 0;
 	st->last_seq = r->seq;
 	st->last_epoch = r->epoch;
 	return 0;
+}
+
+void famfs_state_set_base(struct famfs_state *st, const struct famfs_log_base *b)
+{
+	st->last_seq = b->seq;
+	st->last_epoch = b->epoch;
+	st->max_ino = b->max_ino;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "alloc.h"
+#include "log.h"
 #include "ns.h"
 #include "record.h"
 #include "super.h"
@@ -62,6 +63,13 @@ int famfs_state_check(const struct famfs_state *st, const struct famfs_rec *r,
  */
 int famfs_state_apply(struct famfs_state *st, const struct famfs_rec *r,
 		      const char **reason);
+
+/*
+ * Before a checkpoint's items are applied (r->checkpoint set; they carry
+ * no sequence of their own): the state is as of record b->seq, and no
+ * inode number above b->max_ino was ever used.
+ */
+void famfs_state_set_base(struct famfs_state *st, const struct famfs_log_base *b);
 
 struct famfs_pending *famfs_state_pending_find(const struct famfs_state *st,
 					       uint64_t ino);

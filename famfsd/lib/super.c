@@ -29,7 +29,7 @@ int famfs_sb_plan(uint64_t dev_size, uint64_t alloc_unit, uint64_t log_size,
 	    alloc_unit > FAMFS_MAX_ALLOC_UNIT)
 		return -EINVAL;
 	if (log_size < FAMFS_MIN_LOG_SIZE || log_size > (1ull << 40) ||
-	    log_size % FAMFS_CACHELINE)
+	    log_size % FAMFS_LOG_SIZE_ALIGN)
 		return -EINVAL;
 
 	memset(info, 0, sizeof(*info));
@@ -84,7 +84,7 @@ static const char *check_geometry(const struct famfs_pool_info *in,
 	if (in->log_offset < FAMFS_LEASE_OFFSET + FAMFS_SB_SLOT ||
 	    in->log_offset % FAMFS_CACHELINE)
 		return "log offset overlaps the superblock area or is misaligned";
-	if (in->log_size < FAMFS_MIN_LOG_SIZE || in->log_size % FAMFS_CACHELINE ||
+	if (in->log_size < FAMFS_MIN_LOG_SIZE || in->log_size % FAMFS_LOG_SIZE_ALIGN ||
 	    in->log_size > in->device_size ||
 	    in->log_offset > in->device_size - in->log_size)
 		return "log region is outside the pool";

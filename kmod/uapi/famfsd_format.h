@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later WITH Linux-syscall-note */
 /*
- * famfsd pool format, version 1: the one definition of the on-media layout,
+ * famfsd pool format, version 2: the one definition of the on-media layout,
  * shared by userspace (famfsd/lib includes it directly) and the kernel
  * module. docs/format.md describes the same layout in prose.
  *
@@ -16,9 +16,11 @@
  *   4 KiB   superblock copy B
  *   8 KiB   master lease area             (one cache line per field group)
  *   log_offset (2 MiB aligned)
- *           log header: two tail slots, each in its own cache line
- *   log_offset + FAMFS_LOG_HDR_SIZE
- *           log records, 8-byte aligned, appended in sequence order
+ *           the log: four equal areas. A log generation lives in two of
+ *           them, byte for byte the same (copy 0 and copy 1, half the log
+ *           apart); generations use the two pairs in turn (compaction).
+ *           Each area: a 4 KiB header (a line of identity, two tail
+ *           slots), the checkpoint, then records in sequence order.
  *   data_offset (alloc_unit aligned)
  *           file data, allocated in alloc_unit units
  */
@@ -30,7 +32,7 @@
 #define FAMFS_CACHELINE		64u
 
 #define FAMFS_SB_MAGIC		0x31304453464d4146ull	/* "FAMFSD01" on the media */
-#define FAMFS_FORMAT_VERSION	1u
+#define FAMFS_FORMAT_VERSION	2u
 #define FAMFS_SB_SLOT		4096u
 #define FAMFS_SB_A_OFFSET	0u
 #define FAMFS_SB_B_OFFSET	4096u
@@ -42,6 +44,7 @@
 #define FAMFS_MAX_ALLOC_UNIT		(1ull << 30)
 #define FAMFS_DEFAULT_LOG_SIZE		(64ull << 20)
 #define FAMFS_MIN_LOG_SIZE		(1ull << 20)
+#define FAMFS_LOG_SIZE_ALIGN		(16ull << 10)	/* four 4 KiB aligned areas */
 
 #define FAMFS_NAME_MAX		255u	/* bytes in one path component */
 #define FAMFS_PATH_MAX		4095u	/* bytes in a full path */
@@ -100,15 +103,15 @@ struct famfs_lease {
 _Static_assert(sizeof(struct famfs_lease) == 128, "famfs_lease layout");
 
 /*
- * Log tail: the publish point. Two slots, each in its own cache line; the
- * record with sequence S is published by writing slot S % 2. A reader takes
- * the valid slot with the higher sequence, so one torn tail write leaves
- * the previous tail readable.
+ * Log tail: the publish point. Two slots, each in its own cache line, in
+ * each copy; the publish of sequence S writes slot S % 2 of both copies. A
+ * reader takes the valid slot with the highest sequence of the four, so a
+ * torn tail write, or one damaged line, leaves a whole tail readable.
  */
 struct famfs_log_tail {
-	__le64 seq;			/* last published record, 0 = none */
-	__le64 end;			/* bytes of the record area in use */
-	__le64 generation;		/* must equal the superblock's */
+	__le64 seq;			/* last published record */
+	__le64 end;			/* bytes of the area's body in use */
+	__le64 generation;		/* must equal the area header's */
 	__le64 epoch;			/* master epoch that published */
 	__u8   reserved[28];
 	__le32 crc;
@@ -117,11 +120,25 @@ _Static_assert(sizeof(struct famfs_log_tail) == FAMFS_CACHELINE, "tail layout");
 
 #define FAMFS_LOG_HDR_SIZE	4096u
 #define FAMFS_LOG_MAGIC		0x474f4c53464d4146ull	/* "FAMFSLOG" */
+#define FAMFS_LOG_AREAS		4u	/* two generations in turn, two copies */
+#define FAMFS_LOG_COPIES	2u
 
+/*
+ * Area header. Line 0 says which generation the area holds and what its
+ * checkpoint is: the state as of record base_seq, in ckpt_items items
+ * filling the first ckpt_bytes of the body; records follow from
+ * base_seq + 1. Written once per generation (mkfs, compaction), before the
+ * superblock names the generation.
+ */
 struct famfs_log_hdr {
 	__le64 magic;
 	__le64 generation;
-	__u8   reserved[44];
+	__le64 base_seq;		/* the checkpoint is the state after it */
+	__le64 base_epoch;		/* epoch of record base_seq (0: none) */
+	__le64 max_ino;			/* highest inode number ever used */
+	__le64 ckpt_bytes;		/* multiple of FAMFS_REC_ALIGN */
+	__le64 ckpt_items;
+	__u8   reserved[4];
 	__le32 crc;
 	struct famfs_log_tail tail[2];	/* cache lines 1 and 2 */
 };
@@ -134,6 +151,7 @@ enum famfs_rec_type {
 	FAMFS_REC_DELETE	= 3,
 	FAMFS_REC_SET_QUOTA	= 4,
 	FAMFS_REC_RECLAIM	= 5,	/* deleted file's space may be reused */
+	FAMFS_REC_PENDING	= 6,	/* checkpoint only: a deleted file's space */
 	FAMFS_REC_TYPE_MAX
 };
 
@@ -141,10 +159,17 @@ enum famfs_rec_type {
 #define FAMFS_REC_MAX_SIZE	8192u
 
 /*
- * Every record starts with this header. len is the whole record including
- * header and tail padding (a multiple of 8). crc comes first so that one
- * CRC32C pass covers the rest of the record: every byte after the crc
- * field up to len, header fields, payload and padding alike.
+ * Every record, and every checkpoint item, starts with this header. len is
+ * the whole record including header and tail padding (a multiple of 8).
+ * crc comes first so that one CRC32C pass covers the rest of the record:
+ * every byte after the crc field up to len, header fields, payload and
+ * padding alike. The pass starts from the log generation (FAMFS_REC_CRC_SEED)
+ * so a record of another generation, left in an area being reused, never
+ * passes for one of this generation.
+ *
+ * In a checkpoint, seq is the sequence of the record that created the
+ * node (the pending delete for a PENDING item, 0 for quotas) and epoch the
+ * area's base_epoch.
  */
 struct famfs_rec_hdr {
 	__le32 crc;
@@ -210,11 +235,26 @@ struct famfs_rec_quota {
 };
 _Static_assert(sizeof(struct famfs_rec_quota) == 24, "quota layout");
 
+/* The CRC32C seed of a record or item of log generation g. */
+#define FAMFS_REC_CRC_SEED(g)	((__u32)(g) ^ (__u32)((__u64)(g) >> 32) ^ 0x46414d53u)
+
 /* RECLAIM: the space of a deleted inode is free again. */
 struct famfs_rec_reclaim {
 	__le64 ino;
 	__le64 delete_seq;		/* the DELETE record this follows */
 };
 _Static_assert(sizeof(struct famfs_rec_reclaim) == 16, "reclaim layout");
+
+/*
+ * PENDING (checkpoint only): a deleted file whose space waits for reclaim:
+ * header, this, n_extents extents.
+ */
+struct famfs_rec_pending {
+	__le64 ino;
+	__le64 delete_seq;		/* the DELETE record, in an older generation */
+	__le32 n_extents;
+	__u8   reserved[4];
+};
+_Static_assert(sizeof(struct famfs_rec_pending) == 24, "pending layout");
 
 #endif /* _UAPI_FAMFSD_FORMAT_H */

@@ -628,7 +628,7 @@ static void test_torn_tail_uses_other_slot(void **state)
 	(void)state;
 	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
 	nslot = two_batches(&p, &older, &newer);
-	const char *why[2];
+	const char *why[FAMFS_LOG_TAIL_SLOTS];
 
 	r = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
