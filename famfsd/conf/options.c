@@ -103,6 +103,16 @@ const struct conf_key conf_keys[K__COUNT] = {
 		1, 86400, .arg = "N", .dflt = "15", AT_M(agent_timeout_s),
 		.help = "seconds until a silent agent is stale",
 	},
+	[K_COMPACT_AT] = {
+		"master", "compact_at", "compact-at", 0, M, 0, CT_UINT,
+		10, 90, .arg = "PERCENT", .dflt = "50", AT_M(compact_at),
+		.help = "compact when a log generation is this full",
+	},
+	[K_SCRUB_RATE] = {
+		"master", "scrub_rate", "scrub-rate", 0, M, 0, CT_UINT,
+		0, 4096, .arg = "MIB", .dflt = "16", AT_M(scrub_rate),
+		.help = "MiB/s the log scrub re-reads (0: no scrub)",
+	},
 	[K_HTTP_THREADS] = {
 		"master", "http_threads", "http-threads", 0, M, 0, CT_UINT,
 		1, 64, .arg = "N", .dflt = "2", AT_M(http_threads),

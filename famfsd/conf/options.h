@@ -35,6 +35,7 @@ enum conf_key_id {
 	K_POOL_PATH, K_POOL_UUID, K_DEVICES, K_OFFSET, K_COHERENCE,
 	K_LISTEN, K_TOKENS, K_ADMIN_TOKEN_FILE, K_TLS_CERT, K_TLS_KEY,
 	K_FORCE_TAKEOVER, K_LEASE_SECONDS, K_RECLAIM_GRACE_MS, K_AGENT_TIMEOUT,
+	K_COMPACT_AT, K_SCRUB_RATE,
 	K_HTTP_THREADS, K_MAX_CONNECTIONS, K_MAX_PER_IP, K_IDLE_TIMEOUT,
 	K_MOUNT, K_BACKEND, K_MASTER_URL, K_TOKEN_FILE, K_TOKEN, K_AGENT_ID,
 	K_ADDRESS, K_POLL_MS, K_DIRECT_IO, K_META_RW,
@@ -104,6 +105,8 @@ struct conf_master {
 	unsigned int lease_seconds;	/* holder is dead after this long */
 	unsigned int reclaim_grace_ms;	/* no reclaim this soon after start */
 	unsigned int agent_timeout_s;	/* an agent is stale after this */
+	unsigned int compact_at;	/* % of a generation that starts one */
+	unsigned int scrub_rate;	/* MiB/s the scrub re-reads, 0: off */
 	unsigned int http_threads;
 	unsigned int conn_limit, per_ip_limit, conn_timeout_s;
 	const char *config_path;	/* --config: re-read on SIGHUP */

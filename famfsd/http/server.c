@@ -74,8 +74,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	if (!rq)
 		return;
 	atomic_fetch_sub(&s->inflight, 1);
-	if (rq->waiter.queued)
+	if (rq->waits_compaction) {
+		master_lock(s->m);
+		master_compact_cancel(s->m, &rq->waiter);
+		master_unlock(s->m);
+	} else if (rq->waiter.queued) {
 		master_feed_cancel(s->m->feed, &rq->waiter);
+	}
 	free(rq->path);
 	free(rq->body);
 	free(rq);

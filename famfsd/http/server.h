@@ -50,6 +50,7 @@ struct http_req {
 	const struct auth_ident *who;	/* set by the router: &ident or NULL */
 	struct auth_ident ident;	/* the token's, copied at lookup */
 	int poll;			/* long-poll phase (master/api/feed.c) */
+	bool waits_compaction;		/* waiter is on master/compact.c's list */
 	struct feed_waiter waiter;
 };
 

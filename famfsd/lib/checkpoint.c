@@ -123,11 +123,8 @@ static int put_pending(struct writer *w)
 	return 0;
 }
 
-int famfs_ckpt_write(const struct famfs_state *st, struct famfs_log *log)
+int famfs_ckpt_put_items(const struct famfs_state *st, struct famfs_log *log)
 {
-	struct famfs_log_base base = {
-		.seq = st->last_seq, .epoch = st->last_epoch, .max_ino = st->max_ino,
-	};
 	struct writer *w = malloc(sizeof(*w));
 	int err;
 
@@ -141,7 +138,23 @@ int famfs_ckpt_write(const struct famfs_state *st, struct famfs_log *log)
 	if (err == 0)
 		err = put_pending(w);
 	free(w);
+	return err;
+}
+
+void famfs_ckpt_seal(const struct famfs_state *st, struct famfs_log *log)
+{
+	struct famfs_log_base base = {
+		.seq = st->last_seq, .epoch = st->last_epoch, .max_ino = st->max_ino,
+	};
+
+	famfs_log_ckpt_seal(log, &base);
+}
+
+int famfs_ckpt_write(const struct famfs_state *st, struct famfs_log *log)
+{
+	int err = famfs_ckpt_put_items(st, log);
+
 	if (err == 0)
-		famfs_log_ckpt_seal(log, &base);
+		famfs_ckpt_seal(st, log);
 	return err;
 }

@@ -19,11 +19,16 @@
 #include "state.h"
 
 /*
- * C2 and C3 for a generation made by famfs_log_create(): writes every item
- * of st (the state as of st->last_seq), then seals the generation with
- * st's base. Returns 0, -ENOSPC when the state does not fit in one
- * generation, -ENOMEM.
+ * C2 for a generation made by famfs_log_create(): writes every item of st
+ * (the state as of st->last_seq). Returns 0, -ENOSPC when the state does
+ * not fit in one generation, -ENOMEM, -EINVAL.
  */
+int famfs_ckpt_put_items(const struct famfs_state *st, struct famfs_log *log);
+
+/* C3: seals the generation with st's base (sequence, epoch, max_ino). */
+void famfs_ckpt_seal(const struct famfs_state *st, struct famfs_log *log);
+
+/* Both: C2, then C3 when C2 worked. */
 int famfs_ckpt_write(const struct famfs_state *st, struct famfs_log *log);
 
 #endif

@@ -217,6 +217,8 @@ int master_heartbeat(struct master *m, const struct master_agent *report,
 	memcpy(ag->host, report->host, sizeof(ag->host));
 	memcpy(ag->address, report->address, sizeof(ag->address));
 	ag->applied_seq = report->applied_seq;
+	if (ag->generation != report->generation)
+		master_compact_poke(m);	/* C0 may wait for this one */
 	ag->generation = report->generation;
 	ag->last_heartbeat_ns = clock_real_ns();
 	ag->last_heartbeat_mono = clock_mono_ns();

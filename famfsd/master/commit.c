@@ -40,6 +40,9 @@ static int feed_hook(void *ctx, const struct famfs_rec *r,
 	struct master *m = ctx;
 
 	(void)st;
+	/* A checkpoint's items are the state, not changes to announce. */
+	if (r->checkpoint)
+		return 0;
 	return master_feed_add(m->feed, r->seq, r->type, r->epoch);
 }
 
@@ -156,6 +159,7 @@ static int publish(struct master *m, struct master_why *w)
 		return -ESHUTDOWN;
 	}
 	master_feed_published(m->feed, tail.seq);
+	master_compact_maybe(m);
 	return 0;
 }
 

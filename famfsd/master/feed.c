@@ -3,6 +3,11 @@
  * The change feed behind GET /v1/log: a compact summary (type, epoch) of
  * every record in the log, and the long-poll waiters.
  *
+ * The summaries are a ring of the last FEED_KEEP records (one byte each):
+ * agents use the feed as a wake-up, never as the log itself, so a feed
+ * that forgets old records loses nothing, and an endless churn of creates
+ * and deletes costs bounded memory.
+ *
  * A waiting request is not parked on a thread: its HTTP connection is
  * suspended (the HTTP server keeps serving others) and queued here. A
  * publish signals the feed's condition variable; the feed thread then wakes
@@ -18,6 +23,8 @@
 
 #include "master/master.h"
 
+#define FEED_KEEP	(1u << 20)
+
 struct epoch_run {
 	uint64_t first_seq, epoch;
 };
@@ -28,9 +35,9 @@ struct master_feed {
 	pthread_t thread;
 	bool running, stopping;
 	uint64_t published;		/* last published sequence */
-	uint64_t known;			/* summaries held: seq 1..known */
-	uint8_t *types;			/* types[seq - 1] */
-	size_t types_cap;
+	uint64_t base, known;		/* summaries held: seq base+1..known */
+	uint64_t generation;		/* the log's */
+	uint8_t *types;			/* types[(seq - 1) % FEED_KEEP] */
 	struct epoch_run *runs;		/* epochs change rarely: runs */
 	size_t n_runs, runs_cap;
 	struct feed_waiter *waiters;
@@ -84,7 +91,7 @@ static uint64_t wake_due(struct master_feed *f, uint64_t now)
 	for (; w; w = nw) {
 		nw = w->next;
 		if (f->stopping || f->published > w->after ||
-		    now >= w->deadline_ns) {
+		    f->generation != w->generation || now >= w->deadline_ns) {
 			unqueue(f, w);
 			w->wake(w);
 		} else if (w->deadline_ns < next) {
@@ -143,20 +150,19 @@ int master_feed_add(struct master_feed *f, uint64_t seq, uint16_t type,
 	int err = 0;
 
 	pthread_mutex_lock(&f->lock);
+	/* A master starts after a checkpoint: the feed starts there too. */
+	if (f->known == 0 && seq > 1)
+		f->base = f->known = seq - 1;
 	if (seq != f->known + 1) {
 		err = -EINVAL;		/* replay hands records in order */
 		goto out;
 	}
-	if (seq > f->types_cap) {
-		size_t cap = f->types_cap ? f->types_cap * 2 : 4096;
-		uint8_t *t = realloc(f->types, cap);
-
-		if (!t) {
+	if (!f->types) {
+		f->types = malloc(FEED_KEEP);
+		if (!f->types) {
 			err = -ENOMEM;
 			goto out;
 		}
-		f->types = t;
-		f->types_cap = cap;
 	}
 	if (!f->n_runs || f->runs[f->n_runs - 1].epoch != epoch) {
 		if (f->n_runs == f->runs_cap) {
@@ -172,8 +178,10 @@ int master_feed_add(struct master_feed *f, uint64_t seq, uint16_t type,
 		}
 		f->runs[f->n_runs++] = (struct epoch_run){ seq, epoch };
 	}
-	f->types[seq - 1] = (uint8_t)type;
+	f->types[(seq - 1) % FEED_KEEP] = (uint8_t)type;
 	f->known = seq;
+	if (f->known - f->base > FEED_KEEP)
+		f->base = f->known - FEED_KEEP;
 out:
 	pthread_mutex_unlock(&f->lock);
 	return err;
@@ -183,6 +191,15 @@ void master_feed_published(struct master_feed *f, uint64_t seq)
 {
 	pthread_mutex_lock(&f->lock);
 	f->published = seq;
+	if (f->waiters)
+		pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void master_feed_generation(struct master_feed *f, uint64_t gen)
+{
+	pthread_mutex_lock(&f->lock);
+	f->generation = gen;
 	if (f->waiters)
 		pthread_cond_signal(&f->cond);
 	pthread_mutex_unlock(&f->lock);
@@ -205,6 +222,7 @@ bool master_feed_wait(struct master_feed *f, struct feed_waiter *w,
 
 	pthread_mutex_lock(&f->lock);
 	if (!f->stopping && f->published <= w->after) {
+		w->generation = f->generation;
 		suspend(ctx);
 		w->prev = NULL;
 		w->next = f->waiters;
@@ -236,19 +254,21 @@ static uint64_t epoch_of(const struct master_feed *f, uint64_t seq)
 
 size_t master_feed_read(struct master_feed *f, uint64_t after,
 			struct feed_record *out, size_t max,
-			uint64_t *ret_last_seq)
+			uint64_t *ret_last_seq, uint64_t *ret_first)
 {
 	size_t n = 0;
+	uint64_t s;
 
 	pthread_mutex_lock(&f->lock);
-	for (uint64_t s = after + 1; after < f->published && s <= f->published &&
-	     n < max; s++) {
+	s = after > f->base ? after + 1 : f->base + 1;
+	for (; s <= f->published && s <= f->known && n < max; s++) {
 		out[n].seq = s;
-		out[n].type = f->types[s - 1];
+		out[n].type = f->types[(s - 1) % FEED_KEEP];
 		out[n].epoch = epoch_of(f, s);
 		n++;
 	}
 	*ret_last_seq = f->published;
+	*ret_first = f->base + 1;
 	pthread_mutex_unlock(&f->lock);
 	return n;
 }

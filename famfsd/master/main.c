@@ -106,6 +106,7 @@ static int rebuild(struct master *m)
 	r = famfs_state_new(&m->pool->info, &m->st);
 	if (r < 0)
 		return r;
+	master_log_attached(m);
 	r = famfs_log_read_tail(m->pool->log, &tail, &lerr);
 	if (r < 0) {
 		msg(MSG_ERR, "Failed to read the log tail of "
@@ -121,9 +122,17 @@ static int rebuild(struct master *m)
 		return r;
 	}
 	famfs_log_writer_start(m->pool->log, &tail);
+	/*
+	 * The writer's own repair: a tail slot torn by a crash, or copies of
+	 * a slot that disagree, are made whole before the first publish.
+	 */
+	if (famfs_log_repair_tail(m->pool->log) < 0)
+		msg(MSG_WARN, "could not rewrite the log's tail slots");
 	/* Our records must carry an epoch above every replayed one. */
 	master_lease_raise_epoch(m, m->st->last_epoch);
 	master_feed_published(m->feed, tail.seq);
+	atomic_store(&m->generation, m->pool->info.log_generation);
+	master_feed_generation(m->feed, m->pool->info.log_generation);
 	return 0;
 }
 
@@ -167,6 +176,8 @@ static void master_free(struct master *m)
 	http_server_stop(m->http);
 	if (m->feed)
 		master_feed_stop(m->feed);
+	master_compact_stop(m);
+	master_compact_free(m);
 	master_feed_free(m->feed);
 	famfs_state_free(m->st);
 	master_agents_free(m->agents);
@@ -174,6 +185,7 @@ static void master_free(struct master *m)
 	auth_tokens_free(m->tokens);
 	master_reload_free(m);
 	famfs_pool_close(m->pool);
+	master_damage_free(m);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -215,6 +227,10 @@ int master_main(int argc, char **argv)
 	if (r == 0)
 		r = master_feed_new(&m->feed);
 	if (r == 0)
+		r = master_damage_new(m);
+	if (r == 0)
+		r = master_compact_new(m);
+	if (r == 0)
 		r = open_pool(m);
 	if (r == 0)
 		r = master_lease_take(m);
@@ -222,10 +238,15 @@ int master_main(int argc, char **argv)
 	if (r == 0)
 		r = rebuild(m);
 	if (r == 0) {
-		m->reclaim_after_ns = clock_mono_ns() +
-				      (uint64_t)m->cfg.reclaim_grace_ms * 1000000ull;
+		uint64_t now = clock_mono_ns(), grace = m->cfg.reclaim_grace_ms;
+
+		m->reclaim_after_ns = now + grace * 1000000ull;
+		/* Two heartbeats: every live agent has said where it is. */
+		m->compact_after_ns = now + (grace < 2000 ? grace : 2000) * 1000000ull;
 		r = master_feed_start(m->feed);
 	}
+	if (r == 0)
+		r = master_compact_start(m);
 	/* Read before the API threads start: they change the state. */
 	records = r == 0 ? m->st->last_seq : 0;
 	if (r == 0)
@@ -248,6 +269,7 @@ int master_main(int argc, char **argv)
 
 	sd_notify(0, "STOPPING=1\nSTATUS=master: stopping, draining the API");
 	master_feed_stop(m->feed);	/* resume parked long polls first */
+	master_compact_stop(m);		/* and the compactions asked for */
 	http_server_drain(m->http, MASTER_DRAIN_MS);
 	http_server_stop(m->http);
 	m->http = NULL;

@@ -40,6 +40,9 @@
 
 struct auth_tokens;
 struct famfsd_conf;
+struct feed_waiter;
+struct master_compact;
+struct master_damage;
 struct http_server;
 struct master_agents;
 struct master_feed;
@@ -55,11 +58,15 @@ struct master {
 	char host[FAMFS_HOST_MAX + 1];
 	uint8_t holder_uuid[16];	/* identifies this run in the lease */
 	uint64_t reclaim_after_ns;	/* CLOCK_MONOTONIC; grace after start */
+	uint64_t compact_after_ns;	/* CLOCK_MONOTONIC; agents unknown before */
+	_Atomic uint64_t generation;	/* the log's, for readers without the lock */
 	const char *fenced;		/* (lock) why writes are refused */
 	bool reclaim_failing;		/* (lock) said so once already */
 	struct master_agents *agents;	/* (lock) */
 	struct master_feed *feed;	/* own lock */
 	struct master_metrics *metrics;	/* atomics */
+	struct master_compact *compact;	/* (lock) its own thread */
+	struct master_damage *damage;	/* (lock) found, repaired; the scrub */
 	struct auth_tokens *tokens;	/* own lock; reloaded on SIGHUP */
 	struct famfsd_conf *conf;	/* the file as last loaded (main thread) */
 	char *tokens_path;		/* a reload's new token file, or NULL */
@@ -119,6 +126,52 @@ int master_commit(struct master *m, const struct famfs_rec *r,
 
 /* Stops all writes (lease lost, state diverged) and asks to exit. */
 void master_fence(struct master *m, const char *why);
+
+/* ---- master/compact.c: a new log generation from the live state ---------- */
+
+struct master_compact_stats {
+	uint64_t generation;		/* the new one */
+	uint64_t base_seq;		/* its checkpoint is the state after this */
+	uint64_t ckpt_bytes, ckpt_items;
+	uint64_t copied;		/* records published during it, copied */
+	uint64_t duration_ns;
+};
+
+int master_compact_new(struct master *m);
+int master_compact_start(struct master *m);
+/* Joins the thread; a compaction under way is finished or abandoned. */
+void master_compact_stop(struct master *m);
+void master_compact_free(struct master *m);
+/* Asks for a compaction (the thread runs it once C0 allows). */
+void master_compact_request(struct master *m);
+/* Something C0 waits for changed (an agent reported): look again now. */
+void master_compact_poke(struct master *m);
+/* After a publish: asks for one when the generation is full enough. */
+void master_compact_maybe(struct master *m);
+/*
+ * At the start of a write request, before anything is looked up: waits
+ * (releasing m->lock) while the log has no room for a record and a
+ * compaction can make some. -ENOBUFS with why when none could.
+ */
+int master_wait_log_room(struct master *m, struct master_why *w);
+/*
+ * POST /v1/pool/compact: queues w (its wake() runs under m->lock when a
+ * compaction that starts from now on ends) and asks for one; false when
+ * the master is stopping. master_compact_result() then says how it went.
+ */
+bool master_compact_wait(struct master *m, struct feed_waiter *w);
+void master_compact_cancel(struct master *m, struct feed_waiter *w);
+int master_compact_result(const struct master *m, uint64_t after,
+			  struct master_compact_stats *ret, struct master_why *w);
+void master_compact_counts(const struct master *m, uint64_t *ret_done,
+			   uint64_t *ret_failed);
+
+/* ---- master/damage.c: damaged copies of the log, found and repaired ------ */
+
+int master_damage_new(struct master *m);
+void master_damage_free(struct master *m);
+/* The log the writer uses changed (start, compaction): listen to it. */
+void master_log_attached(struct master *m);
 
 /* ---- master/namespace.c: namespace and quota changes -------------------------- */
 
@@ -243,6 +296,7 @@ struct feed_waiter {
 	struct feed_waiter *prev, *next;
 	uint64_t after;
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC */
+	uint64_t generation;		/* the log's when queued */
 	bool queued;
 	void (*wake)(struct feed_waiter *w);
 };
@@ -262,6 +316,8 @@ int master_feed_add(struct master_feed *f, uint64_t seq, uint16_t type,
 		    uint64_t epoch);
 /* Records up to seq are published: wake who waits for them. */
 void master_feed_published(struct master_feed *f, uint64_t seq);
+/* The log moved to generation gen: wake every waiter. */
+void master_feed_generation(struct master_feed *f, uint64_t gen);
 uint64_t master_feed_last_seq(struct master_feed *f);
 
 /*
@@ -274,10 +330,14 @@ bool master_feed_wait(struct master_feed *f, struct feed_waiter *w,
 /* Takes w off the queue if it is still there. */
 void master_feed_cancel(struct master_feed *f, struct feed_waiter *w);
 
-/* Copies up to max summaries of records after `after`; returns how many. */
+/*
+ * Copies up to max summaries of records after `after`; returns how many.
+ * The feed keeps the last FEED_KEEP records: older ones are skipped
+ * (*ret_first says where it starts).
+ */
 size_t master_feed_read(struct master_feed *f, uint64_t after,
 			struct feed_record *out, size_t max,
-			uint64_t *ret_last_seq);
+			uint64_t *ret_last_seq, uint64_t *ret_first);
 
 /* ---- master/metrics.c: Prometheus counters ------------------------------ */
 

@@ -41,6 +41,8 @@ BAD = {
         "lease-seconds": "1",
         "reclaim-grace-ms": "3600001",
         "agent-timeout": "0",
+        "compact-at": "91",
+        "scrub-rate": "4097",
         "http-threads": "65",
         "max-connections": "0",
         "max-per-ip": "65537",

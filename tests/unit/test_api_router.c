@@ -50,6 +50,7 @@ static struct {
 HANDLER(api_get_health)
 HANDLER(api_get_metrics)
 HANDLER(api_get_pool)
+HANDLER(api_post_compact)
 HANDLER(api_put_file)
 HANDLER(api_get_file)
 HANDLER(api_delete_file)
@@ -149,6 +150,9 @@ static const struct route_case routes[] = {
 	NOT_ALLOWED("DELETE", "/v1/pool", "GET, HEAD"),
 	NOT_FOUND("GET", "/v1/pool/x"),
 	NOT_FOUND("HEAD", "/v1/pool/x"),
+	TO("POST", "/v1/pool/compact", "api_post_compact", ""),
+	NOT_ALLOWED("GET", "/v1/pool/compact", "POST"),
+	NOT_FOUND("POST", "/v1/pool/compact/"),
 	/* Files and dirs: the raw (still encoded) rest after "prefix/". */
 	TO("GET", "/v1/files", "api_get_file", ""),
 	TO("GET", "/v1/files/", "api_get_file", ""),
@@ -293,6 +297,7 @@ static const struct {
 	{ "GET", "/metrics", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/pool", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "HEAD", "/v1/pool", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
+	{ "POST", "/v1/pool/compact", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "PUT", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "DELETE", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },

@@ -25,6 +25,7 @@ typedef enum MHD_Result (*api_handler_fn)(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_health(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_metrics(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_pool(struct http_req *rq, const char *arg);
+enum MHD_Result api_post_compact(struct http_req *rq, const char *arg);
 /* master/api/files.c */
 enum MHD_Result api_put_file(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_file(struct http_req *rq, const char *arg);

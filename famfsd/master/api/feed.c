@@ -38,12 +38,13 @@ static enum MHD_Result reply(struct http_req *rq, uint64_t after)
 {
 	struct feed_record *recs = malloc(FEED_MAX_RECORDS * sizeof(*recs));
 	struct json_object *o, *a;
-	uint64_t last;
+	uint64_t last, first;
 	size_t n;
 
 	if (!recs)
 		return http_reply_problem(rq, PROB_INTERNAL, "out of memory");
-	n = master_feed_read(rq->m->feed, after, recs, FEED_MAX_RECORDS, &last);
+	n = master_feed_read(rq->m->feed, after, recs, FEED_MAX_RECORDS, &last,
+			     &first);
 	o = json_object_new_object();
 	a = json_object_new_array_ext((int)n);
 	for (size_t i = 0; i < n; i++) {
@@ -58,8 +59,9 @@ static enum MHD_Result reply(struct http_req *rq, uint64_t after)
 	free(recs);
 	json_object_object_add(o, "last_seq", json_u64(last));
 	json_object_object_add(o, "epoch", json_u64(rq->m->epoch));
+	json_object_object_add(o, "first_seq", json_u64(first));
 	json_object_object_add(o, "generation",
-			       json_u64(rq->m->pool->info.log_generation));
+			       json_u64(atomic_load(&rq->m->generation)));
 	json_object_object_add(o, "records", a);
 	return http_reply_json(rq, 200, o);
 }

@@ -50,6 +50,8 @@ static const struct api_route routes[] = {
 		{ "GET", AUTH_ADMIN, api_get_metrics } } },
 	{ "/v1/pool", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN, api_get_pool } } },
+	{ "/v1/pool/compact", M_EXACT, NULL, {
+		{ "POST", AUTH_ADMIN, api_post_compact } } },
 	{ "/v1/files", M_TREE, NULL, {
 		{ "GET", ANY_USER, api_get_file },
 		{ "PUT", ANY_USER, api_put_file },

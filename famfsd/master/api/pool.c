@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * /v1/pool: the pool as a whole. GET: capacity, log use and generation,
+ * tenants. POST /v1/pool/compact: a compaction now (master/compact.c); the
+ * connection is suspended, not a thread, until it ends, so a long one
+ * does not take an HTTP thread from everyone else.
+ */
+#include <errno.h>
+#include <uuid/uuid.h>
+
+#include "master/api/api.h"
+
+enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
+{
+	struct json_object *o = json_object_new_object(), *tenants;
+	struct master *m = rq->m;
+	struct famfs_log_base base;
+	struct famfs_state *st;
+	struct famfs_log_pos pub;
+	uint64_t total, free_b, done, failed;
+	char uuid[37];
+
+	(void)arg;
+	uuid_unparse_lower(m->pool->info.pool_uuid, uuid);
+	master_lock(m);
+	st = m->st;
+	pub = famfs_log_published(m->pool->log);
+	base = famfs_log_base(m->pool->log);
+	total = famfs_alloc_total_bytes(st->alloc);
+	free_b = famfs_alloc_free_bytes(st->alloc);
+	master_compact_counts(m, &done, &failed);
+	json_object_object_add(o, "uuid", json_object_new_string(uuid));
+	json_object_object_add(o, "size_bytes", json_u64(total));
+	json_object_object_add(o, "used_bytes",
+			       json_u64(total - free_b - st->pending_bytes));
+	json_object_object_add(o, "free_bytes", json_u64(free_b));
+	json_object_object_add(o, "pending_reclaim_bytes",
+			       json_u64(st->pending_bytes));
+	json_object_object_add(o, "alloc_unit", json_u64(st->info.alloc_unit));
+	json_object_object_add(o, "log_used_bytes", json_u64(pub.end));
+	json_object_object_add(o, "log_capacity_bytes",
+			       json_u64(famfs_log_capacity(m->pool->log)));
+	json_object_object_add(o, "log_records", json_u64(pub.seq - base.seq));
+	json_object_object_add(o, "log_generation",
+			       json_u64(m->pool->info.log_generation));
+	json_object_object_add(o, "log_base_seq", json_u64(base.seq));
+	json_object_object_add(o, "checkpoint_bytes", json_u64(base.ckpt_bytes));
+	json_object_object_add(o, "checkpoint_items", json_u64(base.ckpt_items));
+	json_object_object_add(o, "log_compactions", json_u64(done));
+	json_object_object_add(o, "log_compactions_failed", json_u64(failed));
+	json_object_object_add(o, "last_seq", json_u64(pub.seq));
+	json_object_object_add(o, "epoch", json_u64(m->epoch));
+	json_object_object_add(o, "master_host", json_object_new_string(m->host));
+	json_object_object_add(o, "files", json_u64(st->files));
+	json_object_object_add(o, "dirs", json_u64(st->dirs));
+	tenants = api_tenants_json(m, NULL);
+	master_unlock(m);
+	if (!tenants) {
+		json_object_put(o);
+		return http_reply_problem(rq, PROB_INTERNAL, "out of memory");
+	}
+	json_object_object_add(o, "tenants", tenants);
+	return http_reply_json(rq, 200, o);
+}
+
+static void wake(struct feed_waiter *w)
+{
+	struct http_req *rq = (struct http_req *)((char *)w -
+						  offsetof(struct http_req, waiter));
+
+	http_resume(rq);
+}
+
+/* Second dispatch, after the wake: how the compaction went. */
+static enum MHD_Result reply(struct http_req *rq)
+{
+	struct master_compact_stats s;
+	struct master_why w = { { 0 } };
+	struct json_object *o;
+	int err;
+
+	master_lock(rq->m);
+	err = master_compact_result(rq->m, rq->waiter.after, &s, &w);
+	master_unlock(rq->m);
+	if (err)
+		return api_reply_err(rq, err, &w);
+	o = json_object_new_object();
+	json_object_object_add(o, "generation", json_u64(s.generation));
+	json_object_object_add(o, "base_seq", json_u64(s.base_seq));
+	json_object_object_add(o, "checkpoint_bytes", json_u64(s.ckpt_bytes));
+	json_object_object_add(o, "checkpoint_items", json_u64(s.ckpt_items));
+	json_object_object_add(o, "records_copied", json_u64(s.copied));
+	json_object_object_add(o, "duration_ms",
+			       json_object_new_double(s.duration_ns / 1e6));
+	return http_reply_json(rq, 200, o);
+}
+
+enum MHD_Result api_post_compact(struct http_req *rq, const char *arg)
+{
+	struct master *m = rq->m;
+	struct master_why w;
+	bool queued;
+
+	(void)arg;
+	if (rq->waits_compaction)
+		return reply(rq);
+	rq->waiter = (struct feed_waiter){ .wake = wake };
+	rq->waits_compaction = true;
+	master_lock(m);
+	if (m->fenced) {
+		master_why_set(&w, "the master is fenced: %s", m->fenced);
+		master_unlock(m);
+		return api_reply_err(rq, -ESHUTDOWN, &w);
+	}
+	/* Under the lock: the wake-up cannot come before the suspension. */
+	queued = master_compact_wait(m, &rq->waiter);
+	if (queued)
+		http_suspend(rq);
+	master_unlock(m);
+	if (queued)
+		return MHD_YES;
+	master_why_set(&w, "the master is stopping");
+	return api_reply_err(rq, -ESHUTDOWN, &w);
+}

@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Compaction: the live state becomes the checkpoint of the next log
+ * generation, the records published meanwhile are copied after it, and the
+ * superblock switches to it. Creates and deletes go on during all of it:
+ * only the last copy and the switch (C5-C7) hold m->lock, for as long as a
+ * few records and a superblock write take. docs/format.md ("Compaction")
+ * gives the protocol and why a crash between any two steps is safe:
+ *
+ *   C0 (lock) the other pair of areas is free: every live agent reports
+ *      the current generation (none still reads the one before);
+ *   C1 replay the current generation up to its published tail S into a
+ *      private state, from the pool, with a reader of our own;
+ *   C2 write that state's items into the new generation, both copies;
+ *   C3 seal it: fence, header line and tail slots, flush, fence;
+ *   C4 copy the records published since S, a batch at a time (no lock);
+ *   C5 (lock) copy the last ones: the new generation holds all of ours;
+ *   C6 (lock) the superblock names the new generation: the commit point;
+ *   C7 (lock) the writer moves to it; agents and the feed are told.
+ *
+ * FAMFSD_TEST_CRASH_AT=C<n> in the environment kills the master with
+ * SIGKILL right after step C<n>, for the crash tests.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "master/master.h"
+#include "replay.h"
+
+/* Room a write request needs before it starts: one record of any size. */
+#define ROOM_BYTES		(2u * FAMFS_REC_MAX_SIZE)
+/* How long a write waits for a compaction to make room. */
+#define ROOM_WAIT_MS		10000u
+/* C4 stops when this few records remain for C5 to copy under the lock. */
+#define C5_MAX_RECORDS		64u
+/* A blocked compaction looks again this often. */
+#define RETRY_MS		5u
+
+struct master_compact {
+	pthread_t thread;
+	bool started;
+	pthread_cond_t cond;		/* (m->lock) request, stop, a switch done */
+	bool requested, running, stopping;
+	uint64_t finished;		/* compactions tried to the end, either way */
+	uint64_t done;			/* of which switched */
+	int last_err;
+	char last_why[256];
+	struct master_compact_stats last;
+	struct feed_waiter *waiters;	/* suspended POST /v1/pool/compact */
+	const char *crash_at;		/* test hook */
+	const char *blocked;		/* why C0 waits, said once */
+};
+
+int master_compact_new(struct master *m)
+{
+	struct master_compact *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+
+	if (!c)
+		return -ENOMEM;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	c->crash_at = getenv("FAMFSD_TEST_CRASH_AT");
+	m->compact = c;
+	return 0;
+}
+
+void master_compact_free(struct master *m)
+{
+	if (!m->compact)
+		return;
+	pthread_cond_destroy(&m->compact->cond);
+	free(m->compact);
+	m->compact = NULL;
+}
+
+/* The crash tests' hook: dies here if the environment named this step. */
+static void step_done(const struct master_compact *c, const char *step)
+{
+	if (c->crash_at && strcmp(c->crash_at, step) == 0) {
+		msg(MSG_WARN, "FAMFSD_TEST_CRASH_AT=%s: killing the master after "
+		    "compaction step %s", c->crash_at, step);
+		raise(SIGKILL);
+	}
+}
+
+static void deadline_after(struct timespec *ts, uint64_t ms)
+{
+	uint64_t t = clock_mono_ns() + ms * 1000000ull;
+
+	ts->tv_sec = (time_t)(t / 1000000000ull);
+	ts->tv_nsec = (long)(t % 1000000000ull);
+}
+
+/* Wakes the suspended API requests: a compaction ended, or we stop. */
+static void wake_waiters(struct master_compact *c)
+{
+	struct feed_waiter *w, *next;
+
+	for (w = c->waiters; w; w = next) {
+		next = w->next;
+		if (!c->stopping && w->after >= c->finished)
+			continue;
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			c->waiters = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		w->prev = w->next = NULL;
+		w->queued = false;
+		w->wake(w);
+	}
+}
+
+/* C0: why the other pair of areas may not be overwritten yet, or NULL. */
+static const char *why_blocked(struct master *m)
+{
+	uint64_t gen = m->pool->info.log_generation, now = clock_mono_ns();
+
+	if (m->fenced)
+		return "the master is fenced";
+	/*
+	 * After a start, agents are unknown until they heartbeat (each does
+	 * every second): one may still read the generation before.
+	 */
+	if (now < m->compact_after_ns)
+		return "agents have not reported since the master started";
+	for (size_t i = 0; i < master_agents_count(m->agents); i++) {
+		const struct master_agent *ag = master_agents_at(m->agents, i);
+
+		if (ag->generation < gen &&
+		    strcmp(master_agent_state(m, ag, now), "live") == 0)
+			return "a live agent still follows the generation before";
+	}
+	return NULL;
+}
+
+/* C4/C5: copies the records of rlog after *pos up to tail into nlog. */
+static int copy_records(struct famfs_log *rlog, struct famfs_log_pos *pos,
+			const struct famfs_log_pos *tail, struct famfs_log *nlog,
+			uint64_t *copied, struct master_why *w)
+{
+	const struct famfs_rec_hdr *h;
+	struct famfs_log_error lerr;
+	uint64_t seq;
+	int r;
+
+	while ((r = famfs_log_next(rlog, pos, tail, &h, &lerr)) > 0) {
+		r = famfs_log_append(nlog, le16toh(h->type), le64toh(h->epoch),
+				     h + 1, le32toh(h->len) - sizeof(*h), &seq);
+		if (r < 0) {
+			master_why_set(w, "the new generation has no room for "
+				       "record %llu", (unsigned long long)pos->seq);
+			return r;
+		}
+		if (seq != pos->seq) {
+			master_why_set(w, "copied record %llu became %llu",
+				       (unsigned long long)pos->seq,
+				       (unsigned long long)seq);
+			return -EUCLEAN;
+		}
+		(*copied)++;
+	}
+	if (r < 0) {
+		master_why_set(w, "record %llu (offset %llu) of the current "
+			       "generation: %s", (unsigned long long)lerr.seq,
+			       (unsigned long long)lerr.offset, lerr.reason);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* C1: the state as of snap, replayed privately. */
+static int replay_private(struct master *m, const struct famfs_pool_info *info,
+			  const struct famfs_log_pos *snap,
+			  struct famfs_log **ret_rlog, struct famfs_state **ret_st,
+			  struct master_why *w)
+{
+	struct famfs_log_pos pos = { 0 };
+	struct famfs_replay_error rerr;
+	struct famfs_log_error lerr;
+	long n;
+	int r;
+
+	r = famfs_log_open(m->pool->base + info->log_offset, info->log_size,
+			   info->log_generation, m->pool->ops, ret_rlog, &lerr);
+	if (r < 0) {
+		master_why_set(w, "cannot read the current generation: %s",
+			       lerr.reason ? lerr.reason : strerror(-r));
+		return r;
+	}
+	r = famfs_state_new(info, ret_st);
+	if (r < 0) {
+		master_why_set(w, "out of memory");
+		return r;
+	}
+	n = famfs_replay(*ret_rlog, &pos, snap, *ret_st, NULL, NULL, &rerr);
+	if (n < 0) {
+		master_why_set(w, "replaying the current generation: %s at %s %llu",
+			       rerr.reason ? rerr.reason : strerror((int)-n),
+			       rerr.checkpoint ? "item" : "record",
+			       (unsigned long long)rerr.seq);
+		return (int)n;
+	}
+	return 0;
+}
+
+/* C2-C3: the checkpoint of st as the new generation. */
+static int write_generation(struct master *m, const struct famfs_pool_info *info,
+			    const struct famfs_state *st, struct famfs_log **ret,
+			    struct master_why *w)
+{
+	int r = famfs_log_create(m->pool->base + info->log_offset, info->log_size,
+				 info->log_generation + 1, m->pool->ops, ret);
+
+	if (r < 0) {
+		master_why_set(w, "%s", strerror(-r));
+		return r;
+	}
+	r = famfs_ckpt_put_items(st, *ret);
+	if (r == -ENOSPC)
+		master_why_set(w, "the live state does not fit in one log "
+			       "generation (%llu bytes): delete files or make "
+			       "the pool with a larger --log-size",
+			       (unsigned long long)famfs_log_capacity(*ret));
+	else if (r < 0)
+		master_why_set(w, "%s", strerror(-r));
+	if (r < 0)
+		return r;
+	step_done(m->compact, "C2");
+	famfs_ckpt_seal(st, *ret);
+	step_done(m->compact, "C3");
+	return 0;
+}
+
+/* C5-C7, under m->lock. */
+static int switch_over(struct master *m, struct famfs_log *rlog,
+		       struct famfs_log_pos *pos, struct famfs_log *nlog,
+		       uint64_t *copied, struct famfs_log **ret_old,
+		       struct master_why *w)
+{
+	struct famfs_log_pos tail = famfs_log_published(m->pool->log);
+	struct famfs_pool_info info = m->pool->info;
+	int r;
+
+	if (m->fenced || m->compact->stopping) {
+		master_why_set(w, "%s", m->fenced ? m->fenced : "stopping");
+		return -ESHUTDOWN;
+	}
+	/* A forced takeover must stop us before we touch the superblock. */
+	if (master_lease_check(m) < 0) {
+		master_fence(m, "another master took the lease");
+		master_why_set(w, "another master took the lease");
+		return -ESHUTDOWN;
+	}
+	r = copy_records(rlog, pos, &tail, nlog, copied, w);
+	if (r < 0)
+		return r;
+	famfs_log_publish(nlog);
+	step_done(m->compact, "C5");
+	/* C6: the commit point; the superblock's own write is two-copy. */
+	info.log_generation++;
+	info.sb_seq++;
+	famfs_sb_write(m->pool->base, &info, m->pool->ops);
+	step_done(m->compact, "C6");
+	/* C7 */
+	m->pool->info = info;
+	*ret_old = m->pool->log;
+	m->pool->log = nlog;
+	m->applied = famfs_log_published(nlog);
+	atomic_store(&m->generation, info.log_generation);
+	master_log_attached(m);
+	master_feed_generation(m->feed, info.log_generation);
+	return 0;
+}
+
+static int compact_once(struct master *m, struct master_compact_stats *s,
+			struct master_why *w)
+{
+	struct famfs_log *rlog = NULL, *nlog = NULL, *old = NULL;
+	struct famfs_state *st = NULL;
+	struct famfs_log_pos snap, pos, tail;
+	struct famfs_log_error lerr;
+	struct famfs_pool_info info;
+	uint64_t t0 = clock_mono_ns();
+	int r;
+
+	master_lock(m);
+	info = m->pool->info;
+	snap = famfs_log_published(m->pool->log);
+	master_unlock(m);
+	*s = (struct master_compact_stats){ .base_seq = snap.seq };
+
+	r = replay_private(m, &info, &snap, &rlog, &st, w);
+	step_done(m->compact, "C1");
+	if (r == 0)
+		r = write_generation(m, &info, st, &nlog, w);
+	/* C4: most of what was published meanwhile, without the lock. */
+	pos = snap;
+	for (int i = 0; r == 0 && i < 8; i++) {
+		r = famfs_log_read_tail(rlog, &tail, &lerr);
+		if (r < 0) {
+			master_why_set(w, "reading the tail: %s", lerr.reason);
+			break;
+		}
+		if (tail.seq - pos.seq <= C5_MAX_RECORDS)
+			break;
+		r = copy_records(rlog, &pos, &tail, nlog, &s->copied, w);
+		if (r == 0)
+			famfs_log_publish(nlog);
+	}
+	if (r == 0) {
+		step_done(m->compact, "C4");
+		master_lock(m);
+		r = switch_over(m, rlog, &pos, nlog, &s->copied, &old, w);
+		master_unlock(m);
+	}
+	if (r == 0) {
+		step_done(m->compact, "C7");
+		s->generation = info.log_generation + 1;
+		s->ckpt_bytes = famfs_log_base(nlog).ckpt_bytes;
+		s->ckpt_items = famfs_log_base(nlog).ckpt_items;
+		nlog = NULL;		/* the writer's now */
+	}
+	s->duration_ns = clock_mono_ns() - t0;
+	famfs_log_free(old);
+	famfs_log_free(nlog);
+	famfs_log_free(rlog);
+	famfs_state_free(st);
+	return r;
+}
+
+/* What a finished compaction leaves for the API and the log. */
+static void finish(struct master *m, int r, const struct master_compact_stats *s,
+		   const struct master_why *w)
+{
+	struct master_compact *c = m->compact;
+
+	c->finished++;
+	c->last_err = r;
+	if (r == 0) {
+		c->done++;
+		c->last = *s;
+		msg(MSG_DEBUG, "compacted into log generation %llu: %llu items "
+		    "(%llu bytes) as of record %llu, %llu records copied, %.1f ms",
+		    (unsigned long long)s->generation,
+		    (unsigned long long)s->ckpt_items,
+		    (unsigned long long)s->ckpt_bytes,
+		    (unsigned long long)s->base_seq,
+		    (unsigned long long)s->copied, s->duration_ns / 1e6);
+	} else {
+		snprintf(c->last_why, sizeof(c->last_why), "%s", w->msg);
+		msg(MSG_ERR, "Compaction failed: %s; the current log generation "
+		    "stays in use", w->msg);
+	}
+	pthread_cond_broadcast(&c->cond);
+	wake_waiters(c);
+}
+
+static void *compact_thread(void *arg)
+{
+	struct master *m = arg;
+	struct master_compact *c = m->compact;
+	struct master_compact_stats s;
+	struct master_why w;
+	struct timespec ts;
+	const char *why;
+	int r;
+
+	master_lock(m);
+	while (!c->stopping) {
+		if (!c->requested) {
+			pthread_cond_wait(&c->cond, &m->lock);
+			continue;
+		}
+		why = why_blocked(m);
+		if (why) {
+			if (why != c->blocked)
+				msg(MSG_DEBUG, "compaction waits: %s", why);
+			c->blocked = why;
+			deadline_after(&ts, RETRY_MS);
+			pthread_cond_timedwait(&c->cond, &m->lock, &ts);
+			continue;
+		}
+		c->blocked = NULL;
+		c->requested = false;
+		c->running = true;
+		master_unlock(m);
+		w.msg[0] = '\0';
+		r = compact_once(m, &s, &w);
+		master_lock(m);
+		c->running = false;
+		finish(m, r, &s, &w);
+	}
+	wake_waiters(c);
+	master_unlock(m);
+	return NULL;
+}
+
+int master_compact_start(struct master *m)
+{
+	int r = pthread_create(&m->compact->thread, NULL, compact_thread, m);
+
+	if (r)
+		return -r;
+	m->compact->started = true;
+	return 0;
+}
+
+void master_compact_stop(struct master *m)
+{
+	struct master_compact *c = m->compact;
+
+	if (!c)
+		return;
+	master_lock(m);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->cond);
+	wake_waiters(c);
+	master_unlock(m);
+	if (c->started) {
+		pthread_join(c->thread, NULL);
+		c->started = false;
+	}
+}
+
+void master_compact_request(struct master *m)
+{
+	struct master_compact *c = m->compact;
+
+	if (c->requested || c->stopping)
+		return;
+	c->requested = true;
+	pthread_cond_broadcast(&c->cond);
+}
+
+void master_compact_poke(struct master *m)
+{
+	if (m->compact->requested)
+		pthread_cond_broadcast(&m->compact->cond);
+}
+
+void master_compact_maybe(struct master *m)
+{
+	struct famfs_log_pos pub = famfs_log_published(m->pool->log);
+	struct famfs_log_base b = famfs_log_base(m->pool->log);
+	uint64_t cap = famfs_log_capacity(m->pool->log);
+
+	/*
+	 * At the fill level asked for, but only when the records since the
+	 * checkpoint are an eighth of the space: a live state that alone
+	 * fills compact_at would otherwise compact after every record.
+	 */
+	if (pub.end * 100 >= cap * m->cfg.compact_at &&
+	    pub.end - b.ckpt_bytes >= cap / 8)
+		master_compact_request(m);
+}
+
+int master_wait_log_room(struct master *m, struct master_why *w)
+{
+	struct master_compact *c = m->compact;
+	struct timespec ts;
+	uint64_t start = c->finished;
+
+	deadline_after(&ts, ROOM_WAIT_MS);
+	for (;;) {
+		uint64_t left = famfs_log_capacity(m->pool->log) -
+				famfs_log_appended(m->pool->log).end;
+
+		if (left >= ROOM_BYTES || m->fenced)
+			return 0;
+		/* One compaction that switched and still left no room: give up. */
+		if (c->finished > start && !c->requested && !c->running)
+			break;
+		master_compact_request(m);
+		if (pthread_cond_timedwait(&c->cond, &m->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	master_why_set(w, "the metadata log has no room%s%s",
+		       c->last_err ? ": the last compaction failed: " :
+		       " (a compaction is waiting for agents)",
+		       c->last_err ? c->last_why : "");
+	return -ENOBUFS;
+}
+
+bool master_compact_wait(struct master *m, struct feed_waiter *wt)
+{
+	struct master_compact *c = m->compact;
+
+	if (c->stopping)
+		return false;
+	/* A compaction that started before the request does not answer it. */
+	wt->after = c->finished + (c->running ? 1 : 0);
+	wt->prev = NULL;
+	wt->next = c->waiters;
+	if (c->waiters)
+		c->waiters->prev = wt;
+	c->waiters = wt;
+	wt->queued = true;
+	master_compact_request(m);
+	return true;
+}
+
+void master_compact_cancel(struct master *m, struct feed_waiter *wt)
+{
+	struct master_compact *c = m->compact;
+
+	if (!wt->queued)
+		return;
+	if (wt->prev)
+		wt->prev->next = wt->next;
+	else
+		c->waiters = wt->next;
+	if (wt->next)
+		wt->next->prev = wt->prev;
+	wt->queued = false;
+}
+
+int master_compact_result(const struct master *m, uint64_t after,
+			  struct master_compact_stats *ret, struct master_why *w)
+{
+	const struct master_compact *c = m->compact;
+
+	if (c->finished <= after) {
+		master_why_set(w, "the master is stopping");
+		return -ESHUTDOWN;
+	}
+	if (c->last_err) {
+		master_why_set(w, "%s", c->last_why);
+		return c->last_err == -ENOSPC ? -ENOBUFS : c->last_err;
+	}
+	*ret = c->last;
+	return 0;
+}
+
+void master_compact_counts(const struct master *m, uint64_t *ret_done,
+			   uint64_t *ret_failed)
+{
+	*ret_done = m->compact->done;
+	*ret_failed = m->compact->finished - m->compact->done;
+}
