@@ -112,7 +112,10 @@ int famfs_sb_decode(const struct famfs_sb *sb, uint64_t dev_size,
 	}
 	in.version = le32toh(sb->version);
 	if (in.version != FAMFS_FORMAT_VERSION) {
-		*reason = "unsupported format version";
+		*reason = in.version == 1 ?
+			  "format version 1 (famfsd 0.1): this famfsd reads version 2 "
+			  "only; copy the files off with famfsd 0.1, then mkfs" :
+			  "unsupported format version";
 		return -EUCLEAN;
 	}
 	in.flags = le32toh(sb->flags);

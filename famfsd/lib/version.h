@@ -7,6 +7,6 @@
 #ifndef FAMFSD_VERSION_H
 #define FAMFSD_VERSION_H
 
-#define FAMFSD_VERSION	"0.1.0"
+#define FAMFSD_VERSION	"0.2.0"
 
 #endif
