@@ -41,6 +41,8 @@
 #define C5_MAX_RECORDS		64u
 /* A blocked compaction looks again this often. */
 #define RETRY_MS		5u
+/* After a failure, the fill level asks again only after this long. */
+#define BACKOFF_MS		1000u
 
 struct master_compact {
 	pthread_t thread;
@@ -55,6 +57,9 @@ struct master_compact {
 	struct feed_waiter *waiters;	/* suspended POST /v1/pool/compact */
 	const char *crash_at;		/* test hook */
 	const char *blocked;		/* why C0 waits, said once */
+	uint64_t backoff_until;		/* CLOCK_MONOTONIC: after a failure */
+	uint64_t switched_seq;		/* the last switch was at this record */
+	bool failing;			/* said so; the next success says so too */
 };
 
 int master_compact_new(struct master *m)
@@ -350,6 +355,7 @@ static void finish(struct master *m, int r, const struct master_compact_stats *s
 	if (r == 0) {
 		c->done++;
 		c->last = *s;
+		c->switched_seq = famfs_log_appended(m->pool->log).seq;
 		msg(MSG_DEBUG, "compacted into log generation %llu: %llu items "
 		    "(%llu bytes) as of record %llu, %llu records copied, %.1f ms",
 		    (unsigned long long)s->generation,
@@ -357,10 +363,18 @@ static void finish(struct master *m, int r, const struct master_compact_stats *s
 		    (unsigned long long)s->ckpt_bytes,
 		    (unsigned long long)s->base_seq,
 		    (unsigned long long)s->copied, s->duration_ns / 1e6);
+		if (c->failing)
+			msg(MSG_INFO, "compaction works again (log generation "
+			    "%llu)", (unsigned long long)s->generation);
+		c->failing = false;
 	} else {
+		/* Said once per reason, not at every retry. */
+		if (!c->failing || strcmp(c->last_why, w->msg) != 0)
+			msg(MSG_ERR, "Compaction failed: %s; the current log "
+			    "generation stays in use, will retry", w->msg);
 		snprintf(c->last_why, sizeof(c->last_why), "%s", w->msg);
-		msg(MSG_ERR, "Compaction failed: %s; the current log generation "
-		    "stays in use", w->msg);
+		c->failing = true;
+		c->backoff_until = clock_mono_ns() + BACKOFF_MS * 1000000ull;
 	}
 	pthread_cond_broadcast(&c->cond);
 	wake_waiters(c);
@@ -461,35 +475,68 @@ void master_compact_maybe(struct master *m)
 	 * fills compact_at would otherwise compact after every record.
 	 */
 	if (pub.end * 100 >= cap * m->cfg.compact_at &&
-	    pub.end - b.ckpt_bytes >= cap / 8)
+	    pub.end - b.ckpt_bytes >= cap / 8 &&
+	    clock_mono_ns() >= m->compact->backoff_until)
 		master_compact_request(m);
 }
 
-int master_wait_log_room(struct master *m, struct master_why *w)
+/* True when a compaction now could not make more room than the last one. */
+static bool compaction_futile(struct master *m)
+{
+	const struct master_compact *c = m->compact;
+
+	if (c->requested || c->running)
+		return false;
+	/* Nothing was written since the last switch: the state is the same. */
+	if (c->done && c->last_err == 0 &&
+	    famfs_log_appended(m->pool->log).seq == c->switched_seq)
+		return true;
+	/* The last one failed moments ago (each try replays the whole state). */
+	return c->failing && clock_mono_ns() < c->backoff_until;
+}
+
+/* Why a write found no room, for its 503. */
+static int no_room(struct master *m, struct master_why *w)
+{
+	const struct master_compact *c = m->compact;
+
+	if (c->failing)
+		master_why_set(w, "the metadata log has no room: the last "
+			       "compaction failed: %s", c->last_why);
+	else if (c->requested || c->running)
+		master_why_set(w, "the metadata log has no room: a compaction "
+			       "is waiting (%s)", c->blocked ? c->blocked : "running");
+	else
+		master_why_set(w, "the live state fills a whole log generation "
+			       "(%llu of %llu bytes after a compaction): delete "
+			       "files, or make the pool with a larger --log-size",
+			       (unsigned long long)famfs_log_appended(m->pool->log).end,
+			       (unsigned long long)famfs_log_capacity(m->pool->log));
+	return -ENOBUFS;
+}
+
+int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
 {
 	struct master_compact *c = m->compact;
 	struct timespec ts;
-	uint64_t start = c->finished;
+	uint64_t left;
 
 	deadline_after(&ts, ROOM_WAIT_MS);
 	for (;;) {
-		uint64_t left = famfs_log_capacity(m->pool->log) -
-				famfs_log_appended(m->pool->log).end;
-
+		left = famfs_log_capacity(m->pool->log) -
+		       famfs_log_appended(m->pool->log).end;
 		if (left >= ROOM_BYTES || m->fenced)
 			return 0;
-		/* One compaction that switched and still left no room: give up. */
-		if (c->finished > start && !c->requested && !c->running)
-			break;
+		/*
+		 * A delete shrinks the state: it may use the reserve, or a
+		 * log that the live state fills could never empty again.
+		 */
+		if (compaction_futile(m))
+			return shrinks ? 0 : no_room(m, w);
 		master_compact_request(m);
 		if (pthread_cond_timedwait(&c->cond, &m->lock, &ts) == ETIMEDOUT)
-			break;
+			return shrinks ? 0 : no_room(m, w);
 	}
-	master_why_set(w, "the metadata log has no room%s%s",
-		       c->last_err ? ": the last compaction failed: " :
-		       " (a compaction is waiting for agents)",
-		       c->last_err ? c->last_why : "");
-	return -ENOBUFS;
 }
 
 bool master_compact_wait(struct master *m, struct feed_waiter *wt)

@@ -150,10 +150,11 @@ void master_compact_poke(struct master *m);
 void master_compact_maybe(struct master *m);
 /*
  * At the start of a write request, before anything is looked up: waits
- * (releasing m->lock) while the log has no room for a record and a
- * compaction can make some. -ENOBUFS with why when none could.
+ * (releasing m->lock) while the log has less than a reserve of room and a
+ * compaction can make some. -ENOBUFS with why when none could, except for
+ * a request that shrinks the state (a delete): it may use the reserve.
  */
-int master_wait_log_room(struct master *m, struct master_why *w);
+int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w);
 /*
  * POST /v1/pool/compact: queues w (its wake() runs under m->lock when a
  * compaction that starts from now on ends) and asks for one; false when

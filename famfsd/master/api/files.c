@@ -43,7 +43,7 @@ static enum MHD_Result create(struct http_req *rq, const struct master_create *c
 	int r;
 
 	master_lock(m);
-	r = master_wait_log_room(m, &w);
+	r = master_wait_log_room(m, false, &w);
 	if (r == 0)
 		r = master_op_create(m, c, &n, &w);
 	if (r >= 0)
@@ -180,7 +180,7 @@ static enum MHD_Result delete(struct http_req *rq, const char *arg,
 	if (!fs_path(rq, arg, path, &len, &reply))
 		return reply;
 	master_lock(m);
-	err = master_wait_log_room(m, &w);
+	err = master_wait_log_room(m, true, &w);
 	if (!err)
 		err = master_op_delete(m, path, len, dir_only, abs, &seq, &w);
 	master_unlock(m);

@@ -21,8 +21,9 @@ enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 	char uuid[37];
 
 	(void)arg;
-	uuid_unparse_lower(m->pool->info.pool_uuid, uuid);
 	master_lock(m);
+	/* Under the lock: a compaction's switch rewrites pool->info. */
+	uuid_unparse_lower(m->pool->info.pool_uuid, uuid);
 	st = m->st;
 	pub = famfs_log_published(m->pool->log);
 	base = famfs_log_base(m->pool->log);

@@ -131,7 +131,7 @@ enum MHD_Result api_put_quota(struct http_req *rq, const char *arg)
 	if (err)
 		return api_reply_err(rq, err, &w);
 	master_lock(rq->m);
-	err = master_wait_log_room(rq->m, &w);
+	err = master_wait_log_room(rq->m, false, &w);
 	if (!err)
 		err = master_op_set_quota(rq->m, name, strlen(name), max_bytes,
 					  max_files, &seq, &w);
