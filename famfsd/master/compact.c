@@ -285,6 +285,8 @@ static int switch_over(struct master *m, struct famfs_log *rlog,
 	atomic_store(&m->generation, info.log_generation);
 	master_log_attached(m);
 	master_feed_generation(m->feed, info.log_generation);
+	/* Reclaims that found no room before may fit now. */
+	master_reclaim(m);
 	return 0;
 }
 
@@ -515,6 +517,24 @@ static int no_room(struct master *m, struct master_why *w)
 	return -ENOBUFS;
 }
 
+/* Until the reclaim grace after a start is over (or the deadline). */
+static bool wait_grace(struct master *m, const struct timespec *deadline)
+{
+	uint64_t end = m->reclaim_after_ns;
+	uint64_t dl = (uint64_t)deadline->tv_sec * 1000000000ull +
+		      (uint64_t)deadline->tv_nsec;
+	struct timespec ts;
+
+	if (end > dl)
+		return false;
+	ts.tv_sec = (time_t)(end / 1000000000ull);
+	ts.tv_nsec = (long)(end % 1000000000ull);
+	while (clock_mono_ns() < end)
+		pthread_cond_timedwait(&m->compact->cond, &m->lock, &ts);
+	master_reclaim(m);
+	return true;
+}
+
 int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
 {
 	struct master_compact *c = m->compact;
@@ -527,6 +547,14 @@ int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
 		       famfs_log_appended(m->pool->log).end;
 		if (left >= ROOM_BYTES || m->fenced)
 			return 0;
+		/*
+		 * Deleted files wait out the grace after a start: once it is
+		 * over their reclaims shrink the state, and a compaction then
+		 * makes room. Waiting for that beats a 503.
+		 */
+		if (!shrinks && m->st->pending_first &&
+		    clock_mono_ns() < m->reclaim_after_ns && wait_grace(m, &ts))
+			continue;
 		/*
 		 * A delete shrinks the state: it may use the reserve, or a
 		 * log that the live state fills could never empty again.
