@@ -99,7 +99,11 @@ static int build_reclaim(const struct famfs_rec *r, uint8_t *buf, size_t size,
 		.ino = htole64(r->ino), .delete_seq = htole64(r->delete_seq),
 	};
 
-	return put(buf, size, at, &c, sizeof(c));
+	if (!r->n_reclaims)
+		return put(buf, size, at, &c, sizeof(c));
+	if (r->n_reclaims > FAMFS_RECLAIM_MAX)
+		return -EINVAL;
+	return put(buf, size, at, r->reclaims, r->n_reclaims * sizeof(c));
 }
 
 static int build_pending(const struct famfs_rec *r, uint8_t *buf, size_t size,
@@ -243,15 +247,20 @@ static const char *decode_quota(const uint8_t *p, size_t n, struct famfs_rec *r)
 static const char *decode_reclaim(const uint8_t *p, size_t n,
 				  struct famfs_rec *r)
 {
+	size_t k = n / sizeof(struct famfs_rec_reclaim);
 	struct famfs_rec_reclaim c;
 
-	if (n < sizeof(c))
+	if (k == 0)
 		return "reclaim record too short";
+	if (k > FAMFS_RECLAIM_MAX)
+		return "reclaim record has too many entries";
+	if (!TAIL_OK(k * sizeof(c), n))
+		return "reclaim record has trailing bytes";
 	memcpy(&c, p, sizeof(c));
 	r->ino = le64toh(c.ino);
 	r->delete_seq = le64toh(c.delete_seq);
-	if (!TAIL_OK(sizeof(c), n))
-		return "reclaim record has trailing bytes";
+	r->reclaims = (const struct famfs_rec_reclaim *)p;
+	r->n_reclaims = (uint32_t)k;
 	return NULL;
 }
 

@@ -31,6 +31,13 @@ struct famfs_rec {
 	uint32_t n_extents;
 	uint64_t max_bytes, max_files;	/* set_quota */
 	uint64_t delete_seq;		/* reclaim, pending */
+	/*
+	 * reclaim: every entry, little-endian (ino and delete_seq above are
+	 * the first). A builder given n_reclaims 0 writes the one entry
+	 * ino/delete_seq.
+	 */
+	const struct famfs_rec_reclaim *reclaims;
+	uint32_t n_reclaims;
 	bool checkpoint;		/* an item of a checkpoint, not a record */
 };
 

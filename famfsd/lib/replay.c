@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <endian.h>
 #include <errno.h>
 
 #include "replay.h"
@@ -27,9 +28,21 @@ static int apply_one(const struct famfs_rec_hdr *h, bool item,
 	}
 	rec.checkpoint = item;
 	r = famfs_state_apply(st, &rec, &err->reason);
-	if (r < 0)
+	if (r < 0 || !hook)
 		return r;
-	return hook ? hook(ctx, &rec, st) : 0;
+	if (rec.type != FAMFS_REC_RECLAIM || rec.n_reclaims <= 1)
+		return hook(ctx, &rec, st);
+	/* Hooks see one reclaimed inode at a time, in ino and delete_seq. */
+	for (uint32_t i = 0; i < rec.n_reclaims && r == 0; i++) {
+		struct famfs_rec one = rec;
+
+		one.ino = le64toh(rec.reclaims[i].ino);
+		one.delete_seq = le64toh(rec.reclaims[i].delete_seq);
+		one.reclaims = NULL;
+		one.n_reclaims = 0;
+		r = hook(ctx, &one, st);
+	}
+	return r;
 }
 
 /* The checkpoint of the log into a fresh state; *pos to its end. */

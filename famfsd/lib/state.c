@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,8 @@ struct plan {
 	uint64_t bytes;				/* create: sum of ext */
 	struct famfs_node *parent;		/* mkdir, create */
 	struct famfs_node *node;		/* delete */
-	struct famfs_pending *pending;		/* reclaim */
+	struct famfs_pending *pending[FAMFS_RECLAIM_MAX];	/* reclaim */
+	uint32_t n_pending;
 };
 
 static const char *insert_error(int err)
@@ -226,14 +228,46 @@ static const char *check_quota(const struct famfs_rec *r)
 			       "set_quota without a tenant";
 }
 
+/* Entry i of a reclaim record (n_reclaims 0: the one in ino, delete_seq). */
+static void reclaim_entry(const struct famfs_rec *r, uint32_t i, uint64_t *ino,
+			  uint64_t *seq)
+{
+	if (!r->n_reclaims) {
+		*ino = r->ino;
+		*seq = r->delete_seq;
+		return;
+	}
+	*ino = le64toh(r->reclaims[i].ino);
+	*seq = le64toh(r->reclaims[i].delete_seq);
+}
+
+/*
+ * Every entry names a pending file by inode and delete, in increasing
+ * delete order: one walk of the pending list (kept in that order) finds
+ * them all, and no file can be named twice.
+ */
 static const char *check_reclaim(const struct famfs_state *st,
 				 const struct famfs_rec *r, struct plan *p)
 {
-	struct famfs_pending *pd = famfs_state_pending_find(st, r->ino);
+	uint32_t n = r->n_reclaims ? r->n_reclaims : 1;
+	struct famfs_pending *pd = st->pending_first;
+	uint64_t ino, seq, prev = 0;
 
-	if (!pd || pd->delete_seq != r->delete_seq)
-		return "reclaim of an inode that is not pending reclaim";
-	p->pending = pd;
+	if (n > FAMFS_RECLAIM_MAX)
+		return "reclaim record has too many entries";
+	for (uint32_t i = 0; i < n; i++) {
+		reclaim_entry(r, i, &ino, &seq);
+		if (i && seq <= prev)
+			return "reclaim entries are not in delete order";
+		prev = seq;
+		while (pd && pd->delete_seq < seq)
+			pd = pd->next;
+		if (!pd || pd->delete_seq != seq || pd->ino != ino)
+			return "reclaim of an inode that is not pending reclaim";
+		p->pending[i] = pd;
+		pd = pd->next;
+	}
+	p->n_pending = n;
 	return NULL;
 }
 
@@ -447,16 +481,19 @@ static int commit_quota(struct famfs_state *st, const struct famfs_rec *r)
 static int commit_reclaim(struct famfs_state *st, struct plan *p,
 			  const char **reason)
 {
-	struct famfs_pending *pd = p->pending;
+	for (uint32_t i = 0; i < p->n_pending; i++) {
+		struct famfs_pending *pd = p->pending[i];
 
-	if (famfs_alloc_release(st->alloc, pd->extents, pd->n_extents) < 0) {
-		*reason = "pending extents are not in use";
-		return -EUCLEAN;
+		/* In use since its create or checkpoint: cannot fail. */
+		if (famfs_alloc_release(st->alloc, pd->extents, pd->n_extents) < 0) {
+			*reason = "pending extents are not in use";
+			return -EUCLEAN;
+		}
+		st->pending_bytes -= pd->bytes;
+		pending_unlink(st, pd);
+		free(pd->extents);
+		free(pd);
 	}
-	st->pending_bytes -= pd->bytes;
-	pending_unlink(st, pd);
-	free(pd->extents);
-	free(pd);
 	return 0;
 }
 

@@ -213,8 +213,9 @@ int master_resolve(struct master *m, const char *path, size_t len,
 /* ---- master/reclaim.c: space of deleted files back to the allocator ----- */
 
 /*
- * Publishes a RECLAIM record for every pending delete that no agent holds
- * back any more (see master_agents_hold()). Returns how many.
+ * Publishes RECLAIM records (up to FAMFS_RECLAIM_MAX files each) for every
+ * pending delete that no agent holds back any more (see
+ * master_agents_hold()). Returns how many files.
  */
 int master_reclaim(struct master *m);
 

@@ -11,65 +11,73 @@
  * After a master start, agents are unknown until they heartbeat again, so
  * nothing is reclaimed during a grace period (cfg.reclaim_grace_ms).
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "master/master.h"
 
-struct candidate {
-	uint64_t ino, delete_seq;
-};
+/*
+ * Up to FAMFS_RECLAIM_MAX files per record, the pending list walked once in
+ * delete order: a burst of deletes costs a few records, not one each.
+ * Returns how many entries went into e; *ret_next is where the next batch
+ * starts looking.
+ */
+static uint32_t collect(struct master *m, const struct famfs_pending *p,
+			uint64_t min_applied, struct famfs_rec_reclaim *e,
+			const struct famfs_pending **ret_next)
+{
+	uint32_t n = 0;
+
+	for (; p && p->delete_seq <= min_applied && n < FAMFS_RECLAIM_MAX;
+	     p = p->next) {
+		if (master_agents_hold(m->agents, p->ino, p->delete_seq))
+			continue;
+		e[n].ino = htole64(p->ino);
+		e[n].delete_seq = htole64(p->delete_seq);
+		n++;
+	}
+	*ret_next = p;
+	return n;
+}
 
 int master_reclaim(struct master *m)
 {
-	struct candidate *c = NULL;
-	struct famfs_pending *p;
-	struct master_why w;
-	size_t n = 0, cap = 0, done = 0;
+	struct famfs_rec_reclaim e[FAMFS_RECLAIM_MAX];
+	const struct famfs_pending *next;
 	uint64_t min_applied;
-	int err = 0;
+	struct master_why w;
+	int done = 0, err = 0;
+	uint32_t n;
 
 	if (!m->st->pending_first || m->fenced ||
 	    clock_mono_ns() < m->reclaim_after_ns)
 		return 0;
 	/*
-	 * Collect first: applying a RECLAIM unlinks its pending entry. The
-	 * list is in delete order, so past the slowest agent's position
-	 * everything is held back and the walk can stop.
+	 * The list is in delete order, so past the slowest agent's position
+	 * everything is held back and the walk can stop. A batch is collected
+	 * before its record is committed (applying it frees its entries); the
+	 * next batch goes on from the first entry the last one did not look
+	 * at, which is still there.
 	 */
 	min_applied = master_agents_min_applied(m->agents);
-	for (p = m->st->pending_first; p && p->delete_seq <= min_applied;
-	     p = p->next) {
-		if (master_agents_hold(m->agents, p->ino, p->delete_seq))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct candidate *nc = realloc(c, ncap * sizeof(*c));
-
-			if (!nc)
-				break;	/* reclaim what we have; retried later */
-			c = nc;
-			cap = ncap;
-		}
-		c[n++] = (struct candidate){ p->ino, p->delete_seq };
-	}
-	/*
-	 * One publish per record (master_commit): each is checked against the
-	 * state with the one before it applied.
-	 */
-	for (size_t i = 0; i < n; i++) {
+	next = m->st->pending_first;
+	while ((n = collect(m, next, min_applied, e, &next)) > 0) {
 		struct famfs_rec rec = {
-			.type = FAMFS_REC_RECLAIM, .ino = c[i].ino,
-			.delete_seq = c[i].delete_seq,
+			.type = FAMFS_REC_RECLAIM, .ino = le64toh(e[0].ino),
+			.delete_seq = le64toh(e[0].delete_seq),
+			.reclaims = e, .n_reclaims = n,
 		};
 
 		err = master_commit(m, &rec, NULL, &w);
 		if (err < 0)
 			break;
-		done++;
+		done += (int)n;
+		/* Entries before next were all either reclaimed or held. */
+		if (!next)
+			break;
 	}
-	free(c);
 	if (m->fenced)
 		return -ESHUTDOWN;
 	/* Say it once, not every second while the log stays full. */

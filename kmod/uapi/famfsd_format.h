@@ -238,12 +238,17 @@ _Static_assert(sizeof(struct famfs_rec_quota) == 24, "quota layout");
 /* The CRC32C seed of a record or item of log generation g. */
 #define FAMFS_REC_CRC_SEED(g)	((__u32)(g) ^ (__u32)((__u64)(g) >> 32) ^ 0x46414d53u)
 
-/* RECLAIM: the space of a deleted inode is free again. */
+/*
+ * RECLAIM: the space of deleted inodes is free again: header, then 1 to
+ * FAMFS_RECLAIM_MAX of these, in increasing delete_seq.
+ */
 struct famfs_rec_reclaim {
 	__le64 ino;
 	__le64 delete_seq;		/* the DELETE record this follows */
 };
 _Static_assert(sizeof(struct famfs_rec_reclaim) == 16, "reclaim layout");
+
+#define FAMFS_RECLAIM_MAX	256u	/* entries in one reclaim record */
 
 /*
  * PENDING (checkpoint only): a deleted file whose space waits for reclaim:
