@@ -191,8 +191,8 @@ bench: deps all
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r
 
 # tests/integration/test_churn.py's churn test with the issue's count (CI
-# runs 20,000 cycles); at the CI run's pace here (some 2,300 cycles/s
-# between kills, 200 kills) about 20 minutes on 2 cores.
+# runs 20,000 cycles); at the pace of a 100,000 cycle run here (some 1,800
+# cycles/s between kills, 200 kills of ~1.6 s) about 25 minutes on 2 cores.
 soak: all
 	@FAMFSD_CHURN_CYCLES=$${FAMFSD_CHURN_CYCLES:-2000000} $(PYTHON) -m pytest -q -s \
 		-p no:cacheprovider tests/integration/test_churn.py::test_churn

@@ -16,6 +16,8 @@
  * failed); the count and the rate are then of cycles whose two halves
  * both succeeded, the errors of replies other than expected. --seconds S runs for S seconds instead of an
  * exact count (a cycle begun is finished, so no file is left behind).
+ * The RESULT line also gives the 5xx count and when the first came
+ * (first5xx_s, seconds into the run; -1: none).
  * --samples FILE writes one line per reply: its start on CLOCK_MONOTONIC
  * (ns), its latency (ns) and its status, so a caller can take the
  * latency of the requests that overlapped some event.
@@ -66,6 +68,7 @@ struct tally {
 	struct sample *s;
 	size_t n, cap;
 	long unexpected, http5xx, units;	/* units: requests or cycles */
+	uint64_t first5xx_ns;		/* when the first 5xx came, 0: none */
 	int first_bad;
 };
 
@@ -235,8 +238,8 @@ static int tally_add(struct tally *t, uint64_t start_ns, uint64_t lat_ns,
 		t->cap = cap;
 	}
 	t->s[t->n++] = (struct sample){ start_ns, lat_ns, status };
-	if (status >= 500)
-		t->http5xx++;
+	if (status >= 500 && !t->http5xx++)
+		t->first5xx_ns = start_ns + lat_ns;
 	return 0;
 }
 
@@ -365,12 +368,13 @@ static void print_result(const struct opts *o, const struct tally *t,
 		lat[i] = t->s[i].lat_ns;
 	qsort(lat, t->n, sizeof(*lat), cmp_u64);
 	printf("RESULT %s=%ld seconds=%.3f rate=%.0f p50_ms=%.3f p99_ms=%.3f "
-	       "max_ms=%.3f errors=%ld http5xx=%ld replies=%zu\n", o->label,
-	       t->units, secs, secs > 0 ? (double)t->units / secs : 0,
+	       "max_ms=%.3f errors=%ld http5xx=%ld first5xx_s=%.3f replies=%zu\n",
+	       o->label, t->units, secs, secs > 0 ? (double)t->units / secs : 0,
 	       t->n ? (double)lat[t->n / 2] / 1e6 : 0,
 	       t->n ? (double)lat[t->n * 99 / 100] / 1e6 : 0,
 	       t->n ? (double)lat[t->n - 1] / 1e6 : 0, t->unexpected,
-	       t->http5xx, t->n);
+	       t->http5xx, t->http5xx ? (double)(t->first5xx_ns - t0) / 1e9 : -1.0,
+	       t->n);
 	free(lat);
 }
 

@@ -108,9 +108,11 @@ printf '  baseline PUT create (fresh pool) : %8.0f creates/s p50 %.3f ms  p99 %.
 for log in 1M default; do
 	r=${out[$log]}
 	name=$([ "$log" = default ] && echo "64 MiB log (default)" || echo "1 MiB log")
-	printf '  create+delete, %-20s: %8.0f cycles/s  p50 %.3f ms  p99 %.3f ms  %s cycles, %s 5xx, %s other errors, %s compactions (generation +%s)\n' \
+	first=
+	[ "$(field http5xx "$r")" = 0 ] || first=" (the first after $(field first5xx_s "$r") s)"
+	printf '  create+delete, %-20s: %8.0f cycles/s  p50 %.3f ms  p99 %.3f ms  %s cycles, %s 5xx%s, %s other errors, %s compactions (generation +%s)\n' \
 		"$name" "$(field rate "$r")" "$(field p50_ms "$r")" "$(field p99_ms "$r")" \
-		"$(field cycles "$r")" "$(field http5xx "$r")" \
+		"$(field cycles "$r")" "$(field http5xx "$r")" "$first" \
 		"$(( $(field errors "$r") - $(field http5xx "$r") ))" \
 		"${comps[$log]}" "${gens[$log]}"
 done
