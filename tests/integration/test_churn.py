@@ -326,6 +326,8 @@ class Load:
         self.down = False
         self.lock = threading.Lock()
         self.counts = collections.Counter()     # (phase, class) -> replies
+        self.latency = collections.Counter()    # (phase, log2 us) -> replies
+        self.slowest = {}                       # phase -> seconds
         self.bad = []
         self.next = 0
         self.done = 0
@@ -337,9 +339,24 @@ class Load:
         self.errors = []        # exceptions that ended a worker
 
     # -- bookkeeping (any thread) --
-    def count(self, phase, what):
+    def count(self, phase, what, secs=None):
+        """One reply (or failed connection) of phase; secs: its latency,
+        kept as a power-of-two bucket of microseconds."""
         with self.lock:
             self.counts[(phase, what)] += 1
+            if secs is not None:
+                self.latency[(phase, max(0, int(secs * 1e6)).bit_length())] += 1
+                self.slowest[phase] = max(self.slowest.get(phase, 0), secs)
+
+    def p99_ms(self, phase):
+        """The bound of the latency bucket the 99th percentile of phase is in."""
+        buckets = sorted((b, n) for (ph, b), n in self.latency.items() if ph == phase)
+        total, seen = sum(n for _, n in buckets), 0
+        for b, n in buckets:
+            seen += n
+            if seen >= 0.99 * total:
+                return (1 << b) / 1000
+        return 0
 
     def note_bad(self, phase, t, method, path, what):
         with self.lock:
@@ -375,7 +392,7 @@ class Load:
                     return None
                 time.sleep(0.02)
                 continue
-            self.count(phase, f"{status // 100}xx")
+            self.count(phase, f"{status // 100}xx", time.monotonic() - t0)
             if status >= 500 and phase.startswith("down"):
                 retried = True      # a master starting up: ask again
                 time.sleep(0.02)
@@ -462,6 +479,8 @@ class Load:
 
     def report(self):
         lines = [f"  {phase:>10}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+                 + f"; latency p99 <= {self.p99_ms(phase):g} ms, max "
+                 f"{self.slowest.get(phase, 0) * 1e3:.1f} ms"
                  for phase, c in self.phase_table().items()]
         return "\n".join(lines)
 
