@@ -2,7 +2,7 @@
 pool with a 1 MiB log, which only compaction into new log generations can
 sustain, on three network-namespace hosts with a FUSE agent each.
 
-test_churn: FAMFSD_CHURN_CYCLES cycles (20,000 here, about 35 compactions
+test_churn: FAMFSD_CHURN_CYCLES cycles (20,000 here, some 30 compactions
 of a 1 MiB log; `make soak` runs 2,000,000) from WORKERS threads, each on
 its own keep-alive connection, while
   - three files, written through the mounts with known bytes, stay open
@@ -745,7 +745,7 @@ def test_prompt_reclaim(fleet_factory, tmp_path):
     wait_until("pending reclaim back to 0", lambda: fleet.pool_state()
                ["pending_reclaim_bytes"] == 0, 10, 0.1)
     truth = api_tree(api)
-    assert truth == {"/r": truth["/r"]}
+    assert set(truth) == {"/r"}, sorted(truth)[:10]
     for a in fleet.agents:
         converge(a, truth)
 
@@ -781,8 +781,7 @@ def test_compact_api(master_factory, tmp_path):
     before = api.get("/v1/pool", expect=200).json()
 
     for who in ("agent", "tA"):
-        api_other = m.client(who)
-        api_other.post("/v1/pool/compact", expect=403)
+        m.client(who).post("/v1/pool/compact", expect=403)
     r = api.post("/v1/pool/compact", expect=200).json()
     assert set(r) >= {"generation", "base_seq", "checkpoint_bytes",
                       "checkpoint_items", "duration_ms"}, r
