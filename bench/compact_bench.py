@@ -30,7 +30,6 @@ printed MISSED. BUILD=build/san runs the sanitizer build (slower, not for
 the targets).
 """
 
-import json
 import os
 import secrets
 import signal
