@@ -1,15 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * api-load: an exact-count HTTP/1.1 load client for the master's API.
- * Sends N requests over C keep-alive connections (one request in flight
- * per connection, epoll, one thread), each to a unique path when the path
- * contains "%n", and prints the rate and the p50/p99/max latency of the
- * replies. wrk cannot stop after an exact count and still time the run,
- * hence this small client.
+ * api-load: an HTTP/1.1 load client for the master's API. Sends requests
+ * over C keep-alive connections (one request in flight per connection,
+ * epoll, one thread), each to a unique path when the path contains "%n",
+ * and prints the rate and the p50/p99/max latency of the replies. wrk
+ * cannot stop after an exact count and still time the run, hence this
+ * small client.
  *
  *   api-load --addr 127.0.0.1:7470 --requests 100000 --connections 8 \
  *            --method PUT --path '/v1/files/bench/f%n' --body '{"size":4096}' \
  *            --token TOKEN --expect 201
+ *
+ * --cycle makes request n a pair on one connection: PUT the path with the
+ * body (201 expected), then DELETE it (200 expected; not sent when the PUT
+ * failed); the count and the rate are then of cycles whose two halves
+ * both succeeded, the errors of replies other than expected. --seconds S runs for S seconds instead of an
+ * exact count (a cycle begun is finished, so no file is left behind).
+ * The RESULT line also gives the 5xx count and when the first came
+ * (first5xx_s, seconds into the run; -1: none).
+ * --samples FILE writes one line per reply: its start on CLOCK_MONOTONIC
+ * (ns), its latency (ns) and its status, so a caller can take the
+ * latency of the requests that overlapped some event.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,19 +39,37 @@
 #include <unistd.h>
 
 struct opts {
-	const char *addr, *method, *path, *body, *token, *label;
+	const char *addr, *method, *path, *body, *token, *label, *samples;
 	long requests, connections;
+	double seconds;			/* > 0: run this long, not a count */
 	int expect;
+	bool cycle;
 };
 
 struct conn {
 	int fd;
 	char req[8192];
-	size_t req_len, req_sent;
+	size_t req_len;
 	char buf[65536];
 	size_t buf_len;
 	uint64_t start_ns;
+	long n;				/* request (or cycle) number */
+	bool deleting;			/* --cycle: the DELETE half is in flight */
 	bool busy;
+};
+
+struct sample {
+	uint64_t start_ns, lat_ns;
+	int status;
+};
+
+/* What the run saw: every reply's sample, and counts. */
+struct tally {
+	struct sample *s;
+	size_t n, cap;
+	long unexpected, http5xx, units;	/* units: requests or cycles */
+	uint64_t first5xx_ns;		/* when the first 5xx came, 0: none */
+	int first_bad;
 };
 
 static uint64_t now_ns(void)
@@ -83,12 +112,18 @@ static int connect_to(const char *addr)
 	return fd;
 }
 
-/* Builds request number n into c->req ("%n" in the path becomes n). */
-static void build(struct conn *c, const struct opts *o, long n)
+/*
+ * Builds request number n into c->req ("%n" in the path becomes n): the
+ * configured method and body, or for the second half of a cycle a DELETE
+ * without a body.
+ */
+static void build(struct conn *c, const struct opts *o, long n, bool deleting)
 {
-	char path[4096];
+	const char *method = deleting ? "DELETE" : o->method;
+	const char *body = deleting ? NULL : o->body;
 	const char *p = strstr(o->path, "%n");
-	size_t bl = o->body ? strlen(o->body) : 0;
+	size_t bl = body ? strlen(body) : 0;
+	char path[4096];
 
 	if (p)
 		snprintf(path, sizeof(path), "%.*s%ld%s", (int)(p - o->path),
@@ -97,12 +132,21 @@ static void build(struct conn *c, const struct opts *o, long n)
 		snprintf(path, sizeof(path), "%s", o->path);
 	c->req_len = (size_t)snprintf(c->req, sizeof(c->req),
 		"%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%s"
-		"%sContent-Length: %zu\r\n\r\n%s", o->method, path, o->addr,
+		"%sContent-Length: %zu\r\n\r\n%s", method, path, o->addr,
 		o->token ? "Authorization: Bearer " : "", o->token ? o->token : "",
 		o->token ? "\r\n" : "",
 		bl ? "Content-Type: application/json\r\n" : "", bl,
-		o->body ? o->body : "");
-	c->req_sent = 0;
+		body ? body : "");
+	c->n = n;
+	c->deleting = deleting;
+}
+
+/* Sends c's request; small requests: a socket takes them whole. */
+static int send_req(struct conn *c)
+{
+	c->start_ns = now_ns();
+	c->busy = true;
+	return write(c->fd, c->req, c->req_len) == (ssize_t)c->req_len ? 0 : -EIO;
 }
 
 /* A whole response in c->buf: its size, 0 if incomplete, -1 if unusable. */
@@ -129,8 +173,9 @@ static long response_size(const struct conn *c, int *status)
 static int usage(void)
 {
 	fprintf(stderr, "usage: api-load --addr HOST:PORT [--requests N] "
-		"[--connections C] [--method M] [--path P(%%n = request number)] "
-		"[--body JSON] [--token T] [--expect STATUS] [--label NAME]\n");
+		"[--seconds S] [--connections C] [--method M] "
+		"[--path P(%%n = request number)] [--body JSON] [--token T] "
+		"[--expect STATUS] [--cycle] [--label NAME] [--samples FILE]\n");
 	return 2;
 }
 
@@ -139,13 +184,16 @@ static int parse(int argc, char **argv, struct opts *o)
 	static const struct option lo[] = {
 		{ "addr", required_argument, NULL, 'a' },
 		{ "requests", required_argument, NULL, 'n' },
+		{ "seconds", required_argument, NULL, 's' },
 		{ "connections", required_argument, NULL, 'c' },
 		{ "method", required_argument, NULL, 'm' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "body", required_argument, NULL, 'b' },
 		{ "token", required_argument, NULL, 't' },
 		{ "expect", required_argument, NULL, 'e' },
+		{ "cycle", no_argument, NULL, 'y' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "samples", required_argument, NULL, 'o' },
 		{ 0 }
 	};
 	int c;
@@ -156,39 +204,196 @@ static int parse(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 'a': o->addr = optarg; break;
 		case 'n': o->requests = atol(optarg); break;
+		case 's': o->seconds = atof(optarg); break;
 		case 'c': o->connections = atol(optarg); break;
 		case 'm': o->method = optarg; break;
 		case 'p': o->path = optarg; break;
 		case 'b': o->body = optarg; break;
 		case 't': o->token = optarg; break;
 		case 'e': o->expect = atoi(optarg); break;
+		case 'y': o->cycle = true; break;
 		case 'l': o->label = optarg; break;
+		case 'o': o->samples = optarg; break;
 		default: return -1;
 		}
 	}
 	if (!o->addr || o->requests < 1 || o->connections < 1 ||
-	    o->connections > 1024)
+	    o->connections > 1024 || o->seconds < 0)
 		return -1;
+	if (o->seconds > 0)
+		o->requests = 0;	/* no count: the clock ends the run */
 	return 0;
+}
+
+static int tally_add(struct tally *t, uint64_t start_ns, uint64_t lat_ns,
+		     int status)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 65536;
+		struct sample *s = realloc(t->s, cap * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		t->s = s;
+		t->cap = cap;
+	}
+	t->s[t->n++] = (struct sample){ start_ns, lat_ns, status };
+	if (status >= 500 && !t->http5xx++)
+		t->first5xx_ns = start_ns + lat_ns;
+	return 0;
+}
+
+/*
+ * One whole reply on c: counts it, then sends what comes next on c (the
+ * DELETE of a cycle, or the next request) unless the run is over.
+ * *next is the next request number. Returns -errno on a failed send.
+ */
+static int on_reply(struct conn *c, const struct opts *o, struct tally *t,
+		    int status, long *next, uint64_t end_ns)
+{
+	int want = !o->cycle ? o->expect : c->deleting ? 200 : 201;
+	uint64_t now = now_ns();
+
+	if (tally_add(t, c->start_ns, now - c->start_ns, status) < 0)
+		return -ENOMEM;
+	c->busy = false;
+	if (status != want && !t->unexpected++)
+		t->first_bad = status;
+	/* A cycle begun is finished: a created file is deleted again. */
+	if (o->cycle && !c->deleting && status == want) {
+		build(c, o, c->n, true);
+		return send_req(c);
+	}
+	/* Cycles count when both halves got what they expect. */
+	t->units += !o->cycle || status == want;
+	if (end_ns ? now >= end_ns : *next >= o->requests)
+		return 0;
+	build(c, o, (*next)++, false);
+	return send_req(c);
+}
+
+/* Reads what arrived on c and handles each whole reply in it. */
+static int on_readable(struct conn *c, const struct opts *o, struct tally *t,
+		       long *next, uint64_t end_ns)
+{
+	ssize_t r = read(c->fd, c->buf + c->buf_len, sizeof(c->buf) - c->buf_len - 1);
+	int status = 0, err;
+	long size;
+
+	if (r <= 0) {
+		fprintf(stderr, "api-load: connection closed by the server after "
+			"%zu replies\n", t->n);
+		return -EPIPE;
+	}
+	c->buf_len += (size_t)r;
+	c->buf[c->buf_len] = '\0';
+	size = response_size(c, &status);
+	if (size < 0) {
+		fprintf(stderr, "api-load: cannot parse a reply\n");
+		return -EPROTO;
+	}
+	if (!size)
+		return 0;
+	memmove(c->buf, c->buf + size, c->buf_len - (size_t)size);
+	c->buf_len -= (size_t)size;
+	err = on_reply(c, o, t, status, next, end_ns);
+	if (err < 0)
+		fprintf(stderr, "api-load: %s\n", strerror(-err));
+	return err;
+}
+
+static long busy_conns(const struct conn *conns, long n)
+{
+	long busy = 0;
+
+	for (long i = 0; i < n; i++)
+		busy += conns[i].busy;
+	return busy;
+}
+
+/* Runs the load to its end; the samples and counts go into t. */
+static int run(struct conn *conns, const struct opts *o, int ep, struct tally *t,
+	       uint64_t *t0, uint64_t *t1)
+{
+	struct epoll_event evs[64];
+	long next = 0;
+	uint64_t end_ns;
+
+	*t0 = now_ns();
+	end_ns = o->seconds > 0 ? *t0 + (uint64_t)(o->seconds * 1e9) : 0;
+	for (long i = 0; i < o->connections; i++) {
+		build(&conns[i], o, next++, false);
+		if (send_req(&conns[i]) < 0)
+			return -EIO;
+	}
+	while (busy_conns(conns, o->connections)) {
+		int n = epoll_wait(ep, evs, 64, 10000);
+
+		if (n <= 0) {
+			fprintf(stderr, "api-load: no reply for 10 s\n");
+			return -ETIMEDOUT;
+		}
+		for (int k = 0; k < n; k++)
+			if (on_readable(evs[k].data.ptr, o, t, &next, end_ns) < 0)
+				return -EIO;
+	}
+	*t1 = now_ns();
+	return 0;
+}
+
+static int write_samples(const char *path, const struct tally *t)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "api-load: cannot write '%s': %s\n", path,
+			strerror(errno));
+		return -errno;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		fprintf(f, "%llu %llu %d\n", (unsigned long long)t->s[i].start_ns,
+			(unsigned long long)t->s[i].lat_ns, t->s[i].status);
+	return fclose(f) ? -EIO : 0;
+}
+
+static void print_result(const struct opts *o, const struct tally *t,
+			 uint64_t t0, uint64_t t1)
+{
+	uint64_t *lat = calloc(t->n ? t->n : 1, sizeof(*lat));
+	double secs = (double)(t1 - t0) / 1e9;
+
+	if (!lat)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		lat[i] = t->s[i].lat_ns;
+	qsort(lat, t->n, sizeof(*lat), cmp_u64);
+	printf("RESULT %s=%ld seconds=%.3f rate=%.0f p50_ms=%.3f p99_ms=%.3f "
+	       "max_ms=%.3f errors=%ld http5xx=%ld first5xx_s=%.3f replies=%zu\n",
+	       o->label, t->units, secs, secs > 0 ? (double)t->units / secs : 0,
+	       t->n ? (double)lat[t->n / 2] / 1e6 : 0,
+	       t->n ? (double)lat[t->n * 99 / 100] / 1e6 : 0,
+	       t->n ? (double)lat[t->n - 1] / 1e6 : 0, t->unexpected,
+	       t->http5xx, t->http5xx ? (double)(t->first5xx_ns - t0) / 1e9 : -1.0,
+	       t->n);
+	free(lat);
 }
 
 int main(int argc, char **argv)
 {
-	struct epoll_event ev, evs[64];
-	long sent = 0, done = 0, errors = 0;
-	uint64_t *lat, t0, t1;
+	struct tally t = { 0 };
+	struct epoll_event ev;
 	struct conn *conns;
+	uint64_t t0 = 0, t1 = 0;
 	struct opts o;
-	int ep, first_bad = 0;
+	int ep, r;
 
 	if (parse(argc, argv, &o) < 0)
 		return usage();
-	if (o.connections > o.requests)
+	if (o.requests && o.connections > o.requests)
 		o.connections = o.requests;
-	lat = calloc((size_t)o.requests, sizeof(*lat));
 	conns = calloc((size_t)o.connections, sizeof(*conns));
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!lat || !conns || ep < 0)
+	if (!conns || ep < 0)
 		return 1;
 	for (long i = 0; i < o.connections; i++) {
 		conns[i].fd = connect_to(o.addr);
@@ -200,70 +405,18 @@ int main(int argc, char **argv)
 		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &conns[i] };
 		epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
 	}
-	t0 = now_ns();
-	for (long i = 0; i < o.connections; i++) {
-		build(&conns[i], &o, sent++);
-		conns[i].start_ns = now_ns();
-		conns[i].busy = true;
-		if (write(conns[i].fd, conns[i].req, conns[i].req_len) !=
-		    (ssize_t)conns[i].req_len)
-			return 1;	/* small requests: a fresh socket takes them whole */
-	}
-	while (done < o.requests) {
-		int n = epoll_wait(ep, evs, 64, 10000);
-
-		if (n <= 0) {
-			fprintf(stderr, "api-load: no reply for 10 s\n");
-			return 1;
-		}
-		for (int k = 0; k < n; k++) {
-			struct conn *c = evs[k].data.ptr;
-			ssize_t r = read(c->fd, c->buf + c->buf_len,
-					 sizeof(c->buf) - c->buf_len - 1);
-			int status = 0;
-			long size;
-
-			if (r <= 0) {
-				fprintf(stderr, "api-load: connection closed by the "
-					"server after %ld replies\n", done);
-				return 1;
-			}
-			c->buf_len += (size_t)r;
-			c->buf[c->buf_len] = '\0';
-			size = response_size(c, &status);
-			if (size < 0)
-				return 1;
-			if (!size)
-				continue;
-			lat[done++] = now_ns() - c->start_ns;
-			if (status != o.expect && !errors++)
-				first_bad = status;
-			memmove(c->buf, c->buf + size, c->buf_len - (size_t)size);
-			c->buf_len -= (size_t)size;
-			c->busy = false;
-			if (sent < o.requests) {
-				build(c, &o, sent++);
-				c->start_ns = now_ns();
-				c->busy = true;
-				if (write(c->fd, c->req, c->req_len) != (ssize_t)c->req_len)
-					return 1;
-			}
-		}
-	}
-	t1 = now_ns();
-	qsort(lat, (size_t)o.requests, sizeof(*lat), cmp_u64);
-	printf("RESULT %s=%ld seconds=%.3f rate=%.0f p50_ms=%.3f p99_ms=%.3f "
-	       "max_ms=%.3f errors=%ld\n", o.label, o.requests,
-	       (double)(t1 - t0) / 1e9, (double)o.requests * 1e9 / (double)(t1 - t0),
-	       (double)lat[o.requests / 2] / 1e6,
-	       (double)lat[o.requests * 99 / 100] / 1e6,
-	       (double)lat[o.requests - 1] / 1e6, errors);
-	if (errors)
-		fprintf(stderr, "api-load: %ld replies were not %d (first: %d)\n",
-			errors, o.expect, first_bad);
+	r = run(conns, &o, ep, &t, &t0, &t1);
+	if (r == 0)
+		print_result(&o, &t, t0, t1);
+	if (r == 0 && o.samples)
+		r = write_samples(o.samples, &t);
+	if (t.unexpected)
+		fprintf(stderr, "api-load: %ld replies were not as expected "
+			"(first: %d)\n", t.unexpected, t.first_bad);
 	for (long i = 0; i < o.connections; i++)
 		close(conns[i].fd);
+	close(ep);
 	free(conns);
-	free(lat);
-	return errors ? 1 : 0;
+	free(t.s);
+	return r < 0 || t.unexpected ? 1 : 0;
 }

@@ -18,6 +18,7 @@ SIGKILL and a lazy unmount inside their namespace), namespaces deleted.
 
 import concurrent.futures
 import ctypes
+import hashlib
 import json
 import os
 import re
@@ -209,6 +210,40 @@ class NsMaster(Master):
     def client(self, token="admin"):
         tok = {"admin": self.admin_token, "agent": self.agent_token}.get(token, token)
         return NsApiClient(self.host, self.url, tok)
+
+
+def pattern(seed, n):
+    """n deterministic bytes, different per seed (WRITE_PY writes the same)."""
+    out = bytearray()
+    block = hashlib.sha256(str(seed).encode()).digest()
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block * 64
+    return bytes(out[:n])
+
+
+# Runs inside an agent's mount namespace: writes pattern(argv[2], argv[3])
+# into the file argv[1] through the mount, prints its sha256.
+WRITE_PY = r"""
+import hashlib, os, sys
+path, seed, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = bytearray(); block = hashlib.sha256(seed.encode()).digest()
+while len(out) < size:
+    block = hashlib.sha256(block).digest(); out += block * 64
+fd = os.open(path, os.O_WRONLY)
+done = 0
+while done < size:
+    done += os.pwrite(fd, out[done:done + (1 << 20)], done)
+os.close(fd)
+print(hashlib.sha256(out[:size]).hexdigest())
+"""
+
+# The sha256 of the file argv[1], read through the mount.
+READ_PY = r"""
+import hashlib, sys
+with open(sys.argv[1], "rb") as f:
+    print(hashlib.sha256(f.read()).hexdigest())
+"""
 
 
 # Runs inside an agent's mount namespace: the tree under argv[1] as JSON.

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import ApiClient, api_tree, make_pool, problem_name
-from multihost import Agent, Cluster, NsMaster, check_capabilities, wait_until
+from multihost import (READ_PY, WRITE_PY, Agent, Cluster, NsMaster,
+                       check_capabilities, pattern, wait_until)
 
 MiB = 1 << 20
 TEST_SECONDS = 90          # hard bound per test (SIGALRM)
@@ -98,37 +99,6 @@ def fleet_factory(cluster, tmp_path):
 @pytest.fixture
 def fleet(fleet_factory):
     return fleet_factory()
-
-
-def pattern(seed, n):
-    """n deterministic bytes, different per seed."""
-    out = bytearray()
-    block = hashlib.sha256(str(seed).encode()).digest()
-    while len(out) < n:
-        block = hashlib.sha256(block).digest()
-        out += block * 64
-    return bytes(out[:n])
-
-
-WRITE_PY = r"""
-import hashlib, os, sys
-path, seed, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-out = bytearray(); block = hashlib.sha256(seed.encode()).digest()
-while len(out) < size:
-    block = hashlib.sha256(block).digest(); out += block * 64
-fd = os.open(path, os.O_WRONLY)
-done = 0
-while done < size:
-    done += os.pwrite(fd, out[done:done + (1 << 20)], done)
-os.close(fd)
-print(hashlib.sha256(out[:size]).hexdigest())
-"""
-
-READ_PY = r"""
-import hashlib, sys
-with open(sys.argv[1], "rb") as f:
-    print(hashlib.sha256(f.read()).hexdigest())
-"""
 
 
 def test_create_visible_on_every_host(fleet):
