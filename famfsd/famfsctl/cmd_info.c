@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
 #include "common/clock.h"
 #include "famfsctl.h"
+#include "fsck.h"
 #include "lease.h"
 
 static struct json_object *lease_json(const struct famfs_lease_info *l, int r)
@@ -26,6 +28,37 @@ static struct json_object *lease_json(const struct famfs_lease_info *l, int r)
 	json_object_object_add(o, "renewed_ns",
 			       json_object_new_int64((int64_t)l->renewed_ns));
 	return o;
+}
+
+/*
+ * The current generation: its checkpoint, how full it is, and how many
+ * damaged copies a verify of both copies finds (famfsctl fsck names them).
+ * tail NULL: unreadable, no records counted.
+ */
+static void log_json(struct json_object *o, struct famfs_pool *pool,
+		     const struct famfs_log_pos *tail)
+{
+	struct famfs_log_base b = famfs_log_base(pool->log);
+	uint64_t cap = famfs_log_capacity(pool->log), used = tail ? tail->end : 0;
+	uint64_t last = tail ? tail->seq : 0;
+	char fill[32];
+
+	snprintf(fill, sizeof(fill), "%.1f", cap ? 100.0 * (double)used / (double)cap : 0);
+	json_object_object_add(o, "log_capacity", json_object_new_int64((int64_t)cap));
+	json_object_object_add(o, "log_used", json_object_new_int64((int64_t)used));
+	json_object_object_add(o, "log_fill_percent",
+			       json_object_new_double_s(atof(fill), fill));
+	json_object_object_add(o, "last_seq", json_object_new_int64((int64_t)last));
+	json_object_object_add(o, "base_seq", json_object_new_int64((int64_t)b.seq));
+	json_object_object_add(o, "log_records", json_object_new_int64(
+			       (int64_t)(last > b.seq ? last - b.seq : 0)));
+	json_object_object_add(o, "checkpoint_items",
+			       json_object_new_int64((int64_t)b.ckpt_items));
+	json_object_object_add(o, "checkpoint_bytes",
+			       json_object_new_int64((int64_t)b.ckpt_bytes));
+	json_object_object_add(o, "log_damage", json_object_new_int64((int64_t)
+			       famfs_fsck_count_damage(pool->base, &pool->info,
+						       pool->ops, tail)));
 }
 
 /* "key   value", the value as famfsctl_int_str writes integers. */
@@ -48,21 +81,19 @@ static int cmd_info(const struct famfsctl_args *a)
 	struct famfs_log_error lerr;
 	struct famfs_lease_info lease;
 	struct json_object *o, *lo;
-	int lr;
+	int lr, tr;
 
 	if (a->argc != 1)
 		return famfsctl_usage(a, a->argc ? "one DEVICE only" : "no DEVICE");
 	if (famfsctl_open_pool(a->argv[0], g, false, &pool) < 0)
 		return EXIT_OPERATIONAL;
-	if (famfs_log_read_tail(pool->log, &tail, &lerr) < 0)
+	tr = famfs_log_read_tail(pool->log, &tail, &lerr);
+	if (tr < 0)
 		fprintf(stderr, "famfsctl info: log tail: %s\n", lerr.reason);
 	lr = famfs_lease_read(pool->base, pool->ops, &lease);
 
 	o = famfsctl_info_json(&pool->info);
-	json_object_object_add(o, "log_capacity",
-		json_object_new_int64((int64_t)famfs_log_capacity(pool->log)));
-	json_object_object_add(o, "log_used", json_object_new_int64((int64_t)tail.end));
-	json_object_object_add(o, "last_seq", json_object_new_int64((int64_t)tail.seq));
+	log_json(o, pool, tr == 0 ? &tail : NULL);
 	json_object_object_add(o, "cache_ops", json_object_new_string(pool->ops->name));
 	lo = lease_json(&lease, lr);
 	json_object_object_add(o, "master_lease", lo);
@@ -83,6 +114,6 @@ const struct famfsctl_cmd famfsctl_info = {
 	.name = "info",
 	.fn = cmd_info,
 	.operands = "DEVICE",
-	.summary = "a pool's superblock, log use and master lease",
+	.summary = "a pool's superblock, log generation and use, master lease",
 	.flags = CMD_JSON | CMD_HUMAN | CMD_POOL,
 };

@@ -375,6 +375,19 @@ int famfs_log_repair_tail(struct famfs_log *log)
 	return 0;
 }
 
+void famfs_log_set_tail(struct famfs_log *log, const struct famfs_log_pos *pos)
+{
+	/*
+	 * Both slots say the same: a torn write of the next publish (to
+	 * either slot) leaves the other one naming pos.
+	 */
+	tail_write(log, 0, pos);
+	tail_write(log, 1, pos);
+	log->ops->wfence();
+	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
+		log->slot_why[s] = NULL;
+}
+
 /* ---- reading records and items ------------------------------------------- */
 
 /* R2: makes sure [off, off + len) of copy c was invalidated since the tail read. */

@@ -147,6 +147,15 @@ void famfs_log_tail_status(const struct famfs_log *log,
 int famfs_log_repair_tail(struct famfs_log *log);
 
 /*
+ * Writes both slots of both copies with pos, flushed, fenced. For the
+ * writer, pos is its published position: the repair of any tail damage,
+ * both copies of a slot included, from what the writer knows rather than
+ * from what is left in the pool. With no master running (fsck --repair),
+ * pos is the end of the last good record: the log is cut after it.
+ */
+void famfs_log_set_tail(struct famfs_log *log, const struct famfs_log_pos *pos);
+
+/*
  * R2-R3: reads the record after pos, which must not pass tail. Returns 1
  * with *ret_rec pointing into the pool and pos advanced, 0 when pos has
  * reached tail, -EUCLEAN with *err filled when both copies are bad. The

@@ -18,6 +18,12 @@
  *   C6 (lock) the superblock names the new generation: the commit point;
  *   C7 (lock) the writer moves to it; agents and the feed are told.
  *
+ * When the current generation cannot be read back in full (a record, an
+ * item or its header bad in both copies: C1, C4 or C5 fails with
+ * -EUCLEAN), the new generation is written from m->st instead, C2-C3 and
+ * C6-C7 all under m->lock (compact_from_memory): the state in memory is
+ * the one copy of the metadata left, and the way back to two.
+ *
  * FAMFSD_TEST_CRASH_AT=C<n> in the environment kills the master with
  * SIGKILL right after step C<n>, for the crash tests.
  */
@@ -184,11 +190,16 @@ static int copy_records(struct famfs_log *rlog, struct famfs_log_pos *pos,
 	return 0;
 }
 
-/* C1: the state as of snap, replayed privately. */
+/*
+ * C1: the state as of snap, replayed privately. What the reader finds
+ * damaged goes to the damage table (src lives as long as the reader),
+ * but for the tail slots, which it reads without m->lock while publishes
+ * rewrite them.
+ */
 static int replay_private(struct master *m, const struct famfs_pool_info *info,
 			  const struct famfs_log_pos *snap,
 			  struct famfs_log **ret_rlog, struct famfs_state **ret_st,
-			  struct master_why *w)
+			  struct master_damage_src *src, struct master_why *w)
 {
 	struct famfs_log_pos pos = { 0 };
 	struct famfs_replay_error rerr;
@@ -203,6 +214,7 @@ static int replay_private(struct master *m, const struct famfs_pool_info *info,
 			       lerr.reason ? lerr.reason : strerror(-r));
 		return r;
 	}
+	master_damage_listen(m, *ret_rlog, src, DAMAGE_BY_READER, true);
 	r = famfs_state_new(info, ret_st);
 	if (r < 0) {
 		master_why_set(w, "out of memory");
@@ -247,16 +259,9 @@ static int write_generation(struct master *m, const struct famfs_pool_info *info
 	return 0;
 }
 
-/* C5-C7, under m->lock. */
-static int switch_over(struct master *m, struct famfs_log *rlog,
-		       struct famfs_log_pos *pos, struct famfs_log *nlog,
-		       uint64_t *copied, struct famfs_log **ret_old,
-		       struct master_why *w)
+/* Under m->lock, before C5: may we switch at all? */
+static int switch_allowed(struct master *m, struct master_why *w)
 {
-	struct famfs_log_pos tail = famfs_log_published(m->pool->log);
-	struct famfs_pool_info info = m->pool->info;
-	int r;
-
 	if (m->fenced || m->compact->stopping) {
 		master_why_set(w, "%s", m->fenced ? m->fenced : "stopping");
 		return -ESHUTDOWN;
@@ -267,11 +272,15 @@ static int switch_over(struct master *m, struct famfs_log *rlog,
 		master_why_set(w, "another master took the lease");
 		return -ESHUTDOWN;
 	}
-	r = copy_records(rlog, pos, &tail, nlog, copied, w);
-	if (r < 0)
-		return r;
-	famfs_log_publish(nlog);
-	step_done(m->compact, "C5");
+	return 0;
+}
+
+/* C6-C7, under m->lock: nlog, complete, becomes the writer's log. */
+static void switch_commit(struct master *m, struct famfs_log *nlog,
+			  struct famfs_log **ret_old)
+{
+	struct famfs_pool_info info = m->pool->info;
+
 	/* C6: the commit point; the superblock's own write is two-copy. */
 	info.log_generation++;
 	info.sb_seq++;
@@ -287,7 +296,68 @@ static int switch_over(struct master *m, struct famfs_log *rlog,
 	master_feed_generation(m->feed, info.log_generation);
 	/* Reclaims that found no room before may fit now. */
 	master_reclaim(m);
+}
+
+/* C5-C7, under m->lock. */
+static int switch_over(struct master *m, struct famfs_log *rlog,
+		       struct famfs_log_pos *pos, struct famfs_log *nlog,
+		       uint64_t *copied, struct famfs_log **ret_old,
+		       struct master_why *w)
+{
+	struct famfs_log_pos tail = famfs_log_published(m->pool->log);
+	int r = switch_allowed(m, w);
+
+	if (r < 0)
+		return r;
+	r = copy_records(rlog, pos, &tail, nlog, copied, w);
+	if (r < 0)
+		return r;
+	famfs_log_publish(nlog);
+	step_done(m->compact, "C5");
+	switch_commit(m, nlog, ret_old);
 	return 0;
+}
+
+/*
+ * The current generation cannot be read back (a record, an item or its
+ * header bad in both copies: C1, C4 or C5 failed with -EUCLEAN), but m->st
+ * holds all it held. So C2-C3 from m->st, then C6-C7, all under m->lock:
+ * no record is published meanwhile that the checkpoint would miss, and
+ * there is nothing to copy. Writes wait for as long as writing the whole
+ * state takes (s->lock_ns; docs/master.md gives figures). A snapshot of
+ * m->st to write without the lock would cost a copy of the state.
+ */
+static int compact_from_memory(struct master *m, struct master_compact_stats *s,
+			       struct famfs_log **ret_old, struct master_why *w)
+{
+	struct famfs_log *nlog = NULL;
+	struct famfs_pool_info info;
+	uint64_t t0;
+	int r;
+
+	master_lock(m);
+	t0 = clock_mono_ns();
+	info = m->pool->info;
+	r = switch_allowed(m, w);
+	if (r == 0 && m->st->last_seq != famfs_log_published(m->pool->log).seq) {
+		master_why_set(w, "the master's state is behind the published log");
+		r = -EUCLEAN;
+	}
+	if (r == 0)
+		r = write_generation(m, &info, m->st, &nlog, w);
+	if (r == 0) {
+		s->base_seq = m->st->last_seq;
+		s->ckpt_bytes = famfs_log_base(nlog).ckpt_bytes;
+		s->ckpt_items = famfs_log_base(nlog).ckpt_items;
+		s->copied = 0;
+		switch_commit(m, nlog, ret_old);
+		nlog = NULL;		/* the writer's now */
+	}
+	s->lock_ns = clock_mono_ns() - t0;
+	master_unlock(m);
+	famfs_log_free(nlog);
+	s->from_memory = true;
+	return r;
 }
 
 static int compact_once(struct master *m, struct master_compact_stats *s,
@@ -296,9 +366,10 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	struct famfs_log *rlog = NULL, *nlog = NULL, *old = NULL;
 	struct famfs_state *st = NULL;
 	struct famfs_log_pos snap, pos, tail;
+	struct master_damage_src src;
 	struct famfs_log_error lerr;
 	struct famfs_pool_info info;
-	uint64_t t0 = clock_mono_ns();
+	uint64_t t0 = clock_mono_ns(), t1;
 	int r;
 
 	master_lock(m);
@@ -307,7 +378,7 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	master_unlock(m);
 	*s = (struct master_compact_stats){ .base_seq = snap.seq };
 
-	r = replay_private(m, &info, &snap, &rlog, &st, w);
+	r = replay_private(m, &info, &snap, &rlog, &st, &src, w);
 	step_done(m->compact, "C1");
 	if (r == 0)
 		r = write_generation(m, &info, st, &nlog, w);
@@ -317,6 +388,7 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 		r = famfs_log_read_tail(rlog, &tail, &lerr);
 		if (r < 0) {
 			master_why_set(w, "reading the tail: %s", lerr.reason);
+			r = -EUCLEAN;
 			break;
 		}
 		if (tail.seq - pos.seq <= C5_MAX_RECORDS)
@@ -328,16 +400,26 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	if (r == 0) {
 		step_done(m->compact, "C4");
 		master_lock(m);
+		t1 = clock_mono_ns();
 		r = switch_over(m, rlog, &pos, nlog, &s->copied, &old, w);
+		s->lock_ns = clock_mono_ns() - t1;
 		master_unlock(m);
 	}
 	if (r == 0) {
 		step_done(m->compact, "C7");
-		s->generation = info.log_generation + 1;
 		s->ckpt_bytes = famfs_log_base(nlog).ckpt_bytes;
 		s->ckpt_items = famfs_log_base(nlog).ckpt_items;
 		nlog = NULL;		/* the writer's now */
 	}
+	if (r == -EUCLEAN) {
+		msg(MSG_WARN, "compaction: %s; writing the new generation from "
+		    "the master's state instead", w->msg);
+		famfs_log_free(nlog);
+		nlog = NULL;
+		r = compact_from_memory(m, s, &old, w);
+	}
+	if (r == 0)
+		s->generation = info.log_generation + 1;
 	s->duration_ns = clock_mono_ns() - t0;
 	famfs_log_free(old);
 	famfs_log_free(nlog);
@@ -358,13 +440,17 @@ static void finish(struct master *m, int r, const struct master_compact_stats *s
 		c->done++;
 		c->last = *s;
 		c->switched_seq = famfs_log_appended(m->pool->log).seq;
-		msg(MSG_DEBUG, "compacted into log generation %llu: %llu items "
-		    "(%llu bytes) as of record %llu, %llu records copied, %.1f ms",
-		    (unsigned long long)s->generation,
+		/* From memory, the writes waited: worth saying. */
+		msg(s->from_memory ? MSG_INFO : MSG_DEBUG, "compacted into log "
+		    "generation %llu%s: %llu items (%llu bytes) as of record "
+		    "%llu, %llu records copied, %.1f ms, %.3f ms of it holding "
+		    "the lock", (unsigned long long)s->generation,
+		    s->from_memory ? " from the master's state" : "",
 		    (unsigned long long)s->ckpt_items,
 		    (unsigned long long)s->ckpt_bytes,
 		    (unsigned long long)s->base_seq,
-		    (unsigned long long)s->copied, s->duration_ns / 1e6);
+		    (unsigned long long)s->copied, s->duration_ns / 1e6,
+		    s->lock_ns / 1e6);
 		if (c->failing)
 			msg(MSG_INFO, "compaction works again (log generation "
 			    "%llu)", (unsigned long long)s->generation);

@@ -177,6 +177,7 @@ static void master_free(struct master *m)
 	if (m->feed)
 		master_feed_stop(m->feed);
 	master_compact_stop(m);
+	master_damage_stop(m);
 	master_compact_free(m);
 	master_feed_free(m->feed);
 	famfs_state_free(m->st);
@@ -247,6 +248,8 @@ int master_main(int argc, char **argv)
 	}
 	if (r == 0)
 		r = master_compact_start(m);
+	if (r == 0)
+		r = master_damage_start(m);
 	/* Read before the API threads start: they change the state. */
 	records = r == 0 ? m->st->last_seq : 0;
 	if (r == 0)
@@ -270,6 +273,7 @@ int master_main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1\nSTATUS=master: stopping, draining the API");
 	master_feed_stop(m->feed);	/* resume parked long polls first */
 	master_compact_stop(m);		/* and the compactions asked for */
+	master_damage_stop(m);		/* repairs and the scrub */
 	http_server_drain(m->http, MASTER_DRAIN_MS);
 	http_server_stop(m->http);
 	m->http = NULL;

@@ -33,6 +33,7 @@
 #include "common/msg.h"
 #include "common/stop.h"
 #include "conf/options.h"
+#include "master/damage_table.h"
 #include "log.h"
 #include "ns.h"
 #include "pool.h"
@@ -135,6 +136,8 @@ struct master_compact_stats {
 	uint64_t ckpt_bytes, ckpt_items;
 	uint64_t copied;		/* records published during it, copied */
 	uint64_t duration_ns;
+	uint64_t lock_ns;		/* of it, holding m->lock */
+	bool from_memory;		/* the checkpoint of m->st, under the lock */
 };
 
 int master_compact_new(struct master *m);
@@ -169,10 +172,68 @@ void master_compact_counts(const struct master *m, uint64_t *ret_done,
 
 /* ---- master/damage.c: damaged copies of the log, found and repaired ------ */
 
+/* A damage hook's context: which reader reports, on which generation. */
+struct master_damage_src {
+	struct master *m;
+	uint64_t generation;
+	enum damage_finder found_by;
+	bool tail_unlocked;		/* reads tail slots without m->lock */
+};
+
+struct master_damage_stats {
+	uint64_t found;			/* damaged copies, each counted once */
+	uint64_t repaired;		/* of which mended or replaced */
+	uint64_t unrepaired;		/* open now */
+	uint64_t dropped;		/* reports the table had no room for */
+	uint64_t scrub_bytes;		/* read by the scrub, both copies */
+	uint64_t scrub_passes;		/* whole generations verified */
+};
+
 int master_damage_new(struct master *m);
+/* The damage thread: repairs (under m->lock) and the scrub (without). */
+int master_damage_start(struct master *m);
+void master_damage_stop(struct master *m);
 void master_damage_free(struct master *m);
-/* The log the writer uses changed (start, compaction): listen to it. */
+/*
+ * The log the writer uses changed (start, C7): listen to it; damage of
+ * older generations is moot now; the scrub starts over.
+ */
 void master_log_attached(struct master *m);
+/* Hooks a reader of ours (other than the writer's log) to the table. */
+void master_damage_listen(struct master *m, struct famfs_log *log,
+			  struct master_damage_src *src,
+			  enum damage_finder found_by, bool tail_unlocked);
+/* A famfs_log_damage_fn; ctx is a struct master_damage_src. Any thread. */
+void master_damage_report(void *ctx, const struct famfs_log_damage *d);
+/* Counts, and the DAMAGE_LAST newest entries into last (may be NULL). */
+void master_damage_stats(struct master *m, struct master_damage_stats *ret,
+			 struct damage_entry last[DAMAGE_LAST],
+			 size_t *ret_n_last);
+
+/* ---- master/scrub.c: the background re-read of the current generation ---- */
+
+struct master_scrub;
+
+enum master_scrub_end {
+	SCRUB_GOING,			/* more of this pass to read */
+	SCRUB_PASS_DONE,		/* the whole generation was verified */
+	SCRUB_PASS_FAILED,		/* no reader could open it (reported) */
+	SCRUB_ABANDONED,		/* the generation changed under it */
+};
+
+int master_scrub_new(struct master_scrub **ret);
+void master_scrub_free(struct master_scrub *s);
+/*
+ * Verifies about budget bytes (both copies counted) of the current
+ * generation from where the last step stopped, a pass at a time: area
+ * header, tail slots, checkpoint items, records up to the tail published
+ * when the pass began, each in both copies; what it finds goes to the
+ * damage table. Returns the bytes read. Takes m->lock only to see where
+ * the log is and to read the tail slots (the writer rewrites those in
+ * place); the damage thread's alone.
+ */
+uint64_t master_scrub_step(struct master *m, struct master_scrub *s,
+			   uint64_t budget, enum master_scrub_end *ret_end);
 
 /* ---- master/namespace.c: namespace and quota changes -------------------------- */
 

@@ -142,6 +142,31 @@ static void agent_metrics(FILE *f, struct master *m)
 			count[k]);
 }
 
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name,
+		help, name, name, v);
+}
+
+/* Damaged copies of the log (master/damage.c) and the scrub. */
+static void damage_metrics(FILE *f, struct master *m)
+{
+	struct master_damage_stats s;
+
+	master_damage_stats(m, &s, NULL, NULL);
+	counter(f, "famfsd_log_damage_found_total",
+		"Damaged copies of log metadata found, each counted once.", s.found);
+	counter(f, "famfsd_log_damage_repaired_total",
+		"Damaged copies rewritten from the good copy or replaced by a "
+		"compaction.", s.repaired);
+	gauge(f, "famfsd_log_damage_unrepaired",
+	      "Damaged copies found and not repaired yet.", s.unrepaired);
+	counter(f, "famfsd_log_scrub_bytes_total",
+		"Log bytes the scrub re-read, both copies counted.", s.scrub_bytes);
+	counter(f, "famfsd_log_scrub_passes_total",
+		"Whole log generations the scrub verified.", s.scrub_passes);
+}
+
 static void request_metrics(FILE *f, struct master_metrics *mm)
 {
 	uint64_t cum = 0;
@@ -186,6 +211,7 @@ int master_metrics_render(struct master *m, char **ret, size_t *ret_len)
 	state_metrics(f, m);
 	agent_metrics(f, m);
 	master_unlock(m);
+	damage_metrics(f, m);
 	request_metrics(f, m->metrics);
 	if (fclose(f) != 0) {
 		free(buf);

@@ -77,6 +77,18 @@ def format_h(pattern):
 
 
 LOG_HDR_SIZE = format_h(r"#define FAMFS_LOG_HDR_SIZE\s+(\d+)u")
+LOG_AREAS = format_h(r"#define FAMFS_LOG_AREAS\s+(\d+)u")
+
+
+def log_area(info, copy):
+    """Pool offset of copy 0 or 1 of the current log generation's area
+    (famfs_log_area_offset() in famfsd/lib/log.h), from famfsctl info's
+    log_offset, log_size and log_generation: the log holds four areas,
+    generations use the two pairs in turn, copy 1 lies half the log after
+    copy 0. The area's body (checkpoint, then records) starts LOG_HDR_SIZE
+    in."""
+    area = info["log_size"] // LOG_AREAS & ~(LOG_HDR_SIZE - 1)
+    return info["log_offset"] + area * (copy * 2 + ((info["log_generation"] - 1) & 1))
 
 _FIELD_SIZES = {"__le64": 8, "__le32": 4, "__le16": 2, "__u8": 1, "char": 1}
 

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from conftest import (BUILD, FAMFSD, LOG_HDR_SIZE, SANITIZER_WORDS,
-                      format_h, famfsctl, make_pool,
+                      format_h, famfsctl, log_area, make_pool,
                       require)
 
 LOGTOOL = os.path.join(BUILD, "tools", "famfs-logtool")
@@ -239,15 +239,17 @@ assert REC_CREATE.size == format_h(r"sizeof\(struct famfs_rec_create\) == (\d+)"
 EXTENT_SIZE = format_h(r"sizeof\(struct famfs_extent\) == (\d+)")
 
 
-def record_offsets(pool):
-    """Pool offset of each record, walked by its len field and checked
-    against famfsctl logdump's seq and type: {seq: (offset, record)}."""
+def record_offsets(pool, copy=0):
+    """Pool offset of each record in a copy of the log, walked by its len
+    field and checked against famfsctl logdump's seq and type: {seq:
+    (offset, record)}."""
     info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
     dump = json.loads(famfsctl("--json", "logdump", pool, check=0).stdout)
     types = {"mkdir": 1, "create": 2}
-    out, off = {}, info["log_offset"] + LOG_HDR_SIZE
+    out = {}
+    off = log_area(info, copy) + LOG_HDR_SIZE + info["checkpoint_bytes"]
     with open(pool, "rb") as f:
-        for rec in dump:
+        for rec in dump["records"]:
             f.seek(off)
             _, rtype, _, length, _, seq, _ = REC_HDR.unpack(f.read(REC_HDR.size))
             assert (seq, rtype) == (rec["seq"], types[rec["type"]]), (off, rec)
@@ -288,21 +290,25 @@ class Notifications:
 
 
 def test_damaged_record_mounts_what_replays(agents, tmp_path):
+    """Both copies of record 3 damaged (one bad copy is read from the other:
+    test_log_damage.py)."""
     pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
     tool(pool, "mkdir", "d")
     tool(pool, "create", "d/a", 10)
     tool(pool, "create", "d/b", 10)
-    recs = record_offsets(pool)
-    off, rec = recs[3]
-    assert (rec["type"], rec["name"]) == ("create", "b")
-    with open(pool, "rb") as f:
-        f.seek(off + REC_HDR.size)
-        ino, _, size, *_ = REC_CREATE.unpack(f.read(REC_CREATE.size))
-    assert (ino, size) == (rec["ino"], 10)
-    size_at = off + REC_HDR.size + 16           # record 3's file size field
-    with open(pool, "r+b") as f:
-        f.seek(size_at)
-        f.write(bytes([10 ^ 0x80]))
+    size_at = []
+    for copy in (0, 1):
+        off, rec = record_offsets(pool, copy)[3]
+        assert (rec["type"], rec["name"]) == ("create", "b")
+        with open(pool, "rb") as f:
+            f.seek(off + REC_HDR.size)
+            ino, _, size, *_ = REC_CREATE.unpack(f.read(REC_CREATE.size))
+        assert (ino, size) == (rec["ino"], 10)
+        size_at.append(off + REC_HDR.size + 16)     # record 3's file size field
+    for at in size_at:
+        with open(pool, "r+b") as f:
+            f.seek(at)
+            f.write(bytes([10 ^ 0x80]))
     rep = json.loads(famfsctl("--json", "fsck", pool, check=4).stdout)
     assert (rep["error_record"], rep["error_in"]) == (3, "record"), rep
 
@@ -326,9 +332,10 @@ def test_damaged_record_mounts_what_replays(agents, tmp_path):
                            "record 3: record CRC mismatch; serving the state "
                            "as of the record before, will retry"], err
 
-        # Mended: the follower resumes at record 3, and says so once.
+        # Mended (one copy is enough): the follower resumes at record 3,
+        # and says so once.
         with open(pool, "r+b") as f:
-            f.seek(size_at)
+            f.seek(size_at[1])
             f.write(bytes([10]))
         wait_until("d/b replayed", lambda: os.path.exists(a.p("d/b")))
         assert os.stat(a.p("d/b")).st_size == 10
@@ -338,6 +345,10 @@ def test_damaged_record_mounts_what_replays(agents, tmp_path):
         assert len([l for l in err.splitlines() if "error:" in l]) == 1, err
     finally:
         note.close()
+    # Copy 0 is still bad: named, and mended from copy 1.
+    rep = json.loads(famfsctl("--json", "fsck", pool, check=4).stdout)
+    assert [(e["copy"], e["seq"]) for e in rep["damage"]] == [(0, 3)], rep
+    famfsctl("fsck", pool, "--repair", check=1)
     famfsctl("fsck", pool, check=0)
 
 
@@ -362,7 +373,7 @@ def test_pool_formatted_anew_under_a_running_agent(agents, tmp_path):
 
 def extents_of(pool, name):
     """The extents (offset, length) of the live create of name, from the log."""
-    recs = json.loads(famfsctl("logdump", pool, "--json", check=0).stdout)
+    recs = json.loads(famfsctl("logdump", pool, "--json", check=0).stdout)["records"]
     found = [r for r in recs if r["type"] == "create" and r["name"] == name]
     assert found, recs
     return [(e["offset"], e["length"]) for e in found[-1]["extents"]]

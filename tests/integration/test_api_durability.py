@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from conftest import LOG_HDR_SIZE, famfsctl, make_pool, problem_name
+from conftest import LOG_HDR_SIZE, famfsctl, log_area, make_pool, problem_name
 
 MiB = 1 << 20
 
@@ -133,21 +133,23 @@ def test_clean_shutdown_releases_lease_and_epochs_grow(pool, master_factory):
 
 
 def test_refuses_to_start_on_a_corrupt_record(pool, master_factory):
+    """Both copies of record 2 bad (one bad copy is survived and repaired:
+    test_log_damage.py)."""
     m = master_factory(pool)
     api = m.client()
     for i in range(4):
         api.put(f"/v1/dirs/d{i}", expect=201)
     assert m.stop() == 0
     info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
-    recs = info["log_offset"] + LOG_HDR_SIZE
     size = info["log_used"] // 4        # four records of the same size
     assert size * 4 == info["log_used"]
-    pos = recs + size + size // 2       # the middle of record 2
-    with open(pool, "r+b") as f:
-        f.seek(pos)
-        b = f.read(1)[0]
-        f.seek(pos)
-        f.write(bytes([b ^ 0x40]))
+    for copy in (0, 1):
+        pos = log_area(info, copy) + LOG_HDR_SIZE + size + size // 2
+        with open(pool, "r+b") as f:    # the middle of record 2
+            f.seek(pos)
+            b = f.read(1)[0]
+            f.seek(pos)
+            f.write(bytes([b ^ 0x40]))
     m.spawn()
     rc = m.wait_exit(20)
     assert rc != 0

@@ -58,7 +58,7 @@ def utc(ns):
 
 
 def create_record(pool, name):
-    recs = json.loads(famfsctl("logdump", pool, "--json", check=0).stdout)
+    recs = json.loads(famfsctl("logdump", pool, "--json", check=0).stdout)["records"]
     found = [r for r in recs if r["type"] == "create" and r["name"] == name]
     assert len(found) == 1, recs
     return found[0]
@@ -138,7 +138,7 @@ def test_command_options_anywhere_and_online_options_after(master):
     for i in range(4):
         ctl(master, "mkdir", f"/d{i}")
     seqs = lambda *args: [r["seq"] for r in json.loads(  # noqa: E731
-        famfsctl(*args, check=0).stdout)]
+        famfsctl(*args, check=0).stdout)["records"]]
     assert seqs("logdump", master.pool, "--from", "2", "--limit", "2",
                 "--json") == [2, 3]
     assert seqs("logdump", "--limit", "1", "--json", master.pool,
@@ -292,6 +292,10 @@ def test_logdump_modes_in_octal_and_human_sizes(master):
     ctl(master, "quota", "set", "tA", "--max-bytes", "5G")
     raw = famfsctl("logdump", master.pool, check=0).stdout.splitlines()
     hum = famfsctl("logdump", master.pool, "--human", check=0).stdout.splitlines()
+    # First the generation's line, then the records (no checkpoint yet).
+    assert raw[0].startswith("generation=1 base_seq=0 ") and \
+        " checkpoint_bytes=0 " in raw[0] and ' checkpoint_bytes="0 B" ' in hum[0]
+    raw, hum = raw[1:], hum[1:]
     assert len(raw) == len(hum) == 4
     assert " mode=0750 " in raw[0] and " mode=0750 " in hum[0]
     assert " mode=0640 " in raw[1] and " mode=0640 " in hum[1]

@@ -1,6 +1,8 @@
 """famfsctl offline commands on real pool files: mkfs refusals, fsck exit
-codes and messages for torn superblocks, bit flips, truncation and a tail
-that points past the end of the log, and --repair of a torn copy."""
+codes and messages for torn superblocks, bit flips in one copy of the log
+or in both, truncation and a tail that points past the end of the log, and
+--repair of a torn copy. (Damage at every part of the log, live and
+offline: test_log_damage.py.)"""
 
 import json
 import os
@@ -9,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import FAMFSCTL as CTL, LOG_HDR_SIZE, format_h, format_struct
+from conftest import FAMFSCTL as CTL, LOG_HDR_SIZE, format_h, format_struct, log_area
 
 # The layouts of kmod/uapi/famfsd_format.h, read from it (offsets derived
 # from the struct definitions, see conftest.format_struct).
@@ -24,12 +26,16 @@ LEASE_OFFSET = format_h(r"#define FAMFS_LEASE_OFFSET\s+(\d+)u")
 # mkfs puts the log at the first 2 MiB boundary (FAMFS_META_ALIGN) after
 # the lease; test_mkfs_then_fsck_clean_and_info checks that it did.
 LOG_OFFSET = 2 << 20
-RECORDS = LOG_OFFSET + LOG_HDR_SIZE     # the first record
+# The pool fixture's log (1 MiB, generation 1) in its two copies.
+GEN1 = {"log_offset": LOG_OFFSET, "log_size": 1 << 20, "log_generation": 1}
+AREA = [log_area(GEN1, copy) for copy in (0, 1)]
+RECORDS = AREA[0] + LOG_HDR_SIZE        # the first record, copy 0
+RECORDS_1 = AREA[1] + LOG_HDR_SIZE      # and copy 1
 
 
-def tail_at(slot):
-    """Where tail slot 0 or 1 lies (struct famfs_log_hdr's tail[slot])."""
-    return LOG_OFFSET + LOG_HDR["tail"] + slot * TAIL["sizeof"]
+def tail_at(slot, copy=0):
+    """Where tail slot 0 or 1 of a copy lies (struct famfs_log_hdr's tail[slot])."""
+    return AREA[copy] + LOG_HDR["tail"] + slot * TAIL["sizeof"]
 
 
 def ctl(*args, check=None):
@@ -52,8 +58,8 @@ def _crc32c_table():
 _TABLE = _crc32c_table()
 
 
-def crc32c(data):
-    c = 0xFFFFFFFF
+def crc32c(data, init=0xFFFFFFFF):
+    c = init
     for b in data:
         c = _TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
     return c ^ 0xFFFFFFFF
@@ -92,9 +98,9 @@ assert REC_HDR["crc"] == 0 and 4 + struct.calcsize(REC_HDR_FMT) == REC_HDR["size
 assert struct.calcsize(MKDIR_FMT) == REC_MKDIR["sizeof"]
 
 
-def publish_slot(seq):
+def publish_slot(seq, copy=0):
     """The slot that publishes record seq: seq % 2 (struct famfs_log_tail)."""
-    return tail_at(seq % 2)
+    return tail_at(seq % 2, copy)
 
 
 def tail_slot(seq, end, generation=1, epoch=1):
@@ -103,16 +109,27 @@ def tail_slot(seq, end, generation=1, epoch=1):
     return slot + struct.pack("<I", crc32c(slot))
 
 
+# A record's CRC32C pass starts from its log generation, mixed in
+# (FAMFS_REC_CRC_SEED): one of another generation never passes.
+CRC_SEED_MIX = format_h(r"FAMFS_REC_CRC_SEED\(g\).*\^ (0x[0-9a-f]+)u\)")
+
+
+def rec_crc(rest, generation=1):
+    seed = (generation & 0xFFFFFFFF) ^ (generation >> 32) ^ CRC_SEED_MIX
+    return crc32c(rest, 0xFFFFFFFF ^ seed)
+
+
 def mkdir_record(seq, ino, name, parent=1, epoch=1, mode=0o755):
     """A MKDIR record: struct famfs_rec_hdr, struct famfs_rec_mkdir, the
-    name, zero padding to 8 bytes; the CRC (first) covers all the rest."""
+    name, zero padding to 8 bytes; the CRC (first) covers all the rest,
+    seeded by the generation (1)."""
     name = name.encode()
     body = struct.pack(MKDIR_FMT, ino, parent, 1000 + seq, mode, 0, 0,
                        len(name)) + name
     length = -(-(REC_HDR["sizeof"] + len(body)) // 8) * 8
     rest = struct.pack(REC_HDR_FMT, REC_TYPE_MKDIR, 0, length, 0, seq, epoch)
     rest += body + bytes(length - REC_HDR["sizeof"] - len(body))
-    return struct.pack("<I", crc32c(rest)) + rest
+    return struct.pack("<I", rec_crc(rest)) + rest
 
 
 @pytest.fixture
@@ -190,9 +207,19 @@ def test_truncated_image_is_detected(pool):
 
 
 def test_log_header_corruption_is_named(pool):
-    flip(pool, LOG_OFFSET + LOG_HDR["generation"] + 1)
+    # One copy: named, survived, rewritten from the other.
+    flip(pool, AREA[0] + LOG_HDR["generation"] + 1)
     r = ctl("fsck", pool, check=4)
-    assert "log header" in r.stdout
+    assert f"log copy 0 area header (generation 1) at log offset 0, pool " \
+        f"offset {LOG_OFFSET}: log header: CRC mismatch" in r.stdout, r.stdout
+    r = ctl("fsck", pool, "--repair", check=1)
+    assert "(repaired from copy 1)" in r.stdout, r.stdout
+    ctl("fsck", pool, check=0)
+    # Both copies: no reader can open the generation.
+    flip(pool, AREA[0] + LOG_HDR["generation"] + 1)
+    flip(pool, AREA[1] + LOG_HDR["generation"] + 1)
+    r = ctl("--json", "fsck", pool, check=4)
+    assert json.loads(r.stdout)["error_in"] == "log header"
 
 
 def test_one_torn_tail_slot_is_named_and_repaired(pool):
@@ -218,10 +245,21 @@ def test_corrupt_lease_is_named_and_cleared(pool):
 
 
 def test_both_tail_slots_torn(pool):
+    # Both slots of copy 0: copy 1's carry on, --repair rewrites them.
     flip(pool, tail_at(0) + 3)
     flip(pool, tail_at(1) + 3)
-    r = ctl("fsck", pool, check=4)
-    assert "tail" in r.stdout
+    rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
+    assert "error_in" not in rep
+    assert [(e["part"], e["copy"], e["seq"]) for e in rep["damage"]] == \
+        [("tail slot", 0, 0), ("tail slot", 0, 1)]
+    ctl("fsck", pool, "--repair", check=1)
+    ctl("fsck", pool, check=0)
+    # All four: no tail at all.
+    for copy in (0, 1):
+        for slot in (0, 1):
+            flip(pool, tail_at(slot, copy) + 3)
+    rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
+    assert rep["error_in"] == "log tail"
 
 
 def test_tail_pointing_past_end_of_log(pool):
@@ -245,15 +283,25 @@ def test_records_written_here_replay_and_a_bad_crc_is_refused(pool):
     # Two records and their tail, CRCs by this file's crc32c(): famfsctl
     # reads them as written, so famfsd's CRCs cover what the format says.
     recs = mkdir_record(1, 2, "made-here") + mkdir_record(2, 3, "sub", parent=2)
-    write_at(pool, RECORDS, recs)
-    write_at(pool, publish_slot(2), tail_slot(2, len(recs)))     # tail slot 0
+    for copy in (0, 1):                 # the log keeps two copies of everything
+        write_at(pool, AREA[copy] + LOG_HDR_SIZE, recs)
+        write_at(pool, publish_slot(2, copy), tail_slot(2, len(recs)))
     dump = json.loads(ctl("--json", "logdump", pool, check=0).stdout)
-    assert [(r["seq"], r["type"], r["ino"], r["parent"], r["name"]) for r in dump] \
+    assert [(r["seq"], r["type"], r["ino"], r["parent"], r["name"])
+            for r in dump["records"]] \
         == [(1, "mkdir", 2, 1, "made-here"), (2, "mkdir", 3, 2, "sub")]
+    assert (dump["generation"], dump["base_seq"], dump["checkpoint"]) == (1, 0, [])
     rep = json.loads(ctl("--json", "fsck", pool, check=0).stdout)
     assert (rep["clean"], rep["records"], rep["dirs"]) == (True, 2, 2)
-    # The second record's CRC one bit off: refused, at that record.
-    flip(pool, RECORDS + len(mkdir_record(1, 2, "made-here")))
+    # The second record's CRC one bit off in copy 0: named, copy 1 serves.
+    second = len(mkdir_record(1, 2, "made-here"))
+    flip(pool, RECORDS + second)
+    rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
+    assert (rep["clean"], rep["records"], "error_in" in rep) == (False, 2, False)
+    assert [(e["part"], e["copy"], e["seq"], e["both"], e["reason"])
+            for e in rep["damage"]] == [("record", 0, 2, False, "record CRC mismatch")]
+    # In both copies: refused, at that record.
+    flip(pool, RECORDS_1 + second)
     rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
     assert (rep["error_in"], rep["error_record"]) == ("record", 2)
     assert "CRC" in rep["error"]
@@ -281,7 +329,10 @@ def test_superblock_written_here_is_used_and_a_bad_crc_is_refused(pool):
 
 def test_logdump_of_empty_pool(pool):
     r = ctl("--json", "logdump", pool, check=0)
-    assert json.loads(r.stdout) == []
+    assert json.loads(r.stdout) == {
+        "generation": 1, "base_seq": 0, "base_epoch": 0, "max_ino": 1,
+        "checkpoint_items": 0, "checkpoint_bytes": 0, "tail_seq": 0,
+        "checkpoint": [], "records": []}
 
 
 def test_usage_errors_exit_16(pool):

@@ -2,9 +2,10 @@
 /*
  * fsck on pools built with the real API, in memory and in a file: a clean
  * pool, truncated images, a bit flip at thousands of positions (each one
- * either changes nothing or is named where it is, and a torn superblock
- * copy or tail slot is survived), a tail past the end, bad records, and
- * plain garbage. fsck never crashes and never hangs.
+ * either changes nothing or is named where it is; a torn superblock copy,
+ * and any bit of either copy of the log, is survived: the state stays the
+ * same and the damaged copy is named at its exact place), a tail past the
+ * end, bad records, and plain garbage. fsck never crashes and never hangs.
  */
 #include <endian.h>
 #include <errno.h>
@@ -62,9 +63,10 @@ static void assert_no_findings(const struct famfs_fsck_report *rep)
 {
 	assert_null(rep->sb.reason[0]);
 	assert_null(rep->sb.reason[1]);
-	assert_null(rep->tail_slot[0]);
-	assert_null(rep->tail_slot[1]);
+	for (unsigned int i = 0; i < FAMFS_LOG_TAIL_SLOTS; i++)
+		assert_null(rep->tail_slot[i]);
 	assert_null(rep->lease);
+	assert_int_equal(rep->n_damage, 0);
 }
 
 /* The replayed state of two reports is the same. */
@@ -148,11 +150,19 @@ static void test_truncated_image(void **state)
 
 enum region { R_OTHER, R_SB, R_LEASE, R_LOGHDR, R_SLOT, R_RECORD };
 
-/* Where a byte of the image lies, for the bit-flip verdicts. */
-static enum region region_of(const struct tpool *p, uint64_t at,
-			     uint64_t used, int *which)
+/* Image offset of copy c of generation 1's area. */
+static uint64_t area_at(const struct tpool *p, unsigned int c)
 {
-	uint64_t lo = p->info.log_offset, recs = lo + FAMFS_LOG_HDR_SIZE;
+	return p->info.log_offset + famfs_log_area_offset(p->info.log_size, 1, c);
+}
+
+/*
+ * Where a byte of the image lies, for the bit-flip verdicts: *which is
+ * the superblock copy or the tail slot, *copy the log copy.
+ */
+static enum region region_of(const struct tpool *p, uint64_t at,
+			     uint64_t used, int *which, unsigned int *copy)
+{
 	uint64_t sb = sizeof(struct famfs_sb);
 
 	if (at < sb || (at >= FAMFS_SB_B_OFFSET && at < FAMFS_SB_B_OFFSET + sb)) {
@@ -162,15 +172,33 @@ static enum region region_of(const struct tpool *p, uint64_t at,
 	if (at >= FAMFS_LEASE_OFFSET &&
 	    at < FAMFS_LEASE_OFFSET + sizeof(struct famfs_lease))
 		return R_LEASE;
-	if (at >= lo && at < lo + FAMFS_CACHELINE)
-		return R_LOGHDR;
-	if (at >= lo + FAMFS_CACHELINE && at < lo + 3 * FAMFS_CACHELINE) {
-		*which = (int)((at - lo) / FAMFS_CACHELINE) - 1;
-		return R_SLOT;
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		uint64_t lo = area_at(p, c), recs = lo + FAMFS_LOG_HDR_SIZE;
+
+		*copy = c;
+		if (at >= lo && at < lo + FAMFS_CACHELINE)
+			return R_LOGHDR;
+		if (at >= lo + FAMFS_CACHELINE && at < lo + 3 * FAMFS_CACHELINE) {
+			*which = (int)((at - lo) / FAMFS_CACHELINE) - 1;
+			return R_SLOT;
+		}
+		if (at >= recs && at < recs + used)
+			return R_RECORD;
 	}
-	if (at >= recs && at < recs + used)
-		return R_RECORD;
 	return R_OTHER;
+}
+
+/* The one damaged copy fsck found: part, copy, index, body offset. */
+static void assert_one_damage(const struct famfs_fsck_report *rep,
+			      enum famfs_log_part part, unsigned int copy,
+			      uint64_t seq, uint64_t off)
+{
+	assert_int_equal(rep->n_damage, 1);
+	assert_int_equal(rep->damage[0].d.part, part);
+	assert_int_equal(rep->damage[0].d.copy, copy);
+	assert_false(rep->damage[0].d.both);
+	assert_int_equal(rep->damage[0].d.seq, seq);
+	assert_int_equal(rep->damage[0].d.offset, off);
 }
 
 struct flip_ctx {
@@ -178,8 +206,6 @@ struct flip_ctx {
 	struct famfs_fsck_report clean;
 	uint64_t rec_off[32];		/* record k+1 starts at rec_off[k] */
 	int n_recs;
-	int newer_slot;			/* slot holding the latest tail */
-	uint64_t older_seq;		/* what the other slot holds */
 	unsigned long flips[R_RECORD + 1];
 };
 
@@ -188,7 +214,8 @@ static void flip_one(struct flip_ctx *c, uint64_t at, uint8_t mask)
 {
 	struct famfs_fsck_report rep;
 	int which = -1, r;
-	enum region reg = region_of(c->p, at, c->clean.log_used, &which);
+	unsigned int copy = 0;
+	enum region reg = region_of(c->p, at, c->clean.log_used, &which, &copy);
 
 	c->p->base[at] ^= mask;
 	r = famfs_fsck(c->p->base, c->p->size, none(), &rep);
@@ -207,34 +234,34 @@ static void flip_one(struct flip_ctx *c, uint64_t at, uint8_t mask)
 		assert_non_null(rep.lease);
 		assert_same_state(&rep, &c->clean);
 		break;
+	/* The log: the other copy serves, and the bad one is named. */
 	case R_LOGHDR:
-		assert_int_equal(r, -EUCLEAN);
-		assert_int_equal(rep.where, FAMFS_FSCK_LOG_HEADER);
-		assert_non_null(rep.reason);
-		break;
-	case R_SLOT:		/* the other slot's tail is used, and named */
 		assert_int_equal(r, 0);
-		assert_non_null(rep.tail_slot[which]);
-		assert_null(rep.tail_slot[!which]);
-		if (which == c->newer_slot) {
-			assert_int_equal(rep.tail_seq, c->older_seq);
-			assert_int_equal(rep.records, c->older_seq);
-		} else {
-			assert_same_state(&rep, &c->clean);
-		}
+		assert_one_damage(&rep, FAMFS_LOG_PART_HEADER, copy, 0, 0);
+		assert_same_state(&rep, &c->clean);
+		break;
+	case R_SLOT:
+		assert_int_equal(r, 0);
+		for (int i = 0; i < (int)FAMFS_LOG_TAIL_SLOTS; i++)
+			if (i == (int)copy * 2 + which)
+				assert_non_null(rep.tail_slot[i]);
+			else
+				assert_null(rep.tail_slot[i]);
+		assert_one_damage(&rep, FAMFS_LOG_PART_TAIL, copy, (uint64_t)which,
+				  offsetof(struct famfs_log_hdr, tail[which]));
+		assert_same_state(&rep, &c->clean);
 		break;
 	case R_RECORD: {	/* named at exactly the record that holds it */
-		uint64_t off = at - c->p->info.log_offset - FAMFS_LOG_HDR_SIZE;
+		uint64_t off = at - area_at(c->p, copy) - FAMFS_LOG_HDR_SIZE;
 		int k = 0;
 
 		while (k + 1 < c->n_recs && c->rec_off[k + 1] <= off)
 			k++;
-		assert_int_equal(r, -EUCLEAN);
-		assert_int_equal(rep.where, FAMFS_FSCK_RECORD);
-		assert_int_equal(rep.bad_seq, (uint64_t)k + 1);
-		assert_int_equal(rep.bad_offset, c->rec_off[k]);
-		assert_int_equal(rep.records, (uint64_t)k);
-		assert_non_null(rep.reason);
+		assert_int_equal(r, 0);
+		assert_one_damage(&rep, FAMFS_LOG_PART_RECORD, copy,
+				  (uint64_t)k + 1, c->rec_off[k]);
+		assert_non_null(rep.damage[0].d.reason);
+		assert_same_state(&rep, &c->clean);
 		break;
 	}
 	default:		/* bytes nobody reads: nothing changes */
@@ -274,11 +301,6 @@ static void test_bit_flips_everywhere(void **state)
 	}
 	famfs_log_free(r);
 	assert_int_equal(c.n_recs, (int)ex.records);
-	const struct famfs_log_hdr *hdr = (const void *)(p.base + lo);
-
-	c.newer_slot = le64toh(hdr->tail[0].seq) == tail.seq ? 0 : 1;
-	c.older_seq = le64toh(hdr->tail[!c.newer_slot].seq);
-	assert_true(c.older_seq < tail.seq);
 
 	/* Every bit of both superblocks, the lease and the log header lines. */
 	for (at = 0; at < sizeof(struct famfs_sb); at++)
@@ -289,12 +311,15 @@ static void test_bit_flips_everywhere(void **state)
 	for (at = 0; at < sizeof(struct famfs_lease); at++)
 		for (int b = 0; b < 8; b++)
 			flip_one(&c, FAMFS_LEASE_OFFSET + at, (uint8_t)(1u << b));
-	for (at = lo; at < lo + 3 * FAMFS_CACHELINE; at++)
-		for (int b = 0; b < 8; b++)
-			flip_one(&c, at, (uint8_t)(1u << b));
-	/* Every byte of every record (one bit each, rotating). */
-	for (at = 0; at < c.clean.log_used; at++)
-		flip_one(&c, lo + FAMFS_LOG_HDR_SIZE + at, (uint8_t)(1u << (at % 8)));
+	for (unsigned int cp = 0; cp < FAMFS_LOG_COPIES; cp++)
+		for (at = 0; at < 3 * FAMFS_CACHELINE; at++)
+			for (int b = 0; b < 8; b++)
+				flip_one(&c, area_at(&p, cp) + at, (uint8_t)(1u << b));
+	/* Every byte of every record in both copies (one bit each, rotating). */
+	for (unsigned int cp = 0; cp < FAMFS_LOG_COPIES; cp++)
+		for (at = 0; at < c.clean.log_used; at++)
+			flip_one(&c, area_at(&p, cp) + FAMFS_LOG_HDR_SIZE + at,
+				 (uint8_t)(1u << (at % 8)));
 	/* Samples of everything else: slack, unused header, free log, data. */
 	for (at = sizeof(struct famfs_sb); at < lo; at += 61)
 		flip_one(&c, at, 0x80);
@@ -344,8 +369,16 @@ static void test_log_generation_mismatch(void **state)
 
 	(void)state;
 	build(&p, &ex);
+	/* Generation 2 lives in the other pair of areas, still empty. */
 	p.info.log_generation = 2;
 	p.info.sb_seq = 2;
+	famfs_sb_write(p.base, &p.info, none());
+	assert_int_equal(famfs_fsck(p.base, p.size, none(), &rep), -EUCLEAN);
+	assert_int_equal(rep.where, FAMFS_FSCK_LOG_HEADER);
+	assert_non_null(strstr(rep.reason, "magic"));
+	/* Generation 3 shares generation 1's pair: its headers say 1. */
+	p.info.log_generation = 3;
+	p.info.sb_seq = 3;
 	famfs_sb_write(p.base, &p.info, none());
 	assert_int_equal(famfs_fsck(p.base, p.size, none(), &rep), -EUCLEAN);
 	assert_int_equal(rep.where, FAMFS_FSCK_LOG_HEADER);
@@ -353,13 +386,12 @@ static void test_log_generation_mismatch(void **state)
 	tpool_fini(&p);
 }
 
-/* Rewrites both tail slots with valid CRCs. */
+/* Rewrites both tail slots of both copies with valid CRCs. */
 static void set_tail(struct tpool *p, uint64_t seq, uint64_t end)
 {
-	struct famfs_log_hdr *hdr = (void *)tpool_log_base(p);
-
-	for (int i = 0; i < 2; i++) {
-		struct famfs_log_tail *t = &hdr->tail[i];
+	for (int i = 0; i < (int)FAMFS_LOG_TAIL_SLOTS; i++) {
+		struct famfs_log_hdr *hdr = (void *)(p->base + area_at(p, i / 2));
+		struct famfs_log_tail *t = &hdr->tail[i % 2];
 
 		memset(t, 0, sizeof(*t));
 		t->seq = htole64(seq);
@@ -379,7 +411,7 @@ static void test_tail_past_end(void **state)
 
 	(void)state;
 	build(&p, &ex);
-	cap = p.info.log_size - FAMFS_LOG_HDR_SIZE;
+	cap = famfs_log_capacity(p.log);
 	used = famfs_log_published(p.log).end;
 	set_tail(&p, ex.records + 1, cap + 8);
 	assert_int_equal(famfs_fsck(p.base, p.size, none(), &rep), -EUCLEAN);
@@ -396,15 +428,17 @@ static void test_tail_past_end(void **state)
 	assert_int_equal(rep.bad_seq, ex.records + 1);
 	assert_int_equal(rep.bad_offset, used);
 	assert_int_equal(rep.records, ex.records);
-	/* Both slots corrupt. */
+	/* Every slot of both copies corrupt. */
 	set_tail(&p, ex.records, used);
 	assert_int_equal(famfs_fsck(p.base, p.size, none(), &rep), 0);
-	tpool_log_base(&p)[FAMFS_CACHELINE] ^= 1;
-	tpool_log_base(&p)[2 * FAMFS_CACHELINE] ^= 1;
+	for (unsigned int cp = 0; cp < FAMFS_LOG_COPIES; cp++) {
+		p.base[area_at(&p, cp) + FAMFS_CACHELINE] ^= 1;
+		p.base[area_at(&p, cp) + 2 * FAMFS_CACHELINE] ^= 1;
+	}
 	assert_int_equal(famfs_fsck(p.base, p.size, none(), &rep), -EUCLEAN);
 	assert_int_equal(rep.where, FAMFS_FSCK_TAIL);
-	assert_non_null(rep.tail_slot[0]);
-	assert_non_null(rep.tail_slot[1]);
+	for (unsigned int i = 0; i < FAMFS_LOG_TAIL_SLOTS; i++)
+		assert_non_null(rep.tail_slot[i]);
 	tpool_fini(&p);
 }
 

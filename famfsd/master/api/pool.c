@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * /v1/pool: the pool as a whole. GET: capacity, log use and generation,
- * tenants. POST /v1/pool/compact: a compaction now (master/compact.c); the
+ * tenants, damage found in the log and what became of it. POST /v1/pool/compact: a compaction now (master/compact.c); the
  * connection is suspended, not a thread, until it ends, so a long one
  * does not take an HTTP thread from everyone else.
  */
@@ -9,6 +9,53 @@
 #include <uuid/uuid.h>
 
 #include "master/api/api.h"
+
+static struct json_object *damage_entry_json(const struct damage_entry *e)
+{
+	static const char *const fixes[] = {
+		[DAMAGE_FIX_COPY] = "copy", [DAMAGE_FIX_COMPACTION] = "compaction",
+	};
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "part",
+			       json_object_new_string(damage_part_name(e->d.part)));
+	json_object_object_add(o, "copy", json_object_new_int(e->d.copy));
+	json_object_object_add(o, "both", json_object_new_boolean(e->d.both));
+	json_object_object_add(o, "generation", json_u64(e->generation));
+	json_object_object_add(o, "seq", json_u64(e->d.seq));
+	json_object_object_add(o, "log_offset", json_u64(e->d.log_offset));
+	json_object_object_add(o, "pool_offset", json_u64(e->pool_offset));
+	json_object_object_add(o, "reason", json_object_new_string(e->d.reason ?
+			       e->d.reason : "unknown"));
+	json_object_object_add(o, "found_by", json_object_new_string(
+			       e->found_by == DAMAGE_BY_SCRUB ? "scrub" : "reader"));
+	json_object_object_add(o, "repaired", json_object_new_boolean(
+			       e->state == DAMAGE_REPAIRED));
+	json_object_object_add(o, "repaired_by", e->fixed_by == DAMAGE_FIX_NONE ?
+			       NULL : json_object_new_string(fixes[e->fixed_by]));
+	json_object_object_add(o, "found_at", json_time(e->found_ns));
+	return o;
+}
+
+/* "damage": damaged copies of the log, counted, and the newest ones. */
+static struct json_object *damage_json(struct master *m)
+{
+	struct json_object *o = json_object_new_object(), *last;
+	struct damage_entry e[DAMAGE_LAST];
+	struct master_damage_stats s;
+	size_t n;
+
+	master_damage_stats(m, &s, e, &n);
+	json_object_object_add(o, "found", json_u64(s.found));
+	json_object_object_add(o, "repaired", json_u64(s.repaired));
+	json_object_object_add(o, "unrepaired", json_u64(s.unrepaired));
+	json_object_object_add(o, "scrub_passes", json_u64(s.scrub_passes));
+	last = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(last, damage_entry_json(&e[i]));
+	json_object_object_add(o, "last", last);
+	return o;
+}
 
 enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 {
@@ -56,6 +103,7 @@ enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 	json_object_object_add(o, "dirs", json_u64(st->dirs));
 	tenants = api_tenants_json(m, NULL);
 	master_unlock(m);
+	json_object_object_add(o, "damage", damage_json(m));
 	if (!tenants) {
 		json_object_put(o);
 		return http_reply_problem(rq, PROB_INTERNAL, "out of memory");
