@@ -125,8 +125,9 @@ const struct agent_backend *agent_backend_find(const char *name);
  * under another name); then added() for each node of new that old lacks,
  * parents before their children. A node is the same in both when its inode
  * has the same parent and name there (a log has no renames), the same
- * attributes, size and extents (a pool formatted anew reuses inode numbers
- * and names), and its parent is the same too. Either callback may be NULL.
+ * creation record, attributes, size and extents (a pool formatted anew
+ * reuses inode numbers and names), and its parent is the same too. Either
+ * callback may be NULL.
  */
 void agent_ns_diff(const struct famfs_ns *old, const struct famfs_ns *new,
 		   void (*gone)(void *ctx, const struct famfs_node *n,
