@@ -8,7 +8,16 @@
 2. Cold catch-up: a fresh agent on a pool whose log holds 100,000 files,
    timed from its start to the last file showing in its mount. Target
    < 1 s. Baseline: `famfsctl fsck` replaying the same log (no mount).
-3. FUSE bandwidth: sequential write then read of a 1 GiB file in 1 MiB
+3. Generation switch: an agent following a compaction of a pool with
+   1,000,000 live files (the pool built offline by famfs-logtool, which
+   appends, publishes and compacts through the library as the master
+   does). Fast path: the agent is at or past the new checkpoint and only
+   moves its reader; rebuild: the agent was stopped across two compactions
+   and replays the new checkpoint into a new state, then resyncs its mount.
+   Each as the agent measures it, from seeing the new generation named to
+   done. Target < 1 s. Baseline: the same agent's initial replay of the
+   same pool (start to mount).
+4. FUSE bandwidth: sequential write then read of a 1 GiB file in 1 MiB
    blocks through the mount, as a ratio to memcpy on the pool mapping
    (same extents, same block size). Target >= 0.5. Run for the default
    page-cache mount and for --direct-io. Second baseline, plain FUSE: the
@@ -18,7 +27,7 @@
    this machine is printed in the same run.
 
 Needs root and /dev/fuse (it mounts); prints why and exits 0 otherwise.
-Usage: bench/agent_bench.py [--quick] [--only latency|catchup|bandwidth]
+Usage: bench/agent_bench.py [--quick] [--only latency|catchup|switch|bandwidth]
 (BUILD=build/san runs the sanitizer build: slower, not for the targets)
 """
 
@@ -26,6 +35,7 @@ import ctypes
 import json
 import mmap
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -201,6 +211,92 @@ def bench_catch_up(procs, tmp, n):
     return catch_s, fsck_s, list_s
 
 
+class Tool:
+    """famfs-logtool serve on a pool: one command a line, "ok ..." back."""
+
+    def __init__(self, pool):
+        self.p = subprocess.Popen([LOGTOOL, pool, "serve"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+
+    def __call__(self, *cmd):
+        self.p.stdin.write(" ".join(map(str, cmd)) + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line.startswith("ok"):
+            raise SystemExit(f"agent_bench: logtool {cmd}: {line.strip()}")
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(60)
+
+
+def wait_log(procs, name, pattern, since, timeout=60):
+    """The first match of pattern in the agent's log after offset since."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(pattern, procs.log(name)[since:])
+        if m:
+            return m
+        time.sleep(0.005)
+    raise SystemExit(f"agent_bench: no '{pattern}' in {name}'s log:\n"
+                     + procs.log(name)[-3000:])
+
+
+def wait_path(path, present=True, timeout=30):
+    deadline = time.monotonic() + timeout
+    while os.path.exists(path) != present:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"agent_bench: {path} still "
+                             f"{'missing' if present else 'there'}")
+        time.sleep(0.001)
+
+
+def bench_switch(procs, tmp, n, rounds):
+    pool = os.path.join(tmp, "switch.img")
+    # Four log areas, each holding the checkpoint of n files (~112 bytes
+    # an item) and the records after it.
+    run(FAMFSCTL, "mkfs", pool, "--create", "8G", "--alloc-unit", "4K",
+        "--log-size", str(max(64, n * 600 // MiB + 64)) + "M")
+    run(LOGTOOL, pool, "fill", "c", n, 4096, 1000, timeout=900)
+    run(LOGTOOL, pool, "compact", timeout=900)
+    name = "switch"
+    p, mnt = procs.agent(name, pool, ["-v", "--poll-ms", "5"])
+    initial = float(wait_log(procs, name, r"mounted at \S+ in ([0-9.]+) ms", 0)
+                    .group(1))
+    tool = Tool(pool)
+    fast = []
+    try:
+        for i in range(rounds):
+            tool("create", f"c/extra{i}", 4096)
+            wait_path(os.path.join(mnt, "c", f"extra{i}"))
+            since = len(procs.log(name))
+            tool("compact", 1)
+            m = wait_log(procs, name, r"followed log generation \d+ \(from \d+\)"
+                         r": state kept at seq \d+, 1 record\(s\) after its "
+                         r"checkpoint walked, in ([0-9.]+) ms", since)
+            fast.append(float(m.group(1)))
+        # Stopped across two compactions, the second into the areas of
+        # the generation it follows: it must rebuild.
+        since = len(procs.log(name))
+        os.kill(p.pid, signal.SIGSTOP)
+        try:
+            tool("delete", "c/f0000000")
+            tool("compact")
+            tool("create", "c/after", 4096)
+            tool("compact")
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
+        m = wait_log(procs, name, r"rebuilt the state from the checkpoint of log "
+                     r"generation \d+ .*?, in ([0-9.]+) ms", since)
+        rebuild = float(m.group(1))
+        wait_path(os.path.join(mnt, "c", "after"))
+        wait_path(os.path.join(mnt, "c", "f0000000"), present=False)
+    finally:
+        tool.close()
+    procs.stop(p)
+    return initial, fast, rebuild
+
+
 def memcpy_baseline(pool, offset, size, block):
     """GB/s of memcpy between a 1 MiB buffer and the pool mapping."""
     fd = os.open(pool, os.O_RDWR)
@@ -318,6 +414,16 @@ def catch_up(procs, tmp, n_files):
           f"then listing all {n_files:,} through the mount: {list_s:.3f} s")
 
 
+def switch(procs, tmp, n_files):
+    initial, fast, rebuild = bench_switch(procs, tmp, n_files, 5)
+    print(f"  generation switch with {n_files:,} live files: fast path (state "
+          f"kept) {pct(fast, 50):.3f} ms median of {len(fast)}, max "
+          f"{max(fast):.3f} ms; rebuild from the checkpoint {rebuild:.0f} ms "
+          f"(target < 1 s)")
+    print(f"    baseline, the same agent's initial replay of the same pool: "
+          f"{initial:.0f} ms to the mount")
+
+
 def bandwidth(procs, tmp, bw_size):
     for label, w, r, mw, mr, nw, nr in bench_bandwidth(procs, tmp, bw_size):
         print(f"  FUSE sequential 1 MiB blocks, {bw_size // MiB} MiB, {label}: "
@@ -343,6 +449,7 @@ def main():
         return 0
     n_creates = 200 if QUICK else 1000
     n_files = 20000 if QUICK else 100000
+    n_switch = 100000 if QUICK else 1000000
     bw_size = (256 if QUICK else 1024) * MiB
     tmp = tempfile.mkdtemp(prefix="famfsd-agent-bench.")
     procs = Procs(tmp)
@@ -354,6 +461,10 @@ def main():
             procs = Procs(tmp)
         if ONLY in (None, "catchup"):
             catch_up(procs, tmp, n_files)
+            procs.close()
+            procs = Procs(tmp)
+        if ONLY in (None, "switch"):
+            switch(procs, tmp, n_switch)
             procs.close()
             procs = Procs(tmp)
         if ONLY in (None, "bandwidth"):

@@ -9,11 +9,14 @@
  *             tears down;
  *   back-end  its own threads, if any (FUSE's workers serve the mount),
  *             readers of the state;
- *   follower  the only writer of the replayed state (agent/follow.c); wakes
- *             every --poll-ms, on the change feed, or on a heartbeat's ask;
+ *   follower  the only writer of the replayed state (agent/follow.c, and
+ *             agent/generation.c when the log moves to a new generation);
+ *             wakes every --poll-ms, on the change feed, or on a
+ *             heartbeat's ask;
  *   feed      long-polls the master's GET /v1/log and wakes the follower;
- *   heartbeat reports applied_seq and the back-end's open inodes to the
- *             master every second.
+ *   heartbeat reports applied_seq, the generation and the back-end's open
+ *             inodes to the master every second, and at once (coalesced)
+ *             when the follower applied a delete or changed generation.
  * The feed and heartbeat threads exist only with --master.
  */
 #ifndef FAMFSD_AGENT_H
@@ -32,14 +35,31 @@
 #include "conf/options.h"
 #include "ns.h"
 #include "pool.h"
+#include "replay.h"
 #include "state.h"
 
 struct agent_backend;
+struct agent_damage;
 struct agent_http;
 
 #define AGENT_ID_MAX		128
 #define AGENT_HEARTBEAT_MS	1000
 #define AGENT_FEED_WAIT_S	30
+/* Kicked heartbeats (a delete applied) come at most this often. */
+#define AGENT_HEARTBEAT_GAP_MS	2
+
+/*
+ * The record the state is after (a->pos.seq), as the log stored it: its
+ * CRC under the generation it was read in, and its length; len 0 when the
+ * position is a checkpoint's base (no record read after it). A move to a
+ * new generation checks record pos.seq there against it
+ * (agent/generation.c).
+ */
+struct agent_mark {
+	uint64_t generation;
+	uint32_t crc;
+	uint32_t len;
+};
 
 struct agent {
 	struct conf_agent o;		/* the command line (conf/options.h) */
@@ -58,12 +78,16 @@ struct agent {
 	struct famfs_state *st;		/* protected by lock */
 	struct famfs_log_pos pos;	/* protected by lock: last applied */
 	uint64_t generation;		/* protected by lock */
+	struct agent_mark mark;		/* follower only: the record at pos */
+	bool applied_delete;		/* follower only: in the last replay */
+	struct agent_damage *damage;	/* follower only: agent/damage.c */
 
 	/* Follower wake-ups: wake_lock protects every field up to wake_cond. */
 	pthread_mutex_t wake_lock;
 	bool wake;			/* something may have been published */
 	bool evicted;			/* the master evicted us: revoke */
-	bool hb_kick;			/* heartbeat now (an orphan was closed) */
+	bool hb_kick;			/* heartbeat now: a delete applied, an
+					   orphan closed, a new generation */
 	pthread_cond_t wake_cond;	/* follower waits here */
 	pthread_cond_t hb_cond;		/* heartbeat waits here */
 
@@ -89,6 +113,46 @@ void agent_follow_wake(struct agent *a);
  * handles (it keeps its state and position: the log did not change).
  */
 void agent_follow_request_revoke(struct agent *a);
+/*
+ * For agent/generation.c: a failure of the follower (what, at record or
+ * generation seq: reason) is logged once until it changes; recovered says
+ * the log is readable again.
+ */
+void agent_follow_report(uint64_t seq, const char *what, const char *reason);
+/* The same for a log generation: "Failed to <verb> log generation N". */
+void agent_follow_report_gen(uint64_t generation, const char *verb,
+			     const char *reason);
+void agent_follow_recovered(void);
+/* Replays a->pool->log from a->pos to tail into a->st (write lock). */
+long agent_follow_replay(struct agent *a, const struct famfs_log_pos *tail,
+			 struct famfs_replay_error *err);
+
+/* ---- agent/generation.c ------------------------------------------------- */
+/*
+ * The superblock (info) names another log generation than a->generation:
+ * finishes the one followed, then moves the reader to the new one keeping
+ * the state, or rebuilds the state from its checkpoint. 0, or -errno when
+ * it could not (retried at the next poll).
+ */
+int agent_generation_follow(struct agent *a, const struct famfs_pool_info *info);
+/*
+ * The pool was formatted anew or restored (why): rebuilds from the
+ * superblock's generation, revoking everything open (backend reformat).
+ */
+int agent_generation_anew(struct agent *a, const struct famfs_pool_info *info,
+			  const char *why);
+
+/* ---- agent/damage.c: damage the log reader found -------------------------- */
+int agent_damage_new(struct agent *a);
+void agent_damage_free(struct agent *a);
+/* Sets the damage hook of log, a generation the follower reads. */
+void agent_damage_watch(struct agent *a, struct famfs_log *log);
+/*
+ * After a follow step: logs each damaged copy found, once per place, if
+ * the superblock still names its generation (else the areas were being
+ * reused, which is no damage).
+ */
+void agent_damage_flush(struct agent *a);
 
 /* ---- agent/token.c ------------------------------------------------------ */
 /* At start: reads --token-file, if given, into a->o.token. Says why not. */

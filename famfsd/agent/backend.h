@@ -13,8 +13,8 @@
  * A new back-end is a folder and one line in agent/backend.c.
  *
  * Which thread calls what: init, mount, loop, unmount and destroy the main
- * thread, in that order; apply, resync, revoke, reformat, notify and tick
- * the follower (and apply, notify the main thread during the initial replay,
+ * thread, in that order; apply, resync, moved, revoke, reformat, notify and
+ * tick the follower (and apply, notify the main thread during the initial replay,
  * before mount); open_inos the heartbeat thread (and a back-end's own
  * revoke may use it from the follower). Optional operations are
  * NULL when a back-end needs nothing there.
@@ -57,13 +57,25 @@ struct agent_backend {
 	/* After each record applied to a->st, write lock held. */
 	void (*apply)(void *priv, const struct famfs_rec *r);
 	/*
-	 * After a replay from scratch swapped the state from old to new (a
-	 * new log generation, a pool formatted anew): make the mount hold new
-	 * instead of old (agent_ns_diff() walks the difference). No lock is
-	 * held: the follower is the only writer of both trees.
+	 * After a replay from scratch swapped the state from old to new (an
+	 * agent behind a new log generation's checkpoint, a pool formatted
+	 * anew): make the mount hold new instead of old (agent_ns_diff()
+	 * walks the difference). A file gone from new but pending reclaim in
+	 * a->st takes the delete-while-open path; an inode open here that is
+	 * neither live nor pending in a->st had its space reclaimed while
+	 * the agent was away and must be revoked. Called with the write lock
+	 * held, as the swap: no heartbeat reports the new position before
+	 * the mount holds the new tree.
 	 */
 	void (*resync)(void *priv, const struct famfs_ns *old,
 		       const struct famfs_ns *new);
+	/*
+	 * Optional. The log moved to another generation and the state was
+	 * kept (a->generation and a->pos are the new ones): nothing of the
+	 * mount changes, open files and inodes stay as they are. Write lock
+	 * held.
+	 */
+	void (*moved)(void *priv);
 	/*
 	 * The master evicted this agent and no longer waits for it before
 	 * reusing space: cut off what is open here and may be reused (the
@@ -82,9 +94,8 @@ struct agent_backend {
 	void (*reformat)(void *priv, const struct famfs_pool_info *info);
 	/*
 	 * Optional. After apply, resync, revoke or reformat, with no lock
-	 * held: pass on
-	 * to the kernel what they queued (a FUSE notification may wait for a
-	 * handler that waits for the state lock).
+	 * held: pass on to the kernel what they queued (a FUSE notification
+	 * may wait for a handler that waits for the state lock).
 	 */
 	void (*notify)(void *priv);
 	/* Optional. At each follower wake-up (every --poll-ms at most). */
@@ -114,8 +125,9 @@ const struct agent_backend *agent_backend_find(const char *name);
  * under another name); then added() for each node of new that old lacks,
  * parents before their children. A node is the same in both when its inode
  * has the same parent and name there (a log has no renames), the same
- * attributes, size and extents (a pool formatted anew reuses inode numbers
- * and names), and its parent is the same too. Either callback may be NULL.
+ * creation record, attributes, size and extents (a pool formatted anew
+ * reuses inode numbers and names), and its parent is the same too. Either
+ * callback may be NULL.
  */
 void agent_ns_diff(const struct famfs_ns *old, const struct famfs_ns *new,
 		   void (*gone)(void *ctx, const struct famfs_node *n,

@@ -5,10 +5,12 @@
  * the kernel's cached names of what went away, the kernel module deletes
  * and adds entries through its ioctls.
  *
- * A node stays when it is the same in both trees: the same file (its
- * attributes, size and extents, all fixed at creation, creation time to
- * the nanosecond included) under the same inode, parent and name, and a
- * parent that stays too. A pool formatted anew reuses inode numbers and
+ * A node stays when it is the same in both trees: the same file (the
+ * record that created it, its attributes, size and extents, all fixed at
+ * creation, creation time to the nanosecond included) under the same
+ * inode, parent and name, and a parent that stays too. A tree rebuilt
+ * from a checkpoint has the same nodes as one that followed the records:
+ * each item carries its node's creation record. A pool formatted anew reuses inode numbers and
  * names, so a directory may come back elsewhere with the same children,
  * and a new file may take an old one's inode, parent and name: only its
  * content tells them apart, and taking it for the old one would let the
@@ -22,10 +24,14 @@
 
 #include "agent/backend.h"
 
-/* m and n are one file or directory: what creation fixed is equal. */
+/*
+ * m and n are one file or directory: what creation fixed is equal, the
+ * record that created it included (a checkpoint item carries it).
+ */
 static bool same_node(const struct famfs_node *m, const struct famfs_node *n)
 {
-	return m->mode == n->mode && m->uid == n->uid && m->gid == n->gid &&
+	return m->seq == n->seq && m->mode == n->mode && m->uid == n->uid &&
+	       m->gid == n->gid &&
 	       m->mtime_ns == n->mtime_ns && m->size == n->size &&
 	       m->n_extents == n->n_extents &&
 	       (!m->n_extents ||

@@ -10,19 +10,26 @@
  * keeps it converging with the network down, and at once when the master's
  * change feed or a heartbeat reply announces a newer sequence.
  *
- * The log is read from the start again only when its generation changed
- * (compaction) or the pool was formatted anew; the new state is built
- * aside while the old one keeps serving, then swapped in under the write
- * lock. An eviction by the master (heartbeat 409) is not a reason: the log
+ * A new log generation (compaction) is followed by agent/generation.c:
+ * usually the state stays and only the reader moves; an agent that fell
+ * behind the new checkpoint rebuilds from it. A pool formatted anew is
+ * rebuilt from the start, the new state built aside while the old one
+ * keeps serving, then swapped in under the write lock. An eviction by the
+ * master (heartbeat 409) is not a reason to read anything again: the log
  * did not change, so the follower keeps its state and position and only
  * revokes what is open here (revoke_open).
  *
  * The mount follows through the back-end (agent/backend.h): apply for each
- * record under the write lock, resync after a swap, revoke after an
- * eviction, then notify once the write lock is dropped (FUSE tells the
+ * record and resync after a swap, both under the write lock, revoke after
+ * an eviction, then notify once the write lock is dropped (FUSE tells the
  * kernel's caches there: a FUSE handler waiting for the read lock may hold
  * the directory's inode lock that a notification needs).
+ *
+ * A replay that applied a delete kicks the heartbeat, so the master hears
+ * at once that this agent is past it and can reclaim the space (the kicks
+ * coalesce: agent/heartbeat.c).
  */
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -37,6 +44,7 @@
 struct follow_report {
 	uint64_t seq;
 	const char *reason;
+	bool generation;		/* seq is a log generation */
 	uint64_t last_status_ns;
 };
 
@@ -51,6 +59,15 @@ static int on_record(void *ctx, const struct famfs_rec *r, struct famfs_state *s
 	struct agent *a = ctx;
 
 	(void)st;
+	if (!r->checkpoint) {
+		/* Read just now, so the pool still holds it as checked. */
+		a->mark = (struct agent_mark){
+			.generation = a->generation, .crc = le32toh(r->hdr->crc),
+			.len = le32toh(r->hdr->len),
+		};
+		if (r->type == FAMFS_REC_DELETE)
+			a->applied_delete = true;
+	}
 	a->o.backend->apply(a->be_priv, r);
 	return 0;
 }
@@ -62,22 +79,44 @@ static void notify_backend(struct agent *a)
 		a->o.backend->notify(a->be_priv);
 }
 
-static void report_failure(uint64_t seq, const char *what, const char *reason)
+/* Whether this failure was the last one reported; if not, it is now. */
+static bool reported(uint64_t seq, const char *reason, bool generation)
 {
-	if (report.seq == seq && report.reason == reason)
-		return;
+	if (report.seq == seq && report.reason == reason &&
+	    report.generation == generation)
+		return true;
 	report.seq = seq;
 	report.reason = reason;
-	msg(MSG_ERR, "%s at record %" PRIu64 ": %s; serving the "
-		  "state as of the record before, will retry", what, seq, reason);
+	report.generation = generation;
+	return false;
 }
 
-static void report_recovered(void)
+void agent_follow_report(uint64_t seq, const char *what, const char *reason)
+{
+	if (!reported(seq, reason, false))
+		msg(MSG_ERR, "%s at record %" PRIu64 ": %s; serving the state "
+		    "as of the record before, will retry", what, seq, reason);
+}
+
+void agent_follow_report_gen(uint64_t generation, const char *what,
+			     const char *reason)
+{
+	if (!reported(generation, reason, true))
+		msg(MSG_ERR, "Failed to %s log generation %" PRIu64 ": %s; "
+		    "serving the state as of the generation before, will retry",
+		    what, generation, reason);
+}
+
+void agent_follow_recovered(void)
 {
 	if (!report.reason)
 		return;
-	msg(MSG_INFO, "log readable again after record %" PRIu64
-		  ", resuming", report.seq);
+	if (report.generation)
+		msg(MSG_INFO, "log generation %" PRIu64 " followed, resuming",
+		    report.seq);
+	else
+		msg(MSG_INFO, "log readable again after record %" PRIu64
+		    ", resuming", report.seq);
 	report.reason = NULL;
 	report.seq = 0;
 }
@@ -100,8 +139,8 @@ static void report_replay(long n, struct famfs_replay_error *err)
 {
 	if (n == -ENOMEM)
 		err->reason = "out of memory";
-	report_failure(err->seq, err->bad_record ? "Failed to read the log" :
-		       "Failed to apply a log record", err->reason);
+	agent_follow_report(err->seq, err->bad_record ? "Failed to read the log" :
+			    "Failed to apply a log record", err->reason);
 }
 
 /*
@@ -110,22 +149,71 @@ static void report_replay(long n, struct famfs_replay_error *err)
  * the bad record and the mount keeps serving what was applied), with why
  * in *err, for the caller to report.
  */
-static long replay_to_tail(struct agent *a, const struct famfs_log_pos *tail,
-			   struct famfs_replay_error *err)
+long agent_follow_replay(struct agent *a, const struct famfs_log_pos *tail,
+			 struct famfs_replay_error *err)
 {
 	long n;
 
+	a->applied_delete = false;
 	pthread_rwlock_wrlock(&a->lock);
 	n = famfs_replay(a->pool->log, &a->pos, tail, a->st, on_record, a, err);
 	pthread_rwlock_unlock(&a->lock);
 	notify_backend(a);
+	if (a->applied_delete)
+		agent_heartbeat_kick(a);
 	return n;
+}
+
+/* What the superblock says, next to what the follower follows. */
+enum pool_change {
+	POOL_SAME,		/* the pool and generation followed */
+	POOL_FOLLOWED,		/* another one, followed now */
+	POOL_NOT_YET,		/* another one, not followed yet (reported) */
+	POOL_UNREADABLE,	/* no good superblock copy */
+};
+
+/*
+ * Whether the superblock names another pool or log generation than the one
+ * followed; if so, follows it (a new pool: rebuild from the start; a new
+ * generation: agent/generation.c). Asked at every follow step, before the
+ * tail is trusted: a pool formatted anew can reach or pass our position
+ * before we look, and then its tail alone looks like ours (nothing new) or
+ * like more of ours (its records at our old offset would be replayed onto
+ * the old tree). Loading the superblock is a few cache lines and one CRC,
+ * next to a poll period of milliseconds.
+ */
+static enum pool_change pool_changed(struct agent *a)
+{
+	struct famfs_pool_info info;
+	struct famfs_sb_status sbs;
+	int r;
+
+	if (famfs_sb_load(a->pool->base, a->pool->size, a->ops, &info, &sbs) < 0)
+		return POOL_UNREADABLE;
+	if (memcmp(info.pool_uuid, a->pool->info.pool_uuid, 16) != 0)
+		r = agent_generation_anew(a, &info, "the pool was formatted anew");
+	else if (info.log_generation != a->generation)
+		r = agent_generation_follow(a, &info);
+	else
+		return POOL_SAME;
+	return r < 0 ? POOL_NOT_YET : POOL_FOLLOWED;
+}
+
+/* After a failed read: a new pool or generation explains it (dealt with). */
+static bool explained(struct agent *a)
+{
+	enum pool_change c = pool_changed(a);
+
+	return c == POOL_FOLLOWED || c == POOL_NOT_YET;
 }
 
 /*
  * A damaged log does not keep the mount away: the agent mounts what it
  * could replay (reported once, with the exact record) and the follower
- * keeps retrying. Only running out of memory is fatal here.
+ * keeps retrying. A replay that failed because a compaction moved on
+ * under it (the generation's areas reused) follows the superblock's
+ * generation before the mount, so the mount starts whole. Only running
+ * out of memory is fatal here.
  */
 int agent_follow_initial(struct agent *a)
 {
@@ -134,17 +222,24 @@ int agent_follow_initial(struct agent *a)
 	struct famfs_log_pos tail;
 	long n;
 
+	agent_damage_watch(a, a->pool->log);
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
-		report_failure(lerr.seq, "Failed to read the log tail", lerr.reason);
+		if (!explained(a))
+			agent_follow_report(lerr.seq, "Failed to read the log tail",
+					    lerr.reason);
+		agent_damage_flush(a);
 		return 0;
 	}
-	n = replay_to_tail(a, &tail, &err);
+	n = agent_follow_replay(a, &tail, &err);
+	if (n < 0 && n != -ENOMEM && explained(a))
+		n = 0;
 	if (n < 0)
 		report_replay(n, &err);
+	agent_damage_flush(a);
 	if (n == -ENOMEM)
 		return -ENOMEM;
 	if (n >= 0)
-		report_recovered();
+		agent_follow_recovered();
 	return 0;
 }
 
@@ -163,123 +258,17 @@ static void revoke_open(struct agent *a)
 	atomic_fetch_add(&a->revokes_done, 1);
 }
 
-/*
- * Builds the state from the start of the log (reloading the superblock:
- * the generation or the whole pool may have changed), then swaps it in.
- * anew: the log went back, so the pool was formatted anew (or restored);
- * another pool UUID says so too. Then nothing open here belongs to the
- * new pool: the back-end's reformat revokes it all, under the write lock
- * of the swap, so no open of the new state finds an old handle.
- */
-static int rebuild(struct agent *a, const char *why, bool anew)
-{
-	struct famfs_pool *pool = a->pool;
-	struct famfs_log *log = pool->log, *new_log = NULL;
-	struct famfs_state *st = NULL, *old;
-	struct famfs_replay_error err;
-	struct famfs_log_error lerr;
-	struct famfs_pool_info info;
-	struct famfs_sb_status sbs;
-	struct famfs_log_pos pos = { 0 }, tail;
-	long n;
-	int r;
-
-	r = famfs_sb_load(pool->base, pool->size, a->ops, &info, &sbs);
-	if (r < 0) {
-		report_failure(0, "Failed to reload the superblock",
-			       sbs.reason[0] ? sbs.reason[0] : "no superblock");
-		return r;
-	}
-	if (info.log_generation != a->generation ||
-	    info.log_offset != pool->info.log_offset ||
-	    info.log_size != pool->info.log_size) {
-		r = famfs_log_open(pool->base + info.log_offset, info.log_size,
-				   info.log_generation, a->ops, &new_log, &lerr);
-		if (r < 0) {
-			/* A compaction half way: the next poll tries again. */
-			report_failure(0, "Failed to open the new log generation",
-				       lerr.reason);
-			return r;
-		}
-		log = new_log;
-	}
-	r = famfs_log_read_tail(log, &tail, &lerr);
-	if (r == 0)
-		r = famfs_state_new(&info, &st);
-	else
-		report_failure(lerr.seq, "Failed to read the log tail", lerr.reason);
-	if (r == 0) {
-		n = famfs_replay(log, &pos, &tail, st, NULL, NULL, &err);
-		if (n < 0) {
-			report_failure(err.seq, "Failed to replay the log",
-				       n == -ENOMEM ? "out of memory" : err.reason);
-			r = (int)n;
-		}
-	}
-	if (r < 0) {
-		famfs_state_free(st);
-		famfs_log_free(new_log);
-		return r;
-	}
-
-	anew = anew || memcmp(info.pool_uuid, pool->info.pool_uuid, 16) != 0;
-	pthread_rwlock_wrlock(&a->lock);
-	if (anew)
-		a->o.backend->reformat(a->be_priv, &info);
-	old = a->st;
-	a->st = st;
-	a->pos = pos;
-	a->generation = info.log_generation;
-	pool->info = info;
-	if (new_log) {
-		log = pool->log;	/* the old generation's, freed below */
-		pool->log = new_log;
-	}
-	pthread_rwlock_unlock(&a->lock);
-	if (new_log)
-		famfs_log_free(log);
-
-	/* The follower is the only writer of both: no lock to read them. */
-	a->o.backend->resync(a->be_priv, old->ns, st->ns);
-	famfs_state_free(old);
-	notify_backend(a);
-	msg(MSG_INFO, "replayed the log from the start (%s%s): "
-		  "generation %" PRIu64 ", seq %" PRIu64 ", %" PRIu64 " files, %"
-		  PRIu64 " directories", why, anew ? "; every open file "
-		  "revoked" : "", info.log_generation, pos.seq,
-		  st->files, st->dirs);
-	report_recovered();
-	return 0;
-}
-
-/*
- * Whether the superblock names another pool or log generation than the one
- * followed; if so, rebuilds from it. Asked at every follow step, before the
- * tail is trusted: a pool formatted anew can reach or pass our position
- * before we look, and then its tail alone looks like ours (nothing new) or
- * like more of ours (its records at our old offset would be replayed onto
- * the old tree). Loading the superblock is a few cache lines and one CRC,
- * next to a poll period of milliseconds.
- */
-static bool pool_changed(struct agent *a)
+/* The log went back in its own generation: formatted anew, or restored. */
+static void log_went_back(struct agent *a)
 {
 	struct famfs_pool_info info;
 	struct famfs_sb_status sbs;
 
-	if (famfs_sb_load(a->pool->base, a->pool->size, a->ops, &info, &sbs) < 0)
-		return false;
-	if (memcmp(info.pool_uuid, a->pool->info.pool_uuid, 16) != 0) {
-		rebuild(a, "the pool was formatted anew", true);
-		return true;
-	}
-	if (info.log_generation != a->generation) {
-		rebuild(a, "the log generation changed", false);
-		return true;
-	}
-	return false;
+	if (famfs_sb_load(a->pool->base, a->pool->size, a->ops, &info, &sbs) == 0)
+		agent_generation_anew(a, &info, "the published tail went backwards");
 }
 
-/* One follow step: read the tail, replay what is new. */
+/* One follow step: follow the superblock, read the tail, replay what is new. */
 static void follow_once(struct agent *a)
 {
 	struct famfs_replay_error err;
@@ -287,13 +276,13 @@ static void follow_once(struct agent *a)
 	struct famfs_log_pos tail;
 	long n;
 
-	if (pool_changed(a))
+	if (pool_changed(a) == POOL_NOT_YET)
 		return;
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
 		/* A new generation, a new pool, or damage. */
-		if (!pool_changed(a))
-			report_failure(lerr.seq, "Failed to read the log tail",
-				       lerr.reason);
+		if (!explained(a))
+			agent_follow_report(lerr.seq, "Failed to read the log tail",
+					    lerr.reason);
 		return;
 	}
 	if (tail.seq == a->pos.seq && tail.end == a->pos.end)
@@ -303,12 +292,12 @@ static void follow_once(struct agent *a)
 		 * The log went back: a compaction (another generation), or,
 		 * in the same pool and generation, formatted anew or restored.
 		 */
-		if (!pool_changed(a))
-			rebuild(a, "the published tail went backwards", true);
+		if (pool_changed(a) == POOL_SAME)
+			log_went_back(a);
 		return;
 	}
-	n = replay_to_tail(a, &tail, &err);
-	if (n < 0 && n != -ENOMEM && pool_changed(a))
+	n = agent_follow_replay(a, &tail, &err);
+	if (n < 0 && n != -ENOMEM && explained(a))
 		return;
 	if (n < 0)
 		report_replay(n, &err);
@@ -316,7 +305,7 @@ static void follow_once(struct agent *a)
 		msg(MSG_DEBUG, "applied %ld record(s), now at seq %"
 			  PRIu64, n, tail.seq);
 		if (a->pos.seq == tail.seq)
-			report_recovered();
+			agent_follow_recovered();
 	}
 }
 
@@ -351,6 +340,7 @@ static void *follower_main(void *arg)
 		if (evicted)
 			revoke_open(a);
 		follow_once(a);
+		agent_damage_flush(a);
 		notify_systemd(a, a->pos.seq);
 	}
 	return NULL;

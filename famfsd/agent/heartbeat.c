@@ -3,9 +3,16 @@
  * Heartbeat: every second, POST /v1/agents/{agent_id}/heartbeat with the
  * applied sequence, the log generation and the inodes open here (the body
  * keeps agent_id too; the master checks it is the path's). The master uses
- * the last two to decide when a deleted file's space may be reused, so the
- * report is taken under the state's read lock: an inode opened before a
- * delete was applied is in the table before applied_seq can pass it.
+ * the sequence and the open inodes to decide when a deleted file's space
+ * may be reused, so the report is taken under the state's read lock: an
+ * inode opened before a delete was applied is in the table before
+ * applied_seq can pass it. It reclaims in its heartbeat handler, so the
+ * follower kicks a heartbeat when it applied a delete (the space is then
+ * reusable a round trip later, not at the next tick), and when it moved
+ * to a new log generation (the master's next compaction waits for every
+ * live agent to report it, C0); the last handle on a deleted file kicks
+ * one too. Kicks within AGENT_HEARTBEAT_GAP_MS of a heartbeat wait for
+ * the gap and coalesce.
  *
  * The heartbeat also carries this host's CXL and dax inventory
  * (agent/devices.c: rescanned when the kernel announces a change) as
@@ -238,6 +245,39 @@ static void beat(struct hb *hb, struct agent_http *h)
 	}
 }
 
+static void mono_timespec(uint64_t ns, struct timespec *ret)
+{
+	ret->tv_sec = (time_t)(ns / 1000000000ull);
+	ret->tv_nsec = (long)(ns % 1000000000ull);
+}
+
+/*
+ * Until the next heartbeat is due: a second after the last one began, or
+ * a kick, but no sooner than AGENT_HEARTBEAT_GAP_MS after it began. Kicks
+ * meanwhile coalesce into one: a burst of deletes costs a heartbeat per
+ * gap (and per round trip, which the beat itself takes), not one each.
+ */
+static void wait_next(struct agent *a, uint64_t began)
+{
+	uint64_t gap_ns = began + AGENT_HEARTBEAT_GAP_MS * 1000000ull;
+	struct timespec tick, gap;
+	int r;
+
+	mono_timespec(began + AGENT_HEARTBEAT_MS * 1000000ull, &tick);
+	mono_timespec(gap_ns, &gap);
+	pthread_mutex_lock(&a->wake_lock);
+	while (!atomic_load(&a->stop)) {
+		if (a->hb_kick && clock_mono_ns() >= gap_ns)
+			break;
+		r = pthread_cond_timedwait(&a->hb_cond, &a->wake_lock,
+					   a->hb_kick ? &gap : &tick);
+		if (r == ETIMEDOUT && !a->hb_kick)
+			break;
+	}
+	a->hb_kick = false;
+	pthread_mutex_unlock(&a->wake_lock);
+}
+
 static void *heartbeat_main(void *arg)
 {
 	struct hb hb = { .a = arg };
@@ -249,18 +289,10 @@ static void *heartbeat_main(void *arg)
 		msg(MSG_WARN, "Failed to set up this host's device report: "
 			  "out of memory; heartbeating without it");
 	while (!atomic_load(&a->stop)) {
-		struct timespec until;
+		uint64_t began = clock_mono_ns();
 
 		beat(&hb, a->hb_http);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += AGENT_HEARTBEAT_MS / 1000;
-		pthread_mutex_lock(&a->wake_lock);
-		while (!a->hb_kick && !atomic_load(&a->stop))
-			if (pthread_cond_timedwait(&a->hb_cond, &a->wake_lock,
-						   &until) == ETIMEDOUT)
-				break;
-		a->hb_kick = false;
-		pthread_mutex_unlock(&a->wake_lock);
+		wait_next(a, began);
 	}
 	agent_devices_free(hb.devices);
 	return NULL;

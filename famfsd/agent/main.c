@@ -93,7 +93,13 @@ static int open_pool(struct agent *a)
 	}
 	a->ops = a->pool->ops;
 	a->generation = a->pool->info.log_generation;
-	return famfs_state_new(&a->pool->info, &a->st);
+	r = agent_damage_new(a);
+	if (r == 0)
+		r = famfs_state_new(&a->pool->info, &a->st);
+	if (r < 0)
+		msg(MSG_ERR, "Failed to set up the replayed state: %s",
+		    strerror(-r));
+	return r;
 }
 
 static void init_sync(struct agent *a)
@@ -154,6 +160,7 @@ static void agent_free(struct agent *a)
 {
 	famfs_state_free(a->st);
 	famfs_pool_close(a->pool);
+	agent_damage_free(a);
 	if (a->be_priv)
 		a->o.backend->destroy(a->be_priv);
 	agent_token_free(a);
@@ -167,7 +174,7 @@ int agent_main(int argc, char **argv)
 {
 	static struct agent agent;	/* one per process, signal-safe to reach */
 	struct agent *a = &agent;
-	uint64_t t0 = clock_mono_ns(), seq, files, dirs;
+	uint64_t t0 = clock_mono_ns(), seq, files, dirs, gen;
 	int r;
 
 	msg_init("agent");
@@ -191,6 +198,7 @@ int agent_main(int argc, char **argv)
 		goto out;
 	/* What the mount shows at start, taken before the follower runs. */
 	seq = a->pos.seq;
+	gen = a->generation;
 	files = a->st->files;
 	dirs = a->st->dirs;
 	r = start_threads(a);
@@ -198,11 +206,11 @@ int agent_main(int argc, char **argv)
 		goto out;
 
 	atomic_store(&a->ready, true);
-	msg(MSG_INFO, "pool '%s' mounted at %s in %.1f ms: seq %"
-		  PRIu64 ", %" PRIu64 " files, %" PRIu64 " directories; "
-		  "polling the tail every %u ms%s%s (cache %s, %s)",
+	msg(MSG_INFO, "pool '%s' mounted at %s in %.1f ms: log generation %"
+		  PRIu64 ", seq %" PRIu64 ", %" PRIu64 " files, %" PRIu64
+		  " directories; polling the tail every %u ms%s%s (cache %s, %s)",
 		  a->o.pool_path, a->o.mount, (clock_mono_ns() - t0) / 1e6,
-		  seq, files, dirs, a->o.poll_ms,
+		  gen, seq, files, dirs, a->o.poll_ms,
 		  a->o.master_url ? ", feed and heartbeats from " : "",
 		  a->o.master_url ? a->o.master_url : "", a->ops->name,
 		  a->o.backend->data_path(a->be_priv));

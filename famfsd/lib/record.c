@@ -293,6 +293,7 @@ int famfs_rec_decode(const struct famfs_rec_hdr *h, struct famfs_rec *ret,
 	struct famfs_rec r = { 0 };
 	const char *why;
 
+	r.hdr = h;
 	r.type = le16toh(h->type);
 	r.seq = le64toh(h->seq);
 	r.epoch = le64toh(h->epoch);

@@ -39,6 +39,7 @@ struct famfs_rec {
 	const struct famfs_rec_reclaim *reclaims;
 	uint32_t n_reclaims;
 	bool checkpoint;		/* an item of a checkpoint, not a record */
+	const struct famfs_rec_hdr *hdr;	/* decoded: the record itself */
 };
 
 /* Largest payload any record builder writes. */

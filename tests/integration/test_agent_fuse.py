@@ -7,7 +7,10 @@ Cases: long listings resume across pages (and across deletes), files of
 many extents read and write across extent boundaries, mmap stores reach
 the pool and another mount after msync, --direct-io reads see another
 mount's writes on a descriptor that stays open, reclaim and statfs, the
-refusals, and a clean stop.
+refusals, and a clean stop; damaged copies of a record or checkpoint item
+read from the other copy and logged once; new log generations (the tool's
+compaction) followed by moving the reader, or by a rebuild when the agent
+was stopped across two of them or the record at its position is another.
 """
 
 import errno
@@ -311,7 +314,6 @@ def test_damaged_record_mounts_what_replays(agents, tmp_path):
             f.write(bytes([10 ^ 0x80]))
     rep = json.loads(famfsctl("--json", "fsck", pool, check=4).stdout)
     assert (rep["error_record"], rep["error_in"]) == (3, "record"), rep
-
     note = Notifications()
     try:
         a = agents(pool, env=note.env())
@@ -331,6 +333,10 @@ def test_damaged_record_mounts_what_replays(agents, tmp_path):
         assert reports == ["famfsd agent: error: Failed to read the log at "
                            "record 3: record CRC mismatch; serving the state "
                            "as of the record before, will retry"], err
+        # Each place once, though every follow step reads it again.
+        damage = [l for l in err.splitlines() if "log damage" in l]
+        assert len(damage) == 1 and "copy 0 of record 3" in damage[0] and \
+            "the other copy is bad too" in damage[0], err
 
         # Mended (one copy is enough): the follower resumes at record 3,
         # and says so once.
@@ -350,6 +356,34 @@ def test_damaged_record_mounts_what_replays(agents, tmp_path):
     assert [(e["copy"], e["seq"]) for e in rep["damage"]] == [(0, 3)], rep
     famfsctl("fsck", pool, "--repair", check=1)
     famfsctl("fsck", pool, check=0)
+
+
+def test_one_damaged_copy_is_read_from_the_other_and_logged_once(agents, tmp_path):
+    """The agent reads past a damaged copy and says once where it is (the
+    master repairs; agents only read)."""
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "mkdir", "d")
+    tool(pool, "create", "d/a", 10)
+    tool(pool, "create", "d/b", 10)
+    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
+    off, rec = record_offsets(pool, 0)[3]
+    assert (rec["type"], rec["name"]) == ("create", "b")
+    with open(pool, "r+b") as f:
+        f.seek(off + REC_HDR.size + 16)         # record 3's file size field
+        f.write(bytes([10 ^ 0x80]))
+    a = agents(pool)
+    assert sorted(os.listdir(a.p("d"))) == ["a", "b"]
+    assert os.stat(a.p("d/b")).st_size == 10
+    tool(pool, "create", "d/c", 10)             # more follow steps
+    wait_until("d/c", lambda: os.path.exists(a.p("d/c")))
+    err = a.stderr()
+    place = off - info["log_offset"]            # from the log region's start
+    lines = [l for l in err.splitlines() if "log damage" in l]
+    assert lines == ["famfsd agent: warning: log damage in generation 1: copy 0 "
+                     f"of record 3 at log offset {place} (body offset "
+                     f"{place - LOG_HDR_SIZE}): record CRC mismatch; read from "
+                     "the other copy (the master repairs it)"], err
+    assert "error:" not in err, err
 
 
 def test_pool_formatted_anew_under_a_running_agent(agents, tmp_path):
@@ -463,3 +497,126 @@ def test_empty_pool_reformatted_with_another_layout(agents, tmp_path):
     with open(pool, "rb") as f:
         f.seek(off)
         assert f.read(6) == b"first!"
+
+
+def generation_of(pool):
+    return json.loads(famfsctl("--json", "info", pool, check=0).stdout)["log_generation"]
+
+
+def test_new_log_generations_keep_state_and_handles(agents, tmp_path):
+    """Compactions (the tool's, as the master's C1-C7): an agent at or past
+    the new checkpoint only moves its reader; one stopped across two of
+    them (its areas reused meanwhile) rebuilds from the checkpoint; open
+    handles stay, a file deleted meanwhile reads on (pending reclaim),
+    one deleted and reclaimed meanwhile is revoked."""
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "mkdir", "d")
+    for name in ("a", "b", "x"):
+        tool(pool, "create", f"d/{name}", MiB)
+    a = agents(pool, extra=["-v"])
+    fds = {n: os.open(a.p(f"d/{n}"), os.O_RDWR) for n in ("a", "b", "x")}
+    try:
+        for n, fd in fds.items():
+            os.pwrite(fd, n.encode() * 4096, 0)
+        tool(pool, "compact")                       # S = P: nothing to walk
+        wait_until("generation 2", lambda: "followed log generation 2 (from 1)"
+                   ": state kept at seq 4, 0 record(s)" in a.stderr())
+        tool(pool, "create", "d/c", 10)
+        wait_until("d/c", lambda: os.path.exists(a.p("d/c")))
+        tool(pool, "compact", 1)                    # S = P - 1: walk one
+        wait_until("generation 3", lambda: "followed log generation 3 (from 2)"
+                   ": state kept at seq 5, 1 record(s)" in a.stderr())
+        assert sorted(os.listdir(a.p("d"))) == ["a", "b", "c", "x"]
+
+        # Stopped across two compactions: the second writes the areas of
+        # the generation the agent follows.
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            tool(pool, "delete", "d/b")                 # pending, open here
+            ino_x = tool(pool, "delete", "d/x").split()[1]
+            tool(pool, "reclaim", ino_x)                # reclaimed, open here
+            tool(pool, "create", "d/e", 10)
+            tool(pool, "compact")
+            tool(pool, "create", "d/f", 10)
+            tool(pool, "compact")
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        assert generation_of(pool) == 5
+        wait_until("the rebuild", lambda: "rebuilt the state from the "
+                   "checkpoint of log generation 5" in a.stderr())
+        assert sorted(os.listdir(a.p("d"))) == ["a", "c", "e", "f"]
+        assert os.pread(fds["a"], 4, 0) == b"aaaa"          # still there
+        assert os.pread(fds["b"], 4, 0) == b"bbbb"          # deleted, pending
+        assert os.fstat(fds["b"]).st_nlink == 0
+        with pytest.raises(OSError) as e:                   # reclaimed: revoked
+            os.pread(fds["x"], 4, 0)
+        assert e.value.errno == errno.EIO
+        # And it goes on following: one more record, one more compaction.
+        tool(pool, "create", "d/g", 10)
+        wait_until("d/g", lambda: os.path.exists(a.p("d/g")))
+        tool(pool, "compact")
+        wait_until("generation 6", lambda: "followed log generation 6 (from 5)"
+                   in a.stderr())
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    err = a.stderr()
+    # The reused areas read as what they are: no error, no damage.
+    assert "error:" not in err and "log damage" not in err, err
+    assert "reclaimed while this agent was behind" in err, err
+    famfsctl("fsck", pool, check=0)
+
+
+def test_damaged_checkpoint_item_copy_is_reported(agents, tmp_path):
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "mkdir", "d")
+    tool(pool, "create", "d/a", 10)
+    tool(pool, "compact")
+    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
+    assert info["log_generation"] == 2
+    # Its first item is the mkdir, at the start of the body.
+    item0 = log_area(info, 0) + LOG_HDR_SIZE
+    with open(pool, "r+b") as f:
+        f.seek(item0 + REC_HDR.size)
+        b = f.read(1)
+        f.seek(item0 + REC_HDR.size)
+        f.write(bytes([b[0] ^ 0x01]))
+    a = agents(pool)
+    assert os.listdir(a.p("d")) == ["a"]
+    err = a.stderr()
+    damage = [l for l in err.splitlines() if "log damage" in l]
+    assert damage == ["famfsd agent: warning: log damage in generation 2: copy 0 "
+                      f"of checkpoint item 1 at log offset "
+                      f"{item0 - info['log_offset']} (body offset 0): "
+                      "record CRC mismatch; read from the other copy (the "
+                      "master repairs it)"], err
+
+
+def test_new_generation_with_another_record_at_our_position_rebuilds(agents, tmp_path):
+    """The pool's metadata restored to an older copy, then another history
+    written from there (same pool, same sequence numbers, same epoch): the
+    record at the agent's position in the new generation is another create
+    of the same type and length. Only its bytes tell, and the agent must
+    not take it for the one it applied."""
+    pool = make_pool(tmp_path / "pool.img", size="256M", log_size="1M")
+    tool(pool, "mkdir", "d")
+    tool(pool, "create", "d/a", 10)
+    meta = json.loads(famfsctl("--json", "info", pool, check=0).stdout)["data_offset"]
+    with open(pool, "rb") as f:
+        before = f.read(meta)
+    tool(pool, "create", "d/b", 10)             # seq 3, applied by the agent
+    a = agents(pool, extra=["-v"])
+    assert sorted(os.listdir(a.p("d"))) == ["a", "b"]
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        with open(pool, "r+b") as f:            # in place: the agent maps it
+            f.write(before)
+        tool(pool, "create", "d/c", 10)         # seq 3 again, another file
+        tool(pool, "compact", 1)                # its checkpoint at seq 2
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    wait_until("the rebuild", lambda: "rebuilt the state from the checkpoint of "
+               "log generation 2 (record 3 there is not the one this agent "
+               "applied)" in a.stderr())
+    assert sorted(os.listdir(a.p("d"))) == ["a", "c"]
+    assert "followed log generation" not in a.stderr()

@@ -212,12 +212,13 @@ static void test_same_tree_and_null_callbacks(void **state)
 }
 
 /* A file under inode, parent and name; its content set by the caller. */
-static void add_file(struct famfs_ns *ns, uint64_t ino, const char *name,
-		     uint64_t size, uint64_t mtime_ns, uint64_t off)
+static void add_file_seq(struct famfs_ns *ns, uint64_t ino, const char *name,
+			 uint64_t size, uint64_t mtime_ns, uint64_t off,
+			 uint64_t seq)
 {
 	struct famfs_extent e = { .offset = off, .len = 2u << 20 };
 	struct famfs_node_attr a = {
-		.ino = ino, .parent = FAMFS_ROOT_INO, .mode = REG, .seq = ino,
+		.ino = ino, .parent = FAMFS_ROOT_INO, .mode = REG, .seq = seq,
 		.size = size, .mtime_ns = mtime_ns, .name = name,
 		.name_len = strlen(name), .extents = &e, .n_extents = 1,
 	};
@@ -225,11 +226,18 @@ static void add_file(struct famfs_ns *ns, uint64_t ino, const char *name,
 	assert_int_equal(famfs_ns_insert(ns, &a, NULL), 0);
 }
 
+static void add_file(struct famfs_ns *ns, uint64_t ino, const char *name,
+		     uint64_t size, uint64_t mtime_ns, uint64_t off)
+{
+	add_file_seq(ns, ino, name, size, mtime_ns, off, ino);
+}
+
 /*
- * A pool formatted anew: inodes 2..5 come back under the same names, but
+ * A pool formatted anew: inodes 2..6 come back under the same names, but
  * only 2 is the very same file (a compaction would keep it so); 3 has
- * other extents, 4 another size, 5 another creation time. Each of those
- * is another file: deleted and added, never kept as the old one.
+ * other extents, 4 another size, 5 another creation time, 6 another
+ * creation record (a checkpoint item carries it). Each of those is
+ * another file: deleted and added, never kept as the old one.
  */
 static void test_same_name_other_file(void **state)
 {
@@ -241,12 +249,14 @@ static void test_same_name_other_file(void **state)
 	add_file(old, 3, "ext", 4096, 100, 6u << 20);
 	add_file(old, 4, "size", 4096, 100, 8u << 20);
 	add_file(old, 5, "time", 4096, 100, 10u << 20);
+	add_file(old, 6, "seq", 4096, 100, 14u << 20);
 	add_file(new, 2, "same", 4096, 100, 4u << 20);
 	add_file(new, 3, "ext", 4096, 100, 12u << 20);
 	add_file(new, 4, "size", 8192, 100, 8u << 20);
 	add_file(new, 5, "time", 4096, 101, 10u << 20);
+	add_file_seq(new, 6, "seq", 4096, 100, 14u << 20, 60);
 	agent_ns_diff(old, new, on_gone, on_added, &c);
-	assert_string_equal(c.log, "-3 -4 -5 +3 +4 +5 ");
+	assert_string_equal(c.log, "-3 -4 -5 -6 +3 +4 +5 +6 ");
 	famfs_ns_free(old);
 	famfs_ns_free(new);
 }

@@ -150,10 +150,35 @@ static void on_gone(void *ctx, const struct famfs_node *n, bool deleted)
 		fuse_handles_mark_orphan(fb->handles, n->ino);
 }
 
+/*
+ * An inode open here that the new state has neither live nor pending had
+ * its space reclaimed while this agent was behind (a checkpoint keeps no
+ * RECLAIM record to apply): revoke it, as apply does for a RECLAIM.
+ */
+static void revoke_reclaimed(struct fuse_be *fb, const struct famfs_ns *new)
+{
+	const struct famfs_state *st = fb->a->st;
+	uint64_t *inos = NULL;
+	long k = fuse_handles_list(fb->handles, &inos);
+
+	for (long i = 0; i < k; i++) {
+		if (famfs_ns_get(new, inos[i]) ||
+		    famfs_state_pending_find(st, inos[i]) ||
+		    !fuse_handles_revoke(fb->handles, inos[i]))
+			continue;
+		msg(MSG_WARN, "space of inode %" PRIu64 " was reclaimed while "
+		    "this agent was behind, and it is open here; its handles "
+		    "now fail with EIO", inos[i]);
+		queue_note(fb, 0, inos[i], "", 0);
+	}
+	free(inos);
+}
+
 void fuse_be_resync(void *priv, const struct famfs_ns *old,
 		    const struct famfs_ns *new)
 {
 	agent_ns_diff(old, new, on_gone, NULL, priv);
+	revoke_reclaimed(priv, new);
 }
 
 /*

@@ -18,13 +18,13 @@
  * an agent that was killed (its mount stays, or files keep it alive). The
  * tree then already holds the log up to the kernel's applied_seq (each
  * ioctl carries its record's seq): the replay skips those records, and the
- * existing mount is kept. A tree of another pool or log generation is
- * refused with the way out (unmount it).
+ * existing mount is kept, also across compactions (sequence numbers go on
+ * across log generations); a tree older than the checkpoint it would need
+ * is reconciled with the state (tree.c). A tree of another pool is refused
+ * with the way out (unmount it).
  *
- * Record to ioctl: MKDIR, CREATE and DELETE as they are; RECLAIM revokes
- * the inode if it is still open here (its space may be reused); SET_QUOTA
- * has nothing to show. A refused ioctl is logged: the mount then differs
- * from the log until the next replay from scratch.
+ * The ioctls that keep the tree in step with the log, record by record,
+ * after a replay from scratch and after an eviction, are in tree.c.
  *
  * Heartbeats report the inodes the kernel has open or mapped, statfs shows
  * the replayed allocator's free space (pushed every second), and stopping
@@ -46,24 +46,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "agent/backend.h"
-#include "famfsd_kmod.h"
+#include "agent/kmod/kmod_backend.h"
 
 #define KMOD_USAGE_MS	1000
-
-/* The back-end's private state (agent/backend.h: priv). */
-struct kmod_be {
-	struct agent *a;
-	const char *device;		/* the pmem device, for messages */
-	int mnt_fd;			/* fsmount() result: the mount's root */
-	int root_fd;			/* an open root directory: ioctls go here */
-	char meta_path[64];		/* /proc/self/fd/N/.famfsd/pool */
-	bool attached;			/* moved onto a->o.mount */
-	dev_t dev;			/* the mount's device number */
-	uint64_t failures;		/* ioctls refused */
-	bool reused;			/* the superblock already had a tree */
-	uint64_t skip_seq;		/* records the tree already holds */
-};
 
 static struct kmod_be *kmod_new(struct agent *a)
 {
@@ -225,13 +210,11 @@ static int check_reused(struct kmod_be *k, const struct famfsd_ioc_info *info)
 			  why ? why : strerror(-r));
 		return r;
 	}
-	if (!info->applied_seq)
+	/* A tree being filled from a checkpoint has seq 0 and a generation. */
+	if (!info->applied_seq && !info->applied_generation)
 		bad = "holds entries that did not come from a log";
 	else if (memcmp(info->pool_uuid, pool->info.pool_uuid, 16) != 0)
 		bad = "was made for another pool";
-	else if (info->applied_generation &&
-		 info->applied_generation != pool->info.log_generation)
-		bad = "follows another log generation";
 	famfs_pool_close(pool);
 	if (bad) {
 		msg(MSG_ERR, "The kernel's famfsd tree of '%s' %s: "
@@ -242,9 +225,29 @@ static int check_reused(struct kmod_be *k, const struct famfsd_ioc_info *info)
 	k->reused = true;
 	k->skip_seq = info->applied_seq;
 	msg(MSG_INFO, "keeping the kernel's tree of '%s' from an "
-		  "earlier agent: it holds the log up to record %" PRIu64,
-		  k->device, k->skip_seq);
+		  "earlier agent: it holds the log up to record %" PRIu64
+		  " (log generation %" PRIu64 ")", k->device, k->skip_seq,
+		  (uint64_t)info->applied_generation);
 	return 0;
+}
+
+/*
+ * An empty tree about to be filled: it says it follows a log (seq 0, the
+ * generation) before the first entry goes in, so a restart after a kill
+ * during a checkpoint, whose items carry no seq, finds a tree to reconcile
+ * rather than one of unknown origin.
+ */
+static int mark_fresh(struct kmod_be *k, const struct famfsd_ioc_info *info)
+{
+	struct famfsd_ioc_seq q = { .generation = info->log_generation };
+	int r;
+
+	if (ioctl(k->root_fd, FAMFSD_IOC_SET_SEQ, &q) == 0)
+		return 0;
+	r = -errno;
+	msg(MSG_ERR, "Failed to set the kernel tree's log position: %s",
+	    strerror(-r));
+	return r;
 }
 
 /* The detached mount, its root, and what the kernel's tree holds already. */
@@ -278,6 +281,10 @@ static int open_mount(struct kmod_be *k)
 		r = check_reused(k, &info);
 		if (r < 0)
 			return r;
+	} else {
+		r = mark_fresh(k, &info);
+		if (r < 0)
+			return r;
 	}
 	if (!!(info.flags & FAMFSD_INFO_META_RW) != k->a->o.meta_rw)
 		return set_meta_rw(k);
@@ -305,264 +312,7 @@ static int kmod_init(struct agent *a, void **ret_priv)
 	return 0;
 }
 
-/* ---- record to ioctl ------------------------------------------------------ */
-
-static void refused(struct kmod_be *k, const struct famfs_rec *r, const char *op,
-		    int err)
-{
-	k->failures++;
-	msg(MSG_ERR, "The kernel refused %s of inode %" PRIu64
-		  " (record %" PRIu64 "): %s; the mount differs from the log "
-		  "until the next replay from scratch", op, r->ino, r->seq,
-		  strerror(err));
-}
-
-/* seq: the record a change comes from (0 in a resync): see the header. */
-static int do_mkdir(int fd, uint64_t seq, uint64_t ino, uint64_t parent,
-		    uint64_t mtime_ns, uint32_t mode, uint32_t uid, uint32_t gid,
-		    const char *name, uint32_t name_len)
-{
-	struct famfsd_ioc_mkdir m = {
-		.seq = seq, .ino = ino, .parent = parent, .mtime_ns = mtime_ns,
-		.mode = mode & 07777, .uid = uid, .gid = gid,
-		.name_len = name_len, .name = (uintptr_t)name,
-	};
-
-	return ioctl(fd, FAMFSD_IOC_MKDIR, &m) < 0 ? -errno : 0;
-}
-
-/* ext: host byte order (le: little-endian, as in a record). */
-static int do_create(int fd, const struct famfs_node_attr *at,
-		     const struct famfs_extent *ext, bool le)
-{
-	struct famfsd_ioc_extent e[FAMFSD_KMOD_MAX_EXTENTS];
-	struct famfsd_ioc_create c = {
-		.seq = at->seq, .ino = at->ino, .parent = at->parent, .size = at->size,
-		.mtime_ns = at->mtime_ns, .mode = at->mode & 07777,
-		.uid = at->uid, .gid = at->gid, .n_extents = at->n_extents,
-		.name_len = (uint32_t)at->name_len, .name = (uintptr_t)at->name,
-		.extents = (uintptr_t)e,
-	};
-
-	if (at->n_extents > FAMFSD_KMOD_MAX_EXTENTS)
-		return -E2BIG;
-	for (uint32_t i = 0; i < at->n_extents; i++) {
-		e[i].offset = le ? famfs_extent_offset(&ext[i]) : ext[i].offset;
-		e[i].len = le ? famfs_extent_len(&ext[i]) : ext[i].len;
-	}
-	return ioctl(fd, FAMFSD_IOC_CREATE, &c) < 0 ? -errno : 0;
-}
-
-static int do_delete(int fd, uint64_t seq, uint64_t ino, uint64_t parent,
-		     const char *name, uint32_t name_len)
-{
-	struct famfsd_ioc_delete d = {
-		.seq = seq, .ino = ino, .parent = parent, .name_len = name_len,
-		.name = (uintptr_t)name,
-	};
-
-	return ioctl(fd, FAMFSD_IOC_DELETE, &d) < 0 ? -errno : 0;
-}
-
-/* 0: revoked while open here; -ENOENT: nobody held it (the usual case). */
-static int do_revoke(int fd, uint64_t ino)
-{
-	struct famfsd_ioc_revoke v = { .ino = ino };
-
-	return ioctl(fd, FAMFSD_IOC_REVOKE, &v) < 0 ? -errno : 0;
-}
-
-static void kmod_apply(void *priv, const struct famfs_rec *r)
-{
-	struct kmod_be *k = priv;
-	int fd = k->root_fd, e;
-	struct famfs_node_attr at;
-
-	if (r->seq <= k->skip_seq)
-		return;		/* the kernel's tree has it from an earlier agent */
-	switch (r->type) {
-	case FAMFS_REC_MKDIR:
-		e = do_mkdir(fd, r->seq, r->ino, r->parent, r->mtime_ns, r->mode, r->uid,
-			     r->gid, r->name, r->name_len);
-		if (e < 0)
-			refused(k, r, "mkdir", -e);
-		break;
-	case FAMFS_REC_CREATE:
-		at = (struct famfs_node_attr){
-			.seq = r->seq, .ino = r->ino, .parent = r->parent,
-			.size = r->size,
-			.mtime_ns = r->mtime_ns, .mode = r->mode, .uid = r->uid,
-			.gid = r->gid, .name = r->name, .name_len = r->name_len,
-			.n_extents = r->n_extents,
-		};
-		e = do_create(fd, &at, r->extents, true);
-		if (e < 0)
-			refused(k, r, "create", -e);
-		break;
-	case FAMFS_REC_DELETE:
-		e = do_delete(fd, r->seq, r->ino, r->parent, r->name, r->name_len);
-		if (e < 0)
-			refused(k, r, "delete", -e);
-		break;
-	case FAMFS_REC_RECLAIM:
-		e = do_revoke(fd, r->ino);
-		if (e == 0)
-			msg(MSG_WARN, "space of inode %" PRIu64
-				  " reclaimed (seq %" PRIu64 ") while open here; "
-				  "its files now fail with EIO and SIGBUS",
-				  r->ino, r->seq);
-		else if (e != -ENOENT)
-			refused(k, r, "revoke", -e);
-		break;
-	default:
-		break;
-	}
-}
-
-/* ---- replay from scratch, eviction --------------------------------------- */
-
-/* Deletes what the old tree has and the new one lacks (agent_ns_diff). */
-static void delete_gone(void *ctx, const struct famfs_node *n, bool deleted)
-{
-	struct kmod_be *k = ctx;
-	int e;
-
-	(void)deleted;
-	e = do_delete(k->root_fd, 0, n->ino, n->parent->ino, n->name,
-		      n->name_len);
-	if (e < 0 && e != -ENOENT)
-		msg(MSG_ERR, "The kernel refused to delete "
-			  "inode %" PRIu64 ": %s", n->ino, strerror(-e));
-}
-
-/* Adds what the new tree has and the old one lacks (agent_ns_diff). */
-static void add_new(void *ctx, const struct famfs_node *n)
-{
-	struct kmod_be *k = ctx;
-	struct famfs_node_attr at = {
-		.ino = n->ino, .parent = n->parent->ino, .size = n->size,
-		.mtime_ns = n->mtime_ns, .mode = n->mode, .uid = n->uid,
-		.gid = n->gid, .name = n->name, .name_len = n->name_len,
-		.n_extents = n->n_extents,
-	};
-	int e;
-
-	if (famfs_node_is_dir(n))
-		e = do_mkdir(k->root_fd, 0, n->ino, n->parent->ino, n->mtime_ns,
-			     n->mode, n->uid, n->gid, n->name, n->name_len);
-	else
-		e = do_create(k->root_fd, &at, famfs_node_extents(n), false);
-	if (e < 0 && e != -EEXIST)
-		msg(MSG_ERR, "The kernel refused to add "
-			  "inode %" PRIu64 ": %s", n->ino, strerror(-e));
-}
-
-/* The tree now holds the log up to a->pos (after a replay or a resync). */
-static void set_seq(struct kmod_be *k)
-{
-	struct famfsd_ioc_seq q = {
-		.seq = k->a->pos.seq, .generation = k->a->generation,
-	};
-
-	if (ioctl(k->root_fd, FAMFSD_IOC_SET_SEQ, &q) < 0)
-		msg(MSG_WARN, "FAMFSD_IOC_SET_SEQ failed: %s, "
-			  "ignoring", strerror(errno));
-}
-
-static void kmod_resync(void *priv, const struct famfs_ns *old,
-			const struct famfs_ns *new)
-{
-	struct kmod_be *k = priv;
-
-	/* A log formatted anew starts at 1 again: skip nothing from now on. */
-	k->skip_seq = 0;
-	agent_ns_diff(old, new, delete_gone, add_new, k);
-	set_seq(k);
-}
-
-static long kmod_open_inos(void *priv, uint64_t **ret);
-
-/*
- * Revokes the inodes open here, all of them or those gone from the state.
- * The follower is the state's only writer: no lock to read it.
- */
-static void revoke_open(struct kmod_be *k, bool all)
-{
-	uint64_t *inos = NULL;
-	long n;
-
-	n = kmod_open_inos(k, &inos);
-	for (long i = 0; i < n; i++)
-		if ((all || !famfs_ns_get(k->a->st->ns, inos[i])) &&
-		    do_revoke(k->root_fd, inos[i]) == 0)
-			msg(MSG_WARN, "inode %" PRIu64 " revoked: "
-				  "its files now fail with EIO", inos[i]);
-	free(inos);
-}
-
-/* Evicted: files open here but gone from the log may be reused. */
-static void kmod_revoke(void *priv)
-{
-	revoke_open(priv, false);
-}
-
-/*
- * Formatted anew: every open inode is of the old pool, even one whose
- * number the new pool uses again; resync then replaces the tree
- * (agent_ns_diff takes no old file for a new one). The kernel read the
- * layout at mount and checks each extent against it: a new layout whose
- * data area starts lower gets its files there refused (each logged) until
- * the device is mounted anew; no ioctl tells the kernel a new layout yet.
- */
-static void kmod_reformat(void *priv, const struct famfs_pool_info *info)
-{
-	(void)info;
-	revoke_open(priv, true);
-}
-
 /* ---- the mount's life ---------------------------------------------------- */
-
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-static long kmod_open_inos(void *priv, uint64_t **ret)
-{
-	struct kmod_be *k = priv;
-	struct famfsd_ioc_open_inos q = { .capacity = 64 };
-	uint64_t *inos = NULL;
-
-	for (;;) {
-		uint64_t *p = realloc(inos, q.capacity * sizeof(*inos));
-
-		if (!p) {
-			free(inos);
-			return -ENOMEM;
-		}
-		inos = p;
-		q.inos = (uintptr_t)inos;
-		if (ioctl(k->root_fd, FAMFSD_IOC_OPEN_INOS, &q) < 0) {
-			int r = -errno;
-
-			free(inos);
-			return r;
-		}
-		if (q.count <= q.capacity)
-			break;
-		if (q.count > FAMFSD_KMOD_OPEN_INOS_MAX) {
-			q.count = q.capacity;	/* report what fits */
-			break;
-		}
-		q.capacity = q.count + 64 > FAMFSD_KMOD_OPEN_INOS_MAX ?
-			     FAMFSD_KMOD_OPEN_INOS_MAX : q.count + 64;
-	}
-	qsort(inos, q.count, sizeof(*inos), cmp_u64);
-	*ret = inos;
-	return q.count;
-}
 
 /* statfs of the mount: the core's numbers (agent_usage), as FUSE shows. */
 static void push_usage(struct kmod_be *k)
@@ -584,8 +334,11 @@ static int kmod_mount(void *priv)
 	struct agent *a = k->a;
 	struct stat st;
 
+	kmod_check_age(k);
+	if (k->reconcile)
+		kmod_reconcile(k);
 	push_usage(k);
-	set_seq(k);
+	kmod_set_seq(k);
 	if (k->reused && stat(a->o.mount, &st) == 0 && st.st_dev == k->dev) {
 		/* The earlier agent's mount is still there: keep serving it. */
 		k->attached = true;
@@ -713,6 +466,7 @@ const struct agent_backend agent_backend_kmod = {
 	.data_path = kmod_data_path,
 	.apply = kmod_apply,
 	.resync = kmod_resync,
+	.moved = kmod_moved,
 	.revoke = kmod_revoke,
 	.reformat = kmod_reformat,
 	.open_inos = kmod_open_inos,

@@ -11,11 +11,20 @@
  *   famfs-logtool POOL delete PATH
  *   famfs-logtool POOL reclaim PATH-OR-INO   (a deleted inode's space)
  *   famfs-logtool POOL fill DIR COUNT SIZE [BATCH]
+ *   famfs-logtool POOL compact [KEEP]        (a new log generation)
  *   famfs-logtool POOL tree                  (the replayed namespace)
  *   famfs-logtool POOL serve                 (commands on stdin, one a line)
  *
  * serve answers each line with "ok SEQ INO" or "err REASON" and flushes,
  * so a benchmark can time a create from its publish.
+ *
+ * compact does what the master's compaction does (master/compact.c,
+ * C1-C7), in one go: the state as of the record KEEP records before the
+ * tail (default 0) becomes the checkpoint of the next generation, the KEEP
+ * records after it are copied behind it, and the superblock switches. It
+ * waits for no agent (the master's C0): the areas it writes are those of
+ * the generation before the current one, so compact again only once every
+ * agent follows the current one.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "pool.h"
 #include "record.h"
 #include "replay.h"
@@ -208,6 +218,85 @@ static int do_reclaim(struct tool *t, const char *what, uint64_t *ret_ino)
 	return append(t, &r);
 }
 
+/* The position of the record keep records before the tail (C1's S). */
+static int base_of(struct famfs_log *log, uint64_t keep,
+		   struct famfs_log_pos *ret)
+{
+	struct famfs_log_pos tail = famfs_log_published(log);
+	struct famfs_log_pos pos = famfs_log_start(log);
+	const struct famfs_rec_hdr *h;
+	struct famfs_log_error lerr;
+
+	if (keep > tail.seq - pos.seq)
+		return -ERANGE;
+	while (pos.seq < tail.seq - keep)
+		if (famfs_log_next(log, &pos, &tail, &h, &lerr) <= 0)
+			return -EUCLEAN;
+	*ret = pos;
+	return 0;
+}
+
+/* C4-C5: the records of old after pos up to its tail, into new. */
+static int copy_after(struct famfs_log *old, struct famfs_log_pos pos,
+		      struct famfs_log *new)
+{
+	struct famfs_log_pos tail = famfs_log_published(old);
+	const struct famfs_rec_hdr *h;
+	struct famfs_log_error lerr;
+	int r;
+
+	while ((r = famfs_log_next(old, &pos, &tail, &h, &lerr)) > 0) {
+		r = famfs_log_append(new, le16toh(h->type), le64toh(h->epoch),
+				     h + 1, le32toh(h->len) - sizeof(*h), NULL);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	famfs_log_publish(new);
+	return 0;
+}
+
+static int compact(struct tool *t, uint64_t keep)
+{
+	struct famfs_pool_info info = t->pool->info;
+	struct famfs_log *old = t->pool->log, *new = NULL;
+	struct famfs_replay_error rerr;
+	struct famfs_log_pos base, pos = { 0 };
+	struct famfs_state *st = NULL;
+	long n;
+	int r;
+
+	publish(t);
+	r = base_of(old, keep, &base);
+	if (r == 0)
+		r = famfs_state_new(&info, &st);
+	if (r == 0) {
+		n = famfs_replay(old, &pos, &base, st, NULL, NULL, &rerr);
+		r = n < 0 ? (int)n : 0;
+	}
+	if (r == 0)
+		r = famfs_log_create(t->pool->base + info.log_offset, info.log_size,
+				     info.log_generation + 1, t->pool->ops, &new);
+	if (r == 0)
+		r = famfs_ckpt_write(st, new);
+	if (r == 0)
+		r = copy_after(old, base, new);
+	famfs_state_free(st);
+	if (r < 0) {
+		famfs_log_free(new);
+		return r;
+	}
+	/* C6: the commit point. */
+	info.log_generation++;
+	info.sb_seq++;
+	famfs_sb_write(t->pool->base, &info, t->pool->ops);
+	t->pool->info = info;
+	t->pool->log = new;
+	famfs_log_free(old);
+	return 0;
+}
+
 static void print_tree(const struct famfs_node *n, char *path, size_t len)
 {
 	for (n = n->dir.first; n; n = n->next) {
@@ -240,6 +329,8 @@ static int run(struct tool *t, int argc, char **argv, uint64_t *ret_ino)
 		err = do_delete(t, argv[1], ret_ino);
 	else if (!strcmp(cmd, "reclaim") && argc == 2)
 		err = do_reclaim(t, argv[1], ret_ino);
+	else if (!strcmp(cmd, "compact") && argc <= 2)
+		err = compact(t, argc == 2 ? strtoull(argv[1], NULL, 0) : 0);
 	if (err == 0)
 		publish(t);
 	return err;
@@ -305,7 +396,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: famfs-logtool POOL "
-			"mkdir|create|delete|reclaim|fill|tree|serve ...\n");
+			"mkdir|create|delete|reclaim|fill|compact|tree|serve ...\n");
 		return 2;
 	}
 	if (tool_open(&t, argv[1]) < 0)

@@ -98,7 +98,8 @@ static int cmd_info(int argc, char **argv)
 	       "\"log_size\": %llu, \"data_offset\": %llu, \"log_generation\": %llu, "
 	       "\"files\": %llu, \"dirs\": %llu, \"held_bytes\": %llu, "
 	       "\"pte_faults\": %llu, \"pmd_faults\": %llu, \"pmd_fallbacks\": %llu, "
-	       "\"mkwrite_faults\": %llu, \"fault_errors\": %llu}\n",
+	       "\"mkwrite_faults\": %llu, \"fault_errors\": %llu, "
+	       "\"applied_seq\": %llu, \"applied_generation\": %llu}\n",
 	       i.abi_version, i.flags, (unsigned long long)i.device_size,
 	       (unsigned long long)i.pool_size, (unsigned long long)i.alloc_unit,
 	       (unsigned long long)i.log_offset, (unsigned long long)i.log_size,
@@ -108,7 +109,9 @@ static int cmd_info(int argc, char **argv)
 	       (unsigned long long)i.pte_faults, (unsigned long long)i.pmd_faults,
 	       (unsigned long long)i.pmd_fallbacks,
 	       (unsigned long long)i.mkwrite_faults,
-	       (unsigned long long)i.fault_errors);
+	       (unsigned long long)i.fault_errors,
+	       (unsigned long long)i.applied_seq,
+	       (unsigned long long)i.applied_generation);
 	return 0;
 }
 
