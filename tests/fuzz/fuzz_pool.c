@@ -92,6 +92,9 @@ static uint32_t touch(const struct famfs_rec *r)
 	for (uint32_t i = 0; i < r->n_extents; i++)
 		sum += (uint32_t)(famfs_extent_offset(&r->extents[i]) ^
 				  famfs_extent_len(&r->extents[i]));
+	for (uint32_t i = 0; i < r->n_reclaims; i++)
+		sum += (uint32_t)(le64toh(r->reclaims[i].ino) ^
+				  le64toh(r->reclaims[i].delete_seq));
 	sum += (uint32_t)strlen(famfs_rec_type_name(r->type));
 	if (r->name_len)
 		sum += famfs_name_check(r->name, r->name_len) != NULL;
@@ -154,6 +157,9 @@ static void round_trip(const struct famfs_rec_hdr *h, const struct famfs_rec *r)
 		break;
 	case FAMFS_REC_RECLAIM:
 		CHECK(back.ino == r->ino && back.delete_seq == r->delete_seq);
+		CHECK(back.n_reclaims == r->n_reclaims);
+		CHECK(memcmp(back.reclaims, r->reclaims,
+			     r->n_reclaims * sizeof(*r->reclaims)) == 0);
 		break;
 	case FAMFS_REC_PENDING:
 		CHECK(back.ino == r->ino && back.delete_seq == r->delete_seq &&
