@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes the core library's pool parser and fsck: builds the libFuzzer
-# target (tests/fuzz/fuzz_pool.c) with clang over the library sources
-# (ASan+UBSan), writes the seed corpus into build/fuzz/corpus, runs for
-# SECONDS, and prints one closing line "fuzz: N passed, N failed".
+# Fuzzes the core library's pool parser, fsck, the log's scrub and repair
+# and checkpoints: builds the libFuzzer target (tests/fuzz/fuzz_pool.c)
+# with clang over the library sources (ASan+UBSan), writes the seed
+# corpus (format 2 images of one, two and three generations, damaged in
+# one log copy or both, and record streams with compactions) into
+# build/fuzz/corpus, runs for SECONDS, and prints one closing line
+# "fuzz: N passed, N failed".
 # A crash, sanitizer report, timeout or leak leaves its input in
 # build/fuzz/artifacts/. Under CI=true a missing clang or libFuzzer is a
 # failure, never a skip.
@@ -61,11 +64,13 @@ echo "fuzz: building $out/fuzz_pool and $out/mkseed with $CLANG"
 "$out/mkseed" "$out/corpus" || { echo "fuzz: seed generation failed"; finish 0 1; }
 
 # Magic numbers the mutator cannot guess: the on-media magics (little
-# endian bytes) and the stream form's tag.
+# endian bytes) and the tags of the input forms (tests/fuzz/fuzz_pool.h).
 cat >"$out/pool.dict" <<'DICT'
 sb_magic="FAMFSD01"
 log_magic="FAMFSLOG"
 stream="FZRECS01"
+sparse="FZSPRS01"
+sparse_crc="FZSPRC01"
 DICT
 
 echo "fuzz: running for ${secs}s on $(ls "$out/corpus" | wc -l) corpus inputs"

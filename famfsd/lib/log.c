@@ -568,7 +568,13 @@ static long verify_header(struct famfs_log *log)
 	return why[0] && why[1] ? -EUCLEAN : (long)HDR_USED;
 }
 
-/* Both copies of the thing after pos, each on its own; the good length. */
+/*
+ * Both copies of the thing after pos, each on its own; the good length.
+ * Readers take copy 0 when it is good, so the length is copy 0's then,
+ * and a copy 1 that passes but differs is named (its CRC could pass for
+ * other bytes than copy 0's; left alone it would be read the day copy 0
+ * goes bad, and walking by its length would lose the readers' place).
+ */
 static long verify_thing(struct famfs_log *log, enum famfs_log_part part,
 			 struct famfs_log_pos *pos, uint64_t limit)
 {
@@ -578,10 +584,13 @@ static long verify_thing(struct famfs_log *log, enum famfs_log_part part,
 
 	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
 		why[c] = check_retry(log, c, pos->end, limit, want);
-		if (!why[c])
+		if (!why[c] && !len)
 			len = le32toh(((const struct famfs_rec_hdr *)
 				       (body_of(log, c) + pos->end))->len);
 	}
+	if (!why[0] && !why[1] &&
+	    memcmp(body_of(log, 0) + pos->end, body_of(log, 1) + pos->end, len))
+		why[1] = "record: copy 1 differs from copy 0";
 	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
 		if (why[c])
 			report(log, &(struct famfs_log_damage){

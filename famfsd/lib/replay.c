@@ -13,31 +13,42 @@ static void reserve(struct famfs_state *st, uint64_t bytes)
 	(void)famfs_ns_reserve(st->ns, famfs_ns_count(st->ns) + bytes / 80);
 }
 
-/* Decodes and applies one record or item; the hook after it. */
+/*
+ * Decodes and applies one record or item into *rec. The caller moves its
+ * position past it before calling the hook (call_hook), so that a hook
+ * error leaves the position after a record the state already holds.
+ */
 static int apply_one(const struct famfs_rec_hdr *h, bool item,
-		     struct famfs_state *st, famfs_replay_hook_t hook,
-		     void *ctx, struct famfs_replay_error *err)
+		     struct famfs_state *st, struct famfs_rec *rec,
+		     struct famfs_replay_error *err)
 {
-	struct famfs_rec rec;
 	int r;
 
-	r = famfs_rec_decode(h, &rec, &err->reason);
+	r = famfs_rec_decode(h, rec, &err->reason);
 	if (r < 0) {
 		err->bad_record = 1;
 		return r;
 	}
-	rec.checkpoint = item;
-	r = famfs_state_apply(st, &rec, &err->reason);
-	if (r < 0 || !hook)
-		return r;
-	if (rec.type != FAMFS_REC_RECLAIM || rec.n_reclaims <= 1)
-		return hook(ctx, &rec, st);
-	/* Hooks see one reclaimed inode at a time, in ino and delete_seq. */
-	for (uint32_t i = 0; i < rec.n_reclaims && r == 0; i++) {
-		struct famfs_rec one = rec;
+	rec->checkpoint = item;
+	return famfs_state_apply(st, rec, &err->reason);
+}
 
-		one.ino = le64toh(rec.reclaims[i].ino);
-		one.delete_seq = le64toh(rec.reclaims[i].delete_seq);
+/* The hook, after an applied record or item. */
+static int call_hook(const struct famfs_rec *rec, struct famfs_state *st,
+		     famfs_replay_hook_t hook, void *ctx)
+{
+	int r = 0;
+
+	if (!hook)
+		return 0;
+	if (rec->type != FAMFS_REC_RECLAIM || rec->n_reclaims <= 1)
+		return hook(ctx, rec, st);
+	/* Hooks see one reclaimed inode at a time, in ino and delete_seq. */
+	for (uint32_t i = 0; i < rec->n_reclaims && r == 0; i++) {
+		struct famfs_rec one = *rec;
+
+		one.ino = le64toh(rec->reclaims[i].ino);
+		one.delete_seq = le64toh(rec->reclaims[i].delete_seq);
 		one.reclaims = NULL;
 		one.n_reclaims = 0;
 		r = hook(ctx, &one, st);
@@ -54,6 +65,7 @@ static long replay_checkpoint(struct famfs_log *log, struct famfs_log_pos *pos,
 	struct famfs_log_pos at = { 0 }, next;
 	const struct famfs_rec_hdr *h;
 	struct famfs_log_error lerr;
+	struct famfs_rec rec;
 	long applied = 0;
 	int r;
 
@@ -75,11 +87,14 @@ static long replay_checkpoint(struct famfs_log *log, struct famfs_log_pos *pos,
 		*err = (struct famfs_replay_error){
 			.checkpoint = true, .seq = next.seq, .offset = at.end,
 		};
-		r = apply_one(h, true, st, hook, ctx, err);
+		r = apply_one(h, true, st, &rec, err);
 		if (r < 0)
 			return r;
 		at = next;
 		applied++;
+		r = call_hook(&rec, st, hook, ctx);
+		if (r < 0)
+			return r;
 	}
 	*pos = famfs_log_start(log);
 	return applied;
@@ -93,6 +108,7 @@ long famfs_replay(struct famfs_log *log, struct famfs_log_pos *pos,
 	const struct famfs_rec_hdr *h;
 	struct famfs_log_error lerr;
 	struct famfs_log_pos next;
+	struct famfs_rec rec;
 	long applied = 0;
 	int r;
 
@@ -119,10 +135,13 @@ long famfs_replay(struct famfs_log *log, struct famfs_log_pos *pos,
 		*err = (struct famfs_replay_error){
 			.seq = next.seq, .offset = pos->end,
 		};
-		r = apply_one(h, false, st, hook, ctx, err);
+		r = apply_one(h, false, st, &rec, err);
 		if (r < 0)
 			return r;
 		*pos = next;
 		applied++;
+		r = call_hook(&rec, st, hook, ctx);
+		if (r < 0)
+			return r;
 	}
 }

@@ -134,6 +134,13 @@ static const char *check_new_node(const struct famfs_state *st,
 			    r->ino <= st->max_ino)
 		return r->checkpoint ? "inode number above the checkpoint's highest" :
 		       "inode number reused or out of order";
+	/*
+	 * Nodes before pending files, as famfs_ckpt_write lists them: else a
+	 * node could take the number of a file pending already, live and
+	 * deleted at once (check_pending looks for live numbers only).
+	 */
+	if (r->checkpoint && st->pending_last)
+		return "node item after the checkpoint's pending items";
 	if (r->mode & ~07777u)
 		return "mode has bits beyond the permissions";
 	return famfs_name_check(r->name, r->name_len);
@@ -273,8 +280,10 @@ static const char *check_reclaim(const struct famfs_state *st,
 
 /*
  * A checkpoint's PENDING item: a deleted file (not live, its number used
- * before), deleted before the checkpoint, listed in delete order, whose
- * extents are free so far.
+ * before), deleted before the checkpoint, listed in delete order (one
+ * delete record deletes one file, so strictly), whose extents are free so
+ * far. Node items all come before (check_new_node), so "not live" holds
+ * for the whole checkpoint.
  */
 static const char *check_pending(const struct famfs_state *st,
 				 const struct famfs_rec *r, struct plan *p)
@@ -283,7 +292,7 @@ static const char *check_pending(const struct famfs_state *st,
 	    famfs_ns_get(st->ns, r->ino))
 		return "pending item names a live or impossible inode";
 	if (r->delete_seq == 0 || r->delete_seq > st->last_seq ||
-	    (st->pending_last && r->delete_seq < st->pending_last->delete_seq))
+	    (st->pending_last && r->delete_seq <= st->pending_last->delete_seq))
 		return "pending item's delete is out of order";
 	if (r->n_extents > FAMFS_MAX_EXTENTS)
 		return "pending item has too many extents";

@@ -24,11 +24,14 @@
 #include "lease.h"
 #include "testpool.h"
 
-/* CRC32C bit by bit: reflected polynomial 0x82F63B78, ~0 in and out. */
-static uint32_t ref_crc32c(const void *buf, size_t len)
+/*
+ * CRC32C bit by bit: reflected polynomial 0x82F63B78, the register
+ * starting at `start`, inverted out.
+ */
+static uint32_t ref_crc32c_from(uint32_t start, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	uint32_t c = 0xffffffffu;
+	uint32_t c = start;
 
 	while (len--) {
 		c ^= *p++;
@@ -36,6 +39,25 @@ static uint32_t ref_crc32c(const void *buf, size_t len)
 			c = (c >> 1) ^ (c & 1 ? 0x82f63b78u : 0);
 	}
 	return ~c;
+}
+
+/* The standard CRC32C: ~0 in and out. */
+static uint32_t ref_crc32c(const void *buf, size_t len)
+{
+	return ref_crc32c_from(0xffffffffu, buf, len);
+}
+
+/*
+ * A record or item of log generation g (docs/format.md): the register
+ * starts at ~0 XOR the seed, the low and high halves of g XORed with
+ * "SMAF" (0x46414d53), over every byte after the crc field.
+ */
+static uint32_t ref_record_crc(const void *rec, uint32_t len, uint64_t g)
+{
+	uint32_t seed = (uint32_t)g ^ (uint32_t)(g >> 32) ^ 0x46414d53u;
+
+	return ref_crc32c_from(0xffffffffu ^ seed, (const uint8_t *)rec + 4,
+			       len - 4);
 }
 
 /* The stored crc field at p, as the media holds it (little-endian). */
@@ -163,17 +185,42 @@ static void pool_with_one_record(struct tpool *p)
 	tpool_publish(p);
 }
 
+/*
+ * Both header copies of the current generation: line 0 and each tail
+ * slot; the newest tail, in slot `slot`, is `seq`.
+ */
+static void check_header_crcs(const struct tpool *p, int slot, uint64_t seq)
+{
+	for (unsigned int c = 0; c < 2; c++) {
+		const struct famfs_log_hdr *hdr = tpool_hdr(p, c);
+
+		assert_int_equal(stored_le32(&hdr->crc),
+				 ref_crc32c(hdr, offsetof(struct famfs_log_hdr, crc)));
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(stored_le32(&hdr->tail[i].crc),
+					 ref_crc32c(&hdr->tail[i],
+						    offsetof(struct famfs_log_tail, crc)));
+		assert_int_equal(le64toh(hdr->generation), p->info.log_generation);
+		assert_int_equal(le64toh(hdr->tail[slot].seq), seq);
+		assert_true(le64toh(hdr->tail[!slot].seq) < seq);
+	}
+}
+
 /* Each crc field against the reference over its documented bytes. */
 static void test_on_media_crcs(void **state)
 {
 	struct famfs_lease_info li = { .epoch = 7, .pid = 42, .host = "h" };
-	const struct famfs_log_hdr *hdr;
 	const struct famfs_rec_hdr *rec;
 	const struct famfs_lease *l;
 	const struct famfs_sb *sb;
 	struct tpool p;
+	uint32_t len;
 
 	(void)state;
+	/* The seed the format names, for the generations used here and a wide one. */
+	assert_int_equal(FAMFS_REC_CRC_SEED(1), 0x46414d52u);
+	assert_int_equal(FAMFS_REC_CRC_SEED(2), 0x46414d51u);
+	assert_int_equal(FAMFS_REC_CRC_SEED(0x100000001ull), 0x46414d53u);
 	pool_with_one_record(&p);
 	/* Superblock, both copies: bytes 0 .. crc. */
 	for (int i = 0; i < 2; i++) {
@@ -182,25 +229,43 @@ static void test_on_media_crcs(void **state)
 		assert_int_equal(stored_le32(&sb->crc),
 				 ref_crc32c(sb, offsetof(struct famfs_sb, crc)));
 	}
-	/* Log header: its first line up to crc; each tail slot likewise. */
-	hdr = (const void *)tpool_log_base(&p);
-	assert_int_equal(stored_le32(&hdr->crc),
-			 ref_crc32c(hdr, offsetof(struct famfs_log_hdr, crc)));
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(stored_le32(&hdr->tail[i].crc),
-				 ref_crc32c(&hdr->tail[i],
-					    offsetof(struct famfs_log_tail, crc)));
-	assert_int_equal(le64toh(hdr->tail[1].seq), 1);	/* slot 1 % 2 */
-	/* A record: every byte after its crc field, up to len. */
-	rec = (const void *)tpool_recs(&p);
-	assert_int_equal(le64toh(rec->seq), 1);
-	assert_int_equal(stored_le32(&rec->crc),
-			 ref_crc32c((const uint8_t *)rec + 4, le32toh(rec->len) - 4));
+	/* Log header, both copies: line 0 up to crc; each tail slot likewise. */
+	check_header_crcs(&p, 1, 1);		/* the first publish: slot 1 */
+	/* A record, both copies: every byte after its crc field, up to len. */
+	for (unsigned int c = 0; c < 2; c++) {
+		rec = (const void *)tpool_body(&p, c);
+		len = le32toh(rec->len);
+		assert_int_equal(le64toh(rec->seq), 1);
+		assert_int_equal(stored_le32(&rec->crc), ref_record_crc(rec, len, 1));
+		/* Not the unseeded CRC: a generation's records are its own. */
+		assert_int_not_equal(stored_le32(&rec->crc),
+				     ref_crc32c((const uint8_t *)rec + 4, len - 4));
+	}
 	/* The lease: bytes 0 .. crc. */
 	famfs_lease_write(p.base, p.ops, &li);
 	l = (const void *)(p.base + FAMFS_LEASE_OFFSET);
 	assert_int_equal(stored_le32(&l->crc),
 			 ref_crc32c(l, offsetof(struct famfs_lease, crc)));
+
+	/* Generation 2: its checkpoint items and records, seeded with 2. */
+	assert_int_equal(tpool_compact(&p), 0);
+	assert_int_equal(tpool_mkdir(&p, FAMFS_ROOT_INO, "later", NULL), 0);
+	tpool_publish(&p);
+	check_header_crcs(&p, 0, 2);		/* the seal wrote both with 1 */
+	for (unsigned int c = 0; c < 2; c++) {
+		const uint8_t *body = tpool_body(&p, c);
+		uint64_t at = 0;
+
+		for (int k = 0; k < 2; k++) {		/* the item, then the record */
+			rec = (const void *)(body + at);
+			len = le32toh(rec->len);
+			assert_int_equal(le64toh(rec->seq), k + 1);
+			assert_int_equal(stored_le32(&rec->crc),
+					 ref_record_crc(rec, len, 2));
+			at += len;
+		}
+		assert_int_equal(at, famfs_log_published(p.log).end);
+	}
 	tpool_fini(&p);
 }
 
@@ -228,9 +293,27 @@ static void test_superblock_crc_covers_every_byte(void **state)
 	tpool_fini(&p);
 }
 
-/* Every byte of the log header's first line, the same way. */
+struct seen {
+	int n;
+	struct famfs_log_damage d;
+};
+
+static void on_damage(void *ctx, const struct famfs_log_damage *d)
+{
+	struct seen *s = ctx;
+
+	s->n++;
+	s->d = *d;
+}
+
+/*
+ * Every byte of the log header's first line, the same way: in both copies
+ * refused for copy 0's reason; in one copy the log opens from the other
+ * and names the bad copy for the same reason.
+ */
 static void test_log_header_crc_covers_every_byte(void **state)
 {
+	const size_t line = offsetof(struct famfs_log_hdr, tail);
 	struct famfs_log_error err;
 	struct famfs_log *log = NULL;
 	struct tpool p;
@@ -239,21 +322,39 @@ static void test_log_header_crc_covers_every_byte(void **state)
 	(void)state;
 	pool_with_one_record(&p);
 	lb = tpool_log_base(&p);
-	for (size_t b = 0; b < offsetof(struct famfs_log_hdr, tail); b++) {
-		lb[b] ^= 0x40;
+	for (size_t b = 0; b < line; b++) {
+		const char *want = b < 8 ? "log header: bad magic" :
+				   "log header: CRC mismatch";
+
+		tpool_flip_area(&p, b, 0x40, TPOOL_BOTH);
 		assert_int_equal(famfs_log_open(lb, p.info.log_size, 1, p.ops,
 						&log, &err), -EUCLEAN);
-		assert_string_equal(err.reason, b < 8 ? "log header: bad magic" :
-				    "log header: CRC mismatch");
-		lb[b] ^= 0x40;
+		assert_string_equal(err.reason, want);
+		assert_null(log);
+		tpool_flip_area(&p, b, 0x40, TPOOL_COPY1);
+		for (unsigned int c = 0; c < 2; c++) {
+			struct seen s = { .n = 0 };
+
+			assert_int_equal(famfs_log_open(lb, p.info.log_size, 1, p.ops,
+							&log, &err), 0);
+			famfs_log_set_damage_hook(log, on_damage, &s);
+			assert_int_equal(s.n, 1);
+			assert_int_equal(s.d.copy, c);
+			assert_string_equal(s.d.reason, want);
+			famfs_log_free(log);
+			log = NULL;
+			tpool_flip_area(&p, b, 0x40, TPOOL_BOTH);	/* move it */
+		}
+		tpool_flip_area(&p, b, 0x40, TPOOL_COPY0);
 	}
-	assert_null(log);
+	assert_memory_equal(tpool_area(&p, 0), tpool_area(&p, 1), line);
 	tpool_fini(&p);
 }
 
 /*
  * Every byte of a record: refused for its CRC, except the length, whose
  * framing check comes first by design (it says how many bytes to check).
+ * In both copies the reader stops there; in one, it reads the other.
  */
 static void test_record_crc_covers_every_byte(void **state)
 {
@@ -262,27 +363,34 @@ static void test_record_crc_covers_every_byte(void **state)
 	const struct famfs_rec_hdr *h;
 	struct famfs_log_error err;
 	struct tpool p;
-	uint8_t *rec;
 	uint32_t len;
 
 	(void)state;
 	pool_with_one_record(&p);
-	rec = tpool_recs(&p);
-	len = le32toh(((const struct famfs_rec_hdr *)rec)->len);
+	len = le32toh(((const struct famfs_rec_hdr *)tpool_body(&p, 0))->len);
 	assert_true(len > sizeof(struct famfs_rec_hdr) + 15);
+	assert_int_equal(famfs_log_read_tail(p.log, &tail, &err), 0);
 	for (size_t b = 0; b < len; b++) {
-		rec[b] ^= 0x40;
+		tpool_flip(&p, b, 0x40, TPOOL_BOTH);
 		pos = (struct famfs_log_pos){ 0 };
-		assert_int_equal(famfs_log_read_tail(p.log, &tail, &err), 0);
 		assert_int_equal(famfs_log_next(p.log, &pos, &tail, &h, &err),
 				 -EUCLEAN);
 		assert_int_equal(err.seq, 1);
 		if (b < len_at || b >= len_at + 4)
 			assert_string_equal(err.reason, "record CRC mismatch");
-		rec[b] ^= 0x40;
+		tpool_flip(&p, b, 0x40, TPOOL_COPY0);
+		pos = (struct famfs_log_pos){ 0 };
+		assert_int_equal(famfs_log_next(p.log, &pos, &tail, &h, &err), 1);
+		assert_ptr_equal(h, tpool_body(&p, 0));
+		tpool_flip(&p, b, 0x40, TPOOL_BOTH);
+		pos = (struct famfs_log_pos){ 0 };
+		assert_int_equal(famfs_log_next(p.log, &pos, &tail, &h, &err), 1);
+		assert_ptr_equal(h, tpool_body(&p, 1));	/* copy 0 is bad now */
+		tpool_flip(&p, b, 0x40, TPOOL_COPY0);
 	}
 	pos = (struct famfs_log_pos){ 0 };
 	assert_int_equal(famfs_log_next(p.log, &pos, &tail, &h, &err), 1);
+	assert_ptr_equal(h, tpool_body(&p, 0));
 	tpool_fini(&p);
 }
 

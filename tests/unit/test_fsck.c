@@ -4,8 +4,11 @@
  * pool, truncated images, a bit flip at thousands of positions (each one
  * either changes nothing or is named where it is; a torn superblock copy,
  * and any bit of either copy of the log, is survived: the state stays the
- * same and the damaged copy is named at its exact place), a tail past the
- * end, bad records, and plain garbage. fsck never crashes and never hangs.
+ * same and the damaged copy is named at its exact place; the same bit in
+ * both copies of the log is fatal where the log needs it, named at its
+ * exact record, or for a tail slot the previous tail serves), a tail past
+ * the end, bad records, and plain garbage. fsck never crashes and never
+ * hangs.
  */
 #include <endian.h>
 #include <errno.h>
@@ -206,7 +209,10 @@ struct flip_ctx {
 	struct famfs_fsck_report clean;
 	uint64_t rec_off[32];		/* record k+1 starts at rec_off[k] */
 	int n_recs;
+	int newer_slot;			/* slot holding the latest tail */
+	uint64_t older_seq;		/* what the other slot holds */
 	unsigned long flips[R_RECORD + 1];
+	unsigned long both_flips[R_RECORD + 1];
 };
 
 /* Flips one bit at image offset at, runs fsck, checks the verdict. */
@@ -271,6 +277,63 @@ static void flip_one(struct flip_ctx *c, uint64_t at, uint8_t mask)
 	}
 }
 
+/*
+ * The same bit flipped at offset at of log copy 0 and at its twin in copy
+ * 1: nothing to fall back on. The header is fatal, a record is named at
+ * exactly its index, a tail slot leaves the other slot's (older) tail.
+ */
+static void flip_both(struct flip_ctx *c, uint64_t at, uint8_t mask)
+{
+	uint64_t twin = at + area_at(c->p, 1) - area_at(c->p, 0);
+	struct famfs_fsck_report rep;
+	int which = -1, r;
+	unsigned int copy = 0;
+	enum region reg = region_of(c->p, at, c->clean.log_used, &which, &copy);
+
+	assert_int_equal(copy, 0);
+	c->p->base[at] ^= mask;
+	c->p->base[twin] ^= mask;
+	r = famfs_fsck(c->p->base, c->p->size, none(), &rep);
+	c->p->base[at] ^= mask;
+	c->p->base[twin] ^= mask;
+	c->both_flips[reg]++;
+	switch (reg) {
+	case R_LOGHDR:
+		assert_int_equal(r, -EUCLEAN);
+		assert_int_equal(rep.where, FAMFS_FSCK_LOG_HEADER);
+		assert_non_null(rep.reason);
+		break;
+	case R_SLOT:
+		assert_int_equal(r, 0);
+		for (int i = 0; i < (int)FAMFS_LOG_TAIL_SLOTS; i++)
+			assert_true((rep.tail_slot[i] != NULL) == (i % 2 == which));
+		if (which == c->newer_slot) {
+			assert_int_equal(rep.tail_seq, c->older_seq);
+			assert_int_equal(rep.records, c->older_seq);
+		} else {
+			assert_same_state(&rep, &c->clean);
+		}
+		break;
+	case R_RECORD: {
+		uint64_t off = at - area_at(c->p, 0) - FAMFS_LOG_HDR_SIZE;
+		int k = 0;
+
+		while (k + 1 < c->n_recs && c->rec_off[k + 1] <= off)
+			k++;
+		assert_int_equal(r, -EUCLEAN);
+		assert_int_equal(rep.where, FAMFS_FSCK_RECORD);
+		assert_int_equal(rep.bad_seq, (uint64_t)k + 1);
+		assert_int_equal(rep.bad_offset, c->rec_off[k]);
+		assert_int_equal(rep.records, (uint64_t)k);
+		assert_non_null(rep.reason);
+		break;
+	}
+	default:
+		fail_msg("offset %llu is no part of log copy 0",
+			 (unsigned long long)at);
+	}
+}
+
 static void test_bit_flips_everywhere(void **state)
 {
 	static struct flip_ctx c;
@@ -301,6 +364,11 @@ static void test_bit_flips_everywhere(void **state)
 	}
 	famfs_log_free(r);
 	assert_int_equal(c.n_recs, (int)ex.records);
+	const struct famfs_log_hdr *hdr = tpool_hdr(&p, 0);
+
+	c.newer_slot = le64toh(hdr->tail[0].seq) == tail.seq ? 0 : 1;
+	c.older_seq = le64toh(hdr->tail[!c.newer_slot].seq);
+	assert_true(c.older_seq < tail.seq);
 
 	/* Every bit of both superblocks, the lease and the log header lines. */
 	for (at = 0; at < sizeof(struct famfs_sb); at++)
@@ -320,6 +388,13 @@ static void test_bit_flips_everywhere(void **state)
 		for (at = 0; at < c.clean.log_used; at++)
 			flip_one(&c, area_at(&p, cp) + FAMFS_LOG_HDR_SIZE + at,
 				 (uint8_t)(1u << (at % 8)));
+	/* The same bits in both copies at once. */
+	for (at = 0; at < 3 * FAMFS_CACHELINE; at++)
+		for (int b = 0; b < 8; b++)
+			flip_both(&c, area_at(&p, 0) + at, (uint8_t)(1u << b));
+	for (at = 0; at < c.clean.log_used; at++)
+		flip_both(&c, area_at(&p, 0) + FAMFS_LOG_HDR_SIZE + at,
+			  (uint8_t)(1u << (at % 8)));
 	/* Samples of everything else: slack, unused header, free log, data. */
 	for (at = sizeof(struct famfs_sb); at < lo; at += 61)
 		flip_one(&c, at, 0x80);
@@ -333,6 +408,8 @@ static void test_bit_flips_everywhere(void **state)
 
 	for (int reg = R_OTHER; reg <= R_RECORD; reg++)
 		assert_true(c.flips[reg] > 0);
+	for (int reg = R_LOGHDR; reg <= R_RECORD; reg++)
+		assert_true(c.both_flips[reg] > 0);
 	/* And after all that the image is untouched. */
 	struct famfs_fsck_report again;
 

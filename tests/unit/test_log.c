@@ -1,248 +1,101 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The metadata log through a recording famfs_cache_ops: the writer flushes
- * exactly the cache lines of each record it appends (P1-P2), publish is
- * fence -> tail slot write -> flush of that one line -> fence (P3-P6),
- * readers invalidate before they read (R1-R2) and retry a bad record before
- * naming it (R3). Torn and corrupt tails, a tail past the end, CRC flips in
- * every byte of the record area, batches, a full log, an aborted batch.
+ * The metadata log of format 2, writer and reader, through a recording
+ * famfs_cache_ops (logrec.h). The writer flushes exactly the cache lines
+ * of each record in both copies (P1-P2); publish is fence -> the same tail
+ * slot of both copies written and flushed -> fence (P3-P6); a checkpoint
+ * item is flushed in both copies with no fence (C2); the seal is fence ->
+ * both header copies -> fence (C3), and a seal that never reached the
+ * pool leaves nothing that opens; mkfs clears the other generation's
+ * headers. Readers invalidate before they read (R1-R2). Torn and corrupt
+ * tails in four slots, a tail past the end, batches, a full log, an
+ * aborted batch, a restarting writer. test_log_copies.c has the rest.
  */
-#include <endian.h>
-#include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <cmocka.h>
-
-#include "crc.h"
-#include "testpool.h"
-
-#define LINE	FAMFS_CACHELINE
-#define MAX_EV	4096
-
-/* ---- the recording cache ops ------------------------------------------ */
-
-struct ev {
-	char kind;			/* F flush, I invalidate, W wfence, R rfence */
-	uintptr_t addr;
-	size_t len;
-	uint32_t range_crc;		/* F: CRC of the flushed bytes at the call */
-	struct famfs_log_tail tail[2];	/* both tail slots at the call */
-};
-
-static struct {
-	struct ev ev[MAX_EV];
-	int n;
-	bool overflow;
-	const struct famfs_log_hdr *hdr;	/* snapshot its tail slots */
-	/* On the heal_after-th invalidate covering heal_at, store heal_val. */
-	uint8_t *heal_at;
-	uint8_t heal_val;
-	int heal_after;
-} rec;
-
-static void record(char kind, const void *addr, size_t len)
-{
-	struct ev *e;
-
-	if (rec.n == MAX_EV) {
-		rec.overflow = true;
-		return;
-	}
-	e = &rec.ev[rec.n++];
-	e->kind = kind;
-	e->addr = (uintptr_t)addr;
-	e->len = len;
-	e->range_crc = kind == 'F' ? famfs_crc32c(addr, len) : 0;
-	if (rec.hdr)
-		memcpy(e->tail, rec.hdr->tail, sizeof(e->tail));
-}
-
-static void rec_flush(const void *addr, size_t len)
-{
-	record('F', addr, len);
-}
-
-/* An invalidate may "reload" a line: the stale-cache case R3 retries for. */
-static void rec_invalidate(const void *addr, size_t len)
-{
-	record('I', addr, len);
-	if (rec.heal_at && (uintptr_t)rec.heal_at >= (uintptr_t)addr &&
-	    (uintptr_t)rec.heal_at < (uintptr_t)addr + len &&
-	    --rec.heal_after == 0) {
-		*rec.heal_at = rec.heal_val;
-		rec.heal_at = NULL;
-	}
-}
-
-static void rec_wfence(void)
-{
-	record('W', NULL, 0);
-}
-
-static void rec_rfence(void)
-{
-	record('R', NULL, 0);
-}
-
-static const struct famfs_cache_ops rec_ops = {
-	.name = "record", .flush = rec_flush, .invalidate = rec_invalidate,
-	.wfence = rec_wfence, .rfence = rec_rfence,
-};
-
-static void rec_reset(void)
-{
-	rec.n = 0;
-	rec.overflow = false;
-	rec.heal_at = NULL;
-}
-
-/* ---- line sets ---------------------------------------------------------- */
-
-struct lines {
-	uintptr_t v[1024];
-	size_t n;
-};
-
-static void lines_add(struct lines *s, uintptr_t addr, size_t len)
-{
-	if (!len)
-		return;
-	for (uintptr_t l = addr & ~(uintptr_t)(LINE - 1); l < addr + len; l += LINE) {
-		size_t i;
-
-		for (i = 0; i < s->n && s->v[i] != l; i++)
-			;
-		if (i == s->n) {
-			assert_true(s->n < 1024);
-			s->v[s->n++] = l;
-		}
-	}
-}
-
-static bool lines_has(const struct lines *s, uintptr_t l)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i] == l)
-			return true;
-	return false;
-}
-
-static void assert_same_lines(const struct lines *a, const struct lines *b)
-{
-	assert_int_equal(a->n, b->n);
-	for (size_t i = 0; i < a->n; i++)
-		assert_true(lines_has(b, a->v[i]));
-}
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static void assert_pos_equal(struct famfs_log_pos a, struct famfs_log_pos b)
-{
-	assert_int_equal(a.seq, b.seq);
-	assert_int_equal(a.end, b.end);
-	assert_int_equal(a.epoch, b.epoch);
-}
-
-static void pool_new(struct tpool *p, const struct famfs_cache_ops *ops)
-{
-	assert_int_equal(tpool_init(p, 4096, FAMFS_MIN_LOG_SIZE, 256, ops), 0);
-	rec.hdr = (const void *)tpool_log_base(p);
-	rec_reset();
-}
-
-static void pool_free(struct tpool *p)
-{
-	rec.hdr = NULL;
-	tpool_fini(p);
-}
-
-static struct famfs_log *reader(struct tpool *p, const struct famfs_cache_ops *ops)
-{
-	struct famfs_log *log = NULL;
-	struct famfs_log_error err;
-
-	assert_int_equal(famfs_log_open(tpool_log_base(p), p->info.log_size,
-					p->info.log_generation, ops, &log, &err), 0);
-	return log;
-}
-
-/* Appends a raw record of n payload bytes (a recognisable pattern). */
-static uint64_t append_raw(struct tpool *p, uint32_t n)
-{
-	static uint8_t payload[FAMFS_REC_PAYLOAD_MAX];
-	uint64_t seq = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		payload[i] = (uint8_t)(i * 13 + n);
-	assert_int_equal(famfs_log_append(p->log, FAMFS_REC_MKDIR, p->epoch,
-					  payload, n, &seq), 0);
-	return seq;
-}
-
-/* Reads every published record; returns how many, or -errno. */
-static long read_all(struct famfs_log *log, struct famfs_log_error *err)
-{
-	struct famfs_log_pos pos = { 0 }, tail;
-	const struct famfs_rec_hdr *h;
-	long n = 0;
-	int r;
-
-	r = famfs_log_read_tail(log, &tail, err);
-	if (r < 0)
-		return r;
-	while ((r = famfs_log_next(log, &pos, &tail, &h, err)) > 0) {
-		assert_int_equal(le64toh(h->seq), pos.seq);
-		n++;
-	}
-	return r < 0 ? r : n;
-}
-
-/* Rewrites tail slot i with a valid CRC. */
-static void write_slot(struct tpool *p, int i, uint64_t seq, uint64_t end,
-		       uint64_t generation)
-{
-	struct famfs_log_hdr *hdr = (void *)tpool_log_base(p);
-	struct famfs_log_tail *t = &hdr->tail[i];
-
-	memset(t, 0, sizeof(*t));
-	t->seq = htole64(seq);
-	t->end = htole64(end);
-	t->generation = htole64(generation);
-	t->epoch = htole64(1);
-	t->crc = htole32(famfs_crc_struct(t, sizeof(*t)));
-}
-
-static struct famfs_log_hdr *hdr_of(struct tpool *p)
-{
-	return (void *)tpool_log_base(p);
-}
+#include "logrec.h"
 
 /* ---- writer ------------------------------------------------------------- */
 
-static void test_format_flushes_header_then_fences(void **state)
+/*
+ * mkfs: the other pair's headers cleared and flushed, a fence (C3's
+ * first), then both header copies of the generation written and flushed,
+ * a fence. Nothing of the new headers is written before the fence, and
+ * nothing beyond the three header lines of any area is touched.
+ */
+static void test_format_protocol(void **state)
 {
+	uint8_t *g1[2], *g2[2], before[2][FAMFS_LOG_HDR_SIZE];
+	struct famfs_log_error err;
+	struct famfs_log_pos tail;
+	struct famfs_log_base b;
+	struct lines flushed = { .n = 0 }, want = { .n = 0 };
+	struct famfs_log *log = NULL;
 	struct tpool p;
 
 	(void)state;
 	pool_new(&p, &rec_ops);
+	for (unsigned int c = 0; c < 2; c++) {
+		g1[c] = tpool_gen_area(&p, 1, c);
+		g2[c] = tpool_gen_area(&p, 2, c);
+		memset(g1[c], 0xa5, FAMFS_LOG_HDR_SIZE);	/* stale bytes */
+		memset(g2[c], 0x5a, FAMFS_LOG_HDR_SIZE);
+		memcpy(before[c], g1[c], FAMFS_LOG_HDR_SIZE);
+	}
 	rec_reset();
 	famfs_log_format(tpool_log_base(&p), p.info.log_size, 1, &rec_ops);
-	assert_int_equal(rec.n, 2);
-	assert_int_equal(rec.ev[0].kind, 'F');
-	assert_int_equal(rec.ev[0].addr, (uintptr_t)tpool_log_base(&p));
-	assert_true(rec.ev[0].len >= sizeof(struct famfs_log_hdr));
-	assert_int_equal(rec.ev[1].kind, 'W');
+	assert_false(rec.overflow);
+	assert_int_equal(rec.n, 6);
+	/* The other pair: both headers zeroed, then flushed. */
+	flushed_lines(0, 2, &flushed);
+	lines_add(&want, (uintptr_t)g2[0], HDR_USED);
+	lines_add(&want, (uintptr_t)g2[1], HDR_USED);
+	assert_same_lines(&flushed, &want);
+	/* C3: the first fence, and the new headers not yet touched. */
+	assert_int_equal(rec.ev[2].kind, 'W');
+	for (unsigned int c = 0; c < 2; c++)
+		assert_memory_equal(rec.ev[2].watch[c], before[c], HDR_USED);
+	/* Both header copies, whole at their flush, then the last fence. */
+	flushed.n = want.n = 0;
+	flushed_lines(3, 5, &flushed);
+	lines_add(&want, (uintptr_t)g1[0], HDR_USED);
+	lines_add(&want, (uintptr_t)g1[1], HDR_USED);
+	assert_same_lines(&flushed, &want);
+	assert_int_equal(rec.ev[5].kind, 'W');
+	for (unsigned int c = 0; c < 2; c++) {
+		const uint8_t *zero = (const uint8_t[HDR_USED]){ 0 };
+
+		assert_memory_equal(g2[c], zero, HDR_USED);
+		/* The rest of each header page is nobody's. */
+		assert_memory_equal(g1[c] + HDR_USED, before[c] + HDR_USED,
+				    FAMFS_LOG_HDR_SIZE - HDR_USED);
+		assert_int_equal(g2[c][HDR_USED], 0x5a);
+	}
+	assert_memory_equal(g1[0], g1[1], HDR_USED);
+
+	/* The result: an empty generation 1, in both copies; no generation 2. */
+	assert_int_equal(famfs_log_open(tpool_log_base(&p), p.info.log_size, 1,
+					none(), &log, &err), 0);
+	b = famfs_log_base(log);
+	assert_int_equal(b.seq, 0);
+	assert_int_equal(b.epoch, 0);
+	assert_int_equal(b.max_ino, FAMFS_ROOT_INO);
+	assert_int_equal(b.ckpt_bytes, 0);
+	assert_int_equal(b.ckpt_items, 0);
+	assert_int_equal(famfs_log_read_tail(log, &tail, &err), 0);
+	assert_pos_equal(tail, (struct famfs_log_pos){ 0 });
+	assert_pos_equal(famfs_log_start(log), (struct famfs_log_pos){ 0 });
+	famfs_log_free(log);
+	log = NULL;
+	assert_int_equal(famfs_log_open(tpool_log_base(&p), p.info.log_size, 2,
+					none(), &log, &err), -EUCLEAN);
+	assert_string_equal(err.reason, "log header: bad magic");
+	assert_null(log);
 	pool_free(&p);
 }
 
 /*
- * P1-P2: each append flushes exactly the lines its record covers, with the
- * record complete at the time of the flush; no fence, no tail change.
+ * P1-P2: each append writes the record into both copies and flushes
+ * exactly the lines it covers in each, with the record complete at the
+ * time of the flush; no fence, no invalidate, no header line changes.
  */
 static void test_append_flushes_exactly_its_lines(void **state)
 {
@@ -256,68 +109,112 @@ static void test_append_flushes_exactly_its_lines(void **state)
 	pool_new(&p, &rec_ops);
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		struct famfs_log_pos before = famfs_log_appended(p.log);
-		struct famfs_log_hdr tails = *hdr_of(&p);
-		uint8_t *at = tpool_recs(&p) + before.end;
+		struct famfs_log_hdr hdr0 = *hdr_of(&p, 0), hdr1 = *hdr_of(&p, 1);
+		uint8_t *at0 = tpool_body(&p, 0) + before.end;
+		uint8_t *at1 = tpool_body(&p, 1) + before.end;
 		uint32_t size = famfs_rec_size(sizes[k]);
 		struct lines flushed = { .n = 0 }, want = { .n = 0 };
 
 		rec_reset();
 		assert_int_equal(append_raw(&p, sizes[k]), before.seq + 1);
 		assert_false(rec.overflow);
-		assert_true(rec.n >= 1);
+		assert_true(rec.n >= 2);
+		flushed_lines(0, rec.n, &flushed);
+		/* No flush spans the two copies. */
 		for (int i = 0; i < rec.n; i++) {
-			assert_int_equal(rec.ev[i].kind, 'F');
-			lines_add(&flushed, rec.ev[i].addr, rec.ev[i].len);
-			/* The bytes flushed were already the final bytes. */
-			assert_int_equal(rec.ev[i].range_crc,
-					 famfs_crc32c((void *)rec.ev[i].addr,
-						      rec.ev[i].len));
+			uintptr_t a = rec.ev[i].addr, e = a + rec.ev[i].len;
+
+			assert_true((a >= (uintptr_t)at0 && e <= (uintptr_t)at0 + size) ||
+				    (a >= (uintptr_t)at1 && e <= (uintptr_t)at1 + size));
 		}
-		lines_add(&want, (uintptr_t)at, size);
+		lines_add(&want, (uintptr_t)at0, size);
+		lines_add(&want, (uintptr_t)at1, size);
 		assert_same_lines(&flushed, &want);
-		/* Every byte of the record was covered (not just its lines). */
+		/* Byte for byte the same in both copies. */
+		assert_memory_equal(at0, at1, size);
+		assert_int_equal(le32toh(((struct famfs_rec_hdr *)at0)->len), size);
 		assert_int_equal(famfs_log_appended(p.log).end, before.end + size);
-		/* Unpublished: the tail slots did not move. */
-		assert_memory_equal(&tails, hdr_of(&p), sizeof(tails));
+		/* Unpublished: no header line of either copy moved. */
+		assert_memory_equal(&hdr0, hdr_of(&p, 0), sizeof(hdr0));
+		assert_memory_equal(&hdr1, hdr_of(&p, 1), sizeof(hdr1));
 		assert_int_equal(famfs_log_published(p.log).seq, 0);
 	}
 	pool_free(&p);
 }
 
-/* Checks one publish: W, tail slot written, F of exactly its line, W. */
+/* Which tail slot of copy c the address is, or -1. */
+static int slot_at(struct tpool *p, unsigned int c, uintptr_t addr)
+{
+	for (int i = 0; i < 2; i++)
+		if (addr == (uintptr_t)&hdr_of(p, c)->tail[i])
+			return i;
+	return -1;
+}
+
+static const struct famfs_log_tail *snap_slot(const struct ev *e, unsigned int c,
+					      int i)
+{
+	return (const void *)(e->watch[c] + offsetof(struct famfs_log_hdr, tail) +
+			      (size_t)i * LINE);
+}
+
+/*
+ * Checks one publish: W; the same slot of both copies written, each
+ * flushed as exactly its line (holding the new tail by then); W.
+ */
 static void check_publish(struct tpool *p, uint64_t want_seq, uint64_t want_end)
 {
-	struct famfs_log_hdr *hdr = hdr_of(p), before = *hdr;
-	int slot, other;
+	struct famfs_log_hdr before[2] = { *hdr_of(p, 0), *hdr_of(p, 1) };
+	int slot = -1, other;
+	bool seen[2] = { false, false };
 
 	rec_reset();
 	tpool_publish(p);
-	assert_int_equal(rec.n, 3);
+	assert_int_equal(rec.n, 4);
 	assert_int_equal(rec.ev[0].kind, 'W');
-	assert_int_equal(rec.ev[1].kind, 'F');
-	assert_int_equal(rec.ev[2].kind, 'W');
-	/* The flush names exactly one tail slot's line. */
-	assert_int_equal(rec.ev[1].addr % LINE, 0);
-	assert_int_equal(rec.ev[1].len, LINE);
-	slot = rec.ev[1].addr == (uintptr_t)&hdr->tail[0] ? 0 :
-	       rec.ev[1].addr == (uintptr_t)&hdr->tail[1] ? 1 : -1;
-	assert_true(slot >= 0);
+	assert_int_equal(rec.ev[3].kind, 'W');
+	for (int i = 1; i <= 2; i++) {
+		unsigned int c = rec.ev[i].addr >= (uintptr_t)hdr_of(p, 1) &&
+				 rec.ev[i].addr < (uintptr_t)hdr_of(p, 1) + HDR_USED;
+		int s = slot_at(p, c, rec.ev[i].addr);
+
+		assert_int_equal(rec.ev[i].kind, 'F');
+		assert_int_equal(rec.ev[i].len, LINE);
+		assert_true(s >= 0);
+		assert_true(slot < 0 || s == slot);	/* the same slot in both */
+		slot = s;
+		assert_false(seen[c]);
+		seen[c] = true;
+		/* P4 before P5: at its flush the slot held the new tail. */
+		assert_memory_equal(snap_slot(&rec.ev[i], c, slot),
+				    &hdr_of(p, c)->tail[slot], LINE);
+		assert_int_equal(rec.ev[i].range_crc,
+				 famfs_crc32c(&hdr_of(p, c)->tail[slot], LINE));
+	}
 	other = slot ^ 1;
-	/* P3 came before P4: at the first fence the slot was still old. */
-	assert_memory_equal(&rec.ev[0].tail[slot], &before.tail[slot], LINE);
-	/* P4 before P5: at the flush the slot held the new tail. */
-	assert_memory_not_equal(&rec.ev[1].tail[slot], &before.tail[slot], LINE);
-	assert_memory_equal(&rec.ev[1].tail[slot], &hdr->tail[slot], LINE);
-	assert_int_equal(le64toh(hdr->tail[slot].seq), want_seq);
-	assert_int_equal(le64toh(hdr->tail[slot].end), want_end);
-	assert_int_equal(le32toh(hdr->tail[slot].crc),
-			 famfs_crc_struct(&hdr->tail[slot], LINE));
-	/* Nothing else in the header changed, the other slot least of all. */
-	assert_memory_equal(&hdr->tail[other], &before.tail[other], LINE);
-	assert_memory_equal(hdr, &before, offsetof(struct famfs_log_hdr, tail));
-	for (int i = 0; i < 3; i++)
-		assert_memory_equal(&rec.ev[i].tail[other], &before.tail[other],
+	for (unsigned int c = 0; c < 2; c++) {
+		const struct famfs_log_tail *t = &hdr_of(p, c)->tail[slot];
+
+		/* P3 came before P4: at the first fence the slot was still old. */
+		assert_memory_equal(snap_slot(&rec.ev[0], c, slot),
+				    &before[c].tail[slot], LINE);
+		assert_memory_not_equal(t, &before[c].tail[slot], LINE);
+		assert_int_equal(le64toh(t->seq), want_seq);
+		assert_int_equal(le64toh(t->end), want_end);
+		assert_int_equal(le64toh(t->generation), p->info.log_generation);
+		assert_int_equal(le64toh(t->epoch), p->epoch);
+		assert_int_equal(le32toh(t->crc), famfs_crc_struct(t, LINE));
+		/* Nothing else in either header changed, the other slot least. */
+		assert_memory_equal(&hdr_of(p, c)->tail[other], &before[c].tail[other],
 				    LINE);
+		assert_memory_equal(hdr_of(p, c), &before[c],
+				    offsetof(struct famfs_log_hdr, tail));
+		for (int i = 0; i < 4; i++)
+			assert_memory_equal(snap_slot(&rec.ev[i], c, other),
+					    &before[c].tail[other], LINE);
+	}
+	assert_memory_equal(&hdr_of(p, 0)->tail[slot], &hdr_of(p, 1)->tail[slot],
+			    LINE);
 	assert_int_equal(famfs_log_published(p->log).seq, want_seq);
 }
 
@@ -329,14 +226,14 @@ static void test_publish_protocol_order(void **state)
 
 	(void)state;
 	pool_new(&p, &rec_ops);
-	hdr = hdr_of(&p);
+	hdr = hdr_of(&p, 0);
 	/* Append then publish, as one event stream: P2 flushes precede P3. */
 	rec_reset();
 	append_raw(&p, 100);
 	int flushes = rec.n;
 
 	tpool_publish(&p);
-	assert_int_equal(rec.n, flushes + 3);
+	assert_int_equal(rec.n, flushes + 4);
 	for (int i = 0; i < flushes; i++)
 		assert_int_equal(rec.ev[i].kind, 'F');
 	assert_int_equal(rec.ev[flushes].kind, 'W');
@@ -369,7 +266,7 @@ static void test_batch_publish(void **state)
 
 	(void)state;
 	pool_new(&p, &rec_ops);
-	r = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	r = reader(&p, none());
 	append_raw(&p, 10);
 	append_raw(&p, 20);
 	check_publish(&p, 2, famfs_log_appended(p.log).end);
@@ -397,7 +294,9 @@ static void test_append_limits_and_full_log(void **state)
 	long n = 0;
 
 	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	pool_new(&p, none());
+	assert_int_equal(famfs_log_capacity(p.log),
+			 p.info.log_size / 4 - FAMFS_LOG_HDR_SIZE);
 	assert_int_equal(famfs_log_append(p.log, 1, 1, big,
 					  FAMFS_REC_PAYLOAD_MAX + 1, NULL), -EINVAL);
 	assert_int_equal(famfs_log_append(p.log, 1, 1, big, UINT32_MAX, NULL),
@@ -417,8 +316,13 @@ static void test_append_limits_and_full_log(void **state)
 		n++;
 	assert_int_equal(famfs_log_appended(p.log).end, famfs_log_capacity(p.log));
 	assert_int_equal(famfs_log_append(p.log, 1, 1, big, 0, NULL), -ENOSPC);
+	/* Copy 0 ends where copy 1 begins: neither ran into the other. */
+	assert_ptr_equal(tpool_body(&p, 0) + famfs_log_capacity(p.log),
+			 tpool_gen_area(&p, 2, 0));
+	assert_memory_equal(tpool_body(&p, 0), tpool_body(&p, 1),
+			    famfs_log_capacity(p.log));
 	tpool_publish(&p);
-	r = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	r = reader(&p, none());
 	assert_int_equal(read_all(r, &err), n);
 	famfs_log_free(r);
 	pool_free(&p);
@@ -433,7 +337,7 @@ static void test_discard(void **state)
 	struct tpool p;
 
 	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	pool_new(&p, none());
 	append_raw(&p, 16);
 	tpool_publish(&p);
 	pub = famfs_log_published(p.log);
@@ -445,66 +349,365 @@ static void test_discard(void **state)
 	tpool_publish(&p);
 	assert_int_equal(famfs_log_published(p.log).end,
 			 pub.end + famfs_rec_size(24));
-	r = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	r = reader(&p, none());
 	assert_int_equal(read_all(r, &err), 2);
 	famfs_log_free(r);
 	pool_free(&p);
 }
 
+/* A writer restarting on the log as it is now: read tail, start, append. */
+static struct famfs_log *restart(struct tpool *p, struct famfs_log_pos *tail)
+{
+	struct famfs_log_error err;
+	struct famfs_log *w = reader(p, none());
+
+	assert_int_equal(famfs_log_read_tail(w, tail, &err), 0);
+	famfs_log_writer_start(w, tail);
+	return w;
+}
+
 /*
- * A writer restarting on a log whose slot 0 is corrupt (but happens to
- * hold the same sequence and end as the valid slot 1) must overwrite the
- * corrupt slot, never the only valid one.
+ * A writer restarting on a log whose slot 0 is corrupt in both copies (but
+ * happens to hold the same sequence and end as the valid slot 1) must
+ * overwrite the corrupt slot, never the only valid one.
  */
 static void test_writer_start_keeps_the_valid_slot(void **state)
 {
 	struct famfs_log_error err;
 	struct famfs_log_pos tail;
-	struct famfs_log_tail keep;
+	struct famfs_log_tail keep[2];
 	struct famfs_log *w;
 	struct tpool p;
 
 	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
-	hdr_of(&p)->tail[0].crc ^= htole32(1);		/* fresh log: both {0, 0} */
-	keep = hdr_of(&p)->tail[1];
-	w = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
-	assert_int_equal(famfs_log_read_tail(w, &tail, &err), 0);
+	pool_new(&p, none());
+	for (unsigned int c = 0; c < 2; c++) {	/* fresh log: all {0, 0} */
+		hdr_of(&p, c)->tail[0].crc ^= htole32(1);
+		keep[c] = hdr_of(&p, c)->tail[1];
+	}
+	w = restart(&p, &tail);
 	assert_int_equal(tail.seq, 0);
-	famfs_log_writer_start(w, &tail);
 	assert_int_equal(famfs_log_append(w, 1, 1, "x", 1, NULL), 0);
 	famfs_log_publish(w);
-	assert_memory_equal(&keep, &hdr_of(&p)->tail[1], sizeof(keep));
-	assert_int_equal(le64toh(hdr_of(&p)->tail[0].seq), 1);
+	for (unsigned int c = 0; c < 2; c++) {
+		assert_memory_equal(&keep[c], &hdr_of(&p, c)->tail[1], sizeof(keep[c]));
+		assert_int_equal(le64toh(hdr_of(&p, c)->tail[0].seq), 1);
+	}
 	assert_int_equal(famfs_log_read_tail(w, &tail, &err), 0);
 	assert_int_equal(tail.seq, 1);
 	famfs_log_free(w);
 
 	/* Restart after a normal publish: the slot with the tail survives. */
-	w = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
-	assert_int_equal(famfs_log_read_tail(w, &tail, &err), 0);
-	famfs_log_writer_start(w, &tail);
-	keep = hdr_of(&p)->tail[0];
+	w = restart(&p, &tail);
+	keep[0] = hdr_of(&p, 0)->tail[0];
+	keep[1] = hdr_of(&p, 1)->tail[0];
 	assert_int_equal(famfs_log_append(w, 1, 1, "y", 1, NULL), 0);
 	famfs_log_publish(w);
-	assert_memory_equal(&keep, &hdr_of(&p)->tail[0], sizeof(keep));
-	assert_int_equal(le64toh(hdr_of(&p)->tail[1].seq), 2);
+	for (unsigned int c = 0; c < 2; c++) {
+		assert_memory_equal(&keep[c], &hdr_of(&p, c)->tail[0], sizeof(keep[c]));
+		assert_int_equal(le64toh(hdr_of(&p, c)->tail[1].seq), 2);
+	}
 	famfs_log_free(w);
 
-	/* Restart after a torn publish (newest slot bad): it is rewritten. */
-	hdr_of(&p)->tail[1].seq ^= htole64(0x100);
-	w = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
-	assert_int_equal(famfs_log_read_tail(w, &tail, &err), 0);
+	/* Restart after a torn publish (newest slot bad in both): rewritten. */
+	hdr_of(&p, 0)->tail[1].seq ^= htole64(0x100);
+	hdr_of(&p, 1)->tail[1].end ^= htole64(0x100);
+	w = restart(&p, &tail);
 	assert_int_equal(tail.seq, 1);
-	famfs_log_writer_start(w, &tail);
-	keep = hdr_of(&p)->tail[0];
+	keep[0] = hdr_of(&p, 0)->tail[0];
+	keep[1] = hdr_of(&p, 1)->tail[0];
 	assert_int_equal(famfs_log_append(w, 1, 1, "z", 1, NULL), 0);
 	famfs_log_publish(w);
-	assert_memory_equal(&keep, &hdr_of(&p)->tail[0], sizeof(keep));
+	for (unsigned int c = 0; c < 2; c++)
+		assert_memory_equal(&keep[c], &hdr_of(&p, c)->tail[0], sizeof(keep[c]));
 	assert_int_equal(famfs_log_read_tail(w, &tail, &err), 0);
 	assert_int_equal(tail.seq, 2);
 	assert_int_equal(read_all(w, &err), 2);
 	famfs_log_free(w);
+
+	/*
+	 * Slot 1 holds the tail only in copy 1 (copy 0's is damaged): the
+	 * writer must write slot 0 and keep that last good copy.
+	 */
+	hdr_of(&p, 0)->tail[1].crc ^= htole32(4);
+	keep[1] = hdr_of(&p, 1)->tail[1];
+	w = restart(&p, &tail);
+	assert_int_equal(tail.seq, 2);
+	assert_int_equal(famfs_log_append(w, 1, 1, "w", 1, NULL), 0);
+	famfs_log_publish(w);
+	assert_memory_equal(&keep[1], &hdr_of(&p, 1)->tail[1], sizeof(keep[1]));
+	assert_int_equal(le64toh(hdr_of(&p, 0)->tail[0].seq), 3);
+	assert_int_equal(le64toh(hdr_of(&p, 1)->tail[0].seq), 3);
+	assert_int_equal(read_all(w, &err), 3);
+	famfs_log_free(w);
+
+	/* Slot 0 holds the tail only in copy 1: slot 1 is written, slot 0 kept. */
+	hdr_of(&p, 0)->tail[0].end ^= htole64(8);
+	keep[1] = hdr_of(&p, 1)->tail[0];
+	w = restart(&p, &tail);
+	assert_int_equal(tail.seq, 3);
+	assert_int_equal(famfs_log_append(w, 1, 1, "v", 1, NULL), 0);
+	famfs_log_publish(w);
+	assert_memory_equal(&keep[1], &hdr_of(&p, 1)->tail[0], sizeof(keep[1]));
+	assert_int_equal(le64toh(hdr_of(&p, 0)->tail[1].seq), 4);
+	assert_int_equal(le64toh(hdr_of(&p, 1)->tail[1].seq), 4);
+	assert_int_equal(read_all(w, &err), 4);
+	famfs_log_free(w);
+	pool_free(&p);
+}
+
+/* Raw checkpoint item payloads of these sizes, as famfs_ckpt_write makes. */
+static const uint32_t item_sizes[] = { 0, 1, 24, 33, 64, 100, 250, 1000, 5 };
+
+/*
+ * C2: each item goes into both copies of the new generation's area and
+ * exactly its lines are flushed there, final at the flush; no fence, and
+ * neither header copy of the new generation is touched.
+ */
+static void test_ckpt_add_flushes_exactly_its_lines(void **state)
+{
+	static uint8_t payload[1024];
+	uint8_t hdr_before[2][HDR_USED];
+	struct famfs_log *g;
+	struct tpool p;
+	uint64_t end = 0;
+
+	(void)state;
+	pool_new(&p, &rec_ops);
+	watch_gen(&p, 2);
+	for (unsigned int c = 0; c < 2; c++)
+		memcpy(hdr_before[c], tpool_gen_area(&p, 2, c), HDR_USED);
+	assert_int_equal(famfs_log_create(tpool_log_base(&p), p.info.log_size, 2,
+					  &rec_ops, &g), 0);
+	/* In checkpoint mode a record cannot be appended, nor an item after. */
+	assert_int_equal(famfs_log_append(g, 1, 1, payload, 8, NULL), -EINVAL);
+	assert_int_equal(famfs_log_ckpt_add(p.log, FAMFS_REC_MKDIR, 1, 1, payload,
+					    8), -EINVAL);
+	for (size_t k = 0; k < sizeof(item_sizes) / sizeof(item_sizes[0]); k++) {
+		uint32_t size = famfs_rec_size(item_sizes[k]);
+		uint8_t *at[2] = {
+			tpool_gen_area(&p, 2, 0) + FAMFS_LOG_HDR_SIZE + end,
+			tpool_gen_area(&p, 2, 1) + FAMFS_LOG_HDR_SIZE + end,
+		};
+		struct lines flushed = { .n = 0 }, want = { .n = 0 };
+		const struct famfs_rec_hdr *h = (const void *)at[0];
+
+		memset(payload, (int)k + 1, sizeof(payload));
+		rec_reset();
+		assert_int_equal(famfs_log_ckpt_add(g, FAMFS_REC_MKDIR, 100 + k, 7,
+						    payload, item_sizes[k]), 0);
+		assert_false(rec.overflow);
+		flushed_lines(0, rec.n, &flushed);	/* every event a flush */
+		lines_add(&want, (uintptr_t)at[0], size);
+		lines_add(&want, (uintptr_t)at[1], size);
+		assert_same_lines(&flushed, &want);
+		assert_memory_equal(at[0], at[1], size);
+		assert_int_equal(le32toh(h->len), size);
+		assert_int_equal(le64toh(h->seq), 100 + k);
+		assert_int_equal(le64toh(h->epoch), 7);
+		assert_int_equal(le32toh(h->crc), famfs_rec_crc(h, size, 2));
+		assert_int_not_equal(le32toh(h->crc), famfs_rec_crc(h, size, 1));
+		for (unsigned int c = 0; c < 2; c++)
+			assert_memory_equal(tpool_gen_area(&p, 2, c), hdr_before[c],
+					    HDR_USED);
+		end += size;
+	}
+	famfs_log_free(g);
+	pool_free(&p);
+}
+
+/*
+ * C3: fence first (the items are in the pool before anything counts
+ * them), then both header copies of the new generation written and each
+ * flushed whole (line 0 and both slots), then a fence. Before the first
+ * fence nothing of either header has changed, so no crash can leave a
+ * header that counts items not yet in the pool.
+ */
+static void test_ckpt_seal_protocol(void **state)
+{
+	static uint8_t payload[1024];
+	const struct famfs_log_base base = {
+		.seq = 41, .epoch = 3, .max_ino = 77,
+		.ckpt_bytes = 12345, .ckpt_items = 999,	/* the seal counts */
+	};
+	uint8_t before[2][HDR_USED];
+	struct famfs_log_error err;
+	struct famfs_log_pos tail;
+	struct famfs_log_base got;
+	struct lines flushed = { .n = 0 }, want = { .n = 0 };
+	struct famfs_log *g, *r = NULL;
+	struct tpool p;
+	uint64_t bytes = 0, seq = 0;
+
+	(void)state;
+	pool_new(&p, &rec_ops);
+	watch_gen(&p, 2);
+	assert_int_equal(famfs_log_create(tpool_log_base(&p), p.info.log_size, 2,
+					  &rec_ops, &g), 0);
+	for (size_t k = 0; k < sizeof(item_sizes) / sizeof(item_sizes[0]); k++) {
+		assert_int_equal(famfs_log_ckpt_add(g, FAMFS_REC_MKDIR, k + 1, 3,
+						    payload, item_sizes[k]), 0);
+		bytes += famfs_rec_size(item_sizes[k]);
+	}
+	for (unsigned int c = 0; c < 2; c++)
+		memcpy(before[c], tpool_gen_area(&p, 2, c), HDR_USED);
+	rec_reset();
+	famfs_log_ckpt_seal(g, &base);
+	assert_false(rec.overflow);
+	assert_int_equal(rec.n, 4);
+	assert_int_equal(rec.ev[0].kind, 'W');
+	for (unsigned int c = 0; c < 2; c++)
+		assert_memory_equal(rec.ev[0].watch[c], before[c], HDR_USED);
+	flushed_lines(1, 3, &flushed);
+	for (unsigned int c = 0; c < 2; c++)
+		lines_add(&want, (uintptr_t)tpool_gen_area(&p, 2, c), HDR_USED);
+	assert_same_lines(&flushed, &want);
+	/* Each flush names one whole header copy, written by then. */
+	for (int i = 1; i <= 2; i++) {
+		unsigned int c = rec.ev[i].addr == (uintptr_t)tpool_gen_area(&p, 2, 1);
+
+		assert_int_equal(rec.ev[i].addr, (uintptr_t)tpool_gen_area(&p, 2, c));
+		assert_true(rec.ev[i].len >= HDR_USED);
+		assert_memory_equal(rec.ev[i].watch[c], tpool_gen_area(&p, 2, c),
+				    HDR_USED);
+	}
+	assert_int_equal(rec.ev[3].kind, 'W');
+	assert_memory_equal(tpool_gen_area(&p, 2, 0), tpool_gen_area(&p, 2, 1),
+			    HDR_USED);
+
+	/* What it wrote: the base as given, the items as counted. */
+	assert_int_equal(famfs_log_open(tpool_log_base(&p), p.info.log_size, 2,
+					none(), &r, &err), 0);
+	got = famfs_log_base(r);
+	assert_int_equal(got.seq, 41);
+	assert_int_equal(got.epoch, 3);
+	assert_int_equal(got.max_ino, 77);
+	assert_int_equal(got.ckpt_bytes, bytes);
+	assert_int_equal(got.ckpt_items, sizeof(item_sizes) / sizeof(item_sizes[0]));
+	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
+	assert_pos_equal(tail, (struct famfs_log_pos){ 41, bytes, 3 });
+	assert_pos_equal(famfs_log_start(r), tail);
+	for (unsigned int c = 0; c < 2; c++)
+		for (int i = 0; i < 2; i++) {
+			const struct famfs_log_hdr *h2 =
+				(const void *)tpool_gen_area(&p, 2, c);
+			const struct famfs_log_tail *t = &h2->tail[i];
+
+			assert_int_equal(le64toh(t->seq), 41);
+			assert_int_equal(le64toh(t->end), bytes);
+			assert_int_equal(le64toh(t->generation), 2);
+		}
+
+	/* The writer goes on from base.seq + 1, right after the items. */
+	assert_pos_equal(famfs_log_appended(g), tail);
+	assert_int_equal(famfs_log_ckpt_add(g, FAMFS_REC_MKDIR, 1, 3, payload, 8),
+			 -EINVAL);
+	assert_int_equal(famfs_log_append(g, FAMFS_REC_MKDIR, 3, payload, 16, &seq),
+			 0);
+	assert_int_equal(seq, 42);
+	famfs_log_publish(g);
+	assert_int_equal(read_all(r, &err), 1);
+	famfs_log_free(r);
+	famfs_log_free(g);
+	pool_free(&p);
+}
+
+/* famfs_ckpt_write: C2 for every item (flushes only), then one C3. */
+static void test_ckpt_write_protocol(void **state)
+{
+	struct famfs_state *st = NULL;
+	struct famfs_log *g;
+	struct tpool p;
+	int first_w = -1;
+
+	(void)state;
+	pool_new(&p, none());
+	assert_int_equal(tpool_populate(&p, NULL), 0);
+	assert_int_equal(tpool_replay(&p, p.log, &st), 0);
+	assert_int_equal(famfs_log_create(tpool_log_base(&p), p.info.log_size, 2,
+					  &rec_ops, &g), 0);
+	rec_reset();
+	assert_int_equal(famfs_ckpt_write(st, g), 0);
+	assert_false(rec.overflow);
+	for (int i = 0; i < rec.n && first_w < 0; i++)
+		if (rec.ev[i].kind != 'F')
+			first_w = i;
+	/* Items: 2 quotas, 6 nodes, 1 pending; two flushes (copies) at least each. */
+	assert_int_equal(first_w, 2 * 9);
+	assert_int_equal(rec.n, first_w + 4);
+	assert_int_equal(rec.ev[first_w].kind, 'W');
+	assert_int_equal(rec.ev[first_w + 1].kind, 'F');
+	assert_int_equal(rec.ev[first_w + 2].kind, 'F');
+	assert_int_equal(rec.ev[first_w + 3].kind, 'W');
+	assert_int_equal(famfs_log_base(g).ckpt_items, 9);
+	famfs_state_free(st);
+	famfs_log_free(g);
+	pool_free(&p);
+}
+
+/*
+ * A seal that did not reach the pool: the superblock still names the old
+ * generation (C4 comes after C3), and the new one cannot be opened or its
+ * tail read, whatever stale bytes its area holds.
+ */
+static void test_torn_seal(void **state)
+{
+	struct famfs_log_tail old_slots[2][2];
+	struct famfs_log_error err;
+	struct famfs_log_pos tail;
+	struct famfs_log *g, *r = NULL;
+	struct tpool p;
+
+	(void)state;
+	pool_new(&p, none());
+	assert_int_equal(tpool_populate(&p, NULL), 0);
+
+	/* Items written, the header never: generation 2 has no header at all. */
+	assert_int_equal(famfs_log_create(tpool_log_base(&p), p.info.log_size, 2,
+					  none(), &g), 0);
+	assert_int_equal(famfs_log_ckpt_add(g, FAMFS_REC_MKDIR, 1, 1, "abc", 3), 0);
+	famfs_log_free(g);
+	assert_int_equal(famfs_log_open(tpool_log_base(&p), p.info.log_size, 2,
+					none(), &r, &err), -EUCLEAN);
+	assert_string_equal(err.reason, "log header: bad magic");
+	assert_null(r);
+
+	/*
+	 * Generation 3 reuses generation 1's areas once 2 is current: a torn
+	 * seal there leaves generation 1's header, which does not pass for 3.
+	 */
+	assert_int_equal(tpool_compact(&p), 0);
+	assert_int_equal(famfs_log_create(tpool_log_base(&p), p.info.log_size, 3,
+					  none(), &g), 0);
+	assert_int_equal(famfs_log_ckpt_add(g, FAMFS_REC_MKDIR, 1, 1, "abc", 3), 0);
+	assert_int_equal(famfs_log_open(tpool_log_base(&p), p.info.log_size, 3,
+					none(), &r, &err), -EUCLEAN);
+	assert_string_equal(err.reason,
+			    "log header: generation differs from superblock");
+	/* Line 0 reached the pool, the slots did not: no tail to read. */
+	for (unsigned int c = 0; c < 2; c++)
+		memcpy(old_slots[c], ((struct famfs_log_hdr *)
+				      tpool_gen_area(&p, 3, c))->tail,
+		       sizeof(old_slots[c]));
+	famfs_log_ckpt_seal(g, &(struct famfs_log_base){
+		.seq = 15, .epoch = 1, .max_ino = 9,
+	});
+	for (unsigned int c = 0; c < 2; c++)
+		memcpy(((struct famfs_log_hdr *)tpool_gen_area(&p, 3, c))->tail,
+		       old_slots[c], sizeof(old_slots[c]));
+	r = NULL;
+	assert_int_equal(famfs_log_open(tpool_log_base(&p), p.info.log_size, 3,
+					none(), &r, &err), 0);
+	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
+	assert_string_equal(err.reason, "every tail slot is corrupt");
+	famfs_log_free(r);
+	famfs_log_free(g);
+	/* The generation the superblock names still reads whole. */
+	r = reader(&p, none());
+	assert_int_equal(famfs_log_generation(r), 2);
+	assert_int_equal(read_all(r, &err), 0);
+	assert_int_equal(famfs_log_base(r).seq, 15);
+	famfs_log_free(r);
 	pool_free(&p);
 }
 
@@ -512,113 +715,176 @@ static void test_writer_start_keeps_the_valid_slot(void **state)
 
 static void test_open_errors(void **state)
 {
+	struct damages dm = { .n = 0 };
 	struct famfs_log_error err;
 	struct famfs_log *log = NULL;
+	struct famfs_log_hdr *h1;
 	struct tpool p;
-	uint8_t *lb;
+	uint8_t *lb, *a0, *a1;
+	size_t reserved = offsetof(struct famfs_log_hdr, reserved);
 
 	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	pool_new(&p, none());
 	lb = tpool_log_base(&p);
-	assert_int_equal(famfs_log_open(lb, FAMFS_LOG_HDR_SIZE, 1,
+	a0 = tpool_area(&p, 0);
+	a1 = tpool_area(&p, 1);
+	h1 = hdr_of(&p, 1);
+	assert_int_equal(famfs_log_open(lb, 4 * FAMFS_LOG_HDR_SIZE, 1,
 					p.ops, &log, &err), -EUCLEAN);
 	assert_non_null(err.reason);
-	assert_int_equal(famfs_log_open(lb, p.info.log_size, 2, p.ops, &log, &err),
+	assert_int_equal(famfs_log_open(lb, p.info.log_size, 0, p.ops, &log, &err),
+			 -EUCLEAN);
+	assert_non_null(err.reason);
+	/* Generation 3 lives where 1 does; the header there says 1. */
+	assert_int_equal(famfs_log_open(lb, p.info.log_size, 3, p.ops, &log, &err),
 			 -EUCLEAN);
 	assert_string_equal(err.reason,
 			    "log header: generation differs from superblock");
-	lb[0] ^= 1;
+	/* Generation 2's areas were cleared by mkfs. */
+	assert_int_equal(famfs_log_open(lb, p.info.log_size, 2, p.ops, &log, &err),
+			 -EUCLEAN);
+	assert_string_equal(err.reason, "log header: bad magic");
+	/* Both copies bad: refused for copy 0's reason. */
+	a0[0] ^= 1;
+	a1[reserved] ^= 1;
 	assert_int_equal(famfs_log_open(lb, p.info.log_size, 1, p.ops, &log, &err),
 			 -EUCLEAN);
 	assert_string_equal(err.reason, "log header: bad magic");
-	lb[0] ^= 1;
-	lb[20] ^= 1;					/* reserved bytes */
+	a0[0] ^= 1;
+	a0[reserved] ^= 1;
 	assert_int_equal(famfs_log_open(lb, p.info.log_size, 1, p.ops, &log, &err),
 			 -EUCLEAN);
 	assert_string_equal(err.reason, "log header: CRC mismatch");
-	lb[20] ^= 1;
+	a0[reserved] ^= 1;
 	assert_null(log);
+
+	/* One copy bad: opens from the other, and says so once someone listens. */
 	assert_int_equal(famfs_log_open(lb, p.info.log_size, 1, p.ops, &log, &err),
 			 0);
+	assert_null(err.reason);
+	famfs_log_set_damage_hook(log, on_damage, &dm);
+	assert_int_equal(dm.n, 1);
+	assert_int_equal(dm.d[0].part, FAMFS_LOG_PART_HEADER);
+	assert_int_equal(dm.d[0].copy, 1);
+	assert_false(dm.d[0].both);
+	assert_int_equal(dm.d[0].offset, 0);
+	assert_int_equal(dm.d[0].log_offset, (uint64_t)(a1 - lb));
+	assert_string_equal(dm.d[0].reason, "log header: CRC mismatch");
 	assert_int_equal(famfs_log_capacity(log),
-			 p.info.log_size - FAMFS_LOG_HDR_SIZE);
+			 p.info.log_size / 4 - FAMFS_LOG_HDR_SIZE);
 	assert_int_equal(famfs_log_generation(log), 1);
+	assert_int_equal(read_all(log, &err), 0);
 	famfs_log_free(log);
+	a1[reserved] ^= 1;
+
+	/* Both copies valid but different: copy 0 rules, copy 1 is named. */
+	h1->max_ino = htole64(50);
+	h1->crc = htole32(famfs_crc32c(h1, offsetof(struct famfs_log_hdr, crc)));
+	dm.n = 0;
+	assert_int_equal(famfs_log_open(lb, p.info.log_size, 1, p.ops, &log, &err),
+			 0);
+	assert_int_equal(famfs_log_base(log).max_ino, FAMFS_ROOT_INO);
+	famfs_log_set_damage_hook(log, on_damage, &dm);
+	assert_int_equal(dm.n, 1);
+	assert_int_equal(dm.d[0].copy, 1);
+	assert_string_equal(dm.d[0].reason, "log header: copy 1 differs from copy 0");
+	famfs_log_free(log);
+	/* An impossible checkpoint size (valid CRC) is a bad header too. */
+	for (unsigned int c = 0; c < 2; c++) {
+		struct famfs_log_hdr *h = hdr_of(&p, c);
+
+		h->max_ino = htole64(1);
+		h->ckpt_bytes = htole64(64);		/* and no items */
+		h->crc = htole32(famfs_crc32c(h, offsetof(struct famfs_log_hdr, crc)));
+	}
+	assert_int_equal(famfs_log_open(lb, p.info.log_size, 1, p.ops, &log, &err),
+			 -EUCLEAN);
+	assert_string_equal(err.reason,
+			    "log header: checkpoint size or count is impossible");
 	pool_free(&p);
 }
 
 /* R1/R2: every line is invalidated, then fenced, before it is read. */
-static void test_reader_invalidates_before_reading(void **state)
+static void check_invalidated_reads(struct tpool *p, struct famfs_log *r,
+				    unsigned int copy, int want)
 {
-	struct famfs_log_pos pos = { 0 }, tail;
+	struct famfs_log_pos pos, tail;
 	const struct famfs_rec_hdr *h;
 	struct famfs_log_error err;
 	struct lines inval = { .n = 0 };
-	struct famfs_log *r;
-	struct tpool p;
-	uint8_t *recs;
+	uint8_t *body = tpool_body(p, copy);
 	int k = 0, got;
 
-	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
-	assert_int_equal(tpool_populate(&p, NULL), 0);
-	recs = tpool_recs(&p);
-	r = reader(&p, &rec_ops);
 	rec_reset();
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
-	assert_true(rec.n >= 2);
-	assert_int_equal(rec.ev[0].kind, 'I');
-	assert_true(rec.ev[0].addr <= (uintptr_t)&hdr_of(&p)->tail[0]);
-	assert_true(rec.ev[0].addr + rec.ev[0].len >=
-		    (uintptr_t)&hdr_of(&p)->tail[1] + LINE);
-	assert_int_equal(rec.ev[1].kind, 'R');
+	/* R1: the tail lines of both copies, then one fence. */
+	assert_int_equal(rec.n, 3);
+	for (unsigned int c = 0; c < 2; c++) {
+		assert_int_equal(rec.ev[c].kind, 'I');
+		assert_true(rec.ev[c].addr <= (uintptr_t)&hdr_of(p, c)->tail[0]);
+		assert_true(rec.ev[c].addr + rec.ev[c].len >=
+			    (uintptr_t)&hdr_of(p, c)->tail[1] + LINE);
+	}
+	assert_int_equal(rec.ev[2].kind, 'R');
 
+	pos = famfs_log_start(r);
 	for (;;) {
 		rec_reset();
 		got = famfs_log_next(r, &pos, &tail, &h, &err);
 		if (got <= 0)
 			break;
 		k++;
+		assert_ptr_equal(h, body + pos.end - le32toh(h->len));
 		/* Lines invalidated in this call count once a fence followed. */
 		for (int i = 0; i < rec.n; i++) {
+			uintptr_t a = rec.ev[i].addr;
+
 			if (rec.ev[i].kind != 'I')
 				continue;
 			assert_true(i + 1 < rec.n && rec.ev[i + 1].kind == 'R');
-			/* Never beyond the published end. */
-			assert_true(rec.ev[i].addr >= (uintptr_t)recs);
-			assert_true(rec.ev[i].addr + rec.ev[i].len <=
-				    (uintptr_t)recs + tail.end);
-			lines_add(&inval, rec.ev[i].addr, rec.ev[i].len);
+			/* Never beyond the published end of its copy. */
+			for (unsigned int c = 0; c < 2; c++)
+				if (a >= (uintptr_t)tpool_body(p, c) &&
+				    a < (uintptr_t)tpool_body(p, c) + tail.end)
+					assert_true(a + rec.ev[i].len <=
+						    (uintptr_t)tpool_body(p, c) +
+						    tail.end);
+			lines_add(&inval, a, rec.ev[i].len);
 		}
 		for (uintptr_t l = (uintptr_t)h & ~(uintptr_t)(LINE - 1);
 		     l < (uintptr_t)h + le32toh(h->len); l += LINE)
 			assert_true(lines_has(&inval, l));
 	}
 	assert_int_equal(got, 0);
-	assert_int_equal(k, 15);
+	assert_int_equal(k, want);
 	assert_int_equal(pos.seq, tail.seq);
 	assert_int_equal(pos.end, tail.end);
 	assert_int_equal(pos.epoch, 1);
+}
+
+static void test_reader_invalidates_before_reading(void **state)
+{
+	struct famfs_log *r;
+	struct tpool p;
+	uint64_t off[32];
+
+	(void)state;
+	pool_new(&p, none());
+	assert_int_equal(tpool_populate(&p, NULL), 0);
+	r = reader(&p, &rec_ops);
+	check_invalidated_reads(&p, r, 0, 15);
+	/* Copy 0 unreadable everywhere: copy 1's lines are invalidated too. */
+	assert_int_equal(record_offsets(&p, off, 31), 15);
+	for (int k = 0; k < 15; k++)
+		tpool_flip(&p, off[k] + 40, 0x08, TPOOL_COPY0);
+	check_invalidated_reads(&p, r, 1, 15);
 	famfs_log_free(r);
 	pool_free(&p);
 }
 
-/* Publishes two batches; returns which slot holds the newer tail. */
-static int two_batches(struct tpool *p, struct famfs_log_pos *older,
-		       struct famfs_log_pos *newer)
-{
-	append_raw(p, 40);
-	append_raw(p, 40);
-	tpool_publish(p);
-	*older = famfs_log_published(p->log);
-	append_raw(p, 40);
-	tpool_publish(p);
-	*newer = famfs_log_published(p->log);
-	return le64toh(hdr_of(p)->tail[0].seq) == newer->seq ? 0 : 1;
-}
-
 static void test_torn_tail_uses_other_slot(void **state)
 {
+	const char *why[FAMFS_LOG_TAIL_SLOTS];
 	struct famfs_log_pos older, newer, tail;
 	struct famfs_log_error err;
 	struct famfs_log *r;
@@ -626,45 +892,54 @@ static void test_torn_tail_uses_other_slot(void **state)
 	int nslot;
 
 	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	pool_new(&p, none());
 	nslot = two_batches(&p, &older, &newer);
-	const char *why[FAMFS_LOG_TAIL_SLOTS];
 
-	r = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	r = reader(&p, none());
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
 	assert_int_equal(tail.seq, newer.seq);
 	famfs_log_tail_status(r, why);
-	assert_null(why[0]);
-	assert_null(why[1]);
+	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
+		assert_null(why[s]);
 
-	/* The newest slot torn: the previous tail, whole, is used. */
+	/*
+	 * The newest slot torn in both copies (a torn publish): the previous
+	 * tail, whole, is used.
+	 */
 	for (size_t b = 0; b < LINE; b++) {
-		((uint8_t *)&hdr_of(&p)->tail[nslot])[b] ^= 0x10;
+		((uint8_t *)&hdr_of(&p, 0)->tail[nslot])[b] ^= 0x10;
+		((uint8_t *)&hdr_of(&p, 1)->tail[nslot])[(b + 7) % LINE] ^= 0x02;
 		assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
 		assert_int_equal(tail.seq, older.seq);
 		assert_int_equal(tail.end, older.end);
 		famfs_log_tail_status(r, why);
 		assert_non_null(why[nslot]);	/* and the reader can say so */
+		assert_non_null(why[nslot + 2]);
 		assert_null(why[nslot ^ 1]);
+		assert_null(why[(nslot ^ 1) + 2]);
 		assert_int_equal(read_all(r, &err), (long)older.seq);
-		((uint8_t *)&hdr_of(&p)->tail[nslot])[b] ^= 0x10;
+		((uint8_t *)&hdr_of(&p, 0)->tail[nslot])[b] ^= 0x10;
+		((uint8_t *)&hdr_of(&p, 1)->tail[nslot])[(b + 7) % LINE] ^= 0x02;
 	}
-	/* The older slot corrupt: the newer one still wins. */
-	hdr_of(&p)->tail[nslot ^ 1].end ^= htole64(8);
+	/* The older slot corrupt in both: the newer one still wins. */
+	hdr_of(&p, 0)->tail[nslot ^ 1].end ^= htole64(8);
+	hdr_of(&p, 1)->tail[nslot ^ 1].end ^= htole64(8);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
 	assert_int_equal(tail.seq, newer.seq);
-	hdr_of(&p)->tail[nslot ^ 1].end ^= htole64(8);
+	hdr_of(&p, 0)->tail[nslot ^ 1].end ^= htole64(8);
+	hdr_of(&p, 1)->tail[nslot ^ 1].end ^= htole64(8);
 	/* A slot of another log generation (valid CRC) does not count. */
-	write_slot(&p, nslot, newer.seq + 5, newer.end, 2);
+	write_slot(&p, nslot, newer.seq + 5, newer.end, 2, TPOOL_BOTH);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
 	assert_int_equal(tail.seq, older.seq);
 	famfs_log_tail_status(r, why);
 	assert_string_equal(why[nslot], "generation differs from the log");
+	assert_string_equal(why[nslot + 2], "generation differs from the log");
 	famfs_log_free(r);
 	pool_free(&p);
 }
 
-static void test_both_tail_slots_corrupt(void **state)
+static void test_every_tail_slot_corrupt(void **state)
 {
 	struct famfs_log_pos older, newer, tail;
 	struct famfs_log_error err;
@@ -673,29 +948,31 @@ static void test_both_tail_slots_corrupt(void **state)
 	int covering = 0;
 
 	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	pool_new(&p, none());
 	two_batches(&p, &older, &newer);
-	hdr_of(&p)->tail[0].seq ^= htole64(1);
-	hdr_of(&p)->tail[1].epoch ^= htole64(4);
+	hdr_of(&p, 0)->tail[0].seq ^= htole64(1);
+	hdr_of(&p, 0)->tail[1].epoch ^= htole64(4);
+	hdr_of(&p, 1)->tail[0].end ^= htole64(8);
+	hdr_of(&p, 1)->tail[1].crc ^= htole32(1);
 	r = reader(&p, &rec_ops);
 	rec_reset();
 	memset(&tail, 0xcd, sizeof(tail));
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
-	assert_string_equal(err.reason, "both tail slots are corrupt");
+	assert_string_equal(err.reason, "every tail slot is corrupt");
 	assert_int_equal(tail.seq, 0xcdcdcdcdcdcdcdcdull);	/* untouched */
-	/* R3: it re-read (invalidate, fence) a few times before giving up. */
+	/* R3: it re-read (invalidate both copies, fence) a few times. */
 	for (int i = 0; i < rec.n; i++)
 		covering += rec.ev[i].kind == 'I';
-	assert_int_equal(covering, FAMFS_LOG_READ_RETRIES);
+	assert_int_equal(covering, 2 * FAMFS_LOG_READ_RETRIES);
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
 
 	/* A stale line that a re-read fixes: the retry finds the tail. */
 	rec_reset();
-	rec.heal_at = (uint8_t *)&hdr_of(&p)->tail[0].seq;
+	rec.heal_at = (uint8_t *)&hdr_of(&p, 0)->tail[0].seq;
 	rec.heal_val = *rec.heal_at ^ 1;
 	rec.heal_after = 2;
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
-	assert_int_equal(tail.seq, le64toh(hdr_of(&p)->tail[0].seq));
+	assert_int_equal(tail.seq, le64toh(hdr_of(&p, 0)->tail[0].seq));
 	famfs_log_free(r);
 	pool_free(&p);
 }
@@ -710,145 +987,53 @@ static void test_tail_past_end(void **state)
 	int nslot;
 
 	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	pool_new(&p, none());
 	nslot = two_batches(&p, &older, &newer);
-	r = reader(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
+	r = reader(&p, none());
 	cap = famfs_log_capacity(r);
 
-	/* Valid CRC, but the end lies beyond the record area. */
-	write_slot(&p, nslot, newer.seq + 1, cap + 8, 1);
+	/* Valid CRC, but the end lies beyond the area's body. */
+	write_slot(&p, nslot, newer.seq + 1, cap + 8, 1, TPOOL_BOTH);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
 	assert_string_equal(err.reason, "tail points past the end of the log");
 	assert_int_equal(err.offset, cap + 8);
-	write_slot(&p, nslot, newer.seq + 1, UINT64_MAX - 7, 1);
+	/* In one copy only: still the highest valid slot, still refused. */
+	write_slot(&p, nslot, newer.seq, newer.end, 1, TPOOL_COPY0);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
-	write_slot(&p, nslot, newer.seq + 1, newer.end + 4, 1);	/* misaligned */
+	write_slot(&p, nslot, newer.seq + 1, UINT64_MAX - 7, 1, TPOOL_BOTH);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
-	write_slot(&p, nslot, newer.seq + 1, 0, 1);		/* records, no bytes */
+	write_slot(&p, nslot, newer.seq + 1, newer.end + 4, 1, TPOOL_BOTH);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
-	write_slot(&p, nslot ^ 1, 0, 64, 1);			/* bytes, no records */
-	write_slot(&p, nslot, 0, 64, 1);
+	write_slot(&p, nslot, newer.seq + 1, 0, 1, TPOOL_BOTH);	/* no bytes */
+	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
+	write_slot(&p, nslot ^ 1, 0, 64, 1, TPOOL_BOTH);	/* no records */
+	write_slot(&p, nslot, 0, 64, 1, TPOOL_BOTH);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
 
 	/* Inside the area but past the last record: named at that record. */
-	write_slot(&p, nslot ^ 1, older.seq, older.end, 1);
-	write_slot(&p, nslot, newer.seq + 1, newer.end + 64, 1);
+	write_slot(&p, nslot ^ 1, older.seq, older.end, 1, TPOOL_BOTH);
+	write_slot(&p, nslot, newer.seq + 1, newer.end + 64, 1, TPOOL_BOTH);
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
 	assert_int_equal(err.seq, newer.seq + 1);
 	assert_int_equal(err.offset, newer.end);
 	/* Claims more records than the bytes hold. */
-	write_slot(&p, nslot, newer.seq + 2, newer.end, 1);
+	write_slot(&p, nslot, newer.seq + 2, newer.end, 1, TPOOL_BOTH);
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
 	assert_int_equal(err.offset, newer.end);
 	assert_string_equal(err.reason, "tail sequence does not match its records");
 	/* Claims fewer records than the bytes hold: the extra is not read. */
-	write_slot(&p, nslot, newer.seq - 1, newer.end, 1);
+	write_slot(&p, nslot, newer.seq - 1, newer.end, 1, TPOOL_BOTH);
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
 	assert_int_equal(err.seq, newer.seq);
 	assert_int_equal(err.offset, older.end);
 	assert_string_equal(err.reason, "record beyond the tail's sequence");
 	/* An end in the middle of a record. */
-	write_slot(&p, nslot, newer.seq, newer.end - 8, 1);
+	write_slot(&p, nslot, newer.seq, newer.end - 8, 1, TPOOL_BOTH);
 	assert_int_equal(read_all(r, &err), -EUCLEAN);
 	assert_int_equal(err.seq, newer.seq);
 	/* Restored, it reads clean again. */
-	write_slot(&p, nslot, newer.seq, newer.end, 1);
+	write_slot(&p, nslot, newer.seq, newer.end, 1, TPOOL_BOTH);
 	assert_int_equal(read_all(r, &err), (long)newer.seq);
-	famfs_log_free(r);
-	pool_free(&p);
-}
-
-/* Offsets of records 1..n in the record area; returns n. */
-static int record_offsets(struct tpool *p, uint64_t *off, int max)
-{
-	struct famfs_log_pos pos = { 0 }, tail;
-	const struct famfs_rec_hdr *h;
-	struct famfs_log_error err;
-	struct famfs_log *r = reader(p, famfs_cache_ops_get(FAMFS_COH_NONE));
-	int n = 0;
-
-	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
-	while (n < max) {
-		uint64_t at = pos.end;
-
-		if (famfs_log_next(r, &pos, &tail, &h, &err) != 1)
-			break;
-		off[n++] = at;
-	}
-	off[n] = tail.end;
-	famfs_log_free(r);
-	return n;
-}
-
-/*
- * A flipped bit anywhere in the published records is reported at exactly
- * the record holding it, after retries, and the reader never passes it.
- */
-static void test_record_flip_named_at_exact_seq(void **state)
-{
-	struct famfs_log_pos pos, tail;
-	const struct famfs_rec_hdr *h;
-	struct famfs_log_error err;
-	uint64_t off[32];
-	struct famfs_log *r;
-	struct tpool p;
-	uint8_t *recs;
-	int n;
-
-	(void)state;
-	pool_new(&p, famfs_cache_ops_get(FAMFS_COH_NONE));
-	assert_int_equal(tpool_populate(&p, NULL), 0);
-	n = record_offsets(&p, off, 31);
-	assert_int_equal(n, 15);
-	recs = tpool_recs(&p);
-	r = reader(&p, &rec_ops);
-	for (int k = 0; k < n; k++) {
-		for (uint64_t b = off[k]; b < off[k + 1]; b++) {
-			recs[b] ^= (uint8_t)(1u << (b % 8));
-			rec_reset();
-			assert_int_equal(read_all(r, &err), -EUCLEAN);
-			assert_int_equal(err.seq, (uint64_t)k + 1);
-			assert_int_equal(err.offset, off[k]);
-			assert_non_null(err.reason);
-			recs[b] ^= (uint8_t)(1u << (b % 8));
-		}
-	}
-	assert_int_equal(read_all(r, &err), n);
-
-	/* The exact retry behaviour on one CRC flip (record 7). */
-	recs[off[6] + 40] ^= 0x01;
-	assert_int_equal(famfs_log_read_tail(r, &tail, &err), 0);
-	pos = (struct famfs_log_pos){ 0 };
-	for (int k = 0; k < 6; k++)
-		assert_int_equal(famfs_log_next(r, &pos, &tail, &h, &err), 1);
-	struct famfs_log_pos stuck = pos;
-	int covering = 0;
-
-	rec_reset();
-	assert_int_equal(famfs_log_next(r, &pos, &tail, &h, &err), -EUCLEAN);
-	assert_string_equal(err.reason, "record CRC mismatch");
-	assert_int_equal(err.seq, 7);
-	assert_int_equal(err.offset, off[6]);
-	assert_pos_equal(pos, stuck);			/* did not advance */
-	uintptr_t bad = (uintptr_t)recs + off[6] + 40;
-
-	for (int i = 0; i < rec.n; i++)
-		covering += rec.ev[i].kind == 'I' && rec.ev[i].addr <= bad &&
-			    rec.ev[i].addr + rec.ev[i].len > bad;
-	/* Re-read from the pool at least on every retry after the first. */
-	assert_true(covering >= FAMFS_LOG_READ_RETRIES - 1);
-	/* Asking again gives the same answer, never a later record. */
-	assert_int_equal(famfs_log_next(r, &pos, &tail, &h, &err), -EUCLEAN);
-	assert_int_equal(err.seq, 7);
-
-	/* A stale line that the re-read fixes: the record is returned. */
-	rec_reset();
-	rec.heal_at = recs + off[6] + 40;
-	rec.heal_val = recs[off[6] + 40] ^ 0x01;
-	rec.heal_after = 1;
-	assert_int_equal(famfs_log_next(r, &pos, &tail, &h, &err), 1);
-	assert_int_equal(pos.seq, 7);
-	assert_ptr_equal(h, (const void *)(recs + off[6]));
 	famfs_log_free(r);
 	pool_free(&p);
 }
@@ -856,19 +1041,22 @@ static void test_record_flip_named_at_exact_seq(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_flushes_header_then_fences),
+		cmocka_unit_test(test_format_protocol),
 		cmocka_unit_test(test_append_flushes_exactly_its_lines),
 		cmocka_unit_test(test_publish_protocol_order),
 		cmocka_unit_test(test_batch_publish),
 		cmocka_unit_test(test_append_limits_and_full_log),
 		cmocka_unit_test(test_discard),
 		cmocka_unit_test(test_writer_start_keeps_the_valid_slot),
+		cmocka_unit_test(test_ckpt_add_flushes_exactly_its_lines),
+		cmocka_unit_test(test_ckpt_seal_protocol),
+		cmocka_unit_test(test_ckpt_write_protocol),
+		cmocka_unit_test(test_torn_seal),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_reader_invalidates_before_reading),
 		cmocka_unit_test(test_torn_tail_uses_other_slot),
-		cmocka_unit_test(test_both_tail_slots_corrupt),
+		cmocka_unit_test(test_every_tail_slot_corrupt),
 		cmocka_unit_test(test_tail_past_end),
-		cmocka_unit_test(test_record_flip_named_at_exact_seq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "checkpoint.h"
 #include "lease.h"
 #include "pool.h"
 #include "probe.h"
@@ -148,7 +149,9 @@ static void test_format_and_open(void **state)
 	assert_null(pool->sb_status.reason[1]);
 	assert_ptr_equal(pool->ops, none);
 	assert_non_null(pool->log);
-	assert_int_equal(famfs_log_capacity(pool->log), MiB - FAMFS_LOG_HDR_SIZE);
+	/* Four areas of a quarter each; a generation's body is one less its header. */
+	assert_int_equal(famfs_log_capacity(pool->log), MiB / 4 - FAMFS_LOG_HDR_SIZE);
+	assert_int_equal(famfs_log_generation(pool->log), 1);
 	assert_ptr_equal(famfs_pool_log_base(pool), pool->base + info.log_offset);
 	famfs_pool_close(pool);
 	famfs_pool_close(NULL);
@@ -162,14 +165,85 @@ static void test_format_and_open(void **state)
 	famfs_pooldev_close(dev);
 	assert_memory_not_equal(first, info.pool_uuid, 16);
 
-	/* A log header gone bad: the pool does not open, and says why. */
+	/*
+	 * A log header gone bad in one copy: the pool opens from the other.
+	 * In both copies: it does not open, and says why.
+	 */
 	int fd = open(path, O_WRONLY);
+	off_t copy1 = (off_t)(info.log_offset +
+			      famfs_log_area_offset(info.log_size, 1, 1));
 
 	assert_true(fd >= 0);
+	assert_int_equal(copy1, (off_t)(info.log_offset + MiB / 2));
 	assert_int_equal(pwrite(fd, "X", 1, (off_t)info.log_offset), 1);
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), 0);
+	assert_int_equal(famfs_log_base(pool->log).max_ino, FAMFS_ROOT_INO);
+	famfs_pool_close(pool);
+	assert_int_equal(pwrite(fd, "Y", 1, copy1), 1);
 	close(fd);
 	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), -EUCLEAN);
 	assert_string_equal(why, "log header: bad magic");
+}
+
+/*
+ * After a compaction (the checkpoint sealed in generation 2, then the
+ * superblock naming it) a pool opens generation 2, and a superblock that
+ * names a generation the log does not hold is refused.
+ */
+static void test_open_follows_the_generation(void **state)
+{
+	struct famfs_mkfs_opts mk = { .alloc_unit = 4096, .log_size = MiB };
+	struct famfs_pool_open_opts o = {
+		.dev_flags = FAMFS_DEV_WRITE, .coherence = FAMFS_COH_NONE,
+	};
+	const struct famfs_cache_ops *none = famfs_cache_ops_get(FAMFS_COH_NONE);
+	struct famfs_pooldev *dev = NULL;
+	struct famfs_pool *pool = NULL;
+	struct famfs_state *st = NULL;
+	struct famfs_log *next = NULL;
+	struct famfs_pool_info info;
+	const char *why = NULL;
+	uint64_t min = 0;
+
+	(void)state;
+	assert_int_equal(famfs_pooldev_create_file(path, 5 * MiB), 0);
+	assert_int_equal(famfs_pooldev_open(path, 0, FAMFS_DEV_WRITE, &dev), 0);
+	assert_int_equal(famfs_pool_format(dev, none, &mk, &info, &min), 0);
+	famfs_pooldev_close(dev);
+
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), 0);
+	assert_int_equal(famfs_state_new(&pool->info, &st), 0);
+	st->last_seq = 7;		/* as if seven records had been applied */
+	st->last_epoch = 2;
+	st->max_ino = 9;
+	assert_int_equal(famfs_log_create(famfs_pool_log_base(pool),
+					  pool->info.log_size, 2, none, &next), 0);
+	assert_int_equal(famfs_ckpt_write(st, next), 0);
+	famfs_log_free(next);
+	famfs_state_free(st);
+	info = pool->info;
+	famfs_pool_close(pool);
+	/* Not named yet: the pool still opens generation 1. */
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), 0);
+	assert_int_equal(famfs_log_generation(pool->log), 1);
+	info.log_generation = 2;
+	info.sb_seq++;
+	famfs_sb_write(pool->base, &info, none);
+	famfs_pool_close(pool);
+
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), 0);
+	assert_int_equal(pool->info.log_generation, 2);
+	assert_int_equal(famfs_log_generation(pool->log), 2);
+	assert_int_equal(famfs_log_base(pool->log).seq, 7);
+	assert_int_equal(famfs_log_base(pool->log).epoch, 2);
+	assert_int_equal(famfs_log_base(pool->log).max_ino, 9);
+	info = pool->info;
+	info.log_generation = 3;	/* generation 1's areas: not 3 */
+	info.sb_seq++;
+	famfs_sb_write(pool->base, &info, none);
+	famfs_pool_close(pool);
+	assert_int_equal(famfs_pool_open(path, &o, &pool, &why), -EUCLEAN);
+	assert_string_equal(why, "log header: generation differs from superblock");
 }
 
 /* A pool that starts at an offset inside its device. */
@@ -263,6 +337,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pooldev_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pooldev_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_and_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_follows_the_generation,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_at_offset, setup, teardown),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test_setup_teardown(test_probe_finds_the_pool_uuid,

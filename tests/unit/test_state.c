@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -742,6 +743,221 @@ static void test_check_agrees_with_apply(void **state)
 	famfs_state_free(st);
 }
 
+/* ---- checkpoint items ------------------------------------------------- */
+
+/* The state of a checkpoint's base: as of record 50, numbers up to 20. */
+static struct famfs_state *ckpt_state(void)
+{
+	struct famfs_state *st = new_state();
+
+	famfs_state_set_base(st, &(struct famfs_log_base){
+		.seq = 50, .epoch = 3, .max_ino = 20,
+	});
+	assert_int_equal(st->last_seq, 50);
+	assert_int_equal(st->last_epoch, 3);
+	assert_int_equal(st->max_ino, 20);
+	return st;
+}
+
+/* r as a checkpoint item: stamped with the base epoch, no sequence rule. */
+static struct famfs_rec item(struct famfs_rec r)
+{
+	r.checkpoint = true;
+	r.epoch = 3;
+	if (!r.seq)
+		r.seq = 7;		/* the record that made it, long ago */
+	return r;
+}
+
+static struct famfs_rec pending_rec(uint64_t ino, uint64_t delete_seq, int n,
+				    const uint64_t *off_len)
+{
+	return (struct famfs_rec){
+		.type = FAMFS_REC_PENDING, .ino = ino, .delete_seq = delete_seq,
+		.seq = delete_seq, .extents = n ? exts(n, off_len) : NULL,
+		.n_extents = (uint32_t)n,
+	};
+}
+
+/* Nodes: below the header's highest number, in any order, never above. */
+static void test_checkpoint_node_items(void **state)
+{
+	struct famfs_state *st = ckpt_state();
+	struct famfs_rec r;
+
+	(void)state;
+	ok(st, item(mkdir_rec(17, 1, "d")));
+	ok(st, item(mkdir_rec(3, 17, "sub")));	/* parents first, not by number */
+	ok(st, item(create_rec(20, 3, "f", U, "acme", 1, (uint64_t[]){ du(0), U })));
+	ok(st, item(quota_rec("acme", 10 * U, 3)));
+	ok(st, item(create_rec(4, 17, "g", 2 * U, "acme", 2,
+			       (uint64_t[]){ du(4), U, du(2), U })));
+	refused(st, item(mkdir_rec(21, 1, "hi")),
+		"inode number above the checkpoint's highest");
+	refused(st, item(mkdir_rec(FAMFS_ROOT_INO, 1, "root")),
+		"inode number above the checkpoint's highest");
+	refused(st, item(mkdir_rec(0, 1, "zero")),
+		"inode number above the checkpoint's highest");
+	refused(st, item(mkdir_rec(17, 1, "again")), "already exists");
+	refused(st, item(create_rec(5, 17, "f2", U, NULL, 1,
+				    (uint64_t[]){ du(0), U })), "overlaps");
+	refused(st, item(mkdir_rec(6, 99, "orphan")), "parent directory does not exist");
+	/* History has no place in a checkpoint. */
+	refused(st, item(delete_rec(20, 3, "f")),
+		"record type not allowed in a checkpoint");
+	refused(st, item(reclaim_rec(20, 1)), "record type not allowed in a checkpoint");
+	r = item(mkdir_rec(8, 1, "t"));
+	r.type = FAMFS_REC_TYPE_MAX;
+	refused(st, r, "record type not allowed in a checkpoint");
+	/* Items change neither the sequence, the epoch nor the highest number. */
+	assert_int_equal(st->last_seq, 50);
+	assert_int_equal(st->last_epoch, 3);
+	assert_int_equal(st->max_ino, 20);
+	assert_int_equal(st->dirs, 2);
+	assert_int_equal(st->files, 2);
+	assert_int_equal(famfs_tenants_by_id(st->tenants, 1)->used_bytes, 3 * U);
+	assert_int_equal(famfs_tenants_by_id(st->tenants, 1)->max_files, 3);
+	/* The records after the checkpoint: from base_seq + 1, numbers above. */
+	r = mkdir_rec(20, 1, "next");
+	r.seq = 51;
+	refused(st, r, "inode number reused or out of order");
+	r = mkdir_rec(21, 1, "next");
+	r.seq = 50;
+	refused(st, r, "sequence gap");
+	r.seq = 51;
+	r.epoch = 2;
+	refused(st, r, "epoch");
+	r.epoch = 3;
+	ok(st, r);
+	assert_int_equal(st->max_ino, 21);
+	famfs_state_free(st);
+}
+
+/*
+ * PENDING: only in a checkpoint; a deleted file (not live, its number
+ * used, once), deleted before the base, in delete order, over space no
+ * node nor other pending file holds.
+ */
+static void test_checkpoint_pending_items(void **state)
+{
+	struct famfs_state *st = ckpt_state();
+	uint64_t free0 = UNITS * U;
+	struct famfs_rec r;
+
+	(void)state;
+	ok(st, item(create_rec(5, 1, "live", U, NULL, 1, (uint64_t[]){ du(0), U })));
+	ok(st, item(create_rec(6, 1, "near", U, NULL, 1, (uint64_t[]){ du(12), U })));
+	r = pending_rec(9, 40, 1, (uint64_t[]){ du(3), 2 * U });
+	refused(st, r, "pending item outside a checkpoint");
+	ok(st, item(r));
+	assert_int_equal(st->pending_bytes, 2 * U);
+	assert_int_equal(famfs_alloc_free_bytes(st->alloc), free0 - 4 * U);
+	assert_int_equal(famfs_state_pending_find(st, 9)->delete_seq, 40);
+	refused(st, item(pending_rec(5, 41, 0, NULL)), "live or impossible");
+	refused(st, item(pending_rec(21, 41, 0, NULL)), "live or impossible");
+	refused(st, item(pending_rec(FAMFS_ROOT_INO, 41, 0, NULL)),
+		"live or impossible");
+	refused(st, item(pending_rec(10, 39, 0, NULL)), "out of order");
+	/* One delete record deletes one file; and none after the base. */
+	refused(st, item(pending_rec(10, 40, 0, NULL)), "out of order");
+	refused(st, item(pending_rec(10, 51, 0, NULL)), "out of order");
+	refused(st, item(pending_rec(10, 0, 0, NULL)), "out of order");
+	/* Space: not a node's, not another pending file's, aligned, inside. */
+	/* A pending file may not take a node's space. */
+	refused(st, item(pending_rec(10, 45, 1, (uint64_t[]){ du(0), U })),
+		"overlaps");
+	refused(st, item(pending_rec(10, 45, 1, (uint64_t[]){ du(11), 2 * U })),
+		"overlaps");
+	refused(st, item(pending_rec(10, 45, 2, (uint64_t[]){ du(7), U, du(4), U })),
+		"overlaps");
+	refused(st, item(pending_rec(10, 45, 2, (uint64_t[]){ du(8), U, du(8), U })),
+		"overlaps");
+	refused(st, item(pending_rec(10, 45, 1, (uint64_t[]){ du(8) + 512, U })),
+		"misaligned");
+	refused(st, item(pending_rec(10, 45, 1, (uint64_t[]){ du(UNITS), U })),
+		"outside");
+	ok(st, item(pending_rec(10, 45, 2, (uint64_t[]){ du(9), U, du(8), U })));
+	ok(st, item(pending_rec(11, 50, 0, NULL)));	/* an empty file, at the base */
+	assert_int_equal(st->pending_first->ino, 9);
+	assert_int_equal(st->pending_last->ino, 11);
+	assert_int_equal(st->pending_bytes, 4 * U);
+	/* No node item after the pending ones (it could be a pending number). */
+	refused(st, item(create_rec(12, 1, "late", U, NULL, 1,
+				    (uint64_t[]){ du(20), U })),
+		"node item after the checkpoint's pending items");
+	refused(st, item(mkdir_rec(9, 1, "nine")),
+		"node item after the checkpoint's pending items");
+	ok(st, item(quota_rec("late", 1, 1)));
+	/* Nor may a record after the checkpoint, until the reclaim. */
+	r = create_rec(21, 1, "steal", U, NULL, 1, (uint64_t[]){ du(9), U });
+	r.seq = 51;
+	r.epoch = 3;
+	refused(st, r, "overlaps");
+	r = reclaim_rec(10, 45);
+	r.seq = 51;
+	r.epoch = 3;
+	ok(st, r);
+	r = create_rec(21, 1, "steal", U, NULL, 1, (uint64_t[]){ du(9), U });
+	r.seq = 52;
+	r.epoch = 3;
+	ok(st, r);
+	assert_int_equal(st->pending_bytes, 2 * U);
+	famfs_state_free(st);
+}
+
+/*
+ * Thousands of generated items (and some records), right and wrong:
+ * check and apply agree, refusals change nothing, and what is accepted
+ * keeps the invariants later records rely on: never both pending and
+ * live, the pending list in strict delete order, the base untouched.
+ */
+static void test_item_walk(void **state)
+{
+	static const uint16_t types[] = {
+		FAMFS_REC_MKDIR, FAMFS_REC_CREATE, FAMFS_REC_CREATE,
+		FAMFS_REC_SET_QUOTA, FAMFS_REC_PENDING, FAMFS_REC_PENDING,
+		FAMFS_REC_PENDING, FAMFS_REC_DELETE, FAMFS_REC_RECLAIM,
+	};
+	struct famfs_state *st = new_state();
+	unsigned int accepted = 0, pending = 0;
+
+	(void)state;
+	famfs_state_set_base(st, &(struct famfs_log_base){
+		.seq = 500, .epoch = 2, .max_ino = 60,
+	});
+	for (int i = 0; i < 20000; i++) {
+		struct famfs_rec r = random_rec(st);
+		struct snap before = snap(st), after;
+		const char *why = NULL;
+
+		r.type = types[rnd(sizeof(types) / sizeof(types[0]))];
+		/* Records after the base are test_check_agrees_with_apply's. */
+		r.checkpoint = r.type != FAMFS_REC_PENDING || rnd(20) != 0;
+		r.epoch = 2;
+		r.ino = rnd(64);
+		r.delete_seq = (st->pending_last ? st->pending_last->delete_seq : 0) +
+			       rnd(4) - (rnd(8) == 0);
+		if (r.type == FAMFS_REC_PENDING)
+			r.size = 0;
+		if (check_then_apply(st, &r, &why) == 0) {
+			accepted++;
+			pending += r.type == FAMFS_REC_PENDING;
+			continue;
+		}
+		after = snap(st);
+		assert_memory_equal(&before, &after, sizeof(before));
+	}
+	assert_true(accepted > 100);
+	assert_true(pending > 10);
+	assert_int_equal(st->last_seq, 500);
+	assert_int_equal(st->max_ino, 60);
+	for (const struct famfs_pending *p = st->pending_first; p; p = p->next) {
+		assert_null(famfs_ns_get(st->ns, p->ino));
+		assert_true(!p->next || p->next->delete_seq > p->delete_seq);
+	}
+	famfs_state_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,6 +972,9 @@ int main(void)
 		cmocka_unit_test(test_quota_accounting),
 		cmocka_unit_test(test_refused_create_adds_no_tenant),
 		cmocka_unit_test(test_check_agrees_with_apply),
+		cmocka_unit_test(test_checkpoint_node_items),
+		cmocka_unit_test(test_checkpoint_pending_items),
+		cmocka_unit_test(test_item_walk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "crc.h"
+#include "log.h"
 #include "super.h"
 
 #define MiB (1ull << 20)
@@ -62,6 +63,11 @@ static void test_plan_refusals(void **state)
 	assert_int_equal(famfs_sb_plan(GiB, 2 * GiB, 0, &in, NULL), -EINVAL);
 	assert_int_equal(famfs_sb_plan(GiB, 0, MiB - 64, &in, NULL), -EINVAL);
 	assert_int_equal(famfs_sb_plan(GiB, 0, MiB + 1, &in, NULL), -EINVAL);
+	/* The log is four areas of whole pages: 16 KiB multiples only. */
+	assert_int_equal(famfs_sb_plan(GiB, 0, MiB + 4096, &in, NULL), -EINVAL);
+	assert_int_equal(famfs_sb_plan(GiB, 0, MiB + 12288, &in, NULL), -EINVAL);
+	assert_int_equal(famfs_sb_plan(GiB, 0, MiB + 16384, &in, NULL), 0);
+	assert_int_equal(famfs_log_area_size(in.log_size), (MiB + 16384) / 4);
 	assert_int_equal(famfs_sb_plan(UINT64_MAX, 0, (1ull << 40) + 64, &in,
 				       NULL), -EINVAL);
 	/* Too small: the minimum is reported, and it is exact. */
@@ -152,7 +158,10 @@ static void test_decode_geometry_checks(void **state)
 	assert_int_equal(famfs_sb_decode(&sb, DEV, &g, &why), -EUCLEAN);
 	assert_string_equal(why, "CRC mismatch (torn or corrupt)");
 
-	g = in; g.version = 2;
+	/* Format 1 (one copy of the log, no checkpoints) is not read as 2. */
+	g = in; g.version = FAMFS_FORMAT_VERSION - 1;
+	bad_geometry(&g, DEV, "version");
+	g = in; g.version = FAMFS_FORMAT_VERSION + 1;
 	bad_geometry(&g, DEV, "version");
 	g = in; g.alloc_unit = 3 * 4096;
 	bad_geometry(&g, DEV, "allocation unit");
@@ -169,6 +178,11 @@ static void test_decode_geometry_checks(void **state)
 	g = in; g.log_size = MiB / 2;
 	bad_geometry(&g, DEV, "log region");
 	g = in; g.log_size += 32;
+	bad_geometry(&g, DEV, "log region");
+	/* Four areas of whole 4 KiB pages: a multiple of 16 KiB. */
+	g = in; g.log_size += 4096;
+	bad_geometry(&g, DEV, "log region");
+	g = in; g.log_size += 8192;
 	bad_geometry(&g, DEV, "log region");
 	g = in; g.log_size = DEV;
 	bad_geometry(&g, DEV, "log region");

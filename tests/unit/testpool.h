@@ -19,8 +19,11 @@
 
 #include "alloc.h"
 #include "cache.h"
+#include "checkpoint.h"
 #include "log.h"
 #include "record.h"
+#include "replay.h"
+#include "state.h"
 #include "super.h"
 
 struct tpool {
@@ -131,9 +134,49 @@ static inline uint8_t *tpool_log_base(const struct tpool *p)
 	return p->base + p->info.log_offset;
 }
 
-static inline uint8_t *tpool_recs(const struct tpool *p)
+/* Copy `copy` (0 or 1) of generation gen's area. */
+static inline uint8_t *tpool_gen_area(const struct tpool *p, uint64_t gen,
+				      unsigned int copy)
 {
-	return tpool_log_base(p) + FAMFS_LOG_HDR_SIZE;
+	return tpool_log_base(p) +
+	       famfs_log_area_offset(p->info.log_size, gen, copy);
+}
+
+/* Copy `copy` of the area of the generation the superblock names. */
+static inline uint8_t *tpool_area(const struct tpool *p, unsigned int copy)
+{
+	return tpool_gen_area(p, p->info.log_generation, copy);
+}
+
+static inline struct famfs_log_hdr *tpool_hdr(const struct tpool *p,
+					      unsigned int copy)
+{
+	return (struct famfs_log_hdr *)tpool_area(p, copy);
+}
+
+/* The body (checkpoint, then records) of copy `copy`. */
+static inline uint8_t *tpool_body(const struct tpool *p, unsigned int copy)
+{
+	return tpool_area(p, copy) + FAMFS_LOG_HDR_SIZE;
+}
+
+/* Which copies a damage helper touches. */
+enum { TPOOL_COPY0 = 1, TPOOL_COPY1 = 2, TPOOL_BOTH = 3 };
+
+/* XORs mask into the byte at offset `at` of the area, in the copies named. */
+static inline void tpool_flip_area(const struct tpool *p, uint64_t at,
+				   uint8_t mask, unsigned int copies)
+{
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		if (copies & (1u << c))
+			tpool_area(p, c)[at] ^= mask;
+}
+
+/* The same at body offset `off` (a checkpoint item or a record). */
+static inline void tpool_flip(const struct tpool *p, uint64_t off, uint8_t mask,
+			      unsigned int copies)
+{
+	tpool_flip_area(p, FAMFS_LOG_HDR_SIZE + off, mask, copies);
 }
 
 /* Builds r's payload and appends it (not yet published). */
@@ -244,6 +287,69 @@ static inline int tpool_reclaim(struct tpool *p, uint64_t ino,
 static inline void tpool_publish(struct tpool *p)
 {
 	famfs_log_publish(p->log);
+}
+
+/*
+ * Replays the published log from scratch into a new state (*ret, the
+ * caller frees it), the way an agent mounts.
+ */
+static inline int tpool_replay(const struct tpool *p, struct famfs_log *log,
+			       struct famfs_state **ret)
+{
+	struct famfs_log_pos pos = { 0 }, tail;
+	struct famfs_replay_error rerr;
+	struct famfs_log_error err;
+	struct famfs_state *st;
+	long n;
+	int r;
+
+	r = famfs_log_read_tail(log, &tail, &err);
+	if (r < 0)
+		return r;
+	r = famfs_state_new(&p->info, &st);
+	if (r < 0)
+		return r;
+	n = famfs_replay(log, &pos, &tail, st, NULL, NULL, &rerr);
+	if (n < 0) {
+		famfs_state_free(st);
+		return (int)n;
+	}
+	*ret = st;
+	return 0;
+}
+
+/*
+ * Compaction as the master does it: the published state, replayed, is
+ * written as the checkpoint of the next generation (famfs_log_create,
+ * famfs_ckpt_write: C2 and C3), the superblock then names that
+ * generation, and the writer goes on there after the checkpoint. The
+ * writer's allocator is unchanged: the checkpoint holds the same extents.
+ */
+static inline int tpool_compact(struct tpool *p)
+{
+	struct famfs_state *st = NULL;
+	struct famfs_log *next;
+	int r;
+
+	r = tpool_replay(p, p->log, &st);
+	if (r < 0)
+		return r;
+	r = famfs_log_create(tpool_log_base(p), p->info.log_size,
+			     p->info.log_generation + 1, p->ops, &next);
+	if (r == 0) {
+		r = famfs_ckpt_write(st, next);
+		if (r < 0)
+			famfs_log_free(next);
+	}
+	famfs_state_free(st);
+	if (r < 0)
+		return r;
+	p->info.log_generation++;
+	p->info.sb_seq++;
+	famfs_sb_write(p->base, &p->info, p->ops);
+	famfs_log_free(p->log);
+	p->log = next;
+	return 0;
 }
 
 /*
