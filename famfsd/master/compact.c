@@ -503,6 +503,7 @@ static void finish(struct master *m, int r, const struct master_compact_stats *s
 	if (r == 0) {
 		c->done++;
 		c->last = *s;
+		master_metrics_compaction(m->metrics, s->duration_ns);
 		c->switched_seq = famfs_log_appended(m->pool->log).seq;
 		/* From memory, the writes waited: worth saying. */
 		msg(s->from_memory ? MSG_INFO : MSG_DEBUG, "compacted into log "

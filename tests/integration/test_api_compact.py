@@ -2,7 +2,7 @@
 the tree and the pool's figures unchanged by a compaction and by a restart
 from its checkpoint, the generation one up, concurrent requests, the
 roles, creates and deletes that go on during compactions without a 5xx,
-a live state that fills a generation (503 log-full). Every
+a live state that fills a generation (503 log-full), and the metrics. Every
 reply is checked against api/openapi.yaml by the client."""
 
 import os
@@ -325,3 +325,21 @@ def test_a_live_state_that_fills_a_generation_is_503_log_full(
     m.start()
     assert api_tree(m.client()) == tree
 
+
+def test_metrics_count_compactions(master):
+    api = master.client()
+    api.put("/v1/files/a", json={"size": 1}, expect=201)
+    for _ in range(3):
+        compact(api)
+    text = api.get("/metrics", expect=200).text
+    p = pool_state(api)
+    for line in ("famfsd_log_generation 4",
+                 "famfsd_log_compactions_total 3",
+                 "famfsd_log_compactions_failed_total 0",
+                 f"famfsd_log_checkpoint_bytes {p['checkpoint_bytes']}",
+                 'famfsd_log_compaction_seconds_bucket{le="+Inf"} 3',
+                 "famfsd_log_compaction_seconds_count 3",
+                 "# TYPE famfsd_log_compactions_total counter",
+                 "# TYPE famfsd_log_compaction_seconds histogram"):
+        assert line + "\n" in text, line
+    assert p["checkpoint_bytes"] > 0
