@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * famfsctl online commands for the admin: status (pool, log, tenants),
- * quota get|set, agents (with --evict), compact.
+ * quota get|set, agents (with --evict; each one's log generation: the
+ * one a compaction waits for), compact.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -229,10 +230,11 @@ static int cmd_quota(const struct famfsctl_args *a)
 static void print_agent(struct json_object *a, bool human)
 {
 	(void)human;
-	printf("%-24s %-16s %-8s %10" PRId64 " %8" PRId64 " %7.1fs %5" PRId64 "\n",
+	printf("%-24s %-16s %-8s %10" PRId64 " %5" PRId64 " %8" PRId64
+	       " %7.1fs %5" PRId64 "\n",
 	       online_str(a, "agent_id"), online_str(a, "host"),
 	       online_str(a, "state"), online_int(a, "applied_seq"),
-	       online_int(a, "lag"),
+	       online_int(a, "generation"), online_int(a, "lag"),
 	       json_object_get_double(json_object_object_get(a, "age_seconds")),
 	       online_int(a, "open_files"));
 }
@@ -241,8 +243,8 @@ static void print_agents(struct json_object *list, bool human)
 {
 	struct json_object *a;
 
-	printf("%-24s %-16s %-8s %10s %8s %8s %5s\n", "AGENT", "HOST", "STATE",
-	       "APPLIED", "LAG", "AGE", "OPEN");
+	printf("%-24s %-16s %-8s %10s %5s %8s %8s %5s\n", "AGENT", "HOST",
+	       "STATE", "APPLIED", "GEN", "LAG", "AGE", "OPEN");
 	if (!json_object_object_get_ex(list, "agents", &a))
 		return;
 	for (size_t i = 0; i < json_object_array_length(a); i++)
