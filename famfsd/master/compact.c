@@ -27,7 +27,10 @@
  * the one copy of the metadata left, and the way back to two.
  *
  * FAMFSD_TEST_CRASH_AT=C<n> in the environment kills the master with
- * SIGKILL right after step C<n>, for the crash tests.
+ * SIGKILL right after step C<n>, for the crash tests;
+ * FAMFSD_TEST_COMPACT_PAUSE_MS=N makes each compaction sleep N ms after C3
+ * and again after C4, without the lock, so that writes published meanwhile
+ * are sure to be there for C4 and C5 to copy.
  */
 #include <endian.h>
 #include <errno.h>
@@ -79,7 +82,8 @@ struct master_compact {
 	char last_why[256];
 	struct master_compact_stats last;
 	struct feed_waiter *waiters;	/* suspended POST /v1/pool/compact */
-	const char *crash_at;		/* test hook */
+	const char *crash_at;		/* test hooks */
+	unsigned int pause_ms;
 	const char *blocked;		/* why C0 waits, said once */
 	uint64_t backoff_until;		/* CLOCK_MONOTONIC: after a failure */
 	uint64_t switched_seq;		/* the last switch was at this record */
@@ -90,6 +94,7 @@ int master_compact_new(struct master *m)
 {
 	struct master_compact *c = calloc(1, sizeof(*c));
 	pthread_condattr_t ca;
+	const char *pause;
 
 	if (!c)
 		return -ENOMEM;
@@ -98,6 +103,9 @@ int master_compact_new(struct master *m)
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->crash_at = getenv("FAMFSD_TEST_CRASH_AT");
+	pause = getenv("FAMFSD_TEST_COMPACT_PAUSE_MS");
+	if (pause)
+		c->pause_ms = (unsigned int)strtoul(pause, NULL, 10);
 	m->compact = c;
 	return 0;
 }
@@ -121,6 +129,16 @@ static void step_done(const struct master_compact *c, const char *step)
 		    "compaction step %s", c->crash_at, step);
 		raise(SIGKILL);
 	}
+}
+
+/* The crash tests' other hook: time for writes to land before C4 and C5. */
+static void test_pause(const struct master_compact *c)
+{
+	struct timespec ts = { .tv_sec = c->pause_ms / 1000,
+			       .tv_nsec = (long)(c->pause_ms % 1000) * 1000000L };
+
+	if (c->pause_ms)
+		nanosleep(&ts, NULL);
 }
 
 static void deadline_after(struct timespec *ts, uint64_t ms)
@@ -447,6 +465,8 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	if (r == 0)
 		r = write_generation(m, &info, sh->st, &nlog, w);
 	/* C4: most of what was published meanwhile, without the lock. */
+	if (r == 0)
+		test_pause(m->compact);
 	pos = snap;
 	for (int i = 0; r == 0 && i < 8; i++) {
 		r = famfs_log_read_tail(sh->log, &tail, &lerr);
@@ -463,6 +483,7 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	}
 	if (r == 0) {
 		step_done(m->compact, "C4");
+		test_pause(m->compact);
 		master_lock(m);
 		t1 = clock_mono_ns();
 		r = switch_over(m, sh->log, &pos, nlog, &s->copied, &old, w);
