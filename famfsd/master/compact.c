@@ -237,8 +237,8 @@ static void shadow_drop(struct shadow *sh)
 
 /*
  * A reader of generation gen for the shadow. What it finds damaged goes to
- * the damage table, but for the tail slots, which it reads without m->lock
- * while publishes rewrite them.
+ * the damage table. It reads no tail slot: C4 takes the tail from the
+ * writer (writer_tail()).
  */
 static int shadow_open(struct master *m, const struct famfs_pool_info *info,
 		       uint64_t gen, struct master_why *w)
@@ -256,7 +256,7 @@ static int shadow_open(struct master *m, const struct famfs_pool_info *info,
 			       lerr.reason ? lerr.reason : strerror(-r));
 		return r;
 	}
-	master_damage_listen(m, sh->log, &sh->src, DAMAGE_BY_READER, true);
+	master_damage_listen(m, sh->log, &sh->src, DAMAGE_BY_READER, false);
 	return 0;
 }
 
@@ -443,13 +443,28 @@ static int compact_from_memory(struct master *m, struct master_compact_stats *s,
 	return r;
 }
 
+/*
+ * C4: how far the writer has published, from the writer itself. Not from
+ * the tail slots in the pool: the writer rewrites them meanwhile, and this
+ * thread shares its memory (a data race ThreadSanitizer reports), while
+ * m->lock orders every record up to the tail before our reads of it.
+ */
+static struct famfs_log_pos writer_tail(struct master *m)
+{
+	struct famfs_log_pos tail;
+
+	master_lock(m);
+	tail = famfs_log_published(m->pool->log);
+	master_unlock(m);
+	return tail;
+}
+
 static int compact_once(struct master *m, struct master_compact_stats *s,
 			struct master_why *w)
 {
 	struct shadow *sh = &m->compact->shadow;
 	struct famfs_log *nlog = NULL, *old = NULL;
 	struct famfs_log_pos snap, pos, tail;
-	struct famfs_log_error lerr;
 	struct famfs_pool_info info;
 	uint64_t t0 = clock_mono_ns(), t1;
 	int r;
@@ -469,12 +484,7 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 		test_pause(m->compact);
 	pos = snap;
 	for (int i = 0; r == 0 && i < 8; i++) {
-		r = famfs_log_read_tail(sh->log, &tail, &lerr);
-		if (r < 0) {
-			master_why_set(w, "reading the tail: %s", lerr.reason);
-			r = -EUCLEAN;
-			break;
-		}
+		tail = writer_tail(m);
 		if (tail.seq - pos.seq <= C5_MAX_RECORDS)
 			break;
 		r = copy_records(sh->log, &pos, &tail, nlog, &s->copied, w);
