@@ -169,9 +169,10 @@ class Master:
     """A famfsd master on a pool, with its own port and token file."""
 
     def __init__(self, pool, workdir, args=(), tokens_file=None, port=None,
-                 start=True, name="master", tls=None):
+                 start=True, name="master", tls=None, env=None):
         """tls: (cert_path, key_path) to serve HTTPS; clients then verify
-        against cert_path."""
+        against cert_path. env: variables added to the test's environment
+        for the process (self.env, read at each start)."""
         self.pool = str(pool)
         self.tls = tls
         self.scheme = "https" if tls else "http"
@@ -180,6 +181,7 @@ class Master:
         self.port = port or free_port()
         self.name = name
         self.extra = list(args)
+        self.env = dict(env or {})
         self.tokens_file = tokens_file or write_tokens(
             os.path.join(self.workdir, f"{name}.tokens"))
         self.admin_token = ADMIN_TOKEN
@@ -210,7 +212,8 @@ class Master:
         self._err = open(self.stderr_path, mode)
         self._out = open(self.stdout_path, mode)
         self.proc = subprocess.Popen(self.argv(), stdout=self._out,
-                                     stderr=self._err, stdin=subprocess.DEVNULL)
+                                     stderr=self._err, stdin=subprocess.DEVNULL,
+                                     env={**os.environ, **self.env})
         return self.proc
 
     def start(self, timeout=20):
