@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * famfsctl online commands for the admin: status (pool, log, tenants),
- * quota get|set, agents (with --evict).
+ * quota get|set, agents (with --evict; each one's log generation: the
+ * one a compaction waits for), compact.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "online.h"
+
+#define COMPACT_TIMEOUT_DEFAULT	60
 
 static void print_tenant(struct json_object *t, bool human)
 {
@@ -60,9 +64,18 @@ static void print_pool(struct json_object *p, bool human)
 	online_print_bytes(stdout, (uint64_t)online_int(p, "log_used_bytes"));
 	printf(" of ");
 	online_print_bytes(stdout, (uint64_t)cap);
-	printf(" (%.1f%%), %" PRId64 " records, last seq %" PRId64 "\n",
+	printf(" (%.1f%%), %" PRId64 " records since the checkpoint, last seq %"
+	       PRId64 "\n",
 	       cap ? 100.0 * (double)online_int(p, "log_used_bytes") / (double)cap : 0,
 	       online_int(p, "log_records"), online_int(p, "last_seq"));
+	printf("          generation %" PRId64 ", checkpoint of %" PRId64
+	       " items (", online_int(p, "log_generation"),
+	       online_int(p, "checkpoint_items"));
+	online_print_bytes(stdout, (uint64_t)online_int(p, "checkpoint_bytes"));
+	printf(") as of record %" PRId64 "; %" PRId64 " compactions, %" PRId64
+	       " failed\n", online_int(p, "log_base_seq"),
+	       online_int(p, "log_compactions"),
+	       online_int(p, "log_compactions_failed"));
 	printf("entries   %" PRId64 " files, %" PRId64 " directories\n",
 	       online_int(p, "files"), online_int(p, "dirs"));
 	printf("tenants:\n");
@@ -156,7 +169,9 @@ out:
 	return r;
 }
 
-enum { OPT_MAX_BYTES = FAMFSCTL_OPT_OWN, OPT_MAX_FILES, OPT_EVICT };
+enum {
+	OPT_MAX_BYTES = FAMFSCTL_OPT_OWN, OPT_MAX_FILES, OPT_EVICT, OPT_TIMEOUT,
+};
 
 /* GET path as command cmd, shown through print. */
 static int show_get(struct online *o, const char *cmd, const char *path,
@@ -215,10 +230,11 @@ static int cmd_quota(const struct famfsctl_args *a)
 static void print_agent(struct json_object *a, bool human)
 {
 	(void)human;
-	printf("%-24s %-16s %-8s %10" PRId64 " %8" PRId64 " %7.1fs %5" PRId64 "\n",
+	printf("%-24s %-16s %-8s %10" PRId64 " %5" PRId64 " %8" PRId64
+	       " %7.1fs %5" PRId64 "\n",
 	       online_str(a, "agent_id"), online_str(a, "host"),
 	       online_str(a, "state"), online_int(a, "applied_seq"),
-	       online_int(a, "lag"),
+	       online_int(a, "generation"), online_int(a, "lag"),
 	       json_object_get_double(json_object_object_get(a, "age_seconds")),
 	       online_int(a, "open_files"));
 }
@@ -227,8 +243,8 @@ static void print_agents(struct json_object *list, bool human)
 {
 	struct json_object *a;
 
-	printf("%-24s %-16s %-8s %10s %8s %8s %5s\n", "AGENT", "HOST", "STATE",
-	       "APPLIED", "LAG", "AGE", "OPEN");
+	printf("%-24s %-16s %-8s %10s %5s %8s %8s %5s\n", "AGENT", "HOST",
+	       "STATE", "APPLIED", "GEN", "LAG", "AGE", "OPEN");
 	if (!json_object_object_get_ex(list, "agents", &a))
 		return;
 	for (size_t i = 0; i < json_object_array_length(a); i++)
@@ -260,6 +276,60 @@ static int cmd_agents(const struct famfsctl_args *a)
 	return r == EXIT_CLEAN ? online_show(&o, reply, print_agent) : r;
 }
 
+static void print_compaction(struct json_object *c, bool human)
+{
+	struct json_object *v;
+
+	(void)human;
+	printf("compacted into log generation %" PRId64 ": checkpoint of %"
+	       PRId64 " items (", online_int(c, "generation"),
+	       online_int(c, "checkpoint_items"));
+	online_print_bytes(stdout, (uint64_t)online_int(c, "checkpoint_bytes"));
+	printf(") as of record %" PRId64 ", %" PRId64 " records copied after it, "
+	       "%.1f ms\n", online_int(c, "base_seq"),
+	       online_int(c, "records_copied"),
+	       json_object_object_get_ex(c, "duration_ms", &v) ?
+	       json_object_get_double(v) : 0.0);
+}
+
+/* Seconds in 1..86400, the way cp's --timeout takes them. */
+static int parse_seconds(const char *s, long *ret)
+{
+	char *end;
+	unsigned long t;
+
+	errno = 0;
+	t = strtoul(s, &end, 10);
+	if (errno || *end || !*s || *s == '-' || t < 1 || t > 86400)
+		return -EINVAL;
+	*ret = (long)t;
+	return 0;
+}
+
+/*
+ * POST /v1/pool/compact answers once a compaction that started after the
+ * request has ended, and one waits for every live agent to follow the
+ * current generation first: hence a deadline of its own.
+ */
+static int cmd_compact(const struct famfsctl_args *a)
+{
+	struct json_object *reply = NULL;
+	struct online o;
+	long timeout_s = COMPACT_TIMEOUT_DEFAULT;
+	int r;
+
+	if (a->argc)
+		return famfsctl_usage(a, "no operands");
+	for (size_t i = 0; i < a->n_opts; i++)
+		if (parse_seconds(a->opts[i].arg, &timeout_s) < 0)
+			return famfsctl_bad_value(a, &a->opts[i]);
+	online_init(&o, &a->g);
+	o.timeout_s = timeout_s;
+	r = online_request(&o, "compact", "POST", "/v1/pool/compact", NULL, &reply);
+	online_close(&o);
+	return r == EXIT_CLEAN ? online_show(&o, reply, print_compaction) : r;
+}
+
 static const struct famfsctl_opt quota_opts[] = {
 	{ "max-bytes", OPT_MAX_BYTES, "N", "set: bytes allowed (0: no limit)" },
 	{ "max-files", OPT_MAX_FILES, "N", "set: files allowed (0: no limit)" },
@@ -268,6 +338,11 @@ static const struct famfsctl_opt quota_opts[] = {
 
 static const struct famfsctl_opt agents_opts[] = {
 	{ "evict", OPT_EVICT, "ID", "forget agent ID (frees what it held open)" },
+	{ 0 }
+};
+
+static const struct famfsctl_opt compact_opts[] = {
+	{ "timeout", OPT_TIMEOUT, "SECONDS", "wait for the compaction (60)" },
 	{ 0 }
 };
 
@@ -289,5 +364,12 @@ const struct famfsctl_cmd famfsctl_agents = {
 	.name = "agents", .fn = cmd_agents, .operands = "",
 	.summary = "the agents the master knows: position, open files",
 	.opts = agents_opts,
+	.flags = CMD_ONLINE | CMD_JSON,
+};
+
+const struct famfsctl_cmd famfsctl_compact = {
+	.name = "compact", .fn = cmd_compact, .operands = "",
+	.summary = "compact the metadata log into a new generation now",
+	.opts = compact_opts,
 	.flags = CMD_ONLINE | CMD_JSON,
 };

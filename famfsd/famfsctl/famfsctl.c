@@ -25,7 +25,7 @@ static const struct famfsctl_cmd *const commands[] = {
 	&famfsctl_devices,
 	&famfsctl_status, &famfsctl_ls, &famfsctl_stat, &famfsctl_getmap,
 	&famfsctl_create, &famfsctl_mkdir, &famfsctl_rm, &famfsctl_cp,
-	&famfsctl_quota, &famfsctl_agents,
+	&famfsctl_quota, &famfsctl_agents, &famfsctl_compact,
 };
 
 #define N_COMMANDS	(sizeof(commands) / sizeof(commands[0]))

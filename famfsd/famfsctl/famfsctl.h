@@ -90,7 +90,8 @@ struct famfsctl_cmd {
 extern const struct famfsctl_cmd famfsctl_mkfs, famfsctl_fsck, famfsctl_info,
 	famfsctl_logdump, famfsctl_devices, famfsctl_status, famfsctl_ls,
 	famfsctl_stat, famfsctl_getmap, famfsctl_create, famfsctl_mkdir,
-	famfsctl_rm, famfsctl_cp, famfsctl_quota, famfsctl_agents;
+	famfsctl_rm, famfsctl_cp, famfsctl_quota, famfsctl_agents,
+	famfsctl_compact;
 
 /*
  * Prints "famfsctl CMD: why" (when why is not NULL) and the command's

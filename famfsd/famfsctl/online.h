@@ -17,6 +17,9 @@
 
 #include "famfsctl.h"
 
+/* How long a call may take unless the command says otherwise. */
+#define ONLINE_TIMEOUT_S	60L
+
 struct online {
 	const char *url;
 	const char *token;
@@ -24,6 +27,7 @@ struct online {
 	const char *cacert;
 	bool json;
 	bool human;
+	long timeout_s;			/* per call; 0: ONLINE_TIMEOUT_S */
 	CURL *curl;
 	char *token_buf;		/* read from token_file */
 };

@@ -131,7 +131,8 @@ int online_call(struct online *o, const char *method, const char *path,
 	curl_easy_setopt(o->curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(o->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(o->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(o->curl, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(o->curl, CURLOPT_TIMEOUT,
+			 o->timeout_s ? o->timeout_s : ONLINE_TIMEOUT_S);
 	curl_easy_setopt(o->curl, CURLOPT_ERRORBUFFER, err);
 	curl_easy_setopt(o->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(o->curl, CURLOPT_WRITEDATA, &b);
@@ -142,7 +143,12 @@ int online_call(struct online *o, const char *method, const char *path,
 		curl_easy_setopt(o->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
 	}
 	rc = curl_easy_perform(o->curl);
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		fprintf(stderr, "famfsctl: the master at '%s' did not answer "
+			"within %ld s\n", o->url,
+			o->timeout_s ? o->timeout_s : ONLINE_TIMEOUT_S);
+		r = -ETIMEDOUT;
+	} else if (rc != CURLE_OK) {
 		fprintf(stderr, "famfsctl: failed to reach the master at '%s': %s\n",
 			o->url, err[0] ? err : curl_easy_strerror(rc));
 		r = -EHOSTUNREACH;

@@ -27,7 +27,10 @@
  * the one copy of the metadata left, and the way back to two.
  *
  * FAMFSD_TEST_CRASH_AT=C<n> in the environment kills the master with
- * SIGKILL right after step C<n>, for the crash tests.
+ * SIGKILL right after step C<n>, for the crash tests;
+ * FAMFSD_TEST_COMPACT_PAUSE_MS=N makes each compaction sleep N ms after C3
+ * and again after C4, without the lock, so that writes published meanwhile
+ * are sure to be there for C4 and C5 to copy.
  */
 #include <endian.h>
 #include <errno.h>
@@ -79,7 +82,8 @@ struct master_compact {
 	char last_why[256];
 	struct master_compact_stats last;
 	struct feed_waiter *waiters;	/* suspended POST /v1/pool/compact */
-	const char *crash_at;		/* test hook */
+	const char *crash_at;		/* test hooks */
+	unsigned int pause_ms;
 	const char *blocked;		/* why C0 waits, said once */
 	uint64_t backoff_until;		/* CLOCK_MONOTONIC: after a failure */
 	uint64_t switched_seq;		/* the last switch was at this record */
@@ -90,6 +94,7 @@ int master_compact_new(struct master *m)
 {
 	struct master_compact *c = calloc(1, sizeof(*c));
 	pthread_condattr_t ca;
+	const char *pause;
 
 	if (!c)
 		return -ENOMEM;
@@ -98,6 +103,9 @@ int master_compact_new(struct master *m)
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->crash_at = getenv("FAMFSD_TEST_CRASH_AT");
+	pause = getenv("FAMFSD_TEST_COMPACT_PAUSE_MS");
+	if (pause)
+		c->pause_ms = (unsigned int)strtoul(pause, NULL, 10);
 	m->compact = c;
 	return 0;
 }
@@ -121,6 +129,16 @@ static void step_done(const struct master_compact *c, const char *step)
 		    "compaction step %s", c->crash_at, step);
 		raise(SIGKILL);
 	}
+}
+
+/* The crash tests' other hook: time for writes to land before C4 and C5. */
+static void test_pause(const struct master_compact *c)
+{
+	struct timespec ts = { .tv_sec = c->pause_ms / 1000,
+			       .tv_nsec = (long)(c->pause_ms % 1000) * 1000000L };
+
+	if (c->pause_ms)
+		nanosleep(&ts, NULL);
 }
 
 static void deadline_after(struct timespec *ts, uint64_t ms)
@@ -219,8 +237,8 @@ static void shadow_drop(struct shadow *sh)
 
 /*
  * A reader of generation gen for the shadow. What it finds damaged goes to
- * the damage table, but for the tail slots, which it reads without m->lock
- * while publishes rewrite them.
+ * the damage table. It reads no tail slot: C4 takes the tail from the
+ * writer (writer_tail()).
  */
 static int shadow_open(struct master *m, const struct famfs_pool_info *info,
 		       uint64_t gen, struct master_why *w)
@@ -238,7 +256,7 @@ static int shadow_open(struct master *m, const struct famfs_pool_info *info,
 			       lerr.reason ? lerr.reason : strerror(-r));
 		return r;
 	}
-	master_damage_listen(m, sh->log, &sh->src, DAMAGE_BY_READER, true);
+	master_damage_listen(m, sh->log, &sh->src, DAMAGE_BY_READER, false);
 	return 0;
 }
 
@@ -425,13 +443,28 @@ static int compact_from_memory(struct master *m, struct master_compact_stats *s,
 	return r;
 }
 
+/*
+ * C4: how far the writer has published, from the writer itself. Not from
+ * the tail slots in the pool: the writer rewrites them meanwhile, and this
+ * thread shares its memory (a data race ThreadSanitizer reports), while
+ * m->lock orders every record up to the tail before our reads of it.
+ */
+static struct famfs_log_pos writer_tail(struct master *m)
+{
+	struct famfs_log_pos tail;
+
+	master_lock(m);
+	tail = famfs_log_published(m->pool->log);
+	master_unlock(m);
+	return tail;
+}
+
 static int compact_once(struct master *m, struct master_compact_stats *s,
 			struct master_why *w)
 {
 	struct shadow *sh = &m->compact->shadow;
 	struct famfs_log *nlog = NULL, *old = NULL;
 	struct famfs_log_pos snap, pos, tail;
-	struct famfs_log_error lerr;
 	struct famfs_pool_info info;
 	uint64_t t0 = clock_mono_ns(), t1;
 	int r;
@@ -447,14 +480,11 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	if (r == 0)
 		r = write_generation(m, &info, sh->st, &nlog, w);
 	/* C4: most of what was published meanwhile, without the lock. */
+	if (r == 0)
+		test_pause(m->compact);
 	pos = snap;
 	for (int i = 0; r == 0 && i < 8; i++) {
-		r = famfs_log_read_tail(sh->log, &tail, &lerr);
-		if (r < 0) {
-			master_why_set(w, "reading the tail: %s", lerr.reason);
-			r = -EUCLEAN;
-			break;
-		}
+		tail = writer_tail(m);
 		if (tail.seq - pos.seq <= C5_MAX_RECORDS)
 			break;
 		r = copy_records(sh->log, &pos, &tail, nlog, &s->copied, w);
@@ -463,6 +493,7 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	}
 	if (r == 0) {
 		step_done(m->compact, "C4");
+		test_pause(m->compact);
 		master_lock(m);
 		t1 = clock_mono_ns();
 		r = switch_over(m, sh->log, &pos, nlog, &s->copied, &old, w);
@@ -503,6 +534,7 @@ static void finish(struct master *m, int r, const struct master_compact_stats *s
 	if (r == 0) {
 		c->done++;
 		c->last = *s;
+		master_metrics_compaction(m->metrics, s->duration_ns);
 		c->switched_seq = famfs_log_appended(m->pool->log).seq;
 		/* From memory, the writes waited: worth saying. */
 		msg(s->from_memory ? MSG_INFO : MSG_DEBUG, "compacted into log "

@@ -408,6 +408,8 @@ int master_metrics_new(struct master_metrics **ret);
 void master_metrics_free(struct master_metrics *mm);
 void master_metrics_count(struct master_metrics *mm, unsigned int status);
 void master_metrics_create_latency(struct master_metrics *mm, uint64_t ns);
+/* A compaction that switched, start to switch. */
+void master_metrics_compaction(struct master_metrics *mm, uint64_t ns);
 /* Renders every metric (takes m->lock itself). -ENOMEM. */
 int master_metrics_render(struct master *m, char **ret, size_t *ret_len);
 

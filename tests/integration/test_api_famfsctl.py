@@ -1,11 +1,12 @@
 """famfsctl's online commands against a real master: status, ls, stat,
-create, mkdir, rm, quota get|set, agents, in text and --json (checked
+create, mkdir, rm, quota get|set, agents, compact, in text and --json (checked
 against the spec's schemas), with URL and token from flags or the
 environment, and their exit codes (0 done, 1 refused, 8 unreachable, 16
 bad usage)."""
 
 import json
 import os
+import time
 
 from conftest import SPEC, famfsctl, free_port
 
@@ -136,3 +137,50 @@ def test_agents_list_and_evict(master):
     SPEC.validate_component(ev, "Agent")
     assert ev["state"] == "evicted"
     ctl(master, "agents", "--evict", "node-2", check=1)
+
+
+def test_compact_prints_the_new_generation(master):
+    ctl(master, "create", "/a", "--size", "1")
+    before = js(master, "status")
+    c = js(master, "compact")
+    SPEC.validate_component(c, "Compaction")
+    assert c["generation"] == before["log_generation"] + 1 == 2
+    assert (c["base_seq"], c["checkpoint_items"]) == (before["last_seq"], 1)
+    text = ctl(master, "compact").stdout
+    assert text.startswith("compacted into log generation 3: checkpoint of 1 "
+                           "items (") and "as of record 1, 0 records copied" in text
+    st = js(master, "status")
+    SPEC.validate_component(st, "Pool")
+    assert (st["log_generation"], st["log_compactions"]) == (3, 2)
+    assert "generation 3, checkpoint of 1 items" in ctl(master, "status").stdout
+    assert js(master, "ls")["entries"][0]["path"] == "/a"
+
+
+def test_compact_refusals_and_timeouts(master):
+    r = ctl(master, "compact", token=master.tenant_tokens["tA"], check=1)
+    assert "famfsctl compact: Forbidden (403 forbidden)" in r.stderr
+    r = ctl(master, "compact", token="wrong-token-0123456789", check=1)
+    assert "401 unauthorized" in r.stderr
+    r = famfsctl("compact", "--url", f"http://127.0.0.1:{free_port()}",
+                 "--token", "x" * 20, check=8)
+    assert "failed to reach the master" in r.stderr
+    # A live agent still on generation 1 holds the compaction (C0) after
+    # one switch: the second waits, and --timeout says so.
+    master.client("agent").post("/v1/agents/h1/heartbeat", json={
+        "host": "h1", "address": "", "applied_seq": 0, "open_inos": [],
+        "generation": 1}, expect=200)
+    ctl(master, "compact")
+    r = ctl(master, "compact", "--timeout", "1", check=8)
+    assert f"the master at '{master.url}' did not answer within 1 s" in r.stderr
+    # The compaction asked for stays asked for: once the agent follows,
+    # it runs.
+    master.client("agent").post("/v1/agents/h1/heartbeat", json={
+        "host": "h1", "address": "", "applied_seq": 0, "open_inos": [],
+        "generation": 2}, expect=200)
+    deadline = time.monotonic() + 10
+    while js(master, "status")["log_generation"] != 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # An evicted agent holds nothing back.
+    ctl(master, "agents", "--evict", "h1")
+    assert js(master, "compact", "--timeout", "5")["generation"] == 4

@@ -38,7 +38,7 @@ from conftest import (FAMFSCTL, FAMFSD, ROOT, SANITIZER_WORDS, SPEC, famfsctl,
 MiB = 1 << 20
 KiB = 1 << 10
 COMMANDS = ["mkfs", "fsck", "info", "logdump", "devices", "status", "ls", "stat",
-            "getmap", "create", "mkdir", "rm", "cp", "quota", "agents"]
+            "getmap", "create", "mkdir", "rm", "cp", "quota", "agents", "compact"]
 OFFLINE = {"mkfs", "fsck", "info", "logdump"}
 
 
@@ -243,6 +243,9 @@ USAGE_ERRORS = [
     (("quota", "get", "--max-files", "3"), "the limits are for quota set"),
     (("quota", "set", "tA", "--max-bytes", "x"), "bad value 'x' for --max-bytes"),
     (("agents", "node-1"), "no operands"),
+    (("compact", "now"), "no operands"),
+    (("compact", "--timeout", "0"), "bad value '0' for --timeout"),
+    (("compact", "--timeout", "1m"), "bad value '1m' for --timeout"),
     (("cp", "/etc/hostname"), "no DEST"),
     (("cp", "/etc/hostname", "/tmp", "--timeout", "0"), "bad value '0' for --timeout"),
     (("cp", "/etc/hostname", "/tmp", "--json"), "unknown option '--json'"),

@@ -465,6 +465,7 @@ struct json_object *api_agent_json(struct master *m,
 	json_object_object_add(o, "host", json_object_new_string(ag->host));
 	json_object_object_add(o, "address", json_object_new_string(ag->address));
 	json_object_object_add(o, "applied_seq", json_u64(ag->applied_seq));
+	json_object_object_add(o, "generation", json_u64(ag->generation));
 	json_object_object_add(o, "lag", json_u64(last > ag->applied_seq ?
 						  last - ag->applied_seq : 0));
 	json_object_object_add(o, "last_heartbeat_ns",
