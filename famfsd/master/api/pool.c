@@ -6,6 +6,7 @@
  * does not take an HTTP thread from everyone else.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <uuid/uuid.h>
 
 #include "master/api/api.h"
@@ -120,6 +121,15 @@ static void wake(struct feed_waiter *w)
 	http_resume(rq);
 }
 
+/* Milliseconds to the microsecond, printed so (json-c prints 17 digits). */
+static struct json_object *ms_json(uint64_t ns)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%.3f", ns / 1e6);
+	return json_object_new_double_s(ns / 1e6, text);
+}
+
 /* Second dispatch, after the wake: how the compaction went. */
 static enum MHD_Result reply(struct http_req *rq)
 {
@@ -139,8 +149,7 @@ static enum MHD_Result reply(struct http_req *rq)
 	json_object_object_add(o, "checkpoint_bytes", json_u64(s.ckpt_bytes));
 	json_object_object_add(o, "checkpoint_items", json_u64(s.ckpt_items));
 	json_object_object_add(o, "records_copied", json_u64(s.copied));
-	json_object_object_add(o, "duration_ms",
-			       json_object_new_double(s.duration_ns / 1e6));
+	json_object_object_add(o, "duration_ms", ms_json(s.duration_ns));
 	return http_reply_json(rq, 200, o);
 }
 
