@@ -17,6 +17,7 @@ SIGKILL and a lazy unmount inside their namespace), namespaces deleted.
 """
 
 import concurrent.futures
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -408,3 +409,44 @@ class Agent:
         if not allow_errors:
             errors = [l for l in text.splitlines() if "error:" in l]
             assert not errors, f"errors in {self.stderr_path}:\n" + "\n".join(errors)
+
+
+# ---- what the multi-host test files share -----------------------------------
+
+@contextlib.contextmanager
+def hard_deadline(seconds):
+    """Fails a test that runs past seconds instead of hanging CI (SIGALRM)."""
+    def expired(signum, frame):
+        pytest.fail(f"test exceeded {seconds}s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def three_hosts():
+    """A module fixture's body: three network-namespace hosts, closed after."""
+    check_capabilities()
+    c = Cluster(3)
+    yield c
+    c.close()
+
+
+class Fleet:
+    """A master on host 1 and an agent on every host, on one pool."""
+
+    def __init__(self, cluster, pool, workdir, master_args=(), agent_args=()):
+        self.cluster = cluster
+        self.workdir = workdir
+        self.master = NsMaster(cluster.hosts[0], pool, workdir,
+                               args=["--reclaim-grace-ms", "0", *master_args])
+        self.api = self.master.client("admin")
+        self.agents = [Agent(h, pool, workdir, master_url=self.master.url,
+                             extra=list(agent_args)) for h in cluster.hosts]
+        for a in self.agents:
+            a.start()
+

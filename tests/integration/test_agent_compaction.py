@@ -18,7 +18,6 @@ api/openapi.yaml does not describe the generation fields and the compact
 call yet.
 """
 
-import hashlib
 import os
 import re
 import signal
@@ -27,7 +26,7 @@ import time
 import pytest
 
 from conftest import ApiClient, api_tree, make_pool
-from multihost import Agent, Cluster, NsMaster, check_capabilities, wait_until
+from multihost import Fleet as BaseFleet, hard_deadline, three_hosts, wait_until
 
 MiB = 1 << 20
 TEST_SECONDS = 120          # hard bound per test (SIGALRM)
@@ -35,37 +34,20 @@ TEST_SECONDS = 120          # hard bound per test (SIGALRM)
 
 @pytest.fixture(autouse=True)
 def deadline():
-    """Fails a test that runs past TEST_SECONDS instead of hanging CI."""
-    def expired(signum, frame):
-        pytest.fail(f"test exceeded {TEST_SECONDS}s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(TEST_SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+    with hard_deadline(TEST_SECONDS):
+        yield
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    check_capabilities()
-    c = Cluster(3)
-    yield c
-    c.close()
+    yield from three_hosts()
 
 
-class Fleet:
+class Fleet(BaseFleet):
     """A master on host 1 and a verbose agent on every host, on one pool."""
 
     def __init__(self, cluster, pool, workdir, master_args=()):
-        self.workdir = workdir
-        self.master = NsMaster(cluster.hosts[0], pool, workdir,
-                               args=["--reclaim-grace-ms", "0", *master_args])
-        self.api = self.master.client("admin")
-        self.agents = [Agent(h, pool, workdir, master_url=self.master.url,
-                             extra=["-v"]) for h in cluster.hosts]
-        for a in self.agents:
-            a.start()
+        super().__init__(cluster, pool, workdir, master_args, agent_args=["-v"])
 
     def pool(self):
         return self.api.get("/v1/pool", expect=200, validate=False).json()

@@ -45,8 +45,8 @@ import pytest
 
 from conftest import (ADMIN_TOKEN, FAMFSCTL, LOG_HDR_SIZE, api_tree, famfsctl,
                       make_pool)
-from multihost import (WRITE_PY, Agent, Cluster, NsMaster, _enter_netns,
-                       check_capabilities, pattern, run, wait_until)
+from multihost import (WRITE_PY, Fleet as BaseFleet, _enter_netns, hard_deadline,
+                       pattern, run, three_hosts, wait_until)
 
 MiB = 1 << 20
 CYCLES = int(os.environ.get("FAMFSD_CHURN_CYCLES", "20000"))
@@ -68,39 +68,18 @@ CREATE_BODY = json.dumps({"size": 4096}).encode()
 
 @pytest.fixture(autouse=True)
 def deadline():
-    """Fails a test that runs past TEST_SECONDS instead of hanging CI."""
-    def expired(signum, frame):
-        pytest.fail(f"test exceeded {TEST_SECONDS}s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(TEST_SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+    with hard_deadline(TEST_SECONDS):
+        yield
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    check_capabilities()
-    c = Cluster(3)
-    yield c
-    c.close()
+    yield from three_hosts()
 
 
-class Fleet:
+class Fleet(BaseFleet):
     """A master on host 1 and a FUSE agent on every host, on one pool."""
 
-    def __init__(self, cluster, pool, workdir, master_args=()):
-        self.cluster = cluster
-        self.pool = pool
-        self.agents = []
-        self.master = NsMaster(cluster.hosts[0], pool, workdir,
-                               args=["--reclaim-grace-ms", "0", *master_args])
-        self.api = self.master.client("admin")
-        for h in cluster.hosts:
-            self.agents.append(Agent(h, pool, workdir, master_url=self.master.url))
-        for a in self.agents:
-            a.start()
 
     def agent_states(self):
         return {a["agent_id"]: a for a in

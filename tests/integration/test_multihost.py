@@ -11,14 +11,13 @@ until it is closed there.
 """
 
 import hashlib
-import signal
 import time
 
 import pytest
 
 from conftest import ApiClient, api_tree, make_pool, problem_name
-from multihost import (READ_PY, WRITE_PY, Agent, Cluster, NsMaster,
-                       check_capabilities, pattern, wait_until)
+from multihost import (READ_PY, WRITE_PY, Fleet as BaseFleet, hard_deadline,
+                       pattern, three_hosts, wait_until)
 
 MiB = 1 << 20
 TEST_SECONDS = 90          # hard bound per test (SIGALRM)
@@ -26,40 +25,18 @@ TEST_SECONDS = 90          # hard bound per test (SIGALRM)
 
 @pytest.fixture(autouse=True)
 def deadline():
-    """Fails a test that runs past TEST_SECONDS instead of hanging CI."""
-    def expired(signum, frame):
-        pytest.fail(f"test exceeded {TEST_SECONDS}s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(TEST_SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+    with hard_deadline(TEST_SECONDS):
+        yield
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    check_capabilities()
-    c = Cluster(3)
-    yield c
-    c.close()
+    yield from three_hosts()
 
 
-class Fleet:
+class Fleet(BaseFleet):
     """A master on host 1 and an agent on every host, on one pool."""
 
-    def __init__(self, cluster, pool, workdir, master_args=()):
-        self.cluster = cluster
-        self.pool = pool
-        self.workdir = workdir
-        self.agents = []
-        self.master = NsMaster(cluster.hosts[0], pool, workdir,
-                               args=["--reclaim-grace-ms", "0", *master_args])
-        self.api = self.master.client("admin")
-        for h in cluster.hosts:
-            self.agents.append(Agent(h, pool, workdir, master_url=self.master.url))
-        for a in self.agents:
-            a.start()
 
     def all_live(self):
         agents = self.api.get("/v1/agents", expect=200).json()["agents"]
