@@ -132,21 +132,6 @@ static bool tail_still_bad(struct agent *a, const struct famfs_log_damage *d)
 	return why[d->copy * 2 + (d->seq & 1)] != NULL;
 }
 
-static const char *part_name(enum famfs_log_part p)
-{
-	switch (p) {
-	case FAMFS_LOG_PART_HEADER:
-		return "area header";
-	case FAMFS_LOG_PART_TAIL:
-		return "tail slot";
-	case FAMFS_LOG_PART_ITEM:
-		return "checkpoint item";
-	case FAMFS_LOG_PART_RECORD:
-		return "record";
-	}
-	return "?";
-}
-
 static void log_one(const struct damage_found *f)
 {
 	const struct famfs_log_damage *d = &f->d;
@@ -156,7 +141,7 @@ static void log_one(const struct damage_found *f)
 		snprintf(what, sizeof(what), " %" PRIu64, d->seq);
 	msg(MSG_WARN, "log damage in generation %" PRIu64 ": copy %u of %s%s "
 	    "at log offset %" PRIu64 " (body offset %" PRIu64 "): %s; %s",
-	    f->generation, d->copy, part_name(d->part), what, d->log_offset,
+	    f->generation, d->copy, famfs_log_part_name(d->part), what, d->log_offset,
 	    d->offset, d->reason, d->both ? "the other copy is bad too" :
 	    "read from the other copy (the master repairs it)");
 }

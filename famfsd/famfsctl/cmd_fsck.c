@@ -31,18 +31,6 @@ static bool survivable_findings(const struct famfs_fsck_report *rep)
 	       rep->n_damage;
 }
 
-static const char *part_name(enum famfs_log_part p)
-{
-	static const char *const names[] = {
-		[FAMFS_LOG_PART_HEADER] = "area header",
-		[FAMFS_LOG_PART_TAIL] = "tail slot",
-		[FAMFS_LOG_PART_ITEM] = "checkpoint item",
-		[FAMFS_LOG_PART_RECORD] = "record",
-	};
-
-	return p <= FAMFS_LOG_PART_RECORD ? names[p] : "unknown";
-}
-
 /* Offsets of body offset off of copy 0: from the log region and the pool. */
 static void copy0_offsets(const struct famfs_fsck_report *rep, uint64_t off,
 			  uint64_t *ret_log, uint64_t *ret_pool)
@@ -73,7 +61,7 @@ static struct json_object *damage_json(const struct famfs_fsck_damage *x,
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "part", json_object_new_string(part_name(x->d.part)));
+	json_object_object_add(o, "part", json_object_new_string(famfs_log_part_name(x->d.part)));
 	json_object_object_add(o, "copy", json_object_new_int((int)x->d.copy));
 	json_object_object_add(o, "both", json_object_new_boolean(x->d.both));
 	json_object_object_add(o, "seq", u64_json(x->d.seq));
@@ -208,7 +196,7 @@ static void damage_text(const char *dev, const struct famfs_fsck_report *rep,
 		snprintf(seq, sizeof(seq), " %" PRIu64, x->d.seq);
 		printf("%s: log copy %u %s%s (generation %" PRIu64 ") at log offset "
 		       "%" PRIu64 ", pool offset %" PRIu64 ": %s%s\n", dev, x->d.copy,
-		       part_name(x->d.part), x->d.part == FAMFS_LOG_PART_HEADER ?
+		       famfs_log_part_name(x->d.part), x->d.part == FAMFS_LOG_PART_HEADER ?
 		       "" : seq, rep->info.log_generation, x->d.log_offset,
 		       x->pool_offset, x->d.reason,
 		       damage_outcome(x, tried, what, sizeof(what)));

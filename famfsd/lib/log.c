@@ -55,6 +55,21 @@ uint32_t famfs_rec_crc(const struct famfs_rec_hdr *h, uint32_t len,
 	return famfs_crc32c_final(s);
 }
 
+const char *famfs_log_part_name(enum famfs_log_part p)
+{
+	switch (p) {
+	case FAMFS_LOG_PART_HEADER:
+		return "area header";
+	case FAMFS_LOG_PART_TAIL:
+		return "tail slot";
+	case FAMFS_LOG_PART_ITEM:
+		return "checkpoint item";
+	case FAMFS_LOG_PART_RECORD:
+		return "record";
+	}
+	return "unknown";
+}
+
 static void report(struct famfs_log *log, const struct famfs_log_damage *d)
 {
 	struct famfs_log_damage full = *d;

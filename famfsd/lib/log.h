@@ -82,6 +82,9 @@ struct famfs_log_damage {
 
 typedef void (*famfs_log_damage_fn)(void *ctx, const struct famfs_log_damage *d);
 
+/* "area header", "tail slot", "checkpoint item", "record". */
+const char *famfs_log_part_name(enum famfs_log_part p);
+
 #define FAMFS_LOG_READ_RETRIES	3
 
 /* Bytes of one area of a log region of log_size bytes. */

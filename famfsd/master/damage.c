@@ -101,7 +101,7 @@ static void place(const struct damage_entry *e, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s %" PRIu64 " (generation %" PRIu64 ", copy %u) "
 		 "at log offset %" PRIu64 ", pool offset %" PRIu64,
-		 damage_part_name(e->d.part), e->d.seq, e->generation, e->d.copy,
+		 famfs_log_part_name(e->d.part), e->d.seq, e->generation, e->d.copy,
 		 e->d.log_offset, e->pool_offset);
 }
 

@@ -17,21 +17,6 @@ void damage_table_fini(struct damage_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-const char *damage_part_name(enum famfs_log_part p)
-{
-	switch (p) {
-	case FAMFS_LOG_PART_HEADER:
-		return "area header";
-	case FAMFS_LOG_PART_TAIL:
-		return "tail slot";
-	case FAMFS_LOG_PART_ITEM:
-		return "checkpoint item";
-	case FAMFS_LOG_PART_RECORD:
-		return "record";
-	}
-	return "unknown";
-}
-
 /* The same copy of the same thing: its place says it all. */
 static bool same_place(const struct damage_entry *a, const struct damage_entry *b)
 {

@@ -115,6 +115,5 @@ static inline size_t damage_table_unrepaired(const struct damage_table *t)
 size_t damage_table_last(const struct damage_table *t,
 			 struct damage_entry out[DAMAGE_LAST]);
 
-const char *damage_part_name(enum famfs_log_part p);
 
 #endif

@@ -234,11 +234,11 @@ static void test_full_table_drops(void **state)
 static void test_part_names(void **state)
 {
 	(void)state;
-	assert_string_equal(damage_part_name(FAMFS_LOG_PART_RECORD), "record");
-	assert_string_equal(damage_part_name(FAMFS_LOG_PART_ITEM), "checkpoint item");
-	assert_string_equal(damage_part_name(FAMFS_LOG_PART_TAIL), "tail slot");
-	assert_string_equal(damage_part_name(FAMFS_LOG_PART_HEADER), "area header");
-	assert_string_equal(damage_part_name((enum famfs_log_part)9), "unknown");
+	assert_string_equal(famfs_log_part_name(FAMFS_LOG_PART_RECORD), "record");
+	assert_string_equal(famfs_log_part_name(FAMFS_LOG_PART_ITEM), "checkpoint item");
+	assert_string_equal(famfs_log_part_name(FAMFS_LOG_PART_TAIL), "tail slot");
+	assert_string_equal(famfs_log_part_name(FAMFS_LOG_PART_HEADER), "area header");
+	assert_string_equal(famfs_log_part_name((enum famfs_log_part)9), "unknown");
 }
 
 int main(void)

@@ -19,7 +19,7 @@ static struct json_object *damage_entry_json(const struct damage_entry *e)
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "part",
-			       json_object_new_string(damage_part_name(e->d.part)));
+			       json_object_new_string(famfs_log_part_name(e->d.part)));
 	json_object_object_add(o, "copy", json_object_new_int(e->d.copy));
 	json_object_object_add(o, "both", json_object_new_boolean(e->d.both));
 	json_object_object_add(o, "generation", json_u64(e->generation));
