@@ -82,6 +82,12 @@ cleanup() {
 			gone_within 2 "$master_pid"
 		fi
 	fi
+	# The daemons' last lines are in their prefixers' pipes yet: let
+	# those drain (they end when the daemon's stderr closes) first.
+	for p in $(cat "$VAR/.run-prefixers" 2>/dev/null); do
+		gone_within 2 "$p"
+	done
+	rm -f "$VAR/.run-prefixers"
 	say "stopped"
 }
 # stop_on STATUS: the signal traps. Ctrl-C is the documented way to stop,
@@ -99,6 +105,7 @@ trap cleanup EXIT
 # drains to the end: a daemon never blocks on, or fails to write, its log.
 prefix() {
 	trap '' INT TERM HUP PIPE
+	echo "$BASHPID" >>"$VAR/.run-prefixers" 2>/dev/null
 	sed -u "s/^/$1/" >&2 2>/dev/null
 	exec cat >/dev/null
 }
@@ -124,6 +131,7 @@ make --no-print-directory -j2 "$FAMFSD" "$FAMFSCTL" >/dev/null
 command -v fusermount3 >/dev/null || die "fusermount3 is missing (apt-get install fuse3)"
 command -v setpriv >/dev/null || die "setpriv is missing (apt-get install util-linux)"
 mkdir -p "$VAR" "$MNT"
+rm -f "$VAR/.run-prefixers"	# a run killed hard left it
 if [ ! -e "$POOL" ]; then
 	"$FAMFSCTL" mkfs "$POOL" --create "${FAMFSD_POOL_SIZE:-8G}"
 fi
