@@ -158,15 +158,19 @@ HOST_ITESTS = -q -p no:cacheprovider tests/integration --ignore-glob='*_vm.py' \
 	--ignore=tests/integration/test_kmod_build.py \
 	--ignore=tests/integration/test_make_run.py
 
+# Under the sanitizers, smaller counts of the long churn and crash tests
+# (their full counts run in the plain build, and `make soak`).
+SAN_COUNTS = FAMFSD_CHURN_CYCLES=3000 FAMFSD_CRASH_ROUNDS=5
+
 test-integration-san:
 	@$(MAKE) --no-print-directory SAN=1 all
-	@BUILD=build/san $(PYTHON) -m pytest $(HOST_ITESTS)
+	@$(SAN_COUNTS) BUILD=build/san $(PYTHON) -m pytest $(HOST_ITESTS)
 
 # Races between the daemons' threads (tests/tsan.supp says what is not one).
 test-integration-tsan:
 	@$(MAKE) --no-print-directory -j2 SAN=thread build/tsan/famfsd \
 		build/tsan/famfsctl build/tsan/tools/famfs-logtool
-	@TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" BUILD=build/tsan \
+	@$(SAN_COUNTS) TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" BUILD=build/tsan \
 		$(PYTHON) -m pytest $(HOST_ITESTS)
 
 # The units as installed, checked by systemd-analyze on this host.

@@ -105,8 +105,6 @@ static int open_pool(struct agent *a)
 static void init_sync(struct agent *a)
 {
 	pthread_rwlockattr_t ra;
-	pthread_condattr_t ca;
-
 	/* Replay must not starve behind a stream of lookups. */
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra,
@@ -114,11 +112,8 @@ static void init_sync(struct agent *a)
 	pthread_rwlock_init(&a->lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&a->wake_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&a->wake_cond, &ca);
-	pthread_cond_init(&a->hb_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&a->wake_cond);
+	clock_cond_init(&a->hb_cond);
 }
 
 /*

@@ -7,6 +7,7 @@
 #ifndef FAMFSD_COMMON_CLOCK_H
 #define FAMFSD_COMMON_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -49,6 +50,17 @@ static inline void clock_rfc3339(uint64_t ns, char buf[CLOCK_RFC3339_SIZE])
 	snprintf(buf, CLOCK_RFC3339_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ",
 		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		 tm.tm_min, tm.tm_sec, (unsigned int)(ns % 1000000000ull));
+}
+
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines. */
+static inline void clock_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 #endif

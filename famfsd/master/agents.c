@@ -158,6 +158,14 @@ bool master_agents_hold(const struct master_agents *a, uint64_t ino,
 	return false;
 }
 
+bool master_agents_have_open(const struct master_agents *a, uint64_t ino)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!a->v[i]->evicted && has_ino(a->v[i], ino))
+			return true;
+	return false;
+}
+
 uint64_t master_agents_min_applied(const struct master_agents *a)
 {
 	uint64_t min = UINT64_MAX;

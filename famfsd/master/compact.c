@@ -93,15 +93,11 @@ struct master_compact {
 int master_compact_new(struct master *m)
 {
 	struct master_compact *c = calloc(1, sizeof(*c));
-	pthread_condattr_t ca;
 	const char *pause;
 
 	if (!c)
 		return -ENOMEM;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&c->cond);
 	c->crash_at = getenv("FAMFSD_TEST_CRASH_AT");
 	pause = getenv("FAMFSD_TEST_COMPACT_PAUSE_MS");
 	if (pause)

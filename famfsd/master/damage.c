@@ -61,7 +61,6 @@ struct master_damage {
 int master_damage_new(struct master *m)
 {
 	struct master_damage *d = calloc(1, sizeof(*d));
-	pthread_condattr_t ca;
 	int r;
 
 	if (!d)
@@ -72,10 +71,7 @@ int master_damage_new(struct master *m)
 		return r;
 	}
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&d->cond);
 	damage_table_init(&d->table);
 	m->damage = d;
 	return 0;

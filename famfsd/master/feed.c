@@ -46,15 +46,10 @@ struct master_feed {
 int master_feed_new(struct master_feed **ret)
 {
 	struct master_feed *f = calloc(1, sizeof(*f));
-	pthread_condattr_t ca;
-
 	if (!f)
 		return -ENOMEM;
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&f->cond);
 	*ret = f;
 	return 0;
 }

@@ -187,6 +187,7 @@ static void master_free(struct master *m)
 	master_reload_free(m);
 	famfs_pool_close(m->pool);
 	master_damage_free(m);
+	pthread_cond_destroy(&m->reclaimed);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -203,6 +204,7 @@ int master_main(int argc, char **argv)
 		return 1;
 	msg_init("master");
 	pthread_mutex_init(&m->lock, NULL);
+	clock_cond_init(&m->reclaimed);
 	r = conf_role_args(CONF_ROLE_MASTER, argc, argv, &m->cfg);
 	if (r != 0) {
 		master_free(m);

@@ -53,6 +53,7 @@ struct master {
 	struct conf_master cfg;		/* the command line (conf/options.h) */
 	struct famfs_pool *pool;
 	pthread_mutex_t lock;
+	pthread_cond_t reclaimed;	/* (lock) a reclaim freed space */
 	struct famfs_state *st;		/* (lock) the log replayed */
 	struct famfs_log_pos applied;	/* (lock) how far st has replayed */
 	uint64_t epoch;			/* ours; every record carries it */
@@ -280,6 +281,15 @@ int master_resolve(struct master *m, const char *path, size_t len,
  */
 int master_reclaim(struct master *m);
 
+/*
+ * At the start of a create, before anything is looked up: when the free
+ * space is short of bytes but deleted files wait only for agents to
+ * acknowledge their delete (which they do at once) or for the grace after
+ * a start, waits (releasing m->lock, at most a second) for the reclaim
+ * rather than answering 507 in the gap.
+ */
+void master_wait_space(struct master *m, uint64_t bytes);
+
 /* ---- master/agents.c: agents as they report themselves ----------------- */
 
 struct master_agent {
@@ -314,6 +324,8 @@ const char *master_agent_state(const struct master *m,
  */
 bool master_agents_hold(const struct master_agents *a, uint64_t ino,
 			uint64_t delete_seq);
+/* True when some agent that is not evicted reports ino open. */
+bool master_agents_have_open(const struct master_agents *a, uint64_t ino);
 
 /* The lowest applied_seq of the agents not evicted (UINT64_MAX: none). */
 uint64_t master_agents_min_applied(const struct master_agents *a);

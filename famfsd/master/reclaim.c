@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "master/master.h"
 
@@ -74,6 +75,7 @@ int master_reclaim(struct master *m)
 		if (err < 0)
 			break;
 		done += (int)n;
+		pthread_cond_broadcast(&m->reclaimed);
 		/* Entries before next were all either reclaimed or held. */
 		if (!next)
 			break;
@@ -87,3 +89,42 @@ int master_reclaim(struct master *m)
 	m->reclaim_failing = err < 0;
 	return (int)done;
 }
+
+/* How long a create waits for a reclaim that is on its way. */
+#define SPACE_WAIT_MS	1000u
+/* Pending files looked at for one that only waits for acknowledgements. */
+#define SPACE_SCAN	64u
+
+/* Whether some pending space will come back soon without anyone closing. */
+static bool reclaim_coming(struct master *m)
+{
+	const struct famfs_pending *p = m->st->pending_first;
+
+	if (clock_mono_ns() < m->reclaim_after_ns)
+		return p != NULL;
+	for (unsigned int i = 0; p && i < SPACE_SCAN; p = p->next, i++)
+		if (!master_agents_have_open(m->agents, p->ino))
+			return true;
+	return false;
+}
+
+void master_wait_space(struct master *m, uint64_t bytes)
+{
+	uint64_t dl = clock_mono_ns() + SPACE_WAIT_MS * 1000000ull;
+	struct timespec ts = {
+		.tv_sec = (time_t)(dl / 1000000000ull),
+		.tv_nsec = (long)(dl % 1000000000ull),
+	};
+
+	while (famfs_alloc_free_bytes(m->st->alloc) < bytes && !m->fenced &&
+	       reclaim_coming(m)) {
+		/* The grace after a start ends by the clock, not a signal. */
+		if (clock_mono_ns() >= m->reclaim_after_ns)
+			master_reclaim(m);
+		if (famfs_alloc_free_bytes(m->st->alloc) >= bytes)
+			return;
+		if (pthread_cond_timedwait(&m->reclaimed, &m->lock, &ts) == ETIMEDOUT)
+			return;
+	}
+}
+

@@ -54,8 +54,11 @@ KILL_EVERY = int(os.environ.get("FAMFSD_CHURN_KILL_EVERY",
                                 str(max(1, min(CYCLES // 4, 10000)))))
 AWAY_EVERY = max(1, min(CYCLES // 2, 250000))   # the agents-away phase
 WORKERS = 4
-MIN_GENERATIONS = 20
 AWAY_ROUNDS = 4            # compactions asked for while two agents are away
+# The away rounds, and at least one compaction the load forced per 500
+# cycles (about one per 200-250 is measured), up to 20: smaller counts run
+# under the sanitizers.
+MIN_GENERATIONS = min(20, AWAY_ROUNDS + CYCLES // 500)
 AWAY_ROUND_CYCLES = 150    # cycles between them (their space stays pending)
 AGENT_TIMEOUT = 3          # --agent-timeout: when a silent agent is stale
 BAD_LIMIT = 200            # unexpected replies after which the load stops

@@ -44,6 +44,8 @@ static enum MHD_Result create(struct http_req *rq, const struct master_create *c
 
 	master_lock(m);
 	r = master_wait_log_room(m, false, &w);
+	if (r == 0 && !c->dir)
+		master_wait_space(m, famfs_state_alloc_bytes(m->st, c->size));
 	if (r == 0)
 		r = master_op_create(m, c, &n, &w);
 	if (r >= 0)
