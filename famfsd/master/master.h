@@ -285,7 +285,7 @@ int master_reclaim(struct master *m);
  * At the start of a create, before anything is looked up: when the free
  * space is short of bytes but deleted files wait only for agents to
  * acknowledge their delete (which they do at once) or for the grace after
- * a start, waits (releasing m->lock, at most a second) for the reclaim
+ * a start, waits (releasing m->lock, at most three seconds) for the reclaim
  * rather than answering 507 in the gap.
  */
 void master_wait_space(struct master *m, uint64_t bytes);

@@ -91,7 +91,7 @@ int master_reclaim(struct master *m)
 }
 
 /* How long a create waits for a reclaim that is on its way. */
-#define SPACE_WAIT_MS	1000u
+#define SPACE_WAIT_MS	3000u
 /* Pending files looked at for one that only waits for acknowledgements. */
 #define SPACE_SCAN	64u
 
