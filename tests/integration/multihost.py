@@ -255,7 +255,10 @@ out = {}
 for d, dirs, files in os.walk(root):
     for n in dirs + files:
         p = os.path.join(d, n)
-        st = os.lstat(p)
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:   # deleted while we walk: not there now
+            continue
         isdir = stat.S_ISDIR(st.st_mode)
         out[p[len(root):]] = ["dir" if isdir else "file", 0 if isdir else st.st_size,
                               st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_ino]
