@@ -56,7 +56,7 @@ API_LOAD := $(BUILD)/bench/api-load
 FUSE_WIN := $(BUILD)/bench/fuse-window
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench soak \
-        test-integration-san test-integration-tsan \
+        test-integration-san test-integration-tsan test-integration-host test-integration-vm \
         run clean help check-deps kmod install uninstall test-systemd
 
 all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD) \
@@ -150,6 +150,18 @@ test-fuzz:
 
 test-integration: all
 	@$(PYTHON) -m pytest -q tests/integration
+
+# The same, in the two parts scripts/test.sh runs side by side: the tests
+# that boot QEMU guests (and the kmod build, which shares kmod/ with them),
+# and all the others.
+VM_ITESTS = tests/integration/*_vm.py tests/integration/test_kmod_build.py
+
+test-integration-host: all
+	@$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration \
+		--ignore-glob='*_vm.py' --ignore=tests/integration/test_kmod_build.py
+
+test-integration-vm: all
+	@$(PYTHON) -m pytest -q -p no:cacheprovider $(VM_ITESTS)
 
 # The daemons and famfsctl built with a sanitizer, through every
 # integration test that runs them on this host (the QEMU guests run the
