@@ -54,6 +54,9 @@
 #define RETRY_MS		5u
 /* After a failure, the fill level asks again only after this long. */
 #define BACKOFF_MS		1000u
+/* The shadow follows the log between compactions (shadow_catch_up()). */
+#define FOLLOW_MS		1000u
+#define FOLLOW_RECORDS		4096u
 
 /*
  * The compaction's own copy of the state (C1), kept from one compaction to
@@ -560,6 +563,34 @@ static void finish(struct master *m, int r, const struct master_compact_stats *s
 	wake_waiters(c);
 }
 
+/*
+ * Between compactions the shadow follows the log in the background (at
+ * start, then every FOLLOW_MS when FOLLOW_RECORDS or more came since), so
+ * that C1 replays only the last moments instead of a whole generation
+ * while clients write (measured: 3.5 s for the first compaction of a
+ * million files under eight clients when C1 replayed them all, 0.4 s when
+ * it replayed only the records since the last one). Called with m->lock
+ * held, drops it while it replays; failing only costs that time at C1.
+ */
+static void shadow_catch_up(struct master *m, bool always)
+{
+	struct shadow *sh = &m->compact->shadow;
+	struct famfs_pool_info info = m->pool->info;
+	struct famfs_log_pos snap = famfs_log_published(m->pool->log);
+	struct master_why w = { .msg = "" };
+	int r;
+
+	if (!always && sh->log && snap.seq - sh->pos.seq < FOLLOW_RECORDS &&
+	    famfs_log_generation(sh->log) == info.log_generation)
+		return;
+	master_unlock(m);
+	r = shadow_advance(m, &info, &snap, &w);
+	master_lock(m);
+	if (r < 0)
+		msg(MSG_DEBUG, "compaction: could not follow the log ahead "
+		    "(%s); the next compaction replays it", w.msg);
+}
+
 static void *compact_thread(void *arg)
 {
 	struct master *m = arg;
@@ -571,9 +602,13 @@ static void *compact_thread(void *arg)
 	int r;
 
 	master_lock(m);
+	shadow_catch_up(m, true);
 	while (!c->stopping) {
 		if (!c->requested) {
-			pthread_cond_wait(&c->cond, &m->lock);
+			deadline_after(&ts, FOLLOW_MS);
+			if (pthread_cond_timedwait(&c->cond, &m->lock, &ts) ==
+			    ETIMEDOUT && !c->stopping)
+				shadow_catch_up(m, false);
 			continue;
 		}
 		why = why_blocked(m);
