@@ -120,8 +120,8 @@ const struct conf_key conf_keys[K__COUNT] = {
 	},
 	[K_MAX_CONNECTIONS] = {
 		"master", "max_connections", "max-connections", 0, M, 0, CT_UINT,
-		1, 65536, .arg = "N", .dflt = "1024", AT_M(conn_limit),
-		.help = "connection limit",
+		1, 65536, .arg = "N", .dflt = "8192", AT_M(conn_limit),
+		.help = "connections; past it the oldest idle close",
 	},
 	[K_MAX_PER_IP] = {
 		"master", "max_per_ip", "max-per-ip", 0, M, 0, CT_UINT,
@@ -132,6 +132,18 @@ const struct conf_key conf_keys[K__COUNT] = {
 		"master", "idle_timeout", "idle-timeout", 0, M, 0, CT_UINT,
 		1, 86400, .arg = "N", .dflt = "90", AT_M(conn_timeout_s),
 		.help = "seconds before an idle connection closes",
+	},
+	[K_HEADER_TIMEOUT] = {
+		"master", "header_timeout", "header-timeout", 0, M, 0, CT_UINT,
+		1, 3600, .arg = "N", .dflt = "10", AT_M(header_timeout_s),
+		.help = "seconds from a request's first byte to the\n"
+			"end of its headers",
+	},
+	[K_BODY_TIMEOUT] = {
+		"master", "body_timeout", "body-timeout", 0, M, 0, CT_UINT,
+		1, 3600, .arg = "N", .dflt = "30", AT_M(body_timeout_s),
+		.help = "seconds from a request's headers to the end\n"
+			"of its body",
 	},
 
 	[K_MOUNT] = {

@@ -37,6 +37,7 @@ enum conf_key_id {
 	K_FORCE_TAKEOVER, K_LEASE_SECONDS, K_RECLAIM_GRACE_MS, K_AGENT_TIMEOUT,
 	K_COMPACT_AT, K_SCRUB_RATE,
 	K_HTTP_THREADS, K_MAX_CONNECTIONS, K_MAX_PER_IP, K_IDLE_TIMEOUT,
+	K_HEADER_TIMEOUT, K_BODY_TIMEOUT,
 	K_MOUNT, K_BACKEND, K_MASTER_URL, K_TOKEN_FILE, K_TOKEN, K_AGENT_ID,
 	K_ADDRESS, K_POLL_MS, K_DIRECT_IO, K_META_RW,
 	K_VERBOSE, K_CONFIG, K_HELP, K_ROLE,
@@ -109,6 +110,8 @@ struct conf_master {
 	unsigned int scrub_rate;	/* MiB/s the scrub re-reads, 0: off */
 	unsigned int http_threads;
 	unsigned int conn_limit, per_ip_limit, conn_timeout_s;
+	unsigned int header_timeout_s;	/* request's first byte to headers */
+	unsigned int body_timeout_s;	/* end of headers to end of body */
 	const char *config_path;	/* --config: re-read on SIGHUP */
 };
 

@@ -11,6 +11,13 @@
  * turn %2F into a '/' we could no longer tell from a separator); the access
  * handler collects the body; the completion callback frees the request.
  *
+ * Floods: every connection is on the guard's table (conn_guard.c), which
+ * closes a request whose headers or body take too long and, past
+ * max_connections, sheds the oldest idle connections; libmicrohttpd's own
+ * limit sits above that cap so a new connection (an agent's heartbeat) is
+ * always accepted. The callbacks below tell the guard each request's
+ * progress.
+ *
  * Under systemd the listening socket may come from famfsd-api.socket
  * (LISTEN_FDS): connections made while the master restarts wait in its
  * backlog instead of being refused. At stop the server drains: it stops
@@ -18,16 +25,19 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "http/conn_guard.h"
 #include "http/server.h"
 
 struct http_server {
@@ -36,6 +46,7 @@ struct http_server {
 	char *cert, *key;		/* PEM, kept for the daemon's lifetime */
 	unsigned int port;
 	atomic_uint inflight;		/* requests begun and not completed */
+	struct conn_guard *guard;
 };
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -44,7 +55,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct http_req *rq = calloc(1, sizeof(*rq));
 	char *q;
 
-	(void)conn;
+	conn_guard_request_line(s->guard, conn);
 	if (!rq)
 		return NULL;
 	rq->m = s->m;
@@ -69,8 +80,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	struct http_req *rq = *con_cls;
 	struct http_server *s = cls;
 
-	(void)conn;
 	(void)toe;
+	/* An agent's or admin's connection is not shed while it idles. */
+	conn_guard_request_done(s->guard, conn, rq && rq->who &&
+				(rq->who->role & (AUTH_AGENT | AUTH_ADMIN)));
 	if (!rq)
 		return;
 	atomic_fetch_sub(&s->inflight, 1);
@@ -140,13 +153,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  size_t *upload_data_size, void **con_cls)
 {
 	struct http_req *rq = *con_cls;
+	struct http_server *s = cls;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	(void)cls;
 	(void)url;
 	(void)version;
 	if (!rq) {
+		conn_guard_dispatched(s->guard, conn);
 		/* The URI callback ran out of memory: answer without a body. */
 		resp = MHD_create_response_from_buffer(0, NULL,
 						       MHD_RESPMEM_PERSISTENT);
@@ -158,10 +172,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		rq->started = true;
 		rq->conn = conn;
 		rq->method = method;
-		if (body_absurdly_large(rq))
+		conn_guard_headers_done(s->guard, conn);
+		if (body_absurdly_large(rq)) {
+			conn_guard_dispatched(s->guard, conn);
 			return http_reply_problem(rq, PROB_TOO_LARGE,
 						  "request body exceeds %u bytes",
 						  HTTP_BODY_MAX);
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -169,6 +186,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	conn_guard_dispatched(s->guard, conn);
 	if (rq->too_large)
 		return http_reply_problem(rq, PROB_TOO_LARGE,
 					  "request body exceeds %u bytes",
@@ -294,6 +312,69 @@ static int activated_socket(bool *ret_v6)
 	return fd;
 }
 
+/* Descriptors the master needs beside its connections (pool, logs, ...). */
+#define HTTP_FD_SPARE	256u
+
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard one (the default soft 1024
+ * would stop accept() long before the cap) and returns how many
+ * connections fit beside HTTP_FD_SPARE, at most want.
+ */
+static unsigned int fds_for_connections(unsigned int want)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return want;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	room = rl.rlim_cur > 2 * HTTP_FD_SPARE ? rl.rlim_cur - HTTP_FD_SPARE :
+						 rl.rlim_cur / 2;
+	return room < want ? (unsigned int)room : want;
+}
+
+/*
+ * The guard's cap and libmicrohttpd's own limit above it: a quarter more,
+ * room for new connections while everything within the cap is busy
+ * (libmicrohttpd splits its limit among the threads, and at it stops
+ * accepting). Both shrink to fit the descriptor limit.
+ */
+static int start_guard(struct http_server *s, const struct conf_master *cfg,
+		       unsigned int *ret_mhd_limit)
+{
+	struct conn_guard_limits l = {
+		.max_conns = cfg->conn_limit,
+		.header_ms = cfg->header_timeout_s * 1000u,
+		.body_ms = cfg->body_timeout_s * 1000u,
+	};
+	unsigned int want = l.max_conns + l.max_conns / 4 + 16;
+	unsigned int fit = fds_for_connections(want);
+	int r;
+
+	if (fit < want) {
+		l.max_conns = fit - fit / 5;
+		msg(MSG_WARN, "the descriptor limit (RLIMIT_NOFILE) leaves room "
+			"for %u connections: capping at %u instead of %u",
+			fit, l.max_conns, cfg->conn_limit);
+	}
+	r = conn_guard_new(&l, &s->guard);
+	if (r < 0) {
+		msg(MSG_ERR, "Failed to start the connection guard: %s",
+			strerror(-r));
+		return r;
+	}
+	*ret_mhd_limit = fit;
+	return 0;
+}
+
 int http_server_start(struct master *m, struct http_server **ret)
 {
 	const struct conf_master *cfg = &m->cfg;
@@ -307,6 +388,7 @@ int http_server_start(struct master *m, struct http_server **ret)
 	struct http_server *s;
 	size_t ne = 0;
 	bool v6 = false;
+	unsigned int mhd_limit;
 	int err, lfd = activated_socket(&v6);
 
 	if (lfd < 0 && parse_listen(cfg->listen, &ss, &v6) < 0) {
@@ -319,6 +401,9 @@ int http_server_start(struct master *m, struct http_server **ret)
 		return -ENOMEM;
 	s->m = m;
 	err = load_tls(s, cfg);
+	if (err < 0)
+		goto fail;
+	err = start_guard(s, cfg, &mhd_limit);
 	if (err < 0)
 		goto fail;
 	if (v6)
@@ -341,11 +426,14 @@ int http_server_start(struct master *m, struct http_server **ret)
 						       (struct sockaddr *)&ss };
 	extra[ne] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m,
+	/* Its timeout (restarted by every byte) still bounds idle
+	 * connections and replies a client does not read. */
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+		MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, s->guard,
+		MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10),
@@ -399,6 +487,7 @@ void http_server_stop(struct http_server *s)
 		return;
 	if (s->d)
 		MHD_stop_daemon(s->d);
+	conn_guard_free(s->guard);
 	if (s->key) {
 		explicit_bzero(s->key, strlen(s->key));
 		free(s->key);
@@ -430,4 +519,24 @@ void http_suspend(struct http_req *rq)
 void http_resume(struct http_req *rq)
 {
 	MHD_resume_connection(rq->conn);
+}
+
+void http_server_metrics(struct http_server *s, FILE *f)
+{
+	struct conn_guard_stats st;
+
+	if (!s || !s->guard)
+		return;
+	conn_guard_get_stats(s->guard, &st);
+	fprintf(f, "# HELP famfsd_http_connections Open HTTP connections by "
+		"state.\n# TYPE famfsd_http_connections gauge\n");
+	for (int i = 0; i < CG__STATES; i++)
+		fprintf(f, "famfsd_http_connections{state=\"%s\"} %u\n",
+			conn_guard_state_name(i), st.in_state[i]);
+	fprintf(f, "# HELP famfsd_http_connections_closed_total Connections "
+		"the guard closed, by reason.\n"
+		"# TYPE famfsd_http_connections_closed_total counter\n");
+	for (int i = 0; i < CG__REASONS; i++)
+		fprintf(f, "famfsd_http_connections_closed_total{reason=\"%s\"} %"
+			PRIu64 "\n", conn_guard_reason_name(i), st.closed[i]);
 }

@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "master/tokens.h"
 #include "master/master.h"
@@ -69,6 +70,8 @@ int http_server_start(struct master *m, struct http_server **ret);
 void http_server_drain(struct http_server *s, unsigned int timeout_ms);
 void http_server_stop(struct http_server *s);
 unsigned int http_server_port(const struct http_server *s);
+/* The connection guard's gauges and counters, Prometheus text. */
+void http_server_metrics(struct http_server *s, FILE *f);
 
 /* Header and query values (query values percent-decoded), or NULL. */
 const char *http_header(const struct http_req *rq, const char *name);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/server.h"
 #include "master/master.h"
 
 /* Upper bounds of the create latency buckets, in nanoseconds. */
@@ -285,6 +286,7 @@ int master_metrics_render(struct master *m, char **ret, size_t *ret_len)
 	master_unlock(m);
 	damage_metrics(f, m);
 	request_metrics(f, m->metrics);
+	http_server_metrics(m->http, f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

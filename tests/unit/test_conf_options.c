@@ -174,9 +174,11 @@ static void test_defaults(void **state)
 	assert_int_equal(m.reclaim_grace_ms, 3000);
 	assert_int_equal(m.agent_timeout_s, 15);
 	assert_int_equal(m.http_threads, 2);
-	assert_int_equal(m.conn_limit, 1024);
+	assert_int_equal(m.conn_limit, 8192);
 	assert_int_equal(m.per_ip_limit, 256);
 	assert_int_equal(m.conn_timeout_s, 90);
+	assert_int_equal(m.header_timeout_s, 10);
+	assert_int_equal(m.body_timeout_s, 30);
 	assert_null(m.config_path);
 
 	memset(&a, 0xa5, sizeof(a));
