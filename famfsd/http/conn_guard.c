@@ -41,14 +41,31 @@ struct guard_list {
 
 struct conn_guard {
 	struct conn_guard_limits lim;
-	unsigned int tick_ms;		/* watchdog period */
+	unsigned int tick_ms;		/* watchdog period: deadlines */
+	unsigned int scan_ms;		/* period of the first-byte scan */
 	pthread_t thread;
 	pthread_mutex_t lock;		/* protects the fields below */
 	pthread_cond_t wake;		/* stop */
 	struct guard_list list[CG__STATES];
 	uint64_t closed[CG__REASONS];
+	uint64_t next_scan_ns;		/* of the idle lists for first bytes */
+	struct guard_conn cursor;	/* the scan's place, not a connection */
 	bool stop;
 };
+
+/*
+ * The watchdog gives the lock up this often: a scan of thousands of idle
+ * connections (TCP_INFO costs microseconds each) or a mass expiry must not
+ * hold up the request callbacks for milliseconds.
+ */
+#define GUARD_BATCH	64u
+
+/* Caller holds g->lock; lets the HTTP threads in. */
+static void relax(struct conn_guard *g)
+{
+	pthread_mutex_unlock(&g->lock);
+	pthread_mutex_lock(&g->lock);
+}
 
 static const char *const state_names[CG__STATES] = {
 	[CG_IDLE] = "idle", [CG_IDLE_KEPT] = "idle_kept",
@@ -72,7 +89,7 @@ const char *conn_guard_reason_name(enum conn_guard_reason r)
 	return r < CG__REASONS ? reason_names[r] : "unknown";
 }
 
-static void list_del(struct guard_list *l, struct guard_conn *e)
+static void unlink_entry(struct guard_list *l, struct guard_conn *e)
 {
 	if (e->prev)
 		e->prev->next = e->next;
@@ -83,18 +100,33 @@ static void list_del(struct guard_list *l, struct guard_conn *e)
 	else
 		l->tail = e->prev;
 	e->prev = e->next = NULL;
+}
+
+/* After pos, or at the head when pos is NULL. */
+static void link_after(struct guard_list *l, struct guard_conn *pos,
+		       struct guard_conn *e)
+{
+	e->prev = pos;
+	e->next = pos ? pos->next : l->head;
+	if (e->next)
+		e->next->prev = e;
+	else
+		l->tail = e;
+	if (pos)
+		pos->next = e;
+	else
+		l->head = e;
+}
+
+static void list_del(struct guard_list *l, struct guard_conn *e)
+{
+	unlink_entry(l, e);
 	l->n--;
 }
 
 static void list_add_tail(struct guard_list *l, struct guard_conn *e)
 {
-	e->prev = l->tail;
-	e->next = NULL;
-	if (l->tail)
-		l->tail->next = e;
-	else
-		l->head = e;
-	l->tail = e;
+	link_after(l, l->tail, e);
 	l->n++;
 }
 
@@ -287,39 +319,64 @@ void conn_guard_request_done(struct conn_guard *g, struct MHD_Connection *c,
 	pthread_mutex_unlock(&g->lock);
 }
 
-/* Caller holds g->lock. Idle connections that received bytes: in headers. */
-static void find_first_bytes(struct conn_guard *g, enum conn_guard_state s,
-			     uint64_t now)
+/*
+ * Caller holds g->lock. Idle connections that received bytes are in
+ * headers from now on. The list changes while the lock is given up, so
+ * the scan's place is a node of the list itself (kept, so never shed, and
+ * not counted), moved past each entry it checked.
+ */
+static void find_first_bytes(struct conn_guard *g, enum conn_guard_state s)
 {
-	struct guard_conn *e = g->list[s].head, *next;
+	struct guard_list *l = &g->list[s];
+	struct guard_conn *c = &g->cursor, *e;
+	unsigned int n = 0;
 
-	for (; e; e = next) {
-		next = e->next;
+	link_after(l, NULL, c);
+	while ((e = c->next)) {
+		unlink_entry(l, c);
+		link_after(l, e, c);
 		if (rx_bytes(e->fd) > e->rx_mark)
-			set_state(g, e, CG_HEADERS, now);
+			set_state(g, e, CG_HEADERS, clock_mono_ns());
+		if (++n % GUARD_BATCH == 0)
+			relax(g);
 	}
+	unlink_entry(l, c);
 }
 
 /* Caller holds g->lock. Closes the list's entries older than limit_ms. */
 static void expire(struct conn_guard *g, enum conn_guard_state s,
-		   unsigned int limit_ms, enum conn_guard_reason why,
-		   uint64_t now)
+		   unsigned int limit_ms, enum conn_guard_reason why)
 {
-	uint64_t limit_ns = (uint64_t)limit_ms * 1000000u;
+	uint64_t limit_ns = (uint64_t)limit_ms * 1000000u, now;
 	struct guard_conn *e;
+	unsigned int n = 0;
 
-	while ((e = g->list[s].head) && now - e->since_ns >= limit_ns)
+	for (;;) {
+		now = clock_mono_ns();
+		e = g->list[s].head;
+		if (!e || now - e->since_ns < limit_ns)
+			break;
 		close_conn(g, e, why, now);
+		if (++n % GUARD_BATCH == 0)
+			relax(g);
+	}
 }
 
+/*
+ * Caller holds g->lock. Deadlines every tick; the scan for first bytes
+ * (the costly part) once per scan period.
+ */
 static void watch_once(struct conn_guard *g)
 {
 	uint64_t now = clock_mono_ns();
 
-	find_first_bytes(g, CG_IDLE, now);
-	find_first_bytes(g, CG_IDLE_KEPT, now);
-	expire(g, CG_HEADERS, g->lim.header_ms, CG_HEADER_TIMEOUT, now);
-	expire(g, CG_BODY, g->lim.body_ms, CG_BODY_TIMEOUT, now);
+	if (now >= g->next_scan_ns) {
+		g->next_scan_ns = now + (uint64_t)g->scan_ms * 1000000u;
+		find_first_bytes(g, CG_IDLE);
+		find_first_bytes(g, CG_IDLE_KEPT);
+	}
+	expire(g, CG_HEADERS, g->lim.header_ms, CG_HEADER_TIMEOUT);
+	expire(g, CG_BODY, g->lim.body_ms, CG_BODY_TIMEOUT);
 }
 
 static void *watchdog_main(void *arg)
@@ -341,13 +398,12 @@ static void *watchdog_main(void *arg)
 	return NULL;
 }
 
-/* An eighth of the shortest deadline, within 10-250 ms. */
-static unsigned int tick_for(const struct conn_guard_limits *l)
+/* An eighth of ms, within lo-hi. */
+static unsigned int eighth_of(unsigned int ms, unsigned int lo,
+			      unsigned int hi)
 {
-	unsigned int t = (l->header_ms < l->body_ms ? l->header_ms :
-			  l->body_ms) / 8;
-
-	return t < 10 ? 10 : t > 250 ? 250 : t;
+	ms /= 8;
+	return ms < lo ? lo : ms > hi ? hi : ms;
 }
 
 int conn_guard_new(const struct conn_guard_limits *l, struct conn_guard **ret)
@@ -358,7 +414,12 @@ int conn_guard_new(const struct conn_guard_limits *l, struct conn_guard **ret)
 	if (!g)
 		return -ENOMEM;
 	g->lim = *l;
-	g->tick_ms = tick_for(l);
+	/* A deadline is met to within an eighth of it, or a second. */
+	g->tick_ms = eighth_of(l->header_ms < l->body_ms ? l->header_ms :
+			       l->body_ms, 10, 100);
+	g->scan_ms = eighth_of(l->header_ms, g->tick_ms, 1000);
+	g->cursor.kept = true;
+	g->cursor.fd = -1;
 	pthread_mutex_init(&g->lock, NULL);
 	clock_cond_init(&g->wake);
 	r = pthread_create(&g->thread, NULL, watchdog_main, g);

@@ -47,6 +47,8 @@ BAD = {
         "max-connections": "0",
         "max-per-ip": "65537",
         "idle-timeout": "86401",
+        "header-timeout": "0",
+        "body-timeout": "3601",
     }),
     "agent": dict(SHARED, **{
         "mount": "",
