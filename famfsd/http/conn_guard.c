@@ -178,7 +178,9 @@ static void close_conn(struct conn_guard *g, struct guard_conn *e,
 
 /*
  * Caller holds g->lock. While over the cap: the oldest idle connection,
- * then the oldest still sending headers. Never fresh (it may be an agent
+ * then the oldest still sending headers. An idle one whose request came
+ * in but was not read yet (the client sent it at once, libmicrohttpd is
+ * still accepting others) is in headers. Never fresh (it may be an agent
  * about to authenticate), a kept one, or one with a request in its body,
  * being served or suspended; when only those are left the count stays
  * over the cap (libmicrohttpd's own limit is set higher).
@@ -199,6 +201,11 @@ static void shed_over_cap(struct conn_guard *g, struct guard_conn *fresh,
 	while (open_count(g) > g->lim.max_conns) {
 		struct guard_conn *v = oldest_sheddable(&g->list[CG_IDLE], fresh);
 
+		if (v && rx_bytes(v->fd) > v->rx_mark) {
+			/* A request waits in it, not yet read: not idle. */
+			set_state(g, v, CG_HEADERS, now);
+			continue;
+		}
 		if (v) {
 			close_conn(g, v, CG_SHED_IDLE, now);
 			continue;
