@@ -188,6 +188,9 @@ def test_cap_sheds_the_oldest_idle_and_spares_busy_and_kept(master_factory, pool
     assert not closed_by_peer(kept), "an admin's idle connection was shed"
     assert not closed_by_peer(poll), "a long poll was shed"
     assert metric(m, 'famfsd_http_connections_closed_total{reason="shed_idle"}') >= 20
+    assert metric(m, 'famfsd_http_connections{state="idle_kept"}') >= 1
+    # The long poll, and the /metrics request itself.
+    assert metric(m, 'famfsd_http_connections{state="busy"}') >= 2
 
     # The long poll is still parked and answers when the log moves.
     api.put("/v1/files/b", json={"size": 4096}, expect=201)
