@@ -75,6 +75,7 @@ static const char *const state_names[CG__STATES] = {
 
 static const char *const reason_names[CG__REASONS] = {
 	[CG_SHED_IDLE] = "shed_idle", [CG_SHED_HEADERS] = "shed_headers",
+	[CG_SHED_BODY] = "shed_body",
 	[CG_HEADER_TIMEOUT] = "header_timeout",
 	[CG_BODY_TIMEOUT] = "body_timeout",
 };
@@ -178,12 +179,14 @@ static void close_conn(struct conn_guard *g, struct guard_conn *e,
 
 /*
  * Caller holds g->lock. While over the cap: the oldest idle connection,
- * then the oldest still sending headers. An idle one whose request came
- * in but was not read yet (the client sent it at once, libmicrohttpd is
- * still accepting others) is in headers. Never fresh (it may be an agent
- * about to authenticate), a kept one, or one with a request in its body,
- * being served or suspended; when only those are left the count stays
- * over the cap (libmicrohttpd's own limit is set higher).
+ * then the oldest still sending headers, then the oldest still sending a
+ * body (else a flood of slow bodies would hold every place for
+ * body_ms at a time). An idle one whose request came in but was not read
+ * yet (the client sent it at once, libmicrohttpd is still accepting
+ * others) is in headers. Never fresh (it may be an agent about to
+ * authenticate), a kept one, or one being served or suspended; when only
+ * those are left the count stays over the cap (libmicrohttpd's own limit
+ * is set higher).
  */
 static struct guard_conn *oldest_sheddable(struct guard_list *l,
 					   const struct guard_conn *fresh)
@@ -211,9 +214,14 @@ static void shed_over_cap(struct conn_guard *g, struct guard_conn *fresh,
 			continue;
 		}
 		v = oldest_sheddable(&g->list[CG_HEADERS], fresh);
+		if (v) {
+			close_conn(g, v, CG_SHED_HEADERS, now);
+			continue;
+		}
+		v = oldest_sheddable(&g->list[CG_BODY], fresh);
 		if (!v)
 			return;
-		close_conn(g, v, CG_SHED_HEADERS, now);
+		close_conn(g, v, CG_SHED_BODY, now);
 	}
 }
 

@@ -34,6 +34,7 @@ struct conn_guard_limits {
 enum conn_guard_reason {
 	CG_SHED_IDLE,		/* over the cap, oldest idle */
 	CG_SHED_HEADERS,	/* over the cap, oldest still in headers */
+	CG_SHED_BODY,		/* over the cap, oldest still in its body */
 	CG_HEADER_TIMEOUT,
 	CG_BODY_TIMEOUT,
 	CG__REASONS

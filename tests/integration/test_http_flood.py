@@ -201,6 +201,26 @@ def test_cap_sheds_the_oldest_idle_and_spares_busy_and_kept(master_factory, pool
         s.close()
 
 
+def test_cap_sheds_the_oldest_slow_body_when_nothing_idles(master_factory, pool):
+    """Slow bodies cannot hold every place until their deadline."""
+    m = master_factory(pool, args=["--max-connections", "20"])
+    socks = []
+    for i in range(25):
+        s = connect(m.port, f"127.0.0.{2 + i % 5}")
+        s.sendall(b"PUT /v1/files/b HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  b"application/json\r\nContent-Length: 1000\r\n\r\n{")
+        socks.append(s)
+        time.sleep(0.05)
+    time.sleep(0.3)
+    closed = [closed_by_peer(s) for s in socks]
+    n = sum(closed)
+    assert n >= 5 and closed == [True] * n + [False] * (25 - n), closed
+    assert metric(m, 'famfsd_http_connections_closed_total{reason="shed_body"}') >= 5
+    assert metric(m, 'famfsd_http_connections_closed_total{reason="shed_idle"}') == 0
+    for s in socks:
+        s.close()
+
+
 class Flood:
     """Idle connections and slow senders over many source addresses, held
     by a child process (its sockets and its CPU are not the measuring
