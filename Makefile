@@ -107,6 +107,7 @@ UNIT_DAEMON_test_conf_options := conf/options conf/cmdline conf/check \
                                  conf/parse common/token_file
 UNIT_DAEMON_test_token_file := common/token_file
 UNIT_DAEMON_test_damage_table := master/damage_table
+UNIT_DAEMON_test_conn_guard := http/conn_guard common/msg
 unit_daemon_obj = $(patsubst %,$(BUILD)/obj/famfsd/%.o,$(UNIT_DAEMON_$(1)))
 # Kept between runs (as intermediates they were deleted and rebuilt).
 .SECONDARY: $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(D_OBJ)

@@ -10,12 +10,12 @@
  * request: it reads the socket dry, so MSG_PEEK shows nothing. The kernel
  * counts the bytes a TCP socket received (TCP_INFO tcpi_bytes_received);
  * an idle connection whose count moved past the count at its last reply
- * has begun a request, and its header deadline runs from then (found at
- * the watchdog's next tick, tick_ms late at most).
+ * has begun a request, and its header deadline runs from then (found by
+ * the watchdog's next scan, scan_ms late at most).
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <linux/tcp.h>		/* tcpi_bytes_received: glibc lacks it */
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +177,17 @@ static void close_conn(struct conn_guard *g, struct guard_conn *e,
 	g->closed[why]++;
 }
 
+/* The oldest entry of l that may be shed: not fresh, not kept. */
+static struct guard_conn *oldest_sheddable(struct guard_list *l,
+					   const struct guard_conn *fresh)
+{
+	struct guard_conn *e = l->head;
+
+	while (e && (e == fresh || e->kept))
+		e = e->next;
+	return e;
+}
+
 /*
  * Caller holds g->lock. While over the cap: the oldest idle connection,
  * then the oldest still sending headers, then the oldest still sending a
@@ -188,16 +199,6 @@ static void close_conn(struct conn_guard *g, struct guard_conn *e,
  * those are left the count stays over the cap (libmicrohttpd's own limit
  * is set higher).
  */
-static struct guard_conn *oldest_sheddable(struct guard_list *l,
-					   const struct guard_conn *fresh)
-{
-	struct guard_conn *e = l->head;
-
-	while (e && (e == fresh || e->kept))
-		e = e->next;
-	return e;
-}
-
 static void shed_over_cap(struct conn_guard *g, struct guard_conn *fresh,
 			  uint64_t now)
 {
@@ -457,6 +458,15 @@ void conn_guard_free(struct conn_guard *g)
 	pthread_cond_signal(&g->wake);
 	pthread_mutex_unlock(&g->lock);
 	pthread_join(g->thread, NULL);
+	/* None left after MHD_stop_daemon(); a caller that skipped it leaks
+	 * nothing either. */
+	for (int s = 0; s < CG__STATES; s++)
+		while (g->list[s].head) {
+			struct guard_conn *e = g->list[s].head;
+
+			list_del(&g->list[s], e);
+			free(e);
+		}
 	pthread_cond_destroy(&g->wake);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
