@@ -19,6 +19,11 @@
  * "devices", but only when the master may not have it: after a change, a
  * failed or refused heartbeat, or a new master epoch.
  *
+ * Every heartbeat names the pool its position is in (pool_uuid): a master
+ * serving another pool answers 409, one whose own pool changed underneath
+ * it 503 fenced, so no master takes a position in one pool for one in
+ * another.
+ *
  * Replies: 200 carries the master's last sequence (a hint that the
  * follower is behind) and epoch (a change means a new master); 409 means
  * this agent was evicted, or follows another log: it revokes its open
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "agent/agent.h"
 #include "agent/backend.h"
@@ -59,12 +65,19 @@ static char *build_body(struct hb *hb)
 	struct agent *a = hb->a;
 	struct json_object *o, *arr;
 	uint64_t seq, gen, *inos = NULL;
+	char pool[37];
 	long n;
 	char *s = NULL;
 
+	/*
+	 * The position and the pool it is a position in, read together: a
+	 * master of another pool (formatted anew under one of us) refuses it
+	 * rather than take our sequence for one of its own.
+	 */
 	pthread_rwlock_rdlock(&a->lock);
 	seq = a->pos.seq;
 	gen = a->generation;
+	uuid_unparse_lower(a->pool->info.pool_uuid, pool);
 	n = a->o.backend->open_inos(a->be_priv, &inos);
 	pthread_rwlock_unlock(&a->lock);
 	if (n < 0)
@@ -82,6 +95,7 @@ static char *build_body(struct hb *hb)
 	json_object_object_add(o, "open_inos", arr);
 	arr = NULL;
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)gen));
+	json_object_object_add(o, "pool_uuid", json_object_new_string(pool));
 	hb->devices_in_body = false;
 	if (agent_devices_json(hb->devices) && !hb->devices_sent) {
 		struct json_object *d =
