@@ -302,6 +302,9 @@ int master_main(int argc, char **argv)
 	http_server_stop(m->http);
 	m->http = NULL;
 	code = stop_exit_code();
+	/* Fenced because the pool changed: a failed run, though stopped cleanly. */
+	if (!code && m->fenced)
+		code = 1;
 	if (!m->fenced)
 		master_lease_release(m);
 	msg(MSG_INFO, "stopped (last_seq %llu)",
