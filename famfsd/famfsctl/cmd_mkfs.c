@@ -213,10 +213,9 @@ static const struct famfsctl_opt mkfs_opts[] = {
 	{ "create", 'C', "SIZE", "first create DEVICE, a sparse file" },
 	{ "log-size", 'l', "N", "metadata log (default 64 MiB, >= 1 MiB)" },
 	{ "alloc-unit", 'a', "N", "power of 2, 4 KiB-1 GiB (default 2 MiB)" },
-	{ "force", 'f', NULL, "overwrite a pool already on DEVICE (not one a "
-	  "live master holds)" },
-	{ "dead-master", KEY_DEAD_MASTER, NULL, "with --force: the pool's "
-	  "master is known to be dead; format without watching its lease" },
+	{ "force", 'f', NULL, "overwrite a pool (never one a live master holds)" },
+	{ "dead-master", KEY_DEAD_MASTER, NULL, "with --force: its master is "
+	  "dead, skip the lease watch" },
 	{ 0 }
 };
 
