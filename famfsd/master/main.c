@@ -302,11 +302,14 @@ int master_main(int argc, char **argv)
 	http_server_stop(m->http);
 	m->http = NULL;
 	code = stop_exit_code();
+	/* Released only into the pool it was taken in (pool_watch.c). */
+	master_lock(m);
+	if (master_pool_check(m) == 0)
+		master_lease_release(m);
+	master_unlock(m);
 	/* Fenced because the pool changed: a failed run, though stopped cleanly. */
 	if (!code && m->fenced)
 		code = 1;
-	if (!m->fenced)
-		master_lease_release(m);
 	msg(MSG_INFO, "stopped (last_seq %llu)",
 		(unsigned long long)famfs_log_published(m->pool->log).seq);
 	master_free(m);

@@ -49,6 +49,9 @@ struct master_agents;
 struct master_feed;
 struct master_metrics;
 
+/* Bytes of each superblock copy the pool watch compares: its two first lines. */
+#define SB_WATCHED	(2 * FAMFS_CACHELINE)
+
 /* Why the master is fenced (master_fence()); FENCE_NONE while it writes. */
 enum master_fence_kind {
 	FENCE_NONE = 0,
@@ -76,6 +79,9 @@ struct master {
 	_Atomic int fence_kind;		/* enum master_fence_kind, for readers
 					   without the lock (router, metrics) */
 	uint64_t fenced_at_ns;		/* (lock) CLOCK_REALTIME of the fence */
+	/* (lock) master/pool_watch.c: superblock lines last found ours */
+	uint8_t sb_watched[2][SB_WATCHED];
+	bool sb_watch_valid;
 	bool reclaim_failing;		/* (lock) said so once already */
 	struct master_agents *agents;	/* (lock) */
 	struct master_feed *feed;	/* own lock */
