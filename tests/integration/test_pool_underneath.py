@@ -326,3 +326,26 @@ def test_geometry_change_alone_is_noticed(tmp_path, master_factory, agent_factor
     finally:
         os.close(fd)
     assert m.stop() == 1
+
+
+def test_heartbeat_names_its_pool(tmp_path, master_factory):
+    """A position is a position in one pool: a master serving another one
+    refuses it (409, naming both) instead of counting it for reclaim."""
+    pool = small_pool(tmp_path)
+    m = master_factory(pool)
+    api = m.client()
+    ours = api.get("/v1/pool", expect=200).json()["uuid"]
+    other = "0123abcd-0000-4000-8000-000000000001"
+    beat = {"host": "h", "address": "", "applied_seq": 0, "open_inos": [],
+            "generation": 1}
+    r = api.post("/v1/agents/a1/heartbeat", json={**beat, "pool_uuid": other},
+                 expect=409)
+    assert other in r.json()["detail"] and ours in r.json()["detail"]
+    assert api.get("/v1/agents", expect=200).json()["agents"] == []
+    api.post("/v1/agents/a1/heartbeat", json={**beat, "pool_uuid": "nope"},
+             expect=400)
+    api.post("/v1/agents/a1/heartbeat", json={**beat, "pool_uuid": ours},
+             expect=200)
+    api.post("/v1/agents/a2/heartbeat", json=beat, expect=200)   # 0.2 agents
+    assert [g["agent_id"] for g in api.get("/v1/agents", expect=200).json()["agents"]] \
+        == ["a1", "a2"]
