@@ -181,10 +181,31 @@ static void on_failure(struct hb *hb, long kind, const char *what)
 		  "second", hb->a->o.master_url, what);
 }
 
+/*
+ * 409 because the master serves another pool (master/api/agents.c starts
+ * that detail with "pool_uuid:"): nothing here is the master's to revoke.
+ * The follower looks at the superblock now (it may be this agent that is
+ * behind a reformat); the heartbeat retries every second, logged once.
+ */
+static bool other_pool(struct hb *hb, struct json_object *o)
+{
+	const char *d = problem_detail(o);
+
+	if (strncmp(d, "pool_uuid:", 10) != 0)
+		return false;
+	agent_follow_wake(hb->a);
+	on_failure(hb, 4090, d);
+	return true;
+}
+
 static void on_conflict(struct hb *hb, const char *body)
 {
 	struct json_object *o = json_tokener_parse(body);
 
+	if (other_pool(hb, o)) {
+		json_object_put(o);
+		return;
+	}
 	msg(MSG_WARN, "master answered 409 to the heartbeat (%s): "
 		  "evicted, or following another log; revoking open handles "
 		  "before registering again",

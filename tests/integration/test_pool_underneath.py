@@ -349,3 +349,28 @@ def test_heartbeat_names_its_pool(tmp_path, master_factory):
     api.post("/v1/agents/a2/heartbeat", json=beat, expect=200)   # 0.2 agents
     assert [g["agent_id"] for g in api.get("/v1/agents", expect=200).json()["agents"]] \
         == ["a1", "a2"]
+
+
+def test_agent_heartbeating_to_a_master_of_another_pool(tmp_path, master_factory,
+                                                        agent_factory):
+    """The master's address now serves another pool: the agent's heartbeats
+    are refused and it says so once, keeping its mount and its handles."""
+    pool = small_pool(tmp_path)
+    m = master_factory(pool)
+    m.client().put("/v1/files/a", json={"size": MiB}, expect=201)
+    a = agent_factory(m)
+    wait_until("the file", lambda: os.path.exists(a.p("a")))
+    ours = info_of(pool)["pool_uuid"]
+    assert m.stop() == 0
+    other = make_pool(tmp_path / "other.img", size="256M", log_size="1M")
+    m2 = master_factory(other, port=m.port)
+    theirs = info_of(other)["pool_uuid"]
+    line = (f"failed: pool_uuid: this agent follows pool {ours}, this master "
+            f"serves pool {theirs}")
+    wait_until("the refusal logged", lambda: line in a.stderr())
+    time.sleep(2.5)                 # more heartbeats, refused the same way
+    assert a.stderr().count(line) == 1
+    assert "revoking open handles" not in a.stderr()
+    assert m2.client().get("/v1/agents", expect=200).json()["agents"] == []
+    with open(a.p("a"), "r+b") as f:    # the mount still serves its pool
+        f.write(b"still")

@@ -137,6 +137,7 @@ static int same_pool(struct master *m, const uuid_t theirs, struct master_why *w
 	}
 	uuid_unparse_lower(theirs, a);
 	uuid_unparse_lower(m->pool->info.pool_uuid, b);
+	/* agent/heartbeat.c knows this reply by its "pool_uuid:" start. */
 	master_why_set(w, "pool_uuid: this agent follows pool %s, this master "
 		       "serves pool %s", a, b);
 	return -ESTALE;
