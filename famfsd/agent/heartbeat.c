@@ -28,7 +28,8 @@
  * follower is behind) and epoch (a change means a new master); 409 means
  * this agent was evicted, or follows another log: it revokes its open
  * handles (keeping its state and position: the log did not change) before
- * it heartbeats (and so registers) again. Failures are logged once per
+ * it heartbeats (and so registers) again; a 409 because the master serves
+ * another pool revokes nothing (other_pool()). Failures are logged once per
  * kind and retried every second.
  */
 #include <errno.h>
