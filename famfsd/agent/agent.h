@@ -81,6 +81,8 @@ struct agent {
 	struct agent_mark mark;		/* follower only: the record at pos */
 	bool applied_delete;		/* follower only: in the last replay */
 	struct agent_damage *damage;	/* follower only: agent/damage.c */
+	bool old_tree_dropped;		/* follower only: agent_pool_replaced */
+	uint8_t replaced_by[16];	/* follower only: the pool said once */
 
 	/* Follower wake-ups: wake_lock protects every field up to wake_cond. */
 	pthread_mutex_t wake_lock;
@@ -141,6 +143,16 @@ int agent_generation_follow(struct agent *a, const struct famfs_pool_info *info)
  */
 int agent_generation_anew(struct agent *a, const struct famfs_pool_info *info,
 			  const char *why);
+/*
+ * The superblock is not the pool followed any more (field f differs: a
+ * new UUID or creation time, or the geometry): says so once, then rebuilds
+ * from the new pool like agent_generation_anew(). If the new pool cannot
+ * be read, the old tree is dropped anyway (every open file revoked, an
+ * empty tree served) and the follower keeps trying the new one. 0, or
+ * -errno when the new pool was not followed (yet).
+ */
+int agent_pool_replaced(struct agent *a, const struct famfs_pool_info *info,
+			enum famfs_sb_field f);
 
 /* ---- agent/damage.c: damage the log reader found -------------------------- */
 int agent_damage_new(struct agent *a);

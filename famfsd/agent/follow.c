@@ -12,9 +12,11 @@
  *
  * A new log generation (compaction) is followed by agent/generation.c:
  * usually the state stays and only the reader moves; an agent that fell
- * behind the new checkpoint rebuilds from it. A pool formatted anew is
- * rebuilt from the start, the new state built aside while the old one
- * keeps serving, then swapped in under the write lock. An eviction by the
+ * behind the new checkpoint rebuilds from it. A pool formatted anew, or
+ * whose geometry changed (any field famfs_sb_compare() names but the
+ * generation), is rebuilt from the start (agent_pool_replaced): the old
+ * tree is never served from the new pool's bytes; when the new pool
+ * cannot be read yet, the old tree is dropped all the same. An eviction by the
  * master (heartbeat 409) is not a reason to read anything again: the log
  * did not change, so the follower keeps its state and position and only
  * revokes what is open here (revoke_open).
@@ -45,6 +47,7 @@ struct follow_report {
 	uint64_t seq;
 	const char *reason;
 	bool generation;		/* seq is a log generation */
+	bool no_superblock;		/* said that none is valid */
 	uint64_t last_status_ns;
 };
 
@@ -186,12 +189,15 @@ static enum pool_change pool_changed(struct agent *a)
 {
 	struct famfs_pool_info info;
 	struct famfs_sb_status sbs;
+	enum famfs_sb_field f;
 	int r;
 
 	if (famfs_sb_load(a->pool->base, a->pool->size, a->ops, &info, &sbs) < 0)
 		return POOL_UNREADABLE;
-	if (memcmp(info.pool_uuid, a->pool->info.pool_uuid, 16) != 0)
-		r = agent_generation_anew(a, &info, "the pool was formatted anew");
+	/* A generation that went back is agent_generation_follow()'s. */
+	f = famfs_sb_compare(&a->pool->info, &info, 0);
+	if (f != FAMFS_SB_SAME && f != FAMFS_SB_GENERATION)
+		r = agent_pool_replaced(a, &info, f);
 	else if (info.log_generation != a->generation)
 		r = agent_generation_follow(a, &info);
 	else
@@ -276,8 +282,25 @@ static void follow_once(struct agent *a)
 	struct famfs_log_pos tail;
 	long n;
 
-	if (pool_changed(a) == POOL_NOT_YET)
+	switch (pool_changed(a)) {
+	case POOL_NOT_YET:
 		return;
+	case POOL_UNREADABLE:
+		/*
+		 * mkfs half way (it clears both copies first): nothing is
+		 * read from a log no superblock vouches for. Said once.
+		 */
+		if (!report.no_superblock)
+			msg(MSG_WARN, "no valid superblock on the pool (being "
+			    "formatted?): not following its log until there "
+			    "is one; serving the state as of seq %" PRIu64,
+			    a->pos.seq);
+		report.no_superblock = true;
+		return;
+	default:
+		report.no_superblock = false;
+		break;
+	}
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
 		/* A new generation, a new pool, or damage. */
 		if (!explained(a))

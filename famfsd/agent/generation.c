@@ -365,3 +365,63 @@ int agent_generation_anew(struct agent *a, const struct famfs_pool_info *info,
 	}
 	return r;
 }
+
+/*
+ * The new pool cannot be read yet (mkfs half way, a superblock rewritten
+ * over a log it does not describe): the old tree must not stay, so an
+ * empty state replaces it, with every open file revoked, under the write
+ * lock. pool->info and the reader stay the old ones, so the follower
+ * still sees the change and retries the new pool at every step.
+ */
+static int drop_old_tree(struct agent *a, const struct famfs_pool_info *info)
+{
+	const struct agent_backend *be = a->o.backend;
+	struct famfs_state *st, *old;
+	int r = famfs_state_new(&a->pool->info, &st);
+
+	if (r < 0)
+		return r;
+	pthread_rwlock_wrlock(&a->lock);
+	be->reformat(a->be_priv, info);
+	old = a->st;
+	a->st = st;
+	a->pos = (struct famfs_log_pos){ 0 };
+	a->mark = (struct agent_mark){ .generation = a->generation };
+	be->resync(a->be_priv, old->ns, st->ns);
+	pthread_rwlock_unlock(&a->lock);
+	famfs_state_free(old);
+	if (be->notify)
+		be->notify(a->be_priv);
+	a->old_tree_dropped = true;
+	msg(MSG_ERR, "the new pool cannot be read yet: the old tree is dropped "
+	    "(every open file revoked, EIO), the mount is empty until the new "
+	    "pool can be followed");
+	return 0;
+}
+
+int agent_pool_replaced(struct agent *a, const struct famfs_pool_info *info,
+			enum famfs_sb_field f)
+{
+	bool anew = f == FAMFS_SB_POOL_UUID || f == FAMFS_SB_CREATED;
+	char what[160];
+	int r;
+
+	/* Said once per new pool, not at every retry. */
+	if (memcmp(a->replaced_by, info->pool_uuid, 16) != 0) {
+		memcpy(a->replaced_by, info->pool_uuid, 16);
+		famfs_sb_describe(f, &a->pool->info, info, what, sizeof(what));
+		msg(MSG_WARN, "the pool under the mount changed (%s): the old "
+		    "tree is no longer served, every open file is revoked (EIO) "
+		    "and positions in the old log are never reported to a "
+		    "master; following the pool now on the device", what);
+	}
+	r = agent_generation_anew(a, info, anew ? "the pool was formatted anew" :
+				  "the pool's geometry changed");
+	if (r == 0) {
+		a->old_tree_dropped = false;
+		return 0;
+	}
+	if (!a->old_tree_dropped && drop_old_tree(a, info) < 0)
+		msg(MSG_ERR, "Failed to drop the old tree: out of memory");
+	return r;
+}

@@ -19,11 +19,17 @@
  * "devices", but only when the master may not have it: after a change, a
  * failed or refused heartbeat, or a new master epoch.
  *
+ * Every heartbeat names the pool its position is in (pool_uuid): a master
+ * serving another pool answers 409, one whose own pool changed underneath
+ * it 503 fenced, so no master takes a position in one pool for one in
+ * another.
+ *
  * Replies: 200 carries the master's last sequence (a hint that the
  * follower is behind) and epoch (a change means a new master); 409 means
  * this agent was evicted, or follows another log: it revokes its open
  * handles (keeping its state and position: the log did not change) before
- * it heartbeats (and so registers) again. Failures are logged once per
+ * it heartbeats (and so registers) again; a 409 because the master serves
+ * another pool revokes nothing (other_pool()). Failures are logged once per
  * kind and retried every second.
  */
 #include <errno.h>
@@ -33,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "agent/agent.h"
 #include "agent/backend.h"
@@ -59,12 +66,19 @@ static char *build_body(struct hb *hb)
 	struct agent *a = hb->a;
 	struct json_object *o, *arr;
 	uint64_t seq, gen, *inos = NULL;
+	char pool[37];
 	long n;
 	char *s = NULL;
 
+	/*
+	 * The position and the pool it is a position in, read together: a
+	 * master of another pool (formatted anew under one of us) refuses it
+	 * rather than take our sequence for one of its own.
+	 */
 	pthread_rwlock_rdlock(&a->lock);
 	seq = a->pos.seq;
 	gen = a->generation;
+	uuid_unparse_lower(a->pool->info.pool_uuid, pool);
 	n = a->o.backend->open_inos(a->be_priv, &inos);
 	pthread_rwlock_unlock(&a->lock);
 	if (n < 0)
@@ -82,6 +96,7 @@ static char *build_body(struct hb *hb)
 	json_object_object_add(o, "open_inos", arr);
 	arr = NULL;
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)gen));
+	json_object_object_add(o, "pool_uuid", json_object_new_string(pool));
 	hb->devices_in_body = false;
 	if (agent_devices_json(hb->devices) && !hb->devices_sent) {
 		struct json_object *d =
@@ -167,10 +182,31 @@ static void on_failure(struct hb *hb, long kind, const char *what)
 		  "second", hb->a->o.master_url, what);
 }
 
+/*
+ * 409 because the master serves another pool (master/api/agents.c starts
+ * that detail with "pool_uuid:"): nothing here is the master's to revoke.
+ * The follower looks at the superblock now (it may be this agent that is
+ * behind a reformat); the heartbeat retries every second, logged once.
+ */
+static bool other_pool(struct hb *hb, struct json_object *o)
+{
+	const char *d = problem_detail(o);
+
+	if (strncmp(d, "pool_uuid:", 10) != 0)
+		return false;
+	agent_follow_wake(hb->a);
+	on_failure(hb, 4090, d);
+	return true;
+}
+
 static void on_conflict(struct hb *hb, const char *body)
 {
 	struct json_object *o = json_tokener_parse(body);
 
+	if (other_pool(hb, o)) {
+		json_object_put(o);
+		return;
+	}
 	msg(MSG_WARN, "master answered 409 to the heartbeat (%s): "
 		  "evicted, or following another log; revoking open handles "
 		  "before registering again",

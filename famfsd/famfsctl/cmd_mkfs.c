@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 #include "famfsctl.h"
 #include "fsck.h"
+#include "lease.h"
+
+#define KEY_DEAD_MASTER	(FAMFSCTL_OPT_OWN + 1)
 
 struct mkfs_args {
 	const char *device;
 	struct famfs_mkfs_opts o;
 	uint64_t create_size;
 	bool force;
+	bool dead_master;	/* the operator vouches the lease holder is dead */
 };
 
 /* The command line into m; EXIT_CLEAN, or EXIT_USAGE after saying why. */
@@ -26,6 +33,8 @@ static int parse(const struct famfsctl_args *a, struct mkfs_args *m)
 
 		if (v->key == 'f')
 			m->force = true;
+		else if (v->key == KEY_DEAD_MASTER)
+			m->dead_master = true;
 		else if (famfs_parse_size(v->arg, dst) < 0)
 			return famfsctl_bad_value(a, v);
 	}
@@ -37,7 +46,8 @@ static int parse(const struct famfsctl_args *a, struct mkfs_args *m)
 
 /*
  * Refuses to overwrite a pool unless forced; says what it found. Returns 0
- * when formatting may go on.
+ * when formatting may go on and no pool is there, 1 when one is there
+ * (forced: its master lease decides, check_lease()).
  */
 static int check_existing(struct famfs_pooldev *dev, const char *path,
 			  const struct famfsctl_global *g, bool force)
@@ -47,8 +57,10 @@ static int check_existing(struct famfs_pooldev *dev, const char *path,
 	int r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev),
 			   famfs_cache_ops_get(g->coherence), &rep);
 
-	if (r == -ENODEV || force)
+	if (r == -ENODEV)
 		return 0;
+	if (force)
+		return 1;
 	if (rep.where == FAMFS_FSCK_SUPERBLOCK) {
 		fprintf(stderr, "famfsctl mkfs: '%s' holds a damaged famfsd "
 			"superblock; use --force to overwrite it\n", path);
@@ -60,6 +72,76 @@ static int check_existing(struct famfs_pooldev *dev, const char *path,
 		" log records); use --force to overwrite it\n",
 		path, uuid, rep.files, rep.dirs, rep.records);
 	return -EEXIST;
+}
+
+/* A holder on this host whose process is gone (kill -9, a crash). */
+static bool holder_gone_here(const struct famfs_lease_info *l)
+{
+	char host[FAMFS_HOST_MAX + 1] = "";
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || strcmp(host, l->host) != 0 ||
+	    l->pid == 0)
+		return false;
+	return kill((pid_t)l->pid, 0) < 0 && errno == ESRCH;
+}
+
+static void holder_line(const struct famfs_lease_info *l, int r, char *buf,
+			size_t size)
+{
+	struct timespec now;
+	uint64_t ns;
+
+	if (r < 0) {
+		snprintf(buf, size, "a master whose lease area is corrupt (torn?)");
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	snprintf(buf, size, "the master on host %s, pid %u, epoch %" PRIu64
+		 " (lease renewed %.1f s ago by this host's clock)", l->host,
+		 l->pid, l->epoch, ns > l->renewed_ns ?
+		 (double)(ns - l->renewed_ns) / 1e9 : 0.0);
+}
+
+/*
+ * Refuses a pool whose master lease someone still renews, whatever
+ * --force says: formatting under a live master is how its old records
+ * came back in a new pool. Live is judged by watching the lease change
+ * (famfs_lease_watch), not by comparing the holder's clock with ours. A
+ * lease never held or released, or held by a process of this host that
+ * is gone, needs no watch. Returns 0 when formatting may go on.
+ */
+static int check_lease(struct famfs_pooldev *dev, const char *path,
+		       const struct famfsctl_global *g)
+{
+	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
+	const uint8_t *base = famfs_pooldev_base(dev);
+	struct famfs_lease_info l;
+	char who[256];
+	int r = famfs_lease_read(base, ops, &l);
+
+	if (r == -ENOENT || (r == 0 && (l.released || !l.epoch)))
+		return 0;
+	if (r == 0 && holder_gone_here(&l))
+		return 0;
+	holder_line(&l, r, who, sizeof(who));
+	fprintf(stderr, "famfsctl mkfs: '%s' has a master lease held by %s; "
+		"watching it for %u s for a renewal\n", path, who,
+		FAMFS_LEASE_WATCH_MS / 1000);
+	r = famfs_lease_watch(base, ops, FAMFS_LEASE_WATCH_MS, 50);
+	if (r == 0) {
+		fprintf(stderr, "famfsctl mkfs: the lease was not renewed in %u "
+			"s: taking its master for dead\n",
+			FAMFS_LEASE_WATCH_MS / 1000);
+		return 0;
+	}
+	r = famfs_lease_read(base, ops, &l);
+	holder_line(&l, r, who, sizeof(who));
+	fprintf(stderr, "famfsctl mkfs: refusing to format '%s': its pool is in "
+		"use by %s, which renews its lease; stop that master first "
+		"(--force does not override this), or, only if it is dead and "
+		"will stay so, use --dead-master\n", path, who);
+	return -EBUSY;
 }
 
 static int cmd_mkfs(const struct famfsctl_args *args)
@@ -91,6 +173,8 @@ static int cmd_mkfs(const struct famfsctl_args *args)
 		return EXIT_OPERATIONAL;
 	}
 	r = check_existing(dev, a.device, g, a.force);
+	if (r == 1)
+		r = a.dead_master ? 0 : check_lease(dev, a.device, g);
 	if (r == 0)
 		r = famfs_pool_format(dev, famfs_cache_ops_get(g->coherence), &a.o,
 				      &info, &min);
@@ -129,7 +213,9 @@ static const struct famfsctl_opt mkfs_opts[] = {
 	{ "create", 'C', "SIZE", "first create DEVICE, a sparse file" },
 	{ "log-size", 'l', "N", "metadata log (default 64 MiB, >= 1 MiB)" },
 	{ "alloc-unit", 'a', "N", "power of 2, 4 KiB-1 GiB (default 2 MiB)" },
-	{ "force", 'f', NULL, "overwrite a pool already on DEVICE" },
+	{ "force", 'f', NULL, "overwrite a pool (never one a live master holds)" },
+	{ "dead-master", KEY_DEAD_MASTER, NULL, "with --force: its master is "
+	  "dead, skip the lease watch" },
 	{ 0 }
 };
 

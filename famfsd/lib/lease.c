@@ -2,6 +2,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "crc.h"
 #include "lease.h"
@@ -59,4 +60,37 @@ bool famfs_lease_live(const struct famfs_lease_info *l, uint64_t now_ns)
 	if (!l->epoch || l->released)
 		return false;
 	return now_ns < l->renewed_ns || now_ns - l->renewed_ns < l->lease_ns;
+}
+
+/* The lease area's bytes as the pool holds them now (lease check). */
+static void snapshot(const uint8_t *base, const struct famfs_cache_ops *ops,
+		     struct famfs_lease *ret)
+{
+	const struct famfs_lease *l = (const void *)(base + FAMFS_LEASE_OFFSET);
+
+	ops->invalidate(l, sizeof(*l));
+	ops->rfence();
+	memcpy(ret, l, sizeof(*ret));
+}
+
+int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,
+		      unsigned int wait_ms, unsigned int poll_ms)
+{
+	struct timespec step = {
+		.tv_sec = poll_ms / 1000, .tv_nsec = (long)(poll_ms % 1000) * 1000000L,
+	};
+	struct famfs_lease first, now;
+	unsigned int waited = 0;
+
+	if (!poll_ms)
+		return -EINVAL;
+	snapshot(base, ops, &first);
+	while (waited < wait_ms) {
+		nanosleep(&step, NULL);
+		waited += poll_ms;
+		snapshot(base, ops, &now);
+		if (memcmp(&first, &now, sizeof(now)) != 0)
+			return 1;
+	}
+	return 0;
 }

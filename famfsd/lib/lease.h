@@ -33,6 +33,26 @@ int famfs_lease_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
 		       const struct famfs_lease_info *l);
 
+/*
+ * How often a live master rewrites its lease (master/lease.c renews it
+ * once a second), and how long a watcher looks for a renewal before it
+ * takes the holder for dead: three renewals, so a master whose loop was
+ * held up for a moment is still seen.
+ */
+#define FAMFS_LEASE_RENEW_MS	1000u
+#define FAMFS_LEASE_WATCH_MS	(3 * FAMFS_LEASE_RENEW_MS)
+
+/*
+ * Watches the lease area for up to wait_ms, reading it (invalidated first)
+ * every poll_ms: 1 as soon as its bytes change, 0 when they stayed the
+ * same throughout. This decides whether a holder is alive without
+ * comparing its wall clock with ours: a live master rewrites renewed_ns at
+ * every renewal, whatever its clock says, so its bytes change within one
+ * renewal period.
+ */
+int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,
+		      unsigned int wait_ms, unsigned int poll_ms);
+
 /* True when the holder renewed within its lease period before now_ns. */
 bool famfs_lease_live(const struct famfs_lease_info *l, uint64_t now_ns);
 

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <uuid/uuid.h>
 
 #include "crc.h"
 #include "super.h"
@@ -190,4 +193,110 @@ void famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
 	memcpy(base + FAMFS_SB_B_OFFSET, &sb, sizeof(sb));
 	ops->flush(base + FAMFS_SB_B_OFFSET, sizeof(sb));
 	ops->wfence();
+}
+
+enum famfs_sb_field famfs_sb_compare(const struct famfs_pool_info *known,
+				     const struct famfs_pool_info *now,
+				     unsigned int flags)
+{
+	if (memcmp(known->pool_uuid, now->pool_uuid, 16) != 0)
+		return FAMFS_SB_POOL_UUID;
+	if (known->created_ns != now->created_ns)
+		return FAMFS_SB_CREATED;
+	if (known->version != now->version)
+		return FAMFS_SB_VERSION;
+	if (memcmp(known->device_uuid, now->device_uuid, 16) != 0)
+		return FAMFS_SB_DEVICE_UUID;
+	if (known->device_size != now->device_size)
+		return FAMFS_SB_DEVICE_SIZE;
+	if (known->alloc_unit != now->alloc_unit)
+		return FAMFS_SB_ALLOC_UNIT;
+	if (known->log_offset != now->log_offset)
+		return FAMFS_SB_LOG_OFFSET;
+	if (known->log_size != now->log_size)
+		return FAMFS_SB_LOG_SIZE;
+	if (known->data_offset != now->data_offset)
+		return FAMFS_SB_DATA_OFFSET;
+	if (known->flags != now->flags)
+		return FAMFS_SB_FLAGS;
+	if ((flags & FAMFS_SB_CMP_GENERATION) ?
+	    known->log_generation != now->log_generation :
+	    now->log_generation < known->log_generation)
+		return FAMFS_SB_GENERATION;
+	return FAMFS_SB_SAME;
+}
+
+const char *famfs_sb_field_name(enum famfs_sb_field f)
+{
+	static const char *const names[] = {
+		[FAMFS_SB_SAME] = "nothing",
+		[FAMFS_SB_POOL_UUID] = "pool UUID",
+		[FAMFS_SB_CREATED] = "creation time",
+		[FAMFS_SB_VERSION] = "format version",
+		[FAMFS_SB_DEVICE_UUID] = "device UUID",
+		[FAMFS_SB_DEVICE_SIZE] = "pool size",
+		[FAMFS_SB_ALLOC_UNIT] = "allocation unit",
+		[FAMFS_SB_LOG_OFFSET] = "log offset",
+		[FAMFS_SB_LOG_SIZE] = "log size",
+		[FAMFS_SB_DATA_OFFSET] = "data offset",
+		[FAMFS_SB_FLAGS] = "flags",
+		[FAMFS_SB_GENERATION] = "log generation",
+	};
+
+	if ((size_t)f >= sizeof(names) / sizeof(names[0]))
+		return "unknown field";
+	return names[f];
+}
+
+/* The value of one field, for famfs_sb_describe(). */
+static uint64_t field_value(enum famfs_sb_field f, const struct famfs_pool_info *in)
+{
+	switch (f) {
+	case FAMFS_SB_CREATED:
+		return in->created_ns;
+	case FAMFS_SB_VERSION:
+		return in->version;
+	case FAMFS_SB_DEVICE_SIZE:
+		return in->device_size;
+	case FAMFS_SB_ALLOC_UNIT:
+		return in->alloc_unit;
+	case FAMFS_SB_LOG_OFFSET:
+		return in->log_offset;
+	case FAMFS_SB_LOG_SIZE:
+		return in->log_size;
+	case FAMFS_SB_DATA_OFFSET:
+		return in->data_offset;
+	case FAMFS_SB_FLAGS:
+		return in->flags;
+	case FAMFS_SB_GENERATION:
+		return in->log_generation;
+	default:
+		return 0;
+	}
+}
+
+void famfs_sb_describe(enum famfs_sb_field f, const struct famfs_pool_info *known,
+		       const struct famfs_pool_info *now, char *buf, size_t size)
+{
+	char a[37], b[37];
+
+	if (!size)
+		return;
+	if (f == FAMFS_SB_POOL_UUID || f == FAMFS_SB_DEVICE_UUID) {
+		const uint8_t *ua = f == FAMFS_SB_POOL_UUID ? known->pool_uuid :
+				    known->device_uuid;
+		const uint8_t *ub = f == FAMFS_SB_POOL_UUID ? now->pool_uuid :
+				    now->device_uuid;
+
+		uuid_unparse_lower(ua, a);
+		uuid_unparse_lower(ub, b);
+		snprintf(buf, size, "%s %s -> %s", famfs_sb_field_name(f), a, b);
+		return;
+	}
+	if (f == FAMFS_SB_SAME) {
+		snprintf(buf, size, "nothing");
+		return;
+	}
+	snprintf(buf, size, "%s %" PRIu64 " -> %" PRIu64, famfs_sb_field_name(f),
+		 field_value(f, known), field_value(f, now));
 }

@@ -7,6 +7,7 @@
 #define FAMFSD_SUPER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cache.h"
@@ -61,6 +62,47 @@ int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
 		  const struct famfs_cache_ops *ops,
 		  struct famfs_pool_info *ret_info,
 		  struct famfs_sb_status *ret_status);
+
+/*
+ * What differs between the superblock a process works with (known) and the
+ * one the pool holds now, in the order a reader should hear of it: the
+ * first field that does not match, FAMFS_SB_SAME when none. A new pool
+ * UUID or creation time is another pool (formatted anew); the geometry
+ * fields mean the log or the data area moved under the process. The log
+ * generation counts only with FAMFS_SB_CMP_GENERATION (the master, the
+ * only one that advances it); readers, who follow compactions, pass 0 and
+ * hear only of a generation that went back (a restored pool).
+ */
+enum famfs_sb_field {
+	FAMFS_SB_SAME = 0,
+	FAMFS_SB_POOL_UUID,
+	FAMFS_SB_CREATED,
+	FAMFS_SB_VERSION,
+	FAMFS_SB_DEVICE_UUID,
+	FAMFS_SB_DEVICE_SIZE,
+	FAMFS_SB_ALLOC_UNIT,
+	FAMFS_SB_LOG_OFFSET,
+	FAMFS_SB_LOG_SIZE,
+	FAMFS_SB_DATA_OFFSET,
+	FAMFS_SB_FLAGS,
+	FAMFS_SB_GENERATION,
+};
+
+#define FAMFS_SB_CMP_GENERATION	0x1u	/* the generation must be equal */
+
+enum famfs_sb_field famfs_sb_compare(const struct famfs_pool_info *known,
+				     const struct famfs_pool_info *now,
+				     unsigned int flags);
+
+/* "pool UUID", "log size", ...; "nothing" for FAMFS_SB_SAME. */
+const char *famfs_sb_field_name(enum famfs_sb_field f);
+
+/*
+ * One line saying what changed, "pool UUID 0a1b... -> 9f8e..." or "log
+ * size 1048576 -> 16777216", into buf (always NUL terminated).
+ */
+void famfs_sb_describe(enum famfs_sb_field f, const struct famfs_pool_info *known,
+		       const struct famfs_pool_info *now, char *buf, size_t size);
 
 /* Writes copy A, flush, fence, then copy B, flush, fence. */
 void famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,

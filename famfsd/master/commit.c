@@ -69,11 +69,22 @@ int master_replay(struct master *m, const struct famfs_log_pos *tail,
 	return 0;
 }
 
-void master_fence(struct master *m, const char *why)
+void master_fence(struct master *m, enum master_fence_kind kind,
+		  const char *why)
 {
 	if (m->fenced)
 		return;
-	m->fenced = why;
+	snprintf(m->fence_why, sizeof(m->fence_why), "%s", why);
+	m->fenced = m->fence_why;
+	m->fenced_at_ns = clock_real_ns();
+	atomic_store(&m->fence_kind, (int)kind);
+	if (kind == FENCE_POOL_CHANGED) {
+		msg(MSG_ERR, "fenced: %s; refusing every write (503 fenced), "
+		    "neither renewing nor releasing the lease, still answering "
+		    "GET /v1/pool, /metrics and /healthz; restart the master to "
+		    "serve the pool now on the device", why);
+		return;
+	}
 	msg(MSG_ERR, "refusing all further writes: %s", why);
 	stop_request(1);
 }
@@ -154,7 +165,8 @@ static int publish(struct master *m, struct master_why *w)
 		msg(MSG_ERR, "Failed to apply published "
 			"record %llu: %s",
 			(unsigned long long)tail.seq, w->msg);
-		master_fence(m, "the state diverged from the published log");
+		master_fence(m, FENCE_DIVERGED,
+			     "the state diverged from the published log");
 		master_why_set(w, "the master is fenced: %s", m->fenced);
 		return -ESHUTDOWN;
 	}
@@ -169,13 +181,11 @@ int master_commit(struct master *m, const struct famfs_rec *r,
 	uint8_t buf[FAMFS_REC_PAYLOAD_MAX];
 	int len, err;
 
-	/* A forced takeover must stop us before we write past the tail. */
-	if (!m->fenced && master_lease_check(m) < 0) {
-		msg(MSG_ERR, "lost the master lease to a forced "
-			"takeover");
-		master_fence(m, "another master took the lease");
-	}
-	if (m->fenced) {
+	/*
+	 * A forced takeover, or a pool formatted anew underneath, must stop
+	 * us before we write past the tail (master/pool_watch.c).
+	 */
+	if (master_may_write(m) < 0) {
 		master_why_set(w, "the master is fenced: %s", m->fenced);
 		return -ESHUTDOWN;
 	}

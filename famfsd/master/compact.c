@@ -313,13 +313,23 @@ static void shadow_follow(struct master *m, const struct famfs_pool_info *info,
 	sh->pos = famfs_log_start(sh->log);
 }
 
-/* C2-C3: the checkpoint of st as the new generation. */
+static int switch_allowed(struct master *m, struct master_why *w);
+static int may_write_unlocked(struct master *m, struct master_why *w);
+
+/*
+ * C2-C3: the checkpoint of st as the new generation. locked: m->lock is
+ * held (from memory), else the pool is checked under it before each step.
+ */
 static int write_generation(struct master *m, const struct famfs_pool_info *info,
 			    const struct famfs_state *st, struct famfs_log **ret,
-			    struct master_why *w)
+			    bool locked, struct master_why *w)
 {
-	int r = famfs_log_create(m->pool->base + info->log_offset, info->log_size,
-				 info->log_generation + 1, m->pool->ops, ret);
+	int r = locked ? 0 : may_write_unlocked(m, w);
+
+	if (r < 0)
+		return r;
+	r = famfs_log_create(m->pool->base + info->log_offset, info->log_size,
+			     info->log_generation + 1, m->pool->ops, ret);
 
 	if (r < 0) {
 		master_why_set(w, "%s", strerror(-r));
@@ -336,6 +346,10 @@ static int write_generation(struct master *m, const struct famfs_pool_info *info
 	if (r < 0)
 		return r;
 	step_done(m->compact, "C2");
+	/* The seal makes C2's items count: not into a pool that changed. */
+	r = locked ? switch_allowed(m, w) : may_write_unlocked(m, w);
+	if (r < 0)
+		return r;
 	famfs_ckpt_seal(st, *ret);
 	step_done(m->compact, "C3");
 	return 0;
@@ -348,13 +362,30 @@ static int switch_allowed(struct master *m, struct master_why *w)
 		master_why_set(w, "%s", m->fenced ? m->fenced : "stopping");
 		return -ESHUTDOWN;
 	}
-	/* A forced takeover must stop us before we touch the superblock. */
-	if (master_lease_check(m) < 0) {
-		master_fence(m, "another master took the lease");
-		master_why_set(w, "another master took the lease");
+	/*
+	 * A forced takeover, or a pool formatted anew, must stop us before we
+	 * touch the superblock (master/pool_watch.c).
+	 */
+	if (master_may_write(m) < 0) {
+		master_why_set(w, "%s", m->fenced);
 		return -ESHUTDOWN;
 	}
 	return 0;
+}
+
+/*
+ * Without m->lock, before C2, C3 and each C4 batch write into the pool:
+ * the same check as switch_allowed(), so a compaction never writes the old
+ * pool's state into a new one. -ESHUTDOWN with why.
+ */
+static int may_write_unlocked(struct master *m, struct master_why *w)
+{
+	int r;
+
+	master_lock(m);
+	r = switch_allowed(m, w);
+	master_unlock(m);
+	return r;
 }
 
 /* C6-C7, under m->lock: nlog, complete, becomes the writer's log. */
@@ -426,7 +457,7 @@ static int compact_from_memory(struct master *m, struct master_compact_stats *s,
 		r = -EUCLEAN;
 	}
 	if (r == 0)
-		r = write_generation(m, &info, m->st, &nlog, w);
+		r = write_generation(m, &info, m->st, &nlog, true, w);
 	if (r == 0) {
 		s->base_seq = m->st->last_seq;
 		s->ckpt_bytes = famfs_log_base(nlog).ckpt_bytes;
@@ -477,7 +508,7 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 	r = shadow_advance(m, &info, &snap, w);
 	step_done(m->compact, "C1");
 	if (r == 0)
-		r = write_generation(m, &info, sh->st, &nlog, w);
+		r = write_generation(m, &info, sh->st, &nlog, false, w);
 	/* C4: most of what was published meanwhile, without the lock. */
 	if (r == 0)
 		test_pause(m->compact);
@@ -486,7 +517,9 @@ static int compact_once(struct master *m, struct master_compact_stats *s,
 		tail = writer_tail(m);
 		if (tail.seq - pos.seq <= C5_MAX_RECORDS)
 			break;
-		r = copy_records(sh->log, &pos, &tail, nlog, &s->copied, w);
+		r = may_write_unlocked(m, w);
+		if (r == 0)
+			r = copy_records(sh->log, &pos, &tail, nlog, &s->copied, w);
 		if (r == 0)
 			famfs_log_publish(nlog);
 	}

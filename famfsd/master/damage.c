@@ -267,7 +267,8 @@ static void repair_pending(struct master *m)
 	n = damage_table_pending(&d->table, e, REPAIR_BATCH);
 	pthread_mutex_unlock(&d->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (!m->fenced) {
+		/* Not into a pool that changed underneath (pool_watch.c). */
+		if (master_may_write(m) == 0) {
 			repair_one(m, &e[i]);
 			continue;
 		}

@@ -140,9 +140,35 @@ static void notify_status(struct master *m)
 {
 	uint64_t seq = master_feed_last_seq(m->feed);
 
+	if (atomic_load(&m->fence_kind) == FENCE_POOL_CHANGED) {
+		sd_notifyf(0, "WATCHDOG=1\nSTATUS=master: fenced, the pool "
+			   "changed underneath; %s", m->cfg.pool_path);
+		return;
+	}
 	sd_notifyf(0, "WATCHDOG=1\nSTATUS=master: epoch %llu, applied seq %llu, "
 		   "%s", (unsigned long long)m->epoch, (unsigned long long)seq,
 		   m->cfg.pool_path);
+}
+
+/*
+ * The tick's lease renewal, after a look at the superblock (an idle master
+ * notices a pool changed underneath within a tick, and never renews its
+ * lease into a new pool). Under m->lock, so no write of ours comes between
+ * the check and the renewal. -ESTALE when another master took the lease.
+ */
+static int renew(struct master *m)
+{
+	int r = 0;
+
+	master_lock(m);
+	if (master_pool_check(m) == 0) {
+		r = master_lease_renew(m);
+		if (r == -ESTALE)
+			master_fence(m, FENCE_LEASE_LOST,
+				     "another master took the lease");
+	}
+	master_unlock(m);
+	return r;
 }
 
 /* Once a second until a stop signal or a stop request. */
@@ -157,12 +183,8 @@ static void run(struct master *m, const sigset_t *sigs)
 			break;
 		if (sig == SIGHUP)
 			master_reload(m);
-		if (master_lease_renew(m) == -ESTALE) {
-			master_lock(m);
-			master_fence(m, "another master took the lease");
-			master_unlock(m);
+		if (renew(m) == -ESTALE)
 			break;
-		}
 		/* Grace period over, agents evicted or gone stale: retry. */
 		master_lock(m);
 		master_reclaim(m);
@@ -280,8 +302,14 @@ int master_main(int argc, char **argv)
 	http_server_stop(m->http);
 	m->http = NULL;
 	code = stop_exit_code();
-	if (!m->fenced)
+	/* Released only into the pool it was taken in (pool_watch.c). */
+	master_lock(m);
+	if (master_pool_check(m) == 0)
 		master_lease_release(m);
+	master_unlock(m);
+	/* Fenced because the pool changed: a failed run, though stopped cleanly. */
+	if (!code && m->fenced)
+		code = 1;
 	msg(MSG_INFO, "stopped (last_seq %llu)",
 		(unsigned long long)famfs_log_published(m->pool->log).seq);
 	master_free(m);

@@ -49,6 +49,18 @@ struct master_agents;
 struct master_feed;
 struct master_metrics;
 
+/* Bytes of each superblock copy the pool watch compares: its two first lines. */
+#define SB_WATCHED	(2 * FAMFS_CACHELINE)
+
+/* Why the master is fenced (master_fence()); FENCE_NONE while it writes. */
+enum master_fence_kind {
+	FENCE_NONE = 0,
+	FENCE_LEASE_LOST,	/* a forced takeover: a successor writes; exits */
+	FENCE_DIVERGED,		/* memory is not the log: exits, a restart replays */
+	FENCE_POOL_CHANGED,	/* the superblock changed: keeps serving, see
+				   master/pool_watch.c */
+};
+
 struct master {
 	struct conf_master cfg;		/* the command line (conf/options.h) */
 	struct famfs_pool *pool;
@@ -63,6 +75,13 @@ struct master {
 	uint64_t compact_after_ns;	/* CLOCK_MONOTONIC; agents unknown before */
 	_Atomic uint64_t generation;	/* the log's, for readers without the lock */
 	const char *fenced;		/* (lock) why writes are refused */
+	char fence_why[256];		/* (lock) what fenced points to */
+	_Atomic int fence_kind;		/* enum master_fence_kind, for readers
+					   without the lock (router, metrics) */
+	uint64_t fenced_at_ns;		/* (lock) CLOCK_REALTIME of the fence */
+	/* (lock) master/pool_watch.c: superblock lines last found ours */
+	uint8_t sb_watched[2][SB_WATCHED];
+	bool sb_watch_valid;
 	bool reclaim_failing;		/* (lock) said so once already */
 	struct master_agents *agents;	/* (lock) */
 	struct master_feed *feed;	/* own lock */
@@ -126,8 +145,27 @@ int master_replay(struct master *m, const struct famfs_log_pos *tail,
 int master_commit(struct master *m, const struct famfs_rec *r,
 		  uint64_t *ret_seq, struct master_why *w);
 
-/* Stops all writes (lease lost, state diverged) and asks to exit. */
-void master_fence(struct master *m, const char *why);
+/*
+ * Stops all writes for good, logging why once. Every kind but
+ * FENCE_POOL_CHANGED also asks the process to exit (a successor serves the
+ * pool, or a restart replays it); a changed pool keeps the master up to say
+ * so (master/pool_watch.c).
+ */
+void master_fence(struct master *m, enum master_fence_kind kind,
+		  const char *why);
+
+/* ---- master/pool_watch.c: the pool changed underneath? ------------------- */
+
+/*
+ * Right before every write to the pool, and once a second: the lease is
+ * still ours (else FENCE_LEASE_LOST) and the superblock still the one the
+ * master works with (else FENCE_POOL_CHANGED). 0, or -ESHUTDOWN when the
+ * master is fenced (now or before). master_pool_check() is the second half.
+ */
+int master_may_write(struct master *m);
+int master_pool_check(struct master *m);
+/* "lease-lost", "state-diverged", "pool-changed" (metrics, GET /v1/pool). */
+const char *master_fence_kind_name(enum master_fence_kind k);
 
 /* ---- master/compact.c: a new log generation from the live state ---------- */
 

@@ -156,6 +156,19 @@ static void state_metrics(FILE *f, struct master *m)
 	}
 }
 
+/* 1 for the reason this master is fenced by, 0 for the others. */
+static void fence_metrics(FILE *f, const struct master *m)
+{
+	int kind = atomic_load(&m->fence_kind);
+
+	fprintf(f, "# HELP famfsd_master_fenced 1 when the master refuses "
+		"every write, by reason.\n# TYPE famfsd_master_fenced gauge\n");
+	for (int k = FENCE_LEASE_LOST; k <= FENCE_POOL_CHANGED; k++)
+		fprintf(f, "famfsd_master_fenced{reason=\"%s\"} %d\n",
+			master_fence_kind_name((enum master_fence_kind)k),
+			kind == k);
+}
+
 static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name,
@@ -284,6 +297,7 @@ int master_metrics_render(struct master *m, char **ret, size_t *ret_len)
 	compact_metrics(f, m);
 	agent_metrics(f, m);
 	master_unlock(m);
+	fence_metrics(f, m);
 	damage_metrics(f, m);
 	request_metrics(f, m->metrics);
 	http_server_metrics(m->http, f);

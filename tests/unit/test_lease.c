@@ -146,6 +146,46 @@ static void test_liveness(void **state)
 	assert_false(famfs_lease_live(&l, 1000));
 }
 
+/*
+ * Stands for another host renewing: its write reaches this reader only
+ * once the reader invalidates (the third time here), so a watch that read
+ * without invalidating would never see it.
+ */
+static int watch_invals;
+
+static void renew_on_inval(const void *a, size_t len)
+{
+	struct famfs_lease *l = (void *)(pool + FAMFS_LEASE_OFFSET);
+
+	(void)a;
+	(void)len;
+	if (++watch_invals == 3)
+		l->renewed_ns ^= 1;	/* the holder's clock is no concern */
+}
+
+static void no_fence(void) { }
+
+static void test_watch_sees_a_renewal(void **state)
+{
+	static const struct famfs_cache_ops ops = {
+		.name = "renewing", .flush = rec_flush, .invalidate = renew_on_inval,
+		.wfence = no_fence, .rfence = no_fence,
+	};
+	struct famfs_lease_info in = { .epoch = 4, .renewed_ns = 1, .host = "a" };
+
+	(void)state;
+	memset(pool, 0, sizeof(pool));
+	famfs_lease_write(pool, none(), &in);
+	watch_invals = 0;
+	assert_int_equal(famfs_lease_watch(pool, &ops, 5000, 10), 1);
+	assert_int_equal(watch_invals, 3);	/* at the first read after it */
+	/* Nobody renews: unchanged for the whole wait, every read invalidated. */
+	watch_invals = 100;
+	assert_int_equal(famfs_lease_watch(pool, &ops, 50, 10), 0);
+	assert_int_equal(watch_invals, 100 + 1 + 5);
+	assert_int_equal(famfs_lease_watch(pool, &ops, 50, 0), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_corruption_detected),
 		cmocka_unit_test(test_flush_and_invalidate),
 		cmocka_unit_test(test_liveness),
+		cmocka_unit_test(test_watch_sees_a_renewal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -444,6 +444,119 @@ static void test_write_order_and_load_invalidates(void **state)
 	free(base);
 }
 
+/* A pool as mkfs plans it, with a fixed identity. */
+static void planned(struct famfs_pool_info *in, uint64_t log_size)
+{
+	assert_int_equal(famfs_sb_plan(64 * MiB, 0, log_size, in, NULL), 0);
+	memset(in->pool_uuid, 0x11, 16);
+	in->created_ns = 1000;
+}
+
+static void test_compare_same_and_sequence(void **state)
+{
+	struct famfs_pool_info a, b;
+
+	(void)state;
+	planned(&a, MiB);
+	b = a;
+	assert_int_equal(famfs_sb_compare(&a, &b, FAMFS_SB_CMP_GENERATION),
+			 FAMFS_SB_SAME);
+	/* sb_seq moves with every rewrite of the same pool: never a change. */
+	b.sb_seq += 7;
+	assert_int_equal(famfs_sb_compare(&a, &b, FAMFS_SB_CMP_GENERATION),
+			 FAMFS_SB_SAME);
+}
+
+/* Each field alone is found, and named; the first in order wins. */
+static void test_compare_each_field(void **state)
+{
+	struct famfs_pool_info a, b;
+	char line[160];
+
+	(void)state;
+	planned(&a, MiB);
+#define CHANGED(field, stmt, name) do {					\
+		b = a;							\
+		stmt;							\
+		assert_int_equal(famfs_sb_compare(&a, &b, 0), field);	\
+		assert_string_equal(famfs_sb_field_name(field), name);	\
+	} while (0)
+	CHANGED(FAMFS_SB_POOL_UUID, b.pool_uuid[15] ^= 1, "pool UUID");
+	CHANGED(FAMFS_SB_CREATED, b.created_ns++, "creation time");
+	CHANGED(FAMFS_SB_VERSION, b.version++, "format version");
+	CHANGED(FAMFS_SB_DEVICE_UUID, b.device_uuid[0] = 1, "device UUID");
+	CHANGED(FAMFS_SB_DEVICE_SIZE, b.device_size += MiB, "pool size");
+	CHANGED(FAMFS_SB_ALLOC_UNIT, b.alloc_unit = 4096, "allocation unit");
+	CHANGED(FAMFS_SB_LOG_OFFSET, b.log_offset += 4096, "log offset");
+	CHANGED(FAMFS_SB_LOG_SIZE, b.log_size = 16 * MiB, "log size");
+	CHANGED(FAMFS_SB_DATA_OFFSET, b.data_offset += 2 * MiB, "data offset");
+	CHANGED(FAMFS_SB_FLAGS, b.flags = FAMFS_SB_F_COHERENT, "flags");
+#undef CHANGED
+	/* A reformat changes several: the UUID is named first. */
+	planned(&b, 16 * MiB);
+	memset(b.pool_uuid, 0x22, 16);
+	assert_int_equal(famfs_sb_compare(&a, &b, 0), FAMFS_SB_POOL_UUID);
+	famfs_sb_describe(FAMFS_SB_POOL_UUID, &a, &b, line, sizeof(line));
+	assert_string_equal(line, "pool UUID 11111111-1111-1111-1111-111111111111"
+			    " -> 22222222-2222-2222-2222-222222222222");
+	/* The geometry alone, same identity: a different log size. */
+	planned(&b, 16 * MiB);
+	assert_int_equal(famfs_sb_compare(&a, &b, 0), FAMFS_SB_LOG_SIZE);
+	famfs_sb_describe(FAMFS_SB_LOG_SIZE, &a, &b, line, sizeof(line));
+	assert_string_equal(line, "log size 1048576 -> 16777216");
+	/* A tiny buffer is cut, still terminated. */
+	famfs_sb_describe(FAMFS_SB_LOG_SIZE, &a, &b, line, 5);
+	assert_string_equal(line, "log ");
+}
+
+/*
+ * The generation: the master (who alone advances it) wants it equal;
+ * readers follow compactions forward and hear only of one going back.
+ */
+static void test_compare_generation(void **state)
+{
+	struct famfs_pool_info a, b;
+	char line[80];
+
+	(void)state;
+	planned(&a, MiB);
+	a.log_generation = 5;
+	b = a;
+	b.log_generation = 6;
+	assert_int_equal(famfs_sb_compare(&a, &b, 0), FAMFS_SB_SAME);
+	assert_int_equal(famfs_sb_compare(&a, &b, FAMFS_SB_CMP_GENERATION),
+			 FAMFS_SB_GENERATION);
+	b.log_generation = 4;
+	assert_int_equal(famfs_sb_compare(&a, &b, 0), FAMFS_SB_GENERATION);
+	famfs_sb_describe(FAMFS_SB_GENERATION, &a, &b, line, sizeof(line));
+	assert_string_equal(line, "log generation 5 -> 4");
+}
+
+/* What a reader loads after a rewrite with another UUID is told apart. */
+static void test_compare_after_rewrite(void **state)
+{
+	const struct famfs_cache_ops *ops = none();
+	uint8_t *base = calloc(1, DEV);
+	struct famfs_pool_info a, b, got;
+	struct famfs_sb_status st;
+
+	(void)state;
+	assert_non_null(base);
+	assert_int_equal(famfs_sb_plan(DEV, 0, MiB, &a, NULL), 0);
+	memset(a.pool_uuid, 0x33, 16);
+	famfs_sb_write(base, &a, ops);
+	assert_int_equal(famfs_sb_load(base, DEV, ops, &got, &st), 0);
+	assert_int_equal(famfs_sb_compare(&a, &got, FAMFS_SB_CMP_GENERATION),
+			 FAMFS_SB_SAME);
+	b = a;
+	b.pool_uuid[3] = 0x44;
+	famfs_sb_write(base, &b, ops);
+	assert_int_equal(famfs_sb_load(base, DEV, ops, &got, &st), 0);
+	assert_int_equal(famfs_sb_compare(&a, &got, FAMFS_SB_CMP_GENERATION),
+			 FAMFS_SB_POOL_UUID);
+	free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +571,10 @@ int main(void)
 		cmocka_unit_test(test_load_both_bad_or_absent),
 		cmocka_unit_test(test_load_tiny_device),
 		cmocka_unit_test(test_write_order_and_load_invalidates),
+		cmocka_unit_test(test_compare_same_and_sequence),
+		cmocka_unit_test(test_compare_each_field),
+		cmocka_unit_test(test_compare_generation),
+		cmocka_unit_test(test_compare_after_rewrite),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

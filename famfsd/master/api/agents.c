@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uuid/uuid.h>
 
 #include "master/api/api.h"
 
@@ -99,11 +100,54 @@ static int body_agent_id(struct json_object *body, const char *path_id,
 	return 0;
 }
 
+/* The body's optional pool_uuid; *ret_given false when left out. */
+static int body_pool_uuid(struct json_object *body, uuid_t ret, bool *ret_given,
+			  struct master_why *w)
+{
+	const char *text = NULL;
+	size_t len = 0;
+	int err = api_string(body, "pool_uuid", false, 36, 36, &text, &len, w);
+
+	*ret_given = false;
+	if (err || !text)
+		return err;
+	if (uuid_parse(text, ret) < 0) {
+		master_why_set(w, "pool_uuid: '%s' is not a UUID", text);
+		return -EINVAL;
+	}
+	*ret_given = true;
+	return 0;
+}
+
+/*
+ * Under m->lock: an agent that follows another pool (one formatted anew
+ * under it or under us) must not have its positions taken for positions
+ * in ours. If the superblock says it is our pool that is gone, the master
+ * fences (-ESHUTDOWN, 503); else -ESTALE (409) names both pools.
+ */
+static int same_pool(struct master *m, const uuid_t theirs, struct master_why *w)
+{
+	char a[37], b[37];
+
+	if (memcmp(theirs, m->pool->info.pool_uuid, 16) == 0)
+		return 0;
+	if (master_pool_check(m) < 0) {
+		master_why_set(w, "the master is fenced: %s", m->fenced);
+		return -ESHUTDOWN;
+	}
+	uuid_unparse_lower(theirs, a);
+	uuid_unparse_lower(m->pool->info.pool_uuid, b);
+	/* agent/heartbeat.c knows this reply by its "pool_uuid:" start. */
+	master_why_set(w, "pool_uuid: this agent follows pool %s, this master "
+		       "serves pool %s", a, b);
+	return -ESTALE;
+}
+
 static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 {
 	static const char *const fields[] = {
 		"agent_id", "host", "address", "applied_seq", "open_inos",
-		"generation", "devices", NULL
+		"generation", "devices", "pool_uuid", NULL
 	};
 	_cleanup_json_ struct json_object *body = NULL;
 	struct master_agent rep = { 0 };
@@ -111,7 +155,9 @@ static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 	const char *id = NULL, *host = NULL, *addr = NULL;
 	size_t id_len = 0, host_len = 0, addr_len = 0, n_open = 0;
 	uint64_t *inos = NULL, last = 0;
+	bool pool_given = false;
 	char *devices = NULL;
+	uuid_t pool;
 	struct json_object *o;
 	struct master *m = rq->m;
 	int err;
@@ -131,6 +177,8 @@ static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 		err = api_uint(body, "generation", true, 0, INT64_MAX,
 			       &rep.generation, &w);
 	if (!err)
+		err = body_pool_uuid(body, pool, &pool_given, &w);
+	if (!err)
 		err = api_heartbeat_devices(body, &devices, &w);
 	if (!err)
 		err = open_inos(body, &inos, &n_open, &w);
@@ -143,7 +191,11 @@ static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 	memcpy(rep.address, addr, addr_len);
 
 	master_lock(m);
-	err = master_heartbeat(m, &rep, inos, n_open, &w);
+	err = pool_given ? same_pool(m, pool, &w) : 0;
+	if (err)
+		free(inos);
+	else
+		err = master_heartbeat(m, &rep, inos, n_open, &w);
 	if (!err && devices) {
 		struct master_agent *ag = master_agents_find(m->agents, rep.id);
 

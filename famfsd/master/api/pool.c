@@ -58,6 +58,24 @@ static struct json_object *damage_json(struct master *m)
 	return o;
 }
 
+/*
+ * "fenced": null while the master writes, else why it stopped (reason as
+ * famfsd_master_fenced's label, detail, since). m->lock held.
+ */
+static struct json_object *fenced_json(const struct master *m)
+{
+	struct json_object *o;
+
+	if (!m->fenced)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "reason", json_object_new_string(
+		master_fence_kind_name(atomic_load(&m->fence_kind))));
+	json_object_object_add(o, "detail", json_object_new_string(m->fenced));
+	json_object_object_add(o, "since", json_time(m->fenced_at_ns));
+	return o;
+}
+
 enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 {
 	struct json_object *o = json_object_new_object(), *tenants;
@@ -102,6 +120,7 @@ enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 	json_object_object_add(o, "master_host", json_object_new_string(m->host));
 	json_object_object_add(o, "files", json_u64(st->files));
 	json_object_object_add(o, "dirs", json_u64(st->dirs));
+	json_object_object_add(o, "fenced", fenced_json(m));
 	tenants = api_tenants_json(m, NULL);
 	master_unlock(m);
 	json_object_object_add(o, "damage", damage_json(m));

@@ -194,6 +194,39 @@ static bool authorize(struct http_req *rq, const struct api_method *am,
 	return true;
 }
 
+/*
+ * Routes that describe or change the pool's contents, or report positions
+ * in its log: refused while the pool has changed underneath the master
+ * (master/pool_watch.c), whose memory holds a pool that is gone. What
+ * says so (GET /v1/pool, /metrics, /healthz) and what touches no pool
+ * (the agent list, eviction, devices, the feed) stays.
+ */
+static bool of_the_pool(const struct api_route *r)
+{
+	static const char *const prefixes[] = {
+		"/v1/files", "/v1/dirs", "/v1/tenants", "/v1/pool/compact",
+		"/v1/agents/heartbeat",
+	};
+
+	if (r->suffix && strcmp(r->suffix, "/heartbeat") == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strcmp(r->prefix, prefixes[i]) == 0)
+			return true;
+	return false;
+}
+
+static enum MHD_Result reply_pool_changed(struct http_req *rq)
+{
+	char why[sizeof(rq->m->fence_why)];
+
+	master_lock(rq->m);
+	snprintf(why, sizeof(why), "%s", rq->m->fenced ? rq->m->fenced : "");
+	master_unlock(rq->m);
+	return http_reply_problem(rq, PROB_FENCED, "the master is fenced: %s",
+				  why);
+}
+
 enum MHD_Result api_dispatch(struct http_req *rq)
 {
 	char seg[1024];		/* segments: tenant names, agent ids */
@@ -214,6 +247,9 @@ enum MHD_Result api_dispatch(struct http_req *rq)
 			continue;
 		if (!authorize(rq, am, &reply))
 			return reply;
+		if (atomic_load(&rq->m->fence_kind) == FENCE_POOL_CHANGED &&
+		    of_the_pool(r))
+			return reply_pool_changed(rq);
 		return am->fn(rq, arg);
 	}
 	if (!matched)
