@@ -29,6 +29,7 @@ int famfs_pool_open(const char *path, const struct famfs_pool_open_opts *o,
 		*reason = famfs_pooldev_strerror(r);
 		goto fail;
 	}
+	famfs_pooldev_set_origin(pool->dev, 0);
 	pool->base = famfs_pooldev_base(pool->dev);
 	pool->size = famfs_pooldev_size(pool->dev);
 	r = famfs_sb_load(pool->base, pool->size, pool->ops, &pool->info,

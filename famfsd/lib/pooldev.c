@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "pooldev.h"
 
 struct famfs_pooldev {
@@ -193,6 +194,12 @@ int famfs_pooldev_open(const char *path, uint64_t offset, unsigned int flags,
 		r = -errno;
 		goto fail;
 	}
+	/*
+	 * Every pool access may fault (a truncated file, poisoned memory):
+	 * the guard must know the mapping to answer that fault. Without a
+	 * slot the pool still works, unguarded.
+	 */
+	(void)famfs_guard_register(famfs_pooldev_base(dev), dev->size, offset);
 	*ret = dev;
 	return 0;
 fail:
@@ -216,12 +223,32 @@ void famfs_pooldev_close(struct famfs_pooldev *dev)
 		return;
 	if (dev->map && dev->kind == FAMFS_DEV_BLOCK)
 		(void)famfs_pooldev_sync(dev);
-	if (dev->map)
+	if (dev->map) {
+		famfs_guard_unregister(famfs_pooldev_base(dev));
 		munmap(dev->map, dev->offset + dev->size - dev->map_off);
+	}
 	if (dev->fd >= 0)
 		close(dev->fd);
 	free(dev->path);
 	free(dev);
+}
+
+int famfs_pooldev_current_size(const struct famfs_pooldev *dev,
+			       uint64_t *ret_size)
+{
+	struct famfs_pooldev probe = { .fd = dev->fd };
+	uint64_t total = 0, align;
+	int r = geometry(&probe, &total, &align);
+
+	if (r < 0)
+		return r;
+	*ret_size = total > dev->offset ? total - dev->offset : 0;
+	return 0;
+}
+
+void famfs_pooldev_set_origin(struct famfs_pooldev *dev, uint64_t pool_off)
+{
+	famfs_guard_set_origin(famfs_pooldev_base(dev), pool_off);
 }
 
 uint8_t *famfs_pooldev_base(const struct famfs_pooldev *dev)

@@ -52,6 +52,20 @@ const char *famfs_pooldev_strerror(int err);
 /* Creates (or extends) a sparse regular file of size bytes. */
 int famfs_pooldev_create_file(const char *path, uint64_t size);
 
+/*
+ * The device's size now, from the offset on (0 when it shrank below it):
+ * fstat for a file, BLKGETSIZE64 for a block device, sysfs for devdax.
+ * The mapping keeps its size; bytes past the new end fault on access.
+ */
+int famfs_pooldev_current_size(const struct famfs_pooldev *dev,
+			       uint64_t *ret_size);
+
+/*
+ * Faults in the mapping are reported (lib/guard.h) as offsets from the
+ * device start unless told the pool offset of the mapping's first byte.
+ */
+void famfs_pooldev_set_origin(struct famfs_pooldev *dev, uint64_t pool_off);
+
 uint8_t *famfs_pooldev_base(const struct famfs_pooldev *dev);
 uint64_t famfs_pooldev_size(const struct famfs_pooldev *dev);
 enum famfs_pooldev_kind famfs_pooldev_kind(const struct famfs_pooldev *dev);

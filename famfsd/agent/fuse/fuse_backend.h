@@ -111,6 +111,7 @@ struct fuse_open_file {
 	unsigned int opens;		/* protected by the table mutex */
 	bool orphan;			/* protected by the table mutex */
 	atomic_bool revoked;		/* space may be reused: I/O is EIO */
+	atomic_bool media_logged;	/* a pool fault was logged (once) */
 	struct fuse_data_map *map;	/* the layout ext[] is of (a reference) */
 	struct fuse_open_file *next;	/* hash chain, table mutex */
 	uint32_t n_extents;

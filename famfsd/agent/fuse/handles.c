@@ -58,6 +58,7 @@ int fuse_map_new(const char *path, uint64_t dev_offset, uint64_t start,
 		free(m);
 		return r;
 	}
+	famfs_pooldev_set_origin(m->dev, start);
 	m->start = start;
 	m->end = start + famfs_pooldev_size(m->dev);
 	m->refs = 1;

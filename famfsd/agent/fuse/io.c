@@ -18,6 +18,14 @@
  * Sizes are fixed at creation: a write that starts at or past the end is
  * EFBIG, one that crosses it is cut short at the end (the caller's next
  * write then gets EFBIG), and O_TRUNC on a writable open is EPERM.
+ *
+ * Pool memory may fault: a pool file truncated under us, or a poisoned
+ * line or page. Where this process touches the mapping (R1's invalidate,
+ * W1's copy, W2's flush) a guard (lib/guard.h, one per request) turns the
+ * SIGBUS into EIO for that request; where the kernel copies from it (the
+ * reply's writev), the kernel fails the copy and ends the request with EIO
+ * itself, and the writev says EFAULT. Either way the file's first fault
+ * is logged with its pool offset and every other file keeps working.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +34,7 @@
 #include <sys/uio.h>
 
 #include "agent/fuse/fuse_backend.h"
+#include "lib/guard.h"
 
 static struct fuse_open_file *handle(const struct fuse_file_info *fi)
 {
@@ -80,6 +89,100 @@ static int handle_map(const struct fuse_file_info *fi, off_t off, size_t size,
 		return 0;
 	left = f->attr.size - (uint64_t)off;
 	return map_range(f, (uint64_t)off, left < size ? left : size, iov);
+}
+
+/* The file offset that pool offset pool_off holds, or UINT64_MAX. */
+static uint64_t file_offset(const struct fuse_open_file *f, uint64_t pool_off)
+{
+	uint64_t at = 0;
+
+	for (uint32_t i = 0; i < f->n_extents; i++) {
+		const struct famfs_extent *e = &f->ext[i];
+
+		if (pool_off >= e->offset && pool_off - e->offset < e->len)
+			return at + (pool_off - e->offset);
+		at += e->len;
+	}
+	return UINT64_MAX;
+}
+
+/*
+ * A request met a fault in the pool: counted always, logged once per
+ * open file (a reader retrying a bad file must not flood the log).
+ */
+static void media_error(const struct fuse_open_file *cf, const char *what,
+			uint64_t pool_off, int code)
+{
+	struct fuse_open_file *f = (struct fuse_open_file *)cf;
+
+	if (code == 0)
+		famfs_guard_note(pool_off);
+	if (atomic_exchange(&f->media_logged, true))
+		return;
+	msg(MSG_ERR, "Failed to %s inode %" PRIu64 " at pool offset %" PRIu64
+	    " (file offset %" PRIu64 "): %s; answering EIO for it, serving "
+	    "the rest", what, f->attr.ino, pool_off, file_offset(f, pool_off),
+	    famfs_guard_code_name(code));
+}
+
+/* Pool offset of a pointer into the file's data mapping. */
+static uint64_t pool_offset(const struct fuse_open_file *f, const void *p)
+{
+	return f->map->start +
+	       (uint64_t)((const uint8_t *)p - famfs_pooldev_base(f->map->dev));
+}
+
+/*
+ * After the kernel failed to copy from the mapping: the first page of the
+ * pieces that faults here too, touched under a guard, so the log names the
+ * exact place. The start of the range when none does (the fault was
+ * passing), with code 0.
+ */
+static bool page_faults(const uint8_t *p, uint64_t *ret_off, int *ret_code)
+{
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g)) {
+		*ret_off = g.fault_off;
+		*ret_code = g.fault_code;
+		return true;
+	}
+	(void)*(const volatile uint8_t *)p;
+	famfs_guard_end(&g);
+	return false;
+}
+
+static uint64_t find_fault(const struct fuse_open_file *f,
+			   const struct iovec *iov, int n, int *ret_code)
+{
+	uint64_t off;
+
+	*ret_code = 0;
+	for (int i = 0; i < n; i++)
+		for (size_t at = 0; at < iov[i].iov_len; at += 4096)
+			if (page_faults((const uint8_t *)iov[i].iov_base + at,
+					&off, ret_code))
+				return off;
+	return pool_offset(f, iov[0].iov_base);
+}
+
+/* R1 and R2 under a guard: 0, or -EIO when a line faulted. */
+static int read_prepare(const struct agent *a, const struct fuse_open_file *f,
+			const struct iovec *iov, int n)
+{
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g)) {
+		media_error(f, "read", g.fault_off, g.fault_code);
+		return -EIO;
+	}
+	/* R1: another host may have written these lines; drop our copies. */
+	for (int i = 0; i < n; i++)
+		a->ops->invalidate(iov[i].iov_base, iov[i].iov_len);
+	/* R2: the invalidations complete before the copy below loads. */
+	a->ops->rfence();
+	famfs_guard_end(&g);
+	return 0;
 }
 
 void fuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -141,13 +244,61 @@ void fuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);	/* at or past the end */
 		return;
 	}
-	/* R1: another host may have written these lines; drop our copies. */
-	for (int i = 0; i < n; i++)
-		a->ops->invalidate(iov[i].iov_base, iov[i].iov_len);
-	/* R2: the invalidations complete before the copy below loads. */
-	a->ops->rfence();
-	/* R3: the reply is a writev straight from the pool mapping. */
-	fuse_reply_iov(req, iov, n);
+	if (read_prepare(a, handle(fi), iov, n) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	/*
+	 * R3: the reply is a writev straight from the pool mapping. A page
+	 * that faults in the kernel's copy fails the writev (EFAULT) and the
+	 * kernel ends the request with EIO: only the log line is ours to do.
+	 */
+	if (fuse_reply_iov(req, iov, n) == -EFAULT) {
+		int code;
+		uint64_t at = find_fault(handle(fi), iov, n, &code);
+
+		/* A fault the probe caught was counted by the handler. */
+		media_error(handle(fi), "read", at, code);
+	}
+}
+
+/*
+ * W1-W2 under a guard: the bytes copied, or -EIO when the pool faulted
+ * (the request's bytes may then be in the pool in part).
+ */
+static ssize_t write_copy(const struct agent *a, const struct fuse_open_file *f,
+			  struct fuse_bufvec *dst, struct fuse_bufvec *src,
+			  const struct iovec *iov, int n)
+{
+	struct famfs_guard g;
+	uint64_t left;
+	ssize_t done;
+
+	if (!famfs_guard_begin(&g)) {
+		media_error(f, "write", g.fault_off, g.fault_code);
+		return -EIO;
+	}
+	/* W1: from the request (memory or spliced pipe) into the pool. */
+	done = fuse_buf_copy(dst, src, 0);
+	if (done < 0) {
+		famfs_guard_end(&g);
+		if (done == -EFAULT) {
+			/* A read from a pipe into a page that is gone. */
+			media_error(f, "write", pool_offset(f, iov[0].iov_base), 0);
+			return -EIO;
+		}
+		return done;
+	}
+	/* W2: write back exactly the lines this write touched. */
+	left = (uint64_t)done;
+	for (int i = 0; i < n && left; i++) {
+		size_t l = iov[i].iov_len < left ? iov[i].iov_len : left;
+
+		a->ops->flush(iov[i].iov_base, l);
+		left -= l;
+	}
+	famfs_guard_end(&g);
+	return done;
 }
 
 void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
@@ -158,7 +309,6 @@ void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	struct iovec iov[FAMFS_MAX_EXTENTS];
 	struct fuse_bufvec *dst;
 	size_t size = fuse_buf_size(bufv);
-	uint64_t left;
 	ssize_t done;
 	int n;
 
@@ -187,20 +337,11 @@ void fuse_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 		dst->buf[i] = (struct fuse_buf){
 			.size = iov[i].iov_len, .mem = iov[i].iov_base,
 		};
-	/* W1: from the request (memory or spliced pipe) into the pool. */
-	done = fuse_buf_copy(dst, bufv, 0);
+	done = write_copy(a, handle(fi), dst, bufv, iov, n);
 	free(dst);
 	if (done < 0) {
 		fuse_reply_err(req, (int)-done);
 		return;
-	}
-	/* W2: write back exactly the lines this write touched. */
-	left = (uint64_t)done;
-	for (int i = 0; i < n && left; i++) {
-		size_t l = iov[i].iov_len < left ? iov[i].iov_len : left;
-
-		a->ops->flush(iov[i].iov_base, l);
-		left -= l;
 	}
 	/* W3: the bytes are in the pool before the writer hears "written". */
 	a->ops->wfence();
