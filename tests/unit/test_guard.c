@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * lib/guard: a fault in a registered mapping inside a guarded block is an
+ * error for that block (a memfd mapped, then truncated under the mapping);
+ * any other SIGBUS still kills the process (checked in a child).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "guard.h"
+
+#define PAGE	4096u
+#define PAGES	4u
+#define ORIGIN	(1ull << 30)	/* pool offset of the mapping's first byte */
+
+/*
+ * Ours, saved in main: cmocka puts its own handler on SIGBUS while a test
+ * runs, so each test puts ours back for its duration.
+ */
+static struct sigaction guard_action;
+
+static void ours(void)
+{
+	assert_int_equal(sigaction(SIGBUS, &guard_action, NULL), 0);
+}
+
+struct mapping {
+	int fd;
+	uint8_t *p;
+};
+
+/* PAGES pages of a memfd, written, then cut to keep pages. */
+static void map_truncated(struct mapping *m, unsigned int keep, bool reg)
+{
+	m->fd = memfd_create("guard-test", MFD_CLOEXEC);
+	assert_true(m->fd >= 0);
+	assert_int_equal(ftruncate(m->fd, PAGES * PAGE), 0);
+	m->p = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    m->fd, 0);
+	assert_true(m->p != MAP_FAILED);
+	memset(m->p, 0x5a, PAGES * PAGE);
+	if (reg)
+		assert_int_equal(famfs_guard_register(m->p, PAGES * PAGE, ORIGIN), 0);
+	assert_int_equal(ftruncate(m->fd, (off_t)keep * PAGE), 0);
+}
+
+static void unmap(struct mapping *m)
+{
+	famfs_guard_unregister(m->p);
+	munmap(m->p, PAGES * PAGE);
+	close(m->fd);
+}
+
+static void test_copy_survives_truncation(void **state)
+{
+	struct famfs_guard_stats before, after;
+	uint8_t buf[PAGE];
+	struct mapping m;
+	uint64_t off = 0;
+
+	(void)state;
+	ours();
+	map_truncated(&m, 1, true);
+	famfs_guard_get_stats(&before);
+	/* The page still there reads right. */
+	assert_int_equal(famfs_guard_copy(buf, m.p + 100, 64, &off), 0);
+	assert_int_equal(buf[0], 0x5a);
+	/* A page past the new end: -EIO, and where. */
+	assert_int_equal(famfs_guard_copy(buf, m.p + 2 * PAGE + 8, 64, &off), -EIO);
+	assert_int_equal(off, ORIGIN + 2 * PAGE + 8);
+	/* Stores fault the same way. */
+	assert_int_equal(famfs_guard_copy(m.p + 3 * PAGE, buf, 16, &off), -EIO);
+	assert_int_equal(off, ORIGIN + 3 * PAGE);
+	famfs_guard_get_stats(&after);
+	assert_int_equal(after.count, before.count + 2);
+	assert_int_equal(after.last_off, ORIGIN + 3 * PAGE);
+	assert_int_equal(after.last_code, BUS_ADRERR);
+	assert_true(after.last_ns > 0);
+	/* The thread is usable afterwards: the signal is not left blocked. */
+	assert_int_equal(famfs_guard_copy(buf, m.p + 2 * PAGE, 1, &off), -EIO);
+	unmap(&m);
+}
+
+static bool faults(const uint8_t *p, struct famfs_guard *out)
+{
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g)) {
+		*out = g;
+		return true;
+	}
+	(void)*(const volatile uint8_t *)p;
+	famfs_guard_end(&g);
+	return false;
+}
+
+/* An inner block's fault returns to the inner block, the outer goes on. */
+static void test_nested(void **state)
+{
+	struct famfs_guard outer, inner;
+	struct mapping m;
+
+	(void)state;
+	ours();
+	map_truncated(&m, 2, true);
+	if (!famfs_guard_begin(&outer))
+		fail_msg("the outer block saw the inner block's fault");
+	assert_true(faults(m.p + 3 * PAGE, &inner));
+	assert_int_equal(inner.fault_off, ORIGIN + 3 * PAGE);
+	assert_false(faults(m.p + PAGE, &inner));
+	famfs_guard_end(&outer);
+	unmap(&m);
+}
+
+/* Runs fn in a child; the signal that ended it, 0 for a normal exit. */
+static int child_signal(void (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* No core files from the crashes we expect. */
+		signal(SIGABRT, SIG_DFL);
+		fn();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+/* A guarded block touching a mapping nobody registered. */
+static void touch_unregistered(void)
+{
+	struct famfs_guard g;
+	struct mapping m;
+
+	map_truncated(&m, 1, false);
+	if (!famfs_guard_begin(&g))
+		_exit(3);	/* wrongly caught */
+	(void)*(volatile uint8_t *)(m.p + 2 * PAGE);
+	famfs_guard_end(&g);
+	_exit(4);
+}
+
+/* A registered mapping touched outside any guarded block. */
+static void touch_unguarded(void)
+{
+	struct mapping m;
+
+	map_truncated(&m, 1, true);
+	(void)*(volatile uint8_t *)(m.p + 2 * PAGE);
+	_exit(4);
+}
+
+/* A SIGBUS somebody sent, inside a guarded block. */
+static void sent_signal(void)
+{
+	struct famfs_guard g;
+
+	assert_int_equal(famfs_guard_init(), 0);
+	if (!famfs_guard_begin(&g))
+		_exit(3);
+	kill(getpid(), SIGBUS);
+	famfs_guard_end(&g);
+	_exit(4);
+}
+
+static void test_not_ours_still_kills(void **state)
+{
+	(void)state;
+	ours();
+	assert_int_equal(child_signal(touch_unregistered), SIGBUS);
+	assert_int_equal(child_signal(touch_unguarded), SIGBUS);
+	assert_int_equal(child_signal(sent_signal), SIGBUS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_copy_survives_truncation),
+		cmocka_unit_test(test_nested),
+		cmocka_unit_test(test_not_ours_still_kills),
+	};
+
+	unsetenv("FAMFSD_GUARD");	/* the guard is what is tested */
+	if (famfs_guard_init() < 0 || sigaction(SIGBUS, NULL, &guard_action) < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
