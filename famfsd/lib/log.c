@@ -6,10 +6,18 @@
 #include <string.h>
 
 #include "crc.h"
+#include "guard.h"
 #include "log.h"
 
 /* Readers invalidate ahead in windows this large, not line by line. */
 #define INVALIDATE_WINDOW	(64u << 10)
+
+/*
+ * What a reader says of a copy whose lines faulted (SIGBUS caught by the
+ * guard, lib/guard.h): it is damaged like any other bad copy, so the other
+ * copy is read and the master repairs (or finds the line still bad).
+ */
+#define FAULT_WHY	"memory error: the lines fault (poisoned, or the pool file was truncated)"
 
 /* Bytes of the area header that hold anything: line 0 and the two slots. */
 #define HDR_USED		sizeof(struct famfs_log_hdr)
@@ -33,6 +41,13 @@ struct famfs_log {
 	struct famfs_log_pos published;	/* what the tail says */
 	unsigned int next_slot;		/* tail slot the next publish writes */
 	bool ckpt_mode;			/* created, checkpoint not sealed yet */
+	/*
+	 * Readers check a record here, copied out of the pool under a guard,
+	 * and hand this copy out: the bytes the CRC passed are the bytes the
+	 * caller decodes, and a line that goes bad after the check cannot
+	 * fault in the caller (which holds locks and half-applied state).
+	 */
+	uint64_t bounce[FAMFS_REC_MAX_SIZE / sizeof(uint64_t)];
 };
 
 static struct famfs_log_hdr *hdr_of(const struct famfs_log *log, unsigned int c)
@@ -133,18 +148,43 @@ static const char *hdr_decode(const struct famfs_log_hdr *h, uint64_t generation
 	return NULL;
 }
 
-/* Both copies of line 0, invalidated first; which are good. */
+/* memcmp of two pool ranges under a guard; a fault counts as a difference. */
+static bool differ(const void *x, const void *y, size_t len)
+{
+	struct famfs_guard g;
+	bool d;
+
+	if (!famfs_guard_begin(&g))
+		return true;
+	d = memcmp(x, y, len) != 0;
+	famfs_guard_end(&g);
+	return d;
+}
+
+/* Line 0 of copy c, invalidated first, under a guard: NULL when good. */
+static const char *hdr_read_one(struct famfs_log *log, unsigned int c,
+				struct famfs_log_base *b)
+{
+	struct famfs_guard g;
+	const char *why;
+
+	if (!famfs_guard_begin(&g))
+		return "log header: " FAULT_WHY;
+	log->ops->invalidate(hdr_of(log, c), offsetof(struct famfs_log_hdr, tail));
+	log->ops->rfence();
+	why = hdr_decode(hdr_of(log, c), log->generation, log->capacity, b);
+	famfs_guard_end(&g);
+	return why;
+}
+
+/* Both copies of line 0; which are good. */
 static void hdr_read(struct famfs_log *log, struct famfs_log_base b[2],
 		     const char *why[2])
 {
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		log->ops->invalidate(hdr_of(log, c), offsetof(struct famfs_log_hdr, tail));
-		log->ops->rfence();
-		why[c] = hdr_decode(hdr_of(log, c), log->generation, log->capacity,
-				    &b[c]);
-	}
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		why[c] = hdr_read_one(log, c, &b[c]);
 	if (!why[0] && !why[1] &&
-	    memcmp(hdr_of(log, 0), hdr_of(log, 1), offsetof(struct famfs_log_hdr, tail)))
+	    differ(hdr_of(log, 0), hdr_of(log, 1), offsetof(struct famfs_log_hdr, tail)))
 		why[1] = "log header: copy 1 differs from copy 0";
 }
 
@@ -267,21 +307,54 @@ static struct famfs_log_tail *slot_of(const struct famfs_log *log, unsigned int 
 	return &hdr_of(log, s / 2)->tail[s % 2];
 }
 
+/* R1 for one slot, under a guard: NULL when usable. */
+static const char *slot_read(struct famfs_log *log, unsigned int s,
+			     struct famfs_log_pos *ret)
+{
+	struct famfs_guard g;
+	const char *why;
+
+	if (!famfs_guard_begin(&g))
+		return FAULT_WHY;
+	log->ops->invalidate(slot_of(log, s), sizeof(struct famfs_log_tail));
+	log->ops->rfence();
+	why = tail_decode(slot_of(log, s), log->generation, ret);
+	famfs_guard_end(&g);
+	return why;
+}
+
+/* The best valid slot of why[] and slot[], or -1. */
+static int best_slot(const struct famfs_log_pos slot[4], const char *why[4])
+{
+	int best = -1;
+
+	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
+		if (!why[s] && (best < 0 || slot[s].seq > slot[best].seq))
+			best = (int)s;
+	return best;
+}
+
 /* One pass over the four slots; the best valid one, or -1. */
 static int tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
 		     const char *why[4])
 {
-	int best = -1;
+	struct famfs_guard g;
 
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
-		log->ops->invalidate(hdr_of(log, c)->tail, sizeof(hdr_of(log, c)->tail));
-	log->ops->rfence();
-	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++) {
-		why[s] = tail_decode(slot_of(log, s), log->generation, &slot[s]);
-		if (!why[s] && (best < 0 || slot[s].seq > slot[best].seq))
-			best = (int)s;
+	if (famfs_guard_begin(&g)) {
+		for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+			log->ops->invalidate(hdr_of(log, c)->tail,
+					     sizeof(hdr_of(log, c)->tail));
+		log->ops->rfence();
+		for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
+			why[s] = tail_decode(slot_of(log, s), log->generation,
+					     &slot[s]);
+		famfs_guard_end(&g);
+		return best_slot(slot, why);
 	}
-	return best;
+	/* A slot's line faulted: each slot on its own, to know which. */
+	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
+		why[s] = slot_read(log, s, &slot[s]);
+	return best_slot(slot, why);
 }
 
 static const char *tail_check(const struct famfs_log *log,
@@ -342,16 +415,38 @@ void famfs_log_tail_status(const struct famfs_log *log,
 	memcpy(ret_why, log->slot_why, sizeof(log->slot_why));
 }
 
-/* Writes slot i of both copies with t and flushes them (P4-P5). */
+/* Writes slot i of copy c with t and flushes it; false when it faulted. */
+static bool slot_write(struct famfs_log *log, unsigned int c, unsigned int i,
+		       const struct famfs_log_pos *t)
+{
+	struct famfs_log_tail *slot = &hdr_of(log, c)->tail[i];
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	tail_encode(slot, t, log->generation);
+	log->ops->flush(slot, sizeof(*slot));
+	famfs_guard_end(&g);
+	return true;
+}
+
+/*
+ * Writes slot i of both copies with t and flushes them (P4-P5). A copy
+ * whose line faults is reported as a damaged slot: readers take the other
+ * copy's, as they would for any bad slot.
+ */
 static void tail_write(struct famfs_log *log, unsigned int i,
 		       const struct famfs_log_pos *t)
 {
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		struct famfs_log_tail *slot = &hdr_of(log, c)->tail[i];
-
-		tail_encode(slot, t, log->generation);
-		log->ops->flush(slot, sizeof(*slot));
-	}
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
+		if (!slot_write(log, c, i, t))
+			report(log, &(struct famfs_log_damage){
+				.part = FAMFS_LOG_PART_TAIL, .copy = c, .seq = i,
+				.offset = offsetof(struct famfs_log_hdr, tail) +
+					  i * sizeof(struct famfs_log_tail),
+				.len = sizeof(struct famfs_log_tail),
+				.reason = FAULT_WHY,
+			});
 }
 
 int famfs_log_repair_tail(struct famfs_log *log)
@@ -431,6 +526,7 @@ static const char *check_at(struct famfs_log *log, unsigned int c, uint64_t off,
 			    uint64_t limit, uint64_t want_seq)
 {
 	const struct famfs_rec_hdr *h = (const void *)(body_of(log, c) + off);
+	struct famfs_rec_hdr *b = (void *)log->bounce;
 	uint32_t len;
 
 	if (limit - off < sizeof(*h))
@@ -442,26 +538,39 @@ static const char *check_at(struct famfs_log *log, unsigned int c, uint64_t off,
 	if (len > limit - off)
 		return "record runs past the published tail";
 	reader_invalidate(log, c, off, len, limit);
-	if (le32toh(h->crc) != famfs_rec_crc(h, len, log->generation))
+	memcpy(b, h, len);
+	if (le32toh(b->len) != len)
+		return "record length is invalid";
+	if (le32toh(b->crc) != famfs_rec_crc(b, len, log->generation))
 		return "record CRC mismatch";
-	if (want_seq && le64toh(h->seq) != want_seq)
+	if (want_seq && le64toh(b->seq) != want_seq)
 		return "record sequence is out of order";
 	return NULL;
 }
 
-/* check_at with retries: a stale line is the harmless cause. */
+/*
+ * check_at with retries: a stale line is the harmless cause. Under a
+ * guard: lines that fault make this copy bad, not the process dead. On
+ * success the log's bounce buffer holds the record.
+ */
 static const char *check_retry(struct famfs_log *log, unsigned int c,
 			       uint64_t off, uint64_t limit, uint64_t want_seq)
 {
 	const char *why = NULL;
+	struct famfs_guard g;
 
+	if (!famfs_guard_begin(&g)) {
+		log->inval_start[c] = log->inval_end[c] = 0;
+		return FAULT_WHY;
+	}
 	for (int attempt = 0; attempt < FAMFS_LOG_READ_RETRIES; attempt++) {
 		why = check_at(log, c, off, limit, want_seq);
 		if (!why)
-			return NULL;
+			break;
 		/* R3: force a reload of this copy's lines. */
 		log->inval_start[c] = log->inval_end[c] = 0;
 	}
+	famfs_guard_end(&g);
 	return why;
 }
 
@@ -478,9 +587,9 @@ read_copies(struct famfs_log *log, enum famfs_log_part part, uint64_t off,
 
 	*why = check_retry(log, 0, off, limit, want_seq);
 	if (!*why)
-		return (const void *)(body_of(log, 0) + off);
+		return (const void *)log->bounce;
 	why1 = check_retry(log, 1, off, limit, want_seq);
-	h = why1 ? NULL : (const void *)(body_of(log, 1) + off);
+	h = why1 ? NULL : (const void *)log->bounce;
 	report(log, &(struct famfs_log_damage){
 		.part = part, .copy = 0, .both = !h, .seq = index, .offset = off,
 		.len = h ? le32toh(h->len) : 0, .reason = *why,
@@ -601,10 +710,10 @@ static long verify_thing(struct famfs_log *log, enum famfs_log_part part,
 		why[c] = check_retry(log, c, pos->end, limit, want);
 		if (!why[c] && !len)
 			len = le32toh(((const struct famfs_rec_hdr *)
-				       (body_of(log, c) + pos->end))->len);
+				       log->bounce)->len);
 	}
 	if (!why[0] && !why[1] &&
-	    memcmp(body_of(log, 0) + pos->end, body_of(log, 1) + pos->end, len))
+	    differ(body_of(log, 0) + pos->end, body_of(log, 1) + pos->end, len))
 		why[1] = "record: copy 1 differs from copy 0";
 	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
 		if (why[c])
@@ -644,31 +753,34 @@ long famfs_log_verify(struct famfs_log *log, enum famfs_log_part part,
 	return -EINVAL;
 }
 
-/* Copies len bytes at off of copy !bad over copy bad: flush, fence. */
-static void copy_over(struct famfs_log *log, unsigned int bad, uint64_t off,
-		      uint64_t len)
+/*
+ * Copies len bytes at off of copy !bad over copy bad: flush, fence.
+ * -EAGAIN when a line faults: it stays bad (poisoned until the device
+ * maps it out, or gone with a truncated file).
+ */
+static int copy_over(struct famfs_log *log, unsigned int bad, uint64_t off,
+		     uint64_t len)
 {
 	uint8_t *dst = log->area[bad] + off;
+	struct famfs_guard g;
 
+	if (!famfs_guard_begin(&g))
+		return -EAGAIN;
 	memcpy(dst, log->area[!bad] + off, len);
 	/* Repair: the rewritten lines reach the pool before we check them. */
 	log->ops->flush(dst, len);
 	log->ops->wfence();
+	famfs_guard_end(&g);
+	return 0;
 }
 
 static int repair_header(struct famfs_log *log, unsigned int bad)
 {
 	struct famfs_log_base b;
-	size_t line = offsetof(struct famfs_log_hdr, tail);
-
-	log->ops->invalidate(hdr_of(log, !bad), line);
-	log->ops->rfence();
-	if (hdr_decode(hdr_of(log, !bad), log->generation, log->capacity, &b))
+	if (hdr_read_one(log, !bad, &b))
 		return -EUCLEAN;
-	copy_over(log, bad, 0, line);
-	log->ops->invalidate(hdr_of(log, bad), line);
-	log->ops->rfence();
-	if (hdr_decode(hdr_of(log, bad), log->generation, log->capacity, &b))
+	if (copy_over(log, bad, 0, offsetof(struct famfs_log_hdr, tail)) < 0 ||
+	    hdr_read_one(log, bad, &b))
 		return -EAGAIN;
 	log->hdr_why[bad] = NULL;
 	return 0;
@@ -697,7 +809,8 @@ int famfs_log_repair(struct famfs_log *log, const struct famfs_log_damage *d)
 	want = d->part == FAMFS_LOG_PART_RECORD ? d->seq : 0;
 	if (check_retry(log, !d->copy, d->offset, limit, want))
 		return -EUCLEAN;
-	copy_over(log, d->copy, FAMFS_LOG_HDR_SIZE + d->offset, d->len);
+	if (copy_over(log, d->copy, FAMFS_LOG_HDR_SIZE + d->offset, d->len) < 0)
+		return -EAGAIN;
 	log->inval_start[d->copy] = log->inval_end[d->copy] = 0;
 	return check_retry(log, d->copy, d->offset, limit, want) ? -EAGAIN : 0;
 }
@@ -724,13 +837,33 @@ void famfs_log_writer_start(struct famfs_log *log,
 			log->next_slot = 1;
 }
 
-/* Writes one framed record or item at the appended end of both copies. */
+/* P1-P2 into copy c, under a guard: false when its lines fault. */
+static bool put_copy(struct famfs_log *log, unsigned int c,
+		     const struct famfs_rec_hdr *rec, uint32_t size)
+{
+	uint8_t *dst = body_of(log, c) + log->appended.end;
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	memcpy(dst, rec, size);
+	/* P2: write back exactly the lines this record touched. */
+	log->ops->flush(dst, size);
+	famfs_guard_end(&g);
+	return true;
+}
+
+/*
+ * Writes one framed record or item at the appended end of both copies;
+ * -EIO when the lines of both fault.
+ */
 static int put(struct famfs_log *log, uint16_t type, uint64_t seq,
 	       uint64_t epoch, const void *payload, uint32_t len)
 {
 	struct famfs_rec_hdr h = { 0 };
 	uint32_t size = famfs_rec_size(len);
-	struct famfs_rec_hdr *dst;
+	struct famfs_rec_hdr *rec;
+	unsigned int faulted = 0;
 
 	if (len > FAMFS_REC_MAX_SIZE - sizeof(h) || size > FAMFS_REC_MAX_SIZE)
 		return -EINVAL;
@@ -743,18 +876,29 @@ static int put(struct famfs_log *log, uint16_t type, uint64_t seq,
 
 	/*
 	 * P1 (C2 for an item): the record goes past the published end,
-	 * unseen by readers. Its CRC is computed over the bytes just written
-	 * (still in our cache), then the same bytes go to copy 1.
+	 * unseen by readers. It is framed in the bounce buffer, then copied
+	 * into each copy under its own guard: a copy whose lines fault is
+	 * reported damaged (readers use the other), and only when both fault
+	 * does the append fail.
 	 */
-	dst = (void *)(body_of(log, 0) + log->appended.end);
-	memcpy(dst, &h, sizeof(h));
-	memcpy(dst + 1, payload, len);
-	memset((uint8_t *)(dst + 1) + len, 0, size - sizeof(h) - len);
-	dst->crc = htole32(famfs_rec_crc(dst, size, log->generation));
-	memcpy(body_of(log, 1) + log->appended.end, dst, size);
-	/* P2: write back exactly the lines this record touched, both copies. */
-	log->ops->flush(dst, size);
-	log->ops->flush(body_of(log, 1) + log->appended.end, size);
+	rec = (void *)log->bounce;
+	memcpy(rec, &h, sizeof(h));
+	memcpy(rec + 1, payload, len);
+	memset((uint8_t *)(rec + 1) + len, 0, size - sizeof(h) - len);
+	rec->crc = htole32(famfs_rec_crc(rec, size, log->generation));
+	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
+		if (put_copy(log, c, rec, size))
+			continue;
+		if (faulted++)
+			return -EIO;
+		report(log, &(struct famfs_log_damage){
+			.part = log->ckpt_mode ? FAMFS_LOG_PART_ITEM :
+				FAMFS_LOG_PART_RECORD,
+			.copy = c, .seq = seq,
+			.offset = log->appended.end, .len = size,
+			.reason = FAULT_WHY,
+		});
+	}
 	log->appended.end += size;
 	return 0;
 }
