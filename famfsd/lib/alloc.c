@@ -16,6 +16,8 @@ struct famfs_alloc {
 	uint64_t words;		/* per bitmap */
 	uint64_t *used;		/* 1 = used; bits past units are set */
 	uint64_t *held;		/* 1 = held; NULL until the first reserve */
+	uint64_t cut_from;	/* units from here on are cut (held for good) */
+	uint64_t cut_units;	/* of them, how many */
 };
 
 #define WORD_BITS 64u
@@ -109,6 +111,7 @@ int famfs_alloc_new(uint64_t base, uint64_t units, uint64_t unit,
 	a->unit = unit;
 	a->shift = (unsigned int)__builtin_ctzll(unit);
 	a->units = units;
+	a->cut_from = units;
 	a->free_units = units;
 	/* Bits past the end read as used so searches never return them. */
 	if (units % WORD_BITS)
@@ -254,6 +257,13 @@ int famfs_alloc_unreserve(struct famfs_alloc *a,
 	return 0;
 }
 
+static int ensure_held(struct famfs_alloc *a)
+{
+	if (!a->held)
+		a->held = calloc(a->words, sizeof(uint64_t));
+	return a->held ? 0 : -ENOMEM;
+}
+
 /* Word w of the units a search must skip: used or held. */
 static uint64_t taken(const struct famfs_alloc *a, uint64_t w)
 {
@@ -348,11 +358,8 @@ int famfs_alloc_reserve(struct famfs_alloc *a, uint64_t size,
 	if (!size || size > UINT64_MAX - a->unit || need > a->free_units)
 		return -ENOSPC;
 	/* Agents and fsck never reserve: only the master pays for the map. */
-	if (!a->held) {
-		a->held = calloc(a->words, sizeof(uint64_t));
-		if (!a->held)
-			return -ENOMEM;
-	}
+	if (ensure_held(a) < 0)
+		return -ENOMEM;
 	while (need) {
 		uint64_t start, len;
 
@@ -368,6 +375,42 @@ int famfs_alloc_reserve(struct famfs_alloc *a, uint64_t size,
 undo:
 	drop_holds(a, ext, n);
 	return -ENOSPC;
+}
+
+int famfs_alloc_cut(struct famfs_alloc *a, uint64_t end, uint64_t *ret_bytes)
+{
+	uint64_t first = end <= a->base ? 0 : (end - a->base) >> a->shift;
+	uint64_t i, n;
+
+	*ret_bytes = 0;
+	if (first >= a->cut_from)
+		return 0;
+	if (ensure_held(a) < 0)
+		return -ENOMEM;
+	/*
+	 * Held for good: the searches skip them, and a reclaim of a file
+	 * there (set_used) leaves held units out of the free count.
+	 */
+	for (i = first, n = a->cut_from - first; n;) {
+		uint64_t take, mask = word_mask(i, n, &take);
+		uint64_t w = i / WORD_BITS;
+
+		a->free_units -= (uint64_t)__builtin_popcountll(mask & ~taken(a, w));
+		a->held[w] |= mask;
+		i += take;
+		n -= take;
+	}
+	a->cut_units += a->cut_from - first;
+	*ret_bytes = (a->cut_from - first) << a->shift;
+	a->cut_from = first;
+	if (a->rover >= first)
+		a->rover = 0;
+	return 0;
+}
+
+uint64_t famfs_alloc_cut_bytes(const struct famfs_alloc *a)
+{
+	return a->cut_units << a->shift;
 }
 
 uint64_t famfs_alloc_unit(const struct famfs_alloc *a)

@@ -69,6 +69,17 @@ int famfs_alloc_reserve(struct famfs_alloc *a, uint64_t size,
 int famfs_alloc_unreserve(struct famfs_alloc *a,
 			  const struct famfs_extent *ext, unsigned int n);
 
+/*
+ * The device now ends at pool offset end (it shrank): every unit not
+ * wholly before end is held for good, so no reserve hands it out again;
+ * what is used there stays used (its files answer EIO on access) and is
+ * not free after its reclaim either. Only shrinks (an end past an earlier
+ * one changes nothing). *ret_bytes: the bytes newly cut. 0 or -ENOMEM.
+ */
+int famfs_alloc_cut(struct famfs_alloc *a, uint64_t end, uint64_t *ret_bytes);
+/* Bytes cut so far. */
+uint64_t famfs_alloc_cut_bytes(const struct famfs_alloc *a);
+
 uint64_t famfs_alloc_unit(const struct famfs_alloc *a);
 /* Bytes neither used nor held. */
 uint64_t famfs_alloc_free_bytes(const struct famfs_alloc *a);

@@ -402,6 +402,49 @@ static void test_rover_wraps(void **state)
 }
 
 /*
+ * The device shrank: units not wholly before the new end are never handed
+ * out again, used ones there stay used and do not come back free when
+ * released; a second, later end changes nothing.
+ */
+static void test_cut_at_device_end(void **state)
+{
+	struct famfs_alloc *a = new_alloc(200);
+	struct famfs_extent e[8];
+	uint64_t cut;
+	int n;
+
+	(void)state;
+	assert_int_equal(commit1(a, BASE + 150 * U, 10 * U), 0);
+	assert_int_equal(commit1(a, BASE + 10 * U, 5 * U), 0);
+	/* The end falls inside unit 100: that unit goes too. */
+	assert_int_equal(famfs_alloc_cut(a, BASE + 100 * U + 17, &cut), 0);
+	assert_int_equal(cut, 100 * U);
+	assert_int_equal(famfs_alloc_cut_bytes(a), 100 * U);
+	assert_int_equal(famfs_alloc_free_bytes(a), 95 * U);
+	assert_int_equal(famfs_alloc_held_bytes(a), 0);
+	assert_int_equal(famfs_alloc_cut(a, BASE + 150 * U, &cut), 0);
+	assert_int_equal(cut, 0);
+	/* Everything left is below the end, and nothing more fits. */
+	n = famfs_alloc_reserve(a, 95 * U, e, 8);
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++)
+		assert_true(e[i].offset + e[i].len <= BASE + 100 * U);
+	assert_int_equal(famfs_alloc_reserve(a, U, &e[7], 1), -ENOSPC);
+	assert_int_equal(famfs_alloc_unreserve(a, e, (unsigned int)n), 0);
+	/* A file past the end reclaimed: its units stay out. */
+	assert_int_equal(release1(a, BASE + 150 * U, 10 * U), 0);
+	assert_int_equal(famfs_alloc_free_bytes(a), 95 * U);
+	assert_int_equal(release1(a, BASE + 10 * U, 5 * U), 0);
+	assert_int_equal(famfs_alloc_free_bytes(a), 100 * U);
+	/* Down to nothing. */
+	assert_int_equal(famfs_alloc_cut(a, BASE - U, &cut), 0);
+	assert_int_equal(cut, 100 * U);
+	assert_int_equal(famfs_alloc_free_bytes(a), 0);
+	assert_int_equal(famfs_alloc_reserve(a, U, e, 1), -ENOSPC);
+	famfs_alloc_free(a);
+}
+
+/*
  * Units covered by the k longest free runs of the model: a request of more
  * units than this cannot fit in k extents, and one of fewer always can.
  */
@@ -592,6 +635,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_rejects_bad_geometry),
+		cmocka_unit_test(test_cut_at_device_end),
 		cmocka_unit_test(test_counts_and_rounding),
 		cmocka_unit_test(test_full_pool),
 		cmocka_unit_test(test_empty_area),
