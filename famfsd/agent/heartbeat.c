@@ -43,6 +43,7 @@
 
 #include "agent/agent.h"
 #include "agent/backend.h"
+#include "guard.h"
 #include "http/client.h"
 
 #define HB_TIMEOUT_MS	2000L
@@ -59,6 +60,25 @@ struct hb {
 	bool devices_sent;		/* the master accepted the last one */
 	bool devices_in_body;		/* the body being sent carries it */
 };
+
+
+/*
+ * Faults this process met in pool memory (lib/guard.h: the FUSE data path,
+ * the log readers), for the master's media_errors; only once there is one.
+ */
+static void media_errors(struct json_object *o)
+{
+	struct famfs_guard_stats g;
+
+	famfs_guard_get_stats(&g);
+	if (!g.count)
+		return;
+	json_object_object_add(o, "media_errors", json_object_new_int64((int64_t)g.count));
+	json_object_object_add(o, "media_error_offset",
+			       json_object_new_int64((int64_t)g.last_off));
+	json_object_object_add(o, "media_error_ns",
+			       json_object_new_int64((int64_t)g.last_ns));
+}
 
 /* The request body; NULL when out of memory. */
 static char *build_body(struct hb *hb)
@@ -97,6 +117,7 @@ static char *build_body(struct hb *hb)
 	arr = NULL;
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)gen));
 	json_object_object_add(o, "pool_uuid", json_object_new_string(pool));
+	media_errors(o);
 	hb->devices_in_body = false;
 	if (agent_devices_json(hb->devices) && !hb->devices_sent) {
 		struct json_object *d =

@@ -187,6 +187,7 @@ static void run(struct master *m, const sigset_t *sigs)
 			break;
 		/* Grace period over, agents evicted or gone stale: retry. */
 		master_lock(m);
+		master_media_check(m);
 		master_reclaim(m);
 		master_unlock(m);
 		notify_status(m);

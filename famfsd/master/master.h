@@ -92,6 +92,10 @@ struct master {
 	struct famfsd_conf *conf;	/* the file as last loaded (main thread) */
 	char *tokens_path;		/* a reload's new token file, or NULL */
 	struct http_server *http;
+	/* master/media.c: the device's size as last read (lock) */
+	uint64_t dev_size;		/* bytes from the pool's start; 0: not yet */
+	uint64_t dev_shrunk_ns;		/* CLOCK_REALTIME it was seen to shrink */
+	bool dev_size_failing;		/* a failure to read it was logged */
 };
 
 /* A reason for a reply's "detail"; always NUL terminated. */
@@ -328,6 +332,32 @@ int master_reclaim(struct master *m);
  */
 void master_wait_space(struct master *m, uint64_t bytes);
 
+/* ---- master/media.c: the device's size, pool faults ---------------------- */
+
+/*
+ * Re-reads the device's size; when it shrank, cuts the units past its end
+ * out of the allocator (logged once per shrink). Once a second and before
+ * each create's allocation.
+ */
+void master_media_check(struct master *m);
+/* -EIO with w set when an extent is not inside the device as last read. */
+int master_media_check_extents(const struct master *m,
+			       const struct famfs_extent *ext, unsigned int n,
+			       struct master_why *w);
+
+struct master_media_stats {
+	uint64_t count;			/* the master's and the agents' */
+	uint64_t master_count;		/* this process's alone */
+	uint64_t last_offset;		/* pool offset of the newest one */
+	uint64_t last_ns;		/* CLOCK_REALTIME of it; 0: none */
+	uint64_t device_bytes;		/* the device now, from the pool start */
+	uint64_t formatted_bytes;	/* the superblock's device size */
+	uint64_t cut_bytes;		/* data area out of service past the end */
+	uint64_t shrunk_ns;		/* when the shrink was seen; 0: never */
+};
+
+void master_media_stats(const struct master *m, struct master_media_stats *ret);
+
 /* ---- master/agents.c: agents as they report themselves ----------------- */
 
 struct master_agent {
@@ -342,6 +372,9 @@ struct master_agent {
 	size_t n_open;
 	bool evicted;
 	char *devices;			/* last reported inventory (JSON), NULL */
+	uint64_t media_errors;		/* pool faults it met, as last reported */
+	uint64_t media_error_offset;	/* pool offset of its last one */
+	uint64_t media_error_ns;	/* CLOCK_REALTIME of it; 0: none */
 	uint64_t devices_ns;		/* when it was reported (CLOCK_REALTIME) */
 };
 

@@ -221,6 +221,37 @@ static void agent_metrics(FILE *f, struct master *m)
 			count[k]);
 }
 
+/* Pool memory faults and the device's size (master/media.c). */
+static void media_metrics(FILE *f, struct master *m)
+{
+	struct master_media_stats s;
+	size_t n = master_agents_count(m->agents);
+
+	master_media_stats(m, &s);
+	counter(f, "famfsd_media_errors_total",
+		"Faults in pool memory the master met (SIGBUS: poisoned or "
+		"missing), each answered as an error.", s.master_count);
+	fprintf(f, "# HELP famfsd_agent_media_errors_total Faults in pool memory "
+		"an agent met, as its last heartbeat reported.\n"
+		"# TYPE famfsd_agent_media_errors_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct master_agent *ag = master_agents_at(m->agents, i);
+
+		fprintf(f, "famfsd_agent_media_errors_total{agent=\"%s\"} %"
+			PRIu64 "\n", ag->id, ag->media_errors);
+	}
+	gauge(f, "famfsd_media_error_last_offset",
+	      "Pool offset of the newest fault, master's or an agent's.",
+	      s.last_offset);
+	gauge(f, "famfsd_media_error_last_timestamp_seconds",
+	      "When the newest fault happened (0: never).", s.last_ns / 1000000000u);
+	gauge(f, "famfsd_pool_device_bytes",
+	      "The pool device's size now, from the pool's start.", s.device_bytes);
+	gauge(f, "famfsd_pool_cut_bytes",
+	      "Data area past the end of a shrunk device, out of service.",
+	      s.cut_bytes);
+}
+
 /* Damaged copies of the log (master/damage.c) and the scrub. */
 static void damage_metrics(FILE *f, struct master *m)
 {
@@ -296,6 +327,7 @@ int master_metrics_render(struct master *m, char **ret, size_t *ret_len)
 	state_metrics(f, m);
 	compact_metrics(f, m);
 	agent_metrics(f, m);
+	media_metrics(f, m);
 	master_unlock(m);
 	fence_metrics(f, m);
 	damage_metrics(f, m);

@@ -170,9 +170,11 @@ static int check_quota(struct master *m, const struct master_create *c,
 }
 
 /* Why famfs_alloc_reserve() refused bytes with avail free. */
-static int reserve_error(int err, uint64_t bytes, uint64_t avail,
-			 struct master_why *w)
+static int reserve_error(const struct master *m, int err, uint64_t bytes,
+			 uint64_t avail, struct master_why *w)
 {
+	uint64_t cut = famfs_alloc_cut_bytes(m->st->alloc);
+
 	if (err != -ENOSPC) {
 		master_why_set(w, "failed to reserve %" PRIu64 " bytes: %s",
 			       bytes, strerror(-err));
@@ -182,6 +184,12 @@ static int reserve_error(int err, uint64_t bytes, uint64_t avail,
 		master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64
 			       " free but too fragmented for %u extents",
 			       bytes, avail, FAMFS_MAX_EXTENTS);
+	else if (cut)
+		master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64
+			       " free below the end of the pool device, which "
+			       "shrank to %" PRIu64 " bytes (%" PRIu64 " bytes "
+			       "past it are out of service)", bytes, avail,
+			       m->dev_size, cut);
 	else
 		master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64
 			       " free", bytes, avail);
@@ -213,6 +221,8 @@ static int make_file(struct master *m, const struct famfs_node *dir,
 	};
 	int n, err;
 
+	/* The device may have shrunk since the last tick: never past its end. */
+	master_media_check(m);
 	avail = famfs_alloc_free_bytes(a);
 	if (c->size > UINT64_MAX - unit) {
 		master_why_set(w, "%" PRIu64 " bytes requested, %" PRIu64 " free",
@@ -225,7 +235,12 @@ static int make_file(struct master *m, const struct famfs_node *dir,
 		return err;
 	n = famfs_alloc_reserve(a, c->size, ext, FAMFS_MAX_EXTENTS);
 	if (n < 0)
-		return reserve_error(n, bytes, avail, w);
+		return reserve_error(m, n, bytes, avail, w);
+	err = master_media_check_extents(m, ext, (unsigned int)n, w);
+	if (err < 0) {
+		(void)famfs_alloc_unreserve(a, ext, (unsigned int)n);
+		return err;
+	}
 	for (int i = 0; i < n; i++) {
 		le[i].offset = htole64(ext[i].offset);
 		le[i].len = htole64(ext[i].len);

@@ -34,7 +34,7 @@
 #include <sys/uio.h>
 
 #include "agent/fuse/fuse_backend.h"
-#include "lib/guard.h"
+#include "guard.h"
 
 static struct fuse_open_file *handle(const struct fuse_file_info *fi)
 {

@@ -143,11 +143,28 @@ static int same_pool(struct master *m, const uuid_t theirs, struct master_why *w
 	return -ESTALE;
 }
 
+/* The faults in pool memory an agent reports (master/media.c counts them). */
+static void media_errors_store(struct master *m, const struct master_agent *rep)
+{
+	struct master_agent *ag = master_agents_find(m->agents, rep->id);
+
+	if (!ag || rep->media_errors == ag->media_errors)
+		return;
+	if (rep->media_errors > ag->media_errors)
+		msg(MSG_ERR, "Agent %s met %" PRIu64 " fault(s) in pool memory, "
+		    "the last at pool offset %" PRIu64 "", rep->id,
+		    rep->media_errors - ag->media_errors, rep->media_error_offset);
+	ag->media_errors = rep->media_errors;
+	ag->media_error_offset = rep->media_error_offset;
+	ag->media_error_ns = rep->media_error_ns;
+}
+
 static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 {
 	static const char *const fields[] = {
 		"agent_id", "host", "address", "applied_seq", "open_inos",
-		"generation", "devices", "pool_uuid", NULL
+		"generation", "devices", "pool_uuid", "media_errors",
+		"media_error_offset", "media_error_ns", NULL
 	};
 	_cleanup_json_ struct json_object *body = NULL;
 	struct master_agent rep = { 0 };
@@ -179,6 +196,15 @@ static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 	if (!err)
 		err = body_pool_uuid(body, pool, &pool_given, &w);
 	if (!err)
+		err = api_uint(body, "media_errors", false, 0, INT64_MAX,
+			       &rep.media_errors, &w);
+	if (!err)
+		err = api_uint(body, "media_error_offset", false, 0, INT64_MAX,
+			       &rep.media_error_offset, &w);
+	if (!err)
+		err = api_uint(body, "media_error_ns", false, 0, INT64_MAX,
+			       &rep.media_error_ns, &w);
+	if (!err)
 		err = api_heartbeat_devices(body, &devices, &w);
 	if (!err)
 		err = open_inos(body, &inos, &n_open, &w);
@@ -196,6 +222,8 @@ static enum MHD_Result heartbeat(struct http_req *rq, const char *path_id)
 		free(inos);
 	else
 		err = master_heartbeat(m, &rep, inos, n_open, &w);
+	if (!err)
+		media_errors_store(m, &rep);
 	if (!err && devices) {
 		struct master_agent *ag = master_agents_find(m->agents, rep.id);
 

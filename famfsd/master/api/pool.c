@@ -76,6 +76,27 @@ static struct json_object *fenced_json(const struct master *m)
 	return o;
 }
 
+/* "media_errors": faults in pool memory and the device's size (lock). */
+static struct json_object *media_json(struct master *m)
+{
+	struct json_object *o = json_object_new_object();
+	struct master_media_stats s;
+
+	master_media_stats(m, &s);
+	json_object_object_add(o, "count", json_u64(s.count));
+	json_object_object_add(o, "master_count", json_u64(s.master_count));
+	json_object_object_add(o, "last_offset", s.last_ns ?
+			       json_u64(s.last_offset) : NULL);
+	json_object_object_add(o, "last_at", s.last_ns ? json_time(s.last_ns) :
+			       NULL);
+	json_object_object_add(o, "device_bytes", json_u64(s.device_bytes));
+	json_object_object_add(o, "formatted_bytes", json_u64(s.formatted_bytes));
+	json_object_object_add(o, "cut_bytes", json_u64(s.cut_bytes));
+	json_object_object_add(o, "shrunk_at", s.shrunk_ns ?
+			       json_time(s.shrunk_ns) : NULL);
+	return o;
+}
+
 enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 {
 	struct json_object *o = json_object_new_object(), *tenants;
@@ -121,6 +142,7 @@ enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 	json_object_object_add(o, "files", json_u64(st->files));
 	json_object_object_add(o, "dirs", json_u64(st->dirs));
 	json_object_object_add(o, "fenced", fenced_json(m));
+	json_object_object_add(o, "media_errors", media_json(m));
 	tenants = api_tenants_json(m, NULL);
 	master_unlock(m);
 	json_object_object_add(o, "damage", damage_json(m));
