@@ -7,6 +7,7 @@
 #include <uuid/uuid.h>
 
 #include "crc.h"
+#include "guard.h"
 #include "super.h"
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -139,6 +140,24 @@ int famfs_sb_decode(const struct famfs_sb *sb, uint64_t dev_size,
 	return 0;
 }
 
+/*
+ * Load step: drop stale lines, then read the copy at src into *ret, under
+ * a guard (lib/guard.h); false when its lines fault.
+ */
+static bool sb_copy(const uint8_t *src, const struct famfs_cache_ops *ops,
+		    struct famfs_sb *ret)
+{
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(src, sizeof(*ret));
+	ops->rfence();
+	memcpy(ret, src, sizeof(*ret));
+	famfs_guard_end(&g);
+	return true;
+}
+
 int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
 		  const struct famfs_cache_ops *ops,
 		  struct famfs_pool_info *ret_info,
@@ -158,13 +177,17 @@ int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
 		return -ENODEV;
 	}
 	for (int i = 0; i < 2; i++) {
-		const struct famfs_sb *sb = (const void *)(base + where[i]);
+		struct famfs_sb sb;
 
-		/* Load step: drop stale lines, then read the copy. */
-		ops->invalidate(sb, sizeof(*sb));
-		ops->rfence();
-		magic |= le64toh(sb->magic) == FAMFS_SB_MAGIC;
-		r[i] = famfs_sb_decode(sb, dev_size, &info[i], &st.reason[i]);
+		if (!sb_copy(base + where[i], ops, &sb)) {
+			st.reason[i] = "superblock: memory error: its lines fault "
+				       "(poisoned, or the pool file was truncated)";
+			r[i] = -EUCLEAN;
+			magic = true;
+			continue;
+		}
+		magic |= le64toh(sb.magic) == FAMFS_SB_MAGIC;
+		r[i] = famfs_sb_decode(&sb, dev_size, &info[i], &st.reason[i]);
 	}
 	if (ret_status)
 		*ret_status = st;
