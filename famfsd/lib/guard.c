@@ -1,4 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Under ThreadSanitizer, siglongjmp must be the one it intercepts (it
+ * notes that the jump left the signal handler): _FORTIFY_SOURCE would make
+ * it __longjmp_chk, which it does not see, and every later malloc on the
+ * thread would count as a call inside the handler.
+ */
+#if defined(__SANITIZE_THREAD__)
+#undef _FORTIFY_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -93,7 +102,18 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 			return;
 		}
 		if (g) {
+			sigset_t bus;
+
 			note(off, si->si_code);
+			/*
+			 * SA_NODEFER already leaves SIGBUS unblocked, but a
+			 * wrapper of sigaction (ThreadSanitizer's) may drop
+			 * the flag; blocked, the next fault would kill. A
+			 * system call on the fault path only.
+			 */
+			sigemptyset(&bus);
+			sigaddset(&bus, SIGBUS);
+			pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
 			current = g->prev;
 			g->fault_addr = si->si_addr;
 			g->fault_off = off;
