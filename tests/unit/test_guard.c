@@ -4,6 +4,7 @@
  * error for that block (a memfd mapped, then truncated under the mapping);
  * any other SIGBUS still kills the process (checked in a child).
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -18,7 +19,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "cache.h"
 #include "guard.h"
+#include "log.h"
 
 #define PAGE	4096u
 #define PAGES	4u
@@ -212,12 +215,151 @@ static void test_not_ours_still_kills(void **state)
 	assert_int_equal(child_signal(sent_signal), KILLED_BY_SIGBUS);
 }
 
+/* ---- the log over memory that faults ------------------------------------- */
+
+#define LOG_SIZE	(1u << 20)	/* four areas of 256 KiB */
+#define AREA		(LOG_SIZE / 4)
+#define N_RECORDS	40
+
+struct faults {
+	unsigned int n, record_copy0;
+	const char *reason;
+};
+
+static void on_damage(void *ctx, const struct famfs_log_damage *d)
+{
+	struct faults *f = ctx;
+
+	f->n++;
+	if (d->part == FAMFS_LOG_PART_RECORD && d->copy == 0 && !d->both)
+		f->record_copy0++;
+	f->reason = d->reason;
+}
+
+/*
+ * A log region whose first area (copy 0 of generation 1) is a memfd of
+ * its own, the rest another: cutting the first memfd makes every line of
+ * copy 0 fault, as a poisoned or truncated range would, copy 1 intact.
+ */
+struct split_log {
+	int fd0, fd1;
+	uint8_t *base;
+};
+
+static void split_log_map(struct split_log *l)
+{
+	l->base = mmap(NULL, LOG_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	assert_true(l->base != MAP_FAILED);
+	l->fd0 = memfd_create("copy0", MFD_CLOEXEC);
+	l->fd1 = memfd_create("rest", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(l->fd0, AREA), 0);
+	assert_int_equal(ftruncate(l->fd1, LOG_SIZE - AREA), 0);
+	assert_true(mmap(l->base, AREA, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, l->fd0, 0) == l->base);
+	assert_true(mmap(l->base + AREA, LOG_SIZE - AREA, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, l->fd1, 0) == l->base + AREA);
+	assert_int_equal(famfs_guard_register(l->base, LOG_SIZE, 0), 0);
+}
+
+static void split_log_unmap(struct split_log *l)
+{
+	famfs_guard_unregister(l->base);
+	munmap(l->base, LOG_SIZE);
+	close(l->fd0);
+	close(l->fd1);
+}
+
+/* Reads every record; the count read. */
+static int read_records(struct famfs_log *r, struct famfs_log_pos *tail)
+{
+	const struct famfs_rec_hdr *h;
+	struct famfs_log_error err;
+	struct famfs_log_pos pos;
+	int n = 0, got;
+
+	assert_int_equal(famfs_log_read_tail(r, tail, &err), 0);
+	pos = famfs_log_start(r);
+	while ((got = famfs_log_next(r, &pos, tail, &h, &err)) == 1) {
+		assert_int_equal(le64toh(h->seq), (uint64_t)n + 1);
+		n++;
+	}
+	assert_int_equal(got, 0);
+	return n;
+}
+
+/*
+ * Copy 0 of the whole log faults: the reader still opens it, reads every
+ * record from copy 1 and reports each copy-0 record as damaged by a memory
+ * error; repair answers -EAGAIN (the lines stay bad); the writer goes on
+ * appending into copy 1 (copy 0 reported) and readers see the new record.
+ */
+static void test_log_copy_that_faults(void **state)
+{
+	const struct famfs_cache_ops *ops = famfs_cache_ops_get(FAMFS_COH_NONE);
+	struct famfs_log_damage last;
+	struct famfs_log_error err;
+	struct famfs_log_pos tail;
+	struct faults f = { 0 };
+	struct famfs_log *w, *r;
+	struct split_log l;
+	uint8_t payload[100];
+
+	(void)state;
+	ours();
+	split_log_map(&l);
+	famfs_log_format(l.base, LOG_SIZE, 1, ops);
+	assert_int_equal(famfs_log_open(l.base, LOG_SIZE, 1, ops, &w, &err), 0);
+	famfs_log_writer_start(w, &(struct famfs_log_pos){ 0 });
+	memset(payload, 0x33, sizeof(payload));
+	for (int i = 0; i < N_RECORDS; i++)
+		assert_int_equal(famfs_log_append(w, FAMFS_REC_SET_QUOTA, 1, payload,
+						  sizeof(payload), NULL), 0);
+	famfs_log_publish(w);
+
+	assert_int_equal(ftruncate(l.fd0, 0), 0);
+	assert_int_equal(famfs_log_open(l.base, LOG_SIZE, 1, ops, &r, &err), 0);
+	famfs_log_set_damage_hook(r, on_damage, &f);
+	assert_true(f.n >= 1);			/* the header line of copy 0 */
+	assert_non_null(strstr(f.reason, "memory error"));
+	assert_int_equal(read_records(r, &tail), N_RECORDS);
+	assert_int_equal(tail.seq, N_RECORDS);
+	assert_int_equal(f.record_copy0, N_RECORDS);
+	assert_non_null(strstr(f.reason, "memory error"));
+
+	last = (struct famfs_log_damage){
+		.part = FAMFS_LOG_PART_RECORD, .copy = 0, .seq = 1,
+		.offset = 0, .len = famfs_rec_size(sizeof(payload)),
+	};
+	assert_int_equal(famfs_log_repair(r, &last), -EAGAIN);
+
+	/* The writer: copy 0 reported, copy 1 written, the record readable. */
+	f = (struct faults){ 0 };
+	famfs_log_set_damage_hook(w, on_damage, &f);
+	f = (struct faults){ 0 };
+	assert_int_equal(famfs_log_append(w, FAMFS_REC_SET_QUOTA, 1, payload,
+					  sizeof(payload), NULL), 0);
+	assert_int_equal(f.record_copy0, 1);
+	famfs_log_publish(w);
+	assert_int_equal(read_records(r, &tail), N_RECORDS + 1);
+
+	/* Both copies gone: the append fails, nothing crashes. */
+	assert_int_equal(ftruncate(l.fd1, 0), 0);
+	assert_int_equal(famfs_log_append(w, FAMFS_REC_SET_QUOTA, 1, payload,
+					  sizeof(payload), NULL), -EIO);
+	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
+	famfs_log_free(r);
+	famfs_log_free(w);
+	split_log_unmap(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copy_survives_truncation),
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_not_ours_still_kills),
+		cmocka_unit_test(test_log_copy_that_faults),
 	};
 
 	unsetenv("FAMFSD_GUARD");	/* the guard is what is tested */
