@@ -2,7 +2,9 @@
 # API benchmark: 100,000 file creates over keep-alive HTTP against a real
 # famfsd master on a file-backed pool, beside a same-run baseline (GET
 # /healthz on the same server and connections: HTTP cost without the state
-# lock or a log write). Prints creates/s, p50/p99 latency and the ratio.
+# lock or a log write). Prints creates/s, p50/p99 latency and the ratio, and
+# the same creates on a master without the SIGBUS guards (FAMFSD_GUARD=off:
+# what the guards, the device size check included, cost).
 #
 #   bench/api_bench.sh [REQUESTS] [CONNECTIONS]      (100000, 8)
 #
@@ -33,19 +35,34 @@ trap cleanup EXIT
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s admin\n' "$token" >"$tmp/tokens"
 chmod 600 "$tmp/tokens"
+# A fresh pool and a master on it ($1: environment, e.g. FAMFSD_GUARD=off).
 # 4 KiB units: 100,000 creates of 4 KiB need 400 MiB of a sparse 4 GiB file.
-"$CTL" mkfs "$tmp/pool.img" --create 4G --alloc-unit 4K >/dev/null
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$D" master --pool "$tmp/pool.img" --listen "127.0.0.1:$port" \
-	--tokens "$tmp/tokens" 2>"$tmp/master.log" &
-pid=$!
-for _ in $(seq 200); do
-	kill -0 "$pid" 2>/dev/null || { cat "$tmp/master.log" >&2; exit 1; }
-	curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
-	sleep 0.05
-done
-curl -sf -X PUT -H "Authorization: Bearer $token" \
-	"http://127.0.0.1:$port/v1/dirs/bench" >/dev/null
+start_master() {
+	rm -f "$tmp/pool.img"
+	"$CTL" mkfs "$tmp/pool.img" --create 4G --alloc-unit 4K >/dev/null
+	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	env $1 "$D" master --pool "$tmp/pool.img" --listen "127.0.0.1:$port" \
+		--tokens "$tmp/tokens" 2>"$tmp/master.log" &
+	pid=$!
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || { cat "$tmp/master.log" >&2; exit 1; }
+		curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+		sleep 0.05
+	done
+	curl -sf -X PUT -H "Authorization: Bearer $token" \
+		"http://127.0.0.1:$port/v1/dirs/bench" >/dev/null
+}
+
+# The same creates on a master without the SIGBUS guards (lib/guard.h).
+unguarded_creates() {
+	start_master FAMFSD_GUARD=off
+	"$LOAD" --addr "127.0.0.1:$port" --requests "$N" --connections "$C" \
+		--method PUT --path '/v1/files/bench/f%n' --body '{"size":4096}' \
+		--token "$token" --expect 201 --label creates
+	kill "$pid"; wait "$pid"; pid=
+}
+
+start_master FAMFSD_GUARD=on
 
 base=$("$LOAD" --addr "127.0.0.1:$port" --requests "$N" --connections "$C" \
 	--path /healthz --expect 200 --label requests)
@@ -58,12 +75,16 @@ files=$(curl -sf -H "Authorization: Bearer $token" \
 kill "$pid"; wait "$pid"; pid=
 "$CTL" fsck "$tmp/pool.img" >/dev/null || { echo "api_bench: fsck failed" >&2; exit 1; }
 
+bare=$(unguarded_creates)
+
 field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p" <<<"$2"; }
 echo "api bench: $N requests, $C keep-alive connections, $(nproc) cores"
 printf '  baseline GET /healthz : %8.0f req/s   p50 %.3f ms  p99 %.3f ms\n' \
 	"$(field rate "$base")" "$(field p50_ms "$base")" "$(field p99_ms "$base")"
 printf '  PUT /v1/files create  : %8.0f creates/s p50 %.3f ms  p99 %.3f ms (%s files in the pool, fsck clean)\n' \
 	"$(field rate "$run")" "$(field p50_ms "$run")" "$(field p99_ms "$run")" "$files"
+printf '  baseline, the same creates without the SIGBUS guards (FAMFSD_GUARD=off): %8.0f creates/s p50 %.3f ms  p99 %.3f ms\n' \
+	"$(field rate "$bare")" "$(field p50_ms "$bare")" "$(field p99_ms "$bare")"
 awk -v c="$(field rate "$run")" -v b="$(field rate "$base")" -v p="$(field p99_ms "$run")" 'BEGIN {
 	printf "  ratio creates/healthz: %.2f   targets: >= 20000 creates/s %s, p99 < 2 ms %s\n",
 		c / b, (c >= 20000 ? "met" : "MISSED"), (p < 2 ? "met" : "MISSED") }'

@@ -20,6 +20,7 @@
 #include "fsck.h"
 #include "pool.h"
 #include "record.h"
+#include "guard.h"
 #include "replay.h"
 
 #define FILES_PER_DIR	1000u
@@ -206,6 +207,32 @@ static void bench_replay(struct famfs_pool *pool, const struct workload *w)
 	free(dst);
 }
 
+/*
+ * What the SIGBUS guards (lib/guard.h) cost the readers: warm replays with
+ * them and without (famfs_guard_on false skips the sigsetjmp), in turns,
+ * best of three each.
+ */
+static void bench_guard(struct famfs_pool *pool, const struct workload *w)
+{
+	bool was = famfs_guard_on;
+	double on = 0, off = 0, r;
+	struct famfs_state *st;
+
+	for (int i = 0; i < 3; i++) {
+		famfs_guard_on = false;
+		r = replay_once(pool, w, &st);
+		famfs_state_free(st);
+		off = r > off ? r : off;
+		famfs_guard_on = was;
+		r = replay_once(pool, w, &st);
+		famfs_state_free(st);
+		on = r > on ? r : on;
+	}
+	printf("%-28s %14.1f %-10s baseline(no guards) %11.1f  ratio %6.3f  "
+	       "(guards %s)\n", "replay, guarded (warm)", on, "records/s", off,
+	       on / off, was ? "on" : "off: FAMFSD_GUARD=off");
+}
+
 static void bench_fsck(struct famfs_pool *pool, const struct workload *w)
 {
 	struct famfs_fsck_report rep;
@@ -296,7 +323,8 @@ int main(int argc, char **argv)
 	const char *why;
 	int r;
 
-	m.log_size = (n * 128 + (1u << 20)) & ~((1ull << 20) - 1);
+	/* One generation's copy holds a quarter of the log (format 2). */
+	m.log_size = (4 * n * 128 + (1u << 20)) & ~((1ull << 20) - 1);
 	unlink(path);
 	r = famfs_pooldev_create_file(path, FAMFS_META_ALIGN + m.log_size +
 				      (n + 16) * UNIT + (2u << 20));
@@ -316,6 +344,7 @@ int main(int argc, char **argv)
 	build_workload(&w, n, &pool->info);
 	bench_append(pool, &w);
 	bench_replay(pool, &w);
+	bench_guard(pool, &w);
 	bench_fsck(pool, &w);
 	bench_alloc(n);
 	famfs_pool_close(pool);
