@@ -110,11 +110,9 @@ static uint64_t file_offset(const struct fuse_open_file *f, uint64_t pool_off)
  * A request met a fault in the pool: counted always, logged once per
  * open file (a reader retrying a bad file must not flood the log).
  */
-static void media_error(const struct fuse_open_file *cf, const char *what,
+static void media_error(struct fuse_open_file *f, const char *what,
 			uint64_t pool_off, int code)
 {
-	struct fuse_open_file *f = (struct fuse_open_file *)cf;
-
 	if (code == 0)
 		famfs_guard_note(pool_off);
 	if (atomic_exchange(&f->media_logged, true))
@@ -167,7 +165,7 @@ static uint64_t find_fault(const struct fuse_open_file *f,
 }
 
 /* R1 and R2 under a guard: 0, or -EIO when a line faulted. */
-static int read_prepare(const struct agent *a, const struct fuse_open_file *f,
+static int read_prepare(const struct agent *a, struct fuse_open_file *f,
 			const struct iovec *iov, int n)
 {
 	struct famfs_guard g;
@@ -266,7 +264,7 @@ void fuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * W1-W2 under a guard: the bytes copied, or -EIO when the pool faulted
  * (the request's bytes may then be in the pool in part).
  */
-static ssize_t write_copy(const struct agent *a, const struct fuse_open_file *f,
+static ssize_t write_copy(const struct agent *a, struct fuse_open_file *f,
 			  struct fuse_bufvec *dst, struct fuse_bufvec *src,
 			  const struct iovec *iov, int n)
 {
