@@ -130,12 +130,7 @@ static uint64_t pool_offset(const struct fuse_open_file *f, const void *p)
 	       (uint64_t)((const uint8_t *)p - famfs_pooldev_base(f->map->dev));
 }
 
-/*
- * After the kernel failed to copy from the mapping: the first page of the
- * pieces that faults here too, touched under a guard, so the log names the
- * exact place. The start of the range when none does (the fault was
- * passing), with code 0.
- */
+/* One load at p under a guard: true, with the fault's place, if it faults. */
 static bool page_faults(const uint8_t *p, uint64_t *ret_off, int *ret_code)
 {
 	struct famfs_guard g;
@@ -150,6 +145,11 @@ static bool page_faults(const uint8_t *p, uint64_t *ret_off, int *ret_code)
 	return false;
 }
 
+/*
+ * After the kernel failed to copy from the mapping: the first page of the
+ * pieces that faults here too, so the log names the exact place. The
+ * start of the range when none does (the fault was passing), with code 0.
+ */
 static uint64_t find_fault(const struct fuse_open_file *f,
 			   const struct iovec *iov, int n, int *ret_code)
 {
