@@ -5,18 +5,37 @@
 #include <time.h>
 
 #include "crc.h"
+#include "guard.h"
 #include "lease.h"
+
+/*
+ * Lease check: another host may have renewed it; drop our copy, then read
+ * the line under a guard (lib/guard.h). False when it faults.
+ */
+static bool lease_copy(const struct famfs_lease *src,
+		       const struct famfs_cache_ops *ops, struct famfs_lease *ret)
+{
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(src, sizeof(*src));
+	ops->rfence();
+	memcpy(ret, src, sizeof(*ret));
+	famfs_guard_end(&g);
+	return true;
+}
 
 int famfs_lease_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     struct famfs_lease_info *ret)
 {
-	const struct famfs_lease *l = (const void *)(base + FAMFS_LEASE_OFFSET);
 	static const struct famfs_lease zero;
+	struct famfs_lease copy, *l = &copy;
 
-	/* Lease check: another host may have renewed it; drop our copy. */
-	ops->invalidate(l, sizeof(*l));
-	ops->rfence();
 	memset(ret, 0, sizeof(*ret));
+	/* A lease line that faults (poisoned, truncated) cannot be read. */
+	if (!lease_copy((const void *)(base + FAMFS_LEASE_OFFSET), ops, &copy))
+		return -EIO;
 	if (memcmp(l, &zero, sizeof(zero)) == 0)
 		return -ENOENT;
 	if (le32toh(l->crc) != famfs_crc_struct(l, sizeof(*l)))
@@ -37,6 +56,7 @@ void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
 		       const struct famfs_lease_info *in)
 {
 	struct famfs_lease *l = (void *)(base + FAMFS_LEASE_OFFSET);
+	struct famfs_guard g;
 	struct famfs_lease tmp = {
 		.epoch = htole64(in->epoch),
 		.acquired_ns = htole64(in->acquired_ns),
@@ -49,10 +69,17 @@ void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
 	memcpy(tmp.host, in->host, strnlen(in->host, FAMFS_HOST_MAX));
 	memcpy(tmp.holder_uuid, in->holder_uuid, 16);
 	tmp.crc = htole32(famfs_crc_struct(&tmp, sizeof(tmp)));
+	/*
+	 * Under a guard: a line that faults loses the write, and the next
+	 * famfs_lease_read() says -EIO.
+	 */
+	if (!famfs_guard_begin(&g))
+		return;
 	memcpy(l, &tmp, sizeof(tmp));
 	/* Lease update: visible to other hosts before we act as master. */
 	ops->flush(l, sizeof(*l));
 	ops->wfence();
+	famfs_guard_end(&g);
 }
 
 bool famfs_lease_live(const struct famfs_lease_info *l, uint64_t now_ns)

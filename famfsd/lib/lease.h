@@ -24,6 +24,7 @@ struct famfs_lease_info {
 
 /*
  * Reads the lease (invalidating first). 0, or -EUCLEAN for a corrupt area,
+ * -EIO when its line faults (lib/guard.h),
  * -ENOENT when it was never written (epoch 0 then).
  */
 int famfs_lease_read(const uint8_t *base, const struct famfs_cache_ops *ops,
