@@ -141,13 +141,13 @@ int famfs_ckpt_put_items(const struct famfs_state *st, struct famfs_log *log)
 	return err;
 }
 
-void famfs_ckpt_seal(const struct famfs_state *st, struct famfs_log *log)
+int famfs_ckpt_seal(const struct famfs_state *st, struct famfs_log *log)
 {
 	struct famfs_log_base base = {
 		.seq = st->last_seq, .epoch = st->last_epoch, .max_ino = st->max_ino,
 	};
 
-	famfs_log_ckpt_seal(log, &base);
+	return famfs_log_ckpt_seal(log, &base);
 }
 
 int famfs_ckpt_write(const struct famfs_state *st, struct famfs_log *log)
@@ -155,6 +155,6 @@ int famfs_ckpt_write(const struct famfs_state *st, struct famfs_log *log)
 	int err = famfs_ckpt_put_items(st, log);
 
 	if (err == 0)
-		famfs_ckpt_seal(st, log);
+		err = famfs_ckpt_seal(st, log);
 	return err;
 }

@@ -25,8 +25,11 @@
  */
 int famfs_ckpt_put_items(const struct famfs_state *st, struct famfs_log *log);
 
-/* C3: seals the generation with st's base (sequence, epoch, max_ino). */
-void famfs_ckpt_seal(const struct famfs_state *st, struct famfs_log *log);
+/*
+ * C3: seals the generation with st's base (sequence, epoch, max_ino).
+ * -EIO when both copies of its header fault (famfs_log_ckpt_seal).
+ */
+int famfs_ckpt_seal(const struct famfs_state *st, struct famfs_log *log);
 
 /* Both: C2, then C3 when C2 worked. */
 int famfs_ckpt_write(const struct famfs_state *st, struct famfs_log *log);

@@ -979,9 +979,27 @@ int famfs_log_ckpt_add(struct famfs_log *log, uint16_t type, uint64_t seq,
 	return r;
 }
 
-void famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *base)
+/* C3 for copy c, under a guard: false when its lines fault. */
+static bool seal_copy(struct famfs_log *log, unsigned int c,
+		      const struct famfs_log_pos *start)
+{
+	struct famfs_log_hdr *h = hdr_of(log, c);
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	hdr_encode(h, log->generation, &log->base);
+	tail_encode(&h->tail[0], start, log->generation);
+	tail_encode(&h->tail[1], start, log->generation);
+	log->ops->flush(h, HDR_USED);
+	famfs_guard_end(&g);
+	return true;
+}
+
+int famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *base)
 {
 	struct famfs_log_pos start;
+	unsigned int faulted = 0;
 
 	log->base = *base;
 	log->base.ckpt_bytes = log->appended.end;
@@ -990,18 +1008,22 @@ void famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *bas
 	/* C3: the items are in the pool before the header that counts them. */
 	log->ops->wfence();
 	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		struct famfs_log_hdr *h = hdr_of(log, c);
-
-		hdr_encode(h, log->generation, &log->base);
-		tail_encode(&h->tail[0], &start, log->generation);
-		tail_encode(&h->tail[1], &start, log->generation);
-		log->ops->flush(h, HDR_USED);
+		if (seal_copy(log, c, &start))
+			continue;
+		faulted++;
+		log->hdr_why[c] = "log header: " FAULT_WHY;
+		report(log, &(struct famfs_log_damage){
+			.part = FAMFS_LOG_PART_HEADER, .copy = c,
+			.both = faulted == FAMFS_LOG_COPIES,
+			.len = FAMFS_CACHELINE, .reason = log->hdr_why[c],
+		});
 	}
 	/* C3: the header is whole in the pool before the superblock names it. */
 	log->ops->wfence();
 	log->ckpt_mode = false;
 	log->appended = log->published = start;
 	log->next_slot = 0;
+	return faulted == FAMFS_LOG_COPIES ? -EIO : 0;
 }
 
 void famfs_log_format(uint8_t *log_base, uint64_t log_size,

@@ -241,9 +241,10 @@ int famfs_log_ckpt_add(struct famfs_log *log, uint16_t type, uint64_t seq,
  * C3: fences the items, writes the area header line (base, the items'
  * count and size) and both tail slots of both copies (an empty record
  * area after base->seq), flushes, fences. The writer then appends records
- * from base->seq + 1.
+ * from base->seq + 1. A copy whose lines fault is a damaged header copy
+ * (reported); -EIO when both do: the generation must not be switched to.
  */
-void famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *base);
+int famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *base);
 
 static inline uint32_t famfs_rec_size(uint32_t payload_len)
 {

@@ -350,7 +350,12 @@ static int write_generation(struct master *m, const struct famfs_pool_info *info
 	r = locked ? switch_allowed(m, w) : may_write_unlocked(m, w);
 	if (r < 0)
 		return r;
-	famfs_ckpt_seal(st, *ret);
+	r = famfs_ckpt_seal(st, *ret);
+	if (r < 0) {
+		master_why_set(w, "both copies of the new generation's area "
+			       "header fault (memory error)");
+		return r;
+	}
 	step_done(m->compact, "C3");
 	return 0;
 }

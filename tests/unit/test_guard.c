@@ -292,7 +292,8 @@ static int read_records(struct famfs_log *r, struct famfs_log_pos *tail)
  * Copy 0 of the whole log faults: the reader still opens it, reads every
  * record from copy 1 and reports each copy-0 record as damaged by a memory
  * error; repair answers -EAGAIN (the lines stay bad); the writer goes on
- * appending into copy 1 (copy 0 reported) and readers see the new record.
+ * appending into copy 1 (copy 0 reported) and readers see the new record;
+ * with everything gone appends and a new generation's seal fail with -EIO.
  */
 static void test_log_copy_that_faults(void **state)
 {
@@ -301,7 +302,7 @@ static void test_log_copy_that_faults(void **state)
 	struct famfs_log_error err;
 	struct famfs_log_pos tail;
 	struct faults f = { 0 };
-	struct famfs_log *w, *r;
+	struct famfs_log *w, *r, *g2;
 	struct split_log l;
 	uint8_t payload[100];
 
@@ -345,6 +346,11 @@ static void test_log_copy_that_faults(void **state)
 
 	/* Both copies gone: the append fails, nothing crashes. */
 	assert_int_equal(ftruncate(l.fd1, 0), 0);
+	/* Generation 2 (areas 1 and 3, both gone): its seal says so. */
+	assert_int_equal(famfs_log_create(l.base, LOG_SIZE, 2, ops, &g2), 0);
+	assert_int_equal(famfs_log_ckpt_seal(g2, &(struct famfs_log_base){
+		.max_ino = 1 }), -EIO);
+	famfs_log_free(g2);
 	assert_int_equal(famfs_log_append(w, FAMFS_REC_SET_QUOTA, 1, payload,
 					  sizeof(payload), NULL), -EIO);
 	assert_int_equal(famfs_log_read_tail(r, &tail, &err), -EUCLEAN);
