@@ -117,7 +117,10 @@ int famfs_log_open(uint8_t *log_base, uint64_t log_size, uint64_t generation,
 		   struct famfs_log_error *err);
 void famfs_log_free(struct famfs_log *log);
 
-/* Readers report every damaged copy they find here (NULL: nobody). */
+/*
+ * Readers report every damaged copy they find here (NULL: nobody). The
+ * hook runs inside the read and must not call into this log.
+ */
 void famfs_log_set_damage_hook(struct famfs_log *log, famfs_log_damage_fn fn,
 			       void *ctx);
 
@@ -160,9 +163,11 @@ void famfs_log_set_tail(struct famfs_log *log, const struct famfs_log_pos *pos);
 
 /*
  * R2-R3: reads the record after pos, which must not pass tail. Returns 1
- * with *ret_rec pointing into the pool and pos advanced, 0 when pos has
- * reached tail, -EUCLEAN with *err filled when both copies are bad. The
- * record stays valid while the log generation is unchanged.
+ * with *ret_rec and pos advanced, 0 when pos has reached tail, -EUCLEAN
+ * with *err filled when both copies are bad. *ret_rec is the reader's
+ * copy of the record (the bytes its checks passed, copied out of the pool
+ * under a guard: lib/guard.h), valid until the next call on this log. A
+ * copy whose lines fault (SIGBUS) is a bad copy like any other.
  */
 int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
 		   const struct famfs_log_pos *tail,
@@ -173,7 +178,7 @@ int famfs_log_next(struct famfs_log *log, struct famfs_log_pos *pos,
  * The checkpoint item after pos (start from { 0 }: pos.seq counts items,
  * pos.end is the body offset). Returns 1, 0 after the last item, or
  * -EUCLEAN with *err when both copies are bad or the items do not add up
- * to the header's count and size.
+ * to the header's count and size. *ret_item as for famfs_log_next().
  */
 int famfs_log_ckpt_next(struct famfs_log *log, struct famfs_log_pos *pos,
 			const struct famfs_rec_hdr **ret_item,

@@ -12,6 +12,7 @@ line of CXL memory would be; every later access to it raises SIGBUS
 - a page of copy 0 of the log, where the next records go: the master's
   append writes copy 1 (copy 0 reported as damage, "memory error"), the
   agent reads the new records from copy 1 and shows the new file;
+- famfsctl fsck names the damaged copies, logdump reads through them;
 - the guest's kernel log has no WARNING, BUG or oops.
 """
 
@@ -226,5 +227,15 @@ def test_poisoned_file_page_and_log_line(node):
     assert me["master_count"] >= 1, me
     assert agent_alive(n), n.log("agent.log")
     n.api.get("/healthz", expect=200)
+
+    # Offline readers of the poisoned pool (read-only beside the master):
+    # fsck names the damaged copies (exit 4), logdump reads every record
+    # from the other copy; neither dies of the signal.
+    r = n.sh(f"{CTL} fsck {POOL}")
+    assert r.rc == 4, r
+    assert "memory error" in r.out + r.err, r
+    r = n.sh(f"{CTL} --json logdump {POOL}")
+    assert r.rc == 0, r
+    assert '"after2"' in r.out, r
     problems = n.g.kernel_problems()
     assert not problems, problems
