@@ -215,6 +215,12 @@ void famfs_guard_push(struct famfs_guard *g)
 void famfs_guard_end(struct famfs_guard *g)
 {
 	atomic_signal_fence(memory_order_seq_cst);
+	/*
+	 * Blocks end innermost first: anything else is a block left without
+	 * its end, whose frame a later fault would jump into.
+	 */
+	if (current != g)
+		abort();
 	current = g->prev;
 }
 
