@@ -53,9 +53,9 @@ start_master() {
 		"http://127.0.0.1:$port/v1/dirs/bench" >/dev/null
 }
 
-# The same creates on a master without the SIGBUS guards (lib/guard.h).
-unguarded_creates() {
-	start_master FAMFSD_GUARD=off
+# The same creates on a fresh master with FAMFSD_GUARD=$1 (lib/guard.h).
+creates_with_guard() {
+	start_master "FAMFSD_GUARD=$1"
 	"$LOAD" --addr "127.0.0.1:$port" --requests "$N" --connections "$C" \
 		--method PUT --path '/v1/files/bench/f%n' --body '{"size":4096}' \
 		--token "$token" --expect 201 --label creates
@@ -75,16 +75,24 @@ files=$(curl -sf -H "Authorization: Bearer $token" \
 kill "$pid"; wait "$pid"; pid=
 "$CTL" fsck "$tmp/pool.img" >/dev/null || { echo "api_bench: fsck failed" >&2; exit 1; }
 
-bare=$(unguarded_creates)
-
 field() { sed -nE "s/.* $1=([0-9.]+).*/\\1/p" <<<"$2"; }
+# Guards off and on in turns (this VM's load moves a run by half): the
+# faster of two runs each.
+faster() { awk -v a="$(field rate "$1")" -v b="$(field rate "$2")" 'BEGIN { print (a > b ? a : b) }'; }
+bare1=$(creates_with_guard off)
+again=$(creates_with_guard on)
+bare2=$(creates_with_guard off)
+guarded=$(faster "$run" "$again")
+bare=$(faster "$bare1" "$bare2")
+
 echo "api bench: $N requests, $C keep-alive connections, $(nproc) cores"
 printf '  baseline GET /healthz : %8.0f req/s   p50 %.3f ms  p99 %.3f ms\n' \
 	"$(field rate "$base")" "$(field p50_ms "$base")" "$(field p99_ms "$base")"
 printf '  PUT /v1/files create  : %8.0f creates/s p50 %.3f ms  p99 %.3f ms (%s files in the pool, fsck clean)\n' \
 	"$(field rate "$run")" "$(field p50_ms "$run")" "$(field p99_ms "$run")" "$files"
-printf '  baseline, the same creates without the SIGBUS guards (FAMFSD_GUARD=off): %8.0f creates/s p50 %.3f ms  p99 %.3f ms\n' \
-	"$(field rate "$bare")" "$(field p50_ms "$bare")" "$(field p99_ms "$bare")"
+awk -v g="$guarded" -v u="$bare" 'BEGIN {
+	printf "  SIGBUS guards, creates turn about with and without (FAMFSD_GUARD=off), faster of two each: %.0f vs %.0f creates/s, ratio %.2f\n",
+		g, u, g / u }'
 awk -v c="$(field rate "$run")" -v b="$(field rate "$base")" -v p="$(field p99_ms "$run")" 'BEGIN {
 	printf "  ratio creates/healthz: %.2f   targets: >= 20000 creates/s %s, p99 < 2 ms %s\n",
 		c / b, (c >= 20000 ? "met" : "MISSED"), (p < 2 ? "met" : "MISSED") }'
