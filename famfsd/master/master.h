@@ -375,6 +375,7 @@ struct master_agent {
 	uint64_t media_errors;		/* pool faults it met, as last reported */
 	uint64_t media_error_offset;	/* pool offset of its last one */
 	uint64_t media_error_ns;	/* CLOCK_REALTIME of it; 0: none */
+	uint64_t media_logged_mono;	/* CLOCK_MONOTONIC they were last logged */
 	uint64_t devices_ns;		/* when it was reported (CLOCK_REALTIME) */
 };
 

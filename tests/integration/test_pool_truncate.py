@@ -171,6 +171,10 @@ def test_truncated_pool_file_under_load(tmp_path, master_factory, agent_factory)
     assert me["cut_bytes"] >= (1 << 30) - NEW_END - MiB
     assert me["shrunk_at"] and me["last_at"]
     assert me["last_offset"] >= NEW_END
+    # The master's log says so once (then at most once a minute).
+    said = re.findall(r"Agent mnt0 met \d+ fault\(s\) in pool memory in all, "
+                      r"the last at pool offset (\d+)", m.stderr())
+    assert len(said) == 1 and int(said[0]) >= NEW_END, m.stderr()
     metrics = api.get("/metrics", expect=200).text
     assert re.search(r'^famfsd_agent_media_errors_total\{agent="mnt0"\} [1-9]',
                      metrics, re.M), metrics

@@ -143,17 +143,28 @@ static int same_pool(struct master *m, const uuid_t theirs, struct master_why *w
 	return -ESTALE;
 }
 
-/* The faults in pool memory an agent reports (master/media.c counts them). */
+/* Faults an agent keeps meeting are logged at most this often. */
+#define MEDIA_LOG_EVERY_NS	(60 * 1000000000ull)
+
+/*
+ * The faults in pool memory an agent reports (master/media.c counts them):
+ * logged when they start, then at most once a minute with the count since.
+ */
 static void media_errors_store(struct master *m, const struct master_agent *rep)
 {
 	struct master_agent *ag = master_agents_find(m->agents, rep->id);
+	uint64_t now = clock_mono_ns();
 
 	if (!ag || rep->media_errors == ag->media_errors)
 		return;
-	if (rep->media_errors > ag->media_errors)
-		msg(MSG_ERR, "Agent %s met %" PRIu64 " fault(s) in pool memory, "
-		    "the last at pool offset %" PRIu64 "", rep->id,
-		    rep->media_errors - ag->media_errors, rep->media_error_offset);
+	if (rep->media_errors > ag->media_errors &&
+	    (!ag->media_logged_mono ||
+	     now - ag->media_logged_mono >= MEDIA_LOG_EVERY_NS)) {
+		msg(MSG_ERR, "Agent %s met %" PRIu64 " fault(s) in pool memory "
+		    "in all, the last at pool offset %" PRIu64, rep->id,
+		    rep->media_errors, rep->media_error_offset);
+		ag->media_logged_mono = now;
+	}
 	ag->media_errors = rep->media_errors;
 	ag->media_error_offset = rep->media_error_offset;
 	ag->media_error_ns = rep->media_error_ns;
