@@ -189,3 +189,35 @@ def test_truncated_pool_file_under_load(tmp_path, master_factory, agent_factory)
             p.stdout + p.stderr, (cmd, p.stdout, p.stderr)
     assert m.running()
     api.get("/v1/files/low", expect=200)
+
+
+def test_truncated_below_the_log(tmp_path, master_factory, agent_factory):
+    """The pool file cut to 1 MiB: the log and the data are gone. Neither
+    daemon dies: the master answers (a create is refused, naming the
+    device's size; the log's faults are damage it reports), the agent keeps
+    its mount with the tree it had and answers EIO for the data."""
+    _, start_agent = agent_factory
+    pool = make_pool(tmp_path / "pool.img", size="256M", alloc_unit="4K",
+                     log_size="4M")
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
+    api = m.client()
+    a = start_agent(m)
+    api.put("/v1/files/x", json={"size": 4096}, expect=201)
+    x = os.path.join(a.mount, "x")
+    wait_until("x on the mount", lambda: os.path.exists(x))
+    os.truncate(pool, MiB)
+    time.sleep(1.5)
+    r = api.put("/v1/files/y", json={"size": 4096}, validate=False)
+    assert r.status_code == 507 and "shrank to %d bytes" % MiB in r.text, r.text
+    body = api.get("/v1/pool", expect=200).json()
+    assert body["media_errors"]["device_bytes"] == MiB
+    wait_until("the log's faults reported as damage",
+               lambda: any("memory error" in e["reason"] for e in
+                           api.get("/v1/pool", expect=200).json()["damage"]["last"]))
+    assert os.listdir(a.mount) == ["x"]
+    with pytest.raises(OSError) as e:
+        with open(x, "rb") as f:
+            f.read()
+    assert e.value.errno == errno.EIO
+    assert a.proc.poll() is None and m.running()
+    assert "every tail slot is corrupt" in read_log(a.log)
