@@ -89,15 +89,11 @@ bool famfs_lease_live(const struct famfs_lease_info *l, uint64_t now_ns)
 	return now_ns < l->renewed_ns || now_ns - l->renewed_ns < l->lease_ns;
 }
 
-/* The lease area's bytes as the pool holds them now (lease check). */
-static void snapshot(const uint8_t *base, const struct famfs_cache_ops *ops,
+/* The lease area's bytes as the pool holds them now; false if they fault. */
+static bool snapshot(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     struct famfs_lease *ret)
 {
-	const struct famfs_lease *l = (const void *)(base + FAMFS_LEASE_OFFSET);
-
-	ops->invalidate(l, sizeof(*l));
-	ops->rfence();
-	memcpy(ret, l, sizeof(*ret));
+	return lease_copy((const void *)(base + FAMFS_LEASE_OFFSET), ops, ret);
 }
 
 int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,
@@ -111,11 +107,13 @@ int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,
 
 	if (!poll_ms)
 		return -EINVAL;
-	snapshot(base, ops, &first);
+	if (!snapshot(base, ops, &first))
+		return -EIO;
 	while (waited < wait_ms) {
 		nanosleep(&step, NULL);
 		waited += poll_ms;
-		snapshot(base, ops, &now);
+		if (!snapshot(base, ops, &now))
+			return -EIO;
 		if (memcmp(&first, &now, sizeof(now)) != 0)
 			return 1;
 	}

@@ -49,7 +49,7 @@ void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
  * same throughout. This decides whether a holder is alive without
  * comparing its wall clock with ours: a live master rewrites renewed_ns at
  * every renewal, whatever its clock says, so its bytes change within one
- * renewal period.
+ * renewal period. -EIO when the lease line faults (lib/guard.h).
  */
 int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,
 		      unsigned int wait_ms, unsigned int poll_ms);
