@@ -203,19 +203,35 @@ int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
 	return 0;
 }
 
-void famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
-		    const struct famfs_cache_ops *ops)
+/* One copy written, flushed, fenced, under a guard: false if it faults. */
+static bool sb_put(uint8_t *dst, const struct famfs_sb *sb,
+		   const struct famfs_cache_ops *ops)
+{
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	memcpy(dst, sb, sizeof(*sb));
+	ops->flush(dst, sizeof(*sb));
+	ops->wfence();
+	famfs_guard_end(&g);
+	return true;
+}
+
+int famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
+		   const struct famfs_cache_ops *ops)
 {
 	struct famfs_sb sb;
+	bool a, b;
 
 	famfs_sb_encode(info, &sb);
-	/* Copy A is durable before B is touched, so one copy is always whole. */
-	memcpy(base + FAMFS_SB_A_OFFSET, &sb, sizeof(sb));
-	ops->flush(base + FAMFS_SB_A_OFFSET, sizeof(sb));
-	ops->wfence();
-	memcpy(base + FAMFS_SB_B_OFFSET, &sb, sizeof(sb));
-	ops->flush(base + FAMFS_SB_B_OFFSET, sizeof(sb));
-	ops->wfence();
+	/*
+	 * Copy A is durable before B is touched, so one copy is always whole.
+	 * A copy whose lines fault is left bad (readers take the other).
+	 */
+	a = sb_put(base + FAMFS_SB_A_OFFSET, &sb, ops);
+	b = sb_put(base + FAMFS_SB_B_OFFSET, &sb, ops);
+	return a || b ? 0 : -EIO;
 }
 
 enum famfs_sb_field famfs_sb_compare(const struct famfs_pool_info *known,

@@ -104,8 +104,12 @@ const char *famfs_sb_field_name(enum famfs_sb_field f);
 void famfs_sb_describe(enum famfs_sb_field f, const struct famfs_pool_info *known,
 		       const struct famfs_pool_info *now, char *buf, size_t size);
 
-/* Writes copy A, flush, fence, then copy B, flush, fence. */
-void famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
-		    const struct famfs_cache_ops *ops);
+/*
+ * Writes copy A, flush, fence, then copy B, flush, fence. A copy whose
+ * lines fault (lib/guard.h) is skipped; -EIO when both do (nothing new is
+ * in the pool then), else 0.
+ */
+int famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
+		   const struct famfs_cache_ops *ops);
 
 #endif

@@ -393,16 +393,23 @@ static int may_write_unlocked(struct master *m, struct master_why *w)
 	return r;
 }
 
-/* C6-C7, under m->lock: nlog, complete, becomes the writer's log. */
-static void switch_commit(struct master *m, struct famfs_log *nlog,
-			  struct famfs_log **ret_old)
+/*
+ * C6-C7, under m->lock: nlog, complete, becomes the writer's log. -EIO
+ * when neither superblock copy could be written (their lines fault): the
+ * superblock still names the current generation, which stays in use.
+ */
+static int switch_commit(struct master *m, struct famfs_log *nlog,
+			 struct famfs_log **ret_old, struct master_why *w)
 {
 	struct famfs_pool_info info = m->pool->info;
 
 	/* C6: the commit point; the superblock's own write is two-copy. */
 	info.log_generation++;
 	info.sb_seq++;
-	famfs_sb_write(m->pool->base, &info, m->pool->ops);
+	if (famfs_sb_write(m->pool->base, &info, m->pool->ops) < 0) {
+		master_why_set(w, "both superblock copies fault (memory error)");
+		return -EIO;
+	}
 	step_done(m->compact, "C6");
 	/* C7 */
 	m->pool->info = info;
@@ -414,6 +421,7 @@ static void switch_commit(struct master *m, struct famfs_log *nlog,
 	master_feed_generation(m->feed, info.log_generation);
 	/* Reclaims that found no room before may fit now. */
 	master_reclaim(m);
+	return 0;
 }
 
 /* C5-C7, under m->lock. */
@@ -432,8 +440,7 @@ static int switch_over(struct master *m, struct famfs_log *rlog,
 		return r;
 	famfs_log_publish(nlog);
 	step_done(m->compact, "C5");
-	switch_commit(m, nlog, ret_old);
-	return 0;
+	return switch_commit(m, nlog, ret_old, w);
 }
 
 /*
@@ -468,9 +475,10 @@ static int compact_from_memory(struct master *m, struct master_compact_stats *s,
 		s->ckpt_bytes = famfs_log_base(nlog).ckpt_bytes;
 		s->ckpt_items = famfs_log_base(nlog).ckpt_items;
 		s->copied = 0;
-		switch_commit(m, nlog, ret_old);
-		nlog = NULL;		/* the writer's now */
+		r = switch_commit(m, nlog, ret_old, w);
 	}
+	if (r == 0)
+		nlog = NULL;		/* the writer's now */
 	s->lock_ns = clock_mono_ns() - t0;
 	master_unlock(m);
 	famfs_log_free(nlog);

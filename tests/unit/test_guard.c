@@ -22,6 +22,7 @@
 #include "cache.h"
 #include "guard.h"
 #include "log.h"
+#include "super.h"
 
 #define PAGE	4096u
 #define PAGES	4u
@@ -215,6 +216,32 @@ static void test_not_ours_still_kills(void **state)
 	assert_int_equal(child_signal(sent_signal), KILLED_BY_SIGBUS);
 }
 
+/*
+ * The superblock: a copy whose page faults is skipped on write and read
+ * as a bad copy; both faulting is -EIO for the write, nothing crashes.
+ */
+static void test_superblock_copy_that_faults(void **state)
+{
+	const struct famfs_cache_ops *ops = famfs_cache_ops_get(FAMFS_COH_NONE);
+	struct famfs_pool_info info, got;
+	struct famfs_sb_status st;
+	struct mapping m;
+
+	(void)state;
+	ours();
+	assert_int_equal(famfs_sb_plan(64u << 20, 0, 4u << 20, &info, NULL), 0);
+	info.log_generation = 1;
+	map_truncated(&m, 1, true);		/* copy A's page only */
+	assert_int_equal(famfs_sb_write(m.p, &info, ops), 0);
+	assert_int_equal(famfs_sb_load(m.p, 64u << 20, ops, &got, &st), 0);
+	assert_int_equal(st.used, 0);
+	assert_non_null(strstr(st.reason[1], "memory error"));
+	assert_int_equal(ftruncate(m.fd, 0), 0);
+	assert_int_equal(famfs_sb_write(m.p, &info, ops), -EIO);
+	assert_int_equal(famfs_sb_load(m.p, 64u << 20, ops, &got, &st), -EUCLEAN);
+	unmap(&m);
+}
+
 /* ---- the log over memory that faults ------------------------------------- */
 
 #define LOG_SIZE	(1u << 20)	/* four areas of 256 KiB */
@@ -365,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_copy_survives_truncation),
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_not_ours_still_kills),
+		cmocka_unit_test(test_superblock_copy_that_faults),
 		cmocka_unit_test(test_log_copy_that_faults),
 	};
 
