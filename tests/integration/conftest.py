@@ -126,6 +126,23 @@ def format_struct(name):
     return layout
 
 
+def stop_local(proc, mount, timeout=15):
+    """SIGTERM, SIGKILL past timeout; a mount it left is detached lazily."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+    if os.path.ismount(mount):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+def assert_no_sanitizer_report(text):
+    assert not [w for w in SANITIZER_WORDS if w in text], text
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

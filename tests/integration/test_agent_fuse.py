@@ -25,9 +25,9 @@ import time
 
 import pytest
 
-from conftest import (BUILD, FAMFSD, LOG_HDR_SIZE, SANITIZER_WORDS,
+from conftest import (BUILD, FAMFSD, LOG_HDR_SIZE,
                       format_h, famfsctl, log_area, make_pool,
-                      require)
+                      require, stop_local, assert_no_sanitizer_report)
 
 LOGTOOL = os.path.join(BUILD, "tools", "famfs-logtool")
 MiB = 1 << 20
@@ -72,17 +72,9 @@ class LocalAgent:
             return f.read()
 
     def close(self, allow_errors=False):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if os.path.ismount(self.mount):
-            subprocess.run(["umount", "-l", self.mount], capture_output=True)
+        stop_local(self.proc, self.mount, 10)
         text = self.stderr()
-        assert not [w for w in SANITIZER_WORDS if w in text], text
+        assert_no_sanitizer_report(text)
         assert allow_errors or "error:" not in text, text
 
 

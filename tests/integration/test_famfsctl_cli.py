@@ -32,8 +32,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import (FAMFSCTL, FAMFSD, ROOT, SANITIZER_WORDS, SPEC, famfsctl,
-                      free_port, make_pool, read_log, require)
+from conftest import (FAMFSCTL, FAMFSD, ROOT, SANITIZER_WORDS, SPEC,
+                      assert_no_sanitizer_report, famfsctl, free_port,
+                      make_pool, read_log, require, stop_local)
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -415,17 +416,9 @@ class Agent:
         return os.path.join(self.mount, *rel)
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-        if os.path.ismount(self.mount):
-            subprocess.run(["umount", "-l", self.mount], capture_output=True)
+        stop_local(self.proc, self.mount, 15)
         text = read_log(self.log)
-        assert not [w for w in SANITIZER_WORDS if w in text], text
+        assert_no_sanitizer_report(text)
         assert "error:" not in text, text
 
 

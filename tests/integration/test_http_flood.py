@@ -16,16 +16,15 @@ import errno
 import multiprocessing
 import os
 import resource
-import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 import requests
 
-from conftest import FAMFSD, SANITIZER_WORDS, read_log, require
+from conftest import (FAMFSD, assert_no_sanitizer_report, read_log, require,
+                      stop_local)
 
 # The target is for the plain build; the sanitizer builds run several
 # times slower, which says nothing about the guard.
@@ -307,17 +306,9 @@ class Agent:
             time.sleep(0.02)
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-        if os.path.ismount(self.mount):
-            subprocess.run(["umount", "-l", self.mount], capture_output=True)
+        stop_local(self.proc, self.mount, 15)
         text = read_log(self.log)
-        assert not [w for w in SANITIZER_WORDS if w in text], text
+        assert_no_sanitizer_report(text)
 
 
 @pytest.fixture

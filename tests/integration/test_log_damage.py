@@ -14,16 +14,15 @@ by a compaction from the master's memory."""
 import json
 import os
 import re
-import signal
 import struct
 import subprocess
 import time
 
 import pytest
 
-from conftest import (FAMFSD, LOG_AREAS, LOG_HDR_SIZE, SANITIZER_WORDS, SPEC,
+from conftest import (FAMFSD, LOG_AREAS, LOG_HDR_SIZE, SPEC,
                       api_tree, famfsctl, format_h, format_struct, log_area,
-                      make_pool, read_log, require)
+                      make_pool, read_log, require, stop_local, assert_no_sanitizer_report)
 
 LOG_HDR = format_struct("famfs_log_hdr")
 TAIL = format_struct("famfs_log_tail")
@@ -175,20 +174,12 @@ class Agent:
         return out
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-        if os.path.ismount(self.mount):
-            subprocess.run(["umount", "-l", self.mount], capture_output=True)
+        stop_local(self.proc, self.mount, 15)
 
     def close(self):
         self.stop()
         text = read_log(self.log)
-        assert not [w for w in SANITIZER_WORDS if w in text], text
+        assert_no_sanitizer_report(text)
         assert "error:" not in text, text
 
 

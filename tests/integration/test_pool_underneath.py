@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-from conftest import (FAMFSD, SANITIZER_WORDS, famfsctl, format_h,
+from conftest import (FAMFSD, famfsctl, format_h,
                       format_struct, make_pool, problem_name, read_log,
-                      require)
+                      require, stop_local, assert_no_sanitizer_report)
 
 MiB = 1 << 20
 SB = format_struct("famfs_sb")
@@ -106,17 +106,9 @@ class Agent:
         return read_log(self.log)
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if os.path.ismount(self.mount):
-            subprocess.run(["umount", "-l", self.mount], capture_output=True)
+        stop_local(self.proc, self.mount, 10)
         text = self.stderr()
-        assert not [w for w in SANITIZER_WORDS if w in text], text
+        assert_no_sanitizer_report(text)
 
 
 @pytest.fixture
