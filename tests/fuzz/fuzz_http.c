@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer target: the master's HTTP side, whole. A real master runs in
+ * this process (master_main() in a thread, every object of famfsd/common,
+ * conf, http, master and master/api linked in) on a small pool formatted
+ * with the library's mkfs and a token file with an admin, two tenants and
+ * an agent; each input is a few HTTP requests (fuzz_http.h says how they
+ * are laid out) sent over loopback TCP to its real libmicrohttpd server.
+ * So every input goes through MHD's request parser, server.c's URI and
+ * body collection, the router, the tokens, the handlers' path decoding,
+ * JSON body checks and state changes, commits to the pool, and the
+ * replies. The listening socket is the master's own, as configured; no
+ * test hook in the server.
+ *
+ * Findings: crashes, sanitizer reports and leaks; and abort() for what
+ * the API promises never to do: a 500 (every failure the master expects
+ * has its own problem type), a JSON reply that does not parse, a reply
+ * that never comes (apart from a long poll or a compaction wait, which a
+ * record published by the harness or, at last, a restart answers), and a
+ * master that stops by itself (fenced).
+ *
+ * State: requests change the pool, so inputs see what earlier ones left.
+ * The master is stopped and started on a freshly formatted pool every
+ * FUZZ_HTTP_RESET inputs (default 100; a start takes some 20 ms): memory
+ * and the log stay bounded, and a finding needs at most that many inputs
+ * before it. With
+ * FUZZ_HTTP_RESET=1 every input gets a fresh master (slow; to reproduce a
+ * crash input alone). FUZZ_HTTP_LOG names the file the master's own log
+ * lines go to (default: the scratch directory, removed at exit).
+ *
+ * Not covered: TLS (the master runs without), SIGHUP reloads, agents'
+ * side of the API (http/client.c), and libmicrohttpd and json-c
+ * themselves are system libraries, not instrumented: they run on every
+ * input, but only our code's coverage guides the mutator.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "pool.h"
+#include "pooldev.h"
+#include "roles.h"
+
+#include "fuzz_http.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define POOL_SIZE	(64ull << 20)
+#define POOL_LOG	(1ull << 20)
+#define POOL_UNIT	(64ull << 10)
+#define BODY_MAX	(1u << 20)	/* http/server.h's HTTP_BODY_MAX */
+#define REPLY_MAX	(8u << 20)	/* kept of a connection's replies */
+#define ABANDONED_MAX	64u		/* connections given up on, then a restart */
+
+/* The running master. */
+static struct {
+	pthread_t thread;
+	atomic_bool exited;
+	bool running;
+	int rc;
+	unsigned int port;
+	char *argv[32];
+	int argc;
+} fm;
+
+static char scratch[] = "/tmp/famfsd-fuzz-http-XXXXXX";
+static char pool_path[64], tokens_path[64], log_path[4096];
+static FILE *master_log;
+static unsigned long inputs, reset_every = 100, wakes, abandoned;
+static unsigned long restarts, gave_up;
+static char port_arg[32];
+
+/* Says why on the real stderr (the master's lines go to master_log). */
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, "fuzz_http: ", 11) < 0 ||
+	    write(STDERR_FILENO, line, (size_t)n) < 0)
+		_exit(3);
+	abort();
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the master ---------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t n = strlen(text);
+
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n || close(fd) < 0)
+		die("cannot write '%s': %s", path, strerror(errno));
+}
+
+/* mkfs, as famfsctl mkfs does it: a fresh pool each time. */
+static void format_pool(void)
+{
+	struct famfs_mkfs_opts o = { .alloc_unit = POOL_UNIT,
+				     .log_size = POOL_LOG };
+	struct famfs_pooldev *dev = NULL;
+	struct famfs_pool_info info;
+	uint64_t min = 0;
+	int r;
+
+	unlink(pool_path);
+	r = famfs_pooldev_create_file(pool_path, POOL_SIZE);
+	if (!r)
+		r = famfs_pooldev_open(pool_path, 0, FAMFS_DEV_WRITE, &dev);
+	if (!r)
+		r = famfs_pool_format(dev, famfs_cache_ops_get(FAMFS_COH_NONE),
+				      &o, &info, &min);
+	famfs_pooldev_close(dev);
+	if (r < 0)
+		die("cannot format '%s': %s", pool_path, strerror(-r));
+}
+
+/* A port nobody listens on now (the master binds it right after). */
+static unsigned int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		die("cannot find a free port: %s", strerror(errno));
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void *master_thread(void *arg)
+{
+	(void)arg;
+	fm.rc = master_main(fm.argc, fm.argv);
+	atomic_store(&fm.exited, true);
+	return NULL;
+}
+
+static int connect_master(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)fm.port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	/* Reset at close: no TIME_WAIT, so ports never run out. */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		if (!b->p)
+			die("out of memory");
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+__attribute__((format(printf, 2, 3)))
+static void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	char line[8192];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof(line))
+		die("header line too long");
+	buf_add(b, line, (size_t)n);
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;		/* the server closed: read what it said */
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/*
+ * Reads what the server sends until it closes, for up to ms; true at
+ * the end of the stream (or a reset), false when time ran out.
+ */
+static bool read_to_eof(int fd, struct buf *b, int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+	char chunk[65536];
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t t = now_ms();
+		ssize_t n;
+		int r;
+
+		if (t >= end)
+			return false;
+		r = poll(&p, 1, (int)(end - t));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return false;
+		n = recv(fd, chunk, sizeof(chunk), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return true;
+		if (b->len + (size_t)n <= REPLY_MAX)
+			buf_add(b, chunk, (size_t)n);
+	}
+}
+
+/* One request on its own connection, its status (0: none). */
+static unsigned int simple_request(const char *method, const char *target,
+				   const char *auth, const char *body,
+				   struct buf *reply)
+{
+	struct buf rq = { 0 };
+	unsigned int status = 0;
+	int fd = connect_master();
+
+	reply->len = 0;
+	if (fd < 0)
+		return 0;
+	buf_printf(&rq, "%s %s HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n",
+		   method, target);
+	if (auth)
+		buf_printf(&rq, "Authorization: Bearer %s\r\n", auth);
+	if (body)
+		buf_printf(&rq, "Content-Type: application/json\r\n"
+			   "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+	else
+		buf_printf(&rq, "\r\n");
+	send_all(fd, rq.p, rq.len);
+	free(rq.p);
+	if (read_to_eof(fd, reply, 10000) && reply->len > 12)
+		sscanf(reply->p, "HTTP/1.%*c %u", &status);
+	close(fd);
+	return status;
+}
+
+static void master_start(void)
+{
+	struct buf reply = { 0 };
+	uint64_t end;
+
+	/* A restart's log holds its own lines only. */
+	fflush(master_log);
+	if (ftruncate(fileno(master_log), 0) < 0)
+		die("cannot truncate '%s': %s", log_path, strerror(errno));
+	format_pool();
+	fm.port = free_port();
+	snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", fm.port);
+	atomic_store(&fm.exited, false);
+	abandoned = 0;
+	if (pthread_create(&fm.thread, NULL, master_thread, NULL))
+		die("cannot start the master's thread");
+	fm.running = true;
+	restarts++;
+	for (end = now_ms() + 30000; now_ms() < end;) {
+		if (atomic_load(&fm.exited))
+			die("the master did not start (exit %d; its log: %s)",
+			    fm.rc, log_path);
+		if (simple_request("GET", "/healthz", NULL, NULL, &reply) == 200) {
+			free(reply.p);
+			return;
+		}
+		usleep(2000);
+	}
+	die("the master did not answer /healthz within 30 s");
+}
+
+/* SIGTERM to the master's thread: its own orderly stop, then joined. */
+static void master_stop(void)
+{
+	if (!fm.running)
+		return;
+	pthread_kill(fm.thread, SIGTERM);
+	pthread_join(fm.thread, NULL);
+	fm.running = false;
+	if (fm.rc != 0)
+		die("the master exited %d at a stop (its log: %s)", fm.rc,
+		    log_path);
+}
+
+static void cleanup(void)
+{
+	char path[4200];
+
+	master_stop();
+	unlink(pool_path);
+	unlink(tokens_path);
+	snprintf(path, sizeof(path), "%s/master.log", scratch);
+	unlink(path);
+	rmdir(scratch);
+	fprintf(stdout, "fuzz_http: %lu inputs, %lu master starts, %lu wake-up "
+		"records, %lu connections given up on\n", inputs, restarts, wakes,
+		gave_up);
+}
+
+static void set_args(void)
+{
+	static char *const args[] = {
+		"master", "--pool", pool_path, "--listen", port_arg,
+		"--tokens", tokens_path,
+		/* Fake agents go stale fast, so they hold nothing back long. */
+		"--agent-timeout", "1", "--reclaim-grace-ms", "0",
+		/* The pool fuzzer covers the scrub; here it is only noise. */
+		"--scrub-rate", "0",
+		/* Compactions early and often. */
+		"--compact-at", "10",
+		/* What the harness gives up on goes soon. */
+		"--idle-timeout", "5",
+	};
+
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++)
+		fm.argv[fm.argc++] = args[i];
+	fm.argv[fm.argc] = NULL;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *env = getenv("FUZZ_HTTP_RESET");
+	sigset_t sigs;
+
+	(void)argc;
+	(void)argv;
+	if (env && strtoul(env, NULL, 10) > 0)
+		reset_every = strtoul(env, NULL, 10);
+	/*
+	 * SIGTERM and SIGHUP are the master's: blocked here before any
+	 * thread starts, so only its sigtimedwait() takes them.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(scratch))
+		die("mkdtemp: %s", strerror(errno));
+	snprintf(pool_path, sizeof(pool_path), "%s/pool", scratch);
+	snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", scratch);
+	write_file(tokens_path,
+		   "# the fuzz target's master (tests/fuzz/fuzz_http.h)\n"
+		   FZH_TOK_ADMIN " admin\n"
+		   FZH_TOK_T1 " tenant " FZH_TENANT1 "\n"
+		   FZH_TOK_T2 " tenant " FZH_TENANT2 "\n"
+		   FZH_TOK_AGENT " agent\n");
+	env = getenv("FUZZ_HTTP_LOG");
+	snprintf(log_path, sizeof(log_path), "%s",
+		 env && *env ? env : "");
+	if (!log_path[0])
+		snprintf(log_path, sizeof(log_path), "%s/master.log", scratch);
+	master_log = fopen(log_path, "a");
+	if (!master_log)
+		die("cannot open '%s': %s", log_path, strerror(errno));
+	setvbuf(master_log, NULL, _IOLBF, 0);
+	/*
+	 * The master's msg() lines (one per refused request, some) go to
+	 * the log file: sanitizer reports and libFuzzer's own output keep
+	 * file descriptor 2, which this does not touch.
+	 */
+	stderr = master_log;
+	set_args();
+	master_start();
+	atexit(cleanup);
+	return 0;
+}
+
+/* ---- one input ----------------------------------------------------------- */
+
+struct request {
+	const uint8_t *ctl;
+	const char *line, *body;	/* not NUL terminated */
+	size_t line_len, body_len;
+};
+
+struct conn {
+	struct buf out;			/* what is sent */
+	bool heads[FZH_MAX_REQ];	/* which requests are HEAD */
+	size_t n_req;
+	bool raw;			/* a FZR_BYTES request: no reply check */
+	bool half_close;		/* shut the sending side after the bytes */
+	bool parks;			/* a long poll or a compaction wait */
+};
+
+static size_t split(const uint8_t *data, size_t size, struct request *rqs)
+{
+	const char *p = (const char *)data, *end = p + size;
+	size_t n = 0, sl = strlen(FZH_SEP);
+
+	while (n < FZH_MAX_REQ && p < end) {
+		const char *next = memmem(p, (size_t)(end - p), FZH_SEP, sl);
+		const char *stop = next ? next : end, *nl;
+		struct request *r = &rqs[n];
+
+		if ((size_t)(stop - p) >= FZH_CTL) {
+			r->ctl = (const uint8_t *)p;
+			r->line = p + FZH_CTL;
+			nl = memchr(r->line, '\n', (size_t)(stop - r->line));
+			r->line_len = (size_t)((nl ? nl : stop) - r->line);
+			r->body = nl ? nl + 1 : stop;
+			r->body_len = (size_t)(stop - r->body);
+			n++;
+		}
+		if (!next)
+			break;
+		p = next + sl;
+	}
+	return n;
+}
+
+/* The request target: template prefix, line up to '?', suffix, query. */
+static void add_target(struct buf *b, const struct request *r)
+{
+	const struct fzh_route *rt = &fzh_routes[r->ctl[2] % FZH_N_ROUTES];
+	const char *q = memchr(r->line, '?', r->line_len);
+	size_t pl = q ? (size_t)(q - r->line) : r->line_len;
+
+	buf_add(b, rt->prefix, strlen(rt->prefix));
+	buf_add(b, r->line, pl);
+	buf_add(b, rt->suffix, strlen(rt->suffix));
+	buf_add(b, r->line + pl, r->line_len - pl);
+}
+
+static void add_spaces(struct buf *b, size_t n)
+{
+	static char spaces[4096];
+
+	if (!spaces[0])
+		memset(spaces, ' ', sizeof(spaces));
+	for (size_t k; n; n -= k) {
+		k = n < sizeof(spaces) ? n : sizeof(spaces);
+		buf_add(b, spaces, k);
+	}
+}
+
+static void add_chunked(struct buf *b, const char *body, size_t len)
+{
+	size_t half = len / 2;
+
+	if (half) {
+		buf_printf(b, "%zx\r\n", half);
+		buf_add(b, body, half);
+		buf_printf(b, "\r\n");
+	}
+	if (len - half) {
+		buf_printf(b, "%zx;ext=1\r\n", len - half);
+		buf_add(b, body + half, len - half);
+		buf_printf(b, "\r\n");
+	}
+	buf_printf(b, "0\r\n\r\n");
+}
+
+/* Appends one request as the harness frames it (fuzz_http.h). */
+static void add_request(struct conn *c, const struct request *r, bool last)
+{
+	unsigned int f = r->ctl[3];
+	const char *method = fzh_methods[r->ctl[0] % FZH_N_METHODS];
+	const char *auth = fzh_auth[r->ctl[1] % FZH_N_AUTH];
+	const char *ctype = fzh_ctypes[(f & FZF_CTYPE_MASK) >> 1];
+	size_t start = c->out.len, pad = 0;
+	struct buf *b = &c->out;
+
+	if (r->ctl[2] % FZH_N_ROUTES == FZR_BYTES) {
+		buf_add(b, r->line, r->line_len);
+		buf_add(b, "\n", 1);
+		buf_add(b, r->body, r->body_len);
+		c->raw = c->half_close = true;
+		goto done;
+	}
+	c->heads[c->n_req] = strcmp(method, "HEAD") == 0;
+	buf_printf(b, "%s ", method);
+	add_target(b, r);
+	buf_printf(b, " HTTP/1.%c\r\nHost: fuzz\r\n", f & FZF_HTTP10 ? '0' : '1');
+	if (auth)
+		buf_printf(b, "Authorization: %s\r\n", auth);
+	if (ctype && (r->body_len || (f & FZF_PAD)))
+		buf_printf(b, "Content-Type: %s\r\n", ctype);
+	if (f & FZF_PAD)
+		pad = BODY_MAX + !!(f & FZF_PAD_OVER);
+	pad = pad > r->body_len ? pad - r->body_len : 0;
+	if (f & FZF_EXPECT)
+		buf_printf(b, "Expect: 100-continue\r\n");
+	if (last)
+		buf_printf(b, "Connection: close\r\n");
+	else if (f & FZF_HTTP10)
+		buf_printf(b, "Connection: keep-alive\r\n");
+	if ((f & FZF_PAD_OVER) && !(f & FZF_PAD)) {
+		/* An absurd announced length: refused before the body. */
+		buf_printf(b, "Content-Length: %u\r\n\r\n", 17u << 20);
+		buf_add(b, r->body, r->body_len);
+		c->half_close = true;
+	} else if (f & FZF_CHUNKED && !(f & FZF_HTTP10)) {
+		struct buf body = { 0 };
+
+		buf_add(&body, r->body, r->body_len);
+		add_spaces(&body, pad);
+		buf_printf(b, "Transfer-Encoding: chunked\r\n\r\n");
+		add_chunked(b, body.p, body.len);
+		free(body.p);
+	} else {
+		if (r->body_len + pad)
+			buf_printf(b, "Content-Length: %zu\r\n", r->body_len + pad);
+		buf_printf(b, "\r\n");
+		buf_add(b, r->body, r->body_len);
+		add_spaces(b, pad);
+	}
+done:
+	c->n_req++;
+	if (memmem(b->p + start, b->len - start, "/v1/log", 7) ||
+	    memmem(b->p + start, b->len - start, "/v1/pool/compact", 16))
+		c->parks = true;
+}
+
+/* The value of header name in the block [p, end), or NULL. */
+static const char *header(const char *p, const char *end, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (const char *l = p; l && l < end;) {
+		const char *eol = memmem(l, (size_t)(end - l), "\r\n", 2);
+
+		if (!eol)
+			return NULL;
+		l = eol + 2;
+		if ((size_t)(end - l) > nl + 1 && strncasecmp(l, name, nl) == 0 &&
+		    l[nl] == ':')
+			return l + nl + 1;
+	}
+	return NULL;
+}
+
+static void check_json(const char *body, size_t len, const struct conn *c)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+
+	if (!tok)
+		die("out of memory");
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len)
+		die("a JSON reply does not parse: '%.*s'\nto: '%.*s'",
+		    (int)(len < 400 ? len : 400), body,
+		    (int)(c->out.len < 400 ? c->out.len : 400), c->out.p);
+	json_object_put(o);
+	json_tokener_free(tok);
+}
+
+/*
+ * The replies of one connection, in order (the server may close before
+ * answering them all). After a FZR_BYTES request only the status of the
+ * first is looked at: which reply answers a HEAD is not known.
+ */
+static void check_replies(const struct conn *c, const struct buf *in)
+{
+	const char *p = in->p, *end = p ? p + in->len : NULL;
+	size_t i = 0;
+
+	while (p && p < end) {
+		const char *hend = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+		const char *cl, *ct, *body;
+		unsigned int status;
+		size_t len = 0;
+
+		if (!hend)
+			return;		/* cut off at REPLY_MAX */
+		if (sscanf(p, "HTTP/1.%*c %u", &status) != 1)
+			die("a reply without a status line: '%.80s'", p);
+		if (status == 500)
+			die("500 (every expected failure has its own problem "
+			    "type): '%.*s'\nto: '%.*s'", (int)(end - p < 600 ?
+			    end - p : 600), p, (int)(c->out.len < 600 ?
+			    c->out.len : 600), c->out.p);
+		body = hend + 4;
+		if (c->raw)
+			return;
+		if (status == 100) {
+			p = body;
+			continue;
+		}
+		cl = header(p, hend + 2, "Content-Length");
+		ct = header(p, hend + 2, "Content-Type");
+		if (cl)
+			len = strtoul(cl, NULL, 10);
+		if (i < c->n_req && c->heads[i])
+			len = 0;
+		if (len > (size_t)(end - body))
+			return;
+		while (ct && *ct == ' ')
+			ct++;
+		if (len && ct && (strncmp(ct, "application/json", 16) == 0 ||
+				  strncmp(ct, "application/problem+json", 24) == 0))
+			check_json(body, len, c);
+		p = body + len;
+		i++;
+	}
+}
+
+/* A record published, so a long poll parked on the feed answers. */
+static void wake(void)
+{
+	struct buf reply = { 0 };
+
+	if (wakes++ % 2)
+		simple_request("DELETE", "/v1/dirs/fuzz-wake-5e1f", FZH_TOK_ADMIN,
+			       NULL, &reply);
+	else
+		simple_request("PUT", "/v1/dirs/fuzz-wake-5e1f", FZH_TOK_ADMIN,
+			       "{}", &reply);
+	free(reply.p);
+}
+
+/* Sends a connection's requests and reads its replies to the close. */
+static void exchange(const struct conn *c)
+{
+	struct buf in = { 0 };
+	int fd = connect_master();
+	bool done;
+
+	if (fd < 0)
+		die("cannot connect to the master: %s", strerror(errno));
+	send_all(fd, c->out.p, c->out.len);
+	if (c->half_close)
+		shutdown(fd, SHUT_WR);
+	/* A parked request answers only once woken: do not wait long. */
+	done = read_to_eof(fd, &in, c->parks ? 20 : 100);
+	for (int round = 1; !done && round < 100; round++) {
+		if (c->parks)
+			wake();
+		if (round == 50)
+			shutdown(fd, SHUT_WR);
+		/*
+		 * Bytes as they came may be a request still unfinished, and
+		 * the server waits for the rest (up to --idle-timeout) even
+		 * after the end of the stream: nothing more to see here.
+		 */
+		if (round == 2 && c->raw)
+			break;
+		done = read_to_eof(fd, &in, 100);
+	}
+	if (!done && !c->parks && !c->raw)
+		die("no reply within 10 s to: '%.*s'", (int)(c->out.len < 600 ?
+		    c->out.len : 600), c->out.p);
+	/*
+	 * The server holds what we gave up on until its timeouts; so many
+	 * that they crowd the connection limits, and a restart clears them
+	 * (a stop also answers the parked ones).
+	 */
+	gave_up += !done;
+	if (!done && ++abandoned >= ABANDONED_MAX) {
+		master_stop();
+		master_start();
+	}
+	close(fd);
+	check_replies(c, &in);
+	free(in.p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct request rqs[FZH_MAX_REQ];
+	size_t n = split(data, size, rqs);
+	struct conn c = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		bool last = i + 1 == n || !(rqs[i + 1].ctl[3] & FZF_SAME_CONN);
+
+		add_request(&c, &rqs[i], last);
+		if (!last)
+			continue;
+		exchange(&c);
+		free(c.out.p);
+		memset(&c, 0, sizeof(c));
+	}
+	/* Give a fence this input caused the moment to show. */
+	if (atomic_load(&fm.exited))
+		die("the master stopped by itself (exit %d; its log: %s)",
+		    fm.rc, log_path);
+	if (++inputs % reset_every == 0) {
+		master_stop();
+		master_start();
+	}
+	return 0;
+}
