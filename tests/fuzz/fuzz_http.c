@@ -26,7 +26,8 @@
  * before it. With
  * FUZZ_HTTP_RESET=1 every input gets a fresh master (slow; to reproduce a
  * crash input alone). FUZZ_HTTP_LOG names the file the master's own log
- * lines go to (default: the scratch directory, removed at exit).
+ * lines go to (default: the scratch directory, removed at exit);
+ * FUZZ_HTTP_TRACE=1 prints a line per reply (status, request line).
  *
  * Not covered: TLS (the master runs without), SIGHUP reloads, agents'
  * side of the API (http/client.c), and libmicrohttpd and json-c
@@ -88,6 +89,7 @@ static char pool_path[64], tokens_path[64], log_path[4096];
 static FILE *master_log;
 static unsigned long inputs, reset_every = 100, wakes, abandoned;
 static unsigned long restarts, gave_up;
+static bool trace;			/* FUZZ_HTTP_TRACE: a line per reply */
 static char port_arg[32];
 
 /* Says why on the real stderr (the master's lines go to master_log). */
@@ -311,9 +313,9 @@ static void master_start(void)
 	struct buf reply = { 0 };
 	uint64_t end;
 
-	/* A restart's log holds its own lines only. */
+	/* A restart's log holds its own lines only (a file; not /dev/null). */
 	fflush(master_log);
-	if (ftruncate(fileno(master_log), 0) < 0)
+	if (ftruncate(fileno(master_log), 0) < 0 && errno != EINVAL)
 		die("cannot truncate '%s': %s", log_path, strerror(errno));
 	format_pool();
 	fm.port = free_port();
@@ -394,6 +396,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (env && strtoul(env, NULL, 10) > 0)
 		reset_every = strtoul(env, NULL, 10);
+	trace = getenv("FUZZ_HTTP_TRACE") != NULL;
 	/*
 	 * SIGTERM and SIGHUP are the master's: blocked here before any
 	 * thread starts, so only its sigtimedwait() takes them.
@@ -445,6 +448,8 @@ struct request {
 struct conn {
 	struct buf out;			/* what is sent */
 	bool heads[FZH_MAX_REQ];	/* which requests are HEAD */
+	size_t starts[FZH_MAX_REQ];	/* where each begins in out */
+	unsigned char auths[FZH_MAX_REQ];	/* FZA_* */
 	size_t n_req;
 	bool raw;			/* a FZR_BYTES request: no reply check */
 	bool half_close;		/* shut the sending side after the bytes */
@@ -537,6 +542,8 @@ static void add_request(struct conn *c, const struct request *r, bool last)
 		goto done;
 	}
 	c->heads[c->n_req] = strcmp(method, "HEAD") == 0;
+	c->starts[c->n_req] = start;
+	c->auths[c->n_req] = (unsigned char)(r->ctl[1] % FZH_N_AUTH);
 	buf_printf(b, "%s ", method);
 	add_target(b, r);
 	buf_printf(b, " HTTP/1.%c\r\nHost: fuzz\r\n", f & FZF_HTTP10 ? '0' : '1');
@@ -598,7 +605,21 @@ static const char *header(const char *p, const char *end, const char *name)
 	return NULL;
 }
 
-static void check_json(const char *body, size_t len, const struct conn *c)
+__attribute__((format(printf, 2, 3), noreturn))
+static void die_on(const struct conn *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	die("%s\nto: '%.*s'", line, (int)(c->out.len < 600 ? c->out.len : 600),
+	    c->out.p);
+}
+
+static struct json_object *parse_json(const char *body, size_t len,
+				      const struct conn *c)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *o;
@@ -608,11 +629,130 @@ static void check_json(const char *body, size_t len, const struct conn *c)
 	o = json_tokener_parse_ex(tok, body, (int)len);
 	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) != len)
-		die("a JSON reply does not parse: '%.*s'\nto: '%.*s'",
-		    (int)(len < 400 ? len : 400), body,
-		    (int)(c->out.len < 400 ? c->out.len : 400), c->out.p);
-	json_object_put(o);
+		die_on(c, "a JSON reply does not parse: '%.*s'",
+		       (int)(len < 400 ? len : 400), body);
 	json_tokener_free(tok);
+	return o;
+}
+
+/* The identity a token of fuzz_http.h stands for: the master's rules. */
+enum who { WHO_NOBODY, WHO_ADMIN, WHO_T1, WHO_T2, WHO_AGENT };
+
+static enum who who_of(unsigned int auth)
+{
+	switch (auth) {
+	case FZA_ADMIN:
+	case FZA_LOWER:		/* the scheme is case-insensitive */
+	case FZA_TRAILING:	/* spaces around the token are dropped */
+	case FZA_TWO_SPACES:
+		return WHO_ADMIN;
+	case FZA_T1:
+		return WHO_T1;
+	case FZA_T2:
+		return WHO_T2;
+	case FZA_AGENT:
+		return WHO_AGENT;
+	}
+	return WHO_NOBODY;
+}
+
+static bool starts_with(const char *s, size_t n, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+
+	return n >= pl && memcmp(s, prefix, pl) == 0;
+}
+
+static bool is(const char *s, size_t n, const char *word)
+{
+	return n == strlen(word) && memcmp(s, word, n) == 0;
+}
+
+/* Every value of key in o, at any depth, passes ok(value, arg). */
+static const char *bad_value(struct json_object *o, const char *key,
+			     bool (*ok)(const char *v, const char *arg),
+			     const char *arg)
+{
+	const char *bad = NULL;
+
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t k = 0; !bad && k < json_object_array_length(o); k++)
+			bad = bad_value(json_object_array_get_idx(o, k), key, ok,
+					arg);
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			if (!bad && strcmp(k, key) == 0 &&
+			    json_object_is_type(v, json_type_string) &&
+			    !ok(json_object_get_string(v), arg))
+				bad = json_object_get_string(v);
+			if (!bad)
+				bad = bad_value(v, key, ok, arg);
+		}
+	}
+	return bad;
+}
+
+/* "/t1" or below it. */
+static bool in_tree(const char *v, const char *tenant)
+{
+	size_t tl = strlen(tenant);
+
+	return v[0] == '/' && strncmp(v + 1, tenant, tl) == 0 &&
+	       (v[tl + 1] == '\0' || v[tl + 1] == '/');
+}
+
+static bool same(const char *v, const char *tenant)
+{
+	return strcmp(v, tenant) == 0;
+}
+
+/*
+ * What a success may show to whom (docs/master.md, "Tokens"): without a
+ * valid token only /healthz; an agent token heartbeats and reads the
+ * feed; a tenant token sees paths at or below its own top directory and
+ * its own tenant only, and nothing of the pool, agents or devices.
+ */
+static void check_scope(const struct conn *c, size_t i, unsigned int status,
+			const char *body, size_t len)
+{
+	const char *rl = c->out.p + c->starts[i];
+	const char *target = strchr(rl, ' ') + 1;
+	size_t n = strcspn(target, " ?");
+	enum who who = who_of(c->auths[i]);
+	const char *tenant = who == WHO_T1 ? FZH_TENANT1 : FZH_TENANT2;
+	struct json_object *o;
+	const char *bad;
+
+	if (status < 200 || status > 299 || who == WHO_ADMIN ||
+	    is(target, n, "/healthz"))
+		return;
+	/* Where the server may see another target than this one. */
+	for (const char *t = target; *t != ' '; t++)
+		if (*t < 0x21 || *t > 0x7e)
+			return;
+	if (who == WHO_NOBODY)
+		die_on(c, "%u without a valid token", status);
+	if (who == WHO_AGENT) {
+		if (!is(target, n, "/v1/log") &&
+		    !(starts_with(target, n, "/v1/agents/") &&
+		      n >= 10 && memcmp(target + n - 10, "/heartbeat", 10) == 0))
+			die_on(c, "%u to an agent token", status);
+		return;
+	}
+	if (!starts_with(target, n, "/v1/files") &&
+	    !starts_with(target, n, "/v1/dirs") &&
+	    !starts_with(target, n, "/v1/tenants"))
+		die_on(c, "%u to a tenant token", status);
+	if (!len || c->heads[i])
+		return;
+	o = parse_json(body, len, c);
+	if (starts_with(target, n, "/v1/tenants"))
+		bad = bad_value(o, "tenant", same, tenant);
+	else
+		bad = bad_value(o, "path", in_tree, tenant);
+	if (bad)
+		die_on(c, "tenant %s was shown '%s'", tenant, bad);
+	json_object_put(o);
 }
 
 /*
@@ -636,13 +776,15 @@ static void check_replies(const struct conn *c, const struct buf *in)
 		if (sscanf(p, "HTTP/1.%*c %u", &status) != 1)
 			die("a reply without a status line: '%.80s'", p);
 		if (status == 500)
-			die("500 (every expected failure has its own problem "
-			    "type): '%.*s'\nto: '%.*s'", (int)(end - p < 600 ?
-			    end - p : 600), p, (int)(c->out.len < 600 ?
-			    c->out.len : 600), c->out.p);
+			die_on(c, "500 (every expected failure has its own "
+			       "problem type): '%.*s'", (int)(end - p < 600 ?
+			       end - p : 600), p);
 		body = hend + 4;
-		if (c->raw)
+		if (c->raw) {
+			if (trace)
+				printf("fuzz_http: %u (raw bytes)\n", status);
 			return;
+		}
 		if (status == 100) {
 			p = body;
 			continue;
@@ -655,11 +797,20 @@ static void check_replies(const struct conn *c, const struct buf *in)
 			len = 0;
 		if (len > (size_t)(end - body))
 			return;
+		if (trace && i < c->n_req) {
+			const char *rl = c->out.p + c->starts[i];
+
+			printf("fuzz_http: %u %.*s: %.*s\n", status,
+			       (int)strcspn(rl, "\r\n"), rl,
+			       (int)(len < 300 ? len : 300), body);
+		}
 		while (ct && *ct == ' ')
 			ct++;
 		if (len && ct && (strncmp(ct, "application/json", 16) == 0 ||
 				  strncmp(ct, "application/problem+json", 24) == 0))
-			check_json(body, len, c);
+			json_object_put(parse_json(body, len, c));
+		if (i < c->n_req)
+			check_scope(c, i, status, body, len);
 		p = body + len;
 		i++;
 	}
