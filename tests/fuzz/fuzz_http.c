@@ -176,6 +176,26 @@ static void *master_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A connect() that a signal interrupted (libFuzzer's timer ticks every
+ * second) goes on by itself: wait for it.
+ */
+static bool connected(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	while (poll(&p, 1, 10000) < 0)
+		if (errno != EINTR)
+			return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+		errno = err ? err : errno;
+		return false;
+	}
+	return true;
+}
+
 static int connect_master(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
@@ -189,7 +209,8 @@ static int connect_master(void)
 		die("socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	    !(errno == EINTR && connected(fd))) {
 		close(fd);
 		return -1;
 	}
@@ -311,7 +332,9 @@ static unsigned int simple_request(const char *method, const char *target,
 static void master_start(void)
 {
 	struct buf reply = { 0 };
+	sigset_t alrm, old;
 	uint64_t end;
+	int r;
 
 	/* A restart's log holds its own lines only (a file; not /dev/null). */
 	fflush(master_log);
@@ -322,7 +345,17 @@ static void master_start(void)
 	snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", fm.port);
 	atomic_store(&fm.exited, false);
 	abandoned = 0;
-	if (pthread_create(&fm.thread, NULL, master_thread, NULL))
+	/*
+	 * libFuzzer's timer (SIGALRM) is for this thread: in the master's
+	 * threads, which inherit this mask, it would only interrupt system
+	 * calls a real master never sees interrupted.
+	 */
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alrm, &old);
+	r = pthread_create(&fm.thread, NULL, master_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
 		die("cannot start the master's thread");
 	fm.running = true;
 	restarts++;
@@ -626,10 +659,14 @@ static struct json_object *parse_json(const char *body, size_t len,
 
 	if (!tok)
 		die("out of memory");
+	/* RFC 8259: JSON between systems is UTF-8; clients decode it so. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+				    JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, body, (int)len);
 	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) != len)
-		die_on(c, "a JSON reply does not parse: '%.*s'",
+		die_on(c, "a JSON reply does not parse (%s): '%.*s'",
+		       json_tokener_error_desc(json_tokener_get_error(tok)),
 		       (int)(len < 400 ? len : 400), body);
 	json_tokener_free(tok);
 	return o;
