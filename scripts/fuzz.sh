@@ -14,7 +14,7 @@
 #
 # usage: scripts/fuzz.sh [SECONDS]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 secs=${1:-30}
 out=build/fuzz
 CLANG=${CLANG:-clang}
@@ -40,11 +40,12 @@ case $secs in
 esac
 command -v "$CLANG" >/dev/null ||
 	missing "clang not found (apt-get install clang libclang-rt-14-dev)"
-# The pool target needs the first two; the master all of them.
-pkgs="libisal uuid json-c libmicrohttpd libsystemd inih libcxl libdaxctl libndctl"
-pkg_cflags=$(pkg-config --cflags $pkgs 2>/dev/null) &&
-pkg_libs=$(pkg-config --libs $pkgs 2>/dev/null) ||
-	missing "pkg-config does not find all of: $pkgs (make deps installs them)"
+# The library needs libisal and uuid; the master all of them.
+pkgs=(libisal uuid json-c libmicrohttpd libsystemd inih libcxl libdaxctl libndctl)
+if ! pkg_cflags=$(pkg-config --cflags "${pkgs[@]}" 2>/dev/null) ||
+   ! pkg_libs=$(pkg-config --libs "${pkgs[@]}" 2>/dev/null); then
+	missing "pkg-config does not find all of: ${pkgs[*]} (make deps installs them)"
+fi
 mkdir -p "$out/corpus" "$out/corpus-http" "$out/artifacts" "$out/obj"
 
 # libFuzzer ships in compiler-rt; check the link before blaming our code.
@@ -55,6 +56,7 @@ printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)\n{ (
 # shellcheck disable=SC2206
 flags=(-std=gnu11 -g -O1 -D_GNU_SOURCE -Ifamfsd -Ifamfsd/lib -Ikmod/uapi -Icxl
        $pkg_cflags -Wall -Wextra -Wshadow -fno-omit-frame-pointer)
+# shellcheck disable=SC2054
 san=(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all)
 # shellcheck disable=SC2206
 libs=($pkg_libs -lpthread)
@@ -168,7 +170,9 @@ run() {
 	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)|^fuzz_http:' "$log"
 	if [ $rc -ne 0 ]; then
 		grep -E -A40 '^==[0-9]+==|runtime error|ALARM|deadly signal|^fuzz_http:' "$log" | head -60
-		ls -1 "$out/artifacts" | grep "^$name-" | tail -5 | sed 's/^/fuzz: artifact: /'
+		# shellcheck disable=SC2012
+		ls -1t "$out/artifacts/$name"-* 2>/dev/null | head -5 |
+			sed 's/^/fuzz: artifact: /'
 		[ "$name" = fuzz_http ] && tail -20 "$out/http-master.log" | sed 's/^/fuzz: master: /'
 		echo "fuzz: $name: libFuzzer exited $rc (full log: $log)"
 		failed=$((failed + 1))
@@ -182,6 +186,9 @@ half=$((secs / 2))
 run fuzz_pool "$half" "$out/corpus" "$out/pool.dict" 65536 10
 # Each input is a few requests, some of which wait (a long poll, a
 # compaction); a reply that never comes is a finding of its own at 10 s.
+# Its pool and token file go in a scratch directory under $out/tmp, which
+# a crash leaves behind.
+rm -rf "$out/tmp" && mkdir -p "$out/tmp"
 run fuzz_http $((secs - half)) "$out/corpus-http" "$out/http.dict" 8192 30 \
-	FUZZ_HTTP_LOG="$out/http-master.log"
+	FUZZ_HTTP_LOG="$out/http-master.log" TMPDIR="$PWD/$out/tmp"
 finish "$passed" "$failed"

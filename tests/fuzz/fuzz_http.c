@@ -84,8 +84,8 @@ static struct {
 	int argc;
 } fm;
 
-static char scratch[] = "/tmp/famfsd-fuzz-http-XXXXXX";
-static char pool_path[64], tokens_path[64], log_path[4096];
+static char scratch[4096];		/* $TMPDIR/famfsd-fuzz-http-XXXXXX */
+static char pool_path[4200], tokens_path[4200], log_path[4200];
 static FILE *master_log;
 static unsigned long inputs, reset_every = 100, wakes, abandoned;
 static unsigned long restarts, gave_up;
@@ -439,8 +439,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	env = getenv("TMPDIR");
+	snprintf(scratch, sizeof(scratch), "%s/famfsd-fuzz-http-XXXXXX",
+		 env && *env ? env : "/tmp");
 	if (!mkdtemp(scratch))
-		die("mkdtemp: %s", strerror(errno));
+		die("mkdtemp '%s': %s", scratch, strerror(errno));
 	snprintf(pool_path, sizeof(pool_path), "%s/pool", scratch);
 	snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", scratch);
 	write_file(tokens_path,
