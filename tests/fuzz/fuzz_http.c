@@ -490,6 +490,8 @@ struct conn {
 	bool raw;			/* a FZR_BYTES request: no reply check */
 	bool half_close;		/* shut the sending side after the bytes */
 	bool parks;			/* a long poll or a compaction wait */
+	bool concurrent;		/* sent before earlier replies are read */
+	int fd;
 };
 
 static size_t split(const uint8_t *data, size_t size, struct request *rqs)
@@ -870,25 +872,30 @@ static void wake(void)
 	free(reply.p);
 }
 
-/* Sends a connection's requests and reads its replies to the close. */
-static void exchange(const struct conn *c)
+/* Connects and sends a connection's requests. */
+static void conn_send(struct conn *c)
+{
+	c->fd = connect_master();
+	if (c->fd < 0)
+		die("cannot connect to the master: %s", strerror(errno));
+	send_all(c->fd, c->out.p, c->out.len);
+	if (c->half_close)
+		shutdown(c->fd, SHUT_WR);
+}
+
+/* Reads a connection's replies to the close, checks them, frees it. */
+static void conn_finish(struct conn *c)
 {
 	struct buf in = { 0 };
-	int fd = connect_master();
 	bool done;
 
-	if (fd < 0)
-		die("cannot connect to the master: %s", strerror(errno));
-	send_all(fd, c->out.p, c->out.len);
-	if (c->half_close)
-		shutdown(fd, SHUT_WR);
 	/* A parked request answers only once woken: do not wait long. */
-	done = read_to_eof(fd, &in, c->parks ? 20 : 100);
+	done = read_to_eof(c->fd, &in, c->parks ? 20 : 100);
 	for (int round = 1; !done && round < 100; round++) {
 		if (c->parks)
 			wake();
 		if (round == 50)
-			shutdown(fd, SHUT_WR);
+			shutdown(c->fd, SHUT_WR);
 		/*
 		 * Bytes as they came may be a request still unfinished, and
 		 * the server waits for the rest (up to --idle-timeout) even
@@ -896,7 +903,7 @@ static void exchange(const struct conn *c)
 		 */
 		if (round == 2 && c->raw)
 			break;
-		done = read_to_eof(fd, &in, 100);
+		done = read_to_eof(c->fd, &in, 100);
 	}
 	if (!done && !c->parks && !c->raw)
 		die("no reply within 10 s to: '%.*s'", (int)(c->out.len < 600 ?
@@ -911,27 +918,36 @@ static void exchange(const struct conn *c)
 		master_stop();
 		master_start();
 	}
-	close(fd);
+	close(c->fd);
 	check_replies(c, &in);
 	free(in.p);
+	free(c->out.p);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct request rqs[FZH_MAX_REQ];
-	size_t n = split(data, size, rqs);
-	struct conn c = { 0 };
+	struct conn conns[FZH_MAX_REQ];
+	size_t n = split(data, size, rqs), nc = 0, done = 0;
 
+	memset(conns, 0, sizeof(conns));
 	for (size_t i = 0; i < n; i++) {
 		bool last = i + 1 == n || !(rqs[i + 1].ctl[3] & FZF_SAME_CONN);
+		struct conn *c = &conns[nc];
 
-		add_request(&c, &rqs[i], last);
+		if (!c->n_req)
+			c->concurrent = rqs[i].ctl[0] & FZH_CONCURRENT;
+		add_request(c, &rqs[i], last);
 		if (!last)
 			continue;
-		exchange(&c);
-		free(c.out.p);
-		memset(&c, 0, sizeof(c));
+		/* In flight together with those before it, or after them. */
+		while (!c->concurrent && done < nc)
+			conn_finish(&conns[done++]);
+		conn_send(c);
+		nc++;
 	}
+	while (done < nc)
+		conn_finish(&conns[done++]);
 	/* Give a fence this input caused the moment to show. */
 	if (atomic_load(&fm.exited))
 		die("the master stopped by itself (exit %d; its log: %s)",

@@ -7,7 +7,10 @@
  * An input is up to FZH_MAX_REQ requests separated by FZH_SEP. A request
  * is FZH_CTL control bytes, a line (up to the first '\n') and a body (the
  * rest):
- *   ctl[0]  method, fzh_methods[ctl[0] % FZH_N_METHODS]
+ *   ctl[0]  method, fzh_methods[ctl[0] % FZH_N_METHODS]; with bit 7
+ *           (FZH_CONCURRENT) on a connection's first request, that
+ *           connection is sent before the replies of those before it
+ *           are read, so their requests are in flight at once
  *   ctl[1]  Authorization header, fzh_auth[ctl[1] % FZH_N_AUTH]
  *   ctl[2]  route template, fzh_routes[ctl[2] % FZH_N_ROUTES]: the line up
  *           to its first '?' goes between the template's prefix and
@@ -26,6 +29,7 @@
 #define FZH_SEP		"\n=====\n"
 #define FZH_CTL		4u
 #define FZH_MAX_REQ	8u
+#define FZH_CONCURRENT	0x80u
 
 enum { FZM_GET, FZM_HEAD, FZM_PUT, FZM_POST, FZM_DELETE, FZM_OPTIONS,
        FZM_PATCH, FZM_LOWER_GET };

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "famfsd_format.h"
 #include "fuzz_http.h"
 
 struct seed_req {
@@ -43,6 +44,9 @@ struct seed_req {
 	"[\"mem0\"],\"path\":\"/dev/dax0.0\",\"pool_capable\":true,\"problems\":[]}]}"
 
 #define R(m, a, r, f, l, b) { FZM_##m, FZA_##a, FZR_##r, f, l, b }
+/* The same, its connection in flight with the ones before it. */
+#define C(m, a, r, f, l, b) \
+	{ FZM_##m | FZH_CONCURRENT, FZA_##a, FZR_##r, f, l, b }
 
 struct seed {
 	const char *name;
@@ -238,6 +242,45 @@ static const struct seed seeds[] = {
 		R(PUT, ADMIN, DIRS, 0, "w", ""),
 		R(GET, AGENT, LOG, 0, "?after=1&wait=1", "") } },
 	{ "log-past-end", { R(GET, AGENT, LOG, 0, "?after=1000&wait=5", "") } },
+	{ "concurrent-creates", {
+		R(PUT, ADMIN, DIRS, 0, "cc", ""),
+		R(PUT, ADMIN, FILES, 0, "cc/1", "{\"size\":65536}"),
+		C(PUT, ADMIN, FILES, 0, "cc/2", "{\"size\":65536}"),
+		C(DELETE, ADMIN, FILES, 0, "cc/1", ""),
+		C(PUT, ADMIN, FILES, 0, "cc/1", "{\"size\":131072}"),
+		C(DELETE, ADMIN, DIRS, 0, "cc", ""),
+		C(GET, ADMIN, DIRS, 0, "cc", "") } },
+	{ "concurrent-poll", {
+		R(GET, AGENT, LOG, 0, "?after=0&wait=2", ""),
+		C(PUT, ADMIN, DIRS, 0, "cp", ""),
+		C(GET, AGENT, LOG, 0, "?after=1&wait=2", ""),
+		C(DELETE, ADMIN, DIRS, 0, "cp", "") } },
+	{ "concurrent-compact", {
+		R(PUT, ADMIN, FILES, 0, "k1", "{\"size\":65536}"),
+		R(POST, ADMIN, COMPACT, 0, "", ""),
+		C(DELETE, ADMIN, FILES, 0, "k1", ""),
+		C(POST, ADMIN, COMPACT, 0, "", ""),
+		C(PUT, ADMIN, FILES, 0, "k2", "{\"size\":65536}"),
+		C(GET, AGENT, LOG, 0, "?after=2&wait=1", "") } },
+	{ "concurrent-heartbeat-evict", {
+		R(PUT, ADMIN, FILES, 0, "he", "{\"size\":65536}"),
+		R(POST, AGENT, HEARTBEAT, 0, "ag9",
+		  "{\"host\":\"h\",\"address\":\"\",\"applied_seq\":1,"
+		  "\"generation\":1,\"open_inos\":[2]}"),
+		C(DELETE, ADMIN, FILES, 0, "he", ""),
+		C(DELETE, ADMIN, AGENT, 0, "ag9", ""),
+		C(POST, AGENT, HEARTBEAT, 0, "ag9",
+		  "{\"host\":\"h\",\"address\":\"\",\"applied_seq\":2,"
+		  "\"generation\":1,\"open_inos\":[]}"),
+		C(PUT, ADMIN, FILES, 0, "he", "{\"size\":65536}") } },
+	{ "concurrent-quota", {
+		R(PUT, ADMIN, DIRS, 0, "t2", ""),
+		R(PUT, T2, FILES, 0, "t2/a", "{\"size\":65536}"),
+		C(PUT, ADMIN, QUOTA, 0, "t2",
+		  "{\"max_bytes\":65536,\"max_files\":1}"),
+		C(PUT, T2, FILES, 0, "t2/b", "{\"size\":65536}"),
+		C(DELETE, T2, FILES, 0, "t2/a", ""),
+		C(GET, T2, TENANT, 0, "t2", "") } },
 	{ "not-found", { R(GET, ADMIN, TARGET, 0, "/v2/files/x", "") } },
 	{ "target-star", { R(OPTIONS, NONE, TARGET, 0, "*", "") } },
 	{ "target-absolute", { R(GET, NONE, TARGET, 0,
@@ -274,17 +317,79 @@ static const struct seed seeds[] = {
 		"Host: x\nConnection: close\n\n") } },
 };
 
-static void put(const char *dir, const struct seed *s)
+static FILE *create(const char *dir, const char *name)
 {
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/seed-%s", dir, s->name);
+	snprintf(path, sizeof(path), "%s/seed-%s", dir, name);
 	f = fopen(path, "wb");
 	if (!f) {
 		fprintf(stderr, "mkseed_http: cannot write '%s'\n", path);
 		exit(1);
 	}
+	return f;
+}
+
+static void close_seed(FILE *f)
+{
+	if (fclose(f) != 0) {
+		fprintf(stderr, "mkseed_http: cannot write a seed\n");
+		exit(1);
+	}
+}
+
+/* names components of len bytes joined by '/', then tail. */
+static void put_long(const char *dir, const char *name, unsigned char method,
+		     unsigned char route, unsigned int names, unsigned int len,
+		     const char *tail, const char *body)
+{
+	FILE *f = create(dir, name);
+
+	fputc(method, f);
+	fputc(FZA_ADMIN, f);
+	fputc(route, f);
+	fputc(0, f);
+	for (unsigned int i = 0; i < names; i++) {
+		if (i)
+			fputc('/', f);
+		for (unsigned int k = 0; k < len; k++)
+			fputc('a' + (int)(i % 26), f);
+	}
+	fprintf(f, "%s\n%s", tail, body);
+	close_seed(f);
+}
+
+/* At the limits: path, component, tenant, router segment. */
+static int put_limits(const char *dir)
+{
+	put_long(dir, "path-max", FZM_GET, FZR_FILES, 16, FAMFS_NAME_MAX,
+		 "", "");
+	put_long(dir, "path-max-slash", FZM_GET, FZR_DIRS, 16, FAMFS_NAME_MAX,
+		 "/", "");
+	put_long(dir, "path-over-max", FZM_GET, FZR_FILES, 16, FAMFS_NAME_MAX,
+		 "b", "");
+	put_long(dir, "name-max", FZM_PUT, FZR_FILES, 1, FAMFS_NAME_MAX, "",
+		 "{\"size\":1}");
+	put_long(dir, "name-over-max", FZM_PUT, FZR_DIRS, 1, FAMFS_NAME_MAX + 1,
+		 "", "");
+	put_long(dir, "tenant-max", FZM_PUT, FZR_QUOTA, 1, FAMFS_TENANT_MAX, "",
+		 "{\"max_bytes\":1,\"max_files\":1}");
+	put_long(dir, "tenant-over-max", FZM_GET, FZR_TENANT, 1,
+		 FAMFS_TENANT_MAX + 1, "", "");
+	put_long(dir, "agent-id-max", FZM_DELETE, FZR_AGENT, 1, 128, "", "");
+	/* Longer than the router's segment buffer. */
+	put_long(dir, "segment-over-buffer", FZM_DELETE, FZR_AGENT, 1, 1100,
+		 "", "");
+	put_long(dir, "segment-over-buffer-quota", FZM_PUT, FZR_QUOTA, 1, 1100,
+		 "", "{\"max_bytes\":1,\"max_files\":1}");
+	return 10;
+}
+
+static void put(const char *dir, const struct seed *s)
+{
+	FILE *f = create(dir, s->name);
+
 	for (size_t i = 0; i < FZH_MAX_REQ && s->reqs[i].line; i++) {
 		const struct seed_req *r = &s->reqs[i];
 
@@ -296,10 +401,7 @@ static void put(const char *dir, const struct seed *s)
 		fputc(r->flags, f);
 		fprintf(f, "%s\n%s", r->line, r->body);
 	}
-	if (fclose(f) != 0) {
-		fprintf(stderr, "mkseed_http: cannot write '%s'\n", path);
-		exit(1);
-	}
+	close_seed(f);
 }
 
 int main(int argc, char **argv)
@@ -312,6 +414,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++)
 		put(argv[1], &seeds[i]);
+	n += (size_t)put_limits(argv[1]);
 	printf("mkseed_http: %zu seeds in %s\n", n, argv[1]);
 	return 0;
 }
