@@ -491,6 +491,7 @@ struct conn {
 	bool half_close;		/* shut the sending side after the bytes */
 	bool parks;			/* a long poll or a compaction wait */
 	bool concurrent;		/* sent before earlier replies are read */
+	bool reload;			/* SIGHUP to the master once sent */
 	int fd;
 };
 
@@ -567,7 +568,7 @@ static void add_request(struct conn *c, const struct request *r, bool last)
 {
 	unsigned int f = r->ctl[3];
 	const char *method = fzh_methods[r->ctl[0] % FZH_N_METHODS];
-	const char *auth = fzh_auth[r->ctl[1] % FZH_N_AUTH];
+	const char *auth = fzh_auth[(r->ctl[1] & ~FZH_RELOAD) % FZH_N_AUTH];
 	const char *ctype = fzh_ctypes[(f & FZF_CTYPE_MASK) >> 1];
 	size_t start = c->out.len, pad = 0;
 	struct buf *b = &c->out;
@@ -581,7 +582,8 @@ static void add_request(struct conn *c, const struct request *r, bool last)
 	}
 	c->heads[c->n_req] = strcmp(method, "HEAD") == 0;
 	c->starts[c->n_req] = start;
-	c->auths[c->n_req] = (unsigned char)(r->ctl[1] % FZH_N_AUTH);
+	c->auths[c->n_req] = (unsigned char)((r->ctl[1] & ~FZH_RELOAD) %
+					     FZH_N_AUTH);
 	buf_printf(b, "%s ", method);
 	add_target(b, r);
 	buf_printf(b, " HTTP/1.%c\r\nHost: fuzz\r\n", f & FZF_HTTP10 ? '0' : '1');
@@ -935,8 +937,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool last = i + 1 == n || !(rqs[i + 1].ctl[3] & FZF_SAME_CONN);
 		struct conn *c = &conns[nc];
 
-		if (!c->n_req)
+		if (!c->n_req) {
 			c->concurrent = rqs[i].ctl[0] & FZH_CONCURRENT;
+			c->reload = rqs[i].ctl[1] & FZH_RELOAD;
+		}
 		add_request(c, &rqs[i], last);
 		if (!last)
 			continue;
@@ -944,6 +948,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (!c->concurrent && done < nc)
 			conn_finish(&conns[done++]);
 		conn_send(c);
+		/* The same token file again, swapped in under lookups. */
+		if (c->reload && fm.running)
+			pthread_kill(fm.thread, SIGHUP);
 		nc++;
 	}
 	while (done < nc)

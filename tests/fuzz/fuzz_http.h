@@ -11,7 +11,10 @@
  *           (FZH_CONCURRENT) on a connection's first request, that
  *           connection is sent before the replies of those before it
  *           are read, so their requests are in flight at once
- *   ctl[1]  Authorization header, fzh_auth[ctl[1] % FZH_N_AUTH]
+ *   ctl[1]  Authorization header, fzh_auth[(ctl[1] & ~FZH_RELOAD) %
+ *           FZH_N_AUTH]; with FZH_RELOAD on a connection's first request,
+ *           the master gets a SIGHUP (a reload of its token file) once
+ *           that connection is sent
  *   ctl[2]  route template, fzh_routes[ctl[2] % FZH_N_ROUTES]: the line up
  *           to its first '?' goes between the template's prefix and
  *           suffix, the '?' and what follows after the suffix; FZR_TARGET
@@ -29,7 +32,8 @@
 #define FZH_SEP		"\n=====\n"
 #define FZH_CTL		4u
 #define FZH_MAX_REQ	8u
-#define FZH_CONCURRENT	0x80u
+#define FZH_CONCURRENT	0x80u		/* in ctl[0] */
+#define FZH_RELOAD	0x80u		/* in ctl[1] */
 
 enum { FZM_GET, FZM_HEAD, FZM_PUT, FZM_POST, FZM_DELETE, FZM_OPTIONS,
        FZM_PATCH, FZM_LOWER_GET };

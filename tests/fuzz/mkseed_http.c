@@ -281,6 +281,12 @@ static const struct seed seeds[] = {
 		C(PUT, T2, FILES, 0, "t2/b", "{\"size\":65536}"),
 		C(DELETE, T2, FILES, 0, "t2/a", ""),
 		C(GET, T2, TENANT, 0, "t2", "") } },
+	{ "reload", {
+		R(GET, ADMIN, POOL, 0, "", ""),
+		{ FZM_GET | FZH_CONCURRENT, FZA_T1 | FZH_RELOAD, FZR_TENANT, 0,
+		  "t1", "" },
+		C(POST, AGENT, HEARTBEAT, 0, "ag10", HB_BODY("ag10")),
+		C(GET, ADMIN, AGENTS, 0, "", "") } },
 	{ "not-found", { R(GET, ADMIN, TARGET, 0, "/v2/files/x", "") } },
 	{ "target-star", { R(OPTIONS, NONE, TARGET, 0, "*", "") } },
 	{ "target-absolute", { R(GET, NONE, TARGET, 0,
