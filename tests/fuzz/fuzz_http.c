@@ -222,18 +222,24 @@ struct buf {
 	size_t len, cap;
 };
 
+/* Room for n more bytes and a NUL. */
+static void buf_reserve(struct buf *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+
+	if (b->len + n + 1 <= b->cap)
+		return;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	b->p = realloc(b->p, cap);
+	if (!b->p)
+		die("out of memory");
+	b->cap = cap;
+}
+
 static void buf_add(struct buf *b, const void *p, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		if (!b->p)
-			die("out of memory");
-		b->cap = cap;
-	}
+	buf_reserve(b, n);
 	memcpy(b->p + b->len, p, n);
 	b->len += n;
 	b->p[b->len] = '\0';
@@ -540,6 +546,7 @@ static void add_spaces(struct buf *b, size_t n)
 
 	if (!spaces[0])
 		memset(spaces, ' ', sizeof(spaces));
+	buf_reserve(b, n);
 	for (size_t k; n; n -= k) {
 		k = n < sizeof(spaces) ? n : sizeof(spaces);
 		buf_add(b, spaces, k);
@@ -570,6 +577,7 @@ static void add_request(struct conn *c, const struct request *r, bool last)
 	const char *method = fzh_methods[r->ctl[0] % FZH_N_METHODS];
 	const char *auth = fzh_auth[(r->ctl[1] & ~FZH_RELOAD) % FZH_N_AUTH];
 	const char *ctype = fzh_ctypes[(f & FZF_CTYPE_MASK) >> 1];
+	unsigned int size = FZH_SIZE(r->ctl[0]);
 	size_t start = c->out.len, pad = 0;
 	struct buf *b = &c->out;
 
@@ -589,18 +597,18 @@ static void add_request(struct conn *c, const struct request *r, bool last)
 	buf_printf(b, " HTTP/1.%c\r\nHost: fuzz\r\n", f & FZF_HTTP10 ? '0' : '1');
 	if (auth)
 		buf_printf(b, "Authorization: %s\r\n", auth);
-	if (ctype && (r->body_len || (f & FZF_PAD)))
-		buf_printf(b, "Content-Type: %s\r\n", ctype);
-	if (f & FZF_PAD)
-		pad = BODY_MAX + !!(f & FZF_PAD_OVER);
+	if (size == FZS_AT_LIMIT || size == FZS_OVER_LIMIT)
+		pad = BODY_MAX + (size == FZS_OVER_LIMIT);
 	pad = pad > r->body_len ? pad - r->body_len : 0;
+	if (ctype && (r->body_len || pad))
+		buf_printf(b, "Content-Type: %s\r\n", ctype);
 	if (f & FZF_EXPECT)
 		buf_printf(b, "Expect: 100-continue\r\n");
 	if (last)
 		buf_printf(b, "Connection: close\r\n");
 	else if (f & FZF_HTTP10)
 		buf_printf(b, "Connection: keep-alive\r\n");
-	if ((f & FZF_PAD_OVER) && !(f & FZF_PAD)) {
+	if (size == FZS_ABSURD) {
 		/* An absurd announced length: refused before the body. */
 		buf_printf(b, "Content-Length: %u\r\n\r\n", 17u << 20);
 		buf_add(b, r->body, r->body_len);
@@ -891,20 +899,23 @@ static void conn_finish(struct conn *c)
 	struct buf in = { 0 };
 	bool done;
 
-	/* A parked request answers only once woken: do not wait long. */
-	done = read_to_eof(c->fd, &in, c->parks ? 20 : 100);
+	/*
+	 * A parked request answers only once woken, so wake it soon: a
+	 * record too many costs a millisecond.
+	 */
+	done = read_to_eof(c->fd, &in, c->parks ? 2 : c->raw ? 50 : 100);
 	for (int round = 1; !done && round < 100; round++) {
-		if (c->parks)
-			wake();
-		if (round == 50)
-			shutdown(c->fd, SHUT_WR);
 		/*
 		 * Bytes as they came may be a request still unfinished, and
 		 * the server waits for the rest (up to --idle-timeout) even
 		 * after the end of the stream: nothing more to see here.
 		 */
-		if (round == 2 && c->raw)
+		if (c->raw)
 			break;
+		if (c->parks)
+			wake();
+		if (round == 50)
+			shutdown(c->fd, SHUT_WR);
 		done = read_to_eof(c->fd, &in, 100);
 	}
 	if (!done && !c->parks && !c->raw)

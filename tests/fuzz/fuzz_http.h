@@ -7,8 +7,9 @@
  * An input is up to FZH_MAX_REQ requests separated by FZH_SEP. A request
  * is FZH_CTL control bytes, a line (up to the first '\n') and a body (the
  * rest):
- *   ctl[0]  method, fzh_methods[ctl[0] % FZH_N_METHODS]; with bit 7
- *           (FZH_CONCURRENT) on a connection's first request, that
+ *   ctl[0]  bits 0-2: method, fzh_methods[ctl[0] % FZH_N_METHODS];
+ *           bits 3-6: the body's size, FZH_SIZE() below; bit 7
+ *           (FZH_CONCURRENT) on a connection's first request: that
  *           connection is sent before the replies of those before it
  *           are read, so their requests are in flight at once
  *   ctl[1]  Authorization header, fzh_auth[(ctl[1] & ~FZH_RELOAD) %
@@ -119,14 +120,19 @@ enum {
 	FZF_CHUNKED	= 1u << 3,	/* Transfer-Encoding: chunked, 2 chunks */
 	FZF_EXPECT	= 1u << 4,	/* Expect: 100-continue */
 	FZF_HTTP10	= 1u << 5,	/* HTTP/1.0 */
-	/*
-	 * FZF_PAD: the body padded with spaces to exactly the body limit
-	 * (1 MiB), with FZF_PAD_OVER one byte more; FZF_PAD_OVER alone
-	 * announces a 17 MiB Content-Length and sends only the body.
-	 */
-	FZF_PAD		= 1u << 6,
-	FZF_PAD_OVER	= 1u << 7,
+	/* bits 6 and 7: not used */
 };
+
+/*
+ * ctl[0] bits 3-6: the body's size. FZS_AT_LIMIT pads it with spaces to
+ * exactly the body limit (1 MiB), FZS_OVER_LIMIT to one byte more, and
+ * FZS_ABSURD announces a 17 MiB Content-Length and sends only the body;
+ * the other values leave it as it is (a megabyte costs some 10 ms: three
+ * values in sixteen are enough).
+ */
+#define FZH_SIZE(ctl0)	(((ctl0) >> 3) & 15u)
+#define FZH_SIZE_BITS(size)	((size) << 3)
+enum { FZS_ABSURD = 13, FZS_AT_LIMIT = 14, FZS_OVER_LIMIT = 15 };
 
 static const char *const fzh_ctypes[] = {
 	"application/json", NULL, "application/json; charset=utf-8",

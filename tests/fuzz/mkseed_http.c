@@ -44,6 +44,9 @@ struct seed_req {
 	"[\"mem0\"],\"path\":\"/dev/dax0.0\",\"pool_capable\":true,\"problems\":[]}]}"
 
 #define R(m, a, r, f, l, b) { FZM_##m, FZA_##a, FZR_##r, f, l, b }
+/* The same with a body of size FZS_<z>. */
+#define S(z, m, a, r, f, l, b) \
+	{ FZM_##m | FZH_SIZE_BITS(FZS_##z), FZA_##a, FZR_##r, f, l, b }
 /* The same, its connection in flight with the ones before it. */
 #define C(m, a, r, f, l, b) \
 	{ FZM_##m | FZH_CONCURRENT, FZA_##a, FZR_##r, f, l, b }
@@ -108,11 +111,13 @@ static const struct seed seeds[] = {
 		"{\"size\":8192}") } },
 	{ "file-put-http10", { R(PUT, ADMIN, FILES, FZF_HTTP10, "old",
 		"{\"size\":8192}") } },
-	{ "file-put-at-limit", { R(PUT, ADMIN, FILES, FZF_PAD, "pad",
+	{ "file-put-at-limit", { S(AT_LIMIT, PUT, ADMIN, FILES, 0, "pad",
 		"{\"size\":1}") } },
-	{ "file-put-over-limit", { R(PUT, ADMIN, FILES, FZF_PAD | FZF_PAD_OVER,
-		"pad", "{\"size\":1}") } },
-	{ "file-put-absurd-length", { R(PUT, ADMIN, FILES, FZF_PAD_OVER, "pad",
+	{ "file-put-over-limit", { S(OVER_LIMIT, PUT, ADMIN, FILES, 0, "pad",
+		"{\"size\":1}") } },
+	{ "file-put-chunked-over-limit", { S(OVER_LIMIT, PUT, ADMIN, FILES,
+		FZF_CHUNKED, "pad", "{\"size\":1}") } },
+	{ "file-put-absurd-length", { S(ABSURD, PUT, ADMIN, FILES, 0, "pad",
 		"{\"size\":1}") } },
 	{ "file-get", {
 		R(PUT, ADMIN, DIRS, 0, "g", ""),
