@@ -61,9 +61,13 @@ san=(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all)
 # shellcheck disable=SC2206
 libs=($pkg_libs -lpthread)
 lib_src=(famfsd/lib/*.c)
-# The master: every part of the daemon but main.c and the agent.
-daemon_src=(cxl/*.c famfsd/common/*.c famfsd/conf/*.c famfsd/http/server.c
-            famfsd/http/reply.c famfsd/master/*.c famfsd/master/api/*.c)
+# The master: every part of the daemon but main.c and the agent's (its
+# HTTP client, http/client.c, included).
+daemon_src=(cxl/*.c famfsd/common/*.c famfsd/conf/*.c famfsd/master/*.c
+            famfsd/master/api/*.c)
+for f in famfsd/http/*.c; do
+	[ "$f" = famfsd/http/client.c ] || daemon_src+=("$f")
+done
 own_src=(tests/fuzz/fuzz_pool.c tests/fuzz/mkseed.c tests/fuzz/fuzz_http.c
          tests/fuzz/mkseed_http.c)
 
