@@ -61,8 +61,8 @@ san=(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all)
 # shellcheck disable=SC2206
 libs=($pkg_libs -lpthread)
 lib_src=(famfsd/lib/*.c)
-# The master: every part of the daemon but main.c and the agent's (its
-# HTTP client, http/client.c, included).
+# The master: every part of the daemon but main.c and the agent (whose
+# HTTP client, http/client.c, stays out too).
 daemon_src=(cxl/*.c famfsd/common/*.c famfsd/conf/*.c famfsd/master/*.c
             famfsd/master/api/*.c)
 for f in famfsd/http/*.c; do
