@@ -16,8 +16,9 @@
  * the API promises never to do: a 500 (every failure the master expects
  * has its own problem type), a JSON reply that does not parse, a reply
  * that never comes (apart from a long poll or a compaction wait, which a
- * record published by the harness or, at last, a restart answers), and a
- * master that stops by itself (fenced).
+ * record published by the harness or, at last, a restart answers), a
+ * success shown to a token that may not see it, and a master that fences
+ * itself (a 503 fenced, or a stop).
  *
  * State: requests change the pool, so inputs see what earlier ones left.
  * The master is stopped and started on a freshly formatted pool every
@@ -860,6 +861,15 @@ static void check_replies(const struct conn *c, const struct buf *in)
 		}
 		while (ct && *ct == ' ')
 			ct++;
+		/*
+		 * Nothing here changes the pool underneath or takes its
+		 * lease; a compaction waiter of a master that stops is told
+		 * so with this type too, and that is no fence.
+		 */
+		if (status == 503 && memmem(body, len, "/problems/fenced", 16) &&
+		    !memmem(body, len, "the master is stopping", 22))
+			die_on(c, "the master is fenced: '%.*s'",
+			       (int)(len < 400 ? len : 400), body);
 		if (len && ct && (strncmp(ct, "application/json", 16) == 0 ||
 				  strncmp(ct, "application/problem+json", 24) == 0))
 			json_object_put(parse_json(body, len, c));
@@ -884,12 +894,35 @@ static void wake(void)
 	free(reply.p);
 }
 
+/*
+ * Why the master is not there. Its signal loop takes a SIGTERM sent to
+ * this process from outside (everything here blocks it), and stops as
+ * for a fence, but exits 0: that is no finding of this input.
+ */
+__attribute__((noreturn))
+static void master_gone(const char *what)
+{
+	uint64_t end = now_ms() + 10000;
+	int err = errno;
+
+	/* A stop closes the listening socket first: wait for its end. */
+	while (!atomic_load(&fm.exited) && now_ms() < end)
+		usleep(10000);
+	if (!atomic_load(&fm.exited))
+		die("%s: %s", what, strerror(err));
+	if (fm.rc == 0)
+		die("%s: the master stopped on a SIGTERM from outside this "
+		    "process, not by itself (its log: %s)", what, log_path);
+	die("%s: the master stopped by itself, exit %d (fenced? its log: "
+	    "%s)", what, fm.rc, log_path);
+}
+
 /* Connects and sends a connection's requests. */
 static void conn_send(struct conn *c)
 {
 	c->fd = connect_master();
 	if (c->fd < 0)
-		die("cannot connect to the master: %s", strerror(errno));
+		master_gone("cannot connect to the master");
 	send_all(c->fd, c->out.p, c->out.len);
 	if (c->half_close)
 		shutdown(c->fd, SHUT_WR);
@@ -970,8 +1003,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conn_finish(&conns[done++]);
 	/* Give a fence this input caused the moment to show. */
 	if (atomic_load(&fm.exited))
-		die("the master stopped by itself (exit %d; its log: %s)",
-		    fm.rc, log_path);
+		master_gone("the master stopped");
 	if (++inputs % reset_every == 0) {
 		master_stop();
 		master_start();
