@@ -95,6 +95,8 @@ static const struct seed seeds[] = {
 		"{\"size\":1,\"size\":2000000}") } },
 	{ "file-put-unknown-key", { R(PUT, ADMIN, FILES, 0, "x",
 		"{\"size\":1,\"colour\":\"red\"}") } },
+	{ "file-put-nul-key", { R(PUT, ADMIN, FILES, 0, "x",
+		"{\"size\\u0000x\":1}") } },
 	{ "file-put-trailing", { R(PUT, ADMIN, FILES, 0, "x",
 		"{\"size\":1} \r\n{}") } },
 	{ "file-put-bad-utf8", { R(PUT, ADMIN, FILES, 0, "x",
