@@ -365,7 +365,7 @@ static void test_roles(void **state)
 	assert_string_equal(stub_body_string("detail"), "missing bearer token");
 	dispatch("GET", "/v1/pool", TENANT);
 	assert_string_equal(stub_body_string("detail"),
-			    "a tenant token may not GET /v1/pool");
+			    "tenant tokens may not GET /v1/pool");
 }
 
 int main(void)

@@ -186,7 +186,7 @@ static bool authorize(struct http_req *rq, const struct api_method *am,
 	}
 	if (!(rq->who->role & am->roles)) {
 		*reply = http_reply_problem(rq, PROB_FORBIDDEN,
-					    "a %s token may not %s %s",
+					    "%s tokens may not %s %s",
 					    auth_role_name(rq->who->role),
 					    rq->method, rq->path);
 		return false;
