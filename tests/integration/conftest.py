@@ -126,6 +126,15 @@ def format_struct(name):
     return layout
 
 
+def mounted(path):
+    """Whether path is a mount point, also one whose FUSE daemon is gone
+    (os.path.ismount says no there: its lstat fails with ENOTCONN)."""
+    path = os.path.abspath(path)
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1].replace("\\040", " ") == path
+                   for line in f)
+
+
 def stop_local(proc, mount, timeout=15):
     """SIGTERM, SIGKILL past timeout; a mount it left is detached lazily."""
     if proc.poll() is None:
@@ -135,7 +144,7 @@ def stop_local(proc, mount, timeout=15):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout)
-    if os.path.ismount(mount):
+    if mounted(mount):
         subprocess.run(["umount", "-l", mount], capture_output=True)
 
 
