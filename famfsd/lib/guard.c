@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 
 #include "guard.h"
 
@@ -92,7 +93,6 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 	int saved_errno = errno;
 	uint64_t off;
 
-	(void)uctx;
 	/* si_code > 0: raised by the kernel for this access, not sent. */
 	if (si->si_code > 0 && famfs_guard_offset(si->si_addr, &off)) {
 		if (si->si_code == BUS_MCEERR_AO) {
@@ -102,18 +102,19 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 			return;
 		}
 		if (g) {
-			sigset_t bus;
-
 			note(off, si->si_code);
 			/*
-			 * SA_NODEFER already leaves SIGBUS unblocked, but a
-			 * wrapper of sigaction (ThreadSanitizer's) may drop
-			 * the flag; blocked, the next fault would kill. A
-			 * system call on the fault path only.
+			 * The jump keeps the handler's signal mask. Ours blocks
+			 * nothing (SA_NODEFER, empty sa_mask), but a wrapper of
+			 * sigaction may install another: ThreadSanitizer's
+			 * blocks nearly every signal, and a thread left so
+			 * would take no further SIGBUS and no cancellation
+			 * (libfuse stops its workers with pthread_cancel: the
+			 * agent hung at exit). Put back the mask the fault
+			 * interrupted; a system call on the fault path only.
 			 */
-			sigemptyset(&bus);
-			sigaddset(&bus, SIGBUS);
-			pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+			pthread_sigmask(SIG_SETMASK,
+					&((ucontext_t *)uctx)->uc_sigmask, NULL);
 			current = g->prev;
 			g->fault_addr = si->si_addr;
 			g->fault_off = off;

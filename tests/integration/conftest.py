@@ -136,16 +136,20 @@ def mounted(path):
 
 
 def stop_local(proc, mount, timeout=15):
-    """SIGTERM, SIGKILL past timeout; a mount it left is detached lazily."""
+    """SIGTERM, SIGKILL past timeout; a mount it left is detached lazily.
+    False when it had to be killed."""
+    by_itself = True
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            by_itself = False
             proc.kill()
             proc.wait(timeout)
     if mounted(mount):
         subprocess.run(["umount", "-l", mount], capture_output=True)
+    return by_itself
 
 
 def assert_no_sanitizer_report(text):

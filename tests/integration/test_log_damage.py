@@ -174,7 +174,8 @@ class Agent:
         return out
 
     def stop(self):
-        stop_local(self.proc, self.mount, 15)
+        """False when the agent ignored SIGTERM and was killed."""
+        return stop_local(self.proc, self.mount, 15)
 
     def close(self):
         self.stop()

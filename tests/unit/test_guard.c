@@ -7,6 +7,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -94,6 +95,33 @@ static void test_copy_survives_truncation(void **state)
 	/* The thread is usable afterwards: the signal is not left blocked. */
 	assert_int_equal(famfs_guard_copy(buf, m.p + 2 * PAGE, 1, &off), -EIO);
 	unmap(&m);
+}
+
+/*
+ * A wrapper of sigaction may run our handler with every signal blocked
+ * (ThreadSanitizer's does); the jump must leave the thread with the mask
+ * the fault interrupted, or it takes no cancellation and no other signal.
+ */
+static void test_fault_keeps_the_signal_mask(void **state)
+{
+	struct sigaction wrapped = guard_action;
+	sigset_t before, after;
+	uint8_t buf[8];
+	struct mapping m;
+	uint64_t off = 0;
+
+	(void)state;
+	sigfillset(&wrapped.sa_mask);
+	wrapped.sa_flags &= ~SA_NODEFER;
+	assert_int_equal(sigaction(SIGBUS, &wrapped, NULL), 0);
+	map_truncated(&m, 1, true);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &before), 0);
+	assert_int_equal(famfs_guard_copy(buf, m.p + 2 * PAGE, 8, &off), -EIO);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &after), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		assert_int_equal(sigismember(&after, sig), sigismember(&before, sig));
+	unmap(&m);
+	ours();
 }
 
 static bool faults(const uint8_t *p, struct famfs_guard *out)
@@ -390,6 +418,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copy_survives_truncation),
+		cmocka_unit_test(test_fault_keeps_the_signal_mask),
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_not_ours_still_kills),
 		cmocka_unit_test(test_superblock_copy_that_faults),
