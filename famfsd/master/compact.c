@@ -255,7 +255,7 @@ static int shadow_open(struct master *m, const struct famfs_pool_info *info,
 			       lerr.reason ? lerr.reason : strerror(-r));
 		return r;
 	}
-	master_damage_listen(m, sh->log, &sh->src, DAMAGE_BY_READER, false);
+	master_damage_listen(m, sh->log, &sh->src, DAMAGE_BY_READER);
 	return 0;
 }
 

@@ -125,12 +125,6 @@ void master_damage_report(void *ctx, const struct famfs_log_damage *dmg)
 	struct damage_entry e = { .d = *dmg }, now;
 	enum damage_add how;
 
-	/*
-	 * A tail read without m->lock may catch a slot half way through a
-	 * publish: that is no damage. The scrub reads the slots under it.
-	 */
-	if (src->tail_unlocked && dmg->part == FAMFS_LOG_PART_TAIL)
-		return;
 	e.found_by = src->found_by;
 	e.found_ns = clock_real_ns();
 	pthread_mutex_lock(&d->lock);
@@ -145,11 +139,11 @@ void master_damage_report(void *ctx, const struct famfs_log_damage *dmg)
 
 void master_damage_listen(struct master *m, struct famfs_log *log,
 			  struct master_damage_src *src,
-			  enum damage_finder found_by, bool tail_unlocked)
+			  enum damage_finder found_by)
 {
 	*src = (struct master_damage_src){
 		.m = m, .generation = famfs_log_generation(log),
-		.found_by = found_by, .tail_unlocked = tail_unlocked,
+		.found_by = found_by,
 	};
 	famfs_log_set_damage_hook(log, master_damage_report, src);
 }

@@ -220,7 +220,6 @@ struct master_damage_src {
 	struct master *m;
 	uint64_t generation;
 	enum damage_finder found_by;
-	bool tail_unlocked;		/* reads tail slots without m->lock */
 };
 
 struct master_damage_stats {
@@ -245,7 +244,7 @@ void master_log_attached(struct master *m);
 /* Hooks a reader of ours (other than the writer's log) to the table. */
 void master_damage_listen(struct master *m, struct famfs_log *log,
 			  struct master_damage_src *src,
-			  enum damage_finder found_by, bool tail_unlocked);
+			  enum damage_finder found_by);
 /* A famfs_log_damage_fn; ctx is a struct master_damage_src. Any thread. */
 void master_damage_report(void *ctx, const struct famfs_log_damage *d);
 /* Counts, and the DAMAGE_LAST newest entries into last (may be NULL). */

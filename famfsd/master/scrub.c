@@ -99,7 +99,7 @@ static int pass_start(struct master *m, struct master_scrub *s)
 	if (r < 0)
 		return r;
 	/* Reports what the open found in the header already. */
-	master_damage_listen(m, s->log, &s->src, DAMAGE_BY_SCRUB, false);
+	master_damage_listen(m, s->log, &s->src, DAMAGE_BY_SCRUB);
 	s->phase = PHASE_HEADER;
 	return 0;
 }
