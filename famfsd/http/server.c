@@ -47,6 +47,7 @@ struct http_server {
 	unsigned int port;
 	atomic_uint inflight;		/* requests begun and not completed */
 	struct conn_guard *guard;
+	int quiesced_fd;		/* the listener, after a drain; or -1 */
 };
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -400,6 +401,7 @@ int http_server_start(struct master *m, struct http_server **ret)
 	if (!s)
 		return -ENOMEM;
 	s->m = m;
+	s->quiesced_fd = -1;
 	err = load_tls(s, cfg);
 	if (err < 0)
 		goto fail;
@@ -468,10 +470,14 @@ void http_server_drain(struct http_server *s, unsigned int timeout_ms)
 
 	if (!s || !s->d)
 		return;
-	/* The listening socket is ours now; systemd keeps its own copy. */
+	/*
+	 * The listening socket is ours now (systemd keeps its own copy), but
+	 * MHD's threads may still touch it until MHD_stop_daemon(): closed in
+	 * http_server_stop(), after it (closing it here raced their epoll_ctl).
+	 */
 	fd = MHD_quiesce_daemon(s->d);
 	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+		s->quiesced_fd = fd;
 	while ((left = atomic_load(&s->inflight)) && waited < timeout_ms) {
 		nanosleep(&pause, NULL);
 		waited += 10;
@@ -487,6 +493,8 @@ void http_server_stop(struct http_server *s)
 		return;
 	if (s->d)
 		MHD_stop_daemon(s->d);
+	if (s->quiesced_fd >= 0)
+		close(s->quiesced_fd);
 	conn_guard_free(s->guard);
 	if (s->key) {
 		explicit_bzero(s->key, strlen(s->key));
