@@ -100,35 +100,52 @@ static void report(struct famfs_log *log, const struct famfs_log_damage *d)
 
 /* ---- the area header ------------------------------------------------------ */
 
-static void tail_encode(struct famfs_log_tail *t, const struct famfs_log_pos *p,
+/*
+ * The pool's slots and headers are read while the master writes them (and,
+ * across hosts, without coherent caches): the master builds each in a
+ * private copy and stores it with one memcpy, so a slot is never seen
+ * zeroed half way; readers decode a private snapshot, so the bytes the CRC
+ * vouched for are the bytes decoded.
+ */
+static void tail_encode(struct famfs_log_tail *dst, const struct famfs_log_pos *p,
 			uint64_t generation)
 {
-	memset(t, 0, sizeof(*t));
-	t->seq = htole64(p->seq);
-	t->end = htole64(p->end);
-	t->generation = htole64(generation);
-	t->epoch = htole64(p->epoch);
-	t->crc = htole32(famfs_crc_struct(t, sizeof(*t)));
+	struct famfs_log_tail t = {
+		.seq = htole64(p->seq),
+		.end = htole64(p->end),
+		.generation = htole64(generation),
+		.epoch = htole64(p->epoch),
+	};
+
+	t.crc = htole32(famfs_crc_struct(&t, sizeof(t)));
+	memcpy(dst, &t, sizeof(t));
 }
 
-static void hdr_encode(struct famfs_log_hdr *h, uint64_t generation,
+/* Line 0 of an area header (the tail slots are not touched). */
+static void hdr_encode(struct famfs_log_hdr *dst, uint64_t generation,
 		       const struct famfs_log_base *b)
 {
-	memset(h, 0, offsetof(struct famfs_log_hdr, tail));
-	h->magic = htole64(FAMFS_LOG_MAGIC);
-	h->generation = htole64(generation);
-	h->base_seq = htole64(b->seq);
-	h->base_epoch = htole64(b->epoch);
-	h->max_ino = htole64(b->max_ino);
-	h->ckpt_bytes = htole64(b->ckpt_bytes);
-	h->ckpt_items = htole64(b->ckpt_items);
-	h->crc = htole32(famfs_crc32c(h, offsetof(struct famfs_log_hdr, crc)));
+	struct famfs_log_hdr h = {
+		.magic = htole64(FAMFS_LOG_MAGIC),
+		.generation = htole64(generation),
+		.base_seq = htole64(b->seq),
+		.base_epoch = htole64(b->epoch),
+		.max_ino = htole64(b->max_ino),
+		.ckpt_bytes = htole64(b->ckpt_bytes),
+		.ckpt_items = htole64(b->ckpt_items),
+	};
+
+	h.crc = htole32(famfs_crc32c(&h, offsetof(struct famfs_log_hdr, crc)));
+	memcpy(dst, &h, offsetof(struct famfs_log_hdr, tail));
 }
 
 /* Decodes header line 0; NULL when it is good, else why not. */
-static const char *hdr_decode(const struct famfs_log_hdr *h, uint64_t generation,
+static const char *hdr_decode(const struct famfs_log_hdr *src, uint64_t generation,
 			      uint64_t capacity, struct famfs_log_base *b)
 {
+	struct famfs_log_hdr snap, *h = &snap;
+
+	memcpy(h, src, offsetof(struct famfs_log_hdr, tail));
 	if (le64toh(h->magic) != FAMFS_LOG_MAGIC)
 		return "log header: bad magic";
 	if (le32toh(h->crc) != famfs_crc32c(h, offsetof(struct famfs_log_hdr, crc)))
@@ -289,9 +306,12 @@ struct famfs_log_pos famfs_log_start(const struct famfs_log *log)
 /* ---- tail slots ------------------------------------------------------------ */
 
 /* Decodes one tail slot; NULL when it is usable, else why not. */
-static const char *tail_decode(const struct famfs_log_tail *t,
+static const char *tail_decode(const struct famfs_log_tail *src,
 			       uint64_t generation, struct famfs_log_pos *p)
 {
+	struct famfs_log_tail snap, *t = &snap;
+
+	memcpy(t, src, sizeof(*t));
 	if (le32toh(t->crc) != famfs_crc_struct(t, sizeof(*t)))
 		return "CRC mismatch";
 	if (le64toh(t->generation) != generation)
