@@ -1,4 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The metadata log (docs/format.md): attaching to a generation, the read
+ * side of the area header and the tail slots (R1), reading records and
+ * checkpoint items (R2-R3). The writer is in log_write.c, scrub and repair
+ * in log_repair.c.
+ */
 #include <endian.h>
 #include <errno.h>
 #include <stddef.h>
@@ -7,58 +13,7 @@
 
 #include "crc.h"
 #include "guard.h"
-#include "log.h"
-
-/* Readers invalidate ahead in windows this large, not line by line. */
-#define INVALIDATE_WINDOW	(64u << 10)
-
-/*
- * What a reader says of a copy whose lines faulted (SIGBUS caught by the
- * guard, lib/guard.h): it is damaged like any other bad copy, so the other
- * copy is read and the master repairs (or finds the line still bad).
- */
-#define FAULT_WHY	"memory error: the lines fault (poisoned, or the pool file was truncated)"
-
-/* Bytes of the area header that hold anything: line 0 and the two slots. */
-#define HDR_USED		sizeof(struct famfs_log_hdr)
-
-struct famfs_log {
-	uint8_t *area[FAMFS_LOG_COPIES];	/* this generation's two copies */
-	uint64_t area_off[FAMFS_LOG_COPIES];	/* from the log region's start */
-	uint64_t capacity;		/* bytes in an area's body */
-	uint64_t generation;
-	uint32_t crc_seed;
-	struct famfs_log_base base;
-	const struct famfs_cache_ops *ops;
-	famfs_log_damage_fn damage_fn;
-	void *damage_ctx;
-	const char *hdr_why[FAMFS_LOG_COPIES];	/* found at open */
-	/* reader: [inval_start, inval_end) of each copy, since the tail read */
-	uint64_t inval_start[FAMFS_LOG_COPIES], inval_end[FAMFS_LOG_COPIES];
-	const char *slot_why[FAMFS_LOG_TAIL_SLOTS];	/* R1's verdicts */
-	/* writer */
-	struct famfs_log_pos appended;	/* after the last appended record */
-	struct famfs_log_pos published;	/* what the tail says */
-	unsigned int next_slot;		/* tail slot the next publish writes */
-	bool ckpt_mode;			/* created, checkpoint not sealed yet */
-	/*
-	 * Readers check a record here, copied out of the pool under a guard,
-	 * and hand this copy out: the bytes the CRC passed are the bytes the
-	 * caller decodes, and a line that goes bad after the check cannot
-	 * fault in the caller (which holds locks and half-applied state).
-	 */
-	uint64_t bounce[FAMFS_REC_MAX_SIZE / sizeof(uint64_t)];
-};
-
-static struct famfs_log_hdr *hdr_of(const struct famfs_log *log, unsigned int c)
-{
-	return (struct famfs_log_hdr *)log->area[c];
-}
-
-static uint8_t *body_of(const struct famfs_log *log, unsigned int c)
-{
-	return log->area[c] + FAMFS_LOG_HDR_SIZE;
-}
+#include "log_private.h"
 
 uint32_t famfs_rec_crc(const struct famfs_rec_hdr *h, uint32_t len,
 		       uint64_t generation)
@@ -85,7 +40,7 @@ const char *famfs_log_part_name(enum famfs_log_part p)
 	return "unknown";
 }
 
-static void report(struct famfs_log *log, const struct famfs_log_damage *d)
+void log_report(struct famfs_log *log, const struct famfs_log_damage *d)
 {
 	struct famfs_log_damage full = *d;
 
@@ -99,45 +54,6 @@ static void report(struct famfs_log *log, const struct famfs_log_damage *d)
 }
 
 /* ---- the area header ------------------------------------------------------ */
-
-/*
- * The pool's slots and headers are read while the master writes them (and,
- * across hosts, without coherent caches): the master builds each in a
- * private copy and stores it with one memcpy, so a slot is never seen
- * zeroed half way; readers decode a private snapshot, so the bytes the CRC
- * vouched for are the bytes decoded.
- */
-static void tail_encode(struct famfs_log_tail *dst, const struct famfs_log_pos *p,
-			uint64_t generation)
-{
-	struct famfs_log_tail t = {
-		.seq = htole64(p->seq),
-		.end = htole64(p->end),
-		.generation = htole64(generation),
-		.epoch = htole64(p->epoch),
-	};
-
-	t.crc = htole32(famfs_crc_struct(&t, sizeof(t)));
-	memcpy(dst, &t, sizeof(t));
-}
-
-/* Line 0 of an area header (the tail slots are not touched). */
-static void hdr_encode(struct famfs_log_hdr *dst, uint64_t generation,
-		       const struct famfs_log_base *b)
-{
-	struct famfs_log_hdr h = {
-		.magic = htole64(FAMFS_LOG_MAGIC),
-		.generation = htole64(generation),
-		.base_seq = htole64(b->seq),
-		.base_epoch = htole64(b->epoch),
-		.max_ino = htole64(b->max_ino),
-		.ckpt_bytes = htole64(b->ckpt_bytes),
-		.ckpt_items = htole64(b->ckpt_items),
-	};
-
-	h.crc = htole32(famfs_crc32c(&h, offsetof(struct famfs_log_hdr, crc)));
-	memcpy(dst, &h, offsetof(struct famfs_log_hdr, tail));
-}
 
 /* Decodes header line 0; NULL when it is good, else why not. */
 static const char *hdr_decode(const struct famfs_log_hdr *src, uint64_t generation,
@@ -166,7 +82,7 @@ static const char *hdr_decode(const struct famfs_log_hdr *src, uint64_t generati
 }
 
 /* memcmp of two pool ranges under a guard; a fault counts as a difference. */
-static bool differ(const void *x, const void *y, size_t len)
+bool log_differ(const void *x, const void *y, size_t len)
 {
 	struct famfs_guard g;
 	bool d;
@@ -179,8 +95,8 @@ static bool differ(const void *x, const void *y, size_t len)
 }
 
 /* Line 0 of copy c, invalidated first, under a guard: NULL when good. */
-static const char *hdr_read_one(struct famfs_log *log, unsigned int c,
-				struct famfs_log_base *b)
+const char *log_hdr_read_one(struct famfs_log *log, unsigned int c,
+			     struct famfs_log_base *b)
 {
 	struct famfs_guard g;
 	const char *why;
@@ -195,19 +111,19 @@ static const char *hdr_read_one(struct famfs_log *log, unsigned int c,
 }
 
 /* Both copies of line 0; which are good. */
-static void hdr_read(struct famfs_log *log, struct famfs_log_base b[2],
-		     const char *why[2])
+void log_hdr_read(struct famfs_log *log, struct famfs_log_base b[2],
+		  const char *why[2])
 {
 	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
-		why[c] = hdr_read_one(log, c, &b[c]);
+		why[c] = log_hdr_read_one(log, c, &b[c]);
 	if (!why[0] && !why[1] &&
-	    differ(hdr_of(log, 0), hdr_of(log, 1), offsetof(struct famfs_log_hdr, tail)))
+	    log_differ(hdr_of(log, 0), hdr_of(log, 1), offsetof(struct famfs_log_hdr, tail)))
 		why[1] = "log header: copy 1 differs from copy 0";
 }
 
-static int log_new(uint8_t *log_base, uint64_t log_size, uint64_t generation,
-		   const struct famfs_cache_ops *ops, struct famfs_log **ret,
-		   const char **why)
+int log_new(uint8_t *log_base, uint64_t log_size, uint64_t generation,
+	    const struct famfs_cache_ops *ops, struct famfs_log **ret,
+	    const char **why)
 {
 	uint64_t area = famfs_log_area_size(log_size);
 	struct famfs_log *log;
@@ -248,7 +164,7 @@ int famfs_log_open(uint8_t *log_base, uint64_t log_size, uint64_t generation,
 	r = log_new(log_base, log_size, generation, ops, &log, &err->reason);
 	if (r < 0)
 		return r;
-	hdr_read(log, b, why);
+	log_hdr_read(log, b, why);
 	if (why[0] && why[1]) {
 		err->reason = why[0];
 		free(log);
@@ -274,10 +190,10 @@ void famfs_log_set_damage_hook(struct famfs_log *log, famfs_log_damage_fn fn,
 	/* What the open found, now that someone listens. */
 	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
 		if (log->hdr_why[c])
-			report(log, &(struct famfs_log_damage){
-				.part = FAMFS_LOG_PART_HEADER, .copy = c,
-				.len = FAMFS_CACHELINE, .reason = log->hdr_why[c],
-			});
+			log_report(log, &(struct famfs_log_damage){
+				   .part = FAMFS_LOG_PART_HEADER, .copy = c,
+				   .len = FAMFS_CACHELINE, .reason = log->hdr_why[c],
+				   });
 }
 
 uint64_t famfs_log_capacity(const struct famfs_log *log)
@@ -306,8 +222,8 @@ struct famfs_log_pos famfs_log_start(const struct famfs_log *log)
 /* ---- tail slots ------------------------------------------------------------ */
 
 /* Decodes one tail slot; NULL when it is usable, else why not. */
-static const char *tail_decode(const struct famfs_log_tail *src,
-			       uint64_t generation, struct famfs_log_pos *p)
+const char *log_tail_decode(const struct famfs_log_tail *src,
+			    uint64_t generation, struct famfs_log_pos *p)
 {
 	struct famfs_log_tail snap, *t = &snap;
 
@@ -338,7 +254,7 @@ static const char *slot_read(struct famfs_log *log, unsigned int s,
 		return FAULT_WHY;
 	log->ops->invalidate(slot_of(log, s), sizeof(struct famfs_log_tail));
 	log->ops->rfence();
-	why = tail_decode(slot_of(log, s), log->generation, ret);
+	why = log_tail_decode(slot_of(log, s), log->generation, ret);
 	famfs_guard_end(&g);
 	return why;
 }
@@ -355,8 +271,8 @@ static int best_slot(const struct famfs_log_pos slot[4], const char *why[4])
 }
 
 /* One pass over the four slots; the best valid one, or -1. */
-static int tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
-		     const char *why[4])
+int log_tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
+		  const char *why[4])
 {
 	struct famfs_guard g;
 
@@ -366,8 +282,8 @@ static int tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
 					     sizeof(hdr_of(log, c)->tail));
 		log->ops->rfence();
 		for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
-			why[s] = tail_decode(slot_of(log, s), log->generation,
-					     &slot[s]);
+			why[s] = log_tail_decode(slot_of(log, s), log->generation,
+						 &slot[s]);
 		famfs_guard_end(&g);
 		return best_slot(slot, why);
 	}
@@ -398,17 +314,17 @@ int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 
 	/* R1: the tail lines may be stale in our cache. */
 	for (int attempt = 0; attempt < FAMFS_LOG_READ_RETRIES && best < 0; attempt++)
-		best = tail_scan(log, slot, why);
+		best = log_tail_scan(log, slot, why);
 	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++) {
 		/* Reported once, when a slot turns bad. */
 		if (why[s] && !log->slot_why[s])
-			report(log, &(struct famfs_log_damage){
-				.part = FAMFS_LOG_PART_TAIL, .copy = s / 2,
-				.seq = s % 2, .offset = offsetof(struct famfs_log_hdr, tail) +
-				s % 2 * sizeof(struct famfs_log_tail),
-				.len = sizeof(struct famfs_log_tail),
-				.both = why[s ^ 2] != NULL, .reason = why[s],
-			});
+			log_report(log, &(struct famfs_log_damage){
+				   .part = FAMFS_LOG_PART_TAIL, .copy = s / 2,
+				   .seq = s % 2, .offset = offsetof(struct famfs_log_hdr, tail) +
+				   s % 2 * sizeof(struct famfs_log_tail),
+				   .len = sizeof(struct famfs_log_tail),
+				   .both = why[s ^ 2] != NULL, .reason = why[s],
+				   });
 		log->slot_why[s] = why[s];
 	}
 	if (best < 0) {
@@ -433,89 +349,6 @@ void famfs_log_tail_status(const struct famfs_log *log,
 			   const char *ret_why[FAMFS_LOG_TAIL_SLOTS])
 {
 	memcpy(ret_why, log->slot_why, sizeof(log->slot_why));
-}
-
-/* Writes slot i of copy c with t and flushes it; false when it faulted. */
-static bool slot_write(struct famfs_log *log, unsigned int c, unsigned int i,
-		       const struct famfs_log_pos *t)
-{
-	struct famfs_log_tail *slot = &hdr_of(log, c)->tail[i];
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g))
-		return false;
-	tail_encode(slot, t, log->generation);
-	log->ops->flush(slot, sizeof(*slot));
-	famfs_guard_end(&g);
-	return true;
-}
-
-/*
- * Writes slot i of both copies with t and flushes them (P4-P5). A copy
- * whose line faults is reported as a damaged slot: readers take the other
- * copy's, as they would for any bad slot.
- */
-static void tail_write(struct famfs_log *log, unsigned int i,
-		       const struct famfs_log_pos *t)
-{
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
-		if (!slot_write(log, c, i, t))
-			report(log, &(struct famfs_log_damage){
-				.part = FAMFS_LOG_PART_TAIL, .copy = c, .seq = i,
-				.offset = offsetof(struct famfs_log_hdr, tail) +
-					  i * sizeof(struct famfs_log_tail),
-				.len = sizeof(struct famfs_log_tail),
-				.reason = FAULT_WHY,
-			});
-}
-
-int famfs_log_repair_tail(struct famfs_log *log)
-{
-	struct famfs_log_pos slot[FAMFS_LOG_TAIL_SLOTS], tail;
-	struct famfs_log_error err;
-	const char *why[FAMFS_LOG_TAIL_SLOTS];
-	int r = famfs_log_read_tail(log, &tail, &err);
-
-	if (r < 0)
-		return r;
-	(void)tail_scan(log, slot, why);
-	/*
-	 * Repair: slot i of both copies must say the same, or one damaged
-	 * line later could hide a published record. Where they differ, or
-	 * one is bad, both take the better of the two (the current tail
-	 * when neither is good); flushed, then fenced once.
-	 */
-	for (unsigned int i = 0; i < 2; i++) {
-		const char *w0 = why[i], *w1 = why[i + 2];
-		struct famfs_log_pos *good = &tail;
-
-		if (!w0 && !w1 && slot[i].seq == slot[i + 2].seq &&
-		    slot[i].end == slot[i + 2].end &&
-		    slot[i].epoch == slot[i + 2].epoch)
-			continue;
-		if (!w0 && (w1 || slot[i].seq >= slot[i + 2].seq))
-			good = &slot[i];
-		else if (!w1)
-			good = &slot[i + 2];
-		tail_write(log, i, good);
-	}
-	log->ops->wfence();
-	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
-		log->slot_why[s] = NULL;
-	return 0;
-}
-
-void famfs_log_set_tail(struct famfs_log *log, const struct famfs_log_pos *pos)
-{
-	/*
-	 * Both slots say the same: a torn write of the next publish (to
-	 * either slot) leaves the other one naming pos.
-	 */
-	tail_write(log, 0, pos);
-	tail_write(log, 1, pos);
-	log->ops->wfence();
-	for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
-		log->slot_why[s] = NULL;
 }
 
 /* ---- reading records and items ------------------------------------------- */
@@ -573,8 +406,8 @@ static const char *check_at(struct famfs_log *log, unsigned int c, uint64_t off,
  * guard: lines that fault make this copy bad, not the process dead. On
  * success the log's bounce buffer holds the record.
  */
-static const char *check_retry(struct famfs_log *log, unsigned int c,
-			       uint64_t off, uint64_t limit, uint64_t want_seq)
+const char *log_check_retry(struct famfs_log *log, unsigned int c,
+			    uint64_t off, uint64_t limit, uint64_t want_seq)
 {
 	const char *why = NULL;
 	struct famfs_guard g;
@@ -605,15 +438,15 @@ read_copies(struct famfs_log *log, enum famfs_log_part part, uint64_t off,
 	const struct famfs_rec_hdr *h;
 	const char *why1;
 
-	*why = check_retry(log, 0, off, limit, want_seq);
+	*why = log_check_retry(log, 0, off, limit, want_seq);
 	if (!*why)
 		return (const void *)log->bounce;
-	why1 = check_retry(log, 1, off, limit, want_seq);
+	why1 = log_check_retry(log, 1, off, limit, want_seq);
 	h = why1 ? NULL : (const void *)log->bounce;
-	report(log, &(struct famfs_log_damage){
-		.part = part, .copy = 0, .both = !h, .seq = index, .offset = off,
-		.len = h ? le32toh(h->len) : 0, .reason = *why,
-	});
+	log_report(log, &(struct famfs_log_damage){
+		   .part = part, .copy = 0, .both = !h, .seq = index, .offset = off,
+		   .len = h ? le32toh(h->len) : 0, .reason = *why,
+		   });
 	return h;
 }
 
@@ -692,381 +525,4 @@ int famfs_log_ckpt_next(struct famfs_log *log, struct famfs_log_pos *pos,
 	pos->end += le32toh(h->len);
 	*ret_item = h;
 	return 1;
-}
-
-/* ---- scrub and repair ------------------------------------------------------ */
-
-static long verify_header(struct famfs_log *log)
-{
-	struct famfs_log_base b[2];
-	const char *why[2];
-
-	hdr_read(log, b, why);
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
-		if (why[c])
-			report(log, &(struct famfs_log_damage){
-				.part = FAMFS_LOG_PART_HEADER, .copy = c,
-				.both = why[!c] != NULL, .len = FAMFS_CACHELINE,
-				.reason = why[c],
-			});
-	return why[0] && why[1] ? -EUCLEAN : (long)HDR_USED;
-}
-
-/*
- * Both copies of the thing after pos, each on its own; the good length.
- * Readers take copy 0 when it is good, so the length is copy 0's then,
- * and a copy 1 that passes but differs is named (its CRC could pass for
- * other bytes than copy 0's; left alone it would be read the day copy 0
- * goes bad, and walking by its length would lose the readers' place).
- */
-static long verify_thing(struct famfs_log *log, enum famfs_log_part part,
-			 struct famfs_log_pos *pos, uint64_t limit)
-{
-	uint64_t want = part == FAMFS_LOG_PART_RECORD ? pos->seq + 1 : 0;
-	const char *why[2];
-	uint32_t len = 0;
-
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		why[c] = check_retry(log, c, pos->end, limit, want);
-		if (!why[c] && !len)
-			len = le32toh(((const struct famfs_rec_hdr *)
-				       log->bounce)->len);
-	}
-	if (!why[0] && !why[1] &&
-	    differ(body_of(log, 0) + pos->end, body_of(log, 1) + pos->end, len))
-		why[1] = "record: copy 1 differs from copy 0";
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
-		if (why[c])
-			report(log, &(struct famfs_log_damage){
-				.part = part, .copy = c, .both = why[!c] != NULL,
-				.seq = pos->seq + 1, .offset = pos->end,
-				.len = len, .reason = why[c],
-			});
-	if (!len)
-		return -EUCLEAN;
-	pos->seq++;
-	pos->end += len;
-	return len;
-}
-
-long famfs_log_verify(struct famfs_log *log, enum famfs_log_part part,
-		      struct famfs_log_pos *pos, const struct famfs_log_pos *tail)
-{
-	struct famfs_log_error err;
-	struct famfs_log_pos t;
-
-	switch (part) {
-	case FAMFS_LOG_PART_HEADER:
-		return verify_header(log);
-	case FAMFS_LOG_PART_TAIL:
-		return famfs_log_read_tail(log, &t, &err) < 0 ? -EUCLEAN :
-			(long)(2 * sizeof(struct famfs_log_tail));
-	case FAMFS_LOG_PART_ITEM:
-		if (pos->end >= log->base.ckpt_bytes)
-			return 0;
-		return verify_thing(log, part, pos, log->base.ckpt_bytes);
-	case FAMFS_LOG_PART_RECORD:
-		if (pos->end >= tail->end)
-			return 0;
-		return verify_thing(log, part, pos, tail->end);
-	}
-	return -EINVAL;
-}
-
-/*
- * Copies len bytes at off of copy !bad over copy bad: flush, fence.
- * -EAGAIN when a line faults: it stays bad (poisoned until the device
- * maps it out, or gone with a truncated file).
- */
-static int copy_over(struct famfs_log *log, unsigned int bad, uint64_t off,
-		     uint64_t len)
-{
-	uint8_t *dst = log->area[bad] + off;
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g))
-		return -EAGAIN;
-	memcpy(dst, log->area[!bad] + off, len);
-	/* Repair: the rewritten lines reach the pool before we check them. */
-	log->ops->flush(dst, len);
-	log->ops->wfence();
-	famfs_guard_end(&g);
-	return 0;
-}
-
-static int repair_header(struct famfs_log *log, unsigned int bad)
-{
-	struct famfs_log_base b;
-	if (hdr_read_one(log, !bad, &b))
-		return -EUCLEAN;
-	if (copy_over(log, bad, 0, offsetof(struct famfs_log_hdr, tail)) < 0 ||
-	    hdr_read_one(log, bad, &b))
-		return -EAGAIN;
-	log->hdr_why[bad] = NULL;
-	return 0;
-}
-
-int famfs_log_repair(struct famfs_log *log, const struct famfs_log_damage *d)
-{
-	uint64_t limit, want;
-
-	if (d->both)
-		return -EUCLEAN;
-	switch (d->part) {
-	case FAMFS_LOG_PART_HEADER:
-		return repair_header(log, d->copy);
-	case FAMFS_LOG_PART_TAIL:
-		return famfs_log_repair_tail(log);
-	case FAMFS_LOG_PART_ITEM:
-	case FAMFS_LOG_PART_RECORD:
-		break;
-	default:
-		return -EINVAL;
-	}
-	limit = d->offset + d->len;
-	if (d->len < sizeof(struct famfs_rec_hdr) || limit > log->capacity)
-		return -EINVAL;
-	want = d->part == FAMFS_LOG_PART_RECORD ? d->seq : 0;
-	if (check_retry(log, !d->copy, d->offset, limit, want))
-		return -EUCLEAN;
-	if (copy_over(log, d->copy, FAMFS_LOG_HDR_SIZE + d->offset, d->len) < 0)
-		return -EAGAIN;
-	log->inval_start[d->copy] = log->inval_end[d->copy] = 0;
-	return check_retry(log, d->copy, d->offset, limit, want) ? -EAGAIN : 0;
-}
-
-/* ---- the writer ------------------------------------------------------------- */
-
-void famfs_log_writer_start(struct famfs_log *log,
-			    const struct famfs_log_pos *tail)
-{
-	struct famfs_log_pos s;
-
-	log->appended = *tail;
-	log->published = *tail;
-	/*
-	 * Keep the slot that holds the current tail; write the other. Slot 0
-	 * holds it only if it is valid in some copy and says so: a corrupt
-	 * slot can still carry the tail's numbers, and overwriting the other
-	 * slot then would risk the only good copy of the tail.
-	 */
-	log->next_slot = 0;
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++)
-		if (!tail_decode(&hdr_of(log, c)->tail[0], log->generation, &s) &&
-		    s.seq == tail->seq && s.end == tail->end)
-			log->next_slot = 1;
-}
-
-/* P1-P2 into copy c, under a guard: false when its lines fault. */
-static bool put_copy(struct famfs_log *log, unsigned int c,
-		     const struct famfs_rec_hdr *rec, uint32_t size)
-{
-	uint8_t *dst = body_of(log, c) + log->appended.end;
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g))
-		return false;
-	memcpy(dst, rec, size);
-	/* P2: write back exactly the lines this record touched. */
-	log->ops->flush(dst, size);
-	famfs_guard_end(&g);
-	return true;
-}
-
-/*
- * Writes one framed record or item at the appended end of both copies;
- * -EIO when the lines of both fault.
- */
-static int put(struct famfs_log *log, uint16_t type, uint64_t seq,
-	       uint64_t epoch, const void *payload, uint32_t len)
-{
-	struct famfs_rec_hdr h = { 0 };
-	uint32_t size = famfs_rec_size(len);
-	struct famfs_rec_hdr *rec;
-	unsigned int faulted = 0;
-
-	if (len > FAMFS_REC_MAX_SIZE - sizeof(h) || size > FAMFS_REC_MAX_SIZE)
-		return -EINVAL;
-	if (size > log->capacity - log->appended.end)
-		return -ENOSPC;
-	h.type = htole16(type);
-	h.len = htole32(size);
-	h.seq = htole64(seq);
-	h.epoch = htole64(epoch);
-
-	/*
-	 * P1 (C2 for an item): the record goes past the published end,
-	 * unseen by readers. It is framed in the bounce buffer, then copied
-	 * into each copy under its own guard: a copy whose lines fault is
-	 * reported damaged (readers use the other), and only when both fault
-	 * does the append fail.
-	 */
-	rec = (void *)log->bounce;
-	memcpy(rec, &h, sizeof(h));
-	memcpy(rec + 1, payload, len);
-	memset((uint8_t *)(rec + 1) + len, 0, size - sizeof(h) - len);
-	rec->crc = htole32(famfs_rec_crc(rec, size, log->generation));
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		if (put_copy(log, c, rec, size))
-			continue;
-		if (faulted++)
-			return -EIO;
-		report(log, &(struct famfs_log_damage){
-			.part = log->ckpt_mode ? FAMFS_LOG_PART_ITEM :
-				FAMFS_LOG_PART_RECORD,
-			.copy = c, .seq = seq,
-			.offset = log->appended.end, .len = size,
-			.reason = FAULT_WHY,
-		});
-	}
-	log->appended.end += size;
-	return 0;
-}
-
-int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
-		     const void *payload, uint32_t len, uint64_t *ret_seq)
-{
-	int r;
-
-	if (log->ckpt_mode)
-		return -EINVAL;
-	r = put(log, type, log->appended.seq + 1, epoch, payload, len);
-	if (r < 0)
-		return r;
-	log->appended.seq++;
-	log->appended.epoch = epoch;
-	if (ret_seq)
-		*ret_seq = log->appended.seq;
-	return 0;
-}
-
-void famfs_log_publish(struct famfs_log *log)
-{
-	if (log->appended.seq == log->published.seq)
-		return;
-	/* P3: every appended record is in the pool before the tail names it. */
-	log->ops->wfence();
-	/*
-	 * P4-P5: the other slot of each copy, so a torn write leaves the
-	 * previous tail whole.
-	 */
-	tail_write(log, log->next_slot, &log->appended);
-	/* P6: the tail is in the pool before anyone is told "published". */
-	log->ops->wfence();
-	log->published = log->appended;
-	log->next_slot ^= 1;
-}
-
-struct famfs_log_pos famfs_log_appended(const struct famfs_log *log)
-{
-	return log->appended;
-}
-
-struct famfs_log_pos famfs_log_published(const struct famfs_log *log)
-{
-	return log->published;
-}
-
-void famfs_log_discard(struct famfs_log *log)
-{
-	log->appended = log->published;
-}
-
-/* ---- a new generation ------------------------------------------------------- */
-
-int famfs_log_create(uint8_t *log_base, uint64_t log_size, uint64_t generation,
-		     const struct famfs_cache_ops *ops, struct famfs_log **ret)
-{
-	const char *why;
-	int r = log_new(log_base, log_size, generation, ops, ret, &why);
-
-	if (r < 0)
-		return r == -EUCLEAN ? -EINVAL : r;
-	(*ret)->ckpt_mode = true;
-	return 0;
-}
-
-int famfs_log_ckpt_add(struct famfs_log *log, uint16_t type, uint64_t seq,
-		       uint64_t epoch, const void *payload, uint32_t len)
-{
-	int r;
-
-	if (!log->ckpt_mode)
-		return -EINVAL;
-	r = put(log, type, seq, epoch, payload, len);
-	if (r == 0)
-		log->appended.seq++;	/* counts items until the seal */
-	return r;
-}
-
-/* C3 for copy c, under a guard: false when its lines fault. */
-static bool seal_copy(struct famfs_log *log, unsigned int c,
-		      const struct famfs_log_pos *start)
-{
-	struct famfs_log_hdr *h = hdr_of(log, c);
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g))
-		return false;
-	hdr_encode(h, log->generation, &log->base);
-	tail_encode(&h->tail[0], start, log->generation);
-	tail_encode(&h->tail[1], start, log->generation);
-	log->ops->flush(h, HDR_USED);
-	famfs_guard_end(&g);
-	return true;
-}
-
-int famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *base)
-{
-	struct famfs_log_pos start;
-	unsigned int faulted = 0;
-
-	log->base = *base;
-	log->base.ckpt_bytes = log->appended.end;
-	log->base.ckpt_items = log->appended.seq;
-	start = famfs_log_start(log);
-	/* C3: the items are in the pool before the header that counts them. */
-	log->ops->wfence();
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		if (seal_copy(log, c, &start))
-			continue;
-		faulted++;
-		log->hdr_why[c] = "log header: " FAULT_WHY;
-		report(log, &(struct famfs_log_damage){
-			.part = FAMFS_LOG_PART_HEADER, .copy = c,
-			.both = faulted == FAMFS_LOG_COPIES,
-			.len = FAMFS_CACHELINE, .reason = log->hdr_why[c],
-		});
-	}
-	/* C3: the header is whole in the pool before the superblock names it. */
-	log->ops->wfence();
-	log->ckpt_mode = false;
-	log->appended = log->published = start;
-	log->next_slot = 0;
-	return faulted == FAMFS_LOG_COPIES ? -EIO : 0;
-}
-
-void famfs_log_format(uint8_t *log_base, uint64_t log_size,
-		      uint64_t generation, const struct famfs_cache_ops *ops)
-{
-	struct famfs_log_base empty = { .max_ino = FAMFS_ROOT_INO };
-	struct famfs_log *log;
-
-	/*
-	 * The other pair of areas: no header there may pass for the next
-	 * generation's before a compaction writes it.
-	 */
-	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		uint8_t *other = log_base +
-				 famfs_log_area_offset(log_size, generation + 1, c);
-
-		memset(other, 0, HDR_USED);
-		ops->flush(other, HDR_USED);
-	}
-	if (famfs_log_create(log_base, log_size, generation, ops, &log) < 0) {
-		ops->wfence();
-		return;
-	}
-	famfs_log_ckpt_seal(log, &empty);
-	famfs_log_free(log);
 }
