@@ -238,6 +238,19 @@ int famfs_guard_copy(void *dst, const void *src, size_t n, uint64_t *ret_off)
 	return 0;
 }
 
+bool famfs_guard_probe(const void *p, struct famfs_guard *ret)
+{
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g)) {
+		*ret = g;
+		return true;
+	}
+	(void)*(const volatile uint8_t *)p;
+	famfs_guard_end(&g);
+	return false;
+}
+
 void famfs_guard_note(uint64_t off)
 {
 	note(off, 0);

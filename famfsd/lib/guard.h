@@ -98,6 +98,12 @@ void famfs_guard_end(struct famfs_guard *g);
 int famfs_guard_copy(void *dst, const void *src, size_t n, uint64_t *ret_off);
 
 /*
+ * One load at p under a guard: true when it faults, with ret's fault_*
+ * fields saying where and how (to find the exact page of a failed copy).
+ */
+bool famfs_guard_probe(const void *p, struct famfs_guard *ret);
+
+/*
  * Counts a media error that no signal told us about (a kernel copy from the
  * mapping that failed with EFAULT), at pool offset off.
  */

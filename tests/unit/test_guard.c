@@ -124,19 +124,6 @@ static void test_fault_keeps_the_signal_mask(void **state)
 	ours();
 }
 
-static bool faults(const uint8_t *p, struct famfs_guard *out)
-{
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g)) {
-		*out = g;
-		return true;
-	}
-	(void)*(const volatile uint8_t *)p;
-	famfs_guard_end(&g);
-	return false;
-}
-
 /* An inner block's fault returns to the inner block, the outer goes on. */
 static void test_nested(void **state)
 {
@@ -148,9 +135,9 @@ static void test_nested(void **state)
 	map_truncated(&m, 2, true);
 	if (!famfs_guard_begin(&outer))
 		fail_msg("the outer block saw the inner block's fault");
-	assert_true(faults(m.p + 3 * PAGE, &inner));
+	assert_true(famfs_guard_probe(m.p + 3 * PAGE, &inner));
 	assert_int_equal(inner.fault_off, ORIGIN + 3 * PAGE);
-	assert_false(faults(m.p + PAGE, &inner));
+	assert_false(famfs_guard_probe(m.p + PAGE, &inner));
 	famfs_guard_end(&outer);
 	unmap(&m);
 }

@@ -130,21 +130,6 @@ static uint64_t pool_offset(const struct fuse_open_file *f, const void *p)
 	       (uint64_t)((const uint8_t *)p - famfs_pooldev_base(f->map->dev));
 }
 
-/* One load at p under a guard: true, with the fault's place, if it faults. */
-static bool page_faults(const uint8_t *p, uint64_t *ret_off, int *ret_code)
-{
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g)) {
-		*ret_off = g.fault_off;
-		*ret_code = g.fault_code;
-		return true;
-	}
-	(void)*(const volatile uint8_t *)p;
-	famfs_guard_end(&g);
-	return false;
-}
-
 /*
  * After the kernel failed to copy from the mapping: the first page of the
  * pieces that faults here too, so the log names the exact place. The
@@ -153,14 +138,16 @@ static bool page_faults(const uint8_t *p, uint64_t *ret_off, int *ret_code)
 static uint64_t find_fault(const struct fuse_open_file *f,
 			   const struct iovec *iov, int n, int *ret_code)
 {
-	uint64_t off;
+	struct famfs_guard g;
 
 	*ret_code = 0;
 	for (int i = 0; i < n; i++)
 		for (size_t at = 0; at < iov[i].iov_len; at += 4096)
-			if (page_faults((const uint8_t *)iov[i].iov_base + at,
-					&off, ret_code))
-				return off;
+			if (famfs_guard_probe((const uint8_t *)iov[i].iov_base +
+					      at, &g)) {
+				*ret_code = g.fault_code;
+				return g.fault_off;
+			}
 	return pool_offset(f, iov[0].iov_base);
 }
 
