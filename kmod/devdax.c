@@ -608,6 +608,7 @@ static const struct dev_pagemap_ops famfsd_dd_pgmap_ops = {
 
 /* ---- opening and checking the device --------------------------------------- */
 
+
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0) && \
 	LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 #define FAMFSD_DD_LAYOUT_KNOWN 1
@@ -675,7 +676,7 @@ static int famfsd_dd_check(struct fs_context *fc, struct famfsd_devdax *dd)
 				     dd->name);
 		goto out;
 	}
-	if (pgmap->ops) {
+	if (pgmap->ops && pgmap->ops != &famfsd_dd_pgmap_ops) {	/* ours: mounted */
 		r = famfsd_dd_refuse(fc, "%s: its dev_pagemap has operations already (another user?), memory failures could not be handled",
 				     dd->name);
 		goto out;
