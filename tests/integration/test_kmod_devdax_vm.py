@@ -280,6 +280,7 @@ def test_unbind_fences_the_mount_then_rebind_keeps_the_data(dd):
     g.check("umount /tmp/m && echo dax0.0 > /sys/bus/dax/drivers/device_dax/unbind")
     r = g.run(f"mount -t famfsd {DAX} /tmp/m")
     assert r.rc != 0, r
+    assert f"mount of {DAX} refused" in g.dmesg().splitlines()[-1], g.dmesg()[-400:]
     g.check("echo dax0.0 > /sys/bus/dax/drivers/device_dax/bind && test -c /dev/dax0.0")
 
 
