@@ -373,6 +373,7 @@ static phys_addr_t famfsd_dd_pmd_phys(struct vm_fault *vmf,
  * PFN_DEV | PFN_MAP) under dax_read_lock() with the device alive; the
  * caller holds the invalidate lock shared, which fencing and revoke take
  * exclusive before they zap, so nothing is inserted after a teardown.
+ * A private mapping never gets a writable pool page (its writes copy).
  *
  * Context: page fault, mmap_lock held for read, the invalidate lock shared.
  * Return: VM_FAULT_NOPAGE, VM_FAULT_FALLBACK (PMD not possible here),
@@ -384,7 +385,13 @@ vm_fault_t famfsd_devdax_fault(struct vm_fault *vmf, enum page_entry_size pe_siz
 	struct famfsd_sb_info *sbi = FAMFSD_SB(inode->i_sb);
 	struct famfsd_inode *fi = FAMFSD_I(inode);
 	struct famfsd_devdax *dd = sbi->devdax;
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	/*
+	 * A write to a private mapping gets the pool page read-only: the
+	 * write then takes a write-protect fault, which copies it (COW).
+	 */
+	bool private_write = (vmf->flags & FAULT_FLAG_WRITE) &&
+			     !(vmf->vma->vm_flags & VM_SHARED);
+	bool write = (vmf->flags & FAULT_FLAG_WRITE) && !private_write;
 	const struct famfsd_kext *e;
 	vm_fault_t ret;
 	phys_addr_t phys;
@@ -401,7 +408,7 @@ vm_fault_t famfsd_devdax_fault(struct vm_fault *vmf, enum page_entry_size pe_siz
 		goto out;
 	}
 	if (pe_size == PE_SIZE_PMD) {
-		phys = famfsd_dd_pmd_phys(vmf, fi, dd);
+		phys = private_write ? 0 : famfsd_dd_pmd_phys(vmf, fi, dd);
 		ret = phys ? vmf_insert_pfn_pmd_prot(vmf,
 				phys_to_pfn_t(phys, PFN_DEV | PFN_MAP),
 				vmf->vma->vm_page_prot, write) : VM_FAULT_FALLBACK;

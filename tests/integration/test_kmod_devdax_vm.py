@@ -211,6 +211,15 @@ def test_write_and_read_through_the_module(dd):
     sums = g.check(f"dd if={f} bs=64K skip=3 count=20 status=none | sha256sum; "
                    f"sha256sum < /tmp/r").split()
     assert sums[0] == sums[2]
+    # A private mapping's writes (the first access a write: the COW fault
+    # path) stay private; the pool keeps the bytes write() put there.
+    out = g.check("python3 -c 'import mmap,os,sys\n"
+                  "fd=os.open(sys.argv[1],os.O_RDONLY); b=os.pread(fd,8,3<<16)\n"
+                  "m=mmap.mmap(fd,4<<20,mmap.MAP_PRIVATE,mmap.PROT_READ|mmap.PROT_WRITE)\n"
+                  "m[3<<16:(3<<16)+8]=b\"XXXXXXXX\"; m[(2<<20)+8]=1\n"
+                  "print(m[3<<16:(3<<16)+8]==b\"XXXXXXXX\", os.pread(fd,8,3<<16)==b)'"
+                  f" {f}")
+    assert out.split() == ["True", "True"], out
     r = g.run(f"dd if=/tmp/r of={f} bs=1M seek=8 count=1 conv=notrunc status=none")
     assert r.rc != 0 and "File too large" in r.err, r      # sizes are the log's
     r = g.run(f"head -c 100 /tmp/r >> {f}")
