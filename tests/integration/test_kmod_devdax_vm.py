@@ -235,16 +235,6 @@ def test_second_mount_shares_the_superblock_and_bad_sources_are_refused(dd):
     assert "not a device-dax" in g.dmesg().splitlines()[-1], g.dmesg()[-400:]
 
 
-def stop_daemons(dd):
-    g = dd.g
-    g.check("kill -TERM $(cat /tmp/master.pid)")
-    dd.wait("! kill -0 $(cat /tmp/master.pid) 2>/dev/null", "the master to stop")
-    g.check("kill -TERM $(cat /tmp/agent.pid)")
-    dd.wait("! kill -0 $(cat /tmp/agent.pid) 2>/dev/null", "the agent to stop")
-    dd.wait(f"! grep -q ' {MNT} ' /proc/mounts", "the mount to go")
-    dd.wait("rmmod famfsd 2>/dev/null", "rmmod")
-
-
 # A guest-side holder: maps FILE, pread works, signals "ready", waits for
 # the go file, then pread (prints its error) and touches the mapping
 # (SIGBUS kills it: exit status 135 from the shell).
@@ -257,6 +247,37 @@ HOLDER = ("python3 -c 'import mmap,os,sys,time\n"
           "except OSError as e: print(\"pread\",e.errno,flush=True)\n"
           "m[0]\n"
           "print(\"no SIGBUS\",flush=True)'")
+
+
+def test_delete_and_revoke_of_a_mapped_file(dd):
+    """DELETE, OPEN_INOS and REVOKE on a devdax mount: the deleted file
+    lives on for its holder until revoked, then its mapping faults SIGBUS
+    and its read() gets EIO."""
+    g = dd.g
+    ino = (1 << 40) + 1
+    g.check(f"{K} create {MNT} {ino} 1 rv {2 * MiB} {dd.top(16)}:{2 * MiB}")
+    g.check(f"rm -f /tmp/go; ({HOLDER} {MNT}/rv /tmp/go > /tmp/rv.out 2>&1; "
+            "echo $? > /tmp/rv.rc) & ")
+    dd.wait("grep -q ready /tmp/rv.out", "the holder")
+    assert '"errno": 0' in g.run(f"{K} delete {MNT} {ino} 1 rv").out
+    assert str(ino) in g.check(f"{K} open-inos {MNT}")
+    assert '"errno": 0' in g.run(f"{K} revoke {MNT} {ino}").out
+    assert str(ino) not in g.check(f"{K} open-inos {MNT}")
+    g.check("touch /tmp/go")
+    dd.wait("test -e /tmp/rv.rc", "the holder to finish")
+    out = g.check("cat /tmp/rv.out /tmp/rv.rc")
+    assert "pread 5" in out and out.split()[-1] == "135", out   # EIO, SIGBUS
+    assert not dd.info()["flags"] & 1                           # not fenced
+
+
+def stop_daemons(dd):
+    g = dd.g
+    g.check("kill -TERM $(cat /tmp/master.pid)")
+    dd.wait("! kill -0 $(cat /tmp/master.pid) 2>/dev/null", "the master to stop")
+    g.check("kill -TERM $(cat /tmp/agent.pid)")
+    dd.wait("! kill -0 $(cat /tmp/agent.pid) 2>/dev/null", "the agent to stop")
+    dd.wait(f"! grep -q ' {MNT} ' /proc/mounts", "the mount to go")
+    dd.wait("rmmod famfsd 2>/dev/null", "rmmod")
 
 
 def test_unbind_fences_the_mount_then_rebind_keeps_the_data(dd):
