@@ -2,8 +2,8 @@
 /*
  * famfsd kernel module: shared internals.
  *
- * A mount is a DAX file system over one /dev/pmemN (fsdax mode) that holds
- * a famfsd pool. Its namespace lives only in memory (ramfs style: every
+ * A mount is a DAX file system over one /dev/pmemN (fsdax mode), or one
+ * /dev/daxX.Y (device-dax, devdax.c), that holds a famfsd pool. Its namespace lives only in memory (ramfs style: every
  * dentry is pinned) and is built by the agent through ioctls (ioctl.c,
  * namespace.c) from the pool's log; regular files carry an extent list and
  * reach the pool through fs/dax.c (file.c); meta files expose the pool's

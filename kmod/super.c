@@ -5,8 +5,8 @@
  * files, statfs, memory-failure fencing and the module's entry points.
  *
  * Mount: mount -t famfsd [-o meta_rw] /dev/pmemN DIR. The device must be a
- * pmem namespace in fsdax mode (2 MiB aligned for PMD faults) holding a
- * formatted pool; the mount starts with an empty root plus the meta
+ * pmem namespace in fsdax mode (2 MiB aligned for PMD faults), or a
+ * device-dax /dev/daxX.Y (devdax.c), holding a formatted pool; the mount starts with an empty root plus the meta
  * directory, and the agent fills the namespace in through ioctls.
  */
 #include <linux/blkdev.h>
