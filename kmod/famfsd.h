@@ -2,8 +2,8 @@
 /*
  * famfsd kernel module: shared internals.
  *
- * A mount is a DAX file system over one /dev/pmemN (fsdax mode) that holds
- * a famfsd pool. Its namespace lives only in memory (ramfs style: every
+ * A mount is a DAX file system over one /dev/pmemN (fsdax mode), or one
+ * /dev/daxX.Y (device-dax, devdax.c), that holds a famfsd pool. Its namespace lives only in memory (ramfs style: every
  * dentry is pinned) and is built by the agent through ioctls (ioctl.c,
  * namespace.c) from the pool's log; regular files carry an extent list and
  * reach the pool through fs/dax.c (file.c); meta files expose the pool's
@@ -39,8 +39,11 @@ struct famfsd_geometry {
 /* sbi->state bits */
 #define FAMFSD_SB_FENCED	0	/* memory failure: every access fails */
 
+struct famfsd_devdax;
+
 struct famfsd_sb_info {
-	struct dax_device *dax_dev;	/* held with this sb as holder */
+	struct famfsd_devdax *devdax;	/* a devdax mount (devdax.c), else NULL */
+	struct dax_device *dax_dev;	/* pmem: held with this sb as holder */
 	u64 dax_part_off;		/* partition start on the dax device */
 	u64 dev_size;			/* bytes of the block device */
 	struct famfsd_geometry geo;
@@ -64,6 +67,7 @@ struct famfsd_sb_info {
 /* Mount options as parsed, applied at fill_super or reconfigure. */
 struct famfsd_fs_ctx {
 	bool meta_rw;
+	struct famfsd_devdax *devdax;	/* opened by get_tree for fill_super */
 };
 
 enum famfsd_kind {
@@ -125,6 +129,9 @@ void famfsd_destroy_inode_cache(void);
 
 /* file.c */
 extern const struct file_operations famfsd_file_fops;
+const struct famfsd_kext *famfsd_find_extent(const struct famfsd_inode *fi,
+					     u64 pos);
+bool famfsd_inode_dead(const struct inode *inode);
 extern const struct inode_operations famfsd_file_iops;
 extern const struct address_space_operations famfsd_dax_aops;
 int famfsd_setattr(struct user_namespace *mnt_userns, struct dentry *dentry,

@@ -28,10 +28,11 @@
 #include <linux/writeback.h>
 
 #include "famfsd.h"
+#include "media.h"
 
 /* The extent holding file offset pos, or NULL past the last one. */
-static const struct famfsd_kext *famfsd_find_extent(const struct famfsd_inode *fi,
-						    u64 pos)
+const struct famfsd_kext *famfsd_find_extent(const struct famfsd_inode *fi,
+					     u64 pos)
 {
 	u32 lo = 0, hi = fi->n_ext;
 
@@ -49,7 +50,7 @@ static const struct famfsd_kext *famfsd_find_extent(const struct famfsd_inode *f
 	return NULL;
 }
 
-static bool famfsd_inode_dead(const struct inode *inode)
+bool famfsd_inode_dead(const struct inode *inode)
 {
 	return famfsd_fenced(FAMFSD_SB(inode->i_sb)) ||
 	       test_bit(FAMFSD_I_REVOKED, &FAMFSD_I(inode)->flags);
@@ -195,10 +196,12 @@ static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		inode_lock_shared(inode);
 	}
 	ret = 0;
-	if (!(FAMFSD_SB(inode->i_sb)->geo.flags & FAMFS_SB_F_COHERENT) &&
-	    !famfsd_inode_dead(inode))
+	if (FAMFSD_SB(inode->i_sb)->devdax)
+		ret = famfsd_devdax_rw(iocb, to, false);	/* invalidates itself */
+	else if (!(FAMFSD_SB(inode->i_sb)->geo.flags & FAMFS_SB_F_COHERENT) &&
+		 !famfsd_inode_dead(inode))
 		ret = famfsd_invalidate(inode, iocb->ki_pos, iov_iter_count(to));
-	if (!ret)
+	if (!ret && !FAMFSD_SB(inode->i_sb)->devdax)
 		ret = dax_iomap_rw(iocb, to, &famfsd_iomap_ops);	/* needs i_rwsem */
 	inode_unlock_shared(inode);
 	file_accessed(iocb->ki_filp);
@@ -239,7 +242,10 @@ static ssize_t famfsd_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		goto out;
 	}
 	iov_iter_truncate(from, size - iocb->ki_pos);
-	ret = dax_iomap_rw(iocb, from, &famfsd_iomap_ops);	/* needs i_rwsem */
+	if (FAMFSD_SB(inode->i_sb)->devdax)
+		ret = famfsd_devdax_rw(iocb, from, true);
+	else
+		ret = dax_iomap_rw(iocb, from, &famfsd_iomap_ops);	/* needs i_rwsem */
 out:
 	inode_unlock(inode);
 	if (ret > 0)
@@ -296,7 +302,10 @@ static vm_fault_t famfsd_dax_fault(struct vm_fault *vmf,
 	if (write)
 		sb_start_pagefault(sb);
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	ret = dax_iomap_fault(vmf, pe_size, &pfn, NULL, &famfsd_iomap_ops);
+	if (FAMFSD_SB(sb)->devdax)
+		ret = famfsd_devdax_fault(vmf, pe_size);	/* never NEEDDSYNC */
+	else
+		ret = dax_iomap_fault(vmf, pe_size, &pfn, NULL, &famfsd_iomap_ops);
 	filemap_invalidate_unlock_shared(inode->i_mapping);
 	if (ret & VM_FAULT_NEEDDSYNC)
 		ret = dax_finish_sync_fault(vmf, pe_size, pfn);
@@ -398,6 +407,8 @@ static int famfsd_fsync(struct file *file, loff_t start, loff_t end,
 {
 	if (famfsd_inode_dead(file_inode(file)))
 		return -EIO;
+	if (FAMFSD_SB(file_inode(file)->i_sb)->devdax)
+		return famfsd_devdax_sync(file_inode(file), start, end);
 	return file_write_and_wait_range(file, start, end);
 }
 

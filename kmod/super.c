@@ -5,8 +5,8 @@
  * files, statfs, memory-failure fencing and the module's entry points.
  *
  * Mount: mount -t famfsd [-o meta_rw] /dev/pmemN DIR. The device must be a
- * pmem namespace in fsdax mode (2 MiB aligned for PMD faults) holding a
- * formatted pool; the mount starts with an empty root plus the meta
+ * pmem namespace in fsdax mode (2 MiB aligned for PMD faults), or a
+ * device-dax /dev/daxX.Y (devdax.c), holding a formatted pool; the mount starts with an empty root plus the meta
  * directory, and the agent fills the namespace in through ioctls.
  */
 #include <linux/blkdev.h>
@@ -22,6 +22,7 @@
 #include <linux/uaccess.h>
 
 #include "famfsd.h"
+#include "media.h"
 
 static struct kmem_cache *famfsd_inode_cachep;
 
@@ -159,6 +160,8 @@ static int famfsd_read_media(struct famfsd_sb_info *sbi, u64 off, void *buf,
 
 	if (WARN_ON_ONCE(offset_in_page(pos) + len > PAGE_SIZE))
 		return -EINVAL;
+	if (sbi->devdax)
+		return famfsd_devdax_read_media(sbi->devdax, off, buf, len);
 	id = dax_read_lock();
 	nr = dax_direct_access(sbi->dax_dev, PHYS_PFN(pos), 1, DAX_ACCESS,
 			       &kaddr, NULL);
@@ -333,7 +336,8 @@ static int famfsd_statfs(struct dentry *dentry, struct kstatfs *buf)
 	buf->f_files = nodes + inodes;
 	buf->f_ffree = inodes;
 	buf->f_namelen = FAMFSD_KMOD_NAME_MAX;
-	buf->f_fsid = u64_to_fsid(huge_encode_dev(sb->s_bdev->bd_dev));
+	buf->f_fsid = u64_to_fsid(huge_encode_dev(sb->s_bdev ? sb->s_bdev->bd_dev :
+							 sb->s_dev));
 	return 0;
 }
 
@@ -457,12 +461,19 @@ static int famfsd_fill_super(struct super_block *sb, struct fs_context *fc)
 	sbi->meta_rw = ctx->meta_rw;
 	sb->s_fs_info = sbi;	/* freed by famfsd_kill_sb, on failure too */
 
-	sbi->dax_dev = fs_dax_get_by_bdev(sb->s_bdev, &sbi->dax_part_off, sb,
-					  &famfsd_dax_holder_ops);
-	if (!sbi->dax_dev)
-		return invalfc(fc, "%pg is not a DAX device (a pmem namespace in fsdax mode) or another file system holds it",
-			       sb->s_bdev);
-	sbi->dev_size = bdev_nr_bytes(sb->s_bdev);
+	if (ctx->devdax) {
+		r = famfsd_devdax_attach(sb, ctx->devdax);	/* sbi owns it */
+		ctx->devdax = NULL;
+		if (r)
+			return r;
+	} else {
+		sbi->dax_dev = fs_dax_get_by_bdev(sb->s_bdev, &sbi->dax_part_off,
+						  sb, &famfsd_dax_holder_ops);
+		if (!sbi->dax_dev)
+			return invalfc(fc, "%pg is not a DAX device (a pmem namespace in fsdax mode) or another file system holds it",
+				       sb->s_bdev);
+		sbi->dev_size = bdev_nr_bytes(sb->s_bdev);
+	}
 	r = famfsd_load_sb(fc, sbi);
 	if (r)
 		return r;
@@ -500,6 +511,14 @@ static void famfsd_kill_sb(struct super_block *sb)
 	/* Drop the pins on every dentry first, as kill_litter_super does. */
 	if (sb->s_root)
 		d_genocide(sb->s_root);
+	if (!sb->s_bdev) {		/* a devdax mount (devdax.c) */
+		famfsd_devdax_detach(sbi ? sbi->devdax : NULL);
+		kill_anon_super(sb);
+		if (sbi)
+			famfsd_devdax_put(sbi->devdax);
+		kfree(sbi);
+		return;
+	}
 	kill_block_super(sb);
 	if (sbi) {
 		fs_put_dax(sbi->dax_dev, sb);
@@ -530,6 +549,8 @@ static int famfsd_parse_param(struct fs_context *fc, struct fs_parameter *param)
 
 static int famfsd_get_tree(struct fs_context *fc)
 {
+	if (famfsd_source_is_chardev(fc))
+		return famfsd_devdax_get_tree(fc, famfsd_fill_super);
 	return get_tree_bdev(fc, famfsd_fill_super);
 }
 
@@ -546,7 +567,11 @@ static int famfsd_reconfigure(struct fs_context *fc)
 
 static void famfsd_free_fc(struct fs_context *fc)
 {
-	kfree(fc->fs_private);
+	struct famfsd_fs_ctx *ctx = fc->fs_private;
+
+	if (ctx)
+		famfsd_devdax_put(ctx->devdax);
+	kfree(ctx);
 }
 
 static const struct fs_context_operations famfsd_context_ops = {
@@ -612,6 +637,7 @@ static int __init famfsd_init(void)
 static void __exit famfsd_exit(void)
 {
 	unregister_filesystem(&famfsd_fs_type);
+	famfsd_devdax_exit();
 	famfsd_destroy_inode_cache();
 }
 

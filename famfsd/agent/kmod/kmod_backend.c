@@ -122,9 +122,10 @@ static int check_device(struct agent *a)
 			  strerror(-r));
 		return r;
 	}
-	if (!S_ISBLK(st.st_mode)) {
+	if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode)) {
 		msg(MSG_ERR, "--backend kmod needs a pmem block device "
-			  "in fsdax mode (/dev/pmemN), not '%s'", a->o.pool_path);
+			  "in fsdax mode (/dev/pmemN) or a device-dax "
+			  "(/dev/daxX.Y), not '%s'", a->o.pool_path);
 		return -ENOTBLK;
 	}
 	if (mkdir(a->o.mount, 0755) < 0 && errno != EEXIST) {

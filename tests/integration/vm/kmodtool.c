@@ -19,6 +19,7 @@
  *   kmodtool map-read MOUNT FILE             (whole file; fault deltas, smaps)
  *   kmodtool hold FILE SECONDS               (open and mapped; prints "held")
  *   kmodtool poison FILE                     (MADV_HWPOISON on its first page)
+ *   kmodtool poison-signal FILE PAGE         (the same on page PAGE, SIGBUS caught)
  *   kmodtool bench PATH OFF LEN PASSES       (mmap sequential read, GB/s)
  */
 #include <errno.h>
@@ -572,6 +573,69 @@ static int cmd_poison(int argc, char **argv)
 	return sigbus && read_errno == EIO ? 0 : 1;
 }
 
+static volatile sig_atomic_t bus_code;
+static void *volatile bus_addr;
+
+static void on_sigbus_info(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	bus_code = si->si_code;
+	bus_addr = si->si_addr;
+	siglongjmp(bus_jmp, 1);
+}
+
+/*
+ * MADV_HWPOISON on page PAGE of a mapped file with a SIGBUS handler in
+ * place: reports whether the signal came during madvise (the module's
+ * memory-failure hook signals the process that maps the page), its code
+ * (BUS_MCEERR_AO 5, _AR 4) and address, whether a later touch of the page
+ * faults too, and what read() of it returns. Passes when every one of
+ * those gave SIGBUS, the address was the page's, and read() got EIO.
+ */
+static int cmd_poison_signal(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus_info,
+				.sa_flags = SA_SIGINFO };
+	volatile bool at_madvise = false, at_touch = false;
+	volatile int code = 0, read_errno = 0;
+	uint64_t size, page;
+	void *volatile addr = NULL;
+	uint8_t *p, *target;
+	char byte;
+	int fd;
+
+	if (argc != 2)
+		return 2;
+	page = num(argv[1]);
+	p = map_file(argv[0], O_RDONLY, PROT_READ, &size, &fd);
+	if ((page + 1) * 4096 > size)
+		return 2;
+	target = p + page * 4096;
+	(void)*(volatile uint8_t *)target;
+	sigaction(SIGBUS, &sa, NULL);
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		if (madvise(target, 4096, MADV_HWPOISON) < 0)
+			die("madvise(MADV_HWPOISON)");
+	} else {
+		at_madvise = true;
+		code = bus_code;
+		addr = bus_addr;
+	}
+	if (sigsetjmp(bus_jmp, 1) == 0)
+		(void)*(volatile uint8_t *)target;
+	else
+		at_touch = true;
+	if (pread(fd, &byte, 1, page * 4096) < 0)
+		read_errno = errno;
+	printf("{\"sigbus_at_madvise\": %s, \"si_code\": %d, \"si_addr_ok\": %s, "
+	       "\"sigbus_at_touch\": %s, \"read_errno\": %d}\n",
+	       at_madvise ? "true" : "false", code,
+	       addr == target ? "true" : "false", at_touch ? "true" : "false",
+	       read_errno);
+	return at_madvise && addr == target && at_touch && read_errno == EIO ? 0 : 1;
+}
+
 /*
  * Sequential read bandwidth through a shared mapping of [off, off + len)
  * of PATH (a file of the mount, or /dev/daxX.Y), best of PASSES passes;
@@ -630,6 +694,7 @@ static const struct {
 	{ "open-inos", cmd_open_inos }, { "bad-ioctls", cmd_bad_ioctls },
 	{ "fill", cmd_fill }, { "check", cmd_check }, { "map-read", cmd_map_read },
 	{ "hold", cmd_hold }, { "poison", cmd_poison }, { "bench", cmd_bench },
+	{ "poison-signal", cmd_poison_signal },
 };
 
 int main(int argc, char **argv)
