@@ -195,11 +195,18 @@ static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		inode_lock_shared(inode);
 	}
 	ret = 0;
+	/*
+	 * At or past the end: 0 here, since iomap_iter() would first ask
+	 * iomap_begin for an extent at that offset, and there is none.
+	 */
+	if (iocb->ki_pos >= i_size_read(inode))
+		goto out;
 	if (!(FAMFSD_SB(inode->i_sb)->geo.flags & FAMFS_SB_F_COHERENT) &&
 	    !famfsd_inode_dead(inode))
 		ret = famfsd_invalidate(inode, iocb->ki_pos, iov_iter_count(to));
 	if (!ret)
 		ret = dax_iomap_rw(iocb, to, &famfsd_iomap_ops);	/* needs i_rwsem */
+out:
 	inode_unlock_shared(inode);
 	file_accessed(iocb->ki_filp);
 	return ret;

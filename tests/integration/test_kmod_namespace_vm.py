@@ -1,0 +1,121 @@
+"""The kernel module's namespace in one QEMU guest, driven by raw ioctls
+(kmodtool, no agent): which pool bytes an inode may map, attribute changes,
+the order of an open against a DELETE, and a DELETE against a mount on the
+name. Each case is a regression test of a defect of issue 14 (it failed
+before its fix: the guest boots with panic_on_warn=1, so a WARN in
+dax_insert_entry takes it down and fails the test).
+"""
+
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from conftest import FAMFSCTL, FAMFSD, require
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
+import vm  # noqa: E402
+
+MiB = 1 << 20
+POOL_SIZE = 256 * MiB
+MNT = "/tmp/ns"
+K = CTL = None
+
+
+class NsGuest:
+    """One guest with the pool mounted at MNT by hand; the tests make files
+    with kmodtool. next_ino() and unit() hand out fresh numbers and space."""
+
+    def __init__(self, g):
+        self.g = g
+        self.ino = 100
+        self.info = None
+        self.next_unit = 0
+
+    def setup(self):
+        self.g.check(vm.sh_setup_namespace())
+        self.g.check(vm.sh_mkfs(CTL, "1M"))
+        self.g.check(f"insmod {KO} && mkdir -p {MNT} && "
+                     f"mount -t famfsd /dev/pmem0 {MNT}")
+        self.info = json.loads(self.g.check(f"{K} info {MNT}"))
+
+    def next_ino(self):
+        self.ino += 1
+        return self.ino
+
+    def units(self, n=1):
+        """Device offset of n fresh allocation units nobody used yet."""
+        u = self.info["alloc_unit"]
+        off = self.info["data_offset"] + self.next_unit * u
+        self.next_unit += n
+        assert off + n * u <= self.info["pool_size"]
+        return off
+
+    def create(self, name, ext, size=None, ino=None):
+        """kmodtool create in the root; ext: [(off, len)]. Its JSON reply."""
+        ino = ino or self.next_ino()
+        size = sum(n for _, n in ext) if size is None else size
+        spec = ",".join(f"{o}:{n}" for o, n in ext)
+        r = self.g.run(f"{K} create {MNT} {ino} 1 {name} {size} {spec}")
+        out = json.loads(r.out)
+        out["ino"] = ino
+        return out
+
+    def delete(self, name, ino):
+        return json.loads(self.g.run(f"{K} delete {MNT} {ino} 1 {name}").out)
+
+    def revoke(self, ino):
+        return json.loads(self.g.run(f"{K} revoke {MNT} {ino}").out)
+
+    def open_inos(self):
+        return json.loads(self.g.check(f"{K} open-inos {MNT}"))["inos"]
+
+
+@pytest.fixture(scope="module")
+def ns(tmp_path_factory):
+    miss = vm.missing()
+    require(not miss, "the VM tests need " + "; ".join(miss))
+    ver, _, _ = vm.build()
+    snap = vm.Snapshot(FAMFSD, FAMFSCTL)
+    global K, KO, CTL
+    K, KO, CTL = snap.kmodtool, snap.ko, snap.famfsctl
+    work = str(tmp_path_factory.mktemp("kmodns"))
+    pool = os.path.join(work, "pool")
+    with open(pool, "w") as f:
+        f.truncate(POOL_SIZE)
+    # panic_on_warn: a WARN (dax_insert_entry's) takes the guest down at once.
+    g = vm.Guest("ns", work, pool, POOL_SIZE, cmdline="panic_on_warn=1")
+    try:
+        g.start(ver)
+        g.wait_ready()
+        n = NsGuest(g)
+        n.setup()
+        yield n
+    finally:
+        g.stop()
+        snap.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_kernel_log(request):
+    """After each test: no WARNING/BUG/oops line in the guest."""
+    yield
+    n = request.getfixturevalue("ns")
+    bad = n.g.kernel_problems()
+    assert not bad, f"guest kernel log problems: {bad}"
+
+
+def test_read_to_the_end_returns_eof(ns):
+    """read() at the end of a file whose size is its extents' sum, and of
+    the meta files, returns 0 (it asked iomap_begin for an extent past the
+    last one: WARN_ON_ONCE, or EIO for a meta file)."""
+    u = ns.info["alloc_unit"]
+    assert ns.create("whole", [(ns.units(), u)])["errno"] == 0
+    assert ns.create("part", [(ns.units(), u)], size=5000)["errno"] == 0
+    for name, size in (("whole", u), ("part", 5000),
+                       (".famfsd/super", ns.info["log_offset"]),
+                       (".famfsd/log", ns.info["log_size"])):
+        r = ns.g.run(f"cat {MNT}/{name} | wc -c")
+        assert r.rc == 0 and r.err == "" and int(r.out) == size, (name, r)
