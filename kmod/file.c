@@ -425,8 +425,10 @@ const struct file_operations famfsd_file_fops = {
 
 /* ---- attributes -------------------------------------------------------------- */
 
+/* utimensat(): ATTR_TOUCH for "now", ATTR_TIMES_SET with explicit times. */
 #define FAMFSD_TIME_ATTRS (ATTR_ATIME | ATTR_MTIME | ATTR_CTIME | \
-			   ATTR_ATIME_SET | ATTR_MTIME_SET | ATTR_TOUCH)
+			   ATTR_ATIME_SET | ATTR_MTIME_SET | ATTR_TOUCH | \
+			   ATTR_TIMES_SET)
 
 /**
  * famfsd_setattr() - attribute changes through the mount

@@ -107,6 +107,24 @@ def clean_kernel_log(request):
     assert not bad, f"guest kernel log problems: {bad}"
 
 
+def test_touch_sets_times_but_not_sizes(ns):
+    """touch -d (utimensat with explicit times: ATTR_TIMES_SET) changes the
+    times locally; sizes, modes and owners stay the log's."""
+    u = ns.info["alloc_unit"]
+    assert ns.create("timed", [(ns.units(), u)])["errno"] == 0
+    f = f"{MNT}/timed"
+    r = ns.g.run(f"touch -d '2021-02-03 04:05:06 UTC' {f}")
+    assert r.rc == 0, r
+    assert ns.g.check(f"stat -c %Y {f}").strip() == "1612325106"
+    r = ns.g.run(f"touch -a -d '2020-01-01 00:00:00 UTC' {f}")
+    assert r.rc == 0, r
+    assert ns.g.check(f"stat -c '%X %Y' {f}").split() == ["1577836800", "1612325106"]
+    assert ns.g.run(f"touch {f}").rc == 0          # now: ATTR_TOUCH
+    for cmd in (f"truncate -s 0 {f}", f"chmod 600 {f}", f"chown 1 {f}"):
+        assert ns.g.run(cmd).rc != 0, cmd
+    assert ns.g.check(f"stat -c '%s %a %u' {f}").split() == [str(u), "644", "0"]
+
+
 def test_read_to_the_end_returns_eof(ns):
     """read() at the end of a file whose size is its extents' sum, and of
     the meta files, returns 0 (it asked iomap_begin for an extent past the
