@@ -345,8 +345,8 @@ static const struct vm_operations_struct famfsd_vm_ops = {
  *       thp_get_unmapped_area when it is large enough)
  *
  * Context: process context, mmap_lock held for write.
- * Return: 0, -EIO (revoked or fenced), -EOPNOTSUPP (MAP_SYNC on a device
- * that cannot honour it).
+ * Return: 0, -EIO (revoked or fenced), -ENODEV (.famfsd/super or log: map
+ * .famfsd/pool), -EOPNOTSUPP (MAP_SYNC on a device that cannot honour it).
  */
 static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -354,6 +354,14 @@ static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (famfsd_inode_dead(file_inode(file)))
 		return -EIO;
+	/*
+	 * .famfsd/pool maps all the metadata; super and log are windows onto
+	 * the same bytes for read() and write() only: mapped too, one pool
+	 * page would go into two inodes' mappings.
+	 */
+	if (FAMFSD_I(file_inode(file))->kind == FAMFSD_KIND_META &&
+	    file_inode(file)->i_ino != FAMFSD_INO_META_POOL)
+		return -ENODEV;
 	if (!daxdev_mapping_supported(vma, sbi->dax_dev))
 		return -EOPNOTSUPP;
 	file_accessed(file);

@@ -18,6 +18,7 @@
  *   kmodtool check FILE OFF LEN SEED         (through mmap and pread)
  *   kmodtool map-read MOUNT FILE             (whole file; fault deltas, smaps)
  *   kmodtool hold FILE SECONDS               (open and mapped; prints "held")
+ *   kmodtool map-touch FILE OFF              (maps the page at OFF, loads a byte)
  *   kmodtool poison FILE                     (MADV_HWPOISON on its first page)
  *   kmodtool bench PATH OFF LEN PASSES       (mmap sequential read, GB/s)
  */
@@ -537,6 +538,42 @@ static void on_sigbus(int sig)
 }
 
 /*
+ * Maps the one page at file offset OFF shared, loads a byte of it (a DAX
+ * fault: the page is now an entry of that file's mapping) and unmaps.
+ * Prints the mmap errno (0 when it mapped) and whether the load got SIGBUS.
+ */
+static int cmd_map_touch(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	volatile bool sigbus = false;
+	uint64_t off;
+	uint8_t *p;
+	volatile int e = 0;
+	int fd;
+
+	if (argc != 2)
+		return 2;
+	off = num(argv[1]) & ~4095ull;
+	fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(argv[0]);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, off);
+	if (p == MAP_FAILED) {
+		e = errno;
+	} else {
+		sigaction(SIGBUS, &sa, NULL);
+		if (sigsetjmp(bus_jmp, 1) == 0)
+			(void)*(volatile uint8_t *)p;
+		else
+			sigbus = true;
+		munmap(p, 4096);
+	}
+	printf("{\"mmap_errno\": %d, \"sigbus\": %s}\n", e,
+	       sigbus ? "true" : "false");
+	return e || sigbus ? 1 : 0;
+}
+
+/*
  * Injects a memory failure under the file's first page. The module must
  * fence the mount: later accesses through the old mapping give SIGBUS,
  * read() gives EIO, and the kernel stays up.
@@ -629,7 +666,8 @@ static const struct {
 	{ "delete", cmd_delete }, { "revoke", cmd_revoke },
 	{ "open-inos", cmd_open_inos }, { "bad-ioctls", cmd_bad_ioctls },
 	{ "fill", cmd_fill }, { "check", cmd_check }, { "map-read", cmd_map_read },
-	{ "hold", cmd_hold }, { "poison", cmd_poison }, { "bench", cmd_bench },
+	{ "hold", cmd_hold }, { "map-touch", cmd_map_touch },
+	{ "poison", cmd_poison }, { "bench", cmd_bench },
 };
 
 int main(int argc, char **argv)
