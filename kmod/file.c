@@ -16,12 +16,14 @@
  * refused; so are attribute changes other than times.
  */
 #include <linux/dax.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/huge_mm.h>
 #include <linux/iomap.h>
 #include <linux/libnvdimm.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/moduleparam.h>
 #include <linux/pagemap.h>
 #include <linux/pfn_t.h>
 #include <linux/uio.h>
@@ -372,6 +374,16 @@ static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 
 /* ---- open, release, fsync -------------------------------------------------- */
 
+/*
+ * Test only (off by default): an open of a regular file sleeps this long
+ * after its name was resolved, so a VM test can put a DELETE and an
+ * open-inode listing inside that window (docs/kmod.md, "Test knobs").
+ */
+static unsigned int famfsd_test_open_delay_ms;
+module_param_named(test_open_delay_ms, famfsd_test_open_delay_ms, uint, 0644);
+MODULE_PARM_DESC(test_open_delay_ms,
+		 "test only: delay opens of regular files by this many ms (0: off)");
+
 /**
  * famfsd_open() - open a regular or meta file
  * @inode: the file
@@ -379,25 +391,37 @@ static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
  *
  * Counts the open files of an inode; a mapping keeps its file, so a mapped
  * file counts as open until it is unmapped. The agent reports these to the
- * master, which reclaims no space that any host still uses.
+ * master, which reclaims no space that any host still uses. An open whose
+ * lookup found the name before a DELETE may get here after it: it counts
+ * itself under i_lock, and fails if the DELETE marked the inode first
+ * (famfsd_mark_deleted() in namespace.c gives the whole argument).
  *
- * Context: process context.
- * Return: 0, -EIO (revoked or fenced), -EPERM (a meta file opened for
- * writing without meta_rw), or generic_file_open()'s error.
+ * Context: process context; takes i_lock.
+ * Return: 0, -EIO (revoked or fenced), -ENOENT (deleted meanwhile),
+ * -EPERM (a meta file opened for writing without meta_rw), or
+ * generic_file_open()'s error.
  */
 static int famfsd_open(struct inode *inode, struct file *file)
 {
 	struct famfsd_inode *fi = FAMFSD_I(inode);
 	int r;
 
+	if (fi->kind == FAMFSD_KIND_FILE && READ_ONCE(famfsd_test_open_delay_ms))
+		msleep(READ_ONCE(famfsd_test_open_delay_ms));
 	if (famfsd_inode_dead(inode))
 		return -EIO;
 	if (fi->kind == FAMFSD_KIND_META && (file->f_mode & FMODE_WRITE) &&
 	    !FAMFSD_SB(inode->i_sb)->meta_rw)
 		return -EPERM;
 	r = generic_file_open(inode, file);
-	if (!r)
+	if (r)
+		return r;
+	spin_lock(&inode->i_lock);
+	if (test_bit(FAMFSD_I_DELETED, &fi->flags))
+		r = -ENOENT;
+	else
 		atomic_inc(&fi->opens);
+	spin_unlock(&inode->i_lock);
 	return r;
 }
 

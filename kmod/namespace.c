@@ -16,8 +16,10 @@
  * the parent's i_rwsem, then the child's.
  */
 #include <linux/dcache.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/fsnotify.h>
+#include <linux/moduleparam.h>
 #include <linux/namei.h>
 #include <linux/slab.h>
 
@@ -320,6 +322,35 @@ int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
 	return famfsd_ns_add(sb, e, famfsd_make_file, &fa);
 }
 
+/*
+ * Marks a file deleted for famfsd_open(), under the lock open takes to
+ * count itself. The order that gives (docs/kmod.md, "Open against
+ * DELETE"): an open that took i_lock before this counted itself before
+ * the DELETE returned, so an open-inode listing taken after the DELETE
+ * (it reads the count under i_lock too) shows it; an open that takes
+ * i_lock after this sees the mark and fails with -ENOENT, as if its
+ * lookup had come after the delete. So every open that can still succeed
+ * is in a listing taken after the DELETE, and the master, which reclaims
+ * a deleted file's space only once every agent's listing at or past the
+ * DELETE's seq lacks it, never reclaims space an open on this host uses.
+ */
+static void famfsd_mark_deleted(struct inode *inode)
+{
+	spin_lock(&inode->i_lock);
+	set_bit(FAMFSD_I_DELETED, &FAMFSD_I(inode)->flags);
+	spin_unlock(&inode->i_lock);
+}
+
+/*
+ * Test only (off by default): a DELETE sleeps this long between its
+ * mount-point check and the unlink, so a VM test can try to mount on the
+ * name inside that window (docs/kmod.md, "Test knobs").
+ */
+static unsigned int famfsd_test_delete_delay_ms;
+module_param_named(test_delete_delay_ms, famfsd_test_delete_delay_ms, uint, 0644);
+MODULE_PARM_DESC(test_delete_delay_ms,
+		 "test only: delay DELETE before its unlink by this many ms (0: off)");
+
 /**
  * famfsd_ns_delete() - remove a name
  * @sb: the mount
@@ -362,19 +393,29 @@ int famfsd_ns_delete(struct super_block *sb, u64 seq, u64 ino, u64 parent,
 		r = -ENOENT;
 		goto put;
 	}
+	/*
+	 * As vfs_unlink()/vfs_rmdir(): the mount-point check, the unlink and
+	 * dont_mount() all under the victim's lock, which lock_mount() takes
+	 * too, so no mount can land on the name between the check and the
+	 * unlink, nor on the dentry after it.
+	 */
+	inode_lock(inode);
 	if (d_mountpoint(dentry)) {
 		r = -EBUSY;
-		goto put;
-	}
-	inode_lock(inode);
-	if (S_ISDIR(inode->i_mode)) {
-		r = simple_rmdir(dir, dentry);	/* -ENOTEMPTY, or drops the pin */
-		if (!r) {
-			inode->i_flags |= S_DEAD;
-			dont_mount(dentry);
-		}
 	} else {
-		r = simple_unlink(dir, dentry);	/* drops the pin */
+		if (READ_ONCE(famfsd_test_delete_delay_ms))
+			msleep(READ_ONCE(famfsd_test_delete_delay_ms));
+		if (S_ISDIR(inode->i_mode)) {
+			r = simple_rmdir(dir, dentry);	/* -ENOTEMPTY, or drops the pin */
+			if (!r)
+				inode->i_flags |= S_DEAD;
+		} else {
+			r = simple_unlink(dir, dentry);	/* drops the pin */
+			if (!r)
+				famfsd_mark_deleted(inode);
+		}
+		if (!r)
+			dont_mount(dentry);
 	}
 	inode_unlock(inode);
 	if (!r) {
@@ -486,8 +527,13 @@ static void famfsd_list_one(struct inode *inode, void *arg)
 {
 	struct famfsd_inode *fi = FAMFSD_I(inode);
 	struct famfsd_open_list *l = arg;
+	int opens;
 
-	if (fi->kind != FAMFSD_KIND_FILE || !atomic_read(&fi->opens) ||
+	/* i_lock: ordered against open and DELETE (famfsd_mark_deleted). */
+	spin_lock(&inode->i_lock);
+	opens = atomic_read(&fi->opens);
+	spin_unlock(&inode->i_lock);
+	if (fi->kind != FAMFSD_KIND_FILE || !opens ||
 	    test_bit(FAMFSD_I_REVOKED, &fi->flags))
 		return;
 	if (l->count < l->capacity)

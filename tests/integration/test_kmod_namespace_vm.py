@@ -4,6 +4,9 @@ the order of an open against a DELETE, and a DELETE against a mount on the
 name. Each case is a regression test of a defect of issue 14 (it failed
 before its fix: the guest boots with panic_on_warn=1, so a WARN in
 dax_insert_entry takes it down and fails the test).
+
+The races use the module's test-only delay knobs (docs/kmod.md, "Test
+knobs"), off by default, to hold one side inside the window.
 """
 
 import json
@@ -21,6 +24,7 @@ import vm  # noqa: E402
 MiB = 1 << 20
 POOL_SIZE = 256 * MiB
 MNT = "/tmp/ns"
+PARAMS = "/sys/module/famfsd/parameters"
 K = CTL = None
 
 
@@ -100,11 +104,14 @@ def ns(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def clean_kernel_log(request):
-    """After each test: no WARNING/BUG/oops line in the guest."""
+    """After each test: no WARNING/BUG/oops line in the guest, knobs off."""
     yield
     n = request.getfixturevalue("ns")
     bad = n.g.kernel_problems()
     assert not bad, f"guest kernel log problems: {bad}"
+    if n.g.alive():
+        n.g.check(f"echo 0 > {PARAMS}/test_open_delay_ms && "
+                  f"echo 0 > {PARAMS}/test_delete_delay_ms")
 
 
 def test_touch_sets_times_but_not_sizes(ns):
@@ -200,3 +207,63 @@ def test_deleted_file_held_open_keeps_its_space_until_revoked(ns):
     assert r["errno"] == 0, r
     g.check(f"{K} map-touch {MNT}/reuse 0")
     g.check("kill $(cat /tmp/held.pid)")
+
+
+def wait_in(g, func, what, timeout=30):
+    """Until some process sleeps in module function func (its stack)."""
+    r = g.run(f"i=0; until grep -qs '{func}' /proc/[0-9]*/stack; do "
+              f"i=$((i+1)); [ $i -gt {timeout * 20} ] && exit 1; sleep 0.05; "
+              "done", timeout=timeout + 10)
+    assert r.rc == 0, f"nobody reached {func} ({what})"
+
+
+def wait_file(g, path, pattern, timeout=30):
+    r = g.run(f"i=0; until grep -qs '{pattern}' {path}; do i=$((i+1)); "
+              f"[ $i -gt {timeout * 20} ] && exit 1; sleep 0.05; done",
+              timeout=timeout + 10)
+    assert r.rc == 0, f"{path}: no '{pattern}':\n" + g.run(f"cat {path}").out
+
+
+def test_open_racing_a_delete_is_refused_or_listed(ns):
+    """An open that resolved the name before a DELETE and finishes after
+    it: the open-inode listing taken after the DELETE (what a heartbeat
+    sends, so the master may reclaim) must show it, or the open must fail.
+    test_open_delay_ms holds the open inside the window."""
+    g, u = ns.g, ns.info["alloc_unit"]
+    f = ns.create("racy", [(ns.units(1), u)])
+    assert f["errno"] == 0, f
+    g.check(f"echo 3000 > {PARAMS}/test_open_delay_ms")
+    g.check(f"( {K} hold {MNT}/racy 600; echo rc=$? ) > /tmp/racy.out 2>&1 & "
+            "echo $! > /tmp/racy.pid")
+    wait_in(g, "famfsd_open", "the delayed open")
+    assert ns.delete("racy", f["ino"])["errno"] == 0
+    listed = f["ino"] in ns.open_inos()        # the heartbeat's snapshot
+    wait_file(g, "/tmp/racy.out", "held\\|rc=")
+    out = g.run("cat /tmp/racy.out").out
+    if not listed:
+        assert "rc=2" in out and "No such file" in out, out
+        assert f["ino"] not in ns.open_inos(), out
+    g.run("pkill -P $(cat /tmp/racy.pid)")
+
+
+def test_mount_racing_a_delete_never_lands_on_a_deleted_file(ns):
+    """A DELETE checks that nothing is mounted on the name and unlinks it
+    under the file's lock, marking it unmountable (dont_mount), as
+    vfs_unlink does: a bind mount that comes in between either makes the
+    DELETE fail (EBUSY) or fails itself. test_delete_delay_ms holds the
+    DELETE between its check and its unlink."""
+    g, u = ns.g, ns.info["alloc_unit"]
+    f = ns.create("target", [(ns.units(1), u)])
+    assert f["errno"] == 0, f
+    g.check(f"touch /tmp/bindsrc && echo 2000 > {PARAMS}/test_delete_delay_ms")
+    g.check(f"( {K} delete {MNT} {f['ino']} 1 target; echo rc=$? ) "
+            "> /tmp/del.out 2>&1 &")
+    wait_in(g, "famfsd_ns_delete", "the delayed delete")
+    m = g.run(f"mount --bind /tmp/bindsrc {MNT}/target", timeout=30)
+    wait_file(g, "/tmp/del.out", "rc=")
+    deleted = '"errno": 0' in g.run("cat /tmp/del.out").out
+    mounted = g.run(f"grep -q ' {MNT}/target' /proc/self/mountinfo").rc == 0
+    if mounted:
+        g.run(f"umount -l {MNT}/target")
+    assert not (deleted and mounted), (m, g.run("cat /tmp/del.out").out)
+    assert deleted and m.rc != 0, m
