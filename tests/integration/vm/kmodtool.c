@@ -13,6 +13,8 @@
  *   kmodtool delete MOUNT INO PARENT NAME
  *   kmodtool revoke MOUNT INO
  *   kmodtool open-inos MOUNT
+ *   kmodtool create-many MOUNT INO N OFF STEP (N files of one STEP-byte
+ *                                            extent each from OFF; µs per create)
  *   kmodtool bad-ioctls MOUNT PARENT
  *   kmodtool fill FILE OFF LEN SEED          (through mmap, then msync)
  *   kmodtool check FILE OFF LEN SEED         (through mmap and pread)
@@ -207,6 +209,50 @@ static int cmd_revoke(int argc, char **argv)
 	fd = open_mount(argv[0]);
 	a.ino = num(argv[1]);
 	return report("revoke", ioctl(fd, FAMFSD_IOC_REVOKE, &a));
+}
+
+/*
+ * N files "mINO" in the root, inode numbers from INO, file k on the one
+ * extent [OFF + k * STEP, + STEP): how the cost of a create grows with the
+ * number of files (and extents) the mount holds. Prints the mean µs per
+ * create of the first and of the last tenth.
+ */
+static int cmd_create_many(int argc, char **argv)
+{
+	uint64_t ino, n, off, step, tenth;
+	double t0, first = 0, last = 0;
+	int fd;
+
+	if (argc != 5)
+		return 2;
+	fd = open_mount(argv[0]);
+	ino = num(argv[1]);
+	n = num(argv[2]);
+	off = num(argv[3]);
+	step = num(argv[4]);
+	tenth = n / 10 ? n / 10 : 1;
+	t0 = now_s();
+	for (uint64_t k = 0; k < n; k++) {
+		struct famfsd_ioc_extent ext = { .offset = off + k * step, .len = step };
+		struct famfsd_ioc_create a = {
+			.ino = ino + k, .parent = 1, .size = step, .mode = 0644,
+			.n_extents = 1, .extents = (uintptr_t)&ext,
+		};
+		char name[32];
+
+		a.name_len = snprintf(name, sizeof(name), "m%" PRIu64, ino + k);
+		a.name = (uintptr_t)name;
+		if (ioctl(fd, FAMFSD_IOC_CREATE, &a) < 0)
+			die("FAMFSD_IOC_CREATE");
+		if (k + 1 == tenth)
+			first = (now_s() - t0) / tenth * 1e6;
+		if (k + 1 == n - tenth)
+			t0 = now_s();
+	}
+	last = (now_s() - t0) / tenth * 1e6;
+	printf("{\"files\": %" PRIu64 ", \"first_tenth_us\": %.1f, "
+	       "\"last_tenth_us\": %.1f}\n", n, first, last);
+	return 0;
 }
 
 static int cmd_open_inos(int argc, char **argv)
@@ -664,7 +710,7 @@ static const struct {
 } cmds[] = {
 	{ "info", cmd_info }, { "mkdir", cmd_mkdir }, { "create", cmd_create },
 	{ "delete", cmd_delete }, { "revoke", cmd_revoke },
-	{ "open-inos", cmd_open_inos }, { "bad-ioctls", cmd_bad_ioctls },
+	{ "open-inos", cmd_open_inos }, { "create-many", cmd_create_many }, { "bad-ioctls", cmd_bad_ioctls },
 	{ "fill", cmd_fill }, { "check", cmd_check }, { "map-read", cmd_map_read },
 	{ "hold", cmd_hold }, { "map-touch", cmd_map_touch },
 	{ "poison", cmd_poison }, { "bench", cmd_bench },
