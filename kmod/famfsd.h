@@ -16,6 +16,7 @@
 #include <linux/build_bug.h>
 #include <linux/fs.h>
 #include <linux/mutex.h>
+#include <linux/rbtree.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 
@@ -54,6 +55,14 @@ struct famfsd_sb_info {
 	u64 applied_seq;		/* protected by ns_lock */
 	u64 applied_generation;		/* protected by ns_lock */
 
+	/*
+	 * The extents of every live file (named, or deleted and still held
+	 * here until revoked), by device offset; they never overlap. Inserts
+	 * hold ns_lock and ext_lock, removals (revoke, evict) ext_lock.
+	 */
+	spinlock_t ext_lock;
+	struct rb_root ext_tree;
+
 	spinlock_t usage_lock;		/* protects the three usage fields */
 	bool usage_set;
 	u64 usage_free_bytes;
@@ -82,10 +91,14 @@ struct famfsd_kext {
 	u64 foff;
 	u64 dev_off;			/* from the pool (= device) start */
 	u64 len;
+	struct rb_node rb;		/* in sbi->ext_tree (regular files) */
+	u64 ino;			/* whose extent: for the refusal message */
 };
 
 /* famfsd_inode.flags bits */
 #define FAMFSD_I_REVOKED	0	/* space reclaimed: every access fails */
+#define FAMFSD_I_DELETED	1	/* name deleted: no new opens (i_lock) */
+#define FAMFSD_I_EXT_TREE	2	/* its extents are in sbi->ext_tree */
 
 struct famfsd_inode {
 	enum famfsd_kind kind;
@@ -156,6 +169,7 @@ int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
 int famfsd_ns_delete(struct super_block *sb, u64 seq, u64 ino, u64 parent,
 		     const char *name, u32 name_len);
 int famfsd_ns_revoke(struct super_block *sb, u64 ino);
+void famfsd_ns_forget_extents(struct inode *inode);
 int famfsd_ns_open_inos(struct super_block *sb, u64 *inos, u32 capacity,
 			u32 *count);
 void famfsd_ns_zap_all(struct super_block *sb);

@@ -16,12 +16,14 @@
  * refused; so are attribute changes other than times.
  */
 #include <linux/dax.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/huge_mm.h>
 #include <linux/iomap.h>
 #include <linux/libnvdimm.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/moduleparam.h>
 #include <linux/pagemap.h>
 #include <linux/pfn_t.h>
 #include <linux/uio.h>
@@ -196,6 +198,12 @@ static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		inode_lock_shared(inode);
 	}
 	ret = 0;
+	/*
+	 * At or past the end: 0 here, since iomap_iter() would first ask
+	 * iomap_begin for an extent at that offset, and there is none.
+	 */
+	if (iocb->ki_pos >= i_size_read(inode))
+		goto out;
 	if (FAMFSD_SB(inode->i_sb)->devdax)
 		ret = famfsd_devdax_rw(iocb, to, false);	/* invalidates itself */
 	else if (!(FAMFSD_SB(inode->i_sb)->geo.flags & FAMFS_SB_F_COHERENT) &&
@@ -203,6 +211,7 @@ static ssize_t famfsd_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		ret = famfsd_invalidate(inode, iocb->ki_pos, iov_iter_count(to));
 	if (!ret && !FAMFSD_SB(inode->i_sb)->devdax)
 		ret = dax_iomap_rw(iocb, to, &famfsd_iomap_ops);	/* needs i_rwsem */
+out:
 	inode_unlock_shared(inode);
 	file_accessed(iocb->ki_filp);
 	return ret;
@@ -347,8 +356,8 @@ static const struct vm_operations_struct famfsd_vm_ops = {
  *       thp_get_unmapped_area when it is large enough)
  *
  * Context: process context, mmap_lock held for write.
- * Return: 0, -EIO (revoked or fenced), -EOPNOTSUPP (MAP_SYNC on a device
- * that cannot honour it).
+ * Return: 0, -EIO (revoked or fenced), -ENODEV (.famfsd/super or log: map
+ * .famfsd/pool), -EOPNOTSUPP (MAP_SYNC on a device that cannot honour it).
  */
 static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -356,6 +365,14 @@ static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (famfsd_inode_dead(file_inode(file)))
 		return -EIO;
+	/*
+	 * .famfsd/pool maps all the metadata; super and log are windows onto
+	 * the same bytes for read() and write() only: mapped too, one pool
+	 * page would go into two inodes' mappings.
+	 */
+	if (FAMFSD_I(file_inode(file))->kind == FAMFSD_KIND_META &&
+	    file_inode(file)->i_ino != FAMFSD_INO_META_POOL)
+		return -ENODEV;
 	if (!daxdev_mapping_supported(vma, sbi->dax_dev))
 		return -EOPNOTSUPP;
 	file_accessed(file);
@@ -366,6 +383,16 @@ static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
 
 /* ---- open, release, fsync -------------------------------------------------- */
 
+/*
+ * Test only (off by default): an open of a regular file sleeps this long
+ * after its name was resolved, so a VM test can put a DELETE and an
+ * open-inode listing inside that window (docs/kmod.md, "Test knobs").
+ */
+static unsigned int famfsd_test_open_delay_ms;
+module_param_named(test_open_delay_ms, famfsd_test_open_delay_ms, uint, 0644);
+MODULE_PARM_DESC(test_open_delay_ms,
+		 "test only: delay opens of regular files by this many ms (0: off)");
+
 /**
  * famfsd_open() - open a regular or meta file
  * @inode: the file
@@ -373,25 +400,37 @@ static int famfsd_mmap(struct file *file, struct vm_area_struct *vma)
  *
  * Counts the open files of an inode; a mapping keeps its file, so a mapped
  * file counts as open until it is unmapped. The agent reports these to the
- * master, which reclaims no space that any host still uses.
+ * master, which reclaims no space that any host still uses. An open whose
+ * lookup found the name before a DELETE may get here after it: it counts
+ * itself under i_lock, and fails if the DELETE marked the inode first
+ * (famfsd_mark_deleted() in namespace.c gives the whole argument).
  *
- * Context: process context.
- * Return: 0, -EIO (revoked or fenced), -EPERM (a meta file opened for
- * writing without meta_rw), or generic_file_open()'s error.
+ * Context: process context; takes i_lock.
+ * Return: 0, -EIO (revoked or fenced), -ENOENT (deleted meanwhile),
+ * -EPERM (a meta file opened for writing without meta_rw), or
+ * generic_file_open()'s error.
  */
 static int famfsd_open(struct inode *inode, struct file *file)
 {
 	struct famfsd_inode *fi = FAMFSD_I(inode);
 	int r;
 
+	if (fi->kind == FAMFSD_KIND_FILE && READ_ONCE(famfsd_test_open_delay_ms))
+		msleep(READ_ONCE(famfsd_test_open_delay_ms));
 	if (famfsd_inode_dead(inode))
 		return -EIO;
 	if (fi->kind == FAMFSD_KIND_META && (file->f_mode & FMODE_WRITE) &&
 	    !FAMFSD_SB(inode->i_sb)->meta_rw)
 		return -EPERM;
 	r = generic_file_open(inode, file);
-	if (!r)
+	if (r)
+		return r;
+	spin_lock(&inode->i_lock);
+	if (test_bit(FAMFSD_I_DELETED, &fi->flags))
+		r = -ENOENT;
+	else
 		atomic_inc(&fi->opens);
+	spin_unlock(&inode->i_lock);
 	return r;
 }
 
@@ -429,8 +468,10 @@ const struct file_operations famfsd_file_fops = {
 
 /* ---- attributes -------------------------------------------------------------- */
 
+/* utimensat(): ATTR_TOUCH for "now", ATTR_TIMES_SET with explicit times. */
 #define FAMFSD_TIME_ATTRS (ATTR_ATIME | ATTR_MTIME | ATTR_CTIME | \
-			   ATTR_ATIME_SET | ATTR_MTIME_SET | ATTR_TOUCH)
+			   ATTR_ATIME_SET | ATTR_MTIME_SET | ATTR_TOUCH | \
+			   ATTR_TIMES_SET)
 
 /**
  * famfsd_setattr() - attribute changes through the mount

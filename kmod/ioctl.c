@@ -9,9 +9,8 @@
  * overlapping one another. A failed check answers -EINVAL with one
  * rate-limited log line that names it.
  *
- * Overlap between different files is the log's business (the master never
- * allocates a unit twice, the replay engine checks it); the module cannot
- * tell a reclaimed extent from a bad one without the log.
+ * Overlap with another file's extents is checked in namespace.c, under
+ * the namespace lock (-EBUSY): it depends on which files live there.
  */
 #include <linux/capability.h>
 #include <linux/fs.h>

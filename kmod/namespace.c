@@ -16,8 +16,10 @@
  * the parent's i_rwsem, then the child's.
  */
 #include <linux/dcache.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/fsnotify.h>
+#include <linux/moduleparam.h>
 #include <linux/namei.h>
 #include <linux/slab.h>
 
@@ -176,6 +178,91 @@ struct famfsd_file_arg {
 	u32 n_ext;
 };
 
+/*
+ * The extent in sbi->ext_tree that overlaps [off, off + len), or NULL. The
+ * tree's extents never overlap one another, so one descent finds any
+ * overlapping one: an extent wholly after the range has every overlapping
+ * extent on its left, one wholly before it, on its right. O(log n) for n
+ * extents held. Context: ext_lock held.
+ */
+static struct famfsd_kext *famfsd_ext_overlap(struct famfsd_sb_info *sbi,
+					      u64 off, u64 len)
+{
+	struct rb_node *n = sbi->ext_tree.rb_node;
+
+	while (n) {
+		struct famfsd_kext *e = rb_entry(n, struct famfsd_kext, rb);
+
+		if (off + len <= e->dev_off)
+			n = n->rb_left;
+		else if (e->dev_off + e->len <= off)
+			n = n->rb_right;
+		else
+			return e;
+	}
+	return NULL;
+}
+
+static void famfsd_ext_insert(struct famfsd_sb_info *sbi, struct famfsd_kext *x)
+{
+	struct rb_node **p = &sbi->ext_tree.rb_node, *parent = NULL;
+
+	while (*p) {
+		struct famfsd_kext *e = rb_entry(*p, struct famfsd_kext, rb);
+
+		parent = *p;
+		p = x->dev_off < e->dev_off ? &parent->rb_left : &parent->rb_right;
+	}
+	rb_link_node(&x->rb, parent, p);
+	rb_insert_color(&x->rb, &sbi->ext_tree);
+}
+
+/*
+ * -EBUSY (logged) when an extent of a new file overlaps one of a live
+ * file: two inodes over the same pool bytes would put one page into two
+ * mappings (fs/dax.c WARNs and its bookkeeping breaks), and the log never
+ * gives a unit to two files at once. The master reuses a deleted file's
+ * space only after its RECLAIM record, which revokes the inode here
+ * first, so a correct log never meets this. Context: ns_lock held, so no
+ * insert can come between this check and the new file's.
+ */
+static int famfsd_ext_check(struct super_block *sb,
+			    const struct famfsd_file_arg *fa)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
+	struct famfsd_kext *o = NULL;
+	u32 i;
+
+	spin_lock(&sbi->ext_lock);
+	for (i = 0; i < fa->n_ext && !o; i++)
+		o = famfsd_ext_overlap(sbi, fa->ext[i].dev_off, fa->ext[i].len);
+	if (o)
+		pr_warn_ratelimited("famfsd %s: create refused: extent %u (%llu, %llu) overlaps inode %llu's extent (%llu, %llu), still live here\n",
+				    sb->s_id, i - 1, fa->ext[i - 1].dev_off,
+				    fa->ext[i - 1].len, o->ino, o->dev_off, o->len);
+	spin_unlock(&sbi->ext_lock);
+	return o ? -EBUSY : 0;
+}
+
+/**
+ * famfsd_ns_forget_extents() - a file's space is no longer held here
+ * @inode: a regular file, revoked or being evicted
+ *
+ * Context: any process context; takes ext_lock. Idempotent.
+ */
+void famfsd_ns_forget_extents(struct inode *inode)
+{
+	struct famfsd_sb_info *sbi = FAMFSD_SB(inode->i_sb);
+	struct famfsd_inode *fi = FAMFSD_I(inode);
+	u32 i;
+
+	spin_lock(&sbi->ext_lock);
+	if (test_and_clear_bit(FAMFSD_I_EXT_TREE, &fi->flags))
+		for (i = 0; i < fi->n_ext; i++)
+			rb_erase(&fi->ext[i].rb, &sbi->ext_tree);
+	spin_unlock(&sbi->ext_lock);
+}
+
 static struct inode *famfsd_make_file(struct super_block *sb,
 				      const struct famfsd_ns_entry *e, void *arg)
 {
@@ -184,7 +271,11 @@ static struct inode *famfsd_make_file(struct super_block *sb,
 	struct famfsd_inode *fi;
 	struct inode *inode;
 	u32 i;
+	int r;
 
+	r = famfsd_ext_check(sb, fa);
+	if (r)
+		return ERR_PTR(r);
 	inode = famfsd_new_inode(sb, e->ino, FAMFSD_KIND_FILE, S_IFREG | e->mode,
 				 make_kuid(&init_user_ns, e->uid),
 				 make_kgid(&init_user_ns, e->gid),
@@ -195,8 +286,14 @@ static struct inode *famfsd_make_file(struct super_block *sb,
 	fi->ext = fa->ext;
 	fi->n_ext = fa->n_ext;
 	fa->ext = NULL;
-	for (i = 0; i < fi->n_ext; i++)
+	spin_lock(&sbi->ext_lock);
+	for (i = 0; i < fi->n_ext; i++) {
 		fi->alloc_bytes += fi->ext[i].len;
+		fi->ext[i].ino = e->ino;
+		famfsd_ext_insert(sbi, &fi->ext[i]);
+	}
+	set_bit(FAMFSD_I_EXT_TREE, &fi->flags);
+	spin_unlock(&sbi->ext_lock);
 	atomic64_add(fi->alloc_bytes, &sbi->held_bytes);
 	inode->i_blocks = fi->alloc_bytes >> 9;
 	i_size_write(inode, fa->size);
@@ -212,8 +309,10 @@ static struct inode *famfsd_make_file(struct super_block *sb,
  *       owned by the file on success, freed by the caller otherwise
  * @n_ext: how many
  *
- * Context: process context; takes sbi->ns_lock and the parent's i_rwsem.
- * Return: as famfsd_ns_mkdir().
+ * Context: process context; takes sbi->ns_lock, the parent's i_rwsem and
+ * sbi->ext_lock.
+ * Return: as famfsd_ns_mkdir(), or -EBUSY when an extent overlaps one of
+ * a live file (named, or deleted and held open here, not revoked).
  */
 int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
 		     u64 size, struct famfsd_kext *ext, u32 n_ext)
@@ -222,6 +321,35 @@ int famfsd_ns_create(struct super_block *sb, const struct famfsd_ns_entry *e,
 
 	return famfsd_ns_add(sb, e, famfsd_make_file, &fa);
 }
+
+/*
+ * Marks a file deleted for famfsd_open(), under the lock open takes to
+ * count itself. The order that gives (docs/kmod.md, "Open against
+ * DELETE"): an open that took i_lock before this counted itself before
+ * the DELETE returned, so an open-inode listing taken after the DELETE
+ * (it reads the count under i_lock too) shows it; an open that takes
+ * i_lock after this sees the mark and fails with -ENOENT, as if its
+ * lookup had come after the delete. So every open that can still succeed
+ * is in a listing taken after the DELETE, and the master, which reclaims
+ * a deleted file's space only once every agent's listing at or past the
+ * DELETE's seq lacks it, never reclaims space an open on this host uses.
+ */
+static void famfsd_mark_deleted(struct inode *inode)
+{
+	spin_lock(&inode->i_lock);
+	set_bit(FAMFSD_I_DELETED, &FAMFSD_I(inode)->flags);
+	spin_unlock(&inode->i_lock);
+}
+
+/*
+ * Test only (off by default): a DELETE sleeps this long between its
+ * mount-point check and the unlink, so a VM test can try to mount on the
+ * name inside that window (docs/kmod.md, "Test knobs").
+ */
+static unsigned int famfsd_test_delete_delay_ms;
+module_param_named(test_delete_delay_ms, famfsd_test_delete_delay_ms, uint, 0644);
+MODULE_PARM_DESC(test_delete_delay_ms,
+		 "test only: delay DELETE before its unlink by this many ms (0: off)");
 
 /**
  * famfsd_ns_delete() - remove a name
@@ -265,19 +393,29 @@ int famfsd_ns_delete(struct super_block *sb, u64 seq, u64 ino, u64 parent,
 		r = -ENOENT;
 		goto put;
 	}
+	/*
+	 * As vfs_unlink()/vfs_rmdir(): the mount-point check, the unlink and
+	 * dont_mount() all under the victim's lock, which lock_mount() takes
+	 * too, so no mount can land on the name between the check and the
+	 * unlink, nor on the dentry after it.
+	 */
+	inode_lock(inode);
 	if (d_mountpoint(dentry)) {
 		r = -EBUSY;
-		goto put;
-	}
-	inode_lock(inode);
-	if (S_ISDIR(inode->i_mode)) {
-		r = simple_rmdir(dir, dentry);	/* -ENOTEMPTY, or drops the pin */
-		if (!r) {
-			inode->i_flags |= S_DEAD;
-			dont_mount(dentry);
-		}
 	} else {
-		r = simple_unlink(dir, dentry);	/* drops the pin */
+		if (READ_ONCE(famfsd_test_delete_delay_ms))
+			msleep(READ_ONCE(famfsd_test_delete_delay_ms));
+		if (S_ISDIR(inode->i_mode)) {
+			r = simple_rmdir(dir, dentry);	/* -ENOTEMPTY, or drops the pin */
+			if (!r)
+				inode->i_flags |= S_DEAD;
+		} else {
+			r = simple_unlink(dir, dentry);	/* drops the pin */
+			if (!r)
+				famfsd_mark_deleted(inode);
+		}
+		if (!r)
+			dont_mount(dentry);
 	}
 	inode_unlock(inode);
 	if (!r) {
@@ -323,6 +461,7 @@ int famfsd_ns_revoke(struct super_block *sb, u64 ino)
 	inode_lock(inode);
 	set_bit(FAMFSD_I_REVOKED, &FAMFSD_I(inode)->flags);
 	famfsd_zap_mappings(inode);
+	famfsd_ns_forget_extents(inode);	/* the space may be reused now */
 	inode_unlock(inode);
 out:
 	iput(inode);
@@ -388,8 +527,13 @@ static void famfsd_list_one(struct inode *inode, void *arg)
 {
 	struct famfsd_inode *fi = FAMFSD_I(inode);
 	struct famfsd_open_list *l = arg;
+	int opens;
 
-	if (fi->kind != FAMFSD_KIND_FILE || !atomic_read(&fi->opens) ||
+	/* i_lock: ordered against open and DELETE (famfsd_mark_deleted). */
+	spin_lock(&inode->i_lock);
+	opens = atomic_read(&fi->opens);
+	spin_unlock(&inode->i_lock);
+	if (fi->kind != FAMFSD_KIND_FILE || !opens ||
 	    test_bit(FAMFSD_I_REVOKED, &fi->flags))
 		return;
 	if (l->count < l->capacity)

@@ -61,6 +61,7 @@ static void famfsd_evict_inode(struct inode *inode)
 	truncate_inode_pages_final(&inode->i_data);
 	clear_inode(inode);
 	if (fi->kind == FAMFSD_KIND_FILE) {
+		famfsd_ns_forget_extents(inode);	/* its space is free here */
 		atomic64_dec(&sbi->files);
 		atomic64_sub(fi->alloc_bytes, &sbi->held_bytes);
 	} else if (fi->kind == FAMFSD_KIND_DIR) {
@@ -458,6 +459,8 @@ static int famfsd_fill_super(struct super_block *sb, struct fs_context *fc)
 		return -ENOMEM;
 	mutex_init(&sbi->ns_lock);
 	spin_lock_init(&sbi->usage_lock);
+	spin_lock_init(&sbi->ext_lock);
+	sbi->ext_tree = RB_ROOT;
 	sbi->meta_rw = ctx->meta_rw;
 	sb->s_fs_info = sbi;	/* freed by famfsd_kill_sb, on failure too */
 

@@ -35,7 +35,10 @@
  *          mapped (superblocks, lease, log); the data area gives EIO/SIGBUS.
  *   super  [0, log_offset): both superblock copies and the master lease.
  *   log    [log_offset, log_offset + log_size): log header and records.
- * Open only to root (mode 0400, 0600 with meta_rw).
+ * Only pool can be mapped; super and log, which cover bytes of pool, are
+ * read()/write() windows (mmap gets ENODEV): one pool page may belong to
+ * one inode's mapping only. Open only to root (mode 0400, 0600 with
+ * meta_rw).
  */
 #define FAMFSD_KMOD_META_DIR	".famfsd"
 #define FAMFSD_KMOD_META_POOL	"pool"

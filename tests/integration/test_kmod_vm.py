@@ -439,7 +439,7 @@ def test_agent_stop_detaches_with_files_open_then_rmmod_cycles(cluster):
     for i in range(3):
         g.check(f"insmod {KO} && mkdir -p /tmp/m2 && "
                 "mount -t famfsd /dev/pmem0 /tmp/m2 && ls -a /tmp/m2 >/dev/null")
-        g.check(f"{K} hold /tmp/m2/.famfsd/log 600 > /tmp/h{i}.out 2>&1 & "
+        g.check(f"{K} hold /tmp/m2/.famfsd/pool 600 > /tmp/h{i}.out 2>&1 & "
                 f"echo $! > /tmp/h{i}.pid")
         cluster.wait_guest(g, f"grep -q held /tmp/h{i}.out", "the holder")
         assert g.run("umount /tmp/m2").rc != 0      # busy: a file is open

@@ -463,8 +463,9 @@ void kmod_reconcile(struct kmod_be *k)
 
 	k->reconcile = false;
 	walk_tree(&rc, FAMFS_ROOT_INO, false);
-	add_missing(&rc);
+	/* Before the adds: the kernel refuses a file over a held one's space. */
 	revoke_reclaimed(k);
+	add_missing(&rc);
 	msg(MSG_INFO, "the kernel's tree of '%s' reconciled with the log at seq %"
 	    PRIu64 ": %" PRIu64 " entries deleted, %" PRIu64 " added, in %.1f "
 	    "ms%s", k->device, k->a->pos.seq, rc.deleted, rc.added,
@@ -483,8 +484,14 @@ void kmod_resync(void *priv, const struct famfs_ns *old,
 		 */
 		kmod_reconcile(k);
 	} else {
-		agent_ns_diff(old, new, delete_gone, kmod_add_node, k);
+		/*
+		 * Deletes, revokes, then adds: a new file may sit on the
+		 * space of one deleted and reclaimed while held open here,
+		 * which the kernel refuses until that one is revoked.
+		 */
+		agent_ns_diff(old, new, delete_gone, NULL, k);
 		revoke_reclaimed(k);
+		agent_ns_diff(old, new, NULL, kmod_add_node, k);
 	}
 	/* A log formatted anew starts at 1 again: skip nothing from now on. */
 	k->skip_seq = 0;

@@ -13,11 +13,14 @@
  *   kmodtool delete MOUNT INO PARENT NAME
  *   kmodtool revoke MOUNT INO
  *   kmodtool open-inos MOUNT
+ *   kmodtool create-many MOUNT INO N OFF STEP (N files of one STEP-byte
+ *                                            extent each from OFF; µs per create)
  *   kmodtool bad-ioctls MOUNT PARENT
  *   kmodtool fill FILE OFF LEN SEED          (through mmap, then msync)
  *   kmodtool check FILE OFF LEN SEED         (through mmap and pread)
  *   kmodtool map-read MOUNT FILE             (whole file; fault deltas, smaps)
  *   kmodtool hold FILE SECONDS               (open and mapped; prints "held")
+ *   kmodtool map-touch FILE OFF              (maps the page at OFF, loads a byte)
  *   kmodtool poison FILE                     (MADV_HWPOISON on its first page)
  *   kmodtool poison-signal FILE PAGE         (the same on page PAGE, SIGBUS caught)
  *   kmodtool bench PATH OFF LEN PASSES       (mmap sequential read, GB/s)
@@ -207,6 +210,50 @@ static int cmd_revoke(int argc, char **argv)
 	fd = open_mount(argv[0]);
 	a.ino = num(argv[1]);
 	return report("revoke", ioctl(fd, FAMFSD_IOC_REVOKE, &a));
+}
+
+/*
+ * N files "mINO" in the root, inode numbers from INO, file k on the one
+ * extent [OFF + k * STEP, + STEP): how the cost of a create grows with the
+ * number of files (and extents) the mount holds. Prints the mean µs per
+ * create of the first and of the last tenth.
+ */
+static int cmd_create_many(int argc, char **argv)
+{
+	uint64_t ino, n, off, step, tenth;
+	double t0, first = 0, last = 0;
+	int fd;
+
+	if (argc != 5)
+		return 2;
+	fd = open_mount(argv[0]);
+	ino = num(argv[1]);
+	n = num(argv[2]);
+	off = num(argv[3]);
+	step = num(argv[4]);
+	tenth = n / 10 ? n / 10 : 1;
+	t0 = now_s();
+	for (uint64_t k = 0; k < n; k++) {
+		struct famfsd_ioc_extent ext = { .offset = off + k * step, .len = step };
+		struct famfsd_ioc_create a = {
+			.ino = ino + k, .parent = 1, .size = step, .mode = 0644,
+			.n_extents = 1, .extents = (uintptr_t)&ext,
+		};
+		char name[32];
+
+		a.name_len = snprintf(name, sizeof(name), "m%" PRIu64, ino + k);
+		a.name = (uintptr_t)name;
+		if (ioctl(fd, FAMFSD_IOC_CREATE, &a) < 0)
+			die("FAMFSD_IOC_CREATE");
+		if (k + 1 == tenth)
+			first = (now_s() - t0) / tenth * 1e6;
+		if (k + 1 == n - tenth)
+			t0 = now_s();
+	}
+	last = (now_s() - t0) / tenth * 1e6;
+	printf("{\"files\": %" PRIu64 ", \"first_tenth_us\": %.1f, "
+	       "\"last_tenth_us\": %.1f}\n", n, first, last);
+	return 0;
 }
 
 static int cmd_open_inos(int argc, char **argv)
@@ -538,6 +585,42 @@ static void on_sigbus(int sig)
 }
 
 /*
+ * Maps the one page at file offset OFF shared, loads a byte of it (a DAX
+ * fault: the page is now an entry of that file's mapping) and unmaps.
+ * Prints the mmap errno (0 when it mapped) and whether the load got SIGBUS.
+ */
+static int cmd_map_touch(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	volatile bool sigbus = false;
+	uint64_t off;
+	uint8_t *p;
+	volatile int e = 0;
+	int fd;
+
+	if (argc != 2)
+		return 2;
+	off = num(argv[1]) & ~4095ull;
+	fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(argv[0]);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, off);
+	if (p == MAP_FAILED) {
+		e = errno;
+	} else {
+		sigaction(SIGBUS, &sa, NULL);
+		if (sigsetjmp(bus_jmp, 1) == 0)
+			(void)*(volatile uint8_t *)p;
+		else
+			sigbus = true;
+		munmap(p, 4096);
+	}
+	printf("{\"mmap_errno\": %d, \"sigbus\": %s}\n", e,
+	       sigbus ? "true" : "false");
+	return e || sigbus ? 1 : 0;
+}
+
+/*
  * Injects a memory failure under the file's first page. The module must
  * fence the mount: later accesses through the old mapping give SIGBUS,
  * read() gives EIO, and the kernel stays up.
@@ -691,10 +774,12 @@ static const struct {
 } cmds[] = {
 	{ "info", cmd_info }, { "mkdir", cmd_mkdir }, { "create", cmd_create },
 	{ "delete", cmd_delete }, { "revoke", cmd_revoke },
-	{ "open-inos", cmd_open_inos }, { "bad-ioctls", cmd_bad_ioctls },
+	{ "open-inos", cmd_open_inos }, { "create-many", cmd_create_many },
+	{ "bad-ioctls", cmd_bad_ioctls },
 	{ "fill", cmd_fill }, { "check", cmd_check }, { "map-read", cmd_map_read },
-	{ "hold", cmd_hold }, { "poison", cmd_poison }, { "bench", cmd_bench },
-	{ "poison-signal", cmd_poison_signal },
+	{ "hold", cmd_hold }, { "map-touch", cmd_map_touch },
+	{ "poison", cmd_poison }, { "poison-signal", cmd_poison_signal },
+	{ "bench", cmd_bench },
 };
 
 int main(int argc, char **argv)
