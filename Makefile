@@ -206,6 +206,7 @@ bench: deps all
 	@BUILD=$(BUILD) ./bench/api_bench.sh
 	@BUILD=$(BUILD) $(PYTHON) bench/agent_bench.py
 	@$(PYTHON) bench/kmod_bench.py
+	@BUILD=$(BUILD) $(PYTHON) bench/kmod_devdax_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/flood_bench.py
 	@BUILD=$(BUILD) ./bench/churn_bench.sh; r=$$?; \
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r
