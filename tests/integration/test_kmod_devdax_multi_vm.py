@@ -95,9 +95,14 @@ class Cluster:
                 f"--token-file /tmp/x/agent.token --agent-id {g.name} "
                 f"--poll-ms 20 {extra} > /tmp/x/agent.log 2>&1 & "
                 "echo $! > /tmp/agent.pid")
-        self.wait_guest(g, f"grep -q 'mounted at {MNT}' /tmp/x/agent.log",
+        self.wait_guest(g, f"grep -q 'mounted at {MNT}' /tmp/x/agent.log || "
+                        "! kill -0 $(cat /tmp/agent.pid) 2>/dev/null",
                         "the agent's mount", 60)
-        return self.log(g, "agent.log")
+        log = self.log(g, "agent.log")
+        if f"mounted at {MNT}" not in log:
+            pytest.fail(f"{g.name}: the agent exited:\n{log}\n--- dmesg\n"
+                        + g.dmesg()[-1500:])
+        return log
 
     def stop_agent(self, g):
         g.check("kill -TERM $(cat /tmp/agent.pid)")
@@ -119,9 +124,11 @@ class Cluster:
                     self.log(self.vm1, "master.log"))
 
     def wait_guest(self, g, cond, what, timeout=20):
-        """Polls a shell condition inside the guest (one round trip)."""
-        r = g.run(f"i=0; until {cond}; do i=$((i+1)); [ $i -gt {timeout * 50} ] "
-                  f"&& exit 1; sleep 0.02; done", timeout=timeout + 10)
+        """Polls a shell condition inside the guest (one round trip) until
+        the guest's clock says timeout seconds passed."""
+        r = g.run(f"end=$(($(date +%s) + {timeout})); until {cond}; do "
+                  f"[ $(date +%s) -ge $end ] && exit 1; sleep 0.02; done",
+                  timeout=timeout + 60)
         if r.rc != 0:
             pytest.fail(f"{g.name}: timed out waiting for {what}\n--- agent.log\n"
                         f"{self.log(g, 'agent.log')}")
