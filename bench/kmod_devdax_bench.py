@@ -126,8 +126,10 @@ def main():
           f"{'ok' if pmd == 512 and not pte and not fallback else 'OFF TARGET'}")
     print(f"devdax read(): {rd['best_gbs']:.3f} GB/s through the module, "
           f"baseline {cp['best_gbs']:.3f} GB/s user memcpy from the raw "
-          f"mapping: ratio {rratio:.3f} (no target; DESIGN.md's prototype "
-          "saw 0.35-0.42 vs 1.8-2.6 GB/s under TCG)")
+          f"mapping: ratio {rratio:.3f} (no target; the module invalidates "
+          "each line before its poison-safe copy, the pool not being flagged "
+          "coherent, which memcpy does not; DESIGN.md's prototype, without "
+          "the invalidate, saw 0.35-0.42 vs 1.8-2.6 GB/s under TCG)")
     print(f"devdax bench: guest boot {g.boot_seconds:.1f} s, whole run "
           f"{time.monotonic() - t0:.1f} s under TCG")
     if problems:
