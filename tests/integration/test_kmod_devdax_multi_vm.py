@@ -342,7 +342,7 @@ def test_umount_and_rmmod_cycles_with_open_and_mapped_files(cluster):
         out = g.check(f"{K} check /tmp/m2/a 0 {2 * MiB} 4321")
         assert '"bad_words_mmap": 0' in out, out
         g.check(f"{K} hold /tmp/m2/a 600 > /tmp/h{i}.out 2>&1 & "
-                f"echo $! > /tmp/h{i}.pid; {K} hold /tmp/m2/.famfsd/log 600 "
+                f"echo $! > /tmp/h{i}.pid; {K} hold /tmp/m2/.famfsd/pool 600 "
                 f"> /tmp/l{i}.out 2>&1 & echo $! > /tmp/l{i}.pid")
         cluster.wait_guest(g, f"grep -q held /tmp/h{i}.out && "
                            f"grep -q held /tmp/l{i}.out", "the holders")
