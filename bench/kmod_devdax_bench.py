@@ -14,11 +14,13 @@ One guest, one devdax namespace (2 MiB aligned, --map=mem) on a sparse
 2 GiB nvdimm, a pool formatted on it, the module mounting it; the file is
 made with the module's create ioctl (one 1 GiB extent, 2 MiB aligned),
 not through a master: what is measured is the data path. Both sides stay
-mapped side by side, no namespace switch: each round measures the raw side
-and then the module, over two rounds; the first pass of each pays the
-faults (and the host's first touch of the backing file), the best pass of
+mapped side by side, no namespace switch. Each of two rounds measures both
+sides of each pair (mmap: module and raw; copies: read() and memcpy), the
+raw side first in the first round, the module's first in the second, so
+neither always finds the other's warm-up. The first pass of each pays the
+faults (and the host's first touch of the backing file); the best pass of
 each side is the steady state the ratios compare. Faults are counted over
-the module's first round.
+the module's first mmap side.
 
     bench/kmod_devdax_bench.py [PASSES]     (per side and round, default 3)
 
@@ -83,20 +85,33 @@ def main():
                 return 1
             g.check(f"{k} create /tmp/m 2 1 bench {FILE} {off}:{FILE}")
             mods, raws, reads, copies, faults = [], [], [], [], None
-            for _ in range(ROUNDS):
-                raws.append(json.loads(g.check(
-                    f"{k} bench {DEV} {off} {FILE} {passes}", timeout=900)))
-                before = json.loads(g.check(f"{k} info /tmp/m"))
-                mods.append(json.loads(g.check(
-                    f"{k} bench /tmp/m/bench 0 {FILE} {passes}", timeout=900)))
-                after = json.loads(g.check(f"{k} info /tmp/m"))
+
+            def run(cmd):
+                return json.loads(g.check(cmd, timeout=900))
+
+            def module_mmap():
+                nonlocal faults
+                before = run(f"{k} info /tmp/m")
+                mods.append(run(f"{k} bench /tmp/m/bench 0 {FILE} {passes}"))
+                after = run(f"{k} info /tmp/m")
                 if faults is None:
                     faults = {key: after[key] - before[key] for key in
                               ("pmd_faults", "pte_faults", "pmd_fallbacks")}
-                copies.append(json.loads(g.check(
-                    f"{k} memcpy-bench {DEV} {off} {FILE} {passes}", timeout=900)))
-                reads.append(json.loads(g.check(
-                    f"{k} read-bench /tmp/m/bench 0 {FILE} {passes}", timeout=900)))
+
+            # Each round swaps which side goes first, so neither always
+            # finds the other's warm-up (host caches, TLBs) before it.
+            for rnd in range(ROUNDS):
+                sides = [
+                    lambda: raws.append(run(f"{k} bench {DEV} {off} {FILE} {passes}")),
+                    module_mmap,
+                    lambda: copies.append(run(
+                        f"{k} memcpy-bench {DEV} {off} {FILE} {passes}")),
+                    lambda: reads.append(run(
+                        f"{k} read-bench /tmp/m/bench 0 {FILE} {passes}")),
+                ]
+                order = [0, 1, 2, 3] if rnd % 2 == 0 else [1, 0, 3, 2]
+                for i in order:
+                    sides[i]()
             g.check("umount /tmp/m && rmmod famfsd")
             problems = g.kernel_problems()
         finally:
