@@ -103,6 +103,7 @@ UNIT_DAEMON_test_api_router := master/api/router http/reply master/tokens \
                                common/msg common/token_file
 UNIT_DAEMON_test_api_json   := master/api/json http/reply
 UNIT_DAEMON_test_agent_diff := agent/diff
+UNIT_DAEMON_test_backend_auto := agent/backend_auto
 UNIT_DAEMON_test_conf_options := conf/options conf/cmdline conf/check \
                                  conf/parse common/token_file
 UNIT_DAEMON_test_token_file := common/token_file
@@ -205,6 +206,7 @@ bench: deps all
 	@BUILD=$(BUILD) ./bench/api_bench.sh
 	@BUILD=$(BUILD) $(PYTHON) bench/agent_bench.py
 	@$(PYTHON) bench/kmod_bench.py
+	@BUILD=$(BUILD) $(PYTHON) bench/kmod_devdax_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/flood_bench.py
 	@BUILD=$(BUILD) ./bench/churn_bench.sh; r=$$?; \
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The agent's mount back-ends: FUSE (agent/fuse/, the default; works on any
+ * The agent's mount back-ends: FUSE (agent/fuse/; works on any
  * kernel with /dev/fuse) and the famfsd kernel module (agent/kmod/; the
  * production path on hosts whose pool is a pmem namespace).
  *
@@ -115,6 +115,14 @@ extern const struct agent_backend agent_backend_kmod;
 
 /* "fuse", "kmod", ...; NULL for anything else. */
 const struct agent_backend *agent_backend_find(const char *name);
+/*
+ * --backend auto (agent/backend_auto.c): "kmod" when the famfsd module is
+ * loaded and the pool at pool_path (offset 0) is a device it mounts, else
+ * "fuse"; *ret_why says why, for the start-up line. root prefixes /sys and
+ * /proc ("" on a real host).
+ */
+const char *agent_backend_auto(const char *root, const char *pool_path,
+			       uint64_t offset, const char **ret_why);
 
 /* ---- what the core offers the back-ends ---------------------------------- */
 

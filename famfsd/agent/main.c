@@ -58,12 +58,19 @@ static void default_agent_id(struct agent *a)
 /* The settings the options leave to the agent: back-end, token, id. */
 static int settle_args(struct agent *a)
 {
+	const char *why = NULL;
+
+	if (strcmp(a->o.backend_name, "auto") == 0)
+		a->o.backend_name = agent_backend_auto("", a->o.pool_path,
+						       a->o.offset, &why);
 	a->o.backend = agent_backend_find(a->o.backend_name);
 	if (!a->o.backend) {
 		/* The table's choices and the back-ends disagree. */
 		msg(MSG_ERR, "no back-end '%s'", a->o.backend_name);
 		return -EINVAL;
 	}
+	msg(MSG_INFO, "back-end %s (%s%s)", a->o.backend->name,
+	    why ? "--backend auto: " : "--backend ", why ? why : a->o.backend->name);
 	if (!a->o.agent_id)
 		default_agent_id(a);
 	return agent_token_init(a);

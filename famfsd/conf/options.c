@@ -16,8 +16,8 @@ static const char *const roles[] = { "master", "agent", "both", NULL };
 /* famfs_coherence_parse() knows each of these (a unit test checks). */
 static const char *const coherences[] = { "auto", "clwb", "clflushopt",
 					  "clflush", "none", NULL };
-/* agent_backend_find() knows each of these. */
-static const char *const backends[] = { "fuse", "kmod", NULL };
+/* agent_backend_find() knows each of these but auto (agent_backend_auto()). */
+static const char *const backends[] = { "auto", "fuse", "kmod", NULL };
 
 #define M CONF_ROLE_MASTER
 #define A CONF_ROLE_AGENT
@@ -153,10 +153,11 @@ const struct conf_key conf_keys[K__COUNT] = {
 	},
 	[K_BACKEND] = {
 		"agent", "backend", "backend", 0, A, 0, CT_CHOICE,
-		.choices = backends, .arg = "NAME", .dflt = "fuse",
+		.choices = backends, .arg = "NAME", .dflt = "auto",
 		AT_A(backend_name),
-		.help = "fuse or kmod (the famfsd kernel module;\n"
-			"then --pool is a pmem device in fsdax mode)",
+		.help = "auto, fuse or kmod (the famfsd kernel module,\n"
+			"on a pmem or dax device); auto: kmod when\n"
+			"the module is loaded and --pool is a device",
 	},
 	[K_MASTER_URL] = {
 		"agent", "master_url", "master", 0, A, 0, CT_URL,

@@ -95,6 +95,25 @@ def agents(tmp_path):
         a.close(allow_errors=getattr(a, "allow_errors", False))
 
 
+def test_backend_auto_is_fuse_without_the_module(agents, tmp_path):
+    """The default back-end (auto) on a host without famfsd.ko (this one:
+    no module can be loaded) is FUSE, and the start-up says why; the
+    module's case is in the guests (test_kmod_devdax_multi_vm.py)."""
+    loaded = os.path.exists("/sys/module/famfsd")
+    with open("/proc/filesystems") as f:
+        loaded = loaded or any(ln.split()[-1:] == ["famfsd"] for ln in f)
+    assert not loaded, "this case needs a host without the famfsd module"
+    pool = make_pool(tmp_path / "pool.img", size="128M")
+    a = agents(pool)
+    assert ("back-end fuse (--backend auto: the famfsd kernel module is not "
+            "loaded)") in a.stderr(), a.stderr()
+    with open("/proc/mounts") as f:
+        assert any(ln.split()[1] == a.mount and ln.split()[2].startswith("fuse")
+                   for ln in f), a.mount
+    b = agents(pool, extra=("--backend", "fuse"))
+    assert "back-end fuse (--backend fuse)" in b.stderr(), b.stderr()
+
+
 def test_listing_resumes_across_pages_and_deletes(agents, tmp_path):
     pool = make_pool(tmp_path / "pool.img", size="1G", alloc_unit="4K")
     tool(pool, "fill", "d", 3000, 1)

@@ -7,7 +7,11 @@ Two guests boot side by side:
         on /dev/dax0.0 (log 1 MiB: CXL memory is emulated MMIO, slow) and
         finds it again by pool UUID: famfsd master and a FUSE agent both
         start with --pool-uuid, and the agent's report reaches the
-        master's GET /v1/devices.
+        master's GET /v1/devices. Then with famfsd.ko loaded the default
+        back-end (auto) mounts dax0.0 through the module: a file created
+        through the API, written and read through mmap and read(), the
+        same bytes as the raw devdax's, PMD faults, a clean stop and rmmod
+        with the file mapped.
   nv1   an nvdimm (vm/vm.py, as the kernel module tests boot): an fsdax
         namespace (misaligned, then 2 MiB) as a pool candidate with the
         pool found on it, then devdax, system-ram and back with
@@ -41,6 +45,7 @@ SPEC = Spec(SPEC_PATH)
 # host mid-run cannot reach them.
 CTL = FAMFSCTL
 DAEMON = FAMFSD
+KO = K = None
 
 
 def missing():
@@ -82,10 +87,10 @@ class Guests:
 def guests(tmp_path_factory):
     miss = missing()
     require(not miss, "the CXL VM tests need " + "; ".join(miss))
-    global CTL, DAEMON
+    global CTL, DAEMON, KO, K
     ver, _, _ = vm.build()
     snap = vm.Snapshot(FAMFSD, FAMFSCTL)
-    CTL, DAEMON = snap.famfsctl, snap.famfsd
+    CTL, DAEMON, KO, K = snap.famfsctl, snap.famfsd, snap.ko, snap.kmodtool
     g = Guests(str(tmp_path_factory.mktemp("cxlvm")))
     t0 = time.monotonic()
     try:
@@ -227,6 +232,9 @@ def test_cxl_pool_found_by_uuid(guests):
                         log(g, "agent.log"))
         time.sleep(0.2)
     assert f"pool {uuid} is /dev/dax0.0" in log(g, "agent.log")
+    # No famfsd.ko loaded yet: the default back-end is FUSE.
+    assert ("back-end fuse (--backend auto: the famfsd kernel module is not "
+            "loaded)") in log(g, "agent.log")
     h = hosts[0]
     assert (h["agent_id"], h["host"], h["state"]) == ("cxl1", "cxl1", "live")
     seen = only(h["devices"]["dax_devices"], chardev="dax0.0")
@@ -243,6 +251,84 @@ def test_cxl_pool_found_by_uuid(guests):
 
 def log(g, name):
     return read_log(os.path.join(g.xchg, name))
+
+
+def wait_for(g, cond, what, timeout=60):
+    """Polls a shell condition in the guest until the guest's clock says
+    timeout seconds passed (a count of rounds runs long under TCG)."""
+    r = g.run(f"end=$(($(date +%s) + {timeout})); until {cond}; do "
+              f"[ $(date +%s) -ge $end ] && exit 1; sleep 0.1; done",
+              timeout=timeout + 60)
+    if r.rc:
+        pytest.fail(f"{g.name}: timed out waiting for {what}\n--- agent.log\n"
+                    + log(g, "agent.log"))
+
+
+def test_cxl_devdax_through_the_module(guests):
+    """famfsd.ko loaded: the master and the default back-end (auto) take
+    the CXL region's dax0.0 by pool UUID, the agent through the module; a
+    file created through the API is written through mmap and read back
+    through mmap and read(), its 2 MiB pieces PMD faults; the agent's stop
+    with the file mapped, then umount and rmmod, stay clean."""
+    g = guests.cxl
+    uuid = only(devices(g)["dax_devices"], chardev="dax0.0")["pool_uuid"]
+    g.check(f"insmod {KO}")
+    g.check(f"cd /tmp && nohup {DAEMON} master --pool-uuid {uuid} --listen "
+            "0.0.0.0:7470 --tokens /tmp/x/tokens --reclaim-grace-ms 0 "
+            "> /tmp/x/master2.log 2>&1 &")
+    api = ApiClient(f"http://127.0.0.1:{guests.port}", ADMIN_TOKEN)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{api.base}/healthz", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("master in cxl1 did not start:\n" + log(g, "master2.log"))
+        time.sleep(0.2)
+    g.check("mkdir -p /tmp/kmnt && cd /tmp && nohup "
+            f"{DAEMON} agent --pool-uuid {uuid} --mount /tmp/kmnt --master "
+            "http://127.0.0.1:7470 --token-file /tmp/x/agent.token --agent-id "
+            "cxl1k --poll-ms 20 > /tmp/x/agent.log 2>&1 & echo $! > /tmp/agent.pid")
+    wait_for(g, "grep -q 'mounted at /tmp/kmnt' /tmp/x/agent.log || "
+             "! kill -0 $(cat /tmp/agent.pid) 2>/dev/null", "the mount")
+    text = log(g, "agent.log")
+    assert "mounted at /tmp/kmnt" in text, text + "\n--- dmesg\n" + \
+        g.dmesg()[-1500:]
+    assert f"pool {uuid} is /dev/dax0.0" in text, text
+    assert ("back-end kmod (--backend auto: the famfsd kernel module is "
+            "loaded and the pool is a dax device)") in text, text
+    assert g.check("grep ' /tmp/kmnt ' /proc/mounts").split()[:3] == \
+        ["/dev/dax0.0", "/tmp/kmnt", "famfsd"]
+    api.put("/v1/files/cxlfile", json={"size": 4 * MiB, "mode": 0o666},
+            expect=201)
+    wait_for(g, "[ -e /tmp/kmnt/cxlfile ]", "cxlfile")
+    g.check(f"{K} fill /tmp/kmnt/cxlfile 0 {4 * MiB} 99", timeout=120)
+    out = g.check(f"{K} check /tmp/kmnt/cxlfile 0 {4 * MiB} 99", timeout=120)
+    assert '"bad_words_mmap": 0' in out and '"bad_words_read": 0' in out, out
+    fm = json.loads(g.check(f"{K} map-read /tmp/kmnt /tmp/kmnt/cxlfile",
+                            timeout=120))
+    assert (fm["pmd_faults"], fm["pte_faults"], fm["pmd_fallbacks"]) == (2, 0, 0), fm
+    # The bytes are the CXL device's: the raw devdax at the file's extent.
+    ext = api.get("/v1/files/cxlfile", expect=200).json()["extents"]
+    assert [e["length"] for e in ext] == [4 * MiB], ext
+    raw = g.check("python3 -c 'import hashlib, mmap, os, sys; "
+                  "fd = os.open(\"/dev/dax0.0\", os.O_RDONLY); m = mmap.mmap("
+                  "fd, int(sys.argv[2]), mmap.MAP_SHARED, mmap.PROT_READ, "
+                  "offset=int(sys.argv[1])); print(hashlib.sha256(m[:])"
+                  f".hexdigest())' {ext[0]['offset']} {4 * MiB}", timeout=120)
+    via = g.check("sha256sum < /tmp/kmnt/cxlfile", timeout=120)
+    assert raw.split()[0] == via.split()[0]
+    g.check(f"{K} hold /tmp/kmnt/cxlfile 600 > /tmp/hold.out 2>&1 & "
+            "echo $! > /tmp/hold.pid")
+    wait_for(g, "grep -q held /tmp/hold.out", "the holder")
+    g.check("kill $(pidof famfsd); i=0; while pidof famfsd >/dev/null; do "
+            "i=$((i+1)); [ $i -gt 500 ] && exit 1; sleep 0.02; done", timeout=30)
+    assert g.run("grep -q ' /tmp/kmnt ' /proc/mounts").rc != 0   # detached
+    assert g.run("rmmod famfsd").rc != 0            # the held file keeps it
+    g.check("kill $(cat /tmp/hold.pid)")
+    wait_for(g, "rmmod famfsd 2>/dev/null", "rmmod")
 
 
 # ---- the nvdimm guest --------------------------------------------------------

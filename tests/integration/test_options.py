@@ -122,7 +122,7 @@ def test_the_agents_old_misnamed_errors():
     """The four cases issue 11 found naming the neighbouring option."""
     cases = {
         ("--poll-ms", "0"): "bad value '0' for --poll-ms: want an integer from 1 to 60000",
-        ("--backend", "bogus"): "bad value 'bogus' for --backend: want one of fuse, kmod",
+        ("--backend", "bogus"): "bad value 'bogus' for --backend: want one of auto, fuse, kmod",
         ("--offset", "zz"): "bad value 'zz' for --offset: want a number of bytes",
         ("--agent-id", "a b"): "bad value 'a b' for --agent-id: want 1 to 128 of",
     }

@@ -194,7 +194,7 @@ static void test_defaults(void **state)
 	assert_null(a.agent_id);
 	assert_string_equal(a.address, "");
 	assert_int_equal(a.poll_ms, 50);
-	assert_string_equal(a.backend_name, "fuse");
+	assert_string_equal(a.backend_name, "auto");
 	assert_null(a.backend);		/* the agent's to set */
 	assert_false(a.direct_io);
 	assert_false(a.meta_rw);
@@ -365,7 +365,7 @@ static void test_every_error_names_its_option(void **state)
 			    "from 1 to 60000");
 	assert_int_equal(parse_with(A, "--backend", "bogus"), -EINVAL);
 	assert_string_equal(why, "bad value 'bogus' for --backend: want one of "
-			    "fuse, kmod");
+			    "auto, fuse, kmod");
 	assert_int_equal(parse_with(A, "--offset", "zz"), -EINVAL);
 	assert_non_null(strstr(why, "bad value 'zz' for --offset"));
 	assert_int_equal(parse_with(A, "--agent-id", "a b"), -EINVAL);

@@ -113,7 +113,7 @@ static int check_device(struct agent *a)
 
 	if (a->o.offset) {
 		msg(MSG_ERR, "--offset does not apply to --backend "
-			  "kmod: the pool starts at offset 0 of the pmem device");
+			  "kmod: the pool starts at offset 0 of the device");
 		return -EINVAL;
 	}
 	if (stat(a->o.pool_path, &st) < 0) {

@@ -24,6 +24,8 @@
  *   kmodtool poison FILE                     (MADV_HWPOISON on its first page)
  *   kmodtool poison-signal FILE PAGE         (the same on page PAGE, SIGBUS caught)
  *   kmodtool bench PATH OFF LEN PASSES       (mmap sequential read, GB/s)
+ *   kmodtool read-bench PATH OFF LEN PASSES  (pread into 1 MiB, GB/s)
+ *   kmodtool memcpy-bench PATH OFF LEN PASSES (memcpy from a mapping, GB/s)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -768,6 +770,71 @@ static int cmd_bench(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Copy bandwidth of [off, off + len) of PATH into a 1 MiB buffer, best of
+ * PASSES: by read() (pread of the file: the module's copy), or, with
+ * memcpy, by a user memcpy from a shared mapping (a raw /dev/daxX.Y: the
+ * baseline the module's read() is measured against).
+ */
+static int copy_bench(int argc, char **argv, bool by_read)
+{
+	const size_t chunk = MIB;
+	uint64_t off, len, passes;
+	double best = 0, first = 0;
+	uint8_t *p = NULL, *buf;
+	int fd;
+
+	if (argc != 4)
+		return 2;
+	off = num(argv[1]);
+	len = num(argv[2]);
+	passes = num(argv[3]);
+	if (!len || len % chunk)
+		return 2;
+	fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(argv[0]);
+	buf = aligned_alloc(4096, chunk);
+	if (!buf)
+		die("aligned_alloc");
+	memset(buf, 0, chunk);
+	if (!by_read) {
+		p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+		if (p == MAP_FAILED)
+			die("mmap");
+	}
+	for (uint64_t k = 0; k < passes; k++) {
+		double t0 = now_s(), gbs;
+
+		for (uint64_t o = 0; o < len; o += chunk) {
+			if (!by_read)
+				memcpy(buf, p + o, chunk);
+			else if (pread(fd, buf, chunk, off + o) != (ssize_t)chunk)
+				die("pread");
+		}
+		gbs = len / (now_s() - t0) / 1e9;
+		if (!k)
+			first = gbs;
+		if (gbs > best)
+			best = gbs;
+	}
+	printf("{\"path\": \"%s\", \"how\": \"%s\", \"bytes\": %" PRIu64
+	       ", \"passes\": %" PRIu64 ", \"first_gbs\": %.4f, "
+	       "\"best_gbs\": %.4f, \"byte\": %u}\n", argv[0],
+	       by_read ? "read" : "memcpy", len, passes, first, best, buf[chunk - 1]);
+	return 0;
+}
+
+static int cmd_read_bench(int argc, char **argv)
+{
+	return copy_bench(argc, argv, true);
+}
+
+static int cmd_memcpy_bench(int argc, char **argv)
+{
+	return copy_bench(argc, argv, false);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -780,6 +847,7 @@ static const struct {
 	{ "hold", cmd_hold }, { "map-touch", cmd_map_touch },
 	{ "poison", cmd_poison }, { "poison-signal", cmd_poison_signal },
 	{ "bench", cmd_bench },
+	{ "read-bench", cmd_read_bench }, { "memcpy-bench", cmd_memcpy_bench },
 };
 
 int main(int argc, char **argv)

@@ -18,6 +18,7 @@ Nothing here is pytest specific: bench/kmod_bench.sh uses it too.
 """
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -341,3 +342,44 @@ def sh_mkfs(famfsctl, log_size="8M", dev="/dev/pmem0"):
 {famfsctl} mkfs {dev} --force --log-size {log_size} >/dev/null
 {famfsctl} --json info {dev} | sed -n 's/.*"data_offset": *\\([0-9]*\\).*/\\1/p'
 """
+
+
+# A devdax shared by several guests (DESIGN.md, "Device-dax facts"): the
+# nvdimm all of them have over the same host file, converted once to
+# device-dax in one guest; the others re-probe the region to see it.
+
+def sh_setup_devdax(ns="namespace0.0", dev="/dev/dax0.0"):
+    """Converts a namespace to devdax, 2 MiB aligned, page structs in the
+    guest's RAM (--map=mem, as sh_setup_namespace() says why)."""
+    return (f"ndctl create-namespace -f -e {ns} -m devdax --map=mem "
+            f"--align=2M >/dev/null && test -c {dev}")
+
+
+def sh_rescan_devdax(region="region0", dev="/dev/dax0.0"):
+    """sh_rescan_namespace() for a namespace another guest made devdax."""
+    return (f"ndctl disable-region {region} >/dev/null && "
+            f"ndctl enable-region {region} >/dev/null && "
+            "ndctl list -N | grep -q '\"mode\":\"devdax\"' && test -c " + dev)
+
+
+def setup_shared_devdax(guests, famfsctl, log_size="8M", dev="/dev/dax0.0"):
+    """Makes the first guest's namespace0.0 a devdax, formats a pool on it
+    and has every other guest re-probe it; checks that each guest reads the
+    same pool there. Returns the pool's famfsctl info (pool_uuid,
+    data_offset, ...) and the device's size in bytes."""
+    first = guests[0]
+    first.check(sh_setup_devdax(dev=dev), timeout=120)
+    first.check(f"{famfsctl} mkfs {dev} --force --log-size {log_size} "
+                ">/dev/null", timeout=120)
+    for g in guests[1:]:
+        g.check(sh_rescan_devdax(dev=dev), timeout=120)
+    infos = [json.loads(g.check(f"{famfsctl} --json info {dev}", timeout=60))
+             for g in guests]
+    for g, i in zip(guests, infos):
+        if (i["pool_uuid"], i["data_offset"]) != (infos[0]["pool_uuid"],
+                                                  infos[0]["data_offset"]):
+            raise VmError(f"{g.name} reads another pool on {dev}: {i} "
+                          f"(not {infos[0]})")
+    name = os.path.basename(dev)
+    size = int(first.check(f"cat /sys/bus/dax/devices/{name}/size"))
+    return infos[0], size
