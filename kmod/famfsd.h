@@ -150,6 +150,7 @@ extern const struct address_space_operations famfsd_dax_aops;
 int famfsd_setattr(struct user_namespace *mnt_userns, struct dentry *dentry,
 		   struct iattr *iattr);
 void famfsd_zap_mappings(struct inode *inode);
+void famfsd_drop_mappings(struct inode *inode);
 
 /* namespace.c */
 extern const struct file_operations famfsd_dir_fops;
@@ -173,6 +174,7 @@ void famfsd_ns_forget_extents(struct inode *inode);
 int famfsd_ns_open_inos(struct super_block *sb, u64 *inos, u32 capacity,
 			u32 *count);
 void famfsd_ns_zap_all(struct super_block *sb);
+void famfsd_ns_drop_all(struct super_block *sb);
 
 /* ioctl.c */
 long famfsd_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

@@ -87,7 +87,7 @@ static int famfsd_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
 	if (famfsd_inode_dead(inode))
 		return -EIO;
 	if ((flags & IOMAP_WRITE) && fi->kind == FAMFSD_KIND_META &&
-	    !sbi->meta_rw)
+	    !READ_ONCE(sbi->meta_rw))
 		return -EPERM;
 	e = famfsd_find_extent(fi, pos);
 	if (!e) {
@@ -420,7 +420,7 @@ static int famfsd_open(struct inode *inode, struct file *file)
 	if (famfsd_inode_dead(inode))
 		return -EIO;
 	if (fi->kind == FAMFSD_KIND_META && (file->f_mode & FMODE_WRITE) &&
-	    !FAMFSD_SB(inode->i_sb)->meta_rw)
+	    !READ_ONCE(FAMFSD_SB(inode->i_sb)->meta_rw))
 		return -EPERM;
 	r = generic_file_open(inode, file);
 	if (r)
@@ -533,4 +533,28 @@ void famfsd_zap_mappings(struct inode *inode)
 	filemap_invalidate_lock(inode->i_mapping);
 	unmap_mapping_range(inode->i_mapping, 0, 0, 1);
 	filemap_invalidate_unlock(inode->i_mapping);
+}
+
+/**
+ * famfsd_drop_mappings() - tear down every mapping and every DAX entry
+ * @inode: a regular or meta file whose revoked or fenced bit is set
+ *
+ * Besides the page tables, a fault leaves a DAX entry in i_pages that ties
+ * the pool page to this inode (page->mapping). The entries must go before
+ * the pages can serve anyone else: another inode mapping the same bytes
+ * would WARN in dax_insert_entry, and after the device is removed evict
+ * would reach the freed pages. Both steps run under the invalidate lock,
+ * so no fault can add an entry in between; the bit makes later faults fail.
+ * Pages pinned by get_user_pages are not waited for (see docs/kmod.md).
+ *
+ * Context: process context, may sleep; takes the invalidate lock.
+ */
+void famfsd_drop_mappings(struct inode *inode)
+{
+	struct address_space *mapping = inode->i_mapping;
+
+	filemap_invalidate_lock(mapping);
+	unmap_mapping_range(mapping, 0, 0, 1);
+	truncate_inode_pages(mapping, 0);	/* dax_delete_mapping_entry() */
+	filemap_invalidate_unlock(mapping);
 }

@@ -437,6 +437,9 @@ out:
  * @sb: the mount
  * @ino: the deleted inode
  *
+ * Every later access fails; its mappings and DAX entries are gone when
+ * this returns, so a file made on the same extents can map them.
+ *
  * Context: process context; takes sbi->ns_lock, the inode's i_rwsem and
  * its invalidate lock.
  * Return: 0 when a nameless inode was revoked, -ENOENT when no one holds
@@ -460,7 +463,7 @@ int famfsd_ns_revoke(struct super_block *sb, u64 ino)
 	}
 	inode_lock(inode);
 	set_bit(FAMFSD_I_REVOKED, &FAMFSD_I(inode)->flags);
-	famfsd_zap_mappings(inode);
+	famfsd_drop_mappings(inode);	/* no DAX entry left on its pages */
 	famfsd_ns_forget_extents(inode);	/* the space may be reused now */
 	inode_unlock(inode);
 out:
@@ -515,6 +518,22 @@ static void famfsd_zap_one(struct inode *inode, void *arg)
 void famfsd_ns_zap_all(struct super_block *sb)
 {
 	famfsd_for_each_file(sb, famfsd_zap_one, NULL);
+}
+
+static void famfsd_drop_one(struct inode *inode, void *arg)
+{
+	famfsd_drop_mappings(inode);
+}
+
+/**
+ * famfsd_ns_drop_all() - tear down every mapping and DAX entry of the mount
+ * @sb: a fenced mount whose device is going away
+ *
+ * Context: process context, may sleep.
+ */
+void famfsd_ns_drop_all(struct super_block *sb)
+{
+	famfsd_for_each_file(sb, famfsd_drop_one, NULL);
 }
 
 struct famfsd_open_list {

@@ -259,13 +259,29 @@ static int famfsd_load_sb(struct fs_context *fc, struct famfsd_sb_info *sbi)
 	return 0;
 }
 
-/* ---- memory failure ------------------------------------------------------ */
+/* ---- memory failure and device removal ---------------------------------- */
+
+/*
+ * Orders holder callbacks against kill_sb, for every mount: a callback
+ * looks its superblock up (dax_holder()) and works on it under this lock,
+ * and famfsd_kill_sb() holds it from before the first inode goes until
+ * after fs_put_dax() dropped the holder. So kill_sb waits for a callback
+ * in flight, and a callback that comes after finds no holder. Global, not
+ * per mount: the callback can reach nothing of a mount before it holds it.
+ */
+static DEFINE_MUTEX(famfsd_holder_lock);
+
+/* kill_dax() (pmem unbind or removal) reports the whole device as failed. */
+static bool famfsd_is_removal(u64 offset, u64 len)
+{
+	return offset == 0 && len == U64_MAX;
+}
 
 /**
- * famfsd_notify_failure() - a memory error in the pool
+ * famfsd_notify_failure() - a memory error in the pool, or the device goes
  * @dax_dev: the device, held by this mount
  * @offset: device offset of the failed range
- * @len: its length
+ * @len: its length; (0, U64_MAX) when the device is being removed
  * @mf_flags: MF_* flags of memory_failure()
  *
  * Fences the mount: every later access fails (EIO, SIGBUS) and every
@@ -273,23 +289,43 @@ static int famfsd_load_sb(struct fs_context *fc, struct famfsd_sb_info *sbi)
  * lines or its neighbours. The pool itself is another host's too; the
  * mount is not trusted again until it is unmounted and mounted anew.
  *
- * Context: process context (memory_failure(), mf_mutex held); may sleep.
+ * A removal (kill_dax(), before the pages go away) also drops every DAX
+ * entry, while the pages still exist: evict at umount then finds none. A
+ * memory failure keeps them: the generic handler finds the processes to
+ * signal through them, and the pages stay.
+ *
+ * Context: process context (memory_failure() with mf_mutex held, or the
+ * driver's unbind), inside dax_read_lock(); may sleep; takes
+ * famfsd_holder_lock.
  * Return: -EOPNOTSUPP, so the generic handler also deals with the
  * processes that had the failed page mapped (marks it, signals them).
  */
 static int famfsd_notify_failure(struct dax_device *dax_dev, u64 offset,
 				 u64 len, int mf_flags)
 {
-	struct super_block *sb = dax_holder(dax_dev);
+	bool removal = famfsd_is_removal(offset, len);
 	struct famfsd_sb_info *sbi;
+	struct super_block *sb;
 
+	mutex_lock(&famfsd_holder_lock);
+	sb = dax_holder(dax_dev);
 	if (!sb)
-		return -EOPNOTSUPP;
+		goto out;
 	sbi = FAMFSD_SB(sb);
-	if (!test_and_set_bit(FAMFSD_SB_FENCED, &sbi->state))
-		pr_err("famfsd %s: memory failure at pool offset %llu (%llu bytes): mount fenced, every access now fails; unmount, check the pool, mount again\n",
-		       sb->s_id, offset - sbi->dax_part_off, len);
-	famfsd_ns_zap_all(sb);
+	if (!test_and_set_bit(FAMFSD_SB_FENCED, &sbi->state)) {
+		if (removal)
+			pr_err("famfsd %s: device removed: mount fenced, every access now fails; unmount\n",
+			       sb->s_id);
+		else
+			pr_err("famfsd %s: memory failure at pool offset %llu (%llu bytes): mount fenced, every access now fails; unmount, check the pool, mount again\n",
+			       sb->s_id, offset - sbi->dax_part_off, len);
+	}
+	if (removal)
+		famfsd_ns_drop_all(sb);
+	else
+		famfsd_ns_zap_all(sb);
+out:
+	mutex_unlock(&famfsd_holder_lock);
 	return -EOPNOTSUPP;
 }
 
@@ -507,14 +543,19 @@ static int famfsd_fill_super(struct super_block *sb, struct fs_context *fc)
 	return 0;
 }
 
+/*
+ * A pmem mount runs under famfsd_holder_lock from the first evicted inode
+ * until the holder is dropped: a notify_failure in flight ends first, a
+ * later one finds no holder, so none sees inodes being evicted or sbi
+ * freed. A devdax mount has no holder; devdax.c orders its own callbacks.
+ */
 static void famfsd_kill_sb(struct super_block *sb)
 {
 	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
 
-	/* Drop the pins on every dentry first, as kill_litter_super does. */
-	if (sb->s_root)
-		d_genocide(sb->s_root);
 	if (!sb->s_bdev) {		/* a devdax mount (devdax.c) */
+		if (sb->s_root)
+			d_genocide(sb->s_root);
 		famfsd_devdax_detach(sbi ? sbi->devdax : NULL);
 		kill_anon_super(sb);
 		if (sbi)
@@ -522,11 +563,15 @@ static void famfsd_kill_sb(struct super_block *sb)
 		kfree(sbi);
 		return;
 	}
+	mutex_lock(&famfsd_holder_lock);
+	/* Drop the pins on every dentry first, as kill_litter_super does. */
+	if (sb->s_root)
+		d_genocide(sb->s_root);
 	kill_block_super(sb);
-	if (sbi) {
+	if (sbi)
 		fs_put_dax(sbi->dax_dev, sb);
-		kfree(sbi);
-	}
+	mutex_unlock(&famfsd_holder_lock);
+	kfree(sbi);
 }
 
 enum { Opt_meta_rw };
@@ -557,14 +602,44 @@ static int famfsd_get_tree(struct fs_context *fc)
 	return get_tree_bdev(fc, famfsd_fill_super);
 }
 
-/* Remount: meta_rw may change (the master moved); new opens see it. */
+/*
+ * Tears down every mapping of the meta files once meta_rw is off. The
+ * invalidate lock waits for a write fault that saw meta_rw set; faults
+ * after it see it clear, so a write through an old mapping faults again
+ * and gets SIGBUS, and reads simply map the pages anew.
+ */
+static void famfsd_meta_zap(struct super_block *sb)
+{
+	u64 ino;
+
+	for (ino = FAMFSD_INO_META_POOL; ino <= FAMFSD_INO_META_LOG; ino++) {
+		struct inode *inode = ilookup(sb, ino);
+
+		if (inode)
+			famfsd_zap_mappings(inode);
+		iput(inode);
+	}
+}
+
+/*
+ * Remount: meta_rw may change (the master moved). Dropping it takes write
+ * access away from what already has it, not only from new opens: writes
+ * through open files get EPERM (iomap_begin checks), and writable
+ * mappings are torn down, so a stuck process of the old master cannot go
+ * on writing the log. Refusing the remount while writers exist would let
+ * that process keep the host a writer.
+ */
 static int famfsd_reconfigure(struct fs_context *fc)
 {
 	struct famfsd_fs_ctx *ctx = fc->fs_private;
 	struct super_block *sb = fc->root->d_sb;
+	struct famfsd_sb_info *sbi = FAMFSD_SB(sb);
+	bool drop = sbi->meta_rw && !ctx->meta_rw;
 
-	sync_filesystem(sb);
-	FAMFSD_SB(sb)->meta_rw = ctx->meta_rw;
+	WRITE_ONCE(sbi->meta_rw, ctx->meta_rw);
+	if (drop)
+		famfsd_meta_zap(sb);
+	sync_filesystem(sb);	/* writes back what the old mappings dirtied */
 	return 0;
 }
 

@@ -10,6 +10,7 @@
  *   kmodtool info MOUNT
  *   kmodtool mkdir MOUNT INO PARENT NAME [MODE]
  *   kmodtool create MOUNT INO PARENT NAME SIZE OFF:LEN[,OFF:LEN...] [MODE]
+ *   kmodtool create-empty MOUNT INO COUNT    (empty files fINO.. in the root)
  *   kmodtool delete MOUNT INO PARENT NAME
  *   kmodtool revoke MOUNT INO
  *   kmodtool open-inos MOUNT
@@ -23,6 +24,13 @@
  *   kmodtool map-touch FILE OFF              (maps the page at OFF, loads a byte)
  *   kmodtool poison FILE                     (MADV_HWPOISON on its first page)
  *   kmodtool poison-signal FILE PAGE         (the same on page PAGE, SIGBUS caught)
+ *   kmodtool reconfigure MOUNT [meta_rw]     (fspick + reconfigure, as the agent,
+ *                                             at nice 19)
+ *   kmodtool umount-when-fenced MOUNT SECONDS (prints "polling", polls INFO,
+ *                                             umounts once fenced)
+ *   kmodtool probe FILE r|w                  (mapped; prints "held", waits for
+ *                                             SIGUSR1, then tries the mapping
+ *                                             and pread/pwrite again)
  *   kmodtool bench PATH OFF LEN PASSES       (mmap sequential read, GB/s)
  *   kmodtool read-bench PATH OFF LEN PASSES  (pread into 1 MiB, GB/s)
  *   kmodtool memcpy-bench PATH OFF LEN PASSES (memcpy from a mapping, GB/s)
@@ -38,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -185,6 +194,29 @@ static int cmd_create(int argc, char **argv)
 	a.extents = (uintptr_t)ext;
 	a.mode = argc > 6 ? num(argv[6]) : 0644;
 	return report("create", ioctl(fd, FAMFSD_IOC_CREATE, &a));
+}
+
+/* COUNT empty files in the root, inodes from INO on: a long inode list. */
+static int cmd_create_empty(int argc, char **argv)
+{
+	struct famfsd_ioc_create a = { .parent = 1, .mode = 0644 };
+	uint64_t ino, count;
+	char name[32];
+	int fd;
+
+	if (argc != 3)
+		return 2;
+	fd = open_mount(argv[0]);
+	ino = num(argv[1]);
+	count = num(argv[2]);
+	for (uint64_t i = 0; i < count; i++) {
+		a.ino = ino + i;
+		a.name_len = snprintf(name, sizeof(name), "f%" PRIu64, ino + i);
+		a.name = (uintptr_t)name;
+		if (ioctl(fd, FAMFSD_IOC_CREATE, &a) < 0)
+			return report("create-empty", -1);
+	}
+	return report("create-empty", 0);
 }
 
 static int cmd_delete(int argc, char **argv)
@@ -722,6 +754,134 @@ static int cmd_poison_signal(int argc, char **argv)
 }
 
 /*
+ * Sets the mount's options anew, as the agent does: meta_rw or nothing.
+ * At nice 19 (taken after exec, so starting is not slowed): on one vCPU a
+ * process racing the remount then runs whenever the remount waits, which
+ * is how the tests make a race window show.
+ */
+static int cmd_reconfigure(int argc, char **argv)
+{
+	int fd, r;
+
+	if (argc < 1 || argc > 2 || (argc == 2 && strcmp(argv[1], "meta_rw")))
+		return 2;
+	errno = 0;
+	if (nice(19) == -1 && errno)
+		die("nice");
+	fd = fspick(AT_FDCWD, argv[0], FSPICK_CLOEXEC);
+	if (fd < 0)
+		die("fspick");
+	r = argc == 2 ? fsconfig(fd, FSCONFIG_SET_FLAG, "meta_rw", NULL, 0) : 0;
+	if (!r)
+		r = fsconfig(fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0);
+	return report("reconfigure", r);
+}
+
+/*
+ * Polls INFO until the mount is fenced, then unmounts it straight away
+ * (no exec in between): the fencing callback is then still at work.
+ */
+static int cmd_umount_when_fenced(int argc, char **argv)
+{
+	struct famfsd_ioc_info info;
+	double deadline;
+	int fd;
+
+	if (argc != 2)
+		return 2;
+	deadline = now_s() + num(argv[1]);
+	printf("polling\n");
+	fflush(stdout);
+	for (;;) {
+		fd = open_mount(argv[0]);
+
+		get_info(fd, &info);
+		close(fd);
+		if (info.flags & FAMFSD_INFO_FENCED)
+			break;
+		if (now_s() > deadline) {
+			fprintf(stderr, "kmodtool: %s not fenced in time\n", argv[0]);
+			return 1;
+		}
+	}
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);	/* a mark in the log */
+	if (fd >= 0) {
+		static const char mark[] = "famfsd-test: umount now\n";
+
+		(void)!write(fd, mark, sizeof(mark) - 1);
+		close(fd);
+	}
+	return report("umount", umount2(argv[0], 0));
+}
+
+static volatile sig_atomic_t probe_go;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	probe_go = 1;
+}
+
+/*
+ * Maps FILE (read-only, or shared writable for "w") and touches its first
+ * byte the same way, prints "held", and waits for SIGUSR1: meanwhile the
+ * test changes the mount under it (unbinds the device, remounts). A "w"
+ * probe keeps writing (the same bytes back) over the first MiB while it
+ * waits, so a write fault may race the change. Then it touches the
+ * mapping once more, does a pread (pwrite for "w") of one byte, and
+ * reports whether the mapping raised SIGBUS and the errno of the call:
+ * the test decides what they should have been.
+ */
+static int cmd_probe(int argc, char **argv)
+{
+	struct sigaction bus = { .sa_handler = on_sigbus };
+	struct sigaction usr = { .sa_handler = on_sigusr1 };
+	volatile bool sigbus = false;
+	volatile int io_errno = 0;
+	volatile uint8_t *v;
+	uint64_t size;
+	uint8_t *p;
+	char byte;
+	bool w;
+	int fd;
+
+	if (argc != 2 || (strcmp(argv[1], "r") && strcmp(argv[1], "w")))
+		return 2;
+	w = argv[1][0] == 'w';
+	sigaction(SIGUSR1, &usr, NULL);
+	p = map_file(argv[0], w ? O_RDWR : O_RDONLY,
+		     PROT_READ | (w ? PROT_WRITE : 0), &size, &fd);
+	v = p;
+	byte = v[0];
+	if (w)
+		v[0] = byte;		/* a writable PTE, same bytes */
+	printf("held\n");
+	fflush(stdout);
+	sigaction(SIGBUS, &bus, NULL);
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		uint64_t span = size < MIB ? size : MIB;
+
+		for (uint64_t o = 0; w && !probe_go; o = (o + 4096) % span)
+			v[o] = v[o];
+		while (!probe_go)
+			usleep(1000);
+		if (w)
+			v[0] = byte;
+		else
+			(void)v[0];
+	} else {
+		sigbus = true;
+		while (!probe_go)
+			usleep(1000);
+	}
+	if ((w ? pwrite(fd, &byte, 1, 0) : pread(fd, &byte, 1, 0)) < 0)
+		io_errno = errno;
+	printf("{\"sigbus\": %s, \"io_errno\": %d}\n",
+	       sigbus ? "true" : "false", io_errno);
+	return 0;
+}
+
+/*
  * Sequential read bandwidth through a shared mapping of [off, off + len)
  * of PATH (a file of the mount, or /dev/daxX.Y), best of PASSES passes;
  * the first pass pays the faults, the best shows the steady state.
@@ -848,6 +1008,9 @@ static const struct {
 	{ "poison", cmd_poison }, { "poison-signal", cmd_poison_signal },
 	{ "bench", cmd_bench },
 	{ "read-bench", cmd_read_bench }, { "memcpy-bench", cmd_memcpy_bench },
+	{ "create-empty", cmd_create_empty },
+	{ "probe", cmd_probe }, { "reconfigure", cmd_reconfigure },
+	{ "umount-when-fenced", cmd_umount_when_fenced },
 };
 
 int main(int argc, char **argv)
