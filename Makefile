@@ -56,7 +56,7 @@ API_LOAD := $(BUILD)/bench/api-load
 FUSE_WIN := $(BUILD)/bench/fuse-window
 
 .PHONY: all deps test test-unit test-san test-fuzz test-integration bench soak \
-        test-integration-san test-integration-tsan test-integration-host test-integration-vm \
+        test-integration-san test-integration-tsan test-integration-host test-integration-vm build-tsan \
         run clean help check-deps kmod install uninstall test-systemd
 
 all: $(BUILD)/famfsctl $(BUILD)/famfsd $(TESTS) $(BENCH) $(TOOLS) $(API_LOAD) \
@@ -181,11 +181,26 @@ test-integration-san:
 	@$(SAN_COUNTS) BUILD=build/san $(PYTHON) -m pytest $(HOST_ITESTS)
 
 # Races between the daemons' threads (tests/tsan.supp says what is not one).
-test-integration-tsan:
-	@$(MAKE) --no-print-directory -j2 SAN=thread build/tsan/famfsd \
-		build/tsan/famfsctl build/tsan/tools/famfs-logtool
+# SHARD=K/N runs only the K-th of every N test files (in name order):
+# scripts/test.sh runs the two halves at the ends of its two lanes, after
+# building the TSan binaries once (build-tsan), so the lanes never build
+# the same files at once.
+TSAN_BIN = build/tsan/famfsd build/tsan/famfsctl build/tsan/tools/famfs-logtool
+ifdef SHARD
+TSAN_ITESTS = -q -p no:cacheprovider $(shell ls tests/integration/test_*.py | \
+	grep -v -e '_vm\.py$$' -e '/test_kmod_build\.py$$' -e '/test_make_run\.py$$' | \
+	awk -v k=$(firstword $(subst /, ,$(SHARD))) -v n=$(lastword $(subst /, ,$(SHARD))) \
+	'(NR - 1) % n == k - 1')
+else
+TSAN_ITESTS = $(HOST_ITESTS)
+endif
+
+build-tsan:
+	@$(MAKE) --no-print-directory -j2 SAN=thread $(TSAN_BIN)
+
+test-integration-tsan: build-tsan
 	@$(SAN_COUNTS) TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp" BUILD=build/tsan \
-		$(PYTHON) -m pytest $(HOST_ITESTS)
+		$(PYTHON) -m pytest $(TSAN_ITESTS)
 
 # The units as installed, checked by systemd-analyze on this host.
 test-systemd: $(BUILD)/famfsd $(BUILD)/famfsctl

@@ -4,9 +4,11 @@
 #
 # The builds, unit tests and fuzzing run one after another. The integration
 # tests then run in two lanes at once, because neither keeps both cores busy:
-# the QEMU guests (TCG, one vCPU each) beside the host tests, each lane
-# followed by one sanitizer pass of the host tests. A lane's output is shown
-# when both lanes are done; their start and end lines appear as they happen.
+# the QEMU guests (TCG, one vCPU each) beside the host tests. The host lane
+# goes on with the ASan+UBSan pass and half of the ThreadSanitizer pass, the
+# VM lane with the other half, so the two end at about the same time. A
+# lane's output is shown when both lanes are done; their start and end lines
+# appear as they happen.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -47,16 +49,18 @@ lane_host() {
 	local in_lane=1
 	stage "integration (host)" itest test-integration-host
 	stage "integration (ASan+UBSan)" itest test-integration-san
+	stage "integration (TSan, files 1/2)" itest test-integration-tsan SHARD=1/2
 }
 
 lane_vm() {
 	local in_lane=1
 	stage "integration (VMs, kmod build)" itest test-integration-vm
-	stage "integration (TSan)" itest test-integration-tsan
+	stage "integration (TSan, files 2/2)" itest test-integration-tsan SHARD=2/2
 }
 
 stage build $MAKE --no-print-directory -j2 all
 stage "build (ASan+UBSan)" $MAKE --no-print-directory -j2 SAN=1 all
+stage "build (TSan)" $MAKE --no-print-directory build-tsan
 stage unit $MAKE --no-print-directory test-unit
 stage "unit (ASan+UBSan)" $MAKE --no-print-directory SAN=1 test-unit
 stage fuzz $MAKE --no-print-directory test-fuzz
