@@ -54,6 +54,18 @@ def require(condition, what):
     pytest.skip(what)
 
 
+def vm_ready(vm):
+    """The start of a VM test file's fixture: what this host lacks to boot
+    guests fails the file under CI=true (skips it elsewhere); then the
+    module, the guest tool and the initramfs are built (vm.build()) and the
+    binaries the guests run are copied (vm.Snapshot). Returns the kernel
+    version and the snapshot; the caller closes the snapshot."""
+    miss = vm.missing()
+    require(not miss, "the VM tests need " + "; ".join(miss))
+    ver, _, _ = vm.build()
+    return ver, vm.Snapshot(FAMFSD, FAMFSCTL)
+
+
 def read_log(path):
     """A daemon's log so far; "" before it wrote one."""
     try:

@@ -21,8 +21,8 @@ import time
 import pytest
 import requests
 
-from conftest import (ADMIN_TOKEN, AGENT_TOKEN, FAMFSCTL, FAMFSD, ApiClient,
-                      free_port, read_log, require, write_tokens)
+from conftest import (ADMIN_TOKEN, AGENT_TOKEN, ApiClient, free_port, read_log,
+                      vm_ready, write_tokens)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
 import vm  # noqa: E402
@@ -113,10 +113,7 @@ class Guest:
 
 @pytest.fixture(scope="module")
 def dd(tmp_path_factory):
-    miss = vm.missing()
-    require(not miss, "the VM tests need " + "; ".join(miss))
-    ver, _, _ = vm.build()
-    snap = vm.Snapshot(FAMFSD, FAMFSCTL)
+    ver, snap = vm_ready(vm)
     global K, KO, D, CTL
     K, KO, D, CTL = snap.kmodtool, snap.ko, snap.famfsd, snap.famfsctl
     c = Guest(str(tmp_path_factory.mktemp("kmoddevdax")))
@@ -142,7 +139,7 @@ def test_devdax_mount_geometry_statfs_and_meta_files(dd):
     i = dd.info()
     assert i["device_size"] == size and i["pool_size"] == size, i
     assert i["data_offset"] == dd.data_offset and i["flags"] & 2, i  # meta_rw
-    assert f"famfsd dax0.0: mounted pool" in g.dmesg()
+    assert "famfsd dax0.0: mounted pool" in g.dmesg()
     mounts = g.check("cat /proc/mounts")
     assert f"{DAX} {MNT} famfsd rw" in mounts, mounts
     stat = g.check(f"stat -f -c '%t %S %b' {MNT}").split()

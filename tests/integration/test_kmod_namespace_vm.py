@@ -12,11 +12,10 @@ knobs"), off by default, to hold one side inside the window.
 import json
 import os
 import sys
-import time
 
 import pytest
 
-from conftest import FAMFSCTL, FAMFSD, require
+from conftest import vm_ready
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
 import vm  # noqa: E402
@@ -79,10 +78,7 @@ class NsGuest:
 
 @pytest.fixture(scope="module")
 def ns(tmp_path_factory):
-    miss = vm.missing()
-    require(not miss, "the VM tests need " + "; ".join(miss))
-    ver, _, _ = vm.build()
-    snap = vm.Snapshot(FAMFSD, FAMFSCTL)
+    ver, snap = vm_ready(vm)
     global K, KO, CTL
     K, KO, CTL = snap.kmodtool, snap.ko, snap.famfsctl
     work = str(tmp_path_factory.mktemp("kmodns"))

@@ -24,8 +24,8 @@ import time
 import pytest
 import requests
 
-from conftest import (ADMIN_TOKEN, AGENT_TOKEN, FAMFSCTL, FAMFSD, ApiClient,
-                      free_port, read_log, require, write_tokens)
+from conftest import (ADMIN_TOKEN, AGENT_TOKEN, ApiClient, free_port, read_log,
+                      vm_ready, write_tokens)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
 import vm  # noqa: E402
@@ -120,10 +120,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    miss = vm.missing()
-    require(not miss, "the VM tests need " + "; ".join(miss))
-    ver, _, _ = vm.build()
-    snap = vm.Snapshot(FAMFSD, FAMFSCTL)
+    ver, snap = vm_ready(vm)
     global K, KO, D, CTL
     K, KO, D, CTL = snap.kmodtool, snap.ko, snap.famfsd, snap.famfsctl
     c = Cluster(str(tmp_path_factory.mktemp("kmodvm")))
