@@ -15,6 +15,10 @@
  *   0       superblock copy A            (FAMFS_SB_SLOT bytes)
  *   4 KiB   superblock copy B
  *   8 KiB   master lease area             (one cache line per field group)
+ *  16 KiB   master election slots         (FAMFS_ELECT_SLOTS x 512 bytes;
+ *           each written only by the master-capable host that owns it)
+ *  64 KiB   agent roster, copy 0          (FAMFS_ROSTER_ENTRIES x 256 bytes;
+ *   1 MiB   agent roster, copy 1           written only by the active master)
  *   log_offset (2 MiB aligned)
  *           the log: four equal areas. A log generation lives in two of
  *           them, byte for byte the same (copy 0 and copy 1, half the log
@@ -101,6 +105,66 @@ struct famfs_lease {
 	__le32 crc;
 };
 _Static_assert(sizeof(struct famfs_lease) == 128, "famfs_lease layout");
+
+/*
+ * Master election (docs/failover.md). Every master-capable host owns one
+ * slot and is its only writer; it reads everyone else's. A slot is written
+ * whole (one copy, then flush and fence) and read into a private copy
+ * (invalidate, copy, CRC): hosts' caches are not coherent and the pool has
+ * no cross-host atomic, so nothing else is shared. heartbeat changes at
+ * every renewal or standby beat: others judge liveness by watching it change
+ * on their own monotonic clock, never by comparing clocks. inst, mbal, bal
+ * and inp are the slot's Disk Paxos block (Gafni and Lamport, 2000) for the
+ * election of epoch inst.
+ */
+#define FAMFS_ELECT_OFFSET	16384u
+#define FAMFS_ELECT_SLOTS	16u
+#define FAMFS_ELECT_SLOT_SIZE	512u
+#define FAMFS_ELECT_MAGIC	0x5443454c53464d46ull	/* "FMFSLECT" */
+#define FAMFS_URL_MAX		191u	/* bytes of an API address */
+
+enum famfs_elect_state {
+	FAMFS_ELECT_EMPTY	= 0,	/* never used */
+	FAMFS_ELECT_STANDBY	= 1,	/* follows the log, may be elected */
+	FAMFS_ELECT_ACTIVE	= 2,	/* the writer of epoch `epoch` */
+	FAMFS_ELECT_STOPPED	= 3,	/* stopped cleanly: nobody waits for it */
+};
+
+struct famfs_elect_slot {
+	__le64 magic;
+	__le32 slot;			/* its own index, a check */
+	__le32 state;			/* enum famfs_elect_state */
+	__u8   run_uuid[16];		/* random per process run */
+	__le64 heartbeat;		/* +1 at every write of the slot */
+	__le64 lease_ns;		/* W: others wait this long of no change */
+	__le64 epoch;			/* ACTIVE: ours; else the highest seen */
+	__le64 epoch_start_seq;		/* ACTIVE: our first record's seq */
+	__le64 applied_seq;		/* how far this host's state is */
+	/* Disk Paxos block for the election of epoch inst */
+	__le64 inst;
+	__le64 mbal;
+	__le64 bal;
+	__le64 inp;			/* slot + 1 proposed as master; 0: none */
+	__le32 pid;
+	__u8   reserved0[4];
+	char   host[FAMFS_HOST_MAX];	/* NUL padded */
+	char   url[FAMFS_URL_MAX + 1];	/* API address, NUL padded */
+	__u8   reserved[140];
+	__le32 crc;			/* CRC32C of all bytes above */
+};
+_Static_assert(sizeof(struct famfs_elect_slot) == FAMFS_ELECT_SLOT_SIZE,
+	       "famfs_elect_slot layout");
+
+/*
+ * Agent roster: every agent the masters have acknowledged, so a new master
+ * learns who may hold space before it reclaims any (docs/failover.md).
+ * Two copies; entry i of each copy is one 256-byte block with its own CRC.
+ */
+#define FAMFS_ROSTER_OFFSET	(64u << 10)
+#define FAMFS_ROSTER_COPY1	(1u << 20)
+#define FAMFS_ROSTER_ENTRIES	256u
+#define FAMFS_ROSTER_ENTRY_SIZE	256u
+#define FAMFS_AGENT_ID_MAX	128u
 
 /*
  * Log tail: the publish point. Two slots, each in its own cache line, in
