@@ -92,6 +92,9 @@ struct master {
 	struct famfsd_conf *conf;	/* the file as last loaded (main thread) */
 	char *tokens_path;		/* a reload's new token file, or NULL */
 	struct http_server *http;
+	/* Election and lease (lib/elect.h, docs/failover.md) */
+	struct famfs_elect *elect;	/* NULL before the pool is open */
+	_Atomic bool active;		/* false: a standby; the API redirects */
 	/* master/media.c: the device's size as last read (lock) */
 	uint64_t dev_size;		/* bytes from the pool's start; 0: not yet */
 	uint64_t dev_shrunk_ns;		/* CLOCK_REALTIME it was seen to shrink */
@@ -115,6 +118,21 @@ static inline void master_unlock(struct master *m)
 {
 	pthread_mutex_unlock(&m->lock);
 }
+
+/* ---- failover (docs/failover.md) ------------------------------------------ */
+
+/*
+ * The active master's API address as the pool's election slots say now,
+ * into buf: 0, -ENOENT when no master is active or it advertises none,
+ * -ENAMETOOLONG when buf is too short. Any thread, no lock needed.
+ */
+int master_active_url(struct master *m, char *buf, size_t len);
+/*
+ * Right after this master won an election or started as the only one:
+ * loads the agent roster so every agent it names holds reclaim back until
+ * it has heartbeated to this master (master/agents.c).
+ */
+int master_agents_takeover(struct master *m);
 
 /* ---- master/reload.c: SIGHUP ----------------------------------------------- */
 
