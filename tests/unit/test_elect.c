@@ -602,6 +602,130 @@ static void test_same_slot_busy(void **state)
 }
 
 
+
+/*
+ * A renewal racing a takeover, both ways round (docs/failover.md). The
+ * hook runs the other host inside a store in flight: its old bytes are
+ * what the pool shows until the flush, so the other host misses it.
+ */
+static unsigned int hook_slot = 99;
+static uint8_t hook_old[512];
+static void (*hook_fn)(void);
+
+static void hook_flush(const void *a, size_t len)
+{
+	int s = addr_slot(a, len);
+	uint8_t now[512];
+	void (*fn)(void) = hook_fn;
+
+	if (s < 0 || (unsigned int)s != hook_slot || !fn)
+		return;
+	hook_fn = NULL;
+	memcpy(now, slot_bytes((unsigned int)s), 512);
+	memcpy(slot_bytes((unsigned int)s), hook_old, 512);
+	fn();
+	memcpy(slot_bytes((unsigned int)s), now, 512);
+}
+
+static const struct famfs_cache_ops hook_ops = {
+	.name = "hook", .flush = hook_flush, .invalidate = nop_flush,
+	.wfence = nop_fence, .rfence = nop_fence,
+};
+
+static struct famfs_elect *race_m, *race_s;
+static int race_r;
+static uint64_t race_epoch;
+
+static void race_renew_m(void)
+{
+	int saved = cur;
+
+	cur = 0;
+	race_r = famfs_elect_renew(race_m, 1);
+	cur = saved;
+}
+
+static void race_run_s(void)
+{
+	int saved = cur;
+
+	cur = 1;
+	race_r = famfs_elect_run(race_s, 0, 1, false, &race_epoch);
+	cur = saved;
+}
+
+/* m active at epoch 1, s timed its last beat, then m paused for W. */
+static void race_setup(void)
+{
+	uint64_t epoch;
+
+	fresh_pool();
+	race_m = host_new(0, 0, &hook_ops);
+	race_s = host_new(1, 1, &hook_ops);
+	cur = 0;
+	assert_int_equal(famfs_elect_run(race_m, 0, 1, false, &epoch), 1);
+	cur = 1;
+	clk[1] += W / 4;
+	assert_int_equal(famfs_elect_watch(race_s, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[0] += W + 1;
+	clk[1] += W + 1;
+}
+
+static bool both_may_write(void)
+{
+	bool m, s;
+
+	cur = 0;
+	m = famfs_elect_may_write(race_m);
+	cur = 1;
+	s = famfs_elect_may_write(race_s);
+	return m && s;
+}
+
+/* The master resumes during the standby's intent: the re-check sees it. */
+static void test_race_renew_inside_intent(void **state)
+{
+	uint64_t epoch = 0;
+
+	(void)state;
+	race_setup();
+	memcpy(hook_old, slot_bytes(1), 512);
+	hook_slot = 1;
+	hook_fn = race_renew_m;
+	cur = 1;
+	assert_int_equal(famfs_elect_run(race_s, 0, 1, false, &epoch), 0);
+	assert_null(hook_fn);
+	assert_int_equal(race_r, 0);		/* m missed the intent, renewed */
+	assert_false(both_may_write());
+	cur = 0;
+	assert_true(famfs_elect_may_write(race_m));
+	/* The intent was taken back: m goes on. */
+	clk[0] += W / 4;
+	assert_int_equal(famfs_elect_renew(race_m, 2), 0);
+	famfs_elect_free(race_m);
+	famfs_elect_free(race_s);
+}
+
+/* The standby takes over during the master's store: its second read sees it. */
+static void test_race_takeover_inside_renewal(void **state)
+{
+	(void)state;
+	race_setup();
+	memcpy(hook_old, slot_bytes(0), 512);
+	hook_slot = 0;
+	hook_fn = race_run_s;
+	cur = 0;
+	assert_int_equal(famfs_elect_renew(race_m, 2), -ESTALE);
+	assert_null(hook_fn);
+	assert_int_equal(race_r, 1);		/* s saw m silent, and won */
+	assert_int_equal(race_epoch, 2);
+	assert_false(both_may_write());
+	cur = 1;
+	assert_true(famfs_elect_may_write(race_s));
+	famfs_elect_free(race_m);
+	famfs_elect_free(race_s);
+}
+
 /* ---- simulated hosts: threads over one buffer, one step at a time ------- */
 
 /*
@@ -865,10 +989,13 @@ static void sim_schedule(unsigned long steps)
 		if (step == steps)
 			sim.stop = true;
 		/* A host stops for up to 3 W now and then (SIGSTOP, a stall). */
-		if (!sim.stop && sim_rand() % 4000 == 0) {
+		if (!sim.stop && sim_rand() % 700 == 0) {
 			struct sim_host *h = &sim.h[sim_rand() % sim.nhost];
 
-			h->pause_until = sim.T + sim_rand() % (3 * SIM_W);
+			/* Half of them end near W: inside a rival's takeover. */
+			h->pause_until = sim.T + (sim_rand() & 1 ?
+				SIM_W / 2 + sim_rand() % (3 * SIM_W) :
+				SIM_W - SIM_W / 8 + sim_rand() % (SIM_W / 2));
 		}
 		if (!sim_pick(&next))
 			break;
@@ -999,6 +1126,8 @@ int main(void)
 		cmocka_unit_test(test_release_hands_over_at_once),
 		cmocka_unit_test(test_force_waits_w),
 		cmocka_unit_test(test_same_slot_busy),
+		cmocka_unit_test(test_race_renew_inside_intent),
+		cmocka_unit_test(test_race_takeover_inside_renewal),
 		cmocka_unit_test(test_sim_two_hosts),
 		cmocka_unit_test(test_sim_three_hosts),
 	};
