@@ -177,8 +177,9 @@ static int check_lease(struct famfs_pooldev *dev, const char *path,
 			"%s\n", slots, slots > 1 ? "s" : "", slot);
 	r = famfs_lease_watch(base, ops, wait_ms, 50);
 	if (r == 0) {
-		fprintf(stderr, "famfsctl mkfs: neither the lease nor an election slot was renewed in %u s: "
-			"taking its master for dead\n", (wait_ms + 999) / 1000);
+		fprintf(stderr, "famfsctl mkfs: neither the lease nor an "
+			"election slot was renewed in %u s: taking its master "
+			"for dead\n", (wait_ms + 999) / 1000);
 		return 0;
 	}
 	r = famfs_lease_read(base, ops, &l);

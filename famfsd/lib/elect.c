@@ -72,11 +72,16 @@ struct elect_scan {
 	int candidate;			/* slot a higher election chose; -1 */
 };
 
+/*
+ * CLOCK_BOOTTIME: CLOCK_MONOTONIC stands still while the host is
+ * suspended, so a master suspended past W would wake believing its lease
+ * still runs while a standby had taken over (docs/failover.md, "Time").
+ */
 static uint64_t real_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
