@@ -603,6 +603,90 @@ static void test_same_slot_busy(void **state)
 
 
 
+
+/* A slot as a dead host left it, written straight into the pool. */
+static void dead_slot(unsigned int slot, enum famfs_elect_state st,
+		      uint64_t epoch, uint64_t inst, uint64_t mbal, uint64_t bal,
+		      uint64_t inp)
+{
+	struct famfs_elect_slot_info x = sample(slot);
+
+	x.state = st;
+	x.epoch = epoch;
+	x.inst = inst;
+	x.mbal = mbal;
+	x.bal = bal;
+	x.inp = inp;
+	assert_int_equal(famfs_elect_write(pool, none(), &x), 0);
+}
+
+/* An intent a dead host left above every epoch does not block for ever. */
+static void test_stale_intent_is_joined(void **state)
+{
+	struct famfs_elect *e;
+	uint64_t epoch = 0;
+
+	(void)state;
+	fresh_pool();
+	dead_slot(2, FAMFS_ELECT_STOPPED, 3, 3, 35, 35, 3);
+	dead_slot(8, FAMFS_ELECT_STANDBY, 3, 9, 9 * 32 + 9, 0, 0);
+	e = host_new(0, 4, NULL);
+	assert_int_equal(famfs_elect_run(e, 0, 1, false, &epoch), 1);
+	assert_int_equal(epoch, 9);
+	famfs_elect_free(e);
+}
+
+/*
+ * A phase 2 value for a host that never committed: watched W like a
+ * master, then the next election is above it, never the same instance.
+ */
+static void test_dead_candidate_is_skipped(void **state)
+{
+	struct famfs_elect_view v;
+	struct famfs_elect *e;
+	uint64_t epoch = 0;
+
+	(void)state;
+	fresh_pool();
+	dead_slot(1, FAMFS_ELECT_ACTIVE, 3, 3, 34, 34, 2);	/* old master */
+	dead_slot(6, FAMFS_ELECT_STANDBY, 3, 4, 39, 39, 7);	/* decided 6? */
+	e = host_new(0, 4, NULL);
+	assert_int_equal(famfs_elect_watch(e, 0, &v), FAMFS_ELECT_FOLLOW);
+	assert_int_equal(v.active, 1);
+	assert_int_equal(famfs_elect_run(e, 0, 1, false, &epoch), 0);
+	clk[0] += W - 1;
+	assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[0] += 1;
+	assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_VACANT);
+	assert_int_equal(famfs_elect_run(e, 0, 1, false, &epoch), 1);
+	assert_int_equal(epoch, 5);
+	famfs_elect_free(e);
+}
+
+/* Torn bytes left by a host that died writing: watched W, epoch one up. */
+static void test_unreadable_slot_is_watched(void **state)
+{
+	struct famfs_elect *e;
+	uint64_t epoch = 0;
+
+	(void)state;
+	fresh_pool();
+	dead_slot(3, FAMFS_ELECT_STANDBY, 2, 0, 0, 0, 0);
+	slot_bytes(9)[17] = 0x40;		/* garbage */
+	e = host_new(0, 4, NULL);
+	assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[0] += W / 2;
+	slot_bytes(9)[18] ^= 1;			/* it changes: still written */
+	assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[0] += W - 1;
+	assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[0] += 1;
+	assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_VACANT);
+	assert_int_equal(famfs_elect_run(e, 0, 1, false, &epoch), 1);
+	assert_int_equal(epoch, 4);		/* 2, one for slot 9, + 1 */
+	famfs_elect_free(e);
+}
+
 /*
  * A renewal racing a takeover, both ways round (docs/failover.md). The
  * hook runs the other host inside a store in flight: its old bytes are
@@ -1126,6 +1210,9 @@ int main(void)
 		cmocka_unit_test(test_release_hands_over_at_once),
 		cmocka_unit_test(test_force_waits_w),
 		cmocka_unit_test(test_same_slot_busy),
+		cmocka_unit_test(test_stale_intent_is_joined),
+		cmocka_unit_test(test_dead_candidate_is_skipped),
+		cmocka_unit_test(test_unreadable_slot_is_watched),
 		cmocka_unit_test(test_race_renew_inside_intent),
 		cmocka_unit_test(test_race_takeover_inside_renewal),
 		cmocka_unit_test(test_sim_two_hosts),
