@@ -69,6 +69,7 @@ struct elect_scan {
 	unsigned int n_unknown;		/* slots unreadable after retries */
 	uint64_t top_epoch;		/* highest epoch field, any state */
 	uint64_t top_bal_inst;		/* highest inst with a phase 2 value */
+	uint64_t top_mbal_inst;		/* highest inst with any ballot */
 	int candidate;			/* slot a higher election chose; -1 */
 };
 
@@ -273,6 +274,8 @@ static void scan_derive(struct elect_scan *s)
 			s->top_epoch = x->epoch;
 		if (x->bal && x->inst > s->top_bal_inst)
 			s->top_bal_inst = x->inst;
+		if (x->mbal && x->inst > s->top_mbal_inst)
+			s->top_mbal_inst = x->inst;
 		if (x->state == FAMFS_ELECT_ACTIVE &&
 		    (v->active < 0 || x->epoch > v->epoch)) {
 			v->active = (int)i;
@@ -551,14 +554,20 @@ static int intent_clear(struct famfs_elect *e,
 
 static uint64_t next_inst(const struct elect_scan *s, uint64_t min_epoch)
 {
-	uint64_t top = s->top_epoch;
+	uint64_t top = s->top_epoch, inst;
 
 	if (s->top_bal_inst > top)
 		top = s->top_bal_inst;
 	if (min_epoch > top)
 		top = min_epoch;
 	/* An unreadable slot may hold one election above what we see. */
-	return top + 1 + s->n_unknown;
+	inst = top + 1 + s->n_unknown;
+	/*
+	 * Join a higher election someone began (an intent, no value yet):
+	 * otherwise its block, left by a host that died, would abort every
+	 * election below it for ever.
+	 */
+	return s->top_mbal_inst > inst ? s->top_mbal_inst : inst;
 }
 
 static uint64_t next_ballot(const struct famfs_elect *e,
@@ -605,6 +614,8 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	if (inst >= ELECT_VALUE_MAX)
 		return -EOVERFLOW;
 	b = next_ballot(e, s, inst);
+	if (b >= ELECT_VALUE_MAX)
+		return -EOVERFLOW;
 	/* Step 1, intent: our block names inst and ballot b. */
 	if (e->me.inst != inst)
 		e->me.bal = e->me.inp = 0;

@@ -838,7 +838,7 @@ struct sim_host {
 	bool waiting, done;
 	pthread_cond_t go;		/* the scheduler let this host run */
 	struct famfs_elect *_Atomic e;
-	unsigned int wins, fenced, releases, restarts;
+	unsigned int wins, fenced, releases, restarts, forced;
 };
 
 static struct sim {
@@ -946,7 +946,7 @@ static void sim_won(struct sim_host *h, uint64_t epoch)
 static void sim_run_once(struct sim_host *h, struct famfs_elect *e)
 {
 	uint64_t epoch, R = SIM_W / 4;
-	bool active = false;
+	bool active = false, force;
 	int r;
 
 	while (!sim.stop) {
@@ -967,9 +967,18 @@ static void sim_run_once(struct sim_host *h, struct famfs_elect *e)
 		}
 		r = famfs_elect_watch(e, 0, NULL);
 		assert_true(r >= 0);
-		if (r == FAMFS_ELECT_VACANT) {
-			r = famfs_elect_run(e, 0, 1, false, &epoch);
-			assert_true(r >= 0 || r == -EAGAIN);
+		/* Now and then an admin forces a takeover from a live master. */
+		force = r == FAMFS_ELECT_FOLLOW && sim_rand() % 300 == 0;
+		if (r == FAMFS_ELECT_VACANT || force) {
+			r = famfs_elect_run(e, 0, 1, force, &epoch);
+			if (force)
+				h->forced++;
+			/* A forced winner renewing through its wait may be fenced. */
+			assert_true(r >= 0 || r == -EAGAIN || (force && r == -ESTALE));
+			if (r == -ESTALE) {
+				h->fenced++;
+				return;
+			}
 			if (r == 1) {
 				sim_won(h, epoch);
 				active = true;
