@@ -173,6 +173,8 @@ static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 
 	memset(ret, 0, sizeof(*ret));
 	ret->slot = i;
+	if (raw_crc)
+		*raw_crc = 0;		/* a faulting slot's fingerprint */
 	if (i >= FAMFS_ELECT_SLOTS)
 		return -EINVAL;
 	if (!slot_copy(base, ops, i, &copy))
