@@ -17,7 +17,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "elect.h"
+#include "guard.h"
 
 #define POOL_SIZE	(32u << 10)
 #define W		100000000ull		/* 100 ms of simulated time */
@@ -687,6 +691,51 @@ static void test_unreadable_slot_is_watched(void **state)
 	famfs_elect_free(e);
 }
 
+
+/*
+ * Slot memory that faults (a pool file cut under the mapping): every read
+ * is -EIO under the guard, a store is lost with -EIO, nothing crashes,
+ * and a watcher takes the faulting slot for one unchanging value.
+ */
+static void test_faulting_slots(void **state)
+{
+	size_t len = FAMFS_ELECT_OFFSET + FAMFS_ELECT_SLOTS * 512;
+	struct famfs_elect_slot_info x = sample(2);
+	struct famfs_elect_view v;
+	struct famfs_elect_opts o = {
+		.slot = 3, .lease_ns = W, .host = "h", .now = host_now,
+	};
+	struct famfs_elect *e = NULL;
+	uint8_t *p;
+	int fd;
+
+	(void)state;
+	clocks_reset();
+	fd = memfd_create("elect-fault", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	assert_int_equal(famfs_guard_register(p, len, 0), 0);
+	assert_int_equal(famfs_elect_write(p, none(), &x), 0);
+	assert_int_equal(famfs_elect_read(p, none(), 2, &x), 0);
+	/* Cut the file to its first 16 KiB: every slot's page is gone. */
+	assert_int_equal(ftruncate(fd, FAMFS_ELECT_OFFSET), 0);
+	assert_int_equal(famfs_elect_read(p, none(), 2, &x), -EIO);
+	assert_int_equal(famfs_elect_write(p, none(), &x), -EIO);
+	assert_int_equal(famfs_elect_view(p, none(), &v), 0);
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+		assert_int_equal(v.status[i], -EIO);
+	assert_int_equal(v.active, -1);
+	cur = 0;
+	tick[0] = 1000000;
+	assert_int_equal(famfs_elect_new(p, none(), &o, &e), -EIO);
+	tick[0] = 0;
+	famfs_guard_unregister(p);
+	munmap(p, len);
+	close(fd);
+}
+
 /*
  * A renewal racing a takeover, both ways round (docs/failover.md). The
  * hook runs the other host inside a store in flight: its old bytes are
@@ -1222,6 +1271,7 @@ int main(void)
 		cmocka_unit_test(test_stale_intent_is_joined),
 		cmocka_unit_test(test_dead_candidate_is_skipped),
 		cmocka_unit_test(test_unreadable_slot_is_watched),
+		cmocka_unit_test(test_faulting_slots),
 		cmocka_unit_test(test_race_renew_inside_intent),
 		cmocka_unit_test(test_race_takeover_inside_renewal),
 		cmocka_unit_test(test_sim_two_hosts),
