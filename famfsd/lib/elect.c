@@ -13,6 +13,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,10 +164,44 @@ static int slot_decode(const struct famfs_elect_slot *c, unsigned int i,
 	return decoded_sane(ret) ? 0 : -EUCLEAN;
 }
 
-/* One read; raw_crc (may be NULL) gets the CRC of the bytes as read. */
+/*
+ * What the lines of bad bytes still say. A store in flight, or one a host
+ * stopped in the middle of (SIGSTOP between two line flushes, for longer
+ * than W), leaves each 64-byte line either old or new: both are values
+ * the owner wrote. Line 0 holds magic, index, state and epoch; line 1
+ * inst and mbal. The renewal must not miss what either shows.
+ */
+struct elect_torn {
+	bool line0, line1;
+	uint64_t epoch, inst, mbal;
+};
+
+static void torn_decode(const struct famfs_elect_slot *c, unsigned int i,
+			struct elect_torn *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (le64toh(c->magic) != FAMFS_ELECT_MAGIC || le32toh(c->slot) != i)
+		return;			/* not ours to read: garbage */
+	ret->line0 = le64toh(c->epoch) < ELECT_VALUE_MAX;
+	ret->epoch = ret->line0 ? le64toh(c->epoch) : 0;
+	ret->line1 = le64toh(c->inst) < ELECT_VALUE_MAX &&
+		     le64toh(c->mbal) < ELECT_VALUE_MAX;
+	ret->inst = ret->line1 ? le64toh(c->inst) : 0;
+	ret->mbal = ret->line1 ? le64toh(c->mbal) : 0;
+}
+
+_Static_assert(offsetof(struct famfs_elect_slot, epoch) < FAMFS_CACHELINE &&
+	       offsetof(struct famfs_elect_slot, inst) >= FAMFS_CACHELINE &&
+	       offsetof(struct famfs_elect_slot, mbal) + 8 <= 2 * FAMFS_CACHELINE,
+	       "torn_decode reads epoch from line 0, inst and mbal from line 1");
+
+/*
+ * One read; raw_crc (may be NULL) gets a fingerprint of the bytes as
+ * read, torn (may be NULL) what bad bytes still say.
+ */
 static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     unsigned int i, struct famfs_elect_slot_info *ret,
-		     uint32_t *raw_crc)
+		     uint32_t *raw_crc, struct elect_torn *torn)
 {
 	struct famfs_elect_slot copy;
 	int r;
@@ -191,28 +226,37 @@ static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		memset(ret, 0, sizeof(*ret));
 		ret->slot = i;
 	}
+	if (torn && r == -EUCLEAN)
+		torn_decode(&copy, i, torn);
 	return r;
 }
 
 int famfs_elect_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     unsigned int i, struct famfs_elect_slot_info *ret)
 {
-	return slot_read(base, ops, i, ret, NULL);
+	return slot_read(base, ops, i, ret, NULL, NULL);
 }
 
 /* A read that retries torn bytes: a write in flight settles. */
-static int slot_read_settled(const uint8_t *base,
-			     const struct famfs_cache_ops *ops, unsigned int i,
-			     struct famfs_elect_slot_info *ret, uint32_t *raw_crc)
+static int slot_read_torn(const uint8_t *base, const struct famfs_cache_ops *ops,
+			  unsigned int i, struct famfs_elect_slot_info *ret,
+			  uint32_t *raw_crc, struct elect_torn *torn)
 {
 	int r = -EUCLEAN;
 
 	for (int t = 0; t < ELECT_READ_TRIES && r == -EUCLEAN; t++) {
 		if (t)
 			sched_yield();
-		r = slot_read(base, ops, i, ret, raw_crc);
+		r = slot_read(base, ops, i, ret, raw_crc, torn);
 	}
 	return r;
+}
+
+static int slot_read_settled(const uint8_t *base,
+			     const struct famfs_cache_ops *ops, unsigned int i,
+			     struct famfs_elect_slot_info *ret, uint32_t *raw_crc)
+{
+	return slot_read_torn(base, ops, i, ret, raw_crc, NULL);
 }
 
 int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
@@ -697,14 +741,22 @@ uint64_t famfs_elect_backoff_ns(const struct famfs_elect *e)
 	return r / 4 + (r / 4) * e->slot / FAMFS_ELECT_SLOTS + rng_next(m) % (r / 2 + 1);
 }
 
-/* Renewal's reads: anything that says a newer election or master exists. */
+/*
+ * Renewal's reads: anything that says a newer election or master exists,
+ * also in the lines of bad bytes (struct elect_torn).
+ */
 static bool renew_superseded(struct famfs_elect *e)
 {
 	struct famfs_elect_slot_info x;
+	struct elect_torn t;
 
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
-		int st = slot_read_settled(e->base, e->ops, i, &x, NULL);
+		int st = slot_read_torn(e->base, e->ops, i, &x, NULL, &t);
 
+		if (st == -EUCLEAN && i != e->slot &&
+		    ((t.line0 && t.epoch > e->me.epoch) ||
+		     (t.line1 && t.inst > e->me.epoch && t.mbal)))
+			return true;
 		if (st)
 			continue;
 		if (i == e->slot) {
