@@ -63,10 +63,23 @@ struct famfs_elect {
 	_Atomic bool fenced;
 };
 
+/*
+ * What the lines of bad bytes still say. A store in flight, or one a host
+ * stopped in the middle of (SIGSTOP between two line flushes, for longer
+ * than W), leaves each 64-byte line either old or new: both are values
+ * the owner wrote. Line 0 holds magic, index, state and epoch; line 1
+ * inst and mbal. The renewal must not miss what either shows.
+ */
+struct elect_torn {
+	bool line0, line1;
+	uint64_t epoch, inst, mbal, bal;
+};
+
 /* All slots as one scan saw them, plus what the protocol derives. */
 struct elect_scan {
 	struct famfs_elect_view v;
 	uint32_t raw_crc[FAMFS_ELECT_SLOTS];
+	struct elect_torn torn[FAMFS_ELECT_SLOTS];	/* of the -EUCLEAN ones */
 	unsigned int n_unknown;		/* slots unreadable after retries */
 	uint64_t top_epoch;		/* highest epoch field, any state */
 	uint64_t top_bal_inst;		/* highest inst with a phase 2 value */
@@ -164,17 +177,6 @@ static int slot_decode(const struct famfs_elect_slot *c, unsigned int i,
 	return decoded_sane(ret) ? 0 : -EUCLEAN;
 }
 
-/*
- * What the lines of bad bytes still say. A store in flight, or one a host
- * stopped in the middle of (SIGSTOP between two line flushes, for longer
- * than W), leaves each 64-byte line either old or new: both are values
- * the owner wrote. Line 0 holds magic, index, state and epoch; line 1
- * inst and mbal. The renewal must not miss what either shows.
- */
-struct elect_torn {
-	bool line0, line1;
-	uint64_t epoch, inst, mbal;
-};
 
 static void torn_decode(const struct famfs_elect_slot *c, unsigned int i,
 			struct elect_torn *ret)
@@ -185,15 +187,17 @@ static void torn_decode(const struct famfs_elect_slot *c, unsigned int i,
 	ret->line0 = le64toh(c->epoch) < ELECT_VALUE_MAX;
 	ret->epoch = ret->line0 ? le64toh(c->epoch) : 0;
 	ret->line1 = le64toh(c->inst) < ELECT_VALUE_MAX &&
-		     le64toh(c->mbal) < ELECT_VALUE_MAX;
+		     le64toh(c->mbal) < ELECT_VALUE_MAX &&
+		     le64toh(c->bal) <= le64toh(c->mbal);
 	ret->inst = ret->line1 ? le64toh(c->inst) : 0;
 	ret->mbal = ret->line1 ? le64toh(c->mbal) : 0;
+	ret->bal = ret->line1 ? le64toh(c->bal) : 0;
 }
 
 _Static_assert(offsetof(struct famfs_elect_slot, epoch) < FAMFS_CACHELINE &&
 	       offsetof(struct famfs_elect_slot, inst) >= FAMFS_CACHELINE &&
-	       offsetof(struct famfs_elect_slot, mbal) + 8 <= 2 * FAMFS_CACHELINE,
-	       "torn_decode reads epoch from line 0, inst and mbal from line 1");
+	       offsetof(struct famfs_elect_slot, bal) + 8 <= 2 * FAMFS_CACHELINE,
+	       "torn_decode reads epoch from line 0, inst, mbal, bal from line 1");
 
 /*
  * One read; raw_crc (may be NULL) gets a fingerprint of the bytes as
@@ -302,6 +306,19 @@ int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
 
 /* ---- scans ------------------------------------------------------------ */
 
+/* What the lines of a torn slot show counts as seen (struct elect_torn). */
+static void scan_torn(struct elect_scan *s, const struct elect_torn *t)
+{
+	if (t->line0 && t->epoch > s->top_epoch)
+		s->top_epoch = t->epoch;
+	if (!t->line1)
+		return;
+	if (t->bal && t->inst > s->top_bal_inst)
+		s->top_bal_inst = t->inst;
+	if (t->mbal && t->inst > s->top_mbal_inst)
+		s->top_mbal_inst = t->inst;
+}
+
 static void scan_derive(struct elect_scan *s)
 {
 	struct famfs_elect_view *v = &s->v;
@@ -314,6 +331,8 @@ static void scan_derive(struct elect_scan *s)
 
 		if (v->status[i] == -EUCLEAN || v->status[i] == -EIO)
 			s->n_unknown++;
+		if (v->status[i] == -EUCLEAN)
+			scan_torn(s, &s->torn[i]);
 		if (v->status[i] != 0)
 			continue;
 		if (x->epoch > s->top_epoch)
@@ -355,8 +374,8 @@ static void scan_pool(const uint8_t *base, const struct famfs_cache_ops *ops,
 {
 	memset(s, 0, sizeof(*s));
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
-		int r = slot_read_settled(base, ops, i, &s->v.slot[i],
-					  &s->raw_crc[i]);
+		int r = slot_read_torn(base, ops, i, &s->v.slot[i],
+				       &s->raw_crc[i], &s->torn[i]);
 
 		s->v.status[i] = r;
 		if (r != -ENOENT)
