@@ -72,7 +72,7 @@ struct famfs_elect {
  */
 struct elect_torn {
 	bool line0, line1;
-	uint64_t epoch, inst, mbal, bal;
+	uint64_t epoch, inst, mbal, bal, inp;
 };
 
 /* All slots as one scan saw them, plus what the protocol derives. */
@@ -188,16 +188,21 @@ static void torn_decode(const struct famfs_elect_slot *c, unsigned int i,
 	ret->epoch = ret->line0 ? le64toh(c->epoch) : 0;
 	ret->line1 = le64toh(c->inst) < ELECT_VALUE_MAX &&
 		     le64toh(c->mbal) < ELECT_VALUE_MAX &&
-		     le64toh(c->bal) <= le64toh(c->mbal);
-	ret->inst = ret->line1 ? le64toh(c->inst) : 0;
-	ret->mbal = ret->line1 ? le64toh(c->mbal) : 0;
-	ret->bal = ret->line1 ? le64toh(c->bal) : 0;
+		     le64toh(c->bal) <= le64toh(c->mbal) &&
+		     le64toh(c->inp) <= FAMFS_ELECT_SLOTS &&
+		     (!c->bal || c->inp);
+	if (!ret->line1)
+		return;
+	ret->inst = le64toh(c->inst);
+	ret->mbal = le64toh(c->mbal);
+	ret->bal = le64toh(c->bal);
+	ret->inp = le64toh(c->inp);
 }
 
 _Static_assert(offsetof(struct famfs_elect_slot, epoch) < FAMFS_CACHELINE &&
 	       offsetof(struct famfs_elect_slot, inst) >= FAMFS_CACHELINE &&
-	       offsetof(struct famfs_elect_slot, bal) + 8 <= 2 * FAMFS_CACHELINE,
-	       "torn_decode reads epoch from line 0, inst, mbal, bal from line 1");
+	       offsetof(struct famfs_elect_slot, inp) + 8 <= 2 * FAMFS_CACHELINE,
+	       "torn_decode reads epoch from line 0, the Disk Paxos block from line 1");
 
 /*
  * One read; raw_crc (may be NULL) gets a fingerprint of the bytes as
@@ -576,6 +581,7 @@ static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
 {
 	struct famfs_elect_slot_info x;
 	uint64_t best_bal = e->me.bal, v = e->me.inp;
+	struct elect_torn t;
 	uint32_t raw;
 
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
@@ -583,11 +589,18 @@ static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
 
 		if (i == e->slot)
 			continue;
-		st = slot_read_settled(e->base, e->ops, i, &x, &raw);
+		st = slot_read_torn(e->base, e->ops, i, &x, &raw, &t);
 		if (st == -ENOENT)
 			continue;
-		if (st) {
-			/* Torn bytes left as they were (counted in inst) are no ballot. */
+		if (st == -EUCLEAN && t.line0 && t.line1) {
+			/* A store stopped half way: its lines are the block. */
+			x.epoch = t.epoch;
+			x.inst = t.inst;
+			x.mbal = t.mbal;
+			x.bal = t.bal;
+			x.inp = t.inp;
+		} else if (st) {
+			/* Garbage left as it was (counted in inst) is no ballot. */
 			if (stale_crc[i] == raw)
 				continue;
 			return -EAGAIN;
@@ -640,10 +653,16 @@ static uint64_t next_ballot(const struct famfs_elect *e,
 {
 	uint64_t top = e->me.inst == inst ? e->me.mbal : 0;
 
-	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		const struct elect_torn *t = &s->torn[i];
+
 		if (!s->v.status[i] && s->v.slot[i].inst == inst &&
 		    s->v.slot[i].mbal > top)
 			top = s->v.slot[i].mbal;
+		if (s->v.status[i] == -EUCLEAN && t->line1 && t->inst == inst &&
+		    t->mbal > top)
+			top = t->mbal;
+	}
 	return (top / ELECT_BALLOT_STRIDE + 1) * ELECT_BALLOT_STRIDE +
 	       e->slot + 1;
 }
