@@ -1250,6 +1250,11 @@ static bool sim_pick(int *ret)
 	if (!alive)
 		return false;
 	if (!n) {
+		/* Idle: time runs on, and every 2 us of it is checked too. */
+		while (sim.T + 2000 < next) {
+			sim.T += 2000;
+			sim_check_writers();
+		}
 		sim.T = next;
 		return sim_pick(ret);
 	}
