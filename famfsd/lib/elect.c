@@ -672,7 +672,6 @@ static int force_wait(struct famfs_elect *e, uint64_t won, uint64_t applied)
 {
 	uint64_t step = e->renew_ns < 10000000ull ? e->renew_ns : 10000000ull;
 
-	atomic_store(&e->not_before_ns, won + e->lease_ns);
 	while (e->now() - won < e->lease_ns) {
 		int r;
 
@@ -689,7 +688,7 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 		       uint64_t *ret_epoch)
 {
 	struct famfs_elect_slot_info prev = e->me;
-	uint64_t t0, inst, b, v = 0;
+	uint64_t t0, inst, b, won, v = 0;
 	int r;
 
 	/* The lease of a win counts from before our first store. */
@@ -736,9 +735,13 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	if (r < 0)
 		return r;
 	e->active = true;
+	/* Forced: no write before the wait is over, not even for an instant. */
+	won = e->now();
+	if (force)
+		atomic_store(&e->not_before_ns, won + e->lease_ns);
 	atomic_store(&e->deadline_ns, t0 + e->fresh_ns);
 	if (force) {
-		r = force_wait(e, e->now(), e->me.applied_seq);
+		r = force_wait(e, won, e->me.applied_seq);
 		if (r < 0)
 			return r;
 	}
