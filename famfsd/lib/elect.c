@@ -43,6 +43,7 @@ struct elect_seen {
 	uint32_t state;
 	uint32_t raw_crc;		/* of the raw bytes, for unreadable slots */
 	uint64_t since_ns;		/* our clock, right after the first read */
+	uint64_t lease_ns;		/* the longest W the slot ever showed */
 };
 
 struct famfs_elect {
@@ -460,6 +461,9 @@ static void seen_update(struct famfs_elect *e, const struct elect_scan *s,
 		const struct famfs_elect_slot_info *x = &s->v.slot[i];
 		int st = s->v.status[i];
 
+		/* A slot's lease, not ours, says how long it may stay silent. */
+		if (st == 0 && x->lease_ns > a->lease_ns)
+			a->lease_ns = x->lease_ns;
 		if (seen_same(a, st, x, s->raw_crc[i]))
 			continue;
 		a->have = true;
@@ -496,12 +500,32 @@ static void watch_members(struct famfs_elect *e, const struct elect_scan *s,
 	}
 }
 
-/* Vacant: every member showed one value for at least W of our clock. */
+/*
+ * The W to wait for slot i: its own, as it last showed it, and never less
+ * than ours (an unreadable slot may have any).
+ */
+static uint64_t seen_lease(const struct famfs_elect *e, unsigned int i)
+{
+	return e->seen[i].lease_ns > e->lease_ns ? e->seen[i].lease_ns : e->lease_ns;
+}
+
+/* The longest W of any slot seen: what a forced winner waits. */
+static uint64_t longest_lease(const struct famfs_elect *e)
+{
+	uint64_t w = e->lease_ns;
+
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+		if (seen_lease(e, i) > w)
+			w = seen_lease(e, i);
+	return w;
+}
+
+/* Vacant: every member showed one value for at least its W of our clock. */
 static bool watch_vacant(const struct famfs_elect *e, const bool *member,
 			 uint64_t t)
 {
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
-		if (member[i] && t - e->seen[i].since_ns < e->lease_ns)
+		if (member[i] && t - e->seen[i].since_ns < seen_lease(e, i))
 			return false;
 	return true;
 }
@@ -671,8 +695,9 @@ static uint64_t next_ballot(const struct famfs_elect *e,
 static int force_wait(struct famfs_elect *e, uint64_t won, uint64_t applied)
 {
 	uint64_t step = e->renew_ns < 10000000ull ? e->renew_ns : 10000000ull;
+	uint64_t w = longest_lease(e);
 
-	while (e->now() - won < e->lease_ns) {
+	while (e->now() - won < w) {
 		int r;
 
 		sleep_ns(step / 4 ? step / 4 : 1);
@@ -738,7 +763,7 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	/* Forced: no write before the wait is over, not even for an instant. */
 	won = e->now();
 	if (force)
-		atomic_store(&e->not_before_ns, won + e->lease_ns);
+		atomic_store(&e->not_before_ns, won + longest_lease(e));
 	atomic_store(&e->deadline_ns, t0 + e->fresh_ns);
 	if (force) {
 		r = force_wait(e, won, e->me.applied_seq);
@@ -908,7 +933,7 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
 static int slot_claim_check(struct famfs_elect *e,
 			    struct famfs_elect_slot_info *old, int *ret_status)
 {
-	uint64_t start = e->now(), step = e->lease_ns / 16;
+	uint64_t start = e->now(), step = e->lease_ns / 16, w = e->lease_ns;
 	struct famfs_elect_slot_info x;
 	uint32_t raw0 = 0, raw;
 	int st0, st;
@@ -920,7 +945,10 @@ static int slot_claim_check(struct famfs_elect *e,
 	if (st0 == -ENOENT || (st0 == 0 && old->state != FAMFS_ELECT_STANDBY &&
 			       old->state != FAMFS_ELECT_ACTIVE))
 		return 0;
-	while (e->now() - start < e->lease_ns) {
+	/* The other run's W, if longer than ours, is how long it may pause. */
+	if (st0 == 0 && old->lease_ns > w)
+		w = old->lease_ns;
+	while (e->now() - start < w) {
 		sleep_ns(step ? step : 1);
 		st = slot_read_settled(e->base, e->ops, e->slot, &x, &raw);
 		if (st != st0 || raw != raw0)

@@ -847,6 +847,38 @@ static void test_faulting_slots(void **state)
 	close(fd);
 }
 
+
+/* A master with a longer lease than ours is waited for its own W. */
+static void test_watch_uses_the_slots_lease(void **state)
+{
+	struct famfs_elect_opts o = {
+		.slot = 0, .lease_ns = 4 * W, .host = "slow", .now = host_now,
+	};
+	struct famfs_elect *a = NULL, *b;
+	uint64_t epoch;
+
+	(void)state;
+	fresh_pool();
+	cur = 0;
+	assert_int_equal(famfs_elect_new(pool, none(), &o, &a), 0);
+	assert_int_equal(famfs_elect_run(a, 0, 1, false, &epoch), 1);
+	b = host_new(1, 1, NULL);			/* W */
+	cur = 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 2 * W;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 2 * W - 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_VACANT);
+	/* And a master with our W renews into a deadline within its own. */
+	cur = 0;
+	clk[0] += 4 * W;
+	assert_false(famfs_elect_may_write(a));
+	famfs_elect_free(a);
+	famfs_elect_free(b);
+}
+
 /*
  * A renewal racing a takeover, both ways round (docs/failover.md). The
  * hook runs the other host inside a store in flight: its old bytes are
@@ -1427,6 +1459,7 @@ int main(void)
 		cmocka_unit_test(test_renewal_past_a_dead_hosts_torn_slot),
 		cmocka_unit_test(test_election_reads_a_stalled_store),
 		cmocka_unit_test(test_faulting_slots),
+		cmocka_unit_test(test_watch_uses_the_slots_lease),
 		cmocka_unit_test(test_race_renew_inside_intent),
 		cmocka_unit_test(test_race_takeover_inside_renewal),
 		cmocka_unit_test(test_sim_two_hosts),
