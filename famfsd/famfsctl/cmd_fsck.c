@@ -7,9 +7,8 @@
  * replayed in order. --repair (no master may run) rewrites each damaged
  * copy from the good one, torn superblock copies and tail slots, clears a
  * corrupt lease or election slot (docs/failover.md), and cuts the log
- * after the last good record when records
- * are lost; then the image is checked again, and only a clean second
- * check counts as repaired.
+ * after the last good record when records are lost; then the image is
+ * checked again, and only a clean second check counts as repaired.
  */
 #include <errno.h>
 #include <inttypes.h>
