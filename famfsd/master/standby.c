@@ -299,7 +299,8 @@ int master_standby(struct master *m, const sigset_t *sigs)
 			}
 		}
 		if (r == FAMFS_ELECT_VACANT || (r >= 0 && force)) {
-			r = try_election(m, force, &epoch);
+			/* Forcing is for a live active master only. */
+			r = try_election(m, force && r == FAMFS_ELECT_FOLLOW, &epoch);
 			if (r == 1)
 				return master_takeover(m, epoch, &from);
 			if (r == -EAGAIN)
