@@ -216,6 +216,19 @@ void master_renew_stop(struct master *m)
 	m->renew = NULL;
 }
 
+/* The log's writer fence: the lease's deadline, lock-free. */
+static bool lease_guard(void *ctx)
+{
+	const struct master *m = ctx;
+
+	return m->elect && famfs_elect_may_write(m->elect);
+}
+
+void master_guard_log(struct master *m, struct famfs_log *log)
+{
+	famfs_log_set_write_guard(log, lease_guard, m);
+}
+
 /* T1-T2, under m->lock. */
 static int takeover_log(struct master *m, struct master_why *w)
 {
@@ -224,6 +237,7 @@ static int takeover_log(struct master *m, struct master_why *w)
 	int r;
 
 	famfs_log_set_epoch_fence(m->pool->log, m->epoch, m->epoch_start_seq);
+	master_guard_log(m, m->pool->log);
 	r = famfs_log_read_tail(m->pool->log, &tail, &lerr);
 	if (r == 0 && tail.seq > m->applied.seq)
 		r = master_replay(m, &tail, w);

@@ -473,6 +473,11 @@ void master_follow(struct master *m, const struct famfs_elect_view *v);
 /* Under m->lock: the state rebuilt from log's checkpoint and records. */
 int master_state_rebuild(struct master *m, struct famfs_log *log,
 			 struct master_why *w);
+/*
+ * Every store of log asks the lease first (famfs_log_set_write_guard):
+ * the writer's log from the takeover on, each new generation's.
+ */
+void master_guard_log(struct master *m, struct famfs_log *log);
 /* Stops renewing; at a clean stop releases the slot (STOPPED). */
 void master_renew_stop(struct master *m);
 void master_elect_stop(struct master *m);
