@@ -278,25 +278,27 @@ int master_standby(struct master *m, const sigset_t *sigs)
 {
 	struct master_takeover_from from = { .slot = -1 };
 	struct famfs_elect_view view, *v = &view;
-	bool force = m->cfg.force_takeover, said = false;
+	bool force = m->cfg.force_takeover, watch_failing = false;
 	uint64_t epoch, step = STANDBY_STEP_MS * 1000000ull, last_status = 0;
+	uint64_t said_epoch = 0;
 	int r;
 
 	for (;;) {
 		r = famfs_elect_watch(m->elect, applied_seq(m), v);
-		if (r < 0) {
+		if (r < 0 && !watch_failing)
 			msg(MSG_WARN, "standby: Failed to read the election "
 			    "slots: %s, will retry", strerror(-r));
-		} else {
+		watch_failing = r < 0;
+		if (r >= 0) {
 			note_active(&from, v);
 			master_follow(m, v);
-			if (!said && r == FAMFS_ELECT_FOLLOW) {
-				msg(MSG_INFO, "standby in slot %u: slot %d "
-				    "(host %s) is active with epoch %llu",
-				    m->cfg.slot, v->active + 1, v->host,
-				    (unsigned long long)v->epoch);
-				said = true;
-			}
+		}
+		/* Said once per active master (a new epoch is a new one). */
+		if (r == FAMFS_ELECT_FOLLOW && v->epoch != said_epoch) {
+			msg(MSG_INFO, "standby in slot %u: slot %d (host %s) is "
+			    "active with epoch %llu", m->cfg.slot, v->active + 1,
+			    v->host, (unsigned long long)v->epoch);
+			said_epoch = v->epoch;
 		}
 		if (r == FAMFS_ELECT_VACANT || (r >= 0 && force)) {
 			/* Forcing is for a live active master only. */
