@@ -72,7 +72,8 @@ struct master {
 	pthread_cond_t reclaimed;	/* (lock) a reclaim freed space */
 	struct famfs_state *st;		/* (lock) the log replayed */
 	struct famfs_log_pos applied;	/* (lock) how far st has replayed */
-	uint64_t epoch;			/* ours; every record carries it */
+	_Atomic uint64_t epoch;		/* ours (0: never active); every record
+					   carries it; set at the takeover */
 	char host[FAMFS_HOST_MAX + 1];
 	uint8_t holder_uuid[16];	/* identifies this run in the lease */
 	uint64_t reclaim_after_ns;	/* CLOCK_MONOTONIC; grace after start */
