@@ -69,14 +69,20 @@ struct elect_scan {
 	unsigned int n_unknown;		/* slots unreadable after retries */
 	uint64_t top_epoch;		/* highest epoch field, any state */
 	uint64_t top_bal_inst;		/* highest inst with a phase 2 value */
+	uint64_t top_mbal_inst;		/* highest inst with any ballot */
 	int candidate;			/* slot a higher election chose; -1 */
 };
 
+/*
+ * CLOCK_BOOTTIME: CLOCK_MONOTONIC stands still while the host is
+ * suspended, so a master suspended past W would wake believing its lease
+ * still runs while a standby had taken over (docs/failover.md, "Time").
+ */
 static uint64_t real_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -167,6 +173,8 @@ static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 
 	memset(ret, 0, sizeof(*ret));
 	ret->slot = i;
+	if (raw_crc)
+		*raw_crc = 0;		/* a faulting slot's fingerprint */
 	if (i >= FAMFS_ELECT_SLOTS)
 		return -EINVAL;
 	if (!slot_copy(base, ops, i, &copy))
@@ -268,6 +276,8 @@ static void scan_derive(struct elect_scan *s)
 			s->top_epoch = x->epoch;
 		if (x->bal && x->inst > s->top_bal_inst)
 			s->top_bal_inst = x->inst;
+		if (x->mbal && x->inst > s->top_mbal_inst)
+			s->top_mbal_inst = x->inst;
 		if (x->state == FAMFS_ELECT_ACTIVE &&
 		    (v->active < 0 || x->epoch > v->epoch)) {
 			v->active = (int)i;
@@ -546,14 +556,20 @@ static int intent_clear(struct famfs_elect *e,
 
 static uint64_t next_inst(const struct elect_scan *s, uint64_t min_epoch)
 {
-	uint64_t top = s->top_epoch;
+	uint64_t top = s->top_epoch, inst;
 
 	if (s->top_bal_inst > top)
 		top = s->top_bal_inst;
 	if (min_epoch > top)
 		top = min_epoch;
 	/* An unreadable slot may hold one election above what we see. */
-	return top + 1 + s->n_unknown;
+	inst = top + 1 + s->n_unknown;
+	/*
+	 * Join a higher election someone began (an intent, no value yet):
+	 * otherwise its block, left by a host that died, would abort every
+	 * election below it for ever.
+	 */
+	return s->top_mbal_inst > inst ? s->top_mbal_inst : inst;
 }
 
 static uint64_t next_ballot(const struct famfs_elect *e,
@@ -600,6 +616,8 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	if (inst >= ELECT_VALUE_MAX)
 		return -EOVERFLOW;
 	b = next_ballot(e, s, inst);
+	if (b >= ELECT_VALUE_MAX)
+		return -EOVERFLOW;
 	/* Step 1, intent: our block names inst and ballot b. */
 	if (e->me.inst != inst)
 		e->me.bal = e->me.inp = 0;
