@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -12,7 +11,6 @@
 
 #include "elect.h"
 #include "famfsctl.h"
-#include "elect.h"
 #include "fsck.h"
 #include "lease.h"
 
@@ -194,76 +192,6 @@ static int check_lease(struct famfs_pooldev *dev, const char *path,
 	return -EBUSY;
 }
 
-/* A slot of a master that may be alive: not STOPPED, not a pid gone here. */
-static bool slot_maybe_live(const struct famfs_elect_slot_info *s)
-{
-	char host[FAMFS_HOST_MAX + 1] = "";
-
-	if (s->state != FAMFS_ELECT_STANDBY && s->state != FAMFS_ELECT_ACTIVE)
-		return false;
-	if (gethostname(host, sizeof(host) - 1) == 0 && !strcmp(host, s->host) &&
-	    s->pid && kill((pid_t)s->pid, 0) < 0 && errno == ESRCH)
-		return false;
-	return true;
-}
-
-/*
- * The election slots (docs/failover.md): a master is alive while its
- * slot's heartbeat changes, which it does every W/4 (active or standby),
- * whatever its clock says. Watches every slot that may be alive for the
- * longest lease among them; any change refuses. The legacy lease area is
- * no longer renewed, so this is the watch that sees a live master. 0 when
- * formatting may go on.
- */
-static int check_slots(struct famfs_pooldev *dev, const char *path,
-		       const struct famfsctl_global *g)
-{
-	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
-	const uint8_t *base = famfs_pooldev_base(dev);
-	struct famfs_elect_view *v0 = malloc(sizeof(*v0));
-	struct famfs_elect_view *v = malloc(sizeof(*v));
-	struct timespec step = { .tv_nsec = 50000000L };
-	uint64_t wait_ns = 0, waited = 0;
-	int r = 0;
-
-	if (!v0 || !v || famfs_elect_view(base, ops, v0) < 0)
-		goto out;
-	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
-		if (!v0->status[i] && slot_maybe_live(&v0->slot[i]) &&
-		    v0->slot[i].lease_ns > wait_ns)
-			wait_ns = v0->slot[i].lease_ns;
-	if (!wait_ns)
-		goto out;
-	wait_ns += wait_ns / 4;		/* a renewal period of slack */
-	for (; waited < wait_ns && r == 0; waited += 50000000ull) {
-		nanosleep(&step, NULL);
-		if (famfs_elect_view(base, ops, v) < 0)
-			continue;
-		for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS && r == 0; i++) {
-			const struct famfs_elect_slot_info *s = &v->slot[i];
-
-			if (v0->status[i] || v->status[i] ||
-			    !slot_maybe_live(&v0->slot[i]) ||
-			    s->heartbeat == v0->slot[i].heartbeat)
-				continue;
-			fprintf(stderr, "famfsctl mkfs: refusing to format '%s': "
-				"its pool is in use by the master on host %s, "
-				"pid %u, epoch %" PRIu64 " (election slot %u, "
-				"%s), which renews its lease; stop that master "
-				"first (--force does not override this), or, "
-				"only if it is dead and will stay so, use "
-				"--dead-master\n", path, s->host, s->pid,
-				s->epoch, i + 1, s->state == FAMFS_ELECT_ACTIVE ?
-				"active" : "standby");
-			r = -EBUSY;
-		}
-	}
-out:
-	free(v0);
-	free(v);
-	return r;
-}
-
 static int cmd_mkfs(const struct famfsctl_args *args)
 {
 	const struct famfsctl_global *g = &args->g;
@@ -293,14 +221,8 @@ static int cmd_mkfs(const struct famfsctl_args *args)
 		return EXIT_OPERATIONAL;
 	}
 	r = check_existing(dev, a.device, g, a.force);
-	if (r == 1 && !a.dead_master) {
-		/* A live master beats its election slot; older ones renew the lease. */
-		r = check_slots(dev, a.device, g);
-		if (r == 0)
-			r = check_lease(dev, a.device, g);
-	} else if (r == 1) {
-		r = 0;
-	}
+	if (r == 1)
+		r = a.dead_master ? 0 : check_lease(dev, a.device, g);
 	if (r == 0)
 		r = famfs_pool_format(dev, famfs_cache_ops_get(g->coherence), &a.o,
 				      &info, &min);
