@@ -461,11 +461,13 @@ struct master_takeover_from {
 /* Opens our election slot (-EBUSY, logged, when a live run holds it). */
 int master_elect_open(struct master *m);
 /*
- * The standby loop (docs/master.md "Active and standby") until this master
- * wins an election and takes over (1), a stop is asked for (0), or the
- * takeover fails (negative errno, logged).
+ * The standby loop (docs/master.md "Start-up, active and standby") until
+ * this master wins an election and takes over (1), a stop is asked for
+ * (0), or the takeover fails (negative errno, logged). first: one step
+ * only, before the API serves (2: still a standby), so a master alone on
+ * its pool answers its first request as the active one.
  */
-int master_standby(struct master *m, const sigset_t *sigs);
+int master_standby(struct master *m, const sigset_t *sigs, bool first);
 /* Takeover steps T1-T6 (master/active.c) with the epoch just won: 1, or <0. */
 int master_takeover(struct master *m, uint64_t epoch,
 		    const struct master_takeover_from *from);

@@ -274,7 +274,7 @@ static int try_election(struct master *m, bool force, uint64_t *ret_epoch)
 	return famfs_elect_run(m->elect, min_epoch, next_seq, force, ret_epoch);
 }
 
-int master_standby(struct master *m, const sigset_t *sigs)
+int master_standby(struct master *m, const sigset_t *sigs, bool first)
 {
 	struct master_takeover_from from = { .slot = -1 };
 	struct famfs_elect_view view, *v = &view;
@@ -312,6 +312,8 @@ int master_standby(struct master *m, const sigset_t *sigs)
 				    "%s, will retry", strerror(-r));
 			force = false;	/* once, at start */
 		}
+		if (first)
+			return 2;
 		if (clock_mono_ns() - last_status >= 1000000000ull) {
 			master_notify_status(m);
 			last_status = clock_mono_ns();
