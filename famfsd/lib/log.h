@@ -131,6 +131,19 @@ struct famfs_log_base famfs_log_base(const struct famfs_log *log);
 /* The position before the first record: after the checkpoint. */
 struct famfs_log_pos famfs_log_start(const struct famfs_log *log);
 
+/*
+ * The readers' epoch fence (docs/failover.md): the active master's epoch E
+ * began at record start_seq S, so every record and tail slot with a
+ * sequence >= S carries an epoch >= E. From now on this log's readers
+ * take one that does not (the store of an old master paused between its
+ * deadline check and its store) for a damaged copy: the other copy is
+ * read, and when it is no better the record is reported corrupt, never
+ * applied. The fence only rises: a lower epoch than the one set is
+ * ignored. Call from the reader's thread, between reads.
+ */
+void famfs_log_set_epoch_fence(struct famfs_log *log, uint64_t epoch,
+			       uint64_t start_seq);
+
 /* R1: reads the published tail. -EUCLEAN with *err on a bad tail. */
 int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 			struct famfs_log_error *err);
@@ -204,6 +217,17 @@ long famfs_log_verify(struct famfs_log *log, enum famfs_log_part part,
  * Only by the log's writer or with no master running.
  */
 int famfs_log_repair(struct famfs_log *log, const struct famfs_log_damage *d);
+
+/*
+ * The writer's fence (docs/failover.md): fn(ctx) is asked right before each
+ * store this log makes into the pool: an append's or a checkpoint item's
+ * bytes (P1, C2), a publish's tail (P4), the seal (C3), a tail rewrite or
+ * repair. false refuses the store: -ESHUTDOWN, and a refused publish
+ * publishes nothing (famfs_log_published() does not move). Any thread may
+ * answer fn; NULL: no fence.
+ */
+void famfs_log_set_write_guard(struct famfs_log *log, bool (*fn)(void *ctx),
+			       void *ctx);
 
 /* Sets the writer's position; call once after replaying up to tail. */
 void famfs_log_writer_start(struct famfs_log *log,

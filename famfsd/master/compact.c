@@ -335,6 +335,8 @@ static int write_generation(struct master *m, const struct famfs_pool_info *info
 		master_why_set(w, "%s", strerror(-r));
 		return r;
 	}
+	/* Each item's store asks the lease (C2 can take a while). */
+	master_guard_log(m, *ret);
 	r = famfs_ckpt_put_items(st, *ret);
 	if (r == -ENOSPC)
 		master_why_set(w, "the live state does not fit in one log "
@@ -372,7 +374,7 @@ static int switch_allowed(struct master *m, struct master_why *w)
 	 * touch the superblock (master/pool_watch.c).
 	 */
 	if (master_may_write(m) < 0) {
-		master_why_set(w, "%s", m->fenced);
+		master_why_set(w, "%s", master_write_refusal(m));
 		return -ESHUTDOWN;
 	}
 	return 0;
@@ -403,7 +405,12 @@ static int switch_commit(struct master *m, struct famfs_log *nlog,
 {
 	struct famfs_pool_info info = m->pool->info;
 
-	/* C6: the commit point; the superblock's own write is two-copy. */
+	/* C6: the commit point; not past the lease's deadline (C5 took time). */
+	if (master_may_write(m) < 0) {
+		master_why_set(w, "%s", master_write_refusal(m));
+		return -ESHUTDOWN;
+	}
+	/* The superblock's own write is two-copy. */
 	info.log_generation++;
 	info.sb_seq++;
 	if (famfs_sb_write(m->pool->base, &info, m->pool->ops) < 0) {
