@@ -6,6 +6,7 @@
 #include <uuid/uuid.h>
 
 #include "pool.h"
+#include "roster.h"
 
 int famfs_pool_open(const char *path, const struct famfs_pool_open_opts *o,
 		    struct famfs_pool **ret, const char **reason)
@@ -91,6 +92,9 @@ int famfs_pool_format(struct famfs_pooldev *dev, const struct famfs_cache_ops *o
 	memset(base, 0, FAMFS_LEASE_OFFSET + FAMFS_SB_SLOT);
 	ops->flush(base, FAMFS_LEASE_OFFSET + FAMFS_SB_SLOT);
 	ops->wfence();
+	/* An old pool's agents are not the new pool's (docs/failover.md). */
+	if (famfs_roster_fits(info->log_offset))
+		famfs_roster_clear(base, ops);
 	famfs_log_format(base + info->log_offset, info->log_size,
 			 info->log_generation, ops);
 	famfs_sb_write(base, info, ops);
