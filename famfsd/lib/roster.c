@@ -277,26 +277,22 @@ static int write_both(uint8_t *base, const struct famfs_cache_ops *ops,
 	return 0;
 }
 
-int famfs_roster_put(struct famfs_roster *r, uint8_t *base,
-		     const struct famfs_cache_ops *ops, const char *id,
-		     const char *host, enum famfs_roster_state state,
-		     uint64_t epoch, uint64_t seq,
-		     famfs_roster_may_write_fn may_write, void *ctx)
+int famfs_roster_set(struct famfs_roster *r, uint8_t *base,
+		     const struct famfs_cache_ops *ops, unsigned int i,
+		     const char *id, const char *host,
+		     enum famfs_roster_state state, uint64_t epoch,
+		     uint64_t seq, famfs_roster_may_write_fn may_write,
+		     void *ctx)
 {
 	struct famfs_roster_info in = {
-		.state = state, .epoch = epoch, .seq = seq,
+		.index = i, .state = state, .epoch = epoch, .seq = seq,
 	};
 	size_t id_len = strlen(id);
-	int i, err;
+	int err;
 
-	if (!id_valid(id, id_len) || !state_valid((uint32_t)state))
+	if (i >= FAMFS_ROSTER_ENTRIES || !id_valid(id, id_len) ||
+	    !state_valid((uint32_t)state))
 		return -EINVAL;
-	i = famfs_roster_find(r, id);
-	if (i < 0)
-		i = free_index(r);
-	if (i < 0)
-		return i;
-	in.index = (unsigned int)i;
 	memcpy(in.id, id, id_len);
 	if (host)
 		memcpy(in.host, host, strnlen(host, FAMFS_HOST_MAX));
@@ -305,7 +301,27 @@ int famfs_roster_put(struct famfs_roster *r, uint8_t *base,
 		return err;
 	r->e[i] = in;
 	r->h[i] = FAMFS_ROSTER_H_OK;
-	return i;
+	return 0;
+}
+
+int famfs_roster_put(struct famfs_roster *r, uint8_t *base,
+		     const struct famfs_cache_ops *ops, const char *id,
+		     const char *host, enum famfs_roster_state state,
+		     uint64_t epoch, uint64_t seq,
+		     famfs_roster_may_write_fn may_write, void *ctx)
+{
+	int i, err;
+
+	if (!id_valid(id, strlen(id)) || !state_valid((uint32_t)state))
+		return -EINVAL;
+	i = famfs_roster_find(r, id);
+	if (i < 0)
+		i = free_index(r);
+	if (i < 0)
+		return i;
+	err = famfs_roster_set(r, base, ops, (unsigned int)i, id, host, state,
+			       epoch, seq, may_write, ctx);
+	return err ? err : i;
 }
 
 int famfs_roster_mend(struct famfs_roster *r, uint8_t *base,

@@ -107,6 +107,18 @@ int famfs_roster_put(struct famfs_roster *r, uint8_t *base,
 		     famfs_roster_may_write_fn may_write, void *ctx);
 
 /*
+ * The same at index i whatever it holds (an admin's eviction of an agent
+ * whose entry was lost: the index is free again once it says evicted).
+ * 0 or negative errno as famfs_roster_put().
+ */
+int famfs_roster_set(struct famfs_roster *r, uint8_t *base,
+		     const struct famfs_cache_ops *ops, unsigned int i,
+		     const char *id, const char *host,
+		     enum famfs_roster_state state, uint64_t epoch,
+		     uint64_t seq, famfs_roster_may_write_fn may_write,
+		     void *ctx);
+
+/*
  * Rewrites both copies of every FAMFS_ROSTER_H_MEND entry from its good
  * one (R-W1, R-W2 each). Returns how many, or the first error.
  */

@@ -269,7 +269,9 @@ int master_main(int argc, char **argv)
 		m->reclaim_after_ns = now + grace * 1000000ull;
 		/* Two heartbeats: every live agent has said where it is. */
 		m->compact_after_ns = now + (grace < 2000 ? grace : 2000) * 1000000ull;
-		r = master_feed_start(m->feed);
+		r = master_agents_takeover(m);
+		if (r == 0)
+			r = master_feed_start(m->feed);
 	}
 	if (r == 0)
 		r = master_compact_start(m);

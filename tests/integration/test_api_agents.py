@@ -140,16 +140,113 @@ def test_stale_agent_still_holds_reclaim(pool, master_factory):
     assert api.get("/v1/pool").json()["pending_reclaim_bytes"] > 0
 
 
-def test_restart_waits_grace_period_before_reclaiming(pool, master_factory):
+def pool_stats(api):
+    return api.get("/v1/pool", expect=200).json()
+
+
+def agent_states(api):
+    return {a["agent_id"]: a["state"]
+            for a in api.get("/v1/agents", expect=200).json()["agents"]}
+
+
+def test_restart_holds_reclaim_until_roster_agents_report(pool, master_factory):
+    """The roster (docs/failover.md): a restarted master knows every agent
+    an earlier run acknowledged and reclaims nothing until each has
+    reported to it; the grace period's guess is not what protects them."""
     m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
     api, ag = m.client(), m.client("agent")
     f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
-    hb(ag, "h1", applied=f["seq"])
+    hb(ag, "h1", applied=f["seq"], open_inos=[f["ino"]])
+    hb(ag, "h2", applied=f["seq"])
+    d = api.delete("/v1/files/a", expect=200).json()
+    hb(ag, "h2", applied=d["seq"])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    assert m.stop() == 0
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert agent_states(api) == {"h1": "unreported", "h2": "unreported"}
+    time.sleep(1.5)                         # past any grace: still held
+    p = pool_stats(api)
+    assert p["pending_reclaim_bytes"] == 2 * MiB, p
+    # A create that needs every free byte is refused rather than given
+    # the held units (it waits for the reclaim, which does not come).
+    t0 = time.monotonic()
+    r = api.put("/v1/files/big", json={"size": p["free_bytes"] + 1},
+                expect=507)
+    assert problem_name(r) == "pool-full"
+    assert time.monotonic() - t0 >= 2.5, "did not wait for the reclaim"
+    hb(ag, "h2", applied=d["seq"])
+    assert agent_states(api) == {"h1": "unreported", "h2": "live"}
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    # h1 reports the file still open: held; then closed: reclaimed.
+    hb(ag, "h1", applied=d["seq"], open_inos=[f["ino"]])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    hb(ag, "h1", applied=d["seq"], open_inos=[])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+
+
+def test_eviction_releases_an_unreported_agent_and_survives_restart(
+        pool, master_factory):
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
+    api, ag = m.client(), m.client("agent")
+    f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
+    hb(ag, "gone", applied=f["seq"], open_inos=[f["ino"]])
+    hb(ag, "back", applied=f["seq"])
+    api.delete("/v1/files/a", expect=200)
+    assert m.stop() == 0
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    hb(ag, "back", applied=last_seq(api))
+    # The dead host never reports: only its eviction releases the space.
+    r = api.delete("/v1/agents/gone", expect=200).json()
+    assert r["state"] == "evicted"
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+    # The eviction is in the roster: after another restart the agent is
+    # still evicted (refused once, so it drops its handles), nothing waits.
+    assert m.stop() == 0
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert agent_states(api) == {"gone": "evicted", "back": "unreported"}
+    f = api.put("/v1/files/b", json={"size": 1}, expect=201).json()
+    hb(ag, "back", applied=f["seq"])
+    d = api.delete("/v1/files/b", expect=200).json()
+    hb(ag, "back", applied=d["seq"])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+    r = hb(ag, "gone", applied=d["seq"], expect=409)
+    assert "evicted" in r.json()["detail"]
+    # Registering again makes it live again, in the roster too.
+    hb(ag, "gone", applied=d["seq"])
+    assert m.stop() == 0
+    m.start()
+    assert agent_states(m.client()) == {"gone": "unreported",
+                                        "back": "unreported"}
+
+
+def test_roster_full_refuses_the_257th_agent(master, api):
+    ag = master.client("agent")
+    for i in range(256):
+        hb(ag, f"a{i}")
+    r = hb(ag, "a256", expect=507)
+    assert "roster is full" in r.json()["detail"], r.json()
+    assert "a256" not in agent_states(api)
+    # Those in it go on; an evicted one's place goes to a new one.
+    hb(ag, "a17")
+    api.delete("/v1/agents/a17", expect=200)
+    hb(ag, "a256")
+    assert agent_states(api)["a256"] == "live"
+    hb(ag, "a257", expect=507)
+
+
+def test_restart_with_empty_roster_waits_grace_period(pool, master_factory):
+    """A pool whose roster is empty (no agent ever registered, or a pool
+    used before the roster existed) keeps the grace after a start."""
+    m = master_factory(pool, args=["--reclaim-grace-ms", "600000"])
+    api = m.client()
+    api.put("/v1/files/a", json={"size": 1}, expect=201)
     api.delete("/v1/files/a", expect=200)
     assert api.get("/v1/pool").json()["pending_reclaim_bytes"] == 2 * MiB
     assert m.stop() == 0
-    # The pending delete is rebuilt from the log; agents are unknown until
-    # they heartbeat, so nothing is reclaimed during the grace period.
     m.extra = ["--reclaim-grace-ms", "2500"]
     t0 = time.monotonic()                   # the grace starts after this
     m.start()
