@@ -335,6 +335,13 @@ static void test_both_copies_bad_is_lost(void **state)
 	assert_int_equal(famfs_roster_find(r2, "held"), -ENOENT);
 	/* A lost index is never handed to someone else. */
 	assert_int_equal(put(r2, "other", FAMFS_ROSTER_LIVE), 1);
+	/* Until an admin's eviction writes it whole again. */
+	assert_int_equal(famfs_roster_set(r2, pool, none(), 0, "roster-lost-0",
+					  NULL, FAMFS_ROSTER_EVICTED, 1, 1,
+					  NULL, NULL), 0);
+	assert_int_equal(famfs_roster_health(r2, 0), FAMFS_ROSTER_H_OK);
+	assert_int_equal(famfs_roster_get(r2, 0)->state, FAMFS_ROSTER_EVICTED);
+	assert_string_equal(famfs_roster_get(r2, 0)->id, "roster-lost-0");
 	famfs_roster_free(r2);
 	famfs_roster_free(r);
 	memset(pool, 0, POOL_BYTES);
