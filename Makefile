@@ -102,7 +102,8 @@ $(BUILD)/famfsd: $(D_OBJ) $(CXL_LIB) $(LIB)
 # main() (famfsd/main.c never links) and stubs what those objects call
 # beyond themselves. Tests of famfsd/lib name nothing.
 UNIT_DAEMON_test_api_router := master/api/router http/reply master/tokens \
-                               common/msg common/token_file
+                               common/msg common/token_file \
+                               master/api/standby common/url_list
 UNIT_DAEMON_test_api_json   := master/api/json http/reply
 UNIT_DAEMON_test_agent_diff := agent/diff
 UNIT_DAEMON_test_backend_auto := agent/backend_auto

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A standby master's answer to the API (docs/failover.md, "Finding the
+ * active master"): every /v1/ request but GET /v1/masters goes to the
+ * active master as a 307 with the same path and query, so a client sends
+ * the same method and body there; /healthz and /metrics stay local (they
+ * describe this process). When it cannot name one (no slot is active, the
+ * active one advertises no address, or the address is this master's own,
+ * which would loop) it answers 503 not-active with Retry-After: 1 and a
+ * detail naming the state.
+ *
+ * The decision to redirect is taken once the headers are in
+ * (http/server.c), so the body is dropped rather than stored; where to is
+ * read from the pool's election slots when the reply is made.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/url_list.h"
+#include "elect.h"
+#include "master/api/api.h"
+
+static bool is_masters(const char *path)
+{
+	return strcmp(path, "/v1/masters") == 0;
+}
+
+bool api_standby_redirects(const struct http_req *rq)
+{
+	bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
+
+	if (atomic_load(&rq->m->active))
+		return false;
+	if (strncmp(rq->path, "/v1/", 4) != 0)
+		return false;
+	return !(get && is_masters(rq->path));
+}
+
+int api_master_view(struct master *m, struct famfs_elect_view *ret)
+{
+	/* The pool is opened before the server starts and closed after it
+	 * stops; m->elect is not needed to read the slots. */
+	if (!m->pool || !m->pool->base)
+		return -ENOENT;
+	return famfs_elect_view(m->pool->base, m->pool->ops, ret);
+}
+
+int api_master_self(const struct master *m, const struct famfs_elect_view *v)
+{
+	uint32_t pid = (uint32_t)getpid();
+
+	/* Our own slot carries our pid and host name (master/main.c gives
+	 * both to famfs_elect_new()). */
+	for (int i = 0; i < (int)FAMFS_ELECT_SLOTS; i++)
+		if (v->status[i] == 0 && v->slot[i].pid == pid &&
+		    !strcmp(v->slot[i].host, m->host))
+			return i;
+	return -1;
+}
+
+int api_standby_target(const struct famfs_elect_view *v, int self,
+		       const char *self_url, char *url, size_t url_size,
+		       char *why, size_t why_size)
+{
+	int a = v->active;
+
+	if (a < 0 || a >= (int)FAMFS_ELECT_SLOTS) {
+		snprintf(why, why_size, "no master is active: an election is in "
+			 "progress");
+		return -EAGAIN;
+	}
+	if (a == self) {
+		snprintf(why, why_size, "this master (slot %d) is taking over or "
+			 "stepping down: no master serves yet", a + 1);
+		return -EAGAIN;
+	}
+	if (!v->url[0]) {
+		snprintf(why, why_size, "the active master, slot %d on host %s, "
+			 "advertises no address", a + 1, v->host);
+		return -EAGAIN;
+	}
+	if (self_url && self_url[0] && url_same(v->url, self_url)) {
+		snprintf(why, why_size, "the active master, slot %d on host %s, "
+			 "advertises this master's own address %s", a + 1,
+			 v->host, v->url);
+		return -EAGAIN;
+	}
+	if (strlen(v->url) >= url_size)
+		return -ENAMETOOLONG;
+	memcpy(url, v->url, strlen(v->url) + 1);
+	return 0;
+}
+
+int master_active_url(struct master *m, char *buf, size_t len)
+{
+	struct famfs_elect_view *v = malloc(sizeof(*v));
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	r = api_master_view(m, v);
+	if (r == 0 && (v->active < 0 || !v->url[0]))
+		r = -ENOENT;
+	else if (r == 0 && strlen(v->url) >= len)
+		r = -ENAMETOOLONG;
+	if (r == 0)
+		memcpy(buf, v->url, strlen(v->url) + 1);
+	free(v);
+	return r;
+}
+
+/* rq's 307 to base + its raw path and query. */
+static enum MHD_Result redirect(struct http_req *rq, const char *base,
+				const struct famfs_elect_view *v)
+{
+	enum MHD_Result ret;
+	char *loc;
+
+	if (asprintf(&loc, "%s%s%s%s", base, rq->path, rq->query ? "?" : "",
+		     rq->query ? rq->query : "") < 0)
+		return http_reply_problem(rq, PROB_INTERNAL, "out of memory");
+	ret = http_reply_redirect(rq, loc, "this master is a standby; the "
+				  "active master is slot %d on host %s at %s",
+				  v->active + 1, v->host, base);
+	free(loc);
+	return ret;
+}
+
+enum MHD_Result api_reply_standby(struct http_req *rq)
+{
+	struct famfs_elect_view *v = malloc(sizeof(*v));
+	char url[FAMFS_URL_MAX + 1], why[512];
+	enum MHD_Result ret;
+	int r, self;
+
+	if (!v)
+		return http_reply_problem(rq, PROB_INTERNAL, "out of memory");
+	r = api_master_view(rq->m, v);
+	if (r < 0) {
+		ret = http_reply_problem(rq, PROB_NOT_ACTIVE, "this master is a "
+					 "standby and cannot read the election "
+					 "slots: %s", strerror(-r));
+		free(v);
+		return ret;
+	}
+	self = api_master_self(rq->m, v);
+	r = api_standby_target(v, self, self >= 0 ? v->slot[self].url : NULL,
+			       url, sizeof(url), why, sizeof(why));
+	if (r == 0)
+		ret = redirect(rq, url, v);
+	else
+		ret = http_reply_problem(rq, PROB_NOT_ACTIVE, "%s", why);
+	free(v);
+	return ret;
+}
