@@ -17,7 +17,7 @@ static const char *state_name(enum famfs_elect_state s)
 {
 	switch (s) {
 	case FAMFS_ELECT_EMPTY:
-		return "empty";
+		break;
 	case FAMFS_ELECT_STANDBY:
 		return "standby";
 	case FAMFS_ELECT_ACTIVE:
@@ -26,6 +26,13 @@ static const char *state_name(enum famfs_elect_state s)
 		return "stopped";
 	}
 	return "unknown";
+}
+
+/* A slot in use, in a state the spec names. */
+static bool listed(enum famfs_elect_state s)
+{
+	return s == FAMFS_ELECT_STANDBY || s == FAMFS_ELECT_ACTIVE ||
+	       s == FAMFS_ELECT_STOPPED;
 }
 
 /* A lease in seconds, whole where it is whole. */
@@ -72,7 +79,7 @@ static struct json_object *masters_json(struct master *m,
 	struct json_object *arr = json_object_new_array();
 
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
-		if (v->status[i] == 0 && v->slot[i].state != FAMFS_ELECT_EMPTY)
+		if (v->status[i] == 0 && listed(v->slot[i].state))
 			json_object_array_add(arr, slot_json(&v->slot[i]));
 	json_object_object_add(o, "masters", arr);
 	json_object_object_add(o, "active", v->active >= 0 ?
