@@ -86,12 +86,26 @@ const struct conf_key conf_keys[K__COUNT] = {
 		/* No key on purpose: a decision for one start only. */
 		NULL, NULL, "force-takeover", 0, M, 0, CT_BOOL,
 		AT_M(force_takeover),
-		.help = "take the pool even if its lease looks live",
+		.help = "become active even if another master is\n"
+			"(through the election; the old one fences)",
+	},
+	[K_SLOT] = {
+		"master", "slot", "slot", 0, M, 0, CT_UINT,
+		1, 16, .arg = "N", .dflt = "1", AT_M(slot),
+		.help = "this master's election slot, one per\n"
+			"master-capable host (docs/failover.md)",
+	},
+	[K_ADVERTISE] = {
+		"master", "advertise", "advertise", 0, M, 0, CT_URL,
+		.arg = "URL", AT_M(advertise),
+		.help = "API address others reach this master at;\n"
+			"default from --listen when it names one",
 	},
 	[K_LEASE_SECONDS] = {
 		"master", "lease_seconds", "lease-seconds", 0, M, 0, CT_UINT,
-		2, 3600, .arg = "N", .dflt = "10", AT_M(lease_seconds),
-		.help = "master lease period, seconds",
+		1, 3600, .arg = "N", .dflt = "2", AT_M(lease_seconds),
+		.help = "lease W: a standby takes over after the\n"
+			"active master is silent this long, seconds",
 	},
 	[K_RECLAIM_GRACE_MS] = {
 		"master", "reclaim_grace_ms", "reclaim-grace-ms", 0, M, 0, CT_UINT,

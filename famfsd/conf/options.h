@@ -34,7 +34,7 @@ enum conf_role {
 enum conf_key_id {
 	K_POOL_PATH, K_POOL_UUID, K_DEVICES, K_OFFSET, K_COHERENCE,
 	K_LISTEN, K_TOKENS, K_ADMIN_TOKEN_FILE, K_TLS_CERT, K_TLS_KEY,
-	K_FORCE_TAKEOVER, K_LEASE_SECONDS, K_RECLAIM_GRACE_MS, K_AGENT_TIMEOUT,
+	K_FORCE_TAKEOVER, K_SLOT, K_ADVERTISE, K_LEASE_SECONDS, K_RECLAIM_GRACE_MS, K_AGENT_TIMEOUT,
 	K_COMPACT_AT, K_SCRUB_RATE,
 	K_HTTP_THREADS, K_MAX_CONNECTIONS, K_MAX_PER_IP, K_IDLE_TIMEOUT,
 	K_HEADER_TIMEOUT, K_BODY_TIMEOUT,
@@ -104,7 +104,9 @@ struct conf_master {
 	const char *admin_token_file;	/* where a generated token goes */
 	const char *tls_cert, *tls_key;
 	bool force_takeover;
-	unsigned int lease_seconds;	/* holder is dead after this long */
+	unsigned int slot;		/* election slot + 1 (1..16) */
+	const char *advertise;		/* API URL for others; NULL: derived */
+	unsigned int lease_seconds;	/* W: silent this long, taken for dead */
 	unsigned int reclaim_grace_ms;	/* no reclaim this soon after start */
 	unsigned int agent_timeout_s;	/* an agent is stale after this */
 	unsigned int compact_at;	/* % of a generation that starts one */

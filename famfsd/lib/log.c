@@ -238,6 +238,35 @@ const char *log_tail_decode(const struct famfs_log_tail *src,
 	return NULL;
 }
 
+void famfs_log_set_epoch_fence(struct famfs_log *log, uint64_t epoch,
+			       uint64_t start_seq)
+{
+	if (epoch <= log->fence_epoch)
+		return;
+	log->fence_epoch = epoch;
+	log->fence_seq = start_seq;
+}
+
+const char *log_fence_check(const struct famfs_log *log, uint64_t seq,
+			    uint64_t epoch)
+{
+	if (log->fence_epoch && seq >= log->fence_seq &&
+	    epoch < log->fence_epoch)
+		return "epoch older than the active master's from its first "
+		       "record on (a fenced master's store)";
+	return NULL;
+}
+
+/* A decoded slot against the readers' epoch fence: NULL when usable. */
+static const char *slot_decode(const struct famfs_log *log,
+			       const struct famfs_log_tail *t,
+			       struct famfs_log_pos *p)
+{
+	const char *why = log_tail_decode(t, log->generation, p);
+
+	return why ? why : log_fence_check(log, p->seq, p->epoch);
+}
+
 static struct famfs_log_tail *slot_of(const struct famfs_log *log, unsigned int s)
 {
 	return &hdr_of(log, s / 2)->tail[s % 2];
@@ -254,7 +283,7 @@ static const char *slot_read(struct famfs_log *log, unsigned int s,
 		return FAULT_WHY;
 	log->ops->invalidate(slot_of(log, s), sizeof(struct famfs_log_tail));
 	log->ops->rfence();
-	why = log_tail_decode(slot_of(log, s), log->generation, ret);
+	why = slot_decode(log, slot_of(log, s), ret);
 	famfs_guard_end(&g);
 	return why;
 }
@@ -282,8 +311,7 @@ int log_tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
 					     sizeof(hdr_of(log, c)->tail));
 		log->ops->rfence();
 		for (unsigned int s = 0; s < FAMFS_LOG_TAIL_SLOTS; s++)
-			why[s] = log_tail_decode(slot_of(log, s), log->generation,
-						 &slot[s]);
+			why[s] = slot_decode(log, slot_of(log, s), &slot[s]);
 		famfs_guard_end(&g);
 		return best_slot(slot, why);
 	}
@@ -398,6 +426,9 @@ static const char *check_at(struct famfs_log *log, unsigned int c, uint64_t off,
 		return "record CRC mismatch";
 	if (want_seq && le64toh(b->seq) != want_seq)
 		return "record sequence is out of order";
+	/* Items (want_seq 0) are the checkpoint's, below any fence. */
+	if (want_seq)
+		return log_fence_check(log, want_seq, le64toh(b->epoch));
 	return NULL;
 }
 

@@ -131,6 +131,19 @@ struct famfs_log_base famfs_log_base(const struct famfs_log *log);
 /* The position before the first record: after the checkpoint. */
 struct famfs_log_pos famfs_log_start(const struct famfs_log *log);
 
+/*
+ * The readers' epoch fence (docs/failover.md): the active master's epoch E
+ * began at record start_seq S, so every record and tail slot with a
+ * sequence >= S carries an epoch >= E. From now on this log's readers
+ * take one that does not (the store of an old master paused between its
+ * deadline check and its store) for a damaged copy: the other copy is
+ * read, and when it is no better the record is reported corrupt, never
+ * applied. The fence only rises: a lower epoch than the one set is
+ * ignored. Call from the reader's thread, between reads.
+ */
+void famfs_log_set_epoch_fence(struct famfs_log *log, uint64_t epoch,
+			       uint64_t start_seq);
+
 /* R1: reads the published tail. -EUCLEAN with *err on a bad tail. */
 int famfs_log_read_tail(struct famfs_log *log, struct famfs_log_pos *ret,
 			struct famfs_log_error *err);

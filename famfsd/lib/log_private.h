@@ -42,6 +42,8 @@ struct famfs_log {
 	/* reader: [inval_start, inval_end) of each copy, since the tail read */
 	uint64_t inval_start[FAMFS_LOG_COPIES], inval_end[FAMFS_LOG_COPIES];
 	const char *slot_why[FAMFS_LOG_TAIL_SLOTS];	/* R1's verdicts */
+	/* readers' epoch fence (famfs_log_set_epoch_fence); 0: none */
+	uint64_t fence_epoch, fence_seq;
 	/* writer */
 	struct famfs_log_pos appended;	/* after the last appended record */
 	struct famfs_log_pos published;	/* what the tail says */
@@ -83,6 +85,10 @@ int log_tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
 		  const char *why[4]);
 const char *log_check_retry(struct famfs_log *log, unsigned int c,
 			    uint64_t off, uint64_t limit, uint64_t want_seq);
+
+/* NULL, or why pos breaks the readers' epoch fence. */
+const char *log_fence_check(const struct famfs_log *log, uint64_t seq,
+			    uint64_t epoch);
 
 /* log_write.c */
 void log_tail_write(struct famfs_log *log, unsigned int i,

@@ -170,7 +170,9 @@ static void test_defaults(void **state)
 	assert_null(m.tls_cert);
 	assert_null(m.tls_key);
 	assert_false(m.force_takeover);
-	assert_int_equal(m.lease_seconds, 10);
+	assert_int_equal(m.lease_seconds, 2);
+	assert_int_equal(m.slot, 1);
+	assert_null(m.advertise);
 	assert_int_equal(m.reclaim_grace_ms, 3000);
 	assert_int_equal(m.agent_timeout_s, 15);
 	assert_int_equal(m.http_threads, 2);
