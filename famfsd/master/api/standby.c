@@ -147,8 +147,9 @@ enum MHD_Result api_reply_standby(struct http_req *rq)
 		return ret;
 	}
 	self = api_master_self(rq->m, v);
-	r = api_standby_target(v, self, self >= 0 ? v->slot[self].url : NULL,
-			       url, sizeof(url), why, sizeof(why));
+	r = api_standby_target(v, self, self >= 0 ? v->slot[self].url :
+			       rq->m->cfg.advertise, url, sizeof(url), why,
+			       sizeof(why));
 	if (r == 0)
 		ret = redirect(rq, url, v);
 	else
