@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -148,6 +149,14 @@ static void body_append(struct http_req *rq, const char *data, size_t n)
 	rq->body[rq->body_len] = '\0';
 }
 
+static bool expects_continue(struct http_req *rq)
+{
+	const char *e = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_EXPECT);
+
+	return e && !strcasecmp(e, "100-continue");
+}
+
 /*
  * A standby's redirect reads the body only to drop it (the client sends
  * it again to the active master), up to HTTP_DRAIN_MAX: a chunked body
@@ -193,6 +202,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 						  HTTP_BODY_MAX);
 		}
 		rq->standby = api_standby_redirects(rq);
+		/* A client that waits for 100 Continue sends its body to
+		 * the active master only. */
+		if (rq->standby && expects_continue(rq)) {
+			conn_guard_dispatched(s->guard, conn);
+			return api_dispatch(rq);
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
