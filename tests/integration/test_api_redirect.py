@@ -329,3 +329,33 @@ def test_agent_finds_and_follows_the_active_master(pool, pair, agent_factory):
     # Logged once each, not at every heartbeat.
     assert log.count("as the active master") == 2, log
     assert first["applied_seq"] >= 0
+
+
+def test_standby_does_not_store_a_body(pair, tmp_path):
+    """A body over the API's 1 MiB limit is the active master's to refuse:
+    the standby redirects without keeping it (drained, not stored), and a
+    client that waits for 100 Continue is answered before it sends it."""
+    m1, m2 = pair()
+    big = b'{"size": 1, "pad": "' + b"x" * (2 << 20) + b'"}'
+    r = requests.put(
+        m2.url + "/v1/files/big", data=big, allow_redirects=False,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}",
+                 "Content-Type": "application/json"}, timeout=10)
+    assert r.status_code == 307, r.text
+    body = tmp_path / "big.json"
+    body.write_bytes(big)
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} "
+                        "%{size_upload}", "-X", "PUT", "--data-binary",
+                        f"@{body}", "-H", "Expect: 100-continue", "-H",
+                        f"Authorization: Bearer {ADMIN_TOKEN}",
+                        m2.url + "/v1/files/big"], capture_output=True,
+                       text=True, timeout=30)
+    code, sent = p.stdout.split()
+    assert code == "307", (p.stdout, p.stderr)
+    assert int(float(sent)) < len(big), p.stdout
+    # Following it, the active master refuses the body as too large.
+    s = TrustingSession()
+    s.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    r = s.put(m2.url + "/v1/files/big", data=big, timeout=10,
+              headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
