@@ -85,6 +85,11 @@ struct agent {
 	struct agent_damage *damage;	/* follower only: agent/damage.c */
 	bool old_tree_dropped;		/* follower only: agent_pool_replaced */
 	uint8_t replaced_by[16];	/* follower only: the pool said once */
+	/* follower only: agent/epoch_fence.c */
+	uint64_t fence_epoch, fence_seq;	/* the active slot's E and S */
+	uint64_t fence_read_ns;		/* CLOCK_MONOTONIC of the last view */
+	uint64_t seen_epoch;		/* of the last record applied */
+	uint64_t seen_epoch_seq;	/* the first applied record of it */
 
 	/* Follower wake-ups: wake_lock protects every field up to wake_cond. */
 	pthread_mutex_t wake_lock;
@@ -105,6 +110,15 @@ struct agent {
 	pthread_t follower, feed, heartbeat;
 	bool follower_started, feed_started, heartbeat_started;
 };
+
+/* ---- agent/epoch_fence.c: the readers' epoch fence ------------------------ */
+/*
+ * Each follow step: the election slots (every 100 ms) give the fence set on
+ * the log; a tree that holds a record it refuses is rebuilt.
+ */
+void agent_epoch_fence(struct agent *a);
+/* The replay hook's note of each applied record's epoch. */
+void agent_epoch_note(struct agent *a, const struct famfs_rec *r);
 
 /* ---- agent/follow.c ------------------------------------------------------ */
 /* Replays everything published so far, before the mount exists. */

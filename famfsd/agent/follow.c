@@ -70,6 +70,7 @@ static int on_record(void *ctx, const struct famfs_rec *r, struct famfs_state *s
 		};
 		if (r->type == FAMFS_REC_DELETE)
 			a->applied_delete = true;
+		agent_epoch_note(a, r);
 	}
 	a->o.backend->apply(a->be_priv, r);
 	return 0;
@@ -229,6 +230,7 @@ int agent_follow_initial(struct agent *a)
 	long n;
 
 	agent_damage_watch(a, a->pool->log);
+	agent_epoch_fence(a);
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
 		if (!explained(a))
 			agent_follow_report(lerr.seq, "Failed to read the log tail",
@@ -301,6 +303,7 @@ static void follow_once(struct agent *a)
 		report.no_superblock = false;
 		break;
 	}
+	agent_epoch_fence(a);
 	if (famfs_log_read_tail(a->pool->log, &tail, &lerr) < 0) {
 		/* A new generation, a new pool, or damage. */
 		if (!explained(a))

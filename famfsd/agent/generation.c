@@ -106,6 +106,8 @@ static int open_next(struct agent *a, const struct famfs_pool_info *info,
 		return r;
 	}
 	agent_damage_watch(a, ret->log);
+	/* The readers' epoch fence holds in every generation (epoch_fence.c). */
+	famfs_log_set_epoch_fence(ret->log, a->fence_epoch, a->fence_seq);
 	r = famfs_log_read_tail(ret->log, &ret->tail, &lerr);
 	if (r < 0) {
 		report_gen(a, info->log_generation, "read the tail of",

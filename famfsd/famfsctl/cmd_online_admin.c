@@ -48,8 +48,9 @@ static void print_pool(struct json_object *p, bool human)
 	int64_t cap = online_int(p, "log_capacity_bytes");
 
 	printf("pool      %s\n", online_str(p, "uuid"));
-	printf("master    %s, epoch %" PRId64 "\n", online_str(p, "master_host"),
-	       online_int(p, "epoch"));
+	printf("master    %s, epoch %" PRId64 ", %s in slot %" PRId64 "\n",
+	       online_str(p, "master_host"), online_int(p, "epoch"),
+	       online_str(p, "role"), online_int(p, "slot"));
 	printf("size      ");
 	online_print_bytes(stdout, (uint64_t)online_int(p, "size_bytes"));
 	printf(" (allocation unit ");

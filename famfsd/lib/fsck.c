@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "elect.h"
 #include "fsck.h"
 #include "lease.h"
 #include "log.h"
@@ -89,6 +91,21 @@ static void collect(void *ctx, const struct famfs_log_damage *d)
  * copies has no length to step over it by: the pass over items or
  * records stops there.
  */
+/*
+ * The readers' epoch fence (docs/failover.md) of the active election slot
+ * on log: a record or tail slot at or after its epoch_start_seq of a lower
+ * epoch (an old master's store past its lease) is a finding, as damage.
+ */
+static void fence_log(const uint8_t *base, const struct famfs_cache_ops *ops,
+		      struct famfs_log *log)
+{
+	struct famfs_elect_view *v = malloc(sizeof(*v));
+
+	if (v && famfs_elect_view(base, ops, v) == 0 && v->active >= 0)
+		famfs_log_set_epoch_fence(log, v->epoch, v->epoch_start_seq);
+	free(v);
+}
+
 static void verify_all(uint8_t *base, const struct famfs_pool_info *info,
 		       const struct famfs_cache_ops *ops,
 		       const struct famfs_log_pos *tail, struct collector *c)
@@ -102,6 +119,7 @@ static void verify_all(uint8_t *base, const struct famfs_pool_info *info,
 		return;
 	c->log_offset = info->log_offset;
 	famfs_log_set_damage_hook(log, collect, c);
+	fence_log(base, ops, log);
 	famfs_log_verify(log, FAMFS_LOG_PART_HEADER, &pos, NULL);
 	famfs_log_verify(log, FAMFS_LOG_PART_TAIL, &pos, NULL);
 	while (famfs_log_verify(log, FAMFS_LOG_PART_ITEM, &pos, NULL) > 0)
@@ -141,6 +159,7 @@ static int check_log(uint8_t *base, const struct famfs_cache_ops *ops,
 		return r == -ENOMEM ? fail(rep, FAMFS_FSCK_NOMEM, 0, 0, NULL) :
 		       fail(rep, FAMFS_FSCK_LOG_HEADER, 0, 0, lerr.reason);
 	rep->base = famfs_log_base(log);
+	fence_log(base, ops, log);
 	r = famfs_log_read_tail(log, &tail, &lerr);
 	famfs_log_tail_status(log, rep->tail_slot);
 	if (r < 0) {

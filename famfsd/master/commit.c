@@ -43,7 +43,24 @@ static int feed_hook(void *ctx, const struct famfs_rec *r,
 	/* A checkpoint's items are the state, not changes to announce. */
 	if (r->checkpoint)
 		return 0;
+	master_note_epoch(m, r);
 	return master_feed_add(m->feed, r->seq, r->type, r->epoch);
+}
+
+void master_note_epoch(struct master *m, const struct famfs_rec *r)
+{
+	if (r->checkpoint || r->epoch == m->seen_epoch)
+		return;
+	m->seen_epoch = r->epoch;
+	m->seen_epoch_seq = r->seq;
+}
+
+uint64_t master_applied_below(const struct master *m, uint64_t epoch)
+{
+	if (m->seen_epoch < epoch)
+		return m->applied.seq;
+	/* What came before the epoch we hold was of a lower one. */
+	return m->seen_epoch_seq ? m->seen_epoch_seq - 1 : 0;
 }
 
 int master_replay(struct master *m, const struct famfs_log_pos *tail,
@@ -151,6 +168,15 @@ static int publish(struct master *m, struct master_why *w)
 	struct famfs_log_pos tail;
 	int err;
 
+	/*
+	 * P3-P6 store the tail: not past the lease's deadline. A refusal here
+	 * drops the appended record unpublished; the client hears 503.
+	 */
+	if (master_may_write(m) < 0) {
+		famfs_log_discard(m->pool->log);
+		master_why_set(w, "%s", master_write_refusal(m));
+		return -ESHUTDOWN;
+	}
 	famfs_log_publish(m->pool->log);
 	tail = famfs_log_published(m->pool->log);
 	err = master_replay(m, &tail, w);
@@ -182,11 +208,12 @@ int master_commit(struct master *m, const struct famfs_rec *r,
 	int len, err;
 
 	/*
-	 * A forced takeover, or a pool formatted anew underneath, must stop
-	 * us before we write past the tail (master/pool_watch.c).
+	 * A lease past its deadline, a successor, or a pool formatted anew
+	 * underneath must stop us before we write past the tail
+	 * (master/pool_watch.c). Checked again right before the append.
 	 */
 	if (master_may_write(m) < 0) {
-		master_why_set(w, "the master is fenced: %s", m->fenced);
+		master_why_set(w, "%s", master_write_refusal(m));
 		return -ESHUTDOWN;
 	}
 	len = build(r, buf, sizeof(buf), w);
@@ -195,6 +222,11 @@ int master_commit(struct master *m, const struct famfs_rec *r,
 	err = check(m, r, w);
 	if (err < 0)
 		return err;
+	/* The lease's deadline, as near the store as it can be (P1). */
+	if (master_may_write(m) < 0) {
+		master_why_set(w, "%s", master_write_refusal(m));
+		return -ESHUTDOWN;
+	}
 	err = append(m, r->type, buf, len, ret_seq, w);
 	if (err < 0)
 		return err;

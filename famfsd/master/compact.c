@@ -372,7 +372,7 @@ static int switch_allowed(struct master *m, struct master_why *w)
 	 * touch the superblock (master/pool_watch.c).
 	 */
 	if (master_may_write(m) < 0) {
-		master_why_set(w, "%s", m->fenced);
+		master_why_set(w, "%s", master_write_refusal(m));
 		return -ESHUTDOWN;
 	}
 	return 0;
@@ -403,7 +403,12 @@ static int switch_commit(struct master *m, struct famfs_log *nlog,
 {
 	struct famfs_pool_info info = m->pool->info;
 
-	/* C6: the commit point; the superblock's own write is two-copy. */
+	/* C6: the commit point; not past the lease's deadline (C5 took time). */
+	if (master_may_write(m) < 0) {
+		master_why_set(w, "%s", master_write_refusal(m));
+		return -ESHUTDOWN;
+	}
+	/* The superblock's own write is two-copy. */
 	info.log_generation++;
 	info.sb_seq++;
 	if (famfs_sb_write(m->pool->base, &info, m->pool->ops) < 0) {

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * famfsd master: parse options (by the table, conf/options.c), open the
- * pool for writing, take the master lease, rebuild the state by replaying
- * the whole log (refusing to start on corruption), start the writer after
- * the last published record, serve the HTTP API, then loop once a second
- * (lease renewal, reclaim after the start grace period, watchdog) until
- * SIGTERM or SIGINT, and shut down cleanly: drain the API, release the
- * lease. SIGHUP reloads the tokens and the
- * configuration file's reloadable settings (master/reload.c).
+ * pool for writing, open our election slot, rebuild the state by replaying
+ * the whole log (refusing to start on corruption), serve the HTTP API as a
+ * standby, follow the log until an election makes us active
+ * (master/standby.c), take over (master/active.c), then loop once a
+ * second (reclaim after the start grace period, watchdog) until SIGTERM
+ * or SIGINT, and shut down cleanly: drain the API, release the slot.
+ * SIGHUP reloads the tokens and the configuration file's reloadable
+ * settings (master/reload.c). docs/master.md, "Start-up".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 
 #include "master/tokens.h"
 #include "conf/conf.h"
+#include "elect.h"
 #include "roles.h"
 #include "http/server.h"
 #include "master/master.h"
@@ -95,48 +97,31 @@ static int open_pool(struct master *m)
 	return 0;
 }
 
-/* Replays the whole log; the writer continues after its last record. */
+/*
+ * Replays the whole log into a fresh state, as every start did: refusing
+ * to start on corruption. The writer starts only at the takeover.
+ */
 static int rebuild(struct master *m)
 {
-	struct famfs_log_error lerr;
-	struct famfs_log_pos tail;
 	struct master_why w;
 	int r;
 
-	r = famfs_state_new(&m->pool->info, &m->st);
-	if (r < 0)
-		return r;
 	master_log_attached(m);
-	r = famfs_log_read_tail(m->pool->log, &tail, &lerr);
-	if (r < 0) {
-		msg(MSG_ERR, "Failed to read the log tail of "
-			"'%s': %s; refusing to start", m->cfg.pool_path,
-			lerr.reason);
-		return r;
-	}
-	r = master_replay(m, &tail, &w);
+	master_lock(m);
+	r = master_state_rebuild(m, m->pool->log, &w);
+	master_unlock(m);
 	if (r < 0) {
 		msg(MSG_ERR, "Failed to replay the log of '%s': "
 			"%s; refusing to start (see famfsctl fsck)",
 			m->cfg.pool_path, w.msg);
 		return r;
 	}
-	famfs_log_writer_start(m->pool->log, &tail);
-	/*
-	 * The writer's own repair: a tail slot torn by a crash, or copies of
-	 * a slot that disagree, are made whole before the first publish.
-	 */
-	if (famfs_log_repair_tail(m->pool->log) < 0)
-		msg(MSG_WARN, "could not rewrite the log's tail slots");
-	/* Our records must carry an epoch above every replayed one. */
-	master_lease_raise_epoch(m, m->st->last_epoch);
-	master_feed_published(m->feed, tail.seq);
 	atomic_store(&m->generation, m->pool->info.log_generation);
 	master_feed_generation(m->feed, m->pool->info.log_generation);
 	return 0;
 }
 
-static void notify_status(struct master *m)
+void master_notify_status(struct master *m)
 {
 	uint64_t seq = master_feed_last_seq(m->feed);
 
@@ -145,36 +130,28 @@ static void notify_status(struct master *m)
 			   "changed underneath; %s", m->cfg.pool_path);
 		return;
 	}
-	sd_notifyf(0, "WATCHDOG=1\nSTATUS=master: epoch %llu, applied seq %llu, "
-		   "%s", (unsigned long long)m->epoch, (unsigned long long)seq,
+	if (!atomic_load(&m->active)) {
+		sd_notifyf(0, "WATCHDOG=1\nSTATUS=master: standby in slot %u, "
+			   "applied seq %llu, %s", m->cfg.slot,
+			   (unsigned long long)seq, m->cfg.pool_path);
+		return;
+	}
+	sd_notifyf(0, "WATCHDOG=1\nSTATUS=master: active in slot %u, epoch "
+		   "%llu, applied seq %llu, %s", m->cfg.slot,
+		   (unsigned long long)m->epoch, (unsigned long long)seq,
 		   m->cfg.pool_path);
 }
 
 /*
- * The tick's lease renewal, after a look at the superblock (an idle master
- * notices a pool changed underneath within a tick, and never renews its
- * lease into a new pool). Under m->lock, so no write of ours comes between
- * the check and the renewal. -ESTALE when another master took the lease.
+ * The active master's tick, once a second until a stop signal, a stop
+ * request or a fence: a look at the superblock (an idle master notices a
+ * pool changed underneath within a tick), reclaim after the start grace,
+ * the device's size, watchdog. The lease is renewed by its own thread
+ * (master/active.c).
  */
-static int renew(struct master *m)
-{
-	int r = 0;
-
-	master_lock(m);
-	if (master_pool_check(m) == 0) {
-		r = master_lease_renew(m);
-		if (r == -ESTALE)
-			master_fence(m, FENCE_LEASE_LOST,
-				     "another master took the lease");
-	}
-	master_unlock(m);
-	return r;
-}
-
-/* Once a second until a stop signal or a stop request. */
 static void run(struct master *m, const sigset_t *sigs)
 {
-	struct timespec tick = { .tv_sec = MASTER_RENEW_SECONDS };
+	struct timespec tick = { .tv_sec = 1 };
 
 	while (!stop_requested()) {
 		int sig = sigtimedwait(sigs, NULL, &tick);
@@ -183,20 +160,21 @@ static void run(struct master *m, const sigset_t *sigs)
 			break;
 		if (sig == SIGHUP)
 			master_reload(m);
-		if (renew(m) == -ESTALE)
-			break;
-		/* Grace period over, agents evicted or gone stale: retry. */
 		master_lock(m);
-		master_media_check(m);
-		master_reclaim(m);
+		if (master_pool_check(m) == 0) {
+			/* Grace period over, agents evicted or gone stale: retry. */
+			master_media_check(m);
+			master_reclaim(m);
+		}
 		master_unlock(m);
-		notify_status(m);
+		master_notify_status(m);
 	}
 }
 
 static void master_free(struct master *m)
 {
 	http_server_stop(m->http);
+	master_renew_stop(m);
 	if (m->feed)
 		master_feed_stop(m->feed);
 	master_compact_stop(m);
@@ -208,6 +186,7 @@ static void master_free(struct master *m)
 	master_metrics_free(m->metrics);
 	auth_tokens_free(m->tokens);
 	master_reload_free(m);
+	famfs_elect_free(m->elect);
 	famfs_pool_close(m->pool);
 	master_damage_free(m);
 	pthread_cond_destroy(&m->reclaimed);
@@ -218,7 +197,6 @@ static void master_free(struct master *m)
 int master_main(int argc, char **argv)
 {
 	struct master *m = calloc(1, sizeof(*m));
-	bool leased = false;
 	uint64_t records;
 	sigset_t sigs;
 	int r, code;
@@ -259,41 +237,34 @@ int master_main(int argc, char **argv)
 	if (r == 0)
 		r = open_pool(m);
 	if (r == 0)
-		r = master_lease_take(m);
-	leased = r == 0;
+		r = master_elect_open(m);
 	if (r == 0)
 		r = rebuild(m);
-	if (r == 0) {
-		uint64_t now = clock_mono_ns(), grace = m->cfg.reclaim_grace_ms;
-
-		m->reclaim_after_ns = now + grace * 1000000ull;
-		/* Two heartbeats: every live agent has said where it is. */
-		m->compact_after_ns = now + (grace < 2000 ? grace : 2000) * 1000000ull;
+	if (r == 0)
 		r = master_feed_start(m->feed);
-	}
-	if (r == 0)
-		r = master_compact_start(m);
-	if (r == 0)
-		r = master_damage_start(m);
 	/* Read before the API threads start: they change the state. */
 	records = r == 0 ? m->st->last_seq : 0;
+	/* A standby serves too: the API redirects to the active master. */
 	if (r == 0)
 		r = http_server_start(m, &m->http);
 	if (r < 0) {
-		if (leased)
-			master_lease_release(m);
+		master_elect_stop(m);
 		master_free(m);
 		return 1;
 	}
-	msg(MSG_INFO, "serving pool '%s' (epoch %llu, %llu "
-		"records) on %s://%s (port %u)", m->cfg.pool_path,
-		(unsigned long long)m->epoch, (unsigned long long)records,
+	msg(MSG_INFO, "serving pool '%s' (slot %u, %llu records, "
+		"advertising '%s') on %s://%s (port %u)", m->cfg.pool_path,
+		m->cfg.slot, (unsigned long long)records, m->url,
 		m->cfg.tls_cert ? "https" : "http", m->cfg.listen,
 		http_server_port(m->http));
 	sd_notify(0, "READY=1");
-	notify_status(m);
+	master_notify_status(m);
 
-	run(m, &sigs);
+	r = master_standby(m, &sigs);
+	if (r == 1)
+		run(m, &sigs);
+	else if (r < 0)
+		stop_request(1);
 
 	sd_notify(0, "STOPPING=1\nSTATUS=master: stopping, draining the API");
 	master_feed_stop(m->feed);	/* resume parked long polls first */
@@ -303,16 +274,19 @@ int master_main(int argc, char **argv)
 	http_server_stop(m->http);
 	m->http = NULL;
 	code = stop_exit_code();
-	/* Released only into the pool it was taken in (pool_watch.c). */
+	/*
+	 * The slot becomes STOPPED (a standby takes over at once), only in
+	 * the pool it was taken in (pool_watch.c) and never once fenced.
+	 */
 	master_lock(m);
-	if (master_pool_check(m) == 0)
-		master_lease_release(m);
+	master_pool_check(m);
 	master_unlock(m);
+	master_elect_stop(m);
 	/* Fenced because the pool changed: a failed run, though stopped cleanly. */
 	if (!code && m->fenced)
 		code = 1;
-	msg(MSG_INFO, "stopped (last_seq %llu)",
-		(unsigned long long)famfs_log_published(m->pool->log).seq);
+	msg(MSG_INFO, "stopped (applied seq %llu)",
+		(unsigned long long)m->applied.seq);
 	master_free(m);
 	return code;
 }

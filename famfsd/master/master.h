@@ -23,6 +23,7 @@
 #define FAMFSD_MASTER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,8 @@
 #include "state.h"
 
 struct auth_tokens;
+struct famfs_elect;
+struct famfs_elect_view;
 struct famfsd_conf;
 struct feed_waiter;
 struct master_compact;
@@ -47,6 +50,7 @@ struct master_damage;
 struct http_server;
 struct master_agents;
 struct master_feed;
+struct master_renew;
 struct master_metrics;
 
 /* Bytes of each superblock copy the pool watch compares: its two first lines. */
@@ -95,6 +99,17 @@ struct master {
 	/* Election and lease (lib/elect.h, docs/failover.md) */
 	struct famfs_elect *elect;	/* NULL before the pool is open */
 	_Atomic bool active;		/* false: a standby; the API redirects */
+	_Atomic bool elected;		/* won an election (may fail to start) */
+	char url[FAMFS_URL_MAX + 1];	/* the API address we advertise */
+	uint64_t epoch_start_seq;	/* our first record's seq (active) */
+	uint64_t active_since_real_ns;	/* CLOCK_REALTIME of the takeover */
+	struct master_renew *renew;	/* the renewal thread (active) */
+	/* (lock) master/standby.c: the readers' epoch fence we follow */
+	uint64_t fence_epoch, fence_seq;
+	uint64_t seen_epoch;		/* (lock) epoch of the last record applied */
+	uint64_t seen_epoch_seq;	/* (lock) its first record applied; 0: older */
+	bool follow_failing;		/* (lock) said so once already */
+	_Atomic uint64_t standby_rebuilds; /* generation switches followed */
 	/* master/media.c: the device's size as last read (lock) */
 	uint64_t dev_size;		/* bytes from the pool's start; 0: not yet */
 	uint64_t dev_shrunk_ns;		/* CLOCK_REALTIME it was seen to shrink */
@@ -432,22 +447,43 @@ int master_heartbeat(struct master *m, const struct master_agent *report,
 int master_evict(struct master *m, const char *id,
 		 struct master_agent **ret, struct master_why *w);
 
-/* ---- master/lease.c: the pool's master lease ---------------------------- */
+/* ---- master/standby.c, master/active.c: standby and active -------------- */
 
-#define MASTER_RENEW_SECONDS	1u	/* the main loop renews this often */
+/* The master active before a takeover, as the standby saw it. */
+struct master_takeover_from {
+	int slot;			/* -1: none was active */
+	uint64_t heartbeat;		/* its last value seen */
+	uint64_t last_seen_ns;		/* CLOCK_MONOTONIC it last changed */
+	char host[FAMFS_HOST_MAX + 1];
+};
 
-/* Takes the lease or explains who holds it. Sets m->epoch. */
-int master_lease_take(struct master *m);
-/* Raises the epoch above every replayed record and rewrites the lease. */
-void master_lease_raise_epoch(struct master *m, uint64_t min_epoch);
+/* Opens our election slot (-EBUSY, logged, when a live run holds it). */
+int master_elect_open(struct master *m);
 /*
- * Cheap ownership check before each append: -ESTALE when the lease names
- * another holder (a forced takeover). Not logged.
+ * The standby loop (docs/master.md "Active and standby") until this master
+ * wins an election and takes over (1), a stop is asked for (0), or the
+ * takeover fails (negative errno, logged).
  */
-int master_lease_check(struct master *m);
-/* Renews; -ESTALE (logged) when another master took the pool over. */
-int master_lease_renew(struct master *m);
-void master_lease_release(struct master *m);
+int master_standby(struct master *m, const sigset_t *sigs);
+/* Takeover steps T1-T6 (master/active.c) with the epoch just won: 1, or <0. */
+int master_takeover(struct master *m, uint64_t epoch,
+		    const struct master_takeover_from *from);
+/* Follows the log one step (standby; v may be NULL: no new fence). */
+void master_follow(struct master *m, const struct famfs_elect_view *v);
+/* Under m->lock: the state rebuilt from log's checkpoint and records. */
+int master_state_rebuild(struct master *m, struct famfs_log *log,
+			 struct master_why *w);
+/* Stops renewing; at a clean stop releases the slot (STOPPED). */
+void master_renew_stop(struct master *m);
+void master_elect_stop(struct master *m);
+/* Replay hook's note of each applied record's epoch (under m->lock). */
+void master_note_epoch(struct master *m, const struct famfs_rec *r);
+/* The highest seq applied of an epoch below epoch, as far as known. */
+uint64_t master_applied_below(const struct master *m, uint64_t epoch);
+/* WATCHDOG=1 and STATUS= with the role (any thread). */
+void master_notify_status(struct master *m);
+/* Why writes are refused now, for a reply's detail (never NULL). */
+const char *master_write_refusal(const struct master *m);
 
 /* ---- master/feed.c: the long-poll change feed --------------------------- */
 

@@ -117,10 +117,17 @@ static void label(FILE *f, const char *s)
 	}
 }
 
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name,
+		help, name, name, v);
+}
+
 static void state_metrics(FILE *f, struct master *m)
 {
 	struct famfs_state *st = m->st;
-	struct famfs_log_pos pub = famfs_log_published(m->pool->log);
+	struct famfs_log_pos pub = atomic_load(&m->active) ?
+				   famfs_log_published(m->pool->log) : m->applied;
 	uint64_t total = famfs_alloc_total_bytes(st->alloc);
 	uint64_t free_b = famfs_alloc_free_bytes(st->alloc);
 
@@ -141,7 +148,17 @@ static void state_metrics(FILE *f, struct master *m)
 	      famfs_log_capacity(m->pool->log));
 	gauge(f, "famfsd_log_last_seq", "Sequence of the last published record.",
 	      pub.seq);
-	gauge(f, "famfsd_master_epoch", "Epoch of this master.", m->epoch);
+	gauge(f, "famfsd_master_epoch", "Epoch of this master (0: a standby "
+	      "never active).", m->epoch);
+	gauge(f, "famfsd_master_active", "1 for the active master, 0 for a "
+	      "standby.", atomic_load(&m->active) ? 1 : 0);
+	gauge(f, "famfsd_master_slot", "This master's election slot (1-16).",
+	      m->cfg.slot);
+	gauge(f, "famfsd_master_applied_seq", "Sequence of the last record "
+	      "this master's state holds.", m->applied.seq);
+	counter(f, "famfsd_master_standby_rebuilds_total", "Log generations "
+		"a standby followed by rebuilding its state.",
+		atomic_load(&m->standby_rebuilds));
 	gauge(f, "famfsd_index_memory_bytes",
 	      "Heap bytes of the namespace index and the allocator.",
 	      famfs_ns_mem_bytes(st->ns) + famfs_alloc_mem_bytes(st->alloc));
@@ -167,12 +184,6 @@ static void fence_metrics(FILE *f, const struct master *m)
 		fprintf(f, "famfsd_master_fenced{reason=\"%s\"} %d\n",
 			master_fence_kind_name((enum master_fence_kind)k),
 			kind == k);
-}
-
-static void counter(FILE *f, const char *name, const char *help, uint64_t v)
-{
-	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name,
-		help, name, name, v);
 }
 
 /* The log's generation and its compactions (the time each took: below). */

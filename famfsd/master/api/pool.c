@@ -112,7 +112,9 @@ enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 	/* Under the lock: a compaction's switch rewrites pool->info. */
 	uuid_unparse_lower(m->pool->info.pool_uuid, uuid);
 	st = m->st;
-	pub = famfs_log_published(m->pool->log);
+	/* A standby's writer never started: it is where it has followed to. */
+	pub = atomic_load(&m->active) ? famfs_log_published(m->pool->log) :
+					m->applied;
 	base = famfs_log_base(m->pool->log);
 	total = famfs_alloc_total_bytes(st->alloc);
 	free_b = famfs_alloc_free_bytes(st->alloc);
@@ -138,6 +140,11 @@ enum MHD_Result api_get_pool(struct http_req *rq, const char *arg)
 	json_object_object_add(o, "log_compactions_failed", json_u64(failed));
 	json_object_object_add(o, "last_seq", json_u64(pub.seq));
 	json_object_object_add(o, "epoch", json_u64(m->epoch));
+	json_object_object_add(o, "role", json_object_new_string(
+			       atomic_load(&m->active) ? "active" : "standby"));
+	json_object_object_add(o, "slot", json_u64(m->cfg.slot));
+	json_object_object_add(o, "epoch_start_seq", json_u64(m->epoch_start_seq));
+	json_object_object_add(o, "applied_seq", json_u64(m->applied.seq));
 	json_object_object_add(o, "master_host", json_object_new_string(m->host));
 	json_object_object_add(o, "files", json_u64(st->files));
 	json_object_object_add(o, "dirs", json_u64(st->dirs));
