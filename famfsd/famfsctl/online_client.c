@@ -194,9 +194,12 @@ static int call_at(struct online *o, const char *base, const char *method,
 		if (url_redirect_base(url, path, o->base, sizeof(o->base)) < 0)
 			o->base[0] = '\0';
 	}
+	/* Messages name the master, not the request. */
+	if (hops && o->base[0])
+		base = o->base;
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		fprintf(stderr, "famfsctl: the master at '%s' did not answer "
-			"within %ld s\n", url,
+			"within %ld s\n", base,
 			o->timeout_s ? o->timeout_s : ONLINE_TIMEOUT_S);
 		r = -ETIMEDOUT;
 	} else if (rc != CURLE_OK && unreached(rc)) {
@@ -204,7 +207,7 @@ static int call_at(struct online *o, const char *base, const char *method,
 		r = -ECONNREFUSED;
 	} else if (rc != CURLE_OK) {
 		fprintf(stderr, "famfsctl: failed to reach the master at '%s': "
-			"%s\n", url, err[0] ? err : curl_easy_strerror(rc));
+			"%s\n", base, err[0] ? err : curl_easy_strerror(rc));
 		r = -EHOSTUNREACH;
 	} else {
 		if (b.data)

@@ -11,12 +11,16 @@
  *
  * The decision to redirect is taken once the headers are in
  * (http/server.c), so the body is dropped rather than stored; where to is
- * read from the pool's election slots when the reply is made.
+ * read from the pool's election slots when the reply is made. While no
+ * master is active the decision waits a little (settle()): at a master's
+ * start, or during its takeover, a request is then served by it rather
+ * than refused.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/url_list.h"
@@ -28,6 +32,40 @@ static bool is_masters(const char *path)
 	return strcmp(path, "/v1/masters") == 0;
 }
 
+/*
+ * No other master is active, but one may be in a moment: this one (its
+ * takeover under way, or its first election at start) or another. Waits
+ * up to STANDBY_SETTLE_MS for that, rather than answer 503 to a request
+ * that arrives just before: true when this master became active, false
+ * when another is or none yet. Blocks an HTTP thread for that long at
+ * most, and only while no master is active.
+ */
+#define STANDBY_SETTLE_MS	1000u
+#define STANDBY_SETTLE_STEP_MS	10u
+
+static bool settle(struct master *m)
+{
+	struct timespec step = { .tv_nsec = STANDBY_SETTLE_STEP_MS * 1000000L };
+	struct famfs_elect_view *v = malloc(sizeof(*v));
+	bool active = false;
+
+	for (unsigned int waited = 0; v; waited += STANDBY_SETTLE_STEP_MS) {
+		int self;
+
+		if ((active = atomic_load(&m->active)))
+			break;
+		if (api_master_view(m, v) < 0)
+			break;
+		self = api_master_self(m, v);
+		if ((v->active >= 0 && v->active != self) ||
+		    waited >= STANDBY_SETTLE_MS)
+			break;
+		nanosleep(&step, NULL);
+	}
+	free(v);
+	return active;
+}
+
 bool api_standby_redirects(const struct http_req *rq)
 {
 	bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
@@ -36,7 +74,9 @@ bool api_standby_redirects(const struct http_req *rq)
 		return false;
 	if (strncmp(rq->path, "/v1/", 4) != 0)
 		return false;
-	return !(get && is_masters(rq->path));
+	if (get && is_masters(rq->path))
+		return false;
+	return !settle(rq->m);
 }
 
 int api_master_view(struct master *m, struct famfs_elect_view *ret)
