@@ -186,7 +186,10 @@ int agent_master_request(struct agent *a, struct agent_http *h,
 			break;
 		if (r == 0 && !not_active(ret) &&
 		    !(ret->status == 307 || ret->status == 308)) {
-			answered(a, ret->base[0] ? ret->base : c->url[i]);
+			if (!ret->base[0])	/* a 307 elsewhere: the asked */
+				snprintf(ret->base, sizeof(ret->base), "%s",
+					 c->url[i]);
+			answered(a, ret->base);
 			break;
 		}
 		failed(a);
