@@ -232,21 +232,35 @@ def test_not_active_on_its_own_address(pair):
     assert "advertises this master's own address" in r.json()["detail"]
 
 
-def test_stopped_active_master_keeps_the_standby_redirecting(pair):
-    """SIGSTOP the active master under a long lease: its slot still says
-    active, so the standby still names it (it cannot tell a pause from a
-    slow renewal before the lease ends) and does not take over."""
-    m1, m2 = pair(lease=30)
+def test_not_active_while_the_active_master_is_paused(pair):
+    """SIGSTOP the active master under a long lease (10 s: renewals every
+    2.5 s, a takeover only after 10 s): at first the standby still names
+    it (a slow renewal is not a dead master), then, its heartbeat unchanged
+    past one and a half renewals, answers not-active; once it resumes and
+    renews, the 307 is back. Nobody took over meanwhile."""
+    lease = 10
+    m1, m2 = pair(lease=lease)
     os.kill(m1.proc.pid, signal.SIGSTOP)
     try:
-        time.sleep(1)
+        t0 = time.monotonic()
         r = raw(m2, "GET", "/v1/pool")
         assert r.status_code == 307 and r.headers["Location"] == \
-            m1.url + "/v1/pool"
+            m1.url + "/v1/pool", r.text
+        time.sleep(lease * 3 / 8 + 0.75)
+        r = raw(m2, "PUT", "/v1/files/x", json={"size": 1})
+        assert time.monotonic() - t0 < lease - 1, "too slow to tell"
+        assert r.status_code == 503, r.text
+        assert problem_name(r) == "not-active"
+        assert r.headers["Retry-After"] == "1"
+        assert re.match(r"the active master, slot 1 on host \S+, has not "
+                        r"renewed its lease for \d+\.\d s", r.json()["detail"])
         doc = raw(m2, "GET", "/v1/masters").json()
-        assert doc["active"] == 1 and doc["self"]["role"] == "standby"
+        assert doc["active"] == 1 and doc["self"]["role"] == "standby", doc
     finally:
         os.kill(m1.proc.pid, signal.SIGCONT)
+    wait_until("the 307 back after the renewal", lambda: raw(
+        m2, "GET", "/v1/pool").status_code == 307, timeout=lease)
+    assert masters_of(m2.client())["active"] == 1
 
 
 class Agent:

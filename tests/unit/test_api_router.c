@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -458,6 +459,7 @@ static void slot_set(int i, enum famfs_elect_state s, const char *h,
 	si->state = s;
 	si->pid = pid;
 	si->epoch = 7;
+	si->lease_ns = 2000000000ull;
 	snprintf(si->host, sizeof(si->host), "%s", h);
 	snprintf(si->url, sizeof(si->url), "%s", url);
 	view.status[i] = 0;
@@ -556,6 +558,40 @@ static void test_standby_not_active(void **state)
 	m.pool = &fake_pool;
 }
 
+/*
+ * An active slot whose heartbeat stays unchanged past one and a half
+ * renewals: paused or dead, so no address to send anyone to. The decision
+ * itself, then through the router with the heartbeat seen over time.
+ */
+static void test_standby_quiet_active(void **state)
+{
+	struct timespec pause = { .tv_nsec = 5 * 1000000L };
+	char url[64], why[512];
+
+	(void)state;
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "http://10.0.0.2:7470");
+	assert_int_equal(api_standby_quiet_ns(2000000000ull), 750000000ull);
+	assert_int_equal(api_standby_target(&view, 0, NULL, 750000000ull, url,
+					    sizeof(url), why, sizeof(why)), 0);
+	assert_string_equal(url, "http://10.0.0.2:7470");
+	assert_int_equal(api_standby_target(&view, 0, NULL, 750000001ull, url,
+					    sizeof(url), why, sizeof(why)),
+			 -EAGAIN);
+	assert_non_null(strstr(why, "slot 2 on host h2, has not renewed its "
+			       "lease for 0.8 s"));
+	/* A 4 ms lease: quiet past 1.5 ms. First sight is a change. */
+	view.slot[1].lease_ns = 4000000ull;
+	view.slot[1].heartbeat = 100;
+	dispatch_q("GET", "/v1/pool", NULL, ADMIN, true);
+	assert_int_equal(reply.status, 307);
+	nanosleep(&pause, NULL);
+	check_not_active("has not renewed its lease");
+	/* It renews: redirected again. */
+	view.slot[1].heartbeat++;
+	dispatch_q("GET", "/v1/pool", NULL, ADMIN, true);
+	assert_int_equal(reply.status, 307);
+}
+
 /* master_active_url(): the address, or -ENOENT / -ENAMETOOLONG. */
 static void test_active_url(void **state)
 {
@@ -585,6 +621,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_standby_307, standby_setup,
 						standby_teardown),
 		cmocka_unit_test_setup_teardown(test_standby_not_active,
+						standby_setup, standby_teardown),
+		cmocka_unit_test_setup_teardown(test_standby_quiet_active,
 						standby_setup, standby_teardown),
 		cmocka_unit_test_setup_teardown(test_active_url, standby_setup,
 						standby_teardown),

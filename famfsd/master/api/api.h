@@ -67,12 +67,19 @@ int api_master_self(const struct master *m, const struct famfs_elect_view *v);
 /*
  * Where a standby sends a request: the active master's address into url
  * (0), or -EAGAIN with why when there is none to name: no active slot,
- * the active slot is self (index; -1 none), it has no address, or its
- * address is self_url (a loop). -ENAMETOOLONG when url is too short.
+ * the active slot is self (index; -1 none), it has no address, its
+ * address is self_url (a loop), or its heartbeat was seen unchanged for
+ * quiet_ns, longer than api_standby_quiet_ns() allows a live master.
+ * -ENAMETOOLONG when url is too short.
  */
 int api_standby_target(const struct famfs_elect_view *v, int self,
-		       const char *self_url, char *url, size_t url_size,
-		       char *why, size_t why_size);
+		       const char *self_url, uint64_t quiet_ns, char *url,
+		       size_t url_size, char *why, size_t why_size);
+/*
+ * How long a live active master's heartbeat may stay unchanged: one and a
+ * half renewal periods (W / 4 each) of its lease W.
+ */
+uint64_t api_standby_quiet_ns(uint64_t lease_ns);
 
 /* ---- master/api/json.c ---------------------------------------------------------- */
 

@@ -6,8 +6,9 @@
  * the same method and body there; /healthz and /metrics stay local (they
  * describe this process). When it cannot name one (no slot is active, the
  * active one advertises no address, or the address is this master's own,
- * which would loop) it answers 503 not-active with Retry-After: 1 and a
- * detail naming the state.
+ * which would loop, or the active one has not renewed its lease for longer
+ * than a live master would) it answers 503 not-active with Retry-After: 1
+ * and a detail naming the state.
  *
  * The decision to redirect is taken once the headers are in
  * (http/server.c), so the body is dropped rather than stored; where to is
@@ -17,6 +18,7 @@
  * than refused.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,9 +103,14 @@ int api_master_self(const struct master *m, const struct famfs_elect_view *v)
 	return -1;
 }
 
+uint64_t api_standby_quiet_ns(uint64_t lease_ns)
+{
+	return lease_ns / 4 * 3 / 2;
+}
+
 int api_standby_target(const struct famfs_elect_view *v, int self,
-		       const char *self_url, char *url, size_t url_size,
-		       char *why, size_t why_size)
+		       const char *self_url, uint64_t quiet_ns, char *url,
+		       size_t url_size, char *why, size_t why_size)
 {
 	int a = v->active;
 
@@ -128,6 +135,13 @@ int api_standby_target(const struct famfs_elect_view *v, int self,
 			 v->host, v->url);
 		return -EAGAIN;
 	}
+	if (quiet_ns > api_standby_quiet_ns(v->slot[a].lease_ns)) {
+		snprintf(why, why_size, "the active master, slot %d on host %s, "
+			 "has not renewed its lease for %.1f s (paused or dead; "
+			 "an election follows when its lease of %.1f s ends)",
+			 a + 1, v->host, quiet_ns / 1e9, v->slot[a].lease_ns / 1e9);
+		return -EAGAIN;
+	}
 	if (strlen(v->url) >= url_size)
 		return -ENAMETOOLONG;
 	memcpy(url, v->url, strlen(v->url) + 1);
@@ -150,6 +164,41 @@ int master_active_url(struct master *m, char *buf, size_t len)
 		memcpy(buf, v->url, strlen(v->url) + 1);
 	free(v);
 	return r;
+}
+
+/*
+ * How long the active slot's heartbeat has been seen unchanged, on this
+ * process's monotonic clock, between the requests that read it (never
+ * longer than it really was: a first sight counts as a change). One
+ * master per process: the one watch is this file's.
+ */
+static struct {
+	pthread_mutex_t lock;
+	int slot;
+	uint64_t epoch, heartbeat;
+	uint64_t since_ns;		/* CLOCK_MONOTONIC it was first seen */
+} quiet = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, 0 };
+
+static uint64_t quiet_for(const struct famfs_elect_view *v)
+{
+	const struct famfs_elect_slot_info *s;
+	uint64_t now = clock_mono_ns(), ret = 0;
+
+	if (v->active < 0)
+		return 0;
+	s = &v->slot[v->active];
+	pthread_mutex_lock(&quiet.lock);
+	if (quiet.slot == v->active && quiet.epoch == s->epoch &&
+	    quiet.heartbeat == s->heartbeat) {
+		ret = now - quiet.since_ns;
+	} else {
+		quiet.slot = v->active;
+		quiet.epoch = s->epoch;
+		quiet.heartbeat = s->heartbeat;
+		quiet.since_ns = now;
+	}
+	pthread_mutex_unlock(&quiet.lock);
+	return ret;
 }
 
 /* rq's 307 to base + its raw path and query. */
@@ -188,8 +237,8 @@ enum MHD_Result api_reply_standby(struct http_req *rq)
 	}
 	self = api_master_self(rq->m, v);
 	r = api_standby_target(v, self, self >= 0 ? v->slot[self].url :
-			       rq->m->cfg.advertise, url, sizeof(url), why,
-			       sizeof(why));
+			       rq->m->cfg.advertise, quiet_for(v), url,
+			       sizeof(url), why, sizeof(why));
 	if (r == 0)
 		ret = redirect(rq, url, v);
 	else
