@@ -268,8 +268,9 @@ static const struct {
 } role_usage[] = {
 	[0] = {
 		"--pool DEVICE [options]",
-		"The pool's only writer: takes the master lease, replays the log\n"
-		"and serves the HTTP API (docs/master.md).",
+		"The pool's writer: replays the log and serves the HTTP API; the\n"
+		"active one of several writes, standbys follow and take over\n"
+		"(docs/master.md, docs/failover.md).",
 	},
 	[1] = {
 		"--pool DEVICE --mount DIR [options]",

@@ -18,11 +18,14 @@
  *      threads, the reclaim and compaction grace, the renewal thread;
  *   T6 m->active: the API stops redirecting.
  *
- * The legacy lease area after 0.4 (struct famfs_lease): epoch, host and
- * pid of the master that last became active; acquired_ns and renewed_ns
- * (CLOCK_REALTIME) when it did; lease_ns is W. It is written once per
- * takeover and once more with released=1 at a clean stop, never renewed:
- * liveness is in the election slots only.
+ * The legacy lease area (struct famfs_lease) now: epoch, host and pid of
+ * the master that last became active, holder_uuid its run; acquired_ns
+ * and renewed_ns (CLOCK_REALTIME) when it did; lease_ns LEGACY_HELD, "held
+ * until released". It is written once per takeover and once more with
+ * released=1 at a clean stop, never renewed: liveness is in the election
+ * slots only. So a tool or master older than the election sees a pool held
+ * by a live master for as long as one is active (it refuses to start on
+ * it), and after a crash a lease its own watch finds unchanged.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -38,6 +41,9 @@
 #include "http/server.h"
 #include "lease.h"
 #include "master/master.h"
+
+/* The legacy lease's period: never expires by time (see above). */
+#define LEGACY_HELD		(UINT64_MAX >> 1)
 
 struct master_renew {
 	pthread_t thread;
@@ -110,8 +116,7 @@ static void legacy_lease(struct master *m, bool released)
 {
 	struct famfs_lease_info l = {
 		.epoch = m->epoch, .pid = (uint32_t)getpid(),
-		.lease_ns = (uint64_t)m->cfg.lease_seconds * 1000000000ull,
-		.released = released,
+		.lease_ns = LEGACY_HELD, .released = released,
 	};
 
 	l.acquired_ns = l.renewed_ns = released ? clock_real_ns() :

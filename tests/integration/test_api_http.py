@@ -329,7 +329,8 @@ def test_a_fenced_master_answers_503_with_retry_after(pool, master_factory):
                    "Content-Type: application/json\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:5])
         time.sleep(0.5)         # the server has read the request line
-        second = master_factory(pool, args=["--force-takeover"], start=False)
+        second = master_factory(pool, args=["--slot", "2", "--force-takeover"],
+                                start=False)
         second.spawn()
         deadline = time.monotonic() + 15
         while "refusing all further writes" not in first.stderr():

@@ -215,5 +215,5 @@ def test_help_is_the_tables(tmp_path):
     p = famfsd("agent", "--help", "--poll-ms", "0")
     assert p.returncode == 0 and "(1-60000, default 50)" in p.stdout, p
     p = famfsd("master", "-h")
-    assert p.returncode == 0 and "(2-3600, default 10)" in p.stdout, p
+    assert p.returncode == 0 and "(1-3600, default 2)" in p.stdout, p
     assert max(len(l) for l in p.stdout.splitlines()) <= 80
