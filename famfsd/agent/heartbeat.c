@@ -31,6 +31,9 @@
  * it heartbeats (and so registers) again; a 409 because the master serves
  * another pool revokes nothing (other_pool()). Failures are logged once per
  * kind and retried every second.
+ *
+ * Which master: agent/masters.c (the pool's published address, then the
+ * --master list; a standby's 307 followed).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -156,7 +159,7 @@ static const char *problem_detail(struct json_object *o)
 	return "no detail";
 }
 
-static void on_accepted(struct hb *hb, const char *body)
+static void on_accepted(struct hb *hb, const char *body, const char *by)
 {
 	struct agent *a = hb->a;
 	struct json_object *o = json_tokener_parse(body);
@@ -169,7 +172,7 @@ static void on_accepted(struct hb *hb, const char *body)
 	if (!hb->ok)
 		msg(MSG_INFO, "heartbeat accepted by %s as '%s': "
 			  "master seq %" PRId64 ", epoch %" PRId64 "; applied %"
-			  PRIu64, a->o.master_url, a->o.agent_id, seq, epoch,
+			  PRIu64, by, a->o.agent_id, seq, epoch,
 			  applied);
 	else
 		msg(MSG_DEBUG, "heartbeat reply: master seq %" PRId64
@@ -194,13 +197,15 @@ static void on_accepted(struct hb *hb, const char *body)
 
 static void on_failure(struct hb *hb, long kind, const char *what)
 {
+	char url[URL_MAX + 1];
+
 	hb->ok = false;
 	hb->devices_sent = false;
 	if (hb->last_failure == kind)
 		return;
 	hb->last_failure = kind;
 	msg(MSG_WARN, "heartbeat to %s failed: %s; retrying every "
-		  "second", hb->a->o.master_url, what);
+		  "second", agent_master_current(hb->a, url, sizeof(url)), what);
 }
 
 /*
@@ -265,7 +270,8 @@ static void beat(struct hb *hb, struct agent_http *h)
 	}
 	snprintf(path, sizeof(path), "/v1/agents/%s/heartbeat",
 		 hb->a->o.agent_id);
-	r = agent_http_request(h, "POST", path, body, HB_TIMEOUT_MS, &rep);
+	r = agent_master_request(hb->a, h, "POST", path, body, HB_TIMEOUT_MS,
+				 &rep);
 	free(body);
 	if (r == -ECANCELED)
 		return;
@@ -274,7 +280,7 @@ static void beat(struct hb *hb, struct agent_http *h)
 		return;
 	}
 	if (rep.status == 200) {
-		on_accepted(hb, rep.body);
+		on_accepted(hb, rep.body, rep.base);
 	} else if (rep.status == 409) {
 		on_conflict(hb, rep.body);
 	} else if (rep.status == 400 && hb->devices_in_body) {

@@ -56,7 +56,8 @@ int master_reclaim(struct master *m)
 	int done = 0, err = 0;
 	uint32_t n;
 
-	if (!m->st->pending_first || m->fenced ||
+	/* A standby reclaims nothing: its successor's grace starts at takeover. */
+	if (!m->st->pending_first || m->fenced || !atomic_load(&m->elected) ||
 	    clock_mono_ns() < m->reclaim_after_ns)
 		return 0;
 	/*

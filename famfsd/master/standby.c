@@ -115,12 +115,14 @@ static void follow_generation(struct master *m)
 	uint64_t t0 = clock_mono_ns(), from = m->pool->info.log_generation;
 
 	if (famfs_sb_load(m->pool->base, m->pool->size, m->pool->ops, &info,
-			  &sbs) < 0 || info.log_generation == from)
+			  &sbs) < 0)
 		return;
 	if (famfs_sb_compare(&m->pool->info, &info, 0) != FAMFS_SB_SAME) {
 		master_pool_check(m);
 		return;
 	}
+	if (info.log_generation == from)
+		return;
 	if (famfs_log_open(famfs_pool_log_base(m->pool), info.log_size,
 			   info.log_generation, m->pool->ops, &log, &lerr) < 0)
 		return;
@@ -136,6 +138,7 @@ static void follow_generation(struct master *m)
 	m->pool->log = log;
 	m->pool->info = info;
 	m->sb_watch_valid = false;
+	master_log_attached(m);
 	atomic_store(&m->generation, info.log_generation);
 	master_feed_generation(m->feed, info.log_generation);
 	atomic_fetch_add(&m->standby_rebuilds, 1);
