@@ -110,8 +110,7 @@ const struct conf_key conf_keys[K__COUNT] = {
 	[K_RECLAIM_GRACE_MS] = {
 		"master", "reclaim_grace_ms", "reclaim-grace-ms", 0, M, 0, CT_UINT,
 		0, 3600000, .arg = "N", .dflt = "3000", AT_M(reclaim_grace_ms),
-		.help = "no reclaim this many ms after a start with an empty "
-			"agent roster",
+		.help = "no reclaim this long after start (empty roster)",
 	},
 	[K_AGENT_TIMEOUT] = {
 		"master", "agent_timeout", "agent-timeout", 0, M, 0, CT_UINT,
