@@ -19,6 +19,11 @@
  * "devices", but only when the master may not have it: after a change, a
  * failed or refused heartbeat, or a new master epoch.
  *
+ * A new master epoch (seen in the pool's election slots by the follower,
+ * agent/epoch_fence.c, or in a heartbeat's reply) kicks a heartbeat at
+ * once: the new master holds every reclaim back until each agent of the
+ * pool's roster has reported to it (master/agents.c).
+ *
  * Every heartbeat names the pool its position is in (pool_uuid): a master
  * serving another pool answers 409, one whose own pool changed underneath
  * it 503 fenced, so no master takes a position in one pool for one in
@@ -184,6 +189,8 @@ static void on_accepted(struct hb *hb, const char *body, const char *by)
 		msg(MSG_INFO, "master epoch changed from %" PRIu64
 			  " to %" PRId64 ": a new master runs", hb->epoch, epoch);
 		hb->devices_sent = false;	/* it knows nothing of us */
+		/* Our inventory (and position) to it now, not in a second. */
+		agent_heartbeat_kick(a);
 	}
 	if (epoch > 0)
 		hb->epoch = (uint64_t)epoch;
