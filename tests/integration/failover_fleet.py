@@ -133,8 +133,9 @@ class MasterFleet:
 
 class Creator(threading.Thread):
     """Creates files one after another from a host's namespace until
-    stopped. urls: the addresses to try, in turn from a random one (or in
-    order when ordered); each create is retried until it is acknowledged."""
+    stopped. urls: the addresses to try, in turn from the one that answered
+    the last create (at first a random one; ordered: always from the
+    first); each create is retried until it is acknowledged."""
 
     def __init__(self, host, urls, prefix, ordered=False, timeout=2.0):
         super().__init__(daemon=True)
@@ -150,6 +151,7 @@ class Creator(threading.Thread):
         self.not_active = 0      # 503 from a master with no active one
         self.error = None
         self.lock = threading.Lock()
+        self.last_good = None
 
     def run(self):
         try:
@@ -178,7 +180,11 @@ class Creator(threading.Thread):
         return None
 
     def create(self, s, name):
-        start = random.randrange(len(self.urls)) if not self.ordered else 0
+        # Where the last create was answered, as a client would; at first,
+        # and with ordered, urls[0] (ordered) or any.
+        start = self.last_good
+        if start is None:
+            start = 0 if self.ordered else random.randrange(len(self.urls))
         n = 0
         while not self.halt.is_set() or n == 0:
             base = self.urls[(start + n) % len(self.urls)]
@@ -189,6 +195,8 @@ class Creator(threading.Thread):
                     time.sleep(0.02)
                 continue
             if r.status_code in (200, 201):
+                if not self.ordered:
+                    self.last_good = self.urls.index(base)
                 with self.lock:
                     self.acked.append((name, time.monotonic(), base,
                                        r.json().get("extents", [])))

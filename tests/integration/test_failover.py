@@ -129,7 +129,7 @@ def test_sigstop_past_lease_writes_nothing_more(fleet, cluster):
         rc = m.proc.wait(15)
         m.kill()
         assert rc != 0, m.stderr()[-2000:]
-        assert "fenced" in m.stderr(), m.stderr()[-2000:]
+        assert "refusing all further writes" in m.stderr(), m.stderr()[-2000:]
         time.sleep(0.5)
     finally:
         c.stop()
