@@ -71,7 +71,8 @@ help:
 	@echo "make test     deps, unit tests (plain and ASan+UBSan), fuzz, integration"
 	@echo "make bench    benchmarks with same-run baselines"
 	@echo "make soak     the churn test at full length: 2,000,000 create+delete"
-	@echo "              cycles on a 1 MiB log (FAMFSD_CHURN_CYCLES=N for another)"
+	@echo "              cycles on a 1 MiB log (FAMFSD_CHURN_CYCLES=N for another),"
+	@echo "              then test_failover.py with 20 kill -9 rounds"
 	@echo "make run      a file-backed pool, a master and a local agent"
 	@echo "make install  binaries, systemd units, config example, docs, kmod sources"
 	@echo "              (PREFIX=/usr/local, DESTDIR=, SYSCONFDIR=/etc)"
@@ -227,6 +228,7 @@ bench: deps all
 	@$(PYTHON) bench/kmod_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/kmod_devdax_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/flood_bench.py
+	@BUILD=$(BUILD) $(PYTHON) bench/failover_bench.py
 	@BUILD=$(BUILD) ./bench/churn_bench.sh; r=$$?; \
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r
 
@@ -236,6 +238,8 @@ bench: deps all
 soak: all
 	@FAMFSD_CHURN_CYCLES=$${FAMFSD_CHURN_CYCLES:-2000000} $(PYTHON) -m pytest -q -s \
 		-p no:cacheprovider tests/integration/test_churn.py::test_churn
+	@FAMFSD_FAILOVER_ROUNDS=$${FAMFSD_FAILOVER_ROUNDS:-20} $(PYTHON) -m pytest -q \
+		-p no:cacheprovider tests/integration/test_failover.py
 
 # ---- install (scripts/install.sh; docs/systemd.md) -------------------------
 PREFIX     ?= /usr/local

@@ -145,7 +145,7 @@ class Creator(threading.Thread):
         self.ordered = ordered
         self.timeout = timeout
         self.halt = threading.Event()
-        self.acked = []          # (name, monotonic time, address tried, extents)
+        self.acked = []          # (name, acked at, address tried, extents, began at)
         self.failures = []       # (path, what): answers that were not 2xx
         self.conn_errors = 0
         self.not_active = 0      # 503 from a master with no active one
@@ -182,6 +182,7 @@ class Creator(threading.Thread):
     def create(self, s, name):
         # Where the last create was answered, as a client would; at first,
         # and with ordered, urls[0] (ordered) or any.
+        began = time.monotonic()
         start = self.last_good
         if start is None:
             start = 0 if self.ordered else random.randrange(len(self.urls))
@@ -199,7 +200,7 @@ class Creator(threading.Thread):
                     self.last_good = self.urls.index(base)
                 with self.lock:
                     self.acked.append((name, time.monotonic(), base,
-                                       r.json().get("extents", [])))
+                                       r.json().get("extents", []), began))
                 return
             if r.status_code == 503:
                 self.not_active += 1
@@ -214,8 +215,14 @@ class Creator(threading.Thread):
             return len(self.acked)
 
     def acked_after(self, t):
+        """Creates acknowledged after t (some may have been sent before)."""
         with self.lock:
             return [a for a in self.acked if a[1] >= t]
+
+    def begun_after(self, t):
+        """Creates first sent after t and acknowledged."""
+        with self.lock:
+            return [a for a in self.acked if a[4] >= t]
 
     def stop(self):
         self.halt.set()
