@@ -12,9 +12,11 @@ as tests/integration/test_failover.py sets them up.
    lease W (2 s), which a standby must watch go by unchanged before it may
    elect; and the election alone (kill to a master answering active).
 2. Creates/s on the active master with two standbys running (following the
-   log) vs none, runs of 4 s in turns, the best of each (this VM moves a
-   run by half). api-load over 8 keep-alive connections from the active
-   master's host. Target ratio >= 0.9. Baseline: the run with none.
+   log) vs none, five turns of 3 s runs, the best of each and the median of
+   the turns' ratios (this VM, shared, moves a run by half). A "with" run
+   starts once both restarted standbys caught up with the log. api-load
+   over 8 keep-alive connections from the active master's host. Target
+   ratio >= 0.9. Baseline: the run with none.
 
 At the end: no acknowledged create lost, no two files' extents overlap,
 fsck clean (tests/integration/failover_fleet.py's checks).
@@ -41,7 +43,7 @@ from multihost import Cluster, wait_until  # noqa: E402
 
 LOAD = os.path.join(BUILD, "bench", "api-load")
 LEASE_S = 2.0
-RUN_S = 4
+RUN_S = 3
 
 
 def pct(values, p):
@@ -107,21 +109,40 @@ def load_rate(fleet, label):
     return float(m_.group(1))
 
 
-def throughput(fleet):
+def caught_up(fleet, i):
+    """Master i's slot says it applied what the active master published."""
+    v = fleet.masters_view(i)
+    if not v or v["active"] is None:
+        return False
+    slots = {s["slot"]: s for s in v["masters"]}
+    return slots[i + 1]["applied_seq"] >= slots[v["active"]]["applied_seq"]
+
+
+def throughput(fleet, turns=5):
+    """Runs with two standbys and with none in turns, each "with" run only
+    once both standbys caught up after their restart (their replay of the
+    whole log is a start's cost, not a standby's). Returns the best of
+    each and the median ratio of the turns' pairs."""
     act = fleet.active()
     standbys = [i for i in range(len(fleet.masters)) if i != act]
     with_s, without = [], []
-    for turn in range(3):
+    for turn in range(turns):
+        for i in standbys:
+            wait_until(f"slot {i + 1} caught up", lambda: caught_up(fleet, i),
+                       60, 0.1)
+        time.sleep(0.5)
         with_s.append(load_rate(fleet, f"with{turn}"))
         for i in standbys:
             assert fleet.masters[i].stop() == 0
+        time.sleep(0.5)
         without.append(load_rate(fleet, f"none{turn}"))
         for i in standbys:
             fleet.masters[i].start()
         assert fleet.active() == act
         print(f"  turn {turn + 1}: {with_s[-1]:.0f} creates/s with two standbys, "
               f"{without[-1]:.0f} with none", flush=True)
-    return max(with_s), max(without)
+    pairs = [w / n for w, n in zip(with_s, without)]
+    return max(with_s), max(without), statistics.median(pairs)
 
 
 def main():
@@ -151,11 +172,13 @@ def main():
               f"target p99 < 3 s: {'met' if pct(took, 99) < 3 else 'MISSED'}")
         print(f"  baseline: lease W {LEASE_S:.3f} s; kill to a master active: "
               f"p50 {statistics.median(elect):.3f} s  p99 {pct(elect, 99):.3f} s")
-        w, n = throughput(fleet)
+        w, n, pair = throughput(fleet)
         ratio = w / n if n else 0
-        print(f"  creates/s with two standbys {w:.0f}, with none {n:.0f} (baseline): "
-              f"ratio {ratio:.3f}   target >= 0.9: "
+        print(f"  creates/s with two standbys {w:.0f}, with none {n:.0f} (baseline), "
+              f"best of each: ratio {ratio:.3f}   target >= 0.9: "
               f"{'met' if ratio >= 0.9 else 'MISSED'}")
+        print(f"  median ratio of the turns' pairs: {pair:.3f}   target >= 0.9: "
+              f"{'met' if pair >= 0.9 else 'MISSED'}")
         fleet.converge(timeout=60)
         files, _ = creates_in_pool(pool)
         lost = sorted(set(acked) - set(files))
