@@ -308,8 +308,11 @@ def agent_factory(tmp_path):
 
 
 def heartbeat_of(m, agent_id):
+    """The agent as m lists it once it heartbeated to m (a new master lists
+    the agents of the pool's roster at once, as "unreported")."""
     agents = m.client().get("/v1/agents", expect=200).json()["agents"]
-    return next((x for x in agents if x["agent_id"] == agent_id), None)
+    return next((x for x in agents if x["agent_id"] == agent_id and
+                 x["state"] == "live"), None)
 
 
 def test_agent_finds_and_follows_the_active_master(pool, pair, agent_factory):
