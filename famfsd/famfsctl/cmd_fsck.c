@@ -14,10 +14,100 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <uuid/uuid.h>
 
+#include "elect.h"
 #include "famfsctl.h"
 #include "fsck.h"
+
+/*
+ * Election slots (docs/failover.md) bad in a way a re-read does not fix:
+ * a write in flight settles within microseconds, so a slot still bad after
+ * a few reads spread over 30 ms is damaged, or torn by a host that died
+ * while writing it.
+ */
+struct slot_findings {
+	unsigned int n;
+	int status[FAMFS_ELECT_SLOTS];		/* 0: fine */
+};
+
+static void check_slots(const uint8_t *base, const struct famfs_cache_ops *ops,
+			struct slot_findings *ret)
+{
+	struct timespec pause = { .tv_nsec = 10 * 1000000L };
+	struct famfs_elect_slot_info x;
+
+	memset(ret, 0, sizeof(*ret));
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		int r = famfs_elect_read(base, ops, i, &x);
+
+		for (int t = 0; t < 3 && (r == -EUCLEAN || r == -EIO); t++) {
+			nanosleep(&pause, NULL);
+			r = famfs_elect_read(base, ops, i, &x);
+		}
+		if (r == -EUCLEAN || r == -EIO) {
+			ret->status[i] = r;
+			ret->n++;
+		}
+	}
+}
+
+static const char *slot_reason(int status)
+{
+	return status == -EIO ? "its memory faults" :
+	       "bad magic, index, CRC or values (damaged, or torn by a host "
+	       "that died writing it)";
+}
+
+static struct json_object *slots_json(const struct slot_findings *sf, bool repaired)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		struct json_object *o;
+
+		if (!sf->status[i])
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "slot", json_object_new_int((int)i));
+		json_object_object_add(o, "reason", json_object_new_string(
+				       slot_reason(sf->status[i])));
+		json_object_object_add(o, "cleared", json_object_new_boolean(repaired));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static void slots_text(const char *dev, const struct slot_findings *sf,
+		       bool repaired)
+{
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+		if (sf->status[i])
+			printf("%s: election slot %u: %s%s\n", dev, i,
+			       slot_reason(sf->status[i]), repaired ?
+			       " (cleared; its host starts afresh)" :
+			       " (--repair clears it; only with its host down)");
+}
+
+/*
+ * --repair of a slot: zeroed (never written). Its owner, if it comes back,
+ * starts as a new standby; the next election's epoch stays above the
+ * log's (docs/failover.md).
+ */
+static void repair_slots(uint8_t *base, const struct famfs_cache_ops *ops,
+			 const struct slot_findings *sf)
+{
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		uint8_t *p = base + FAMFS_ELECT_OFFSET + (size_t)i * FAMFS_ELECT_SLOT_SIZE;
+
+		if (!sf->status[i])
+			continue;
+		memset(p, 0, FAMFS_ELECT_SLOT_SIZE);
+		ops->flush(p, FAMFS_ELECT_SLOT_SIZE);
+	}
+	ops->wfence();
+}
 
 /* Findings the pool survives: torn copies and slots, a corrupt lease. */
 static bool survivable_findings(const struct famfs_fsck_report *rep)
@@ -325,6 +415,7 @@ static int cmd_fsck(const struct famfsctl_args *a)
 	const struct famfsctl_global *g = &a->g;
 	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
 	struct famfs_fsck_report rep, again;
+	struct slot_findings sf, sf_again = { 0 };
 	struct famfs_pooldev *dev;
 	bool repair = a->n_opts > 0, tried = false, repaired = false, findings;
 	const char *path;
@@ -346,20 +437,30 @@ static int cmd_fsck(const struct famfsctl_args *a)
 		return EXIT_OPERATIONAL;
 	}
 	r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev), ops, &rep);
-	findings = survivable_findings(&rep);
-	if (repair && r != -ENOMEM && repairable(&rep)) {
+	check_slots(famfs_pooldev_base(dev), ops, &sf);
+	findings = survivable_findings(&rep) || sf.n;
+	if (repair && r != -ENOMEM && (repairable(&rep) || sf.n)) {
 		tried = true;
+		repair_slots(famfs_pooldev_base(dev), ops, &sf);
 		repair_findings(dev, &rep, ops);
 		/* Only what a second look finds clean counts as repaired. */
+		check_slots(famfs_pooldev_base(dev), ops, &sf_again);
 		repaired = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev),
-				      ops, &again) == 0 && !survivable_findings(&again);
+				      ops, &again) == 0 && !survivable_findings(&again) &&
+			   !sf_again.n;
 	}
 	famfs_pooldev_close(dev);
-	if (g->json)
-		famfsctl_print_json(report_json(&rep, r == 0 && !findings, tried,
-						repaired));
-	else
+	if (g->json) {
+		struct json_object *o = report_json(&rep, r == 0 && !findings, tried,
+						    repaired);
+
+		json_object_object_add(o, "election_slot_errors",
+				       slots_json(&sf, tried && !sf_again.n));
+		famfsctl_print_json(o);
+	} else {
+		slots_text(path, &sf, tried && !sf_again.n);
 		report_text(path, &rep, tried, repaired);
+	}
 	if (r == -ENOMEM)
 		return EXIT_OPERATIONAL;
 	if (tried)
@@ -369,7 +470,7 @@ static int cmd_fsck(const struct famfsctl_args *a)
 
 static const struct famfsctl_opt fsck_opts[] = {
 	{ "repair", 'r', NULL, "mend damaged copies from the good one, cut lost "
-	  "records, clear a bad lease" },
+	  "records, clear a bad lease or election slot" },
 	{ 0 }
 };
 

@@ -7,6 +7,7 @@
 #include <uuid/uuid.h>
 
 #include "common/clock.h"
+#include "elect.h"
 #include "famfsctl.h"
 #include "fsck.h"
 #include "lease.h"
@@ -28,6 +29,84 @@ static struct json_object *lease_json(const struct famfs_lease_info *l, int r)
 	json_object_object_add(o, "renewed_ns",
 			       json_object_new_int64((int64_t)l->renewed_ns));
 	return o;
+}
+
+static const char *slot_state_name(const struct famfs_elect_view *v, unsigned int i)
+{
+	static const char *const names[] = { "empty", "standby", "active", "stopped" };
+
+	if (v->status[i] == -EUCLEAN)
+		return "unreadable";
+	if (v->status[i] == -EIO)
+		return "faulting";
+	if ((int)i == v->active)
+		return "active";
+	/* ACTIVE below the highest epoch: a master that has not noticed yet. */
+	if (v->slot[i].state == FAMFS_ELECT_ACTIVE)
+		return "superseded";
+	return names[v->slot[i].state];
+}
+
+/*
+ * The used election slots (docs/failover.md). Heartbeats say nothing
+ * about liveness by themselves: only watching them change does.
+ */
+static struct json_object *masters_json(const struct famfs_elect_view *v)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		const struct famfs_elect_slot_info *x = &v->slot[i];
+		struct json_object *o;
+
+		if (v->status[i] == -ENOENT)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "slot", json_object_new_int((int)i));
+		json_object_object_add(o, "state", json_object_new_string(
+				       slot_state_name(v, i)));
+		json_object_array_add(a, o);
+		if (v->status[i])
+			continue;
+		json_object_object_add(o, "host", json_object_new_string(x->host));
+		json_object_object_add(o, "pid", json_object_new_int64(x->pid));
+		json_object_object_add(o, "epoch", json_object_new_int64((int64_t)x->epoch));
+		json_object_object_add(o, "epoch_start_seq",
+				       json_object_new_int64((int64_t)x->epoch_start_seq));
+		json_object_object_add(o, "applied_seq",
+				       json_object_new_int64((int64_t)x->applied_seq));
+		json_object_object_add(o, "heartbeat",
+				       json_object_new_int64((int64_t)x->heartbeat));
+		json_object_object_add(o, "url", json_object_new_string(x->url));
+		json_object_object_add(o, "lease_ns",
+				       json_object_new_int64((int64_t)x->lease_ns));
+	}
+	return a;
+}
+
+/* One line per used slot: "master.N  state key=value ...". */
+static void masters_text(struct json_object *a)
+{
+	size_t n = json_object_array_length(a);
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i), *v;
+		char name[32];
+
+		json_object_object_get_ex(o, "slot", &v);
+		snprintf(name, sizeof(name), "master.%d", json_object_get_int(v));
+		json_object_object_get_ex(o, "state", &v);
+		printf("%-16s %s", name, json_object_get_string(v));
+		json_object_object_foreach(o, key, val) {
+			if (!strcmp(key, "slot") || !strcmp(key, "state"))
+				continue;
+			if (!strcmp(key, "lease_ns"))
+				printf(" lease=%.3fs", (double)json_object_get_int64(val) / 1e9);
+			else
+				printf(" %s=%s", key, json_object_get_string(val));
+		}
+		printf("\n");
+	}
 }
 
 /*
@@ -80,7 +159,8 @@ static int cmd_info(const struct famfsctl_args *a)
 	struct famfs_log_pos tail = { 0 };
 	struct famfs_log_error lerr;
 	struct famfs_lease_info lease;
-	struct json_object *o, *lo;
+	struct famfs_elect_view view;
+	struct json_object *o, *lo, *ma;
 	int lr, tr;
 
 	if (a->argc != 1)
@@ -97,15 +177,26 @@ static int cmd_info(const struct famfsctl_args *a)
 	json_object_object_add(o, "cache_ops", json_object_new_string(pool->ops->name));
 	lo = lease_json(&lease, lr);
 	json_object_object_add(o, "master_lease", lo);
+	ma = json_object_new_array();
+	if (famfs_elect_view(pool->base, pool->ops, &view) == 0) {
+		json_object_put(ma);
+		ma = masters_json(&view);
+		json_object_object_add(o, "active_master_slot", view.active < 0 ? NULL :
+				       json_object_new_int(view.active));
+		json_object_object_add(o, "highest_epoch",
+				       json_object_new_int64((int64_t)view.highest_epoch));
+	}
+	json_object_object_add(o, "masters", ma);
 	if (g->json) {
 		famfsctl_print_json(o);
 		return EXIT_CLEAN;
 	}
 	json_object_object_foreach(o, key, val)
-		if (val != lo)
+		if (val != lo && val != ma && val)
 			print_field("", key, val, g->human);
 	json_object_object_foreach(lo, lkey, lval)
 		print_field("lease.", lkey, lval, g->human);
+	masters_text(ma);
 	json_object_put(o);
 	return EXIT_CLEAN;
 }
@@ -114,6 +205,6 @@ const struct famfsctl_cmd famfsctl_info = {
 	.name = "info",
 	.fn = cmd_info,
 	.operands = "DEVICE",
-	.summary = "a pool's superblock, log generation and use, master lease",
+	.summary = "a pool's superblock, log generation and use, master lease, election slots",
 	.flags = CMD_JSON | CMD_HUMAN | CMD_POOL,
 };

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
+#include "elect.h"
 #include "famfsctl.h"
 #include "fsck.h"
 #include "lease.h"
@@ -111,36 +112,83 @@ static void holder_line(const struct famfs_lease_info *l, int r, char *buf,
  * lease never held or released, or held by a process of this host that
  * is gone, needs no watch. Returns 0 when formatting may go on.
  */
+/*
+ * An election slot a running master or standby may still write: STANDBY or
+ * ACTIVE (unless its process is gone from this host), or unreadable. The
+ * watch then lasts past its lease; *ret_wait_ms only grows.
+ */
+static int slots_in_use(const uint8_t *base, const struct famfs_cache_ops *ops,
+			unsigned int *ret_wait_ms, char *who, size_t size)
+{
+	struct famfs_elect_view v;
+	int n = 0;
+
+	if (famfs_elect_view(base, ops, &v) < 0)
+		return 0;
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		const struct famfs_elect_slot_info *x = &v.slot[i];
+		struct famfs_lease_info l = { .pid = x->pid };
+		uint64_t ms;
+
+		if (v.status[i] == -ENOENT)
+			continue;
+		if (v.status[i] == 0) {
+			snprintf(l.host, sizeof(l.host), "%s", x->host);
+			if ((x->state != FAMFS_ELECT_STANDBY &&
+			     x->state != FAMFS_ELECT_ACTIVE) || holder_gone_here(&l))
+				continue;
+			/* W and a standby's beat period on top, in ms. */
+			ms = (x->lease_ns + x->lease_ns / 2) / 1000000u + 1;
+			if (ms > *ret_wait_ms)
+				*ret_wait_ms = ms > 600000 ? 600000 : (unsigned int)ms;
+		}
+		if (!n++)
+			snprintf(who, size, v.status[i] ? "election slot %u "
+				 "(unreadable)" : "election slot %u (%s on host %s, "
+				 "pid %u, epoch %" PRIu64 ")", i,
+				 x->state == FAMFS_ELECT_ACTIVE ? "active master" :
+				 "standby", x->host, x->pid, x->epoch);
+	}
+	return n;
+}
+
 static int check_lease(struct famfs_pooldev *dev, const char *path,
 		       const struct famfsctl_global *g)
 {
 	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
 	const uint8_t *base = famfs_pooldev_base(dev);
+	unsigned int wait_ms = FAMFS_LEASE_WATCH_MS;
 	struct famfs_lease_info l;
-	char who[256];
+	char who[256], slot[160] = "";
 	int r = famfs_lease_read(base, ops, &l);
+	int slots = slots_in_use(base, ops, &wait_ms, slot, sizeof(slot));
+	bool held = !(r == -ENOENT || (r == 0 && (l.released || !l.epoch)) ||
+		      (r == 0 && holder_gone_here(&l)));
 
-	if (r == -ENOENT || (r == 0 && (l.released || !l.epoch)))
-		return 0;
-	if (r == 0 && holder_gone_here(&l))
+	if (!held && !slots)
 		return 0;
 	holder_line(&l, r, who, sizeof(who));
-	fprintf(stderr, "famfsctl mkfs: '%s' has a master lease held by %s; "
-		"watching it for %u s for a renewal\n", path, who,
-		FAMFS_LEASE_WATCH_MS / 1000);
-	r = famfs_lease_watch(base, ops, FAMFS_LEASE_WATCH_MS, 50);
+	fprintf(stderr, "famfsctl mkfs: '%s' has %s%s%s; watching for %u s for "
+		"a renewal\n", path, held ? "a master lease held by " : "",
+		held ? who : "", slots ? (held ? " and " : "") : "",
+		(wait_ms + 999) / 1000);
+	if (slots)
+		fprintf(stderr, "famfsctl mkfs: %d election slot%s in use, first "
+			"%s\n", slots, slots > 1 ? "s" : "", slot);
+	r = famfs_lease_watch(base, ops, wait_ms, 50);
 	if (r == 0) {
-		fprintf(stderr, "famfsctl mkfs: the lease was not renewed in %u "
-			"s: taking its master for dead\n",
-			FAMFS_LEASE_WATCH_MS / 1000);
+		fprintf(stderr, "famfsctl mkfs: neither the lease nor an "
+			"election slot was renewed in %u s: taking its master "
+			"for dead\n", (wait_ms + 999) / 1000);
 		return 0;
 	}
 	r = famfs_lease_read(base, ops, &l);
 	holder_line(&l, r, who, sizeof(who));
 	fprintf(stderr, "famfsctl mkfs: refusing to format '%s': its pool is in "
-		"use by %s, which renews its lease; stop that master first "
-		"(--force does not override this), or, only if it is dead and "
-		"will stay so, use --dead-master\n", path, who);
+		"use by %s, which renews its lease or election slot; stop every "
+		"master and standby first (--force does not override this), or, "
+		"only if they are dead and will stay so, use --dead-master\n",
+		path, held ? who : slots ? slot : "a master");
 	return -EBUSY;
 }
 

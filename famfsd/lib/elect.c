@@ -13,6 +13,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,21 +63,40 @@ struct famfs_elect {
 	_Atomic bool fenced;
 };
 
+/*
+ * What the lines of bad bytes still say. A store in flight, or one a host
+ * stopped in the middle of (SIGSTOP between two line flushes, for longer
+ * than W), leaves each 64-byte line either old or new: both are values
+ * the owner wrote. Line 0 holds magic, index, state and epoch; line 1
+ * inst and mbal. The renewal must not miss what either shows.
+ */
+struct elect_torn {
+	bool line0, line1;
+	uint64_t epoch, inst, mbal, bal;
+};
+
 /* All slots as one scan saw them, plus what the protocol derives. */
 struct elect_scan {
 	struct famfs_elect_view v;
 	uint32_t raw_crc[FAMFS_ELECT_SLOTS];
+	struct elect_torn torn[FAMFS_ELECT_SLOTS];	/* of the -EUCLEAN ones */
 	unsigned int n_unknown;		/* slots unreadable after retries */
 	uint64_t top_epoch;		/* highest epoch field, any state */
 	uint64_t top_bal_inst;		/* highest inst with a phase 2 value */
+	uint64_t top_mbal_inst;		/* highest inst with any ballot */
 	int candidate;			/* slot a higher election chose; -1 */
 };
 
+/*
+ * CLOCK_BOOTTIME: CLOCK_MONOTONIC stands still while the host is
+ * suspended, so a master suspended past W would wake believing its lease
+ * still runs while a standby had taken over (docs/failover.md, "Time").
+ */
 static uint64_t real_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -157,16 +177,43 @@ static int slot_decode(const struct famfs_elect_slot *c, unsigned int i,
 	return decoded_sane(ret) ? 0 : -EUCLEAN;
 }
 
-/* One read; raw_crc (may be NULL) gets the CRC of the bytes as read. */
+
+static void torn_decode(const struct famfs_elect_slot *c, unsigned int i,
+			struct elect_torn *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (le64toh(c->magic) != FAMFS_ELECT_MAGIC || le32toh(c->slot) != i)
+		return;			/* not ours to read: garbage */
+	ret->line0 = le64toh(c->epoch) < ELECT_VALUE_MAX;
+	ret->epoch = ret->line0 ? le64toh(c->epoch) : 0;
+	ret->line1 = le64toh(c->inst) < ELECT_VALUE_MAX &&
+		     le64toh(c->mbal) < ELECT_VALUE_MAX &&
+		     le64toh(c->bal) <= le64toh(c->mbal);
+	ret->inst = ret->line1 ? le64toh(c->inst) : 0;
+	ret->mbal = ret->line1 ? le64toh(c->mbal) : 0;
+	ret->bal = ret->line1 ? le64toh(c->bal) : 0;
+}
+
+_Static_assert(offsetof(struct famfs_elect_slot, epoch) < FAMFS_CACHELINE &&
+	       offsetof(struct famfs_elect_slot, inst) >= FAMFS_CACHELINE &&
+	       offsetof(struct famfs_elect_slot, bal) + 8 <= 2 * FAMFS_CACHELINE,
+	       "torn_decode reads epoch from line 0, inst, mbal, bal from line 1");
+
+/*
+ * One read; raw_crc (may be NULL) gets a fingerprint of the bytes as
+ * read, torn (may be NULL) what bad bytes still say.
+ */
 static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     unsigned int i, struct famfs_elect_slot_info *ret,
-		     uint32_t *raw_crc)
+		     uint32_t *raw_crc, struct elect_torn *torn)
 {
 	struct famfs_elect_slot copy;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->slot = i;
+	if (raw_crc)
+		*raw_crc = 0;		/* a faulting slot's fingerprint */
 	if (i >= FAMFS_ELECT_SLOTS)
 		return -EINVAL;
 	if (!slot_copy(base, ops, i, &copy))
@@ -183,28 +230,37 @@ static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		memset(ret, 0, sizeof(*ret));
 		ret->slot = i;
 	}
+	if (torn && r == -EUCLEAN)
+		torn_decode(&copy, i, torn);
 	return r;
 }
 
 int famfs_elect_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     unsigned int i, struct famfs_elect_slot_info *ret)
 {
-	return slot_read(base, ops, i, ret, NULL);
+	return slot_read(base, ops, i, ret, NULL, NULL);
 }
 
 /* A read that retries torn bytes: a write in flight settles. */
-static int slot_read_settled(const uint8_t *base,
-			     const struct famfs_cache_ops *ops, unsigned int i,
-			     struct famfs_elect_slot_info *ret, uint32_t *raw_crc)
+static int slot_read_torn(const uint8_t *base, const struct famfs_cache_ops *ops,
+			  unsigned int i, struct famfs_elect_slot_info *ret,
+			  uint32_t *raw_crc, struct elect_torn *torn)
 {
 	int r = -EUCLEAN;
 
 	for (int t = 0; t < ELECT_READ_TRIES && r == -EUCLEAN; t++) {
 		if (t)
 			sched_yield();
-		r = slot_read(base, ops, i, ret, raw_crc);
+		r = slot_read(base, ops, i, ret, raw_crc, torn);
 	}
 	return r;
+}
+
+static int slot_read_settled(const uint8_t *base,
+			     const struct famfs_cache_ops *ops, unsigned int i,
+			     struct famfs_elect_slot_info *ret, uint32_t *raw_crc)
+{
+	return slot_read_torn(base, ops, i, ret, raw_crc, NULL);
 }
 
 int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
@@ -250,6 +306,19 @@ int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
 
 /* ---- scans ------------------------------------------------------------ */
 
+/* What the lines of a torn slot show counts as seen (struct elect_torn). */
+static void scan_torn(struct elect_scan *s, const struct elect_torn *t)
+{
+	if (t->line0 && t->epoch > s->top_epoch)
+		s->top_epoch = t->epoch;
+	if (!t->line1)
+		return;
+	if (t->bal && t->inst > s->top_bal_inst)
+		s->top_bal_inst = t->inst;
+	if (t->mbal && t->inst > s->top_mbal_inst)
+		s->top_mbal_inst = t->inst;
+}
+
 static void scan_derive(struct elect_scan *s)
 {
 	struct famfs_elect_view *v = &s->v;
@@ -262,12 +331,16 @@ static void scan_derive(struct elect_scan *s)
 
 		if (v->status[i] == -EUCLEAN || v->status[i] == -EIO)
 			s->n_unknown++;
+		if (v->status[i] == -EUCLEAN)
+			scan_torn(s, &s->torn[i]);
 		if (v->status[i] != 0)
 			continue;
 		if (x->epoch > s->top_epoch)
 			s->top_epoch = x->epoch;
 		if (x->bal && x->inst > s->top_bal_inst)
 			s->top_bal_inst = x->inst;
+		if (x->mbal && x->inst > s->top_mbal_inst)
+			s->top_mbal_inst = x->inst;
 		if (x->state == FAMFS_ELECT_ACTIVE &&
 		    (v->active < 0 || x->epoch > v->epoch)) {
 			v->active = (int)i;
@@ -301,8 +374,8 @@ static void scan_pool(const uint8_t *base, const struct famfs_cache_ops *ops,
 {
 	memset(s, 0, sizeof(*s));
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
-		int r = slot_read_settled(base, ops, i, &s->v.slot[i],
-					  &s->raw_crc[i]);
+		int r = slot_read_torn(base, ops, i, &s->v.slot[i],
+				       &s->raw_crc[i], &s->torn[i]);
 
 		s->v.status[i] = r;
 		if (r != -ENOENT)
@@ -546,14 +619,20 @@ static int intent_clear(struct famfs_elect *e,
 
 static uint64_t next_inst(const struct elect_scan *s, uint64_t min_epoch)
 {
-	uint64_t top = s->top_epoch;
+	uint64_t top = s->top_epoch, inst;
 
 	if (s->top_bal_inst > top)
 		top = s->top_bal_inst;
 	if (min_epoch > top)
 		top = min_epoch;
 	/* An unreadable slot may hold one election above what we see. */
-	return top + 1 + s->n_unknown;
+	inst = top + 1 + s->n_unknown;
+	/*
+	 * Join a higher election someone began (an intent, no value yet):
+	 * otherwise its block, left by a host that died, would abort every
+	 * election below it for ever.
+	 */
+	return s->top_mbal_inst > inst ? s->top_mbal_inst : inst;
 }
 
 static uint64_t next_ballot(const struct famfs_elect *e,
@@ -600,6 +679,8 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	if (inst >= ELECT_VALUE_MAX)
 		return -EOVERFLOW;
 	b = next_ballot(e, s, inst);
+	if (b >= ELECT_VALUE_MAX)
+		return -EOVERFLOW;
 	/* Step 1, intent: our block names inst and ballot b. */
 	if (e->me.inst != inst)
 		e->me.bal = e->me.inp = 0;
@@ -679,14 +760,22 @@ uint64_t famfs_elect_backoff_ns(const struct famfs_elect *e)
 	return r / 4 + (r / 4) * e->slot / FAMFS_ELECT_SLOTS + rng_next(m) % (r / 2 + 1);
 }
 
-/* Renewal's reads: anything that says a newer election or master exists. */
+/*
+ * Renewal's reads: anything that says a newer election or master exists,
+ * also in the lines of bad bytes (struct elect_torn).
+ */
 static bool renew_superseded(struct famfs_elect *e)
 {
 	struct famfs_elect_slot_info x;
+	struct elect_torn t;
 
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
-		int st = slot_read_settled(e->base, e->ops, i, &x, NULL);
+		int st = slot_read_torn(e->base, e->ops, i, &x, NULL, &t);
 
+		if (st == -EUCLEAN && i != e->slot &&
+		    ((t.line0 && t.epoch > e->me.epoch) ||
+		     (t.line1 && t.inst > e->me.epoch && t.mbal)))
+			return true;
 		if (st)
 			continue;
 		if (i == e->slot) {

@@ -90,7 +90,7 @@ struct famfs_elect_opts {
 	const char *host;
 	uint32_t pid;
 	const char *url;		/* our API address, may be "" */
-	uint64_t (*now)(void);		/* CLOCK_MONOTONIC ns; NULL: the real one */
+	uint64_t (*now)(void);		/* monotonic ns; NULL: CLOCK_BOOTTIME */
 };
 
 /* -EINVAL for a bad slot or lease; -EBUSY when another live run owns the slot. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <endian.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -89,11 +90,31 @@ bool famfs_lease_live(const struct famfs_lease_info *l, uint64_t now_ns)
 	return now_ns < l->renewed_ns || now_ns - l->renewed_ns < l->lease_ns;
 }
 
-/* The lease area's bytes as the pool holds them now; false if they fault. */
+/*
+ * What a live master or standby rewrites: the lease area and every
+ * election slot (docs/failover.md), as the pool holds them now.
+ */
+struct lease_snapshot {
+	struct famfs_lease lease;
+	uint8_t elect[FAMFS_ELECT_SLOTS * FAMFS_ELECT_SLOT_SIZE];
+};
+
+/* False if the lines fault. */
 static bool snapshot(const uint8_t *base, const struct famfs_cache_ops *ops,
-		     struct famfs_lease *ret)
+		     struct lease_snapshot *ret)
 {
-	return lease_copy((const void *)(base + FAMFS_LEASE_OFFSET), ops, ret);
+	const uint8_t *slots = base + FAMFS_ELECT_OFFSET;
+	struct famfs_guard g;
+
+	if (!lease_copy((const void *)(base + FAMFS_LEASE_OFFSET), ops, &ret->lease))
+		return false;
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(slots, sizeof(ret->elect));
+	ops->rfence();
+	memcpy(ret->elect, slots, sizeof(ret->elect));
+	famfs_guard_end(&g);
+	return true;
 }
 
 int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,
@@ -102,20 +123,36 @@ int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,
 	struct timespec step = {
 		.tv_sec = poll_ms / 1000, .tv_nsec = (long)(poll_ms % 1000) * 1000000L,
 	};
-	struct famfs_lease first, now;
+	struct lease_snapshot *first, *now;
 	unsigned int waited = 0;
+	int r = 0;
 
 	if (!poll_ms)
 		return -EINVAL;
-	if (!snapshot(base, ops, &first))
-		return -EIO;
+	first = malloc(sizeof(*first));
+	now = malloc(sizeof(*now));
+	if (!first || !now) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!snapshot(base, ops, first)) {
+		r = -EIO;
+		goto out;
+	}
 	while (waited < wait_ms) {
 		nanosleep(&step, NULL);
 		waited += poll_ms;
-		if (!snapshot(base, ops, &now))
-			return -EIO;
-		if (memcmp(&first, &now, sizeof(now)) != 0)
-			return 1;
+		if (!snapshot(base, ops, now)) {
+			r = -EIO;
+			break;
+		}
+		if (memcmp(first, now, sizeof(*now)) != 0) {
+			r = 1;
+			break;
+		}
 	}
-	return 0;
+out:
+	free(first);
+	free(now);
+	return r;
 }

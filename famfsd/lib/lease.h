@@ -44,9 +44,10 @@ void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
 #define FAMFS_LEASE_WATCH_MS	(3 * FAMFS_LEASE_RENEW_MS)
 
 /*
- * Watches the lease area for up to wait_ms, reading it (invalidated first)
- * every poll_ms: 1 as soon as its bytes change, 0 when they stayed the
- * same throughout. This decides whether a holder is alive without
+ * Watches the lease area and the election slots for up to wait_ms,
+ * reading them (invalidated first) every poll_ms: 1 as soon as their
+ * bytes change (a master renewing, a standby beating), 0 when they stayed
+ * the same throughout. This decides whether a holder is alive without
  * comparing its wall clock with ours: a live master rewrites renewed_ns at
  * every renewal, whatever its clock says, so its bytes change within one
  * renewal period. -EIO when the lease line faults (lib/guard.h).

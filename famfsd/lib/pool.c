@@ -6,7 +6,6 @@
 #include <uuid/uuid.h>
 
 #include "pool.h"
-#include "roster.h"
 
 int famfs_pool_open(const char *path, const struct famfs_pool_open_opts *o,
 		    struct famfs_pool **ret, const char **reason)
@@ -63,6 +62,14 @@ void famfs_pool_close(struct famfs_pool *pool)
 	free(pool);
 }
 
+/* mkfs: zeroes [off, off + len), flushed (the caller fences). */
+static void pool_zero(uint8_t *base, const struct famfs_cache_ops *ops,
+		      uint64_t off, uint64_t len)
+{
+	memset(base + off, 0, len);
+	ops->flush(base + off, len);
+}
+
 int famfs_pool_format(struct famfs_pooldev *dev, const struct famfs_cache_ops *ops,
 		      const struct famfs_mkfs_opts *o,
 		      struct famfs_pool_info *info, uint64_t *min_size)
@@ -92,9 +99,18 @@ int famfs_pool_format(struct famfs_pooldev *dev, const struct famfs_cache_ops *o
 	memset(base, 0, FAMFS_LEASE_OFFSET + FAMFS_SB_SLOT);
 	ops->flush(base, FAMFS_LEASE_OFFSET + FAMFS_SB_SLOT);
 	ops->wfence();
-	/* An old pool's agents are not the new pool's (docs/failover.md). */
-	if (famfs_roster_fits(info->log_offset))
-		famfs_roster_clear(base, ops);
+	/*
+	 * No election slot or roster entry of an old pool survives into the
+	 * new one: an old master's ACTIVE slot would be taken for a live
+	 * master, an old roster for agents that hold space.
+	 */
+	pool_zero(base, ops, FAMFS_ELECT_OFFSET,
+		  FAMFS_ELECT_SLOTS * FAMFS_ELECT_SLOT_SIZE);
+	pool_zero(base, ops, FAMFS_ROSTER_OFFSET,
+		  FAMFS_ROSTER_ENTRIES * FAMFS_ROSTER_ENTRY_SIZE);
+	pool_zero(base, ops, FAMFS_ROSTER_COPY1,
+		  FAMFS_ROSTER_ENTRIES * FAMFS_ROSTER_ENTRY_SIZE);
+	ops->wfence();
 	famfs_log_format(base + info->log_offset, info->log_size,
 			 info->log_generation, ops);
 	famfs_sb_write(base, info, ops);

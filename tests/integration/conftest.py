@@ -106,7 +106,10 @@ _FIELD_SIZES = {"__le64": 8, "__le32": 4, "__le16": 2, "__u8": 1, "char": 1}
 
 
 def _format_value(expr):
-    """A size in famfsd_format.h: "160", "FAMFS_CACHELINE", "3 * FAMFS_CACHELINE"."""
+    """A size in famfsd_format.h: "160", "FAMFS_CACHELINE", "3 * FAMFS_CACHELINE",
+    "FAMFS_URL_MAX + 1"."""
+    if "+" in expr:
+        return sum(_format_value(t) for t in expr.split("+"))
     value = 1
     for term in expr.split("*"):
         term = term.strip()
@@ -125,7 +128,7 @@ def format_struct(name):
     for decl in re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S).split(";"):
         if not decl.strip():
             continue
-        f = re.fullmatch(r"\s*(struct \w+|\w+)\s+(\w+)(?:\[(\w+)\])?\s*", decl)
+        f = re.fullmatch(r"\s*(struct \w+|\w+)\s+(\w+)(?:\[([\w +*]+)\])?\s*", decl)
         assert f, f"struct {name}: cannot read '{decl.strip()}'"
         kind, field, count = f.groups()
         size = format_struct(kind.split()[1])["sizeof"] \

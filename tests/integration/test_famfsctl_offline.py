@@ -8,6 +8,7 @@ import json
 import os
 import struct
 import subprocess
+import threading
 
 import pytest
 
@@ -340,3 +341,118 @@ def test_usage_errors_exit_16(pool):
     assert ctl("frobnicate").returncode == 16
     assert ctl("fsck").returncode == 16
     assert ctl("mkfs", pool, "--log-size", "lots").returncode == 16
+
+
+# ---- election slots (docs/failover.md) ---------------------------------------
+
+ELECT = format_struct("famfs_elect_slot")
+ELECT_OFFSET = format_h(r"#define FAMFS_ELECT_OFFSET\s+(\d+)u")
+ELECT_MAGIC = 0x5443454C53464D46
+ROSTER = [64 << 10, 1 << 20]                # both copies, 256 x 256 bytes
+ROSTER_BYTES = 256 * 256
+
+
+def elect_slot(slot, state, host=b"node-a", pid=4242, epoch=3, start_seq=17,
+               heartbeat=9, url=b"http://node-a:8080", lease_ns=2_000_000_000):
+    """One struct famfs_elect_slot as lib/elect.c writes it, CRC included."""
+    b = bytearray(ELECT["sizeof"])
+    struct.pack_into("<QII", b, 0, ELECT_MAGIC, slot, state)
+    for field, v in (("heartbeat", heartbeat), ("lease_ns", lease_ns),
+                     ("epoch", epoch), ("epoch_start_seq", start_seq),
+                     ("applied_seq", start_seq - 1), ("inst", epoch),
+                     ("mbal", 32 + slot + 1), ("bal", 32 + slot + 1),
+                     ("inp", slot + 1)):
+        struct.pack_into("<Q", b, ELECT[field], v)
+    struct.pack_into("<I", b, ELECT["pid"], pid)
+    b[ELECT["host"]:ELECT["host"] + len(host)] = host
+    b[ELECT["url"]:ELECT["url"] + len(url)] = url
+    struct.pack_into("<I", b, ELECT["crc"], crc32c(bytes(b[:ELECT["crc"]])))
+    return bytes(b)
+
+
+def slot_at(i):
+    return ELECT_OFFSET + i * ELECT["sizeof"]
+
+
+def test_info_lists_the_used_election_slots(pool):
+    info = json.loads(ctl("--json", "info", pool, check=0).stdout)
+    assert info["masters"] == [] and info["active_master_slot"] is None
+    write_at(pool, slot_at(3), elect_slot(3, 2, epoch=5, start_seq=100))
+    write_at(pool, slot_at(7), elect_slot(7, 1, host=b"node-b", pid=7, epoch=5,
+                                          url=b"http://node-b:8080"))
+    write_at(pool, slot_at(9), elect_slot(9, 2, host=b"old", epoch=4))
+    info = json.loads(ctl("--json", "info", pool, check=0).stdout)
+    assert info["active_master_slot"] == 3 and info["highest_epoch"] == 5
+    by = {m["slot"]: m for m in info["masters"]}
+    assert sorted(by) == [3, 7, 9]
+    assert by[3] == {"slot": 3, "state": "active", "host": "node-a", "pid": 4242,
+                     "epoch": 5, "epoch_start_seq": 100, "applied_seq": 99,
+                     "heartbeat": 9, "url": "http://node-a:8080",
+                     "lease_ns": 2_000_000_000}
+    assert by[7]["state"] == "standby" and by[7]["url"] == "http://node-b:8080"
+    assert by[9]["state"] == "superseded"       # ACTIVE below the highest epoch
+    text = ctl("info", pool, check=0).stdout
+    assert "master.3         active host=node-a pid=4242 epoch=5" in text
+    assert "lease=2.000s" in text and "master.7         standby" in text
+
+
+def test_bad_election_slot_is_named_and_cleared(pool):
+    write_at(pool, slot_at(2), elect_slot(2, 1))
+    write_at(pool, slot_at(5), elect_slot(5, 2))
+    flip(pool, slot_at(5) + ELECT["heartbeat"])   # a torn or damaged write
+    r = ctl("fsck", pool, check=4)
+    assert "election slot 5:" in r.stdout and "election slot 2" not in r.stdout
+    rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
+    assert rep["clean"] is False
+    assert [e["slot"] for e in rep["election_slot_errors"]] == [5]
+    info = json.loads(ctl("--json", "info", pool, check=0).stdout)
+    assert {m["slot"]: m["state"] for m in info["masters"]} == {2: "standby",
+                                                                5: "unreadable"}
+    r = ctl("fsck", pool, "--repair", check=1)
+    assert "cleared" in r.stdout
+    assert read_at(pool, slot_at(5), ELECT["sizeof"]) == bytes(ELECT["sizeof"])
+    assert read_at(pool, slot_at(2), ELECT["sizeof"]) == elect_slot(2, 1)
+    rep = json.loads(ctl("--json", "fsck", pool, check=0).stdout)
+    assert rep["election_slot_errors"] == []
+
+
+def test_mkfs_zeroes_election_slots_and_roster(pool):
+    # A slot of a process gone from this host, and roster bytes of the old pool.
+    write_at(pool, slot_at(1), elect_slot(1, 2, host=os.uname().nodename.encode(),
+                                          pid=2 ** 22 + 12345))
+    write_at(pool, slot_at(4), elect_slot(4, 3))          # stopped
+    for at in ROSTER:
+        write_at(pool, at, b"\x5a" * ROSTER_BYTES)
+    r = ctl("mkfs", pool, "--force", "--log-size", "1M", check=0)
+    assert "watching" not in r.stderr, r.stderr
+    assert read_at(pool, ELECT_OFFSET, 16 * ELECT["sizeof"]) == bytes(16 * ELECT["sizeof"])
+    for at in ROSTER:
+        assert read_at(pool, at, ROSTER_BYTES) == bytes(ROSTER_BYTES)
+    assert json.loads(ctl("--json", "info", pool, check=0).stdout)["masters"] == []
+
+
+def test_mkfs_refuses_while_a_standby_beats(pool):
+    # A standby of another host beats every 0.2 s: its slot's bytes change.
+    stop = threading.Event()
+
+    def beat():
+        hb = 10
+        while not stop.is_set():
+            write_at(pool, slot_at(6), elect_slot(6, 1, host=b"elsewhere", heartbeat=hb,
+                                                  lease_ns=800_000_000))
+            hb += 1
+            stop.wait(0.2)
+
+    t = threading.Thread(target=beat)
+    t.start()
+    try:
+        r = ctl("mkfs", pool, "--force", "--log-size", "1M", check=8)
+    finally:
+        stop.set()
+        t.join()
+    assert "refusing to format" in r.stderr and "election slot 6" in r.stderr, r.stderr
+    assert "standby on host elsewhere" in r.stderr
+    # Nobody beats any more: after the watch, the pool is formatted.
+    r = ctl("mkfs", pool, "--force", "--log-size", "1M", check=0)
+    assert "taking its master for dead" in r.stderr, r.stderr
+    assert json.loads(ctl("--json", "info", pool, check=0).stdout)["masters"] == []

@@ -11,7 +11,8 @@
 
 #include "lease.h"
 
-static uint8_t pool[16384] __attribute__((aligned(4096)));
+/* The lease area and the election slots famfs_lease_watch also reads. */
+static uint8_t pool[32768] __attribute__((aligned(4096)));
 
 static const struct famfs_cache_ops *none(void)
 {
@@ -157,8 +158,9 @@ static void renew_on_inval(const void *a, size_t len)
 {
 	struct famfs_lease *l = (void *)(pool + FAMFS_LEASE_OFFSET);
 
-	(void)a;
 	(void)len;
+	if (a != (void *)l)
+		return;			/* the election slots: test_elect */
 	if (++watch_invals == 3)
 		l->renewed_ns ^= 1;	/* the holder's clock is no concern */
 }
@@ -186,6 +188,32 @@ static void test_watch_sees_a_renewal(void **state)
 	assert_int_equal(famfs_lease_watch(pool, &ops, 50, 0), -EINVAL);
 }
 
+/* A standby beating its election slot: the third read of the slots sees it. */
+static int slot_invals;
+
+static void beat_on_inval(const void *a, size_t len)
+{
+	(void)len;
+	if (a == (void *)(pool + FAMFS_ELECT_OFFSET) && ++slot_invals == 3)
+		pool[FAMFS_ELECT_OFFSET + 5 * FAMFS_ELECT_SLOT_SIZE + 40] ^= 1;
+}
+
+static void test_watch_sees_an_election_slot(void **state)
+{
+	static const struct famfs_cache_ops ops = {
+		.name = "beating", .flush = rec_flush, .invalidate = beat_on_inval,
+		.wfence = no_fence, .rfence = no_fence,
+	};
+
+	(void)state;
+	memset(pool, 0, sizeof(pool));
+	slot_invals = 0;
+	assert_int_equal(famfs_lease_watch(pool, &ops, 5000, 10), 1);
+	assert_int_equal(slot_invals, 3);
+	slot_invals = 100;
+	assert_int_equal(famfs_lease_watch(pool, &ops, 50, 10), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_flush_and_invalidate),
 		cmocka_unit_test(test_liveness),
 		cmocka_unit_test(test_watch_sees_a_renewal),
+		cmocka_unit_test(test_watch_sees_an_election_slot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
