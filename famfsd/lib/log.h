@@ -218,6 +218,17 @@ long famfs_log_verify(struct famfs_log *log, enum famfs_log_part part,
  */
 int famfs_log_repair(struct famfs_log *log, const struct famfs_log_damage *d);
 
+/*
+ * The writer's fence (docs/failover.md): fn(ctx) is asked right before each
+ * store this log makes into the pool: an append's or a checkpoint item's
+ * bytes (P1, C2), a publish's tail (P4), the seal (C3), a tail rewrite or
+ * repair. false refuses the store: -ESHUTDOWN, and a refused publish
+ * publishes nothing (famfs_log_published() does not move). Any thread may
+ * answer fn; NULL: no fence.
+ */
+void famfs_log_set_write_guard(struct famfs_log *log, bool (*fn)(void *ctx),
+			       void *ctx);
+
 /* Sets the writer's position; call once after replaying up to tail. */
 void famfs_log_writer_start(struct famfs_log *log,
 			    const struct famfs_log_pos *tail);

@@ -42,6 +42,9 @@ struct famfs_log {
 	/* reader: [inval_start, inval_end) of each copy, since the tail read */
 	uint64_t inval_start[FAMFS_LOG_COPIES], inval_end[FAMFS_LOG_COPIES];
 	const char *slot_why[FAMFS_LOG_TAIL_SLOTS];	/* R1's verdicts */
+	/* writer's fence (famfs_log_set_write_guard); NULL: none */
+	bool (*guard_fn)(void *ctx);
+	void *guard_ctx;
 	/* readers' epoch fence (famfs_log_set_epoch_fence); 0: none */
 	uint64_t fence_epoch, fence_seq;
 	/* writer */
@@ -85,6 +88,12 @@ int log_tail_scan(struct famfs_log *log, struct famfs_log_pos slot[4],
 		  const char *why[4]);
 const char *log_check_retry(struct famfs_log *log, unsigned int c,
 			    uint64_t off, uint64_t limit, uint64_t want_seq);
+
+/* The writer's fence: may this log store into the pool now? */
+static inline bool log_may_store(const struct famfs_log *log)
+{
+	return !log->guard_fn || log->guard_fn(log->guard_ctx);
+}
 
 /* NULL, or why pos breaks the readers' epoch fence. */
 const char *log_fence_check(const struct famfs_log *log, uint64_t seq,

@@ -132,6 +132,8 @@ int famfs_log_repair(struct famfs_log *log, const struct famfs_log_damage *d)
 
 	if (d->both)
 		return -EUCLEAN;
+	if (!log_may_store(log))
+		return -ESHUTDOWN;
 	switch (d->part) {
 	case FAMFS_LOG_PART_HEADER:
 		return repair_header(log, d->copy);
@@ -164,6 +166,8 @@ int famfs_log_repair_tail(struct famfs_log *log)
 
 	if (r < 0)
 		return r;
+	if (!log_may_store(log))
+		return -ESHUTDOWN;
 	(void)log_tail_scan(log, slot, why);
 	/*
 	 * Repair: slot i of both copies must say the same, or one damaged

@@ -92,8 +92,17 @@ void log_tail_write(struct famfs_log *log, unsigned int i,
 				   });
 }
 
+void famfs_log_set_write_guard(struct famfs_log *log, bool (*fn)(void *ctx),
+			       void *ctx)
+{
+	log->guard_fn = fn;
+	log->guard_ctx = ctx;
+}
+
 void famfs_log_set_tail(struct famfs_log *log, const struct famfs_log_pos *pos)
 {
+	if (!log_may_store(log))
+		return;
 	/*
 	 * Both slots say the same: a torn write of the next publish (to
 	 * either slot) leaves the other one naming pos.
@@ -159,6 +168,9 @@ static int put(struct famfs_log *log, uint16_t type, uint64_t seq,
 		return -EINVAL;
 	if (size > log->capacity - log->appended.end)
 		return -ENOSPC;
+	/* The writer's fence, right before P1 (or C2's item). */
+	if (!log_may_store(log))
+		return -ESHUTDOWN;
 	h.type = htole16(type);
 	h.len = htole32(size);
 	h.seq = htole64(seq);
@@ -213,6 +225,9 @@ int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
 void famfs_log_publish(struct famfs_log *log)
 {
 	if (log->appended.seq == log->published.seq)
+		return;
+	/* The writer's fence, right before P4: refused, nothing is published. */
+	if (!log_may_store(log))
 		return;
 	/* P3: every appended record is in the pool before the tail names it. */
 	log->ops->wfence();
@@ -291,6 +306,8 @@ int famfs_log_ckpt_seal(struct famfs_log *log, const struct famfs_log_base *base
 	struct famfs_log_pos start;
 	unsigned int faulted = 0;
 
+	if (!log_may_store(log))
+		return -ESHUTDOWN;
 	log->base = *base;
 	log->base.ckpt_bytes = log->appended.end;
 	log->base.ckpt_items = log->appended.seq;

@@ -41,11 +41,13 @@
 #include "http/server.h"
 #include "lease.h"
 #include "master/master.h"
+#include "super.h"
 
 /* The legacy lease's period: never expires by time (see above). */
 #define LEGACY_HELD		(UINT64_MAX >> 1)
 
 struct master_renew {
+	struct famfs_pool_info pool;	/* the pool we took over, a copy */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -137,6 +139,28 @@ static struct timespec deadline_in(uint64_t ns)
 }
 
 /*
+ * Before each renewal: the superblock still names the pool we took over
+ * (a hung master resumed after a mkfs must not beat its slot into the new
+ * pool, and the main loop's check may come up to a second later). No lock:
+ * a private copy of the identity, the superblock read invalidated. A
+ * change is handed to the pool watch under m->lock once, which fences.
+ */
+static bool same_pool(struct master *m, const struct master_renew *rn)
+{
+	struct famfs_pool_info now;
+	struct famfs_sb_status st;
+
+	if (famfs_sb_load(m->pool->base, m->pool->size, m->pool->ops, &now,
+			  &st) == 0 &&
+	    famfs_sb_compare(&rn->pool, &now, 0) == FAMFS_SB_SAME)
+		return true;
+	master_lock(m);
+	master_pool_check(m);
+	master_unlock(m);
+	return false;
+}
+
+/*
  * The renewal thread: every W/4, never under m->lock, so a long request
  * or a compaction's C5-C7 cannot starve the lease. Step "renewal" of
  * docs/failover.md; the store, flush and fence are famfs_elect_renew's.
@@ -153,7 +177,8 @@ static void *renew_main(void *arg)
 	while (!rn->stopping) {
 		pthread_mutex_unlock(&rn->lock);
 		/* A pool changed underneath is not ours to renew into. */
-		if (atomic_load(&m->fence_kind) != FENCE_NONE)
+		if (atomic_load(&m->fence_kind) != FENCE_NONE ||
+		    !same_pool(m, rn))
 			r = 0;
 		else
 			r = famfs_elect_renew(m->elect,
@@ -189,6 +214,9 @@ static int renew_start(struct master *m)
 		return -ENOMEM;
 	pthread_mutex_init(&rn->lock, NULL);
 	clock_cond_init(&rn->wake);
+	master_lock(m);
+	rn->pool = m->pool->info;
+	master_unlock(m);
 	m->renew = rn;
 	r = pthread_create(&rn->thread, NULL, renew_main, m);
 	if (r != 0) {
@@ -216,6 +244,19 @@ void master_renew_stop(struct master *m)
 	m->renew = NULL;
 }
 
+/* The log's writer fence: the lease's deadline, lock-free. */
+static bool lease_guard(void *ctx)
+{
+	const struct master *m = ctx;
+
+	return m->elect && famfs_elect_may_write(m->elect);
+}
+
+void master_guard_log(struct master *m, struct famfs_log *log)
+{
+	famfs_log_set_write_guard(log, lease_guard, m);
+}
+
 /* T1-T2, under m->lock. */
 static int takeover_log(struct master *m, struct master_why *w)
 {
@@ -224,6 +265,7 @@ static int takeover_log(struct master *m, struct master_why *w)
 	int r;
 
 	famfs_log_set_epoch_fence(m->pool->log, m->epoch, m->epoch_start_seq);
+	master_guard_log(m, m->pool->log);
 	r = famfs_log_read_tail(m->pool->log, &tail, &lerr);
 	if (r == 0 && tail.seq > m->applied.seq)
 		r = master_replay(m, &tail, w);

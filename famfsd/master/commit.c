@@ -154,6 +154,10 @@ static int append(struct master *m, uint16_t type, const uint8_t *buf,
 			       (unsigned long long)famfs_log_capacity(m->pool->log));
 		return -ENOBUFS;
 	}
+	if (err == -ESHUTDOWN) {	/* the log's own fence (the lease) */
+		master_why_set(w, "%s", master_write_refusal(m));
+		return err;
+	}
 	if (err < 0) {
 		master_why_set(w, "failed to append a %s record: %s",
 			       famfs_rec_type_name(type), strerror(-err));
@@ -179,6 +183,12 @@ static int publish(struct master *m, struct master_why *w)
 	}
 	famfs_log_publish(m->pool->log);
 	tail = famfs_log_published(m->pool->log);
+	/* The log's own fence refused P4 (the deadline passed meanwhile). */
+	if (tail.seq != famfs_log_appended(m->pool->log).seq) {
+		famfs_log_discard(m->pool->log);
+		master_why_set(w, "%s", master_write_refusal(m));
+		return -ESHUTDOWN;
+	}
 	err = master_replay(m, &tail, w);
 	if (err < 0) {
 		/*

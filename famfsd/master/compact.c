@@ -335,6 +335,8 @@ static int write_generation(struct master *m, const struct famfs_pool_info *info
 		master_why_set(w, "%s", strerror(-r));
 		return r;
 	}
+	/* Each item's store asks the lease (C2 can take a while). */
+	master_guard_log(m, *ret);
 	r = famfs_ckpt_put_items(st, *ret);
 	if (r == -ENOSPC)
 		master_why_set(w, "the live state does not fit in one log "

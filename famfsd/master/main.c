@@ -199,7 +199,7 @@ int master_main(int argc, char **argv)
 	struct master *m = calloc(1, sizeof(*m));
 	uint64_t records;
 	sigset_t sigs;
-	int r, code;
+	int r, code, role = 0;
 
 	if (!m)
 		return 1;
@@ -244,6 +244,11 @@ int master_main(int argc, char **argv)
 		r = master_feed_start(m->feed);
 	/* Read before the API threads start: they change the state. */
 	records = r == 0 ? m->st->last_seq : 0;
+	/* Vacant at the first look (a master alone): active before it serves. */
+	if (r == 0) {
+		role = master_standby(m, &sigs, true);
+		r = role < 0 ? role : 0;
+	}
 	/* A standby serves too: the API redirects to the active master. */
 	if (r == 0)
 		r = http_server_start(m, &m->http);
@@ -260,7 +265,7 @@ int master_main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	master_notify_status(m);
 
-	r = master_standby(m, &sigs);
+	r = role == 2 ? master_standby(m, &sigs, false) : role;
 	if (r == 1)
 		run(m, &sigs);
 	else if (r < 0)

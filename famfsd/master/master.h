@@ -72,7 +72,8 @@ struct master {
 	pthread_cond_t reclaimed;	/* (lock) a reclaim freed space */
 	struct famfs_state *st;		/* (lock) the log replayed */
 	struct famfs_log_pos applied;	/* (lock) how far st has replayed */
-	uint64_t epoch;			/* ours; every record carries it */
+	_Atomic uint64_t epoch;		/* ours (0: never active); every record
+					   carries it; set at the takeover */
 	char host[FAMFS_HOST_MAX + 1];
 	uint8_t holder_uuid[16];	/* identifies this run in the lease */
 	uint64_t reclaim_after_ns;	/* CLOCK_MONOTONIC; grace after start */
@@ -466,11 +467,13 @@ struct master_takeover_from {
 /* Opens our election slot (-EBUSY, logged, when a live run holds it). */
 int master_elect_open(struct master *m);
 /*
- * The standby loop (docs/master.md "Active and standby") until this master
- * wins an election and takes over (1), a stop is asked for (0), or the
- * takeover fails (negative errno, logged).
+ * The standby loop (docs/master.md "Start-up, active and standby") until
+ * this master wins an election and takes over (1), a stop is asked for
+ * (0), or the takeover fails (negative errno, logged). first: one step
+ * only, before the API serves (2: still a standby), so a master alone on
+ * its pool answers its first request as the active one.
  */
-int master_standby(struct master *m, const sigset_t *sigs);
+int master_standby(struct master *m, const sigset_t *sigs, bool first);
 /* Takeover steps T1-T6 (master/active.c) with the epoch just won: 1, or <0. */
 int master_takeover(struct master *m, uint64_t epoch,
 		    const struct master_takeover_from *from);
@@ -479,6 +482,11 @@ void master_follow(struct master *m, const struct famfs_elect_view *v);
 /* Under m->lock: the state rebuilt from log's checkpoint and records. */
 int master_state_rebuild(struct master *m, struct famfs_log *log,
 			 struct master_why *w);
+/*
+ * Every store of log asks the lease first (famfs_log_set_write_guard):
+ * the writer's log from the takeover on, each new generation's.
+ */
+void master_guard_log(struct master *m, struct famfs_log *log);
 /* Stops renewing; at a clean stop releases the slot (STOPPED). */
 void master_renew_stop(struct master *m);
 void master_elect_stop(struct master *m);

@@ -274,32 +274,35 @@ static int try_election(struct master *m, bool force, uint64_t *ret_epoch)
 	return famfs_elect_run(m->elect, min_epoch, next_seq, force, ret_epoch);
 }
 
-int master_standby(struct master *m, const sigset_t *sigs)
+int master_standby(struct master *m, const sigset_t *sigs, bool first)
 {
 	struct master_takeover_from from = { .slot = -1 };
 	struct famfs_elect_view view, *v = &view;
-	bool force = m->cfg.force_takeover, said = false;
+	bool force = m->cfg.force_takeover, watch_failing = false;
 	uint64_t epoch, step = STANDBY_STEP_MS * 1000000ull, last_status = 0;
+	uint64_t said_epoch = 0;
 	int r;
 
 	for (;;) {
 		r = famfs_elect_watch(m->elect, applied_seq(m), v);
-		if (r < 0) {
+		if (r < 0 && !watch_failing)
 			msg(MSG_WARN, "standby: Failed to read the election "
 			    "slots: %s, will retry", strerror(-r));
-		} else {
+		watch_failing = r < 0;
+		if (r >= 0) {
 			note_active(&from, v);
 			master_follow(m, v);
-			if (!said && r == FAMFS_ELECT_FOLLOW) {
-				msg(MSG_INFO, "standby in slot %u: slot %d "
-				    "(host %s) is active with epoch %llu",
-				    m->cfg.slot, v->active + 1, v->host,
-				    (unsigned long long)v->epoch);
-				said = true;
-			}
+		}
+		/* Said once per active master (a new epoch is a new one). */
+		if (r == FAMFS_ELECT_FOLLOW && v->epoch != said_epoch) {
+			msg(MSG_INFO, "standby in slot %u: slot %d (host %s) is "
+			    "active with epoch %llu", m->cfg.slot, v->active + 1,
+			    v->host, (unsigned long long)v->epoch);
+			said_epoch = v->epoch;
 		}
 		if (r == FAMFS_ELECT_VACANT || (r >= 0 && force)) {
-			r = try_election(m, force, &epoch);
+			/* Forcing is for a live active master only. */
+			r = try_election(m, force && r == FAMFS_ELECT_FOLLOW, &epoch);
 			if (r == 1)
 				return master_takeover(m, epoch, &from);
 			if (r == -EAGAIN)
@@ -309,6 +312,8 @@ int master_standby(struct master *m, const sigset_t *sigs)
 				    "%s, will retry", strerror(-r));
 			force = false;	/* once, at start */
 		}
+		if (first)
+			return 2;
 		if (clock_mono_ns() - last_status >= 1000000000ull) {
 			master_notify_status(m);
 			last_status = clock_mono_ns();

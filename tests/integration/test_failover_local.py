@@ -216,9 +216,13 @@ def test_sigstop_past_the_lease_writes_nothing_after_sigcont(pool,
 
 def test_force_takeover_fences_a_live_active_master(pool, master_factory):
     a = master_factory(pool, args=["--slot", "1"])
+    wait_for(lambda: role(a) == "active", 10, "slot 1 active")
     a.client().put("/v1/files/before", json={"size": 1}, expect=201)
-    b = master_factory(pool, args=["--slot", "2", "--force-takeover"])
+    b = master_factory(pool, args=["--slot", "2", "--force-takeover"],
+                       start=False)
+    b.spawn()
     wait_for(lambda: role(b) == "active", 2 * W + 5, "the forced takeover")
+    assert "active: epoch 2" in b.stderr()
     rc = a.wait_exit(15)
     assert rc != 0 and "lost the master lease" in a.stderr(), a.stderr()
     api = b.client()

@@ -5,7 +5,8 @@
  * after S with an epoch below E (an old master's store, paused between its
  * deadline check and its store) is a damaged copy: the other copy is read,
  * and when it is no better nothing is applied. Each case is run without
- * the fence too, to show the log itself would have been applied.
+ * the fence too, to show the log itself would have been applied. And the
+ * writer's side: a log whose write guard says no stores nothing at all.
  */
 #include <endian.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -238,6 +240,68 @@ static void test_fence_only_rises(void **state)
 	tpool_fini(&p);
 }
 
+static bool guard_open;
+
+static bool guard(void *ctx)
+{
+	(*(int *)ctx)++;
+	return guard_open;
+}
+
+/* Snapshot of both copies of the area, to prove nothing was written. */
+static void area_copy(const struct tpool *p, uint8_t *dst, size_t n)
+{
+	memcpy(dst, tpool_area(p, 0), n);
+	memcpy(dst + n, tpool_area(p, 1), n);
+}
+
+static void test_write_guard_refuses_every_store(void **state)
+{
+	struct famfs_log_damage d = {
+		.part = FAMFS_LOG_PART_TAIL, .len = sizeof(struct famfs_log_tail),
+	};
+	struct famfs_log_pos pub;
+	uint8_t *before, *after;
+	struct tpool p;
+	size_t n;
+	int asked = 0;
+
+	(void)state;
+	two_of_epoch_one(&p);
+	n = famfs_log_area_size(p.info.log_size);
+	before = malloc(2 * n);
+	after = malloc(2 * n);
+	assert_non_null(before);
+	assert_non_null(after);
+	famfs_log_set_write_guard(p.log, guard, &asked);
+	guard_open = false;
+	pub = famfs_log_published(p.log);
+	area_copy(&p, before, n);
+	assert_int_equal(tpool_mkdir(&p, FAMFS_ROOT_INO, "no", NULL), -ESHUTDOWN);
+	assert_int_equal(famfs_log_appended(p.log).seq, pub.seq);
+	famfs_log_set_tail(p.log, &pub);
+	assert_int_equal(famfs_log_repair_tail(p.log), -ESHUTDOWN);
+	assert_int_equal(famfs_log_repair(p.log, &d), -ESHUTDOWN);
+	area_copy(&p, after, n);
+	assert_memory_equal(before, after, 2 * n);
+	free(before);
+	free(after);
+	assert_true(asked >= 4);
+
+	/* Appended while open, refused at the publish: nothing published. */
+	guard_open = true;
+	assert_int_equal(tpool_mkdir(&p, FAMFS_ROOT_INO, "late", NULL), 0);
+	guard_open = false;
+	tpool_publish(&p);
+	assert_int_equal(famfs_log_published(p.log).seq, pub.seq);
+	famfs_log_discard(p.log);
+	guard_open = true;
+	assert_int_equal(tpool_mkdir(&p, FAMFS_ROOT_INO, "yes", NULL), 0);
+	tpool_publish(&p);
+	assert_int_equal(famfs_log_published(p.log).seq, pub.seq + 1);
+	tpool_fini(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_stale_record_at_s_is_never_applied),
 		cmocka_unit_test(test_stale_copy_reads_the_other),
 		cmocka_unit_test(test_fence_only_rises),
+		cmocka_unit_test(test_write_guard_refuses_every_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
