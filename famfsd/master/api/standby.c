@@ -29,9 +29,21 @@
 #include "elect.h"
 #include "master/api/api.h"
 
-static bool is_masters(const char *path)
+/*
+ * What a standby answers itself under /v1/ (GET and HEAD): where the
+ * masters are. Everything else there is the active master's to answer,
+ * so a client reads what it wrote (a standby's state lags the log).
+ */
+static const char *const local_paths[] = { "/v1/masters" };
+
+static bool served_here(const char *method, const char *path)
 {
-	return strcmp(path, "/v1/masters") == 0;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return false;
+	for (size_t i = 0; i < sizeof(local_paths) / sizeof(local_paths[0]); i++)
+		if (!strcmp(path, local_paths[i]))
+			return true;
+	return false;
 }
 
 /*
@@ -70,13 +82,11 @@ static bool settle(struct master *m)
 
 bool api_standby_redirects(const struct http_req *rq)
 {
-	bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
-
 	if (atomic_load(&rq->m->active))
 		return false;
 	if (strncmp(rq->path, "/v1/", 4) != 0)
 		return false;
-	if (get && is_masters(rq->path))
+	if (served_here(rq->method, rq->path))
 		return false;
 	return !settle(rq->m);
 }
