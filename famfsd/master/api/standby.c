@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +53,27 @@ static bool served_here(const char *method, const char *path)
  * up to STANDBY_SETTLE_MS for that, rather than answer 503 to a request
  * that arrives just before: true when this master became active, false
  * when another is or none yet. Blocks an HTTP thread for that long at
- * most, and only while no master is active.
+ * most, only while no master is active, and never all of them: a flood
+ * during an election is answered 503 at once by the others (and /healthz
+ * keeps answering).
  */
 #define STANDBY_SETTLE_MS	1000u
 #define STANDBY_SETTLE_STEP_MS	10u
 
+static atomic_uint settling;		/* HTTP threads in settle() */
+
 static bool settle(struct master *m)
 {
 	struct timespec step = { .tv_nsec = STANDBY_SETTLE_STEP_MS * 1000000L };
-	struct famfs_elect_view *v = malloc(sizeof(*v));
+	unsigned int may = m->cfg.http_threads > 1 ? m->cfg.http_threads - 1 : 0;
+	struct famfs_elect_view *v;
 	bool active = false;
+
+	if (atomic_fetch_add(&settling, 1) >= may) {
+		atomic_fetch_sub(&settling, 1);
+		return atomic_load(&m->active);
+	}
+	v = malloc(sizeof(*v));
 
 	for (unsigned int waited = 0; v; waited += STANDBY_SETTLE_STEP_MS) {
 		int self;
@@ -77,6 +89,7 @@ static bool settle(struct master *m)
 		nanosleep(&step, NULL);
 	}
 	free(v);
+	atomic_fetch_sub(&settling, 1);
 	return active;
 }
 
