@@ -99,7 +99,8 @@ def test_standby_answers_307_with_path_and_query(pair):
             ("DELETE", "/v1/files/d/a%20b", None),
             ("GET", "/v1/files/d/a%20b", None),
             ("GET", "/v1/dirs/d?limit=5&cursor=x%2Cy", None),
-            ("HEAD", "/v1/pool", None),
+            ("HEAD", "/v1/tenants", None),
+            ("PUT", "/v1/tenants/t1/quota", {"max_bytes": 1}),
             ("POST", "/v1/agents/h1/heartbeat", {"agent_id": "h1"}),
             ("GET", "/v1/log?after=0&wait=30", None),
             ("GET", "/v1/no-such-thing", None)):
@@ -110,13 +111,16 @@ def test_standby_answers_307_with_path_and_query(pair):
             assert problem_name(r) == "standby"
             assert "slot 1 on host" in r.json()["detail"]
     # Unauthenticated: redirected all the same (the active one says 401).
-    r = requests.get(m2.url + "/v1/pool", allow_redirects=False, timeout=10)
+    r = requests.get(m2.url + "/v1/tenants", allow_redirects=False, timeout=10)
     assert r.status_code == 307
     # Nothing was done by the standby: the file is still there.
     api1.get("/v1/files/d/a%20b", expect=200)
     api1.get("/v1/files/d/new", expect=404)
     # What describes the process itself stays local.
     assert requests.get(m2.url + "/healthz", timeout=10).status_code == 200
+    r = raw(m2, "GET", "/v1/pool")
+    assert r.status_code == 200 and r.json()["role"] == "standby", r.text
+    assert r.json()["slot"] == 2
     r = raw(m2, "GET", "/metrics")
     assert r.status_code == 200 and "famfsd_" in r.text
 
@@ -226,7 +230,7 @@ def test_not_active_on_its_own_address(pair):
     standby by that address: 503 not-active instead."""
     p1, p2 = free_port(), free_port()
     m1, m2 = pair(advertise2=f"http://127.0.0.1:{p1}", ports=(p1, p2))
-    r = raw(m2, "GET", "/v1/pool")
+    r = raw(m2, "GET", "/v1/tenants")
     assert r.status_code == 503, r.text
     assert problem_name(r) == "not-active"
     assert "advertises this master's own address" in r.json()["detail"]
@@ -243,9 +247,9 @@ def test_not_active_while_the_active_master_is_paused(pair):
     os.kill(m1.proc.pid, signal.SIGSTOP)
     try:
         t0 = time.monotonic()
-        r = raw(m2, "GET", "/v1/pool")
+        r = raw(m2, "GET", "/v1/tenants")
         assert r.status_code == 307 and r.headers["Location"] == \
-            m1.url + "/v1/pool", r.text
+            m1.url + "/v1/tenants", r.text
         time.sleep(lease * 3 / 8 + 0.75)
         r = raw(m2, "PUT", "/v1/files/x", json={"size": 1})
         assert time.monotonic() - t0 < lease - 1, "too slow to tell"
@@ -259,7 +263,7 @@ def test_not_active_while_the_active_master_is_paused(pair):
     finally:
         os.kill(m1.proc.pid, signal.SIGCONT)
     wait_until("the 307 back after the renewal", lambda: raw(
-        m2, "GET", "/v1/pool").status_code == 307, timeout=lease)
+        m2, "GET", "/v1/tenants").status_code == 307, timeout=lease)
     assert masters_of(m2.client())["active"] == 1
 
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * A standby master's answer to the API (docs/failover.md, "Finding the
- * active master"): every /v1/ request but GET /v1/masters goes to the
- * active master as a 307 with the same path and query, so a client sends
- * the same method and body there; /healthz and /metrics stay local (they
- * describe this process). When it cannot name one (no slot is active, the
+ * active master"): every /v1/ request but GET /v1/masters and GET
+ * /v1/pool goes to the active master as a 307 with the same path and
+ * query, so a client sends the same method and body there; those two,
+ * /healthz and /metrics stay local (they describe this process). When it cannot name one (no slot is active, the
  * active one advertises no address, or the address is this master's own,
  * which would loop, or the active one has not renewed its lease for longer
  * than a live master would) it answers 503 not-active with Retry-After: 1
@@ -32,10 +32,12 @@
 
 /*
  * What a standby answers itself under /v1/ (GET and HEAD): where the
- * masters are. Everything else there is the active master's to answer,
- * so a client reads what it wrote (a standby's state lags the log).
+ * masters are, and the pool as this process sees it (its role, slot and
+ * how far it followed: master/api/pool.c), as /metrics does. Everything
+ * else there is the active master's to answer, so a client reads what it
+ * wrote (a standby's state lags the log).
  */
-static const char *const local_paths[] = { "/v1/masters" };
+static const char *const local_paths[] = { "/v1/masters", "/v1/pool" };
 
 static bool served_here(const char *method, const char *path)
 {
