@@ -377,3 +377,82 @@ def test_standby_does_not_store_a_body(pair, tmp_path):
     r = s.put(m2.url + "/v1/files/big", data=big, timeout=10,
               headers={"Content-Type": "application/json"})
     assert r.status_code == 413, r.text
+
+
+class Redirector:
+    """An HTTP server that answers everything with a 307 to target + the
+    request's path, recording what it saw."""
+
+    def __init__(self, target=None, status=307):
+        """target None: this server itself (a loop)."""
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+        outer = self
+        self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                outer.seen.append((self.command, self.path))
+                self.send_response(status)
+                self.send_header("Location", (target or outer.url) +
+                                 self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_PUT = do_DELETE = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_agent_and_famfsctl_follow_a_307_with_their_token(pool, master_factory,
+                                                          agent_factory):
+    """The pool publishes no address (the master listens on 0.0.0.0 and
+    advertises none), so the agent goes by its list, whose one entry
+    redirects: it follows with method, body and token, and the heartbeat
+    registers; so does famfsctl. A redirect to itself is not followed
+    forever."""
+    port = free_port()
+    m = master_factory(pool, port=port, args=[
+        "--listen", f"0.0.0.0:{port}", "--reclaim-grace-ms", "0"])
+    assert masters_of(m.client())["url"] is None
+    red = Redirector(m.url)
+    loop = Redirector()
+    try:
+        a = agent_factory(pool, red.url)
+        wait_until("the heartbeat through the redirect",
+                   lambda: heartbeat_of(m, "agent"))
+        assert ("POST", "/v1/agents/agent/heartbeat") in red.seen
+        assert "talking to the master at " + m.url in a.stderr(), a.stderr()
+        famfsctl("create", "/via-307", "--size", "1", "--url", red.url,
+                 "--token", ADMIN_TOKEN, check=0)
+        m.client().get("/v1/files/via-307", expect=200)
+        # A redirect to the URL just asked is not followed.
+        p = famfsctl("stat", "/via-307", "--url", loop.url, "--token",
+                     ADMIN_TOKEN, check=1)
+        assert "307" in p.stderr, p.stderr
+        assert len(loop.seen) == 1, loop.seen
+        # Nor a chain longer than two hops: the third 307 is the answer.
+        c = Redirector(red.url)
+        b = Redirector(c.url)
+        p = famfsctl("stat", "/via-307", "--url", Redirector(b.url).url,
+                     "--token", ADMIN_TOKEN, check=1)
+        assert "307" in p.stderr, p.stderr
+        assert ("GET", "/v1/files/via-307") not in red.seen, red.seen
+    finally:
+        red.close()
+        loop.close()
