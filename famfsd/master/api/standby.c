@@ -119,8 +119,11 @@ int api_master_self(const struct master *m, const struct famfs_elect_view *v)
 {
 	uint32_t pid = (uint32_t)getpid();
 
-	/* Our own slot carries our pid and host name (master/main.c gives
-	 * both to famfs_elect_new()). */
+	/* --slot N is slot N - 1, ours alone. */
+	if (m->cfg.slot >= 1 && m->cfg.slot <= FAMFS_ELECT_SLOTS)
+		return (int)m->cfg.slot - 1;
+	/* Else the slot that carries our pid and host name (what
+	 * famfs_elect_new() was given). */
 	for (int i = 0; i < (int)FAMFS_ELECT_SLOTS; i++)
 		if (v->status[i] == 0 && v->slot[i].pid == pid &&
 		    !strcmp(v->slot[i].host, m->host))
@@ -247,6 +250,7 @@ enum MHD_Result api_reply_standby(struct http_req *rq)
 {
 	struct famfs_elect_view *v = malloc(sizeof(*v));
 	char url[FAMFS_URL_MAX + 1], why[512];
+	const char *own;
 	enum MHD_Result ret;
 	int r, self;
 
@@ -261,9 +265,11 @@ enum MHD_Result api_reply_standby(struct http_req *rq)
 		return ret;
 	}
 	self = api_master_self(rq->m, v);
-	r = api_standby_target(v, self, self >= 0 ? v->slot[self].url :
-			       rq->m->cfg.advertise, quiet_for(v), url,
-			       sizeof(url), why, sizeof(why));
+	/* What we publish, else what we were told to. */
+	own = self >= 0 && v->status[self] == 0 && v->slot[self].url[0] ?
+	      v->slot[self].url : rq->m->cfg.advertise;
+	r = api_standby_target(v, self, own, quiet_for(v), url, sizeof(url),
+			       why, sizeof(why));
 	if (r == 0)
 		ret = redirect(rq, url, v);
 	else
