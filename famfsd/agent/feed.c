@@ -124,8 +124,10 @@ static void *feed_main(void *arg)
 
 int agent_feed_start(struct agent *a)
 {
-	int r = agent_http_new(a->o.master_url, a->o.token, &a->stop,
-			       &a->feed_http);
+	char first[URL_MAX + 1];
+	/* Its own URL is a default only: agent_master_request() says where. */
+	int r = agent_http_new(agent_master_current(a, first, sizeof(first)),
+			       a->o.token, &a->stop, &a->feed_http);
 
 	if (r < 0)
 		return r;

@@ -378,7 +378,10 @@ void agent_heartbeat_kick(struct agent *a)
 
 int agent_heartbeat_start(struct agent *a)
 {
-	int r = agent_http_new(a->o.master_url, a->o.token, &a->stop, &a->hb_http);
+	char first[URL_MAX + 1];
+	/* Its own URL is a default only: agent_master_request() says where. */
+	int r = agent_http_new(agent_master_current(a, first, sizeof(first)),
+			       a->o.token, &a->stop, &a->hb_http);
 
 	if (r < 0)
 		return r;

@@ -99,7 +99,8 @@ def test_standby_answers_307_with_path_and_query(pair):
             ("DELETE", "/v1/files/d/a%20b", None),
             ("GET", "/v1/files/d/a%20b", None),
             ("GET", "/v1/dirs/d?limit=5&cursor=x%2Cy", None),
-            ("HEAD", "/v1/pool", None),
+            ("HEAD", "/v1/tenants", None),
+            ("PUT", "/v1/tenants/t1/quota", {"max_bytes": 1}),
             ("POST", "/v1/agents/h1/heartbeat", {"agent_id": "h1"}),
             ("GET", "/v1/log?after=0&wait=30", None),
             ("GET", "/v1/no-such-thing", None)):
@@ -110,13 +111,16 @@ def test_standby_answers_307_with_path_and_query(pair):
             assert problem_name(r) == "standby"
             assert "slot 1 on host" in r.json()["detail"]
     # Unauthenticated: redirected all the same (the active one says 401).
-    r = requests.get(m2.url + "/v1/pool", allow_redirects=False, timeout=10)
+    r = requests.get(m2.url + "/v1/tenants", allow_redirects=False, timeout=10)
     assert r.status_code == 307
     # Nothing was done by the standby: the file is still there.
     api1.get("/v1/files/d/a%20b", expect=200)
     api1.get("/v1/files/d/new", expect=404)
     # What describes the process itself stays local.
     assert requests.get(m2.url + "/healthz", timeout=10).status_code == 200
+    r = raw(m2, "GET", "/v1/pool")
+    assert r.status_code == 200 and r.json()["role"] == "standby", r.text
+    assert r.json()["slot"] == 2
     r = raw(m2, "GET", "/metrics")
     assert r.status_code == 200 and "famfsd_" in r.text
 
@@ -226,7 +230,7 @@ def test_not_active_on_its_own_address(pair):
     standby by that address: 503 not-active instead."""
     p1, p2 = free_port(), free_port()
     m1, m2 = pair(advertise2=f"http://127.0.0.1:{p1}", ports=(p1, p2))
-    r = raw(m2, "GET", "/v1/pool")
+    r = raw(m2, "GET", "/v1/tenants")
     assert r.status_code == 503, r.text
     assert problem_name(r) == "not-active"
     assert "advertises this master's own address" in r.json()["detail"]
@@ -243,9 +247,9 @@ def test_not_active_while_the_active_master_is_paused(pair):
     os.kill(m1.proc.pid, signal.SIGSTOP)
     try:
         t0 = time.monotonic()
-        r = raw(m2, "GET", "/v1/pool")
+        r = raw(m2, "GET", "/v1/tenants")
         assert r.status_code == 307 and r.headers["Location"] == \
-            m1.url + "/v1/pool", r.text
+            m1.url + "/v1/tenants", r.text
         time.sleep(lease * 3 / 8 + 0.75)
         r = raw(m2, "PUT", "/v1/files/x", json={"size": 1})
         assert time.monotonic() - t0 < lease - 1, "too slow to tell"
@@ -259,7 +263,7 @@ def test_not_active_while_the_active_master_is_paused(pair):
     finally:
         os.kill(m1.proc.pid, signal.SIGCONT)
     wait_until("the 307 back after the renewal", lambda: raw(
-        m2, "GET", "/v1/pool").status_code == 307, timeout=lease)
+        m2, "GET", "/v1/tenants").status_code == 307, timeout=lease)
     assert masters_of(m2.client())["active"] == 1
 
 
@@ -376,3 +380,82 @@ def test_standby_does_not_store_a_body(pair, tmp_path):
     r = s.put(m2.url + "/v1/files/big", data=big, timeout=10,
               headers={"Content-Type": "application/json"})
     assert r.status_code == 413, r.text
+
+
+class Redirector:
+    """An HTTP server that answers everything with a 307 to target + the
+    request's path, recording what it saw."""
+
+    def __init__(self, target=None, status=307):
+        """target None: this server itself (a loop)."""
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+        outer = self
+        self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                outer.seen.append((self.command, self.path))
+                self.send_response(status)
+                self.send_header("Location", (target or outer.url) +
+                                 self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_PUT = do_DELETE = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_agent_and_famfsctl_follow_a_307_with_their_token(pool, master_factory,
+                                                          agent_factory):
+    """The pool publishes no address (the master listens on 0.0.0.0 and
+    advertises none), so the agent goes by its list, whose one entry
+    redirects: it follows with method, body and token, and the heartbeat
+    registers; so does famfsctl. A redirect to itself is not followed
+    forever."""
+    port = free_port()
+    m = master_factory(pool, port=port, args=[
+        "--listen", f"0.0.0.0:{port}", "--reclaim-grace-ms", "0"])
+    assert masters_of(m.client())["url"] is None
+    red = Redirector(m.url)
+    loop = Redirector()
+    try:
+        a = agent_factory(pool, red.url)
+        wait_until("the heartbeat through the redirect",
+                   lambda: heartbeat_of(m, "agent"))
+        assert ("POST", "/v1/agents/agent/heartbeat") in red.seen
+        assert "talking to the master at " + m.url in a.stderr(), a.stderr()
+        famfsctl("create", "/via-307", "--size", "1", "--url", red.url,
+                 "--token", ADMIN_TOKEN, check=0)
+        m.client().get("/v1/files/via-307", expect=200)
+        # A redirect to the URL just asked is not followed.
+        p = famfsctl("stat", "/via-307", "--url", loop.url, "--token",
+                     ADMIN_TOKEN, check=1)
+        assert "307" in p.stderr, p.stderr
+        assert len(loop.seen) == 1, loop.seen
+        # Nor a chain longer than two hops: the third 307 is the answer.
+        c = Redirector(red.url)
+        b = Redirector(c.url)
+        p = famfsctl("stat", "/via-307", "--url", Redirector(b.url).url,
+                     "--token", ADMIN_TOKEN, check=1)
+        assert "307" in p.stderr, p.stderr
+        assert ("GET", "/v1/files/via-307") not in red.seen, red.seen
+    finally:
+        red.close()
+        loop.close()

@@ -415,9 +415,12 @@ static void test_standby_redirects(void **state)
 		{ "DELETE", "/v1/files/a", true },
 		{ "GET", "/v1/files/a", true },
 		{ "HEAD", "/v1/dirs", true },
+		{ "GET", "/v1/tenants", true },
 		{ "POST", "/v1/agents/h1/heartbeat", true },
 		{ "GET", "/v1/log", true },
-		{ "GET", "/v1/pool", true },
+		{ "GET", "/v1/pool", false },	/* this process's view */
+		{ "HEAD", "/v1/pool", false },
+		{ "PUT", "/v1/pool", true },
 		{ "POST", "/v1/pool/compact", true },
 		{ "GET", "/v1/no-such-thing", true },	/* the active one says 404 */
 		{ "PUT", "/v1/masters", true },		/* ... and 405 */

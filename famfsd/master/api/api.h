@@ -62,7 +62,8 @@ struct famfs_elect_view;
 enum MHD_Result api_reply_standby(struct http_req *rq);
 /* The pool's election slots now; -ENOENT before the pool is open. */
 int api_master_view(struct master *m, struct famfs_elect_view *ret);
-/* Index of this process's own slot in v, -1 when it has none (yet). */
+/* Index of this process's own slot (--slot N: N - 1; else found in v by
+ * pid and host), -1 when it has none. */
 int api_master_self(const struct master *m, const struct famfs_elect_view *v);
 /*
  * Where a standby sends a request: the active master's address into url

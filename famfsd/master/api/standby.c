@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * A standby master's answer to the API (docs/failover.md, "Finding the
- * active master"): every /v1/ request but GET /v1/masters goes to the
- * active master as a 307 with the same path and query, so a client sends
- * the same method and body there; /healthz and /metrics stay local (they
- * describe this process). When it cannot name one (no slot is active, the
+ * active master"): every /v1/ request but GET /v1/masters and GET
+ * /v1/pool goes to the active master as a 307 with the same path and
+ * query, so a client sends the same method and body there; those two,
+ * /healthz and /metrics stay local (they describe this process). When it cannot name one (no slot is active, the
  * active one advertises no address, or the address is this master's own,
  * which would loop, or the active one has not renewed its lease for longer
  * than a live master would) it answers 503 not-active with Retry-After: 1
@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,23 @@
 #include "elect.h"
 #include "master/api/api.h"
 
-static bool is_masters(const char *path)
+/*
+ * What a standby answers itself under /v1/ (GET and HEAD): where the
+ * masters are, and the pool as this process sees it (its role, slot and
+ * how far it followed: master/api/pool.c), as /metrics does. Everything
+ * else there is the active master's to answer, so a client reads what it
+ * wrote (a standby's state lags the log).
+ */
+static const char *const local_paths[] = { "/v1/masters", "/v1/pool" };
+
+static bool served_here(const char *method, const char *path)
 {
-	return strcmp(path, "/v1/masters") == 0;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return false;
+	for (size_t i = 0; i < sizeof(local_paths) / sizeof(local_paths[0]); i++)
+		if (!strcmp(path, local_paths[i]))
+			return true;
+	return false;
 }
 
 /*
@@ -40,16 +55,27 @@ static bool is_masters(const char *path)
  * up to STANDBY_SETTLE_MS for that, rather than answer 503 to a request
  * that arrives just before: true when this master became active, false
  * when another is or none yet. Blocks an HTTP thread for that long at
- * most, and only while no master is active.
+ * most, only while no master is active, and never all of them: a flood
+ * during an election is answered 503 at once by the others (and /healthz
+ * keeps answering).
  */
 #define STANDBY_SETTLE_MS	1000u
 #define STANDBY_SETTLE_STEP_MS	10u
 
+static atomic_uint settling;		/* HTTP threads in settle() */
+
 static bool settle(struct master *m)
 {
 	struct timespec step = { .tv_nsec = STANDBY_SETTLE_STEP_MS * 1000000L };
-	struct famfs_elect_view *v = malloc(sizeof(*v));
+	unsigned int may = m->cfg.http_threads > 1 ? m->cfg.http_threads - 1 : 0;
+	struct famfs_elect_view *v;
 	bool active = false;
+
+	if (atomic_fetch_add(&settling, 1) >= may) {
+		atomic_fetch_sub(&settling, 1);
+		return atomic_load(&m->active);
+	}
+	v = malloc(sizeof(*v));
 
 	for (unsigned int waited = 0; v; waited += STANDBY_SETTLE_STEP_MS) {
 		int self;
@@ -65,18 +91,17 @@ static bool settle(struct master *m)
 		nanosleep(&step, NULL);
 	}
 	free(v);
+	atomic_fetch_sub(&settling, 1);
 	return active;
 }
 
 bool api_standby_redirects(const struct http_req *rq)
 {
-	bool get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
-
 	if (atomic_load(&rq->m->active))
 		return false;
 	if (strncmp(rq->path, "/v1/", 4) != 0)
 		return false;
-	if (get && is_masters(rq->path))
+	if (served_here(rq->method, rq->path))
 		return false;
 	return !settle(rq->m);
 }
@@ -94,8 +119,11 @@ int api_master_self(const struct master *m, const struct famfs_elect_view *v)
 {
 	uint32_t pid = (uint32_t)getpid();
 
-	/* Our own slot carries our pid and host name (master/main.c gives
-	 * both to famfs_elect_new()). */
+	/* --slot N is slot N - 1, ours alone. */
+	if (m->cfg.slot >= 1 && m->cfg.slot <= FAMFS_ELECT_SLOTS)
+		return (int)m->cfg.slot - 1;
+	/* Else the slot that carries our pid and host name (what
+	 * famfs_elect_new() was given). */
 	for (int i = 0; i < (int)FAMFS_ELECT_SLOTS; i++)
 		if (v->status[i] == 0 && v->slot[i].pid == pid &&
 		    !strcmp(v->slot[i].host, m->host))
@@ -222,6 +250,7 @@ enum MHD_Result api_reply_standby(struct http_req *rq)
 {
 	struct famfs_elect_view *v = malloc(sizeof(*v));
 	char url[FAMFS_URL_MAX + 1], why[512];
+	const char *own;
 	enum MHD_Result ret;
 	int r, self;
 
@@ -236,9 +265,11 @@ enum MHD_Result api_reply_standby(struct http_req *rq)
 		return ret;
 	}
 	self = api_master_self(rq->m, v);
-	r = api_standby_target(v, self, self >= 0 ? v->slot[self].url :
-			       rq->m->cfg.advertise, quiet_for(v), url,
-			       sizeof(url), why, sizeof(why));
+	/* What we publish, else what we were told to. */
+	own = self >= 0 && v->status[self] == 0 && v->slot[self].url[0] ?
+	      v->slot[self].url : rq->m->cfg.advertise;
+	r = api_standby_target(v, self, own, quiet_for(v), url, sizeof(url),
+			       why, sizeof(why));
 	if (r == 0)
 		ret = redirect(rq, url, v);
 	else
