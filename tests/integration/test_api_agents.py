@@ -3,6 +3,7 @@ report lag; a deleted file's space returns to the pool only when every
 live agent applied the delete and closed the file (or was evicted); the
 long poll wakes on publish."""
 
+import os
 import threading
 import time
 
@@ -221,6 +222,64 @@ def test_eviction_releases_an_unreported_agent_and_survives_restart(
     m.start()
     assert agent_states(m.client()) == {"gone": "unreported",
                                         "back": "unreported"}
+
+
+ROSTER_COPIES = (64 << 10, 1 << 20)     # FAMFS_ROSTER_OFFSET, _COPY1
+ROSTER_ENTRY = 256
+
+
+def spoil_roster(pool_path, index, copies, data=None):
+    """Overwrites entry index of the roster copies named with bytes that
+    cannot pass its checks (data, or a flipped byte of the CRC)."""
+    with open(pool_path, "r+b") as f:
+        for c in copies:
+            at = ROSTER_COPIES[c] + index * ROSTER_ENTRY
+            if data is not None:
+                f.seek(at)
+                f.write(data)
+                continue
+            f.seek(at + ROSTER_ENTRY - 4)
+            b = f.read(1)
+            f.seek(at + ROSTER_ENTRY - 4)
+            f.write(bytes([b[0] ^ 0x40]))
+
+
+def test_damaged_roster_entries_hold_until_evicted(pool, master_factory):
+    """Bad roster bytes: a copy bad beside a good one is rewritten; both
+    bad could have named anyone, so it holds reclaim as roster-lost-N
+    until an admin evicts it; nothing crashes on garbage."""
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
+    api, ag = m.client(), m.client("agent")
+    f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
+    hb(ag, "x1", applied=f["seq"], open_inos=[f["ino"]])     # entry 0
+    hb(ag, "x2", applied=f["seq"])                           # entry 1
+    d = api.delete("/v1/files/a", expect=200).json()
+    assert m.stop() == 0
+    spoil_roster(pool, 0, (0, 1))
+    spoil_roster(pool, 1, (1,))
+    spoil_roster(pool, 5, (0, 1), data=os.urandom(ROSTER_ENTRY))
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert agent_states(api) == {"roster-lost-0": "unreported",
+                                 "x2": "unreported",
+                                 "roster-lost-5": "unreported"}
+    err = m.stderr()
+    assert "Agent roster entry 0 is damaged in both copies" in err, err
+    assert "1 entries had a bad copy, rewritten from the good one" in err, err
+    hb(ag, "x2", applied=d["seq"])
+    hb(ag, "x1", applied=d["seq"])      # a new entry: x1's was lost
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    api.delete("/v1/agents/roster-lost-0", expect=200)
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    api.delete("/v1/agents/roster-lost-5", expect=200)
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+    # Written whole again: the next start finds nothing to mend or fear.
+    assert m.stop() == 0
+    m.start()
+    states = agent_states(m.client())
+    assert states == {"roster-lost-0": "evicted", "roster-lost-5": "evicted",
+                      "x1": "unreported", "x2": "unreported"}, states
+    assert m.stderr().count("damaged in both copies") == 2
 
 
 def test_roster_full_refuses_the_257th_agent(master, api):
