@@ -3,11 +3,12 @@ report lag; a deleted file's space returns to the pool only when every
 live agent applied the delete and closed the file (or was evicted); the
 long poll wakes on publish."""
 
+import json
 import os
 import threading
 import time
 
-from conftest import problem_name
+from conftest import famfsctl, problem_name
 
 MiB = 1 << 20
 
@@ -258,6 +259,11 @@ def test_damaged_roster_entries_hold_until_evicted(pool, master_factory):
     spoil_roster(pool, 0, (0, 1))
     spoil_roster(pool, 1, (1,))
     spoil_roster(pool, 5, (0, 1), data=os.urandom(ROSTER_ENTRY))
+    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
+    assert [(e["index"], e["state"], e["mend"], e.get("agent_id"))
+            for e in info["agent_roster"]] == [
+        (0, "lost", False, None), (1, "live", True, "x2"),
+        (5, "lost", False, None)], info["agent_roster"]
     m.start()
     api, ag = m.client(), m.client("agent")
     assert agent_states(api) == {"roster-lost-0": "unreported",
@@ -280,6 +286,13 @@ def test_damaged_roster_entries_hold_until_evicted(pool, master_factory):
     assert states == {"roster-lost-0": "evicted", "roster-lost-5": "evicted",
                       "x1": "unreported", "x2": "unreported"}, states
     assert m.stderr().count("damaged in both copies") == 2
+    # famfsctl info reads the roster from the pool as a master would.
+    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
+    got = {e.get("agent_id"): (e["index"], e["state"], e["mend"])
+           for e in info["agent_roster"]}
+    assert got == {"x1": (2, "live", False), "x2": (1, "live", False),
+                   "roster-lost-0": (0, "evicted", False),
+                   "roster-lost-5": (5, "evicted", False)}, got
 
 
 def test_roster_full_refuses_the_257th_agent(master, api):
