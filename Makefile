@@ -46,8 +46,10 @@ D_DIRS   := common conf http master master/api agent agent/fuse agent/kmod
 D_SRC    := famfsd/main.c $(foreach d,$(D_DIRS),$(wildcard famfsd/$(d)/*.c))
 D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
-# famfsctl reads a token file by the daemon's rules (common/token_file.c).
-CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/famfsd/common/token_file.o
+# famfsctl reads a token file and a list of masters by the daemon's rules
+# (common/token_file.c, common/url_list.c).
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/famfsd/common/token_file.o \
+            $(BUILD)/obj/famfsd/common/url_list.o
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH    := $(BUILD)/bench/famfs-bench
@@ -69,7 +71,8 @@ help:
 	@echo "make test     deps, unit tests (plain and ASan+UBSan), fuzz, integration"
 	@echo "make bench    benchmarks with same-run baselines"
 	@echo "make soak     the churn test at full length: 2,000,000 create+delete"
-	@echo "              cycles on a 1 MiB log (FAMFSD_CHURN_CYCLES=N for another)"
+	@echo "              cycles on a 1 MiB log (FAMFSD_CHURN_CYCLES=N for another),"
+	@echo "              then test_failover.py with 20 kill -9 rounds"
 	@echo "make run      a file-backed pool, a master and a local agent"
 	@echo "make install  binaries, systemd units, config example, docs, kmod sources"
 	@echo "              (PREFIX=/usr/local, DESTDIR=, SYSCONFDIR=/etc)"
@@ -100,12 +103,14 @@ $(BUILD)/famfsd: $(D_OBJ) $(CXL_LIB) $(LIB)
 # main() (famfsd/main.c never links) and stubs what those objects call
 # beyond themselves. Tests of famfsd/lib name nothing.
 UNIT_DAEMON_test_api_router := master/api/router http/reply master/tokens \
-                               common/msg common/token_file
+                               common/msg common/token_file \
+                               master/api/standby common/url_list
 UNIT_DAEMON_test_api_json   := master/api/json http/reply
 UNIT_DAEMON_test_agent_diff := agent/diff
 UNIT_DAEMON_test_backend_auto := agent/backend_auto
 UNIT_DAEMON_test_conf_options := conf/options conf/cmdline conf/check \
-                                 conf/parse common/token_file
+                                 conf/parse common/token_file common/url_list
+UNIT_DAEMON_test_url_list := common/url_list
 UNIT_DAEMON_test_token_file := common/token_file
 UNIT_DAEMON_test_damage_table := master/damage_table
 UNIT_DAEMON_test_conn_guard := http/conn_guard common/msg
@@ -223,6 +228,7 @@ bench: deps all
 	@$(PYTHON) bench/kmod_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/kmod_devdax_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/flood_bench.py
+	@BUILD=$(BUILD) $(PYTHON) bench/failover_bench.py
 	@BUILD=$(BUILD) ./bench/churn_bench.sh; r=$$?; \
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r
 
@@ -232,6 +238,8 @@ bench: deps all
 soak: all
 	@FAMFSD_CHURN_CYCLES=$${FAMFSD_CHURN_CYCLES:-2000000} $(PYTHON) -m pytest -q -s \
 		-p no:cacheprovider tests/integration/test_churn.py::test_churn
+	@FAMFSD_FAILOVER_ROUNDS=$${FAMFSD_FAILOVER_ROUNDS:-20} $(PYTHON) -m pytest -q \
+		-p no:cacheprovider tests/integration/test_failover.py
 
 # ---- install (scripts/install.sh; docs/systemd.md) -------------------------
 PREFIX     ?= /usr/local

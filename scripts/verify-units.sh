@@ -80,6 +80,20 @@ else
 	fail=$((fail + 1))
 fi
 
+# A master-capable node of several (docs/systemd.md): the example's
+# slot, advertise, lease and list of masters, uncommented.
+sed -e 's/^role = agent/role = both/' \
+    -e 's/^#\(slot\|advertise\|lease_seconds\|master_url\) = /\1 = /' \
+	systemd/famfsd.conf.example > "$tmp/multi.conf"
+if [ "$(grep -cE '^(slot|advertise|lease_seconds|master_url) = ' "$tmp/multi.conf")" = 4 ] &&
+   out=$("$BUILD/famfsd" check-config --config "$tmp/multi.conf" 2>&1); then
+	echo "ok: famfsd check-config of a master-capable node of several"; pass=$((pass + 1))
+else
+	echo "FAIL: famfsd check-config of a master-capable node of several"
+	echo "${out:-the example lacks slot, advertise, lease_seconds or master_url}" | sed 's/^/    /'
+	fail=$((fail + 1))
+fi
+
 for s in famfsd.service famfsd-master.service; do
 	score=$(cd "$units" && systemd-analyze security --offline=yes "./$s" 2>/dev/null |
 		sed -n 's/.*Overall exposure level for [^:]*: *\([0-9.]*\) *\([A-Z]*\).*/\1 \2/p')

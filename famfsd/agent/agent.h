@@ -41,6 +41,8 @@
 struct agent_backend;
 struct agent_damage;
 struct agent_http;
+struct agent_http_reply;
+struct agent_masters;
 
 #define AGENT_ID_MAX		128
 #define AGENT_HEARTBEAT_MS	1000
@@ -103,6 +105,7 @@ struct agent {
 	atomic_bool ready;		/* initial replay done, mount up */
 	struct agent_http *feed_http;	/* to abort its long poll at stop */
 	struct agent_http *hb_http;
+	struct agent_masters *masters;	/* own lock: where the master is */
 
 	pthread_t follower, feed, heartbeat;
 	bool follower_started, feed_started, heartbeat_started;
@@ -202,6 +205,28 @@ void agent_devices_free(struct agent_devices *d);
 bool agent_devices_update(struct agent_devices *d);
 /* The last inventory as JSON text; NULL before a scan succeeded. */
 const char *agent_devices_json(const struct agent_devices *d);
+
+/* ---- agent/masters.c: which master to talk to ----------------------------- */
+/*
+ * From --master (a list) and the pool's election slots: the address the
+ * pool publishes for the active master comes first, then the list in
+ * order (docs/failover.md, "Finding the active master").
+ */
+int agent_masters_new(struct agent *a);
+void agent_masters_free(struct agent *a);
+/*
+ * A request to the active master: tries the candidates in turn, following
+ * 307s (http/client.c), moving on past one that does not answer, answers
+ * 503 not-active or redirects once too often; 0 with the reply of the
+ * first other answer, else the last attempt's result. -ECANCELED at stop.
+ * Any thread, each with its own h.
+ */
+int agent_master_request(struct agent *a, struct agent_http *h,
+			 const char *method, const char *path,
+			 const char *json, long timeout_ms,
+			 struct agent_http_reply *ret);
+/* The address that answered last (for messages); never NULL. */
+const char *agent_master_current(struct agent *a, char *buf, size_t size);
 
 /* ---- agent/feed.c / agent/heartbeat.c ------------------------------------ */
 int agent_feed_start(struct agent *a);

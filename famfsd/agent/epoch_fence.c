@@ -12,7 +12,8 @@
  * known within that of the election. An agent that had already applied a
  * record at or after S of a lower epoch (read before the fence was known)
  * holds a tree no reader will agree with: it rebuilds from the log with
- * the fence set, which leaves that record out.
+ * the fence set, which leaves that record out. A new epoch also kicks a
+ * heartbeat at once: the new master waits for it before it reclaims.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -75,6 +76,12 @@ void agent_epoch_fence(struct agent *a)
 			famfs_log_set_epoch_fence(a->pool->log, a->fence_epoch,
 						  a->fence_seq);
 			resync(a);
+			/*
+			 * A new master holds every reclaim back until this
+			 * agent reports to it (the agent roster,
+			 * docs/failover.md): report now, not at the next tick.
+			 */
+			agent_heartbeat_kick(a);
 		}
 		free(v);
 	}

@@ -61,8 +61,8 @@ static void *feed_main(void *arg)
 		snprintf(path, sizeof(path), "/v1/log?after=%" PRIu64 "&wait=%d",
 			 after, AGENT_FEED_WAIT_S);
 		t0 = clock_mono_ns();
-		r = agent_http_request(a->feed_http, "GET", path, NULL,
-				       (AGENT_FEED_WAIT_S + 5) * 1000L, &rep);
+		r = agent_master_request(a, a->feed_http, "GET", path, NULL,
+					 (AGENT_FEED_WAIT_S + 5) * 1000L, &rep);
 		if (r == -ECANCELED)
 			break;
 		if (r == 0 && (rep.status == 401 || rep.status == 403) &&
@@ -81,7 +81,8 @@ static void *feed_main(void *arg)
 			if (kind != last_failure)
 				msg(MSG_WARN, "change feed from %s "
 					  "failed: %s; polling the pool tail every "
-					  "%u ms meanwhile", a->o.master_url, what,
+					  "%u ms meanwhile", rep.base[0] ? rep.base :
+					  a->o.master_url, what,
 					  a->o.poll_ms);
 			last_failure = kind;
 			nap(a, 1000);
@@ -89,7 +90,7 @@ static void *feed_main(void *arg)
 		}
 		if (last_failure)
 			msg(MSG_INFO, "change feed from %s is back",
-				  a->o.master_url);
+				  rep.base);
 		last_failure = 0;
 		o = json_tokener_parse(rep.body);
 		last = get_i64(o, "last_seq");
@@ -123,8 +124,10 @@ static void *feed_main(void *arg)
 
 int agent_feed_start(struct agent *a)
 {
-	int r = agent_http_new(a->o.master_url, a->o.token, &a->stop,
-			       &a->feed_http);
+	char first[URL_MAX + 1];
+	/* Its own URL is a default only: agent_master_request() says where. */
+	int r = agent_http_new(agent_master_current(a, first, sizeof(first)),
+			       a->o.token, &a->stop, &a->feed_http);
 
 	if (r < 0)
 		return r;

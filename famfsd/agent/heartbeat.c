@@ -19,6 +19,11 @@
  * "devices", but only when the master may not have it: after a change, a
  * failed or refused heartbeat, or a new master epoch.
  *
+ * A new master epoch (seen in the pool's election slots by the follower,
+ * agent/epoch_fence.c, or in a heartbeat's reply) kicks a heartbeat at
+ * once: the new master holds every reclaim back until each agent of the
+ * pool's roster has reported to it (master/agents.c).
+ *
  * Every heartbeat names the pool its position is in (pool_uuid): a master
  * serving another pool answers 409, one whose own pool changed underneath
  * it 503 fenced, so no master takes a position in one pool for one in
@@ -31,6 +36,9 @@
  * it heartbeats (and so registers) again; a 409 because the master serves
  * another pool revokes nothing (other_pool()). Failures are logged once per
  * kind and retried every second.
+ *
+ * Which master: agent/masters.c (the pool's published address, then the
+ * --master list; a standby's 307 followed).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -156,7 +164,7 @@ static const char *problem_detail(struct json_object *o)
 	return "no detail";
 }
 
-static void on_accepted(struct hb *hb, const char *body)
+static void on_accepted(struct hb *hb, const char *body, const char *by)
 {
 	struct agent *a = hb->a;
 	struct json_object *o = json_tokener_parse(body);
@@ -169,7 +177,7 @@ static void on_accepted(struct hb *hb, const char *body)
 	if (!hb->ok)
 		msg(MSG_INFO, "heartbeat accepted by %s as '%s': "
 			  "master seq %" PRId64 ", epoch %" PRId64 "; applied %"
-			  PRIu64, a->o.master_url, a->o.agent_id, seq, epoch,
+			  PRIu64, by, a->o.agent_id, seq, epoch,
 			  applied);
 	else
 		msg(MSG_DEBUG, "heartbeat reply: master seq %" PRId64
@@ -181,6 +189,8 @@ static void on_accepted(struct hb *hb, const char *body)
 		msg(MSG_INFO, "master epoch changed from %" PRIu64
 			  " to %" PRId64 ": a new master runs", hb->epoch, epoch);
 		hb->devices_sent = false;	/* it knows nothing of us */
+		/* Our inventory (and position) to it now, not in a second. */
+		agent_heartbeat_kick(a);
 	}
 	if (epoch > 0)
 		hb->epoch = (uint64_t)epoch;
@@ -194,13 +204,15 @@ static void on_accepted(struct hb *hb, const char *body)
 
 static void on_failure(struct hb *hb, long kind, const char *what)
 {
+	char url[URL_MAX + 1];
+
 	hb->ok = false;
 	hb->devices_sent = false;
 	if (hb->last_failure == kind)
 		return;
 	hb->last_failure = kind;
 	msg(MSG_WARN, "heartbeat to %s failed: %s; retrying every "
-		  "second", hb->a->o.master_url, what);
+		  "second", agent_master_current(hb->a, url, sizeof(url)), what);
 }
 
 /*
@@ -265,7 +277,8 @@ static void beat(struct hb *hb, struct agent_http *h)
 	}
 	snprintf(path, sizeof(path), "/v1/agents/%s/heartbeat",
 		 hb->a->o.agent_id);
-	r = agent_http_request(h, "POST", path, body, HB_TIMEOUT_MS, &rep);
+	r = agent_master_request(hb->a, h, "POST", path, body, HB_TIMEOUT_MS,
+				 &rep);
 	free(body);
 	if (r == -ECANCELED)
 		return;
@@ -274,7 +287,7 @@ static void beat(struct hb *hb, struct agent_http *h)
 		return;
 	}
 	if (rep.status == 200) {
-		on_accepted(hb, rep.body);
+		on_accepted(hb, rep.body, rep.base);
 	} else if (rep.status == 409) {
 		on_conflict(hb, rep.body);
 	} else if (rep.status == 400 && hb->devices_in_body) {
@@ -365,7 +378,10 @@ void agent_heartbeat_kick(struct agent *a)
 
 int agent_heartbeat_start(struct agent *a)
 {
-	int r = agent_http_new(a->o.master_url, a->o.token, &a->stop, &a->hb_http);
+	char first[URL_MAX + 1];
+	/* Its own URL is a default only: agent_master_request() says where. */
+	int r = agent_http_new(agent_master_current(a, first, sizeof(first)),
+			       a->o.token, &a->stop, &a->hb_http);
 
 	if (r < 0)
 		return r;

@@ -139,6 +139,8 @@ static int start_threads(struct agent *a)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	r = agent_follow_start(a);
 	if (r == 0 && a->o.master_url)
+		r = agent_masters_new(a);
+	if (r == 0 && a->o.master_url)
 		r = agent_feed_start(a);
 	if (r == 0 && a->o.master_url)
 		r = agent_heartbeat_start(a);
@@ -166,6 +168,7 @@ static void agent_free(struct agent *a)
 	if (a->be_priv)
 		a->o.backend->destroy(a->be_priv);
 	agent_token_free(a);
+	agent_masters_free(a);
 	pthread_rwlock_destroy(&a->lock);
 	pthread_mutex_destroy(&a->wake_lock);
 	pthread_cond_destroy(&a->wake_cond);

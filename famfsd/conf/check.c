@@ -15,6 +15,7 @@
 #include <uuid/uuid.h>
 
 #include "common/token_file.h"
+#include "common/url_list.h"
 #include "conf/options.h"
 #include "probe.h"
 
@@ -192,6 +193,15 @@ static const char *check_url(const char *v)
 	return NULL;
 }
 
+/* Every master-capable host's address (common/url_list.h). */
+static const char *check_urls(const char *v)
+{
+	struct url_list l;
+	const char *why = NULL;
+
+	return url_list_parse(v, &l, &why) < 0 ? why : NULL;
+}
+
 static const char *check_agent_id(const char *v)
 {
 	size_t n = strlen(v);
@@ -238,6 +248,9 @@ const char *conf_check_value(const struct conf_key *k, const char *value,
 		break;
 	case CT_URL:
 		why = check_url(value);
+		break;
+	case CT_URLS:
+		why = check_urls(value);
 		break;
 	case CT_AGENT_ID:
 		why = check_agent_id(value);

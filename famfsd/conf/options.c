@@ -110,7 +110,7 @@ const struct conf_key conf_keys[K__COUNT] = {
 	[K_RECLAIM_GRACE_MS] = {
 		"master", "reclaim_grace_ms", "reclaim-grace-ms", 0, M, 0, CT_UINT,
 		0, 3600000, .arg = "N", .dflt = "3000", AT_M(reclaim_grace_ms),
-		.help = "no reclaim this many ms after start",
+		.help = "no reclaim this long after start (empty roster)",
 	},
 	[K_AGENT_TIMEOUT] = {
 		"master", "agent_timeout", "agent-timeout", 0, M, 0, CT_UINT,
@@ -174,10 +174,12 @@ const struct conf_key conf_keys[K__COUNT] = {
 			"the module is loaded and --pool is a device",
 	},
 	[K_MASTER_URL] = {
-		"agent", "master_url", "master", 0, A, 0, CT_URL,
-		.arg = "URL", AT_A(master_url),
+		"agent", "master_url", "master", 0, A, 0, CT_URLS,
+		.arg = "URL[,URL]", AT_A(master_url),
 		.help = "master API, e.g. http://10.0.0.1:7470: change\n"
-			"feed and heartbeats (without: the pool only)",
+			"feed and heartbeats (without: the pool only);\n"
+			"every master-capable host, comma separated: the\n"
+			"address the pool publishes comes first",
 	},
 	[K_TOKEN_FILE] = {
 		"agent", "token_file", "token-file", 0, A, 0, CT_PATH,

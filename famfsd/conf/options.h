@@ -59,6 +59,7 @@ enum conf_type {
 	CT_URL,		/* http:// or https://; const char * */
 	CT_AGENT_ID,	/* 1-128 of [A-Za-z0-9._:-]; const char * */
 	CT_TOKEN,	/* common/token_file.h's token_check; const char * */
+	CT_URLS,	/* URL[,URL...] (common/url_list.h); const char * */
 };
 
 /* Where a value comes from: the file is stricter (absolute paths). */
@@ -126,7 +127,7 @@ struct conf_agent {
 	uint64_t offset;		/* pool start within the device */
 	enum famfs_coherence coherence;
 	const char *mount;
-	const char *master_url;		/* NULL: follow the pool only */
+	const char *master_url;		/* URL[,URL...]; NULL: follow the pool only */
 	const char *token;		/* bearer token, NULL without one */
 	const char *token_file;		/* --token-file, re-read on a 401 */
 	const char *agent_id;		/* NULL: the agent makes one up */

@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "elect.h"
+#include "roster.h"
 #include "famfsctl.h"
 #include "fsck.h"
 #include "lease.h"
@@ -82,6 +83,82 @@ static struct json_object *masters_json(const struct famfs_elect_view *v)
 				       json_object_new_int64((int64_t)x->lease_ns));
 	}
 	return a;
+}
+
+static const char *roster_state_name(const struct famfs_roster *r,
+				     unsigned int i)
+{
+	const struct famfs_roster_info *e = famfs_roster_get(r, i);
+
+	if (famfs_roster_health(r, i) == FAMFS_ROSTER_H_LOST)
+		return "lost";
+	return e->state == FAMFS_ROSTER_LIVE ? "live" : "evicted";
+}
+
+/*
+ * The agent roster (docs/failover.md): every entry in use, as a new master
+ * would load it. "lost": both copies bad (it holds reclaim as
+ * roster-lost-N); "mend": one copy bad, the next takeover rewrites it.
+ * NULL when the pool has no room for a roster.
+ */
+static struct json_object *roster_json(struct famfs_pool *pool)
+{
+	struct famfs_roster *r = NULL;
+	struct json_object *a;
+
+	if (!famfs_roster_fits(pool->info.log_offset) ||
+	    famfs_roster_load(pool->base, pool->ops, &r) < 0)
+		return NULL;
+	a = json_object_new_array();
+	for (unsigned int i = 0; i < FAMFS_ROSTER_ENTRIES; i++) {
+		enum famfs_roster_health h = famfs_roster_health(r, i);
+		const struct famfs_roster_info *e = famfs_roster_get(r, i);
+		struct json_object *o;
+
+		if (h == FAMFS_ROSTER_H_EMPTY)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "index", json_object_new_int((int)i));
+		json_object_object_add(o, "state", json_object_new_string(
+				       roster_state_name(r, i)));
+		if (e) {
+			json_object_object_add(o, "agent_id",
+					       json_object_new_string(e->id));
+			json_object_object_add(o, "host",
+					       json_object_new_string(e->host));
+			json_object_object_add(o, "epoch",
+					       json_object_new_int64((int64_t)e->epoch));
+			json_object_object_add(o, "seq",
+					       json_object_new_int64((int64_t)e->seq));
+		}
+		json_object_object_add(o, "mend", json_object_new_boolean(
+				       h == FAMFS_ROSTER_H_MEND));
+		json_object_array_add(a, o);
+	}
+	famfs_roster_free(r);
+	return a;
+}
+
+/* One line per roster entry in use: "agent.N  state key=value ...". */
+static void roster_text(struct json_object *a)
+{
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i), *v;
+		char name[32];
+
+		json_object_object_get_ex(o, "index", &v);
+		snprintf(name, sizeof(name), "agent.%d", json_object_get_int(v));
+		json_object_object_get_ex(o, "state", &v);
+		printf("%-16s %s", name, json_object_get_string(v));
+		json_object_object_foreach(o, key, val) {
+			if (!strcmp(key, "index") || !strcmp(key, "state"))
+				continue;
+			printf(" %s=%s", key, json_object_get_string(val));
+		}
+		printf("\n");
+	}
 }
 
 /* One line per used slot: "master.N  state key=value ...". */
@@ -160,7 +237,7 @@ static int cmd_info(const struct famfsctl_args *a)
 	struct famfs_log_error lerr;
 	struct famfs_lease_info lease;
 	struct famfs_elect_view view;
-	struct json_object *o, *lo, *ma;
+	struct json_object *o, *lo, *ma, *ro;
 	int lr, tr;
 
 	if (a->argc != 1)
@@ -187,16 +264,19 @@ static int cmd_info(const struct famfsctl_args *a)
 				       json_object_new_int64((int64_t)view.highest_epoch));
 	}
 	json_object_object_add(o, "masters", ma);
+	ro = roster_json(pool);
+	json_object_object_add(o, "agent_roster", ro);
 	if (g->json) {
 		famfsctl_print_json(o);
 		return EXIT_CLEAN;
 	}
 	json_object_object_foreach(o, key, val)
-		if (val != lo && val != ma && val)
+		if (val != lo && val != ma && val != ro && val)
 			print_field("", key, val, g->human);
 	json_object_object_foreach(lo, lkey, lval)
 		print_field("lease.", lkey, lval, g->human);
 	masters_text(ma);
+	roster_text(ro);
 	json_object_put(o);
 	return EXIT_CLEAN;
 }
@@ -205,6 +285,6 @@ const struct famfsctl_cmd famfsctl_info = {
 	.name = "info",
 	.fn = cmd_info,
 	.operands = "DEVICE",
-	.summary = "a pool's superblock, log generation and use, master lease, election slots",
+	.summary = "a pool's superblock, log, lease, election slots, agent roster",
 	.flags = CMD_JSON | CMD_HUMAN | CMD_POOL,
 };

@@ -32,6 +32,7 @@ static const struct famfsctl_cmd *const commands[] = {
 
 enum {
 	OPT_URL = 0x200,
+	OPT_MASTER,
 	OPT_TOKEN,
 	OPT_TOKEN_FILE,
 	OPT_CACERT,
@@ -49,8 +50,10 @@ static const struct {
 	{ { "offset", 'o', "N", "the pool starts N bytes into DEVICE" }, CMD_POOL },
 	{ { "coherence", 'c', "MODE", "auto, clwb, clflushopt, clflush or none" },
 	  CMD_POOL },
-	{ { "url", OPT_URL, "URL", "master (FAMFSD_URL, http://127.0.0.1:7470)" },
+	{ { "url", OPT_URL, "URL[,URL]", "masters A,B (FAMFSD_URL, "
+	    "http://127.0.0.1:7470)" },
 	  CMD_ONLINE },
+	{ { "master", OPT_MASTER, "URL[,URL]", "the same as --url" }, CMD_ONLINE },
 	{ { "token", OPT_TOKEN, "TOKEN", "bearer token (FAMFSD_TOKEN)" }, CMD_ONLINE },
 	{ { "token-file", OPT_TOKEN_FILE, "FILE", "token from FILE "
 	    "(FAMFSD_TOKEN_FILE)" }, CMD_ONLINE },
@@ -197,6 +200,7 @@ static int set_global(struct famfsctl_global *g, int key, const char *arg,
 			return 0;
 		break;
 	case OPT_URL:
+	case OPT_MASTER:
 		g->url = arg;
 		return 0;
 	case OPT_TOKEN:		/* the later of --token and --token-file wins */

@@ -3,8 +3,11 @@
  * famfsctl online commands: they talk to a running master's HTTP API
  * (api/openapi.yaml) with libcurl instead of opening the pool.
  *
- * Every online command takes --url URL (or FAMFSD_URL, default
- * http://127.0.0.1:7470), --token TOKEN (or FAMFSD_TOKEN), --token-file
+ * Every online command takes --url URL[,URL...] (or --master, or
+ * FAMFSD_URL, default http://127.0.0.1:7470: every master-capable host,
+ * tried in order; a standby's 307 is followed with the token, a master
+ * that does not answer or answers 503 not-active gives way to the next,
+ * docs/failover.md), --token TOKEN (or FAMFSD_TOKEN), --token-file
  * FILE (or FAMFSD_TOKEN_FILE), --cacert FILE (or FAMFSD_CACERT) and --json
  * (the CMD_ONLINE options, parsed in famfsctl.c). Exit codes: 0 done, 1
  * the master refused the request (its problem document is printed), 8 no
@@ -15,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "common/url_list.h"
 #include "famfsctl.h"
 
 /* How long a call may take unless the command says otherwise. */
@@ -30,6 +34,9 @@ struct online {
 	long timeout_s;			/* per call; 0: ONLINE_TIMEOUT_S */
 	CURL *curl;
 	char *token_buf;		/* read from token_file */
+	struct url_list *urls;		/* url parsed */
+	unsigned int cur;		/* urls->url[cur] answered last */
+	char base[URL_MAX + 1];		/* where a 307 took us, or "" */
 };
 
 /* Fills o from the command line's options, else from the environment. */

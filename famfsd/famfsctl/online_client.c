@@ -3,6 +3,14 @@
  * The HTTP client behind famfsctl's online commands: one libcurl easy
  * handle (so several calls of one command share a keep-alive connection),
  * bearer token, JSON in and out.
+ *
+ * Several masters (--url A,B): a call goes where the last one was
+ * answered (a 307's target, else the list item), then to the others in
+ * order. A 307 or 308 is followed by hand, at most ONLINE_HOPS times, so
+ * the bearer token goes along (libcurl drops it on a move to another
+ * host, as it should for a redirect it does not know to trust). Only a
+ * master that was not reached, or answered 503 not-active, gives way to
+ * the next: a request cut short after it was sent may have been applied.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +21,8 @@
 #include "online.h"
 
 #define DEFAULT_URL "http://127.0.0.1:7470"
+/* 307s followed per call: a standby's, and one more for a takeover. */
+#define ONLINE_HOPS	2
 
 void online_init(struct online *o, const struct famfsctl_global *g)
 {
@@ -50,6 +60,7 @@ static int read_token(struct online *o)
 
 int online_open(struct online *o)
 {
+	const char *why = NULL;
 	int r;
 
 	if (o->token_file && !o->token) {
@@ -60,6 +71,15 @@ int online_open(struct online *o)
 	if (!o->token) {
 		fprintf(stderr, "famfsctl: no token: use --token, --token-file, "
 			"FAMFSD_TOKEN or FAMFSD_TOKEN_FILE\n");
+		return -EINVAL;
+	}
+	o->urls = calloc(1, sizeof(*o->urls));
+	if (!o->urls) {
+		fprintf(stderr, "famfsctl: out of memory\n");
+		return -ENOMEM;
+	}
+	if (url_list_parse(o->url, o->urls, &why) < 0) {
+		fprintf(stderr, "famfsctl: bad --url '%s': %s\n", o->url, why);
 		return -EINVAL;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -76,6 +96,8 @@ void online_close(struct online *o)
 	if (o->curl)
 		curl_easy_cleanup(o->curl);
 	o->curl = NULL;
+	free(o->urls);
+	o->urls = NULL;
 	if (o->token_buf) {
 		explicit_bzero(o->token_buf, strlen(o->token_buf));
 		free(o->token_buf);
@@ -103,29 +125,14 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 	return add;
 }
 
-int online_call(struct online *o, const char *method, const char *path,
-		struct json_object *body, struct json_object **ret)
+/* One exchange with url into b; the libcurl result. */
+static CURLcode exchange(struct online *o, const char *url, const char *method,
+			 struct curl_slist *hdrs, const char *payload,
+			 struct buf *b, char *err)
 {
-	struct curl_slist *hdrs = NULL;
-	struct buf b = { 0 };
-	char *url, *auth, err[CURL_ERROR_SIZE] = "";
-	const char *payload = NULL;
-	long status = 0;
-	CURLcode rc;
-	int r = 0;
-
-	*ret = NULL;
-	if (asprintf(&url, "%s%s", o->url, path) < 0)
-		return -ENOMEM;
-	if (asprintf(&auth, "Authorization: Bearer %s", o->token) < 0) {
-		free(url);
-		return -ENOMEM;
-	}
-	hdrs = curl_slist_append(hdrs, auth);
-	if (body) {
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		payload = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
-	}
+	free(b->data);
+	*b = (struct buf){ 0 };
+	err[0] = '\0';
 	curl_easy_reset(o->curl);
 	curl_easy_setopt(o->curl, CURLOPT_URL, url);
 	curl_easy_setopt(o->curl, CURLOPT_CUSTOMREQUEST, method);
@@ -135,34 +142,169 @@ int online_call(struct online *o, const char *method, const char *path,
 			 o->timeout_s ? o->timeout_s : ONLINE_TIMEOUT_S);
 	curl_easy_setopt(o->curl, CURLOPT_ERRORBUFFER, err);
 	curl_easy_setopt(o->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(o->curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(o->curl, CURLOPT_WRITEDATA, b);
 	if (o->cacert)
 		curl_easy_setopt(o->curl, CURLOPT_CAINFO, o->cacert);
 	if (payload) {
 		curl_easy_setopt(o->curl, CURLOPT_POSTFIELDS, payload);
 		curl_easy_setopt(o->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
 	}
-	rc = curl_easy_perform(o->curl);
+	return curl_easy_perform(o->curl);
+}
+
+/* Nothing reached the master: another one may be tried. */
+static bool unreached(CURLcode rc)
+{
+	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+	       rc == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/*
+ * METHOD base+path, following up to ONLINE_HOPS 307s (o->base learns
+ * where they led). The status, or -ECONNREFUSED when base was not reached
+ * (why says so), or -ETIMEDOUT / -EHOSTUNREACH after printing why.
+ */
+static int call_at(struct online *o, const char *base, const char *method,
+		   const char *path, struct curl_slist *hdrs,
+		   const char *payload, struct json_object **ret, char *why,
+		   size_t why_size)
+{
+	char err[CURL_ERROR_SIZE], *url, *next;
+	const char *loc = NULL;
+	struct buf b = { 0 };
+	unsigned int hops = 0;
+	long status = 0;
+	CURLcode rc;
+	int r;
+
+	if (asprintf(&url, "%s%s", base, path) < 0)
+		return -ENOMEM;
+	for (;;) {
+		rc = exchange(o, url, method, hdrs, payload, &b, err);
+		if (rc != CURLE_OK)
+			break;
+		curl_easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
+		if ((status != 307 && status != 308) || hops == ONLINE_HOPS ||
+		    curl_easy_getinfo(o->curl, CURLINFO_REDIRECT_URL, &loc) !=
+		    CURLE_OK || !loc || !strcmp(loc, url) || !(next = strdup(loc)))
+			break;
+		free(url);
+		url = next;
+		hops++;
+		if (url_redirect_base(url, path, o->base, sizeof(o->base)) < 0)
+			o->base[0] = '\0';
+	}
+	/* Messages name the master, not the request. */
+	if (hops && o->base[0])
+		base = o->base;
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		fprintf(stderr, "famfsctl: the master at '%s' did not answer "
-			"within %ld s\n", o->url,
+			"within %ld s\n", base,
 			o->timeout_s ? o->timeout_s : ONLINE_TIMEOUT_S);
 		r = -ETIMEDOUT;
+	} else if (rc != CURLE_OK && unreached(rc)) {
+		snprintf(why, why_size, "%s", err[0] ? err : curl_easy_strerror(rc));
+		r = -ECONNREFUSED;
 	} else if (rc != CURLE_OK) {
-		fprintf(stderr, "famfsctl: failed to reach the master at '%s': %s\n",
-			o->url, err[0] ? err : curl_easy_strerror(rc));
+		fprintf(stderr, "famfsctl: failed to reach the master at '%s': "
+			"%s\n", base, err[0] ? err : curl_easy_strerror(rc));
 		r = -EHOSTUNREACH;
 	} else {
-		curl_easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (b.data)
 			*ret = json_tokener_parse(b.data);
 		r = (int)status;
 	}
+	free(url);
+	free(b.data);
+	return r;
+}
+
+/* A standby's 503 that names no active master. */
+static bool not_active(int status, struct json_object *reply)
+{
+	const char *type, *slash;
+
+	if (status != 503 || !reply || !json_object_is_type(reply, json_type_object))
+		return false;
+	type = online_str(reply, "type");
+	slash = strrchr(type, '/');
+	return slash && !strcmp(slash + 1, "not-active");
+}
+
+/* Where to try, in order: a 307's target, the last to answer, the rest. */
+static void candidates(const struct online *o, struct url_list *ret)
+{
+	ret->n = 0;
+	if (o->base[0])
+		url_list_add(ret, o->base);
+	url_list_add(ret, o->urls->url[o->cur]);
+	for (unsigned int i = 0; i < o->urls->n; i++)
+		url_list_add(ret, o->urls->url[i]);
+}
+
+/* The list index of url, or the current one when it is not in the list. */
+static unsigned int index_of(const struct online *o, const char *url)
+{
+	for (unsigned int i = 0; i < o->urls->n; i++)
+		if (url_same(o->urls->url[i], url))
+			return i;
+	return o->cur;
+}
+
+static int call_any(struct online *o, const char *method, const char *path,
+		    struct curl_slist *hdrs, const char *payload,
+		    struct json_object **ret)
+{
+	struct url_list *c = malloc(sizeof(*c));
+	char why[URL_LIST_MAX][CURL_ERROR_SIZE];
+	int r = -EHOSTUNREACH;
+
+	if (!c)
+		return -ENOMEM;
+	candidates(o, c);
+	for (unsigned int i = 0; i < c->n; i++) {
+		json_object_put(*ret);
+		*ret = NULL;
+		o->base[0] = '\0';
+		r = call_at(o, c->url[i], method, path, hdrs, payload, ret,
+			    why[i], sizeof(why[i]));
+		if (r == -ECONNREFUSED ||
+		    (not_active(r, *ret) && i + 1 < c->n))
+			continue;
+		if (r >= 0)
+			o->cur = index_of(o, c->url[i]);
+		break;
+	}
+	/* Said only when no master answered at all. */
+	for (unsigned int i = 0; r == -ECONNREFUSED && i < c->n; i++)
+		fprintf(stderr, "famfsctl: failed to reach the master at '%s': "
+			"%s\n", c->url[i], why[i]);
+	if (r == -ECONNREFUSED)
+		r = -EHOSTUNREACH;
+	free(c);
+	return r;
+}
+
+int online_call(struct online *o, const char *method, const char *path,
+		struct json_object *body, struct json_object **ret)
+{
+	struct curl_slist *hdrs = NULL;
+	const char *payload = NULL;
+	char *auth;
+	int r;
+
+	*ret = NULL;
+	if (asprintf(&auth, "Authorization: Bearer %s", o->token) < 0)
+		return -ENOMEM;
+	hdrs = curl_slist_append(hdrs, auth);
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		payload = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+	}
+	r = call_any(o, method, path, hdrs, payload, ret);
 	curl_slist_free_all(hdrs);
 	explicit_bzero(auth, strlen(auth));
 	free(auth);
-	free(url);
-	free(b.data);
 	return r;
 }
 

@@ -163,19 +163,16 @@ void agent_http_wakeup(struct agent_http *h)
 		curl_multi_wakeup(h->multi);
 }
 
-int agent_http_request(struct agent_http *h, const char *method,
-		       const char *path, const char *json, long timeout_ms,
-		       struct agent_http_reply *ret)
+/* One exchange with url; *ret_status the HTTP status. */
+static int perform(struct agent_http *h, const char *url, const char *method,
+		   const char *json, long timeout_ms,
+		   struct agent_http_reply *ret, long *ret_status)
 {
 	CURLcode result = CURLE_OK;
 	int running = 1, r = 0;
-	char *url = NULL;
 	CURLMsg *msg;
 	long status = 0;
 
-	*ret = (struct agent_http_reply){ .body = "" };
-	if (asprintf(&url, "%s%s", h->base, path) < 0)
-		return -ENOMEM;
 	h->len = 0;
 	h->errbuf[0] = '\0';
 	if (h->body)
@@ -211,7 +208,6 @@ int agent_http_request(struct agent_http *h, const char *method,
 			result = msg->data.result;
 	curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_multi_remove_handle(h->multi, h->easy);
-	free(url);
 	if (r < 0) {
 		ret->error = r == -ECANCELED ? "stopped" : "transfer failed";
 		return r;
@@ -229,7 +225,59 @@ int agent_http_request(struct agent_http *h, const char *method,
 			return -EIO;
 		}
 	}
+	*ret_status = status;
+	return 0;
+}
+
+static bool is_redirect(long status)
+{
+	return status == 307 || status == 308;
+}
+
+int agent_http_request_to(struct agent_http *h, const char *base,
+			  const char *method, const char *path,
+			  const char *json, long timeout_ms,
+			  struct agent_http_reply *ret)
+{
+	char *url = NULL, *next;
+	const char *loc = NULL;
+	long status = 0;
+	int r;
+
+	*ret = (struct agent_http_reply){ .body = "" };
+	snprintf(ret->base, sizeof(ret->base), "%s", base);
+	if (asprintf(&url, "%s%s", base, path) < 0)
+		return -ENOMEM;
+	for (;;) {
+		r = perform(h, url, method, json, timeout_ms, ret, &status);
+		if (r < 0 || !is_redirect(status) || ret->hops == AGENT_HTTP_HOPS)
+			break;
+		if (curl_easy_getinfo(h->easy, CURLINFO_REDIRECT_URL, &loc) !=
+		    CURLE_OK || !loc || !strcmp(loc, url))
+			break;		/* nowhere, or here again: a loop */
+		next = strdup(loc);
+		if (!next) {
+			r = -ENOMEM;
+			break;
+		}
+		free(url);
+		url = next;
+		ret->hops++;
+		if (url_redirect_base(url, path, ret->base, sizeof(ret->base)) < 0)
+			ret->base[0] = '\0';
+	}
+	free(url);
+	if (r < 0)
+		return r;
 	ret->status = status;
 	ret->body = h->body ? h->body : "";
 	return 0;
+}
+
+int agent_http_request(struct agent_http *h, const char *method,
+		       const char *path, const char *json, long timeout_ms,
+		       struct agent_http_reply *ret)
+{
+	return agent_http_request_to(h, h->base, method, path, json,
+				     timeout_ms, ret);
 }

@@ -6,12 +6,22 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "common/url_list.h"
+
 struct agent_http;
+
+/* 307s followed per request: a standby names the active master, which
+ * answers; a second hop covers a takeover between the two. */
+#define AGENT_HTTP_HOPS	2
 
 struct agent_http_reply {
 	long status;		/* HTTP status */
 	const char *body;	/* NUL terminated, valid until the next request */
 	const char *error;	/* transport failure, when -errno is returned */
+	unsigned int hops;	/* 307s followed */
+	/* The base URL that gave the reply: the one asked, or the one a 307
+	 * named ("" when its Location did not end in the path asked). */
+	char base[URL_MAX + 1];
 };
 
 /*
@@ -37,6 +47,16 @@ bool agent_http_has_token(const struct agent_http *h, const char *token);
 int agent_http_request(struct agent_http *h, const char *method,
 		       const char *path, const char *json, long timeout_ms,
 		       struct agent_http_reply *ret);
+/*
+ * The same to base instead of the client's own URL. Both follow a 307 or
+ * 308 up to AGENT_HTTP_HOPS times with the same method, body and bearer
+ * token (a standby's answer, docs/failover.md); a further one, or one that
+ * names the URL just asked, is returned as it is.
+ */
+int agent_http_request_to(struct agent_http *h, const char *base,
+			  const char *method, const char *path,
+			  const char *json, long timeout_ms,
+			  struct agent_http_reply *ret);
 
 /* Interrupts h's request in flight (from any thread). */
 void agent_http_wakeup(struct agent_http *h);

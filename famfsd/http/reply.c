@@ -28,6 +28,8 @@ static const struct {
 	[PROB_FENCED] = { 503, "fenced", "Master fenced" },
 	[PROB_QUOTA] = { 507, "quota-exceeded", "Quota exceeded" },
 	[PROB_POOL_FULL] = { 507, "pool-full", "Pool full" },
+	[PROB_STANDBY] = { 307, "standby", "Standby master" },
+	[PROB_NOT_ACTIVE] = { 503, "not-active", "No active master" },
 };
 
 /* Queues buf (malloc'd, consumed) with a content type and extra header. */
@@ -98,6 +100,7 @@ static void sanitize(char *s)
 /*
  * Seconds a client should wait before retrying a 503 (RFC 9110 15.6.4):
  * a fenced master exits, and a successor can hold the lease once it lapses;
+ * a standby with no active master to name sees one within about a lease;
  * a full log stays full until an operator acts (there is no compaction
  * yet), so retrying often is pointless.
  */
@@ -105,6 +108,9 @@ static unsigned int retry_after_s(const struct http_req *rq, enum http_problem p
 {
 	if (p == PROB_FENCED && rq->m->cfg.lease_seconds)
 		return rq->m->cfg.lease_seconds;
+	/* An election or a takeover is under way: soon another answer. */
+	if (p == PROB_NOT_ACTIVE)
+		return HTTP_RETRY_NOT_ACTIVE_S;
 	return HTTP_RETRY_LOG_FULL_S;
 }
 
@@ -170,4 +176,17 @@ enum MHD_Result http_reply_method(struct http_req *rq, const char *allow)
 {
 	return problem_hdr(rq, PROB_METHOD, MHD_HTTP_HEADER_ALLOW, allow,
 			   "%s is not supported on %s", rq->method, rq->path);
+}
+
+enum MHD_Result http_reply_redirect(struct http_req *rq, const char *location,
+				    const char *fmt, ...)
+{
+	enum MHD_Result ret;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = problem(rq, PROB_STANDBY, MHD_HTTP_HEADER_LOCATION, location, fmt,
+		      ap);
+	va_end(ap);
+	return ret;
 }

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -148,6 +149,26 @@ static void body_append(struct http_req *rq, const char *data, size_t n)
 	rq->body[rq->body_len] = '\0';
 }
 
+static bool expects_continue(struct http_req *rq)
+{
+	const char *e = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_EXPECT);
+
+	return e && !strcasecmp(e, "100-continue");
+}
+
+/*
+ * A standby's redirect reads the body only to drop it (the client sends
+ * it again to the active master), up to HTTP_DRAIN_MAX: a chunked body
+ * announces no length, and past that the connection is closed instead.
+ */
+static enum MHD_Result body_drop(struct http_req *rq, size_t *upload_data_size)
+{
+	rq->dropped += *upload_data_size;
+	*upload_data_size = 0;
+	return rq->dropped > HTTP_DRAIN_MAX ? MHD_NO : MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -180,9 +201,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 						  "request body exceeds %u bytes",
 						  HTTP_BODY_MAX);
 		}
+		rq->standby = api_standby_redirects(rq);
+		/* A client that waits for 100 Continue sends its body to
+		 * the active master only. */
+		if (rq->standby && expects_continue(rq)) {
+			conn_guard_dispatched(s->guard, conn);
+			return api_dispatch(rq);
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
+		if (rq->standby)
+			return body_drop(rq, upload_data_size);
 		body_append(rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;

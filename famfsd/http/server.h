@@ -21,6 +21,8 @@
 #define HTTP_PROBLEM_BASE	"https://famfsd.dev/problems/"
 /* Retry-After of a 503 log-full (seconds). */
 #define HTTP_RETRY_LOG_FULL_S	60u
+/* Retry-After of a 503 not-active: an election takes about a lease. */
+#define HTTP_RETRY_NOT_ACTIVE_S	1u
 
 /* RFC 9457 problem types; the stable names are in api/openapi.yaml. */
 enum http_problem {
@@ -36,6 +38,8 @@ enum http_problem {
 	PROB_FENCED,
 	PROB_QUOTA,
 	PROB_POOL_FULL,
+	PROB_STANDBY,		/* 307: the body of a standby's redirect */
+	PROB_NOT_ACTIVE,	/* 503: a standby that cannot redirect */
 };
 
 struct http_req {
@@ -47,6 +51,13 @@ struct http_req {
 	char *body;			/* NUL terminated */
 	size_t body_len, body_cap;
 	bool started, too_large;
+	/*
+	 * A standby's request it does not serve (api_standby_redirects()):
+	 * decided once the headers are in; its body is read and dropped,
+	 * never stored, and the reply is a 307 or a 503 not-active.
+	 */
+	bool standby;
+	size_t dropped;			/* body bytes dropped so far */
 	uint64_t start_ns;		/* CLOCK_MONOTONIC, request line seen */
 	const struct auth_ident *who;	/* set by the router: &ident or NULL */
 	struct auth_ident ident;	/* the token's, copied at lookup */
@@ -88,6 +99,10 @@ enum MHD_Result http_reply_problem(struct http_req *rq, enum http_problem p,
 				   const char *fmt, ...);
 /* 405 with an Allow header. */
 enum MHD_Result http_reply_method(struct http_req *rq, const char *allow);
+/* 307 to location (the problem PROB_STANDBY says why in its detail). */
+__attribute__((format(printf, 3, 4)))
+enum MHD_Result http_reply_redirect(struct http_req *rq, const char *location,
+				    const char *fmt, ...);
 
 /*
  * Long poll: parks the connection (no thread waits) until http_resume();
@@ -98,5 +113,11 @@ void http_resume(struct http_req *rq);
 
 /* master/api/router.c: routes one complete request. */
 enum MHD_Result api_dispatch(struct http_req *rq);
+/*
+ * master/api/masters.c: true when this master is a standby and the request
+ * (method and raw path) is one it hands to the active master. Once the
+ * headers are in, before any of the body.
+ */
+bool api_standby_redirects(const struct http_req *rq);
 
 #endif

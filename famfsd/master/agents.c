@@ -1,20 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Agents as they report themselves through heartbeats: replay position,
- * open inodes, liveness. Kept in memory only; after a master restart the
- * table refills as heartbeats arrive (reclaim waits out a grace period for
- * that, see master/reclaim.c). Hosts are few, so a sorted array does.
+ * open inodes, liveness. Hosts are few, so a sorted array does.
  * Everything here runs under m->lock.
+ *
+ * Who they are also goes into the pool's agent roster (lib/roster.h,
+ * docs/failover.md): the active master writes an agent's entry before it
+ * acknowledges the agent's first heartbeat, and marks it evicted before it
+ * answers an eviction. A new master (a failover, a restart) loads the
+ * roster at takeover: every agent in it that is not evicted becomes an
+ * "unreported" agent that holds every reclaim back until it heartbeats to
+ * this master or is evicted. So no agent that a master ever acknowledged
+ * can lose the space it may still use to a reclaim across a failover.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "master/master.h"
+#include "roster.h"
 
 struct master_agents {
 	struct master_agent **v;	/* sorted by id */
 	size_t n, cap;
+	struct famfs_roster *roster;	/* the pool's as we wrote it; NULL: none */
 };
 
 int master_agents_new(struct master_agents **ret)
@@ -39,6 +49,7 @@ void master_agents_free(struct master_agents *a)
 	for (size_t i = 0; i < a->n; i++)
 		agent_free(a->v[i]);
 	free(a->v);
+	famfs_roster_free(a->roster);
 	free(a);
 }
 
@@ -120,6 +131,8 @@ const char *master_agent_state(const struct master *m,
 {
 	if (ag->evicted)
 		return "evicted";
+	if (ag->unreported)
+		return "unreported";
 	if (mono_ns - ag->last_heartbeat_mono >
 	    (uint64_t)m->cfg.agent_timeout_s * 1000000000ull)
 		return "stale";
@@ -152,6 +165,9 @@ bool master_agents_hold(const struct master_agents *a, uint64_t ino,
 
 		if (ag->evicted)
 			continue;
+		/* From the roster: where it is and what it holds is unknown. */
+		if (ag->unreported)
+			return true;
 		if (ag->applied_seq < delete_seq || has_ino(ag, ino))
 			return true;
 	}
@@ -175,6 +191,189 @@ uint64_t master_agents_min_applied(const struct master_agents *a)
 			min = a->v[i]->applied_seq;
 	return min;
 }
+
+/* ---- the roster ---------------------------------------------------------- */
+
+/* Right before each roster store (R-W1, R-W2): still the writer? */
+static int roster_gate(void *ctx)
+{
+	return master_may_write(ctx);
+}
+
+/*
+ * Writes ag's roster entry as state, through master_may_write() before
+ * each copy. 0 without a roster (the grace after a start covers that
+ * case, master_agents_takeover()). -ENOSPC full, -ESHUTDOWN fenced, -EIO.
+ */
+static int roster_write(struct master *m, struct master_agent *ag,
+			enum famfs_roster_state state, struct master_why *w)
+{
+	struct famfs_roster *r = m->agents->roster;
+	uint64_t seq = famfs_log_published(m->pool->log).seq;
+	int i = ag->roster_index, err;
+
+	if (!r)
+		return 0;
+	if (i < 0)
+		i = famfs_roster_find(r, ag->id);
+	/* An eviction never takes an index: it must work on a full roster. */
+	if (i < 0 && state == FAMFS_ROSTER_EVICTED)
+		return 0;
+	if (i >= 0)
+		err = famfs_roster_set(r, m->pool->base, m->pool->ops,
+				       (unsigned int)i, ag->id, ag->host, state,
+				       m->epoch, seq, roster_gate, m);
+	else
+		err = i = famfs_roster_put(r, m->pool->base, m->pool->ops,
+					   ag->id, ag->host, state, m->epoch,
+					   seq, roster_gate, m);
+	if (err >= 0) {
+		ag->roster_index = i;
+		return 0;
+	}
+	if (err == -ENOSPC) {
+		master_why_set(w, "the agent roster is full: %u agents that are "
+			       "not evicted are in it; evict one that is gone "
+			       "(DELETE /v1/agents/{agent_id}) before agent %s "
+			       "can register", FAMFS_ROSTER_ENTRIES, ag->id);
+		return -ENOSPC;
+	}
+	if (err == -ESHUTDOWN) {
+		master_why_set(w, "the master is fenced: %s",
+			       m->fenced ? m->fenced : "not the pool's writer");
+		return -ESHUTDOWN;
+	}
+	master_why_set(w, "could not write agent %s into the roster: %s",
+		       ag->id, strerror(-err));
+	return -EIO;
+}
+
+/* A table entry for an agent that has not reported to this master yet. */
+static int add_unreported(struct master *m, const char *id, const char *host,
+			  unsigned int index)
+{
+	struct master_agent *ag = master_agents_find(m->agents, id);
+	int err;
+
+	if (ag) {
+		ag->roster_index = (int)index;
+		return 0;
+	}
+	ag = calloc(1, sizeof(*ag));
+	if (!ag)
+		return -ENOMEM;
+	snprintf(ag->id, sizeof(ag->id), "%s", id);
+	snprintf(ag->host, sizeof(ag->host), "%s", host);
+	ag->unreported = true;
+	ag->roster_index = (int)index;
+	err = agents_insert(m->agents, ag);
+	if (err < 0)
+		agent_free(ag);
+	return err;
+}
+
+/*
+ * An index whose both copies are bad may have named an agent that holds
+ * space: it stands in the table as roster-lost-N, unreported, until an
+ * admin evicts it (which writes the index whole again).
+ */
+static int add_lost(struct master *m, unsigned int i)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "roster-lost-%u", i);
+	msg(MSG_ERR, "Agent roster entry %u is damaged in both copies: an "
+	    "agent this master cannot name may hold pool space; reclaim waits "
+	    "until %s is evicted (DELETE /v1/agents/%s) once no host uses "
+	    "files deleted before now", i, id, id);
+	return add_unreported(m, id, "", i);
+}
+
+/* Fills the table from the roster; *ret_used: entries in it. */
+static int roster_takeover(struct master *m, unsigned int *ret_used)
+{
+	struct master_agents *a = m->agents;
+	struct famfs_roster *r = NULL;
+	unsigned int n = 0;
+	int err;
+
+	if (!famfs_roster_fits(m->pool->info.log_offset))
+		return -EMSGSIZE;
+	err = famfs_roster_load(m->pool->base, m->pool->ops, &r);
+	if (err < 0)
+		return err;
+	famfs_roster_free(a->roster);
+	a->roster = r;
+	if (famfs_roster_to_mend(r)) {
+		err = famfs_roster_mend(r, m->pool->base, m->pool->ops,
+					roster_gate, m);
+		if (err < 0)
+			msg(MSG_WARN, "Failed to mend the agent roster's bad "
+			    "copies: %s, ignoring", strerror(-err));
+		else
+			msg(MSG_WARN, "agent roster: %d entries had a bad copy, "
+			    "rewritten from the good one", err);
+	}
+	for (unsigned int i = 0; i < FAMFS_ROSTER_ENTRIES; i++) {
+		const struct famfs_roster_info *e = famfs_roster_get(r, i);
+
+		if (famfs_roster_health(r, i) == FAMFS_ROSTER_H_LOST)
+			err = add_lost(m, i);
+		else if (e)
+			err = add_unreported(m, e->id, e->host, i);
+		else
+			continue;
+		if (err < 0)
+			return err;
+		/*
+		 * Evicted stays evicted: its next heartbeat is refused once
+		 * (409), so it drops what it held before it registers again.
+		 */
+		if (e && e->state == FAMFS_ROSTER_EVICTED) {
+			struct master_agent *ag = master_agents_find(a, e->id);
+
+			ag->evicted = true;
+			ag->unreported = false;
+		}
+		n++;
+	}
+	*ret_used = n;
+	return 0;
+}
+
+int master_agents_takeover(struct master *m)
+{
+	unsigned int n = 0;
+	int err;
+
+	master_lock(m);
+	err = roster_takeover(m, &n);
+	/*
+	 * The roster says who may hold space, so the grace's guess (agents
+	 * heartbeat within it) is not needed: reclaim waits for exactly
+	 * those. An empty roster keeps the grace: a pool used before the
+	 * roster existed has agents nobody wrote down.
+	 */
+	if (err == 0 && n > 0)
+		m->reclaim_after_ns = 0;
+	master_unlock(m);
+	if (err == -EMSGSIZE)
+		msg(MSG_WARN, "agent roster: the pool's log starts at %llu, "
+		    "inside the roster's area: reclaim after a start waits "
+		    "--reclaim-grace-ms for agents to heartbeat instead",
+		    (unsigned long long)m->pool->info.log_offset);
+	else if (err < 0)
+		msg(MSG_ERR, "Failed to load the agent roster: %s; reclaim "
+		    "after a start waits --reclaim-grace-ms for agents to "
+		    "heartbeat instead", strerror(-err));
+	else if (n)
+		msg(MSG_INFO, "agent roster: %u agent(s) in it; those not "
+		    "evicted hold reclaim back until they heartbeat to this "
+		    "master or are evicted", n);
+	return err == -EMSGSIZE ? 0 : err;
+}
+
+/* ---- heartbeats and eviction ---------------------------------------------- */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -214,6 +413,15 @@ int master_heartbeat(struct master *m, const struct master_agent *report,
 			return -ENOMEM;
 		}
 		memcpy(ag->id, report->id, sizeof(ag->id));
+		memcpy(ag->host, report->host, sizeof(ag->host));
+		ag->roster_index = -1;
+		/* In the pool before the 200: protected from this beat on. */
+		err = roster_write(m, ag, FAMFS_ROSTER_LIVE, w);
+		if (err < 0) {
+			agent_free(ag);
+			free(open_inos);
+			return err;
+		}
 		err = agents_insert(m->agents, ag);
 		if (err < 0) {
 			agent_free(ag);
@@ -221,6 +429,19 @@ int master_heartbeat(struct master *m, const struct master_agent *report,
 			master_why_set(w, "out of memory");
 			return err;
 		}
+	}
+	/* Known from before the roster could be read: written down now. */
+	if (ag->roster_index < 0 && m->agents->roster) {
+		err = roster_write(m, ag, FAMFS_ROSTER_LIVE, w);
+		if (err < 0) {
+			free(open_inos);
+			return err;
+		}
+	}
+	if (ag->unreported) {
+		msg(MSG_INFO, "agent %s reported to this master (applied seq "
+		    "%llu)", ag->id, (unsigned long long)report->applied_seq);
+		ag->unreported = false;
 	}
 	memcpy(ag->host, report->host, sizeof(ag->host));
 	memcpy(ag->address, report->address, sizeof(ag->address));
@@ -248,16 +469,15 @@ int master_evict(struct master *m, const char *id,
 		return -ENOENT;
 	}
 	if (!ag->evicted) {
+		/* In the pool before the answer: no later master waits for it. */
+		int err = roster_write(m, ag, FAMFS_ROSTER_EVICTED, w);
+
+		if (err < 0)
+			return err;
 		ag->evicted = true;
+		ag->unreported = false;
 		master_reclaim(m);
 	}
 	*ret = ag;
-	return 0;
-}
-
-/* A stand-in until the agent roster lands (issue 15, helper "roster"). */
-int master_agents_takeover(struct master *m)
-{
-	(void)m;
 	return 0;
 }

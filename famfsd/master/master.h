@@ -146,7 +146,10 @@ int master_active_url(struct master *m, char *buf, size_t len);
 /*
  * Right after this master won an election or started as the only one:
  * loads the agent roster so every agent it names holds reclaim back until
- * it has heartbeated to this master (master/agents.c).
+ * it has heartbeated to this master (master/agents.c). Takes m->lock
+ * itself. With a roster it could read, the reclaim grace after a start is
+ * dropped (the roster says who may hold space); without one (a pool too
+ * small for it, lines that fault) the grace stays, and the error says why.
  */
 int master_agents_takeover(struct master *m);
 
@@ -410,6 +413,9 @@ struct master_agent {
 	uint64_t media_error_ns;	/* CLOCK_REALTIME of it; 0: none */
 	uint64_t media_logged_mono;	/* CLOCK_MONOTONIC they were last logged */
 	uint64_t devices_ns;		/* when it was reported (CLOCK_REALTIME) */
+	bool unreported;		/* from the roster, no heartbeat to us yet:
+					   holds every reclaim back */
+	int roster_index;		/* its roster entry; -1: none written */
 };
 
 int master_agents_new(struct master_agents **ret);
@@ -419,7 +425,7 @@ size_t master_agents_count(const struct master_agents *a);
 struct master_agent *master_agents_at(const struct master_agents *a, size_t i);
 struct master_agent *master_agents_find(const struct master_agents *a,
 					const char *id);
-/* "live", "stale" or "evicted". */
+/* "live", "stale", "evicted" or "unreported" (roster, not heard yet). */
 const char *master_agent_state(const struct master *m,
 			       const struct master_agent *ag, uint64_t mono_ns);
 

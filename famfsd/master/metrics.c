@@ -208,8 +208,10 @@ static void compact_metrics(FILE *f, struct master *m)
 static void agent_metrics(FILE *f, struct master *m)
 {
 	uint64_t now = clock_mono_ns(), last = famfs_log_published(m->pool->log).seq;
-	static const char *const states[] = { "live", "stale", "evicted" };
-	uint64_t count[3] = { 0 };
+	static const char *const states[] = {
+		"live", "stale", "evicted", "unreported",
+	};
+	uint64_t count[4] = { 0 };
 	size_t n = master_agents_count(m->agents);
 
 	fprintf(f, "# HELP famfsd_agent_lag_records Records published but not "
@@ -218,7 +220,7 @@ static void agent_metrics(FILE *f, struct master *m)
 		const struct master_agent *ag = master_agents_at(m->agents, i);
 		const char *s = master_agent_state(m, ag, now);
 
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < 4; k++)
 			count[k] += !strcmp(s, states[k]);
 		fprintf(f, "famfsd_agent_lag_records{agent=\"%s\",host=\"", ag->id);
 		label(f, ag->host);
@@ -227,7 +229,7 @@ static void agent_metrics(FILE *f, struct master *m)
 	}
 	fprintf(f, "# HELP famfsd_agents Agents known to the master by state.\n"
 		"# TYPE famfsd_agents gauge\n");
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		fprintf(f, "famfsd_agents{state=\"%s\"} %" PRIu64 "\n", states[k],
 			count[k]);
 }

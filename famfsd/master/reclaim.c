@@ -8,8 +8,12 @@
  * inode open, does a RECLAIM record return the space to the allocator
  * (applying it is what frees the extents, on every host alike).
  *
- * After a master start, agents are unknown until they heartbeat again, so
- * nothing is reclaimed during a grace period (cfg.reclaim_grace_ms).
+ * After a master start or a failover, the agents an earlier master
+ * acknowledged come from the pool's agent roster (master/agents.c): each
+ * holds every reclaim back until it has heartbeated to this master or is
+ * evicted. Only a start without a usable roster (an empty one: a pool used
+ * before the roster existed, or one that cannot be read) waits out the
+ * grace period (cfg.reclaim_grace_ms, m->reclaim_after_ns) instead.
  */
 #include <endian.h>
 #include <errno.h>

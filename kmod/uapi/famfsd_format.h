@@ -165,6 +165,35 @@ _Static_assert(sizeof(struct famfs_elect_slot) == FAMFS_ELECT_SLOT_SIZE,
 #define FAMFS_ROSTER_ENTRIES	256u
 #define FAMFS_ROSTER_ENTRY_SIZE	256u
 #define FAMFS_AGENT_ID_MAX	128u
+#define FAMFS_ROSTER_MAGIC	0x54534f5253464d46ull	/* "FMFSROST" */
+
+enum famfs_roster_state {
+	FAMFS_ROSTER_EMPTY	= 0,	/* never used */
+	FAMFS_ROSTER_LIVE	= 1,	/* acknowledged: may hold pool space */
+	FAMFS_ROSTER_EVICTED	= 2,	/* evicted by an admin: holds nothing */
+};
+
+/*
+ * One agent. Written whole by the active master into copy 0, flushed and
+ * fenced, then into copy 1, flushed and fenced (lib/roster.c), before the
+ * master acknowledges the agent's first heartbeat or its eviction.
+ */
+struct famfs_roster_entry {
+	__le64 magic;
+	__le32 index;			/* its own index, a check */
+	__le32 state;			/* enum famfs_roster_state */
+	__le64 epoch;			/* master epoch that wrote it */
+	__le64 seq;			/* the log's last published seq then */
+	char   id[FAMFS_AGENT_ID_MAX];	/* agent id, NUL padded */
+	char   host[FAMFS_HOST_MAX];	/* as it reported, NUL padded */
+	__u8   reserved[28];
+	__le32 crc;			/* CRC32C of all bytes above */
+};
+_Static_assert(sizeof(struct famfs_roster_entry) == FAMFS_ROSTER_ENTRY_SIZE,
+	       "famfs_roster_entry layout");
+_Static_assert(FAMFS_ROSTER_OFFSET + FAMFS_ROSTER_ENTRIES *
+	       FAMFS_ROSTER_ENTRY_SIZE <= FAMFS_ROSTER_COPY1,
+	       "roster copies overlap");
 
 /*
  * Log tail: the publish point. Two slots, each in its own cache line, in

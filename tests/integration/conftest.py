@@ -444,7 +444,8 @@ def template_for(path):
     of a file-system path is ignored, as the server does."""
     exact = {"/healthz", "/metrics", "/v1/pool", "/v1/pool/compact",
              "/v1/tenants", "/v1/agents",
-             "/v1/agents/heartbeat", "/v1/devices", "/v1/log", "/v1/files",
+             "/v1/agents/heartbeat", "/v1/devices", "/v1/log", "/v1/masters",
+             "/v1/files",
              "/v1/dirs"}
     if path in exact:
         return path

@@ -3,10 +3,12 @@ report lag; a deleted file's space returns to the pool only when every
 live agent applied the delete and closed the file (or was evicted); the
 long poll wakes on publish."""
 
+import json
+import os
 import threading
 import time
 
-from conftest import problem_name
+from conftest import famfsctl, problem_name
 
 MiB = 1 << 20
 
@@ -140,16 +142,183 @@ def test_stale_agent_still_holds_reclaim(pool, master_factory):
     assert api.get("/v1/pool").json()["pending_reclaim_bytes"] > 0
 
 
-def test_restart_waits_grace_period_before_reclaiming(pool, master_factory):
+def pool_stats(api):
+    return api.get("/v1/pool", expect=200).json()
+
+
+def agent_states(api):
+    return {a["agent_id"]: a["state"]
+            for a in api.get("/v1/agents", expect=200).json()["agents"]}
+
+
+def test_restart_holds_reclaim_until_roster_agents_report(pool, master_factory):
+    """The roster (docs/failover.md): a restarted master knows every agent
+    an earlier run acknowledged and reclaims nothing until each has
+    reported to it; the grace period's guess is not what protects them."""
     m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
     api, ag = m.client(), m.client("agent")
     f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
-    hb(ag, "h1", applied=f["seq"])
+    hb(ag, "h1", applied=f["seq"], open_inos=[f["ino"]])
+    hb(ag, "h2", applied=f["seq"])
+    d = api.delete("/v1/files/a", expect=200).json()
+    hb(ag, "h2", applied=d["seq"])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    assert m.stop() == 0
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert agent_states(api) == {"h1": "unreported", "h2": "unreported"}
+    time.sleep(1.5)                         # past any grace: still held
+    p = pool_stats(api)
+    assert p["pending_reclaim_bytes"] == 2 * MiB, p
+    # A create that needs every free byte is refused rather than given
+    # the held units (it waits for the reclaim, which does not come).
+    t0 = time.monotonic()
+    r = api.put("/v1/files/big", json={"size": p["free_bytes"] + 1},
+                expect=507)
+    assert problem_name(r) == "pool-full"
+    assert time.monotonic() - t0 >= 2.5, "did not wait for the reclaim"
+    hb(ag, "h2", applied=d["seq"])
+    assert agent_states(api) == {"h1": "unreported", "h2": "live"}
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    # h1 reports the file still open: held; then closed: reclaimed.
+    hb(ag, "h1", applied=d["seq"], open_inos=[f["ino"]])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    hb(ag, "h1", applied=d["seq"], open_inos=[])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+
+
+def test_eviction_releases_an_unreported_agent_and_survives_restart(
+        pool, master_factory):
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
+    api, ag = m.client(), m.client("agent")
+    f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
+    hb(ag, "gone", applied=f["seq"], open_inos=[f["ino"]])
+    hb(ag, "back", applied=f["seq"])
+    api.delete("/v1/files/a", expect=200)
+    assert m.stop() == 0
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    hb(ag, "back", applied=last_seq(api))
+    # The dead host never reports: only its eviction releases the space.
+    r = api.delete("/v1/agents/gone", expect=200).json()
+    assert r["state"] == "evicted"
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+    # The eviction is in the roster: after another restart the agent is
+    # still evicted (refused once, so it drops its handles), nothing waits.
+    assert m.stop() == 0
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert agent_states(api) == {"gone": "evicted", "back": "unreported"}
+    f = api.put("/v1/files/b", json={"size": 1}, expect=201).json()
+    hb(ag, "back", applied=f["seq"])
+    d = api.delete("/v1/files/b", expect=200).json()
+    hb(ag, "back", applied=d["seq"])
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+    r = hb(ag, "gone", applied=d["seq"], expect=409)
+    assert "evicted" in r.json()["detail"]
+    # Registering again makes it live again, in the roster too.
+    hb(ag, "gone", applied=d["seq"])
+    assert m.stop() == 0
+    m.start()
+    assert agent_states(m.client()) == {"gone": "unreported",
+                                        "back": "unreported"}
+
+
+ROSTER_COPIES = (64 << 10, 1 << 20)     # FAMFS_ROSTER_OFFSET, _COPY1
+ROSTER_ENTRY = 256
+
+
+def spoil_roster(pool_path, index, copies, data=None):
+    """Overwrites entry index of the roster copies named with bytes that
+    cannot pass its checks (data, or a flipped byte of the CRC)."""
+    with open(pool_path, "r+b") as f:
+        for c in copies:
+            at = ROSTER_COPIES[c] + index * ROSTER_ENTRY
+            if data is not None:
+                f.seek(at)
+                f.write(data)
+                continue
+            f.seek(at + ROSTER_ENTRY - 4)
+            b = f.read(1)
+            f.seek(at + ROSTER_ENTRY - 4)
+            f.write(bytes([b[0] ^ 0x40]))
+
+
+def test_damaged_roster_entries_hold_until_evicted(pool, master_factory):
+    """Bad roster bytes: a copy bad beside a good one is rewritten; both
+    bad could have named anyone, so it holds reclaim as roster-lost-N
+    until an admin evicts it; nothing crashes on garbage."""
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0"])
+    api, ag = m.client(), m.client("agent")
+    f = api.put("/v1/files/a", json={"size": 1}, expect=201).json()
+    hb(ag, "x1", applied=f["seq"], open_inos=[f["ino"]])     # entry 0
+    hb(ag, "x2", applied=f["seq"])                           # entry 1
+    d = api.delete("/v1/files/a", expect=200).json()
+    assert m.stop() == 0
+    spoil_roster(pool, 0, (0, 1))
+    spoil_roster(pool, 1, (1,))
+    spoil_roster(pool, 5, (0, 1), data=os.urandom(ROSTER_ENTRY))
+    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
+    assert [(e["index"], e["state"], e["mend"], e.get("agent_id"))
+            for e in info["agent_roster"]] == [
+        (0, "lost", False, None), (1, "live", True, "x2"),
+        (5, "lost", False, None)], info["agent_roster"]
+    m.start()
+    api, ag = m.client(), m.client("agent")
+    assert agent_states(api) == {"roster-lost-0": "unreported",
+                                 "x2": "unreported",
+                                 "roster-lost-5": "unreported"}
+    err = m.stderr()
+    assert "Agent roster entry 0 is damaged in both copies" in err, err
+    assert "1 entries had a bad copy, rewritten from the good one" in err, err
+    hb(ag, "x2", applied=d["seq"])
+    hb(ag, "x1", applied=d["seq"])      # a new entry: x1's was lost
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    api.delete("/v1/agents/roster-lost-0", expect=200)
+    assert pool_stats(api)["pending_reclaim_bytes"] == 2 * MiB
+    api.delete("/v1/agents/roster-lost-5", expect=200)
+    assert pool_stats(api)["pending_reclaim_bytes"] == 0
+    # Written whole again: the next start finds nothing to mend or fear.
+    assert m.stop() == 0
+    m.start()
+    states = agent_states(m.client())
+    assert states == {"roster-lost-0": "evicted", "roster-lost-5": "evicted",
+                      "x1": "unreported", "x2": "unreported"}, states
+    assert m.stderr().count("damaged in both copies") == 2
+    # famfsctl info reads the roster from the pool as a master would.
+    info = json.loads(famfsctl("--json", "info", pool, check=0).stdout)
+    got = {e.get("agent_id"): (e["index"], e["state"], e["mend"])
+           for e in info["agent_roster"]}
+    assert got == {"x1": (2, "live", False), "x2": (1, "live", False),
+                   "roster-lost-0": (0, "evicted", False),
+                   "roster-lost-5": (5, "evicted", False)}, got
+
+
+def test_roster_full_refuses_the_257th_agent(master, api):
+    ag = master.client("agent")
+    for i in range(256):
+        hb(ag, f"a{i}")
+    r = hb(ag, "a256", expect=507)
+    assert "roster is full" in r.json()["detail"], r.json()
+    assert "a256" not in agent_states(api)
+    # Those in it go on; an evicted one's place goes to a new one.
+    hb(ag, "a17")
+    api.delete("/v1/agents/a17", expect=200)
+    hb(ag, "a256")
+    assert agent_states(api)["a256"] == "live"
+    hb(ag, "a257", expect=507)
+
+
+def test_restart_with_empty_roster_waits_grace_period(pool, master_factory):
+    """A pool whose roster is empty (no agent ever registered, or a pool
+    used before the roster existed) keeps the grace after a start."""
+    m = master_factory(pool, args=["--reclaim-grace-ms", "600000"])
+    api = m.client()
+    api.put("/v1/files/a", json={"size": 1}, expect=201)
     api.delete("/v1/files/a", expect=200)
     assert api.get("/v1/pool").json()["pending_reclaim_bytes"] == 2 * MiB
     assert m.stop() == 0
-    # The pending delete is rebuilt from the log; agents are unknown until
-    # they heartbeat, so nothing is reclaimed during the grace period.
     m.extra = ["--reclaim-grace-ms", "2500"]
     t0 = time.monotonic()                   # the grace starts after this
     m.start()

@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from conftest import ADMIN_TOKEN, AGENT_TOKEN, SPEC, problem_name, template_for
+from conftest import (ADMIN_TOKEN, AGENT_TOKEN, SPEC, free_port, problem_name,
+                      template_for)
 import test_agent_fuse
 
 agents = test_agent_fuse.agents      # the FUSE agent fixture
@@ -120,12 +121,18 @@ class RecordingProxy:
         self.srv.server_close()
 
 
-def test_the_agent_heartbeats_at_its_own_path(master, agents, tmp_path):
+def test_the_agent_heartbeats_at_its_own_path(pool, master_factory, agents,
+                                              tmp_path):
     """The real agent's client, through a recording proxy: its heartbeats
-    go to /v1/agents/{its --agent-id}/heartbeat, never the old path."""
+    go to /v1/agents/{its --agent-id}/heartbeat, never the old path. The
+    master advertises the proxy: an agent goes to the address the pool
+    publishes before its --master list (docs/failover.md)."""
     tok = tmp_path / "agent.token"
     tok.write_text(AGENT_TOKEN + "\n")
-    proxy = RecordingProxy(master.url)
+    port = free_port()
+    proxy = RecordingProxy(f"http://127.0.0.1:{port}")
+    master = master_factory(pool, port=port, args=[
+        "--reclaim-grace-ms", "0", "--advertise", proxy.url])
     try:
         agents(master.pool, "a1", extra=["--master", proxy.url, "--token-file",
                                          str(tok), "--agent-id", "node-7"])

@@ -333,3 +333,69 @@ def test_evicted_agent_drops_handles_and_registers_again(fleet):
     assert h2.tree() == api_tree(api)
     # A fresh open of the same file works again.
     assert len(h2.py(READ_PY, h2.path("held")).stdout.strip()) == 64
+
+
+def test_master_restart_holds_space_until_agent_reports(fleet_factory, tmp_path):
+    """The agent roster (docs/master.md, Safe reclaim): a restarted master
+    reuses no space a host may still use until that host has reported to
+    it, however late. Before the roster, the grace after a start (0 ms
+    here, 3 s by default) decided, and host 2's open file went to a new
+    create once the grace was over."""
+    pool = make_pool(tmp_path / "small.img", size="32M", log_size="1M")
+    fleet = fleet_factory(pool=pool)
+    api, h2 = fleet.api, fleet.agents[1]
+    size = 4 * MiB
+    victim = api.put("/v1/files/victim", json={"size": size, "mode": 0o666},
+                     expect=201).json()
+    h2.wait_paths(["victim"])
+    holder = h2.popen_py(HOLD_PY, h2.path("victim"))
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        wait_until("host 2 reporting the file open", lambda: any(
+            a["agent_id"] == h2.name and a["open_files"] == 1
+            for a in api.get("/v1/agents").json()["agents"]), 10, interval=0.1)
+        api.delete("/v1/files/victim", expect=200)
+        for a in fleet.agents:
+            a.wait_paths(["victim"], gone=True)
+        # Host 2 is cut off while the master crashes and comes back.
+        h2.host.link(False)
+        fleet.master.kill()
+        fleet.master.start()
+        states = lambda: {a["agent_id"]: a["state"]
+                          for a in api.get("/v1/agents").json()["agents"]}
+        wait_until("hosts 1 and 3 reporting to the new run", lambda:
+                   states() == {fleet.agents[0].name: "live",
+                                h2.name: "unreported",
+                                fleet.agents[2].name: "live"}, 10, 0.1)
+        time.sleep(1.0)
+        assert api.get("/v1/pool").json()["pending_reclaim_bytes"] == size
+        new = []
+        for i in range(20):
+            r = api.put(f"/v1/files/fill{i}", json={"size": 2 * MiB},
+                        expect=(201, 507))
+            if r.status_code == 507:
+                break
+            new.append(r.json())
+        else:
+            pytest.fail("the pool never filled up")
+        assert not any(overlaps(f["extents"], victim["extents"]) for f in new)
+        # Back on the network: it reports at once, the file still open.
+        h2.host.link(True)
+        wait_until("host 2 live again, holding the file", lambda: any(
+            a["agent_id"] == h2.name and a["state"] == "live" and
+            a["open_files"] == 1
+            for a in api.get("/v1/agents").json()["agents"]), 10, 0.1)
+        assert api.get("/v1/pool").json()["pending_reclaim_bytes"] == size
+        holder.stdin.write("read\n")
+        holder.stdin.flush()
+        digest, _ = holder.stdout.readline().split()
+        assert digest == hashlib.sha256(b"held" * (size // 4)).hexdigest()
+        holder.stdin.write("close\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "closed"
+    finally:
+        h2.host.link(True)
+        holder.kill()
+        holder.wait(10)
+    wait_until("the reclaim once host 2 closed it", lambda: api.get(
+        "/v1/pool").json()["pending_reclaim_bytes"] == 0, 10, interval=0.1)

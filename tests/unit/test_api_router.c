@@ -6,7 +6,8 @@
  * reach and with which raw rest of the path, which get 404 or 405 (with
  * Allow, HEAD wherever GET), and which token roles each route admits (401,
  * 403), in that order. The tables follow api/openapi.yaml; a route change
- * is a table row.
+ * is a table row. A standby's answers (famfsd/master/api/standby.c) run
+ * against election slots the test makes up (famfs_elect_view() below).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "elect.h"
 #include "httpstub.h"
 #include "master/api/api.h"
 #include "master/tokens.h"
@@ -66,6 +69,25 @@ HANDLER(api_list_agents)
 HANDLER(api_delete_agent)
 HANDLER(api_list_devices)
 HANDLER(api_get_log)
+HANDLER(api_get_masters)
+
+/* ---- the pool's election slots, as the test sets them ------------------- */
+
+static struct famfs_elect_view view;
+static int view_err;
+static int view_reads;
+
+int famfs_elect_view(const uint8_t *base, const struct famfs_cache_ops *ops,
+		     struct famfs_elect_view *ret)
+{
+	(void)base;
+	(void)ops;
+	view_reads++;
+	if (view_err)
+		return view_err;
+	*ret = view;
+	return 0;
+}
 
 /* ---- a request through api_dispatch() ------------------------------------ */
 
@@ -96,10 +118,12 @@ static int teardown(void **state)
 }
 
 /* Dispatches one request; token NULL sends no Authorization header. */
-static void dispatch(const char *method, const char *path, const char *token)
+static void dispatch_q(const char *method, const char *path, char *query,
+		       const char *token, bool standby)
 {
 	static char auth[512];
-	struct http_req rq = { .m = &m, .method = method };
+	struct http_req rq = { .m = &m, .method = method, .query = query,
+			       .standby = standby };
 
 	rq.path = strdup(path);
 	assert_non_null(rq.path);
@@ -113,6 +137,11 @@ static void dispatch(const char *method, const char *path, const char *token)
 	free(rq.path);
 	/* Exactly one outcome: a handler, or one reply of the router's. */
 	assert_int_equal(hit.calls + reply.queued, 1);
+}
+
+static void dispatch(const char *method, const char *path, const char *token)
+{
+	dispatch_q(method, path, NULL, token, false);
 }
 
 static const char *problem_name(void)
@@ -208,6 +237,10 @@ static const struct route_case routes[] = {
 	TO("GET", "/v1/log", "api_get_log", ""),
 	TO("HEAD", "/v1/log", "api_get_log", ""),
 	NOT_ALLOWED("POST", "/v1/log", "GET, HEAD"),
+	TO("GET", "/v1/masters", "api_get_masters", ""),
+	TO("HEAD", "/v1/masters", "api_get_masters", ""),
+	NOT_ALLOWED("PUT", "/v1/masters", "GET, HEAD"),
+	NOT_FOUND("GET", "/v1/masters/1"),
 	/* Nothing else. */
 	NOT_FOUND("GET", "/"),
 	NOT_FOUND("GET", ""),
@@ -314,6 +347,7 @@ static const struct {
 	{ "DELETE", "/v1/agents/h1", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/devices", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "GET", "/v1/log", NO_TOKEN, OK, BAD_ROLE, OK },
+	{ "GET", "/v1/masters", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 };
 
 /* open: a route that needs no token, and so never looks one up. */
@@ -368,6 +402,217 @@ static void test_roles(void **state)
 			    "tenant tokens may not GET /v1/pool");
 }
 
+/* ---- a standby ------------------------------------------------------------ */
+
+/* Which requests a standby hands on, decided from method and path alone. */
+static void test_standby_redirects(void **state)
+{
+	static const struct {
+		const char *method, *path;
+		bool standby;
+	} cases[] = {
+		{ "PUT", "/v1/files/a", true },
+		{ "DELETE", "/v1/files/a", true },
+		{ "GET", "/v1/files/a", true },
+		{ "HEAD", "/v1/dirs", true },
+		{ "GET", "/v1/tenants", true },
+		{ "POST", "/v1/agents/h1/heartbeat", true },
+		{ "GET", "/v1/log", true },
+		{ "GET", "/v1/pool", false },	/* this process's view */
+		{ "HEAD", "/v1/pool", false },
+		{ "PUT", "/v1/pool", true },
+		{ "POST", "/v1/pool/compact", true },
+		{ "GET", "/v1/no-such-thing", true },	/* the active one says 404 */
+		{ "PUT", "/v1/masters", true },		/* ... and 405 */
+		{ "GET", "/v1/masters", false },
+		{ "HEAD", "/v1/masters", false },
+		{ "GET", "/v1/masters/", true },
+		{ "GET", "/healthz", false },
+		{ "GET", "/metrics", false },
+		{ "GET", "/v1", false },
+		{ "GET", "/", false },
+	};
+	struct http_req rq = { .m = &m };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rq.method = cases[i].method;
+		rq.path = (char *)cases[i].path;
+		atomic_store(&m.active, false);
+		if (api_standby_redirects(&rq) != cases[i].standby)
+			fail_msg("standby: %s %s", rq.method, rq.path);
+		atomic_store(&m.active, true);
+		if (api_standby_redirects(&rq))
+			fail_msg("active: %s %s redirected", rq.method, rq.path);
+	}
+	atomic_store(&m.active, false);
+}
+
+static uint8_t fake_pool_bytes[64];
+static struct famfs_pool fake_pool = { .base = fake_pool_bytes };
+
+/* Slot i (index) as a live slot of host h, state s, address url. */
+static void slot_set(int i, enum famfs_elect_state s, const char *h,
+		     uint32_t pid, const char *url)
+{
+	struct famfs_elect_slot_info *si = &view.slot[i];
+
+	memset(si, 0, sizeof(*si));
+	si->slot = (unsigned int)i;
+	si->state = s;
+	si->pid = pid;
+	si->epoch = 7;
+	si->lease_ns = 2000000000ull;
+	snprintf(si->host, sizeof(si->host), "%s", h);
+	snprintf(si->url, sizeof(si->url), "%s", url);
+	view.status[i] = 0;
+	if (s == FAMFS_ELECT_ACTIVE) {
+		view.active = i;
+		view.epoch = 7;
+		snprintf(view.url, sizeof(view.url), "%s", url);
+		snprintf(view.host, sizeof(view.host), "%s", h);
+	}
+}
+
+static int standby_setup(void **state)
+{
+	(void)state;
+	memset(&view, 0, sizeof(view));
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+		view.status[i] = -ENOENT;
+	view.active = -1;
+	view_err = 0;
+	snprintf(m.host, sizeof(m.host), "h1");
+	m.pool = &fake_pool;
+	atomic_store(&m.active, false);
+	/* We are slot 1 (index 0), a standby at :7471. */
+	slot_set(0, FAMFS_ELECT_STANDBY, "h1", (uint32_t)getpid(),
+		 "http://10.0.0.1:7471");
+	return 0;
+}
+
+static int standby_teardown(void **state)
+{
+	(void)state;
+	m.pool = NULL;
+	return 0;
+}
+
+/* The 307: the active master's address with the raw path and query. */
+static void test_standby_307(void **state)
+{
+	char query[] = "limit=5&cursor=a%2Cb";
+
+	(void)state;
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "http://10.0.0.2:7470");
+	dispatch_q("PUT", "/v1/files/d/e%20f", NULL, NULL, true);
+	assert_int_equal(reply.status, 307);
+	assert_string_equal(stub_reply_header(MHD_HTTP_HEADER_LOCATION),
+			    "http://10.0.0.2:7470/v1/files/d/e%20f");
+	assert_string_equal(problem_name(), "standby");
+	assert_non_null(strstr(stub_body_string("detail"),
+			       "slot 2 on host h2 at http://10.0.0.2:7470"));
+	dispatch_q("GET", "/v1/dirs/x", query, ADMIN, true);
+	assert_int_equal(reply.status, 307);
+	assert_string_equal(stub_reply_header(MHD_HTTP_HEADER_LOCATION),
+			    "http://10.0.0.2:7470/v1/dirs/x?limit=5&cursor=a%2Cb");
+	/* An address with a path of its own keeps it. */
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "https://m2.example:8443/api");
+	dispatch_q("DELETE", "/v1/files/a", NULL, TENANT, true);
+	assert_string_equal(stub_reply_header(MHD_HTTP_HEADER_LOCATION),
+			    "https://m2.example:8443/api/v1/files/a");
+}
+
+static void check_not_active(const char *detail)
+{
+	dispatch_q("PUT", "/v1/files/a", NULL, ADMIN, true);
+	assert_int_equal(reply.status, 503);
+	assert_string_equal(problem_name(), "not-active");
+	assert_string_equal(stub_reply_header(MHD_HTTP_HEADER_RETRY_AFTER), "1");
+	assert_null(stub_reply_header(MHD_HTTP_HEADER_LOCATION));
+	if (!strstr(stub_body_string("detail"), detail))
+		fail_msg("detail '%s', want '%s'", stub_body_string("detail"),
+			 detail);
+}
+
+/* 503 not-active wherever a 307 would go nowhere or back to us. */
+static void test_standby_not_active(void **state)
+{
+	(void)state;
+	check_not_active("no master is active: an election is in progress");
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "");
+	check_not_active("the active master, slot 2 on host h2, advertises "
+			 "no address");
+	/* Its address is ours (a copied configuration): no loop. */
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "HTTP://10.0.0.1:7471/");
+	check_not_active("advertises this master's own address");
+	/* Our own slot is the active one: we are between two states. */
+	slot_set(1, FAMFS_ELECT_STANDBY, "h2", 4242, "http://10.0.0.2:7470");
+	slot_set(0, FAMFS_ELECT_ACTIVE, "h1", (uint32_t)getpid(),
+		 "http://10.0.0.1:7471");
+	check_not_active("this master (slot 1) is taking over");
+	/* Slots that cannot be read. */
+	view_err = -EIO;
+	check_not_active("cannot read the election slots");
+	view_err = 0;
+	/* Before the pool is open. */
+	m.pool = NULL;
+	check_not_active("cannot read the election slots");
+	m.pool = &fake_pool;
+}
+
+/*
+ * An active slot whose heartbeat stays unchanged past one and a half
+ * renewals: paused or dead, so no address to send anyone to. The decision
+ * itself, then through the router with the heartbeat seen over time.
+ */
+static void test_standby_quiet_active(void **state)
+{
+	struct timespec pause = { .tv_nsec = 5 * 1000000L };
+	char url[64], why[512];
+
+	(void)state;
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "http://10.0.0.2:7470");
+	assert_int_equal(api_standby_quiet_ns(2000000000ull), 750000000ull);
+	assert_int_equal(api_standby_target(&view, 0, NULL, 750000000ull, url,
+					    sizeof(url), why, sizeof(why)), 0);
+	assert_string_equal(url, "http://10.0.0.2:7470");
+	assert_int_equal(api_standby_target(&view, 0, NULL, 750000001ull, url,
+					    sizeof(url), why, sizeof(why)),
+			 -EAGAIN);
+	assert_non_null(strstr(why, "slot 2 on host h2, has not renewed its "
+			       "lease for 0.8 s"));
+	/* A 4 ms lease: quiet past 1.5 ms. First sight is a change. */
+	view.slot[1].lease_ns = 4000000ull;
+	view.slot[1].heartbeat = 100;
+	dispatch_q("GET", "/v1/pool", NULL, ADMIN, true);
+	assert_int_equal(reply.status, 307);
+	nanosleep(&pause, NULL);
+	check_not_active("has not renewed its lease");
+	/* It renews: redirected again. */
+	view.slot[1].heartbeat++;
+	dispatch_q("GET", "/v1/pool", NULL, ADMIN, true);
+	assert_int_equal(reply.status, 307);
+}
+
+/* master_active_url(): the address, or -ENOENT / -ENAMETOOLONG. */
+static void test_active_url(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(master_active_url(&m, buf, sizeof(buf)), -ENOENT);
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "");
+	assert_int_equal(master_active_url(&m, buf, sizeof(buf)), -ENOENT);
+	slot_set(1, FAMFS_ELECT_ACTIVE, "h2", 4242, "http://10.0.0.2:7470");
+	assert_int_equal(master_active_url(&m, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "http://10.0.0.2:7470");
+	assert_int_equal(master_active_url(&m, buf, 10), -ENAMETOOLONG);
+	m.pool = NULL;
+	assert_int_equal(master_active_url(&m, buf, sizeof(buf)), -ENOENT);
+	m.pool = &fake_pool;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +620,15 @@ int main(void)
 		cmocka_unit_test(test_404_and_405_need_no_token),
 		cmocka_unit_test(test_overlong_segment),
 		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_standby_redirects),
+		cmocka_unit_test_setup_teardown(test_standby_307, standby_setup,
+						standby_teardown),
+		cmocka_unit_test_setup_teardown(test_standby_not_active,
+						standby_setup, standby_teardown),
+		cmocka_unit_test_setup_teardown(test_standby_quiet_active,
+						standby_setup, standby_teardown),
+		cmocka_unit_test_setup_teardown(test_active_url, standby_setup,
+						standby_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -322,6 +322,7 @@ static const char *bad_value(enum conf_type t)
 	case CT_UUID:		return "zz";
 	case CT_LISTEN:		return "localhost:7470";
 	case CT_URL:		return "ftp://x";
+	case CT_URLS:		return "http://a:1,,http://b:2";
 	case CT_AGENT_ID:	return "a b";
 	case CT_TOKEN:		return "short";
 	case CT_BOOL:		break;

@@ -51,6 +51,36 @@ int api_heartbeat_devices(struct json_object *body, char **ret,
 			  struct master_why *w);
 /* master/api/feed.c */
 enum MHD_Result api_get_log(struct http_req *rq, const char *arg);
+/* master/api/masters.c: GET /v1/masters */
+enum MHD_Result api_get_masters(struct http_req *rq, const char *arg);
+
+/* ---- master/api/standby.c: a standby's 307 ------------------------------- */
+
+struct famfs_elect_view;
+
+/* The request api_standby_redirects() picked: 307, or 503 not-active. */
+enum MHD_Result api_reply_standby(struct http_req *rq);
+/* The pool's election slots now; -ENOENT before the pool is open. */
+int api_master_view(struct master *m, struct famfs_elect_view *ret);
+/* Index of this process's own slot (--slot N: N - 1; else found in v by
+ * pid and host), -1 when it has none. */
+int api_master_self(const struct master *m, const struct famfs_elect_view *v);
+/*
+ * Where a standby sends a request: the active master's address into url
+ * (0), or -EAGAIN with why when there is none to name: no active slot,
+ * the active slot is self (index; -1 none), it has no address, its
+ * address is self_url (a loop), or its heartbeat was seen unchanged for
+ * quiet_ns, longer than api_standby_quiet_ns() allows a live master.
+ * -ENAMETOOLONG when url is too short.
+ */
+int api_standby_target(const struct famfs_elect_view *v, int self,
+		       const char *self_url, uint64_t quiet_ns, char *url,
+		       size_t url_size, char *why, size_t why_size);
+/*
+ * How long a live active master's heartbeat may stay unchanged: one and a
+ * half renewal periods (W / 4 each) of its lease W.
+ */
+uint64_t api_standby_quiet_ns(uint64_t lease_ns);
 
 /* ---- master/api/json.c ---------------------------------------------------------- */
 

@@ -79,6 +79,8 @@ static const struct api_route routes[] = {
 		{ "GET", AUTH_ADMIN, api_list_devices } } },
 	{ "/v1/log", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN | AUTH_AGENT, api_get_log } } },
+	{ "/v1/masters", M_EXACT, NULL, {
+		{ "GET", AUTH_ADMIN, api_get_masters } } },
 };
 
 #define N_ROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -235,6 +237,9 @@ enum MHD_Result api_dispatch(struct http_req *rq)
 	bool matched = false;
 	const char *arg;
 
+	/* A standby's: decided with the headers (http/server.c). */
+	if (rq->standby)
+		return api_reply_standby(rq);
 	for (size_t i = 0; i < N_ROUTES; i++) {
 		const struct api_route *r = &routes[i];
 		const struct api_method *am;
