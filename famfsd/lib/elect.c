@@ -43,6 +43,7 @@ struct elect_seen {
 	uint32_t state;
 	uint32_t raw_crc;		/* of the raw bytes, for unreadable slots */
 	uint64_t since_ns;		/* our clock, right after the first read */
+	uint64_t lease_ns;		/* the longest W the slot ever showed */
 };
 
 struct famfs_elect {
@@ -72,7 +73,7 @@ struct famfs_elect {
  */
 struct elect_torn {
 	bool line0, line1;
-	uint64_t epoch, inst, mbal, bal;
+	uint64_t epoch, inst, mbal, bal, inp;
 };
 
 /* All slots as one scan saw them, plus what the protocol derives. */
@@ -188,16 +189,21 @@ static void torn_decode(const struct famfs_elect_slot *c, unsigned int i,
 	ret->epoch = ret->line0 ? le64toh(c->epoch) : 0;
 	ret->line1 = le64toh(c->inst) < ELECT_VALUE_MAX &&
 		     le64toh(c->mbal) < ELECT_VALUE_MAX &&
-		     le64toh(c->bal) <= le64toh(c->mbal);
-	ret->inst = ret->line1 ? le64toh(c->inst) : 0;
-	ret->mbal = ret->line1 ? le64toh(c->mbal) : 0;
-	ret->bal = ret->line1 ? le64toh(c->bal) : 0;
+		     le64toh(c->bal) <= le64toh(c->mbal) &&
+		     le64toh(c->inp) <= FAMFS_ELECT_SLOTS &&
+		     (!c->bal || c->inp);
+	if (!ret->line1)
+		return;
+	ret->inst = le64toh(c->inst);
+	ret->mbal = le64toh(c->mbal);
+	ret->bal = le64toh(c->bal);
+	ret->inp = le64toh(c->inp);
 }
 
 _Static_assert(offsetof(struct famfs_elect_slot, epoch) < FAMFS_CACHELINE &&
 	       offsetof(struct famfs_elect_slot, inst) >= FAMFS_CACHELINE &&
-	       offsetof(struct famfs_elect_slot, bal) + 8 <= 2 * FAMFS_CACHELINE,
-	       "torn_decode reads epoch from line 0, inst, mbal, bal from line 1");
+	       offsetof(struct famfs_elect_slot, inp) + 8 <= 2 * FAMFS_CACHELINE,
+	       "torn_decode reads epoch from line 0, the Disk Paxos block from line 1");
 
 /*
  * One read; raw_crc (may be NULL) gets a fingerprint of the bytes as
@@ -455,6 +461,9 @@ static void seen_update(struct famfs_elect *e, const struct elect_scan *s,
 		const struct famfs_elect_slot_info *x = &s->v.slot[i];
 		int st = s->v.status[i];
 
+		/* A slot's lease, not ours, says how long it may stay silent. */
+		if (st == 0 && x->lease_ns > a->lease_ns)
+			a->lease_ns = x->lease_ns;
 		if (seen_same(a, st, x, s->raw_crc[i]))
 			continue;
 		a->have = true;
@@ -491,12 +500,32 @@ static void watch_members(struct famfs_elect *e, const struct elect_scan *s,
 	}
 }
 
-/* Vacant: every member showed one value for at least W of our clock. */
+/*
+ * The W to wait for slot i: its own, as it last showed it, and never less
+ * than ours (an unreadable slot may have any).
+ */
+static uint64_t seen_lease(const struct famfs_elect *e, unsigned int i)
+{
+	return e->seen[i].lease_ns > e->lease_ns ? e->seen[i].lease_ns : e->lease_ns;
+}
+
+/* The longest W of any slot seen: what a forced winner waits. */
+static uint64_t longest_lease(const struct famfs_elect *e)
+{
+	uint64_t w = e->lease_ns;
+
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+		if (seen_lease(e, i) > w)
+			w = seen_lease(e, i);
+	return w;
+}
+
+/* Vacant: every member showed one value for at least its W of our clock. */
 static bool watch_vacant(const struct famfs_elect *e, const bool *member,
 			 uint64_t t)
 {
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
-		if (member[i] && t - e->seen[i].since_ns < e->lease_ns)
+		if (member[i] && t - e->seen[i].since_ns < seen_lease(e, i))
 			return false;
 	return true;
 }
@@ -576,6 +605,7 @@ static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
 {
 	struct famfs_elect_slot_info x;
 	uint64_t best_bal = e->me.bal, v = e->me.inp;
+	struct elect_torn t;
 	uint32_t raw;
 
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
@@ -583,11 +613,18 @@ static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
 
 		if (i == e->slot)
 			continue;
-		st = slot_read_settled(e->base, e->ops, i, &x, &raw);
+		st = slot_read_torn(e->base, e->ops, i, &x, &raw, &t);
 		if (st == -ENOENT)
 			continue;
-		if (st) {
-			/* Torn bytes left as they were (counted in inst) are no ballot. */
+		if (st == -EUCLEAN && t.line0 && t.line1) {
+			/* A store stopped half way: its lines are the block. */
+			x.epoch = t.epoch;
+			x.inst = t.inst;
+			x.mbal = t.mbal;
+			x.bal = t.bal;
+			x.inp = t.inp;
+		} else if (st) {
+			/* Garbage left as it was (counted in inst) is no ballot. */
 			if (stale_crc[i] == raw)
 				continue;
 			return -EAGAIN;
@@ -640,10 +677,16 @@ static uint64_t next_ballot(const struct famfs_elect *e,
 {
 	uint64_t top = e->me.inst == inst ? e->me.mbal : 0;
 
-	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		const struct elect_torn *t = &s->torn[i];
+
 		if (!s->v.status[i] && s->v.slot[i].inst == inst &&
 		    s->v.slot[i].mbal > top)
 			top = s->v.slot[i].mbal;
+		if (s->v.status[i] == -EUCLEAN && t->line1 && t->inst == inst &&
+		    t->mbal > top)
+			top = t->mbal;
+	}
 	return (top / ELECT_BALLOT_STRIDE + 1) * ELECT_BALLOT_STRIDE +
 	       e->slot + 1;
 }
@@ -652,9 +695,9 @@ static uint64_t next_ballot(const struct famfs_elect *e,
 static int force_wait(struct famfs_elect *e, uint64_t won, uint64_t applied)
 {
 	uint64_t step = e->renew_ns < 10000000ull ? e->renew_ns : 10000000ull;
+	uint64_t w = longest_lease(e);
 
-	atomic_store(&e->not_before_ns, won + e->lease_ns);
-	while (e->now() - won < e->lease_ns) {
+	while (e->now() - won < w) {
 		int r;
 
 		sleep_ns(step / 4 ? step / 4 : 1);
@@ -670,7 +713,7 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 		       uint64_t *ret_epoch)
 {
 	struct famfs_elect_slot_info prev = e->me;
-	uint64_t t0, inst, b, v = 0;
+	uint64_t t0, inst, b, won, v = 0;
 	int r;
 
 	/* The lease of a win counts from before our first store. */
@@ -717,9 +760,13 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	if (r < 0)
 		return r;
 	e->active = true;
+	/* Forced: no write before the wait is over, not even for an instant. */
+	won = e->now();
+	if (force)
+		atomic_store(&e->not_before_ns, won + longest_lease(e));
 	atomic_store(&e->deadline_ns, t0 + e->fresh_ns);
 	if (force) {
-		r = force_wait(e, e->now(), e->me.applied_seq);
+		r = force_wait(e, won, e->me.applied_seq);
 		if (r < 0)
 			return r;
 	}
@@ -886,7 +933,7 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
 static int slot_claim_check(struct famfs_elect *e,
 			    struct famfs_elect_slot_info *old, int *ret_status)
 {
-	uint64_t start = e->now(), step = e->lease_ns / 16;
+	uint64_t start = e->now(), step = e->lease_ns / 16, w = e->lease_ns;
 	struct famfs_elect_slot_info x;
 	uint32_t raw0 = 0, raw;
 	int st0, st;
@@ -898,7 +945,10 @@ static int slot_claim_check(struct famfs_elect *e,
 	if (st0 == -ENOENT || (st0 == 0 && old->state != FAMFS_ELECT_STANDBY &&
 			       old->state != FAMFS_ELECT_ACTIVE))
 		return 0;
-	while (e->now() - start < e->lease_ns) {
+	/* The other run's W, if longer than ours, is how long it may pause. */
+	if (st0 == 0 && old->lease_ns > w)
+		w = old->lease_ns;
+	while (e->now() - start < w) {
 		sleep_ns(step ? step : 1);
 		st = slot_read_settled(e->base, e->ops, e->slot, &x, &raw);
 		if (st != st0 || raw != raw0)

@@ -4,6 +4,7 @@
  * the barriers of every protocol step, and hosts simulated over one
  * buffer, each with its own clock.
  */
+#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -759,6 +760,49 @@ static void test_renewal_past_a_dead_hosts_torn_slot(void **state)
 	famfs_elect_free(a);
 }
 
+
+/*
+ * A rival stopped in the middle of a store over its intent: its slot is
+ * torn for as long as it is stopped, but its lines still count. With only
+ * the intent showing (line 1 old), we join its instance with a higher
+ * ballot, so its phase 2 read aborts it when it resumes; with its phase 2
+ * value showing (line 1 new), that instance may be decided and we go
+ * above it. Reading past the torn slot instead would elect epoch 5 while
+ * the rival, resumed, could still win epoch 9.
+ */
+static void test_election_reads_a_stalled_store(void **state)
+{
+	struct famfs_elect_slot_info x;
+	struct famfs_elect *e;
+	uint64_t epoch = 0, m = 9 * 32 + 9;
+
+	(void)state;
+	for (int line1_new = 0; line1_new < 2; line1_new++) {
+		fresh_pool();
+		dead_slot(2, FAMFS_ELECT_STOPPED, 3, 3, 35, 35, 3);
+		dead_slot(8, FAMFS_ELECT_STANDBY, 3, 9, m, 0, 0);	/* intent */
+		if (line1_new) {
+			*(uint64_t *)(slot_bytes(8) + 88) = htole64(m);	/* bal */
+			*(uint64_t *)(slot_bytes(8) + 96) = htole64(9);	/* inp */
+		}
+		slot_bytes(8)[ELECT_TORN_AT] ^= 0xff;	/* a later line */
+		assert_int_equal(famfs_elect_read(pool, none(), 8, &x), -EUCLEAN);
+		e = host_new(0, 4, NULL);
+		cur = 0;
+		assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_FOLLOW);
+		clk[0] += W;
+		assert_int_equal(famfs_elect_run(e, 0, 1, false, &epoch), 1);
+		assert_int_equal(famfs_elect_read(pool, none(), 4, &x), 0);
+		if (line1_new) {
+			assert_int_equal(epoch, 11);	/* 9 may be decided; +1 torn */
+		} else {
+			assert_int_equal(epoch, 9);
+			assert_true(x.mbal > m);
+		}
+		famfs_elect_free(e);
+	}
+}
+
 /*
  * Slot memory that faults (a pool file cut under the mapping): every read
  * is -EIO under the guard, a store is lost with -EIO, nothing crashes,
@@ -801,6 +845,38 @@ static void test_faulting_slots(void **state)
 	famfs_guard_unregister(p);
 	munmap(p, len);
 	close(fd);
+}
+
+
+/* A master with a longer lease than ours is waited for its own W. */
+static void test_watch_uses_the_slots_lease(void **state)
+{
+	struct famfs_elect_opts o = {
+		.slot = 0, .lease_ns = 4 * W, .host = "slow", .now = host_now,
+	};
+	struct famfs_elect *a = NULL, *b;
+	uint64_t epoch;
+
+	(void)state;
+	fresh_pool();
+	cur = 0;
+	assert_int_equal(famfs_elect_new(pool, none(), &o, &a), 0);
+	assert_int_equal(famfs_elect_run(a, 0, 1, false, &epoch), 1);
+	b = host_new(1, 1, NULL);			/* W */
+	cur = 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 2 * W;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 2 * W - 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_VACANT);
+	/* And a master with our W renews into a deadline within its own. */
+	cur = 0;
+	clk[0] += 4 * W;
+	assert_false(famfs_elect_may_write(a));
+	famfs_elect_free(a);
+	famfs_elect_free(b);
 }
 
 /*
@@ -1206,6 +1282,11 @@ static bool sim_pick(int *ret)
 	if (!alive)
 		return false;
 	if (!n) {
+		/* Idle: time runs on, and every 2 us of it is checked too. */
+		while (sim.T + 2000 < next) {
+			sim.T += 2000;
+			sim_check_writers();
+		}
 		sim.T = next;
 		return sim_pick(ret);
 	}
@@ -1376,7 +1457,9 @@ int main(void)
 		cmocka_unit_test(test_unreadable_slot_is_watched),
 		cmocka_unit_test(test_renewal_sees_through_a_stalled_store),
 		cmocka_unit_test(test_renewal_past_a_dead_hosts_torn_slot),
+		cmocka_unit_test(test_election_reads_a_stalled_store),
 		cmocka_unit_test(test_faulting_slots),
+		cmocka_unit_test(test_watch_uses_the_slots_lease),
 		cmocka_unit_test(test_race_renew_inside_intent),
 		cmocka_unit_test(test_race_takeover_inside_renewal),
 		cmocka_unit_test(test_sim_two_hosts),
