@@ -185,6 +185,18 @@ static const char *why_blocked(struct master *m)
 	for (size_t i = 0; i < master_agents_count(m->agents); i++) {
 		const struct master_agent *ag = master_agents_at(m->agents, i);
 
+		/*
+		 * Named by the roster, not heard since the takeover: it may
+		 * still read the generation before. It counts as stale (and
+		 * stops holding C0) once agent_timeout has passed without a
+		 * word; a living one then notices the reused areas by their
+		 * generation's CRC seed and resyncs.
+		 */
+		if (ag->unreported && !ag->evicted &&
+		    now < m->compact_after_ns +
+			  (uint64_t)m->cfg.agent_timeout_s * 1000000000ull)
+			return "an agent of the roster has not reported since "
+			       "the master became active";
 		if (ag->generation < gen &&
 		    strcmp(master_agent_state(m, ag, now), "live") == 0)
 			return "a live agent still follows the generation before";
