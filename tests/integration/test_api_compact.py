@@ -378,6 +378,35 @@ def test_a_live_agent_behind_holds_compaction_and_full_writes_wait(
     assert sorted(api_tree(api)) == ["/after"]
 
 
+def test_an_unreported_roster_agent_holds_compaction_after_a_restart(
+        tmp_path, master_factory):
+    """C0 after a restart: an agent the roster names but that has not
+    reported to this master yet may still read the generation before, so it
+    holds the compaction until it reports, or for agent_timeout at most
+    (then it counts as stale); a compaction asked for meanwhile waits."""
+    pool = make_pool(tmp_path / "pool.img", size="1G", alloc_unit="4K",
+                     log_size=SMALL_LOG)
+    m = master_factory(pool, args=["--reclaim-grace-ms", "0",
+                                   "--agent-timeout", "4"])
+    heartbeat(m, "quiet", 0, 1)             # in the roster from now on
+    m.kill()
+    m.start()
+    api = m.client()
+    agents = api.get("/v1/agents", expect=200).json()["agents"]
+    assert [(a["agent_id"], a["state"]) for a in agents] == [
+        ("quiet", "unreported")]
+    t0 = time.monotonic()
+    assert compact(api).json()["generation"] == 2
+    took = time.monotonic() - t0
+    # The start's two-second grace, then agent_timeout (4 s) of silence.
+    assert 3.5 < took < 12, took
+    # Reported: it holds nothing any more, the next compaction runs at once.
+    heartbeat(m, "quiet", pool_state(api)["last_seq"], 2)
+    t0 = time.monotonic()
+    assert compact(api).json()["generation"] == 3
+    assert time.monotonic() - t0 < 3
+
+
 def test_metrics_count_compactions(master):
     api = master.client()
     api.put("/v1/files/a", json={"size": 1}, expect=201)
