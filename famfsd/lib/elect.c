@@ -596,12 +596,29 @@ static bool members_changed(struct famfs_elect *e)
 }
 
 /*
+ * Phase reads, after our intent: a slot that may be a writer (ACTIVE, or
+ * unreadable) must show the value we timed silent for W at step 0. One
+ * that became ACTIVE after our read of it (a scan stretched by a pause)
+ * is a live master our step 2 never re-read: this is its handshake.
+ */
+static bool timed_silent(const struct famfs_elect *e, unsigned int i, int st,
+			 const struct famfs_elect_slot_info *x, uint32_t raw)
+{
+	bool writer = st == -EUCLEAN || st == -EIO ||
+		      (st == 0 && x->state == FAMFS_ELECT_ACTIVE);
+
+	if (!writer)
+		return true;
+	return e->watch_member[i] && seen_same(&e->seen[i], st, x, raw);
+}
+
+/*
  * Steps 3 and 5's reads: every other block. 1 when nothing stops ballot b
  * of inst (*ret_v: the value to propose), 0 when someone is already
  * active at or above inst, -EAGAIN for a higher ballot or instance.
  */
 static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
-		      const uint32_t *stale_crc, uint64_t *ret_v)
+		      const uint32_t *stale_crc, bool force, uint64_t *ret_v)
 {
 	struct famfs_elect_slot_info x;
 	uint64_t best_bal = e->me.bal, v = e->me.inp;
@@ -616,6 +633,8 @@ static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
 		st = slot_read_torn(e->base, e->ops, i, &x, &raw, &t);
 		if (st == -ENOENT)
 			continue;
+		if (!force && !timed_silent(e, i, st, &x, raw))
+			return st ? -EAGAIN : 0;
 		if (st == -EUCLEAN && t.line0 && t.line1) {
 			/* A store stopped half way: its lines are the block. */
 			x.epoch = t.epoch;
@@ -738,7 +757,7 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 		return r < 0 ? r : 0;
 	}
 	/* Step 3, phase 1: no higher ballot; adopt the highest accepted value. */
-	r = paxos_read(e, inst, b, s->raw_crc, &v);
+	r = paxos_read(e, inst, b, s->raw_crc, force, &v);
 	if (r <= 0)
 		return r;
 	/* Step 4, phase 2: accept v at ballot b, then read all again. */
@@ -747,7 +766,7 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	r = write_me(e);
 	if (r < 0)
 		return r;
-	r = paxos_read(e, inst, b, s->raw_crc, &v);
+	r = paxos_read(e, inst, b, s->raw_crc, force, &v);
 	if (r <= 0)
 		return r;
 	if (v != e->slot + 1)

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "elect.h"
@@ -1049,6 +1051,36 @@ static struct sim {
 	unsigned int max_epoch;
 } sim;
 
+/*
+ * The library's run_uuid (and so its backoff jitter) comes from
+ * getrandom(): this one, in the test binary, wins over libc's, so a seed
+ * replays the same schedule. Outside the sim, a fixed xorshift stream.
+ */
+static uint64_t sim_rand(void);
+static bool sim_on;
+static uint64_t plain_rng = 0x1234567;
+
+ssize_t getrandom(void *buf, size_t n, unsigned int flags)
+{
+	uint8_t *p = buf;
+
+	(void)flags;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r;
+
+		if (sim_on) {
+			r = sim_rand();
+		} else {
+			plain_rng ^= plain_rng << 13;
+			plain_rng ^= plain_rng >> 7;
+			plain_rng ^= plain_rng << 17;
+			r = plain_rng;
+		}
+		p[i] = (uint8_t)(r >> 32);
+	}
+	return (ssize_t)n;
+}
+
 /* ELECT_SIM_TRACE=1: what each host did, printed for a failing seed. */
 static bool sim_trace;
 
@@ -1335,6 +1367,7 @@ static void sim_one(uint64_t seed, unsigned int nhost, unsigned long steps,
 	pthread_mutex_init(&sim.mu, NULL);
 	pthread_cond_init(&sim.cv, NULL);
 	sim.rng = seed * 0x9e3779b97f4a7c15ull + 1;
+	sim_on = true;
 	sim.nhost = nhost;
 	sim.running = -1;
 	for (int i = 0; i < SIM_MAX_WINS; i++)
@@ -1391,6 +1424,7 @@ static void sim_one(uint64_t seed, unsigned int nhost, unsigned long steps,
 		pthread_cond_destroy(&sim.h[i].go);
 	pthread_mutex_destroy(&sim.mu);
 	pthread_cond_destroy(&sim.cv);
+	sim_on = false;
 }
 
 static unsigned long env_count(const char *name, unsigned long dflt)
@@ -1407,6 +1441,10 @@ static void sim_many(unsigned int nhost)
 	unsigned long epochs = 0, fenced = 0, no_master = 0;
 
 	unsigned long only = env_count("ELECT_SIM_SEED", 0);
+	unsigned long hosts = env_count("ELECT_SIM_HOSTS", 0);
+
+	if (hosts && hosts != nhost)
+		return;
 
 	sim_trace = env_count("ELECT_SIM_TRACE", 0) != 0;
 	for (unsigned long s = only ? only : 1; s <= (only ? only : seeds); s++) {
