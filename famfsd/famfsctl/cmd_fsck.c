@@ -6,9 +6,9 @@
  * record are bad, what is lost: the records from that one on cannot be
  * replayed in order. --repair (no master may run) rewrites each damaged
  * copy from the good one, torn superblock copies and tail slots, clears a
- * corrupt lease, and cuts the log after the last good record when records
- * are lost; then the image is checked again, and only a clean second
- * check counts as repaired.
+ * corrupt lease or election slot (docs/failover.md), and cuts the log
+ * after the last good record when records are lost; then the image is
+ * checked again, and only a clean second check counts as repaired.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -478,7 +478,7 @@ const struct famfsctl_cmd famfsctl_fsck = {
 	.name = "fsck",
 	.fn = cmd_fsck,
 	.operands = "DEVICE",
-	.summary = "check a pool: superblocks, lease, both copies of the log",
+	.summary = "check a pool: superblocks, lease, election slots, both copies of the log",
 	.opts = fsck_opts,
 	.flags = CMD_JSON | CMD_POOL,
 };

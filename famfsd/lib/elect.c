@@ -13,6 +13,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct elect_seen {
 	uint32_t state;
 	uint32_t raw_crc;		/* of the raw bytes, for unreadable slots */
 	uint64_t since_ns;		/* our clock, right after the first read */
+	uint64_t lease_ns;		/* the longest W the slot ever showed */
 };
 
 struct famfs_elect {
@@ -62,10 +64,23 @@ struct famfs_elect {
 	_Atomic bool fenced;
 };
 
+/*
+ * What the lines of bad bytes still say. A store in flight, or one a host
+ * stopped in the middle of (SIGSTOP between two line flushes, for longer
+ * than W), leaves each 64-byte line either old or new: both are values
+ * the owner wrote. Line 0 holds magic, index, state and epoch; line 1
+ * inst and mbal. The renewal must not miss what either shows.
+ */
+struct elect_torn {
+	bool line0, line1;
+	uint64_t epoch, inst, mbal, bal, inp;
+};
+
 /* All slots as one scan saw them, plus what the protocol derives. */
 struct elect_scan {
 	struct famfs_elect_view v;
 	uint32_t raw_crc[FAMFS_ELECT_SLOTS];
+	struct elect_torn torn[FAMFS_ELECT_SLOTS];	/* of the -EUCLEAN ones */
 	unsigned int n_unknown;		/* slots unreadable after retries */
 	uint64_t top_epoch;		/* highest epoch field, any state */
 	uint64_t top_bal_inst;		/* highest inst with a phase 2 value */
@@ -163,10 +178,40 @@ static int slot_decode(const struct famfs_elect_slot *c, unsigned int i,
 	return decoded_sane(ret) ? 0 : -EUCLEAN;
 }
 
-/* One read; raw_crc (may be NULL) gets the CRC of the bytes as read. */
+
+static void torn_decode(const struct famfs_elect_slot *c, unsigned int i,
+			struct elect_torn *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (le64toh(c->magic) != FAMFS_ELECT_MAGIC || le32toh(c->slot) != i)
+		return;			/* not ours to read: garbage */
+	ret->line0 = le64toh(c->epoch) < ELECT_VALUE_MAX;
+	ret->epoch = ret->line0 ? le64toh(c->epoch) : 0;
+	ret->line1 = le64toh(c->inst) < ELECT_VALUE_MAX &&
+		     le64toh(c->mbal) < ELECT_VALUE_MAX &&
+		     le64toh(c->bal) <= le64toh(c->mbal) &&
+		     le64toh(c->inp) <= FAMFS_ELECT_SLOTS &&
+		     (!c->bal || c->inp);
+	if (!ret->line1)
+		return;
+	ret->inst = le64toh(c->inst);
+	ret->mbal = le64toh(c->mbal);
+	ret->bal = le64toh(c->bal);
+	ret->inp = le64toh(c->inp);
+}
+
+_Static_assert(offsetof(struct famfs_elect_slot, epoch) < FAMFS_CACHELINE &&
+	       offsetof(struct famfs_elect_slot, inst) >= FAMFS_CACHELINE &&
+	       offsetof(struct famfs_elect_slot, inp) + 8 <= 2 * FAMFS_CACHELINE,
+	       "torn_decode reads epoch from line 0, the Disk Paxos block from line 1");
+
+/*
+ * One read; raw_crc (may be NULL) gets a fingerprint of the bytes as
+ * read, torn (may be NULL) what bad bytes still say.
+ */
 static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     unsigned int i, struct famfs_elect_slot_info *ret,
-		     uint32_t *raw_crc)
+		     uint32_t *raw_crc, struct elect_torn *torn)
 {
 	struct famfs_elect_slot copy;
 	int r;
@@ -191,28 +236,37 @@ static int slot_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		memset(ret, 0, sizeof(*ret));
 		ret->slot = i;
 	}
+	if (torn && r == -EUCLEAN)
+		torn_decode(&copy, i, torn);
 	return r;
 }
 
 int famfs_elect_read(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     unsigned int i, struct famfs_elect_slot_info *ret)
 {
-	return slot_read(base, ops, i, ret, NULL);
+	return slot_read(base, ops, i, ret, NULL, NULL);
 }
 
 /* A read that retries torn bytes: a write in flight settles. */
-static int slot_read_settled(const uint8_t *base,
-			     const struct famfs_cache_ops *ops, unsigned int i,
-			     struct famfs_elect_slot_info *ret, uint32_t *raw_crc)
+static int slot_read_torn(const uint8_t *base, const struct famfs_cache_ops *ops,
+			  unsigned int i, struct famfs_elect_slot_info *ret,
+			  uint32_t *raw_crc, struct elect_torn *torn)
 {
 	int r = -EUCLEAN;
 
 	for (int t = 0; t < ELECT_READ_TRIES && r == -EUCLEAN; t++) {
 		if (t)
 			sched_yield();
-		r = slot_read(base, ops, i, ret, raw_crc);
+		r = slot_read(base, ops, i, ret, raw_crc, torn);
 	}
 	return r;
+}
+
+static int slot_read_settled(const uint8_t *base,
+			     const struct famfs_cache_ops *ops, unsigned int i,
+			     struct famfs_elect_slot_info *ret, uint32_t *raw_crc)
+{
+	return slot_read_torn(base, ops, i, ret, raw_crc, NULL);
 }
 
 int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
@@ -258,6 +312,19 @@ int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
 
 /* ---- scans ------------------------------------------------------------ */
 
+/* What the lines of a torn slot show counts as seen (struct elect_torn). */
+static void scan_torn(struct elect_scan *s, const struct elect_torn *t)
+{
+	if (t->line0 && t->epoch > s->top_epoch)
+		s->top_epoch = t->epoch;
+	if (!t->line1)
+		return;
+	if (t->bal && t->inst > s->top_bal_inst)
+		s->top_bal_inst = t->inst;
+	if (t->mbal && t->inst > s->top_mbal_inst)
+		s->top_mbal_inst = t->inst;
+}
+
 static void scan_derive(struct elect_scan *s)
 {
 	struct famfs_elect_view *v = &s->v;
@@ -270,6 +337,8 @@ static void scan_derive(struct elect_scan *s)
 
 		if (v->status[i] == -EUCLEAN || v->status[i] == -EIO)
 			s->n_unknown++;
+		if (v->status[i] == -EUCLEAN)
+			scan_torn(s, &s->torn[i]);
 		if (v->status[i] != 0)
 			continue;
 		if (x->epoch > s->top_epoch)
@@ -311,8 +380,8 @@ static void scan_pool(const uint8_t *base, const struct famfs_cache_ops *ops,
 {
 	memset(s, 0, sizeof(*s));
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
-		int r = slot_read_settled(base, ops, i, &s->v.slot[i],
-					  &s->raw_crc[i]);
+		int r = slot_read_torn(base, ops, i, &s->v.slot[i],
+				       &s->raw_crc[i], &s->torn[i]);
 
 		s->v.status[i] = r;
 		if (r != -ENOENT)
@@ -392,6 +461,9 @@ static void seen_update(struct famfs_elect *e, const struct elect_scan *s,
 		const struct famfs_elect_slot_info *x = &s->v.slot[i];
 		int st = s->v.status[i];
 
+		/* A slot's lease, not ours, says how long it may stay silent. */
+		if (st == 0 && x->lease_ns > a->lease_ns)
+			a->lease_ns = x->lease_ns;
 		if (seen_same(a, st, x, s->raw_crc[i]))
 			continue;
 		a->have = true;
@@ -428,12 +500,32 @@ static void watch_members(struct famfs_elect *e, const struct elect_scan *s,
 	}
 }
 
-/* Vacant: every member showed one value for at least W of our clock. */
+/*
+ * The W to wait for slot i: its own, as it last showed it, and never less
+ * than ours (an unreadable slot may have any).
+ */
+static uint64_t seen_lease(const struct famfs_elect *e, unsigned int i)
+{
+	return e->seen[i].lease_ns > e->lease_ns ? e->seen[i].lease_ns : e->lease_ns;
+}
+
+/* The longest W of any slot seen: what a forced winner waits. */
+static uint64_t longest_lease(const struct famfs_elect *e)
+{
+	uint64_t w = e->lease_ns;
+
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+		if (seen_lease(e, i) > w)
+			w = seen_lease(e, i);
+	return w;
+}
+
+/* Vacant: every member showed one value for at least its W of our clock. */
 static bool watch_vacant(const struct famfs_elect *e, const bool *member,
 			 uint64_t t)
 {
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
-		if (member[i] && t - e->seen[i].since_ns < e->lease_ns)
+		if (member[i] && t - e->seen[i].since_ns < seen_lease(e, i))
 			return false;
 	return true;
 }
@@ -513,6 +605,7 @@ static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
 {
 	struct famfs_elect_slot_info x;
 	uint64_t best_bal = e->me.bal, v = e->me.inp;
+	struct elect_torn t;
 	uint32_t raw;
 
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
@@ -520,11 +613,18 @@ static int paxos_read(struct famfs_elect *e, uint64_t inst, uint64_t b,
 
 		if (i == e->slot)
 			continue;
-		st = slot_read_settled(e->base, e->ops, i, &x, &raw);
+		st = slot_read_torn(e->base, e->ops, i, &x, &raw, &t);
 		if (st == -ENOENT)
 			continue;
-		if (st) {
-			/* Torn bytes left as they were (counted in inst) are no ballot. */
+		if (st == -EUCLEAN && t.line0 && t.line1) {
+			/* A store stopped half way: its lines are the block. */
+			x.epoch = t.epoch;
+			x.inst = t.inst;
+			x.mbal = t.mbal;
+			x.bal = t.bal;
+			x.inp = t.inp;
+		} else if (st) {
+			/* Garbage left as it was (counted in inst) is no ballot. */
 			if (stale_crc[i] == raw)
 				continue;
 			return -EAGAIN;
@@ -577,10 +677,16 @@ static uint64_t next_ballot(const struct famfs_elect *e,
 {
 	uint64_t top = e->me.inst == inst ? e->me.mbal : 0;
 
-	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++)
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		const struct elect_torn *t = &s->torn[i];
+
 		if (!s->v.status[i] && s->v.slot[i].inst == inst &&
 		    s->v.slot[i].mbal > top)
 			top = s->v.slot[i].mbal;
+		if (s->v.status[i] == -EUCLEAN && t->line1 && t->inst == inst &&
+		    t->mbal > top)
+			top = t->mbal;
+	}
 	return (top / ELECT_BALLOT_STRIDE + 1) * ELECT_BALLOT_STRIDE +
 	       e->slot + 1;
 }
@@ -589,9 +695,9 @@ static uint64_t next_ballot(const struct famfs_elect *e,
 static int force_wait(struct famfs_elect *e, uint64_t won, uint64_t applied)
 {
 	uint64_t step = e->renew_ns < 10000000ull ? e->renew_ns : 10000000ull;
+	uint64_t w = longest_lease(e);
 
-	atomic_store(&e->not_before_ns, won + e->lease_ns);
-	while (e->now() - won < e->lease_ns) {
+	while (e->now() - won < w) {
 		int r;
 
 		sleep_ns(step / 4 ? step / 4 : 1);
@@ -607,7 +713,7 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 		       uint64_t *ret_epoch)
 {
 	struct famfs_elect_slot_info prev = e->me;
-	uint64_t t0, inst, b, v = 0;
+	uint64_t t0, inst, b, won, v = 0;
 	int r;
 
 	/* The lease of a win counts from before our first store. */
@@ -654,9 +760,13 @@ static int elect_steps(struct famfs_elect *e, struct elect_scan *s,
 	if (r < 0)
 		return r;
 	e->active = true;
+	/* Forced: no write before the wait is over, not even for an instant. */
+	won = e->now();
+	if (force)
+		atomic_store(&e->not_before_ns, won + longest_lease(e));
 	atomic_store(&e->deadline_ns, t0 + e->fresh_ns);
 	if (force) {
-		r = force_wait(e, e->now(), e->me.applied_seq);
+		r = force_wait(e, won, e->me.applied_seq);
 		if (r < 0)
 			return r;
 	}
@@ -697,14 +807,22 @@ uint64_t famfs_elect_backoff_ns(const struct famfs_elect *e)
 	return r / 4 + (r / 4) * e->slot / FAMFS_ELECT_SLOTS + rng_next(m) % (r / 2 + 1);
 }
 
-/* Renewal's reads: anything that says a newer election or master exists. */
+/*
+ * Renewal's reads: anything that says a newer election or master exists,
+ * also in the lines of bad bytes (struct elect_torn).
+ */
 static bool renew_superseded(struct famfs_elect *e)
 {
 	struct famfs_elect_slot_info x;
+	struct elect_torn t;
 
 	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
-		int st = slot_read_settled(e->base, e->ops, i, &x, NULL);
+		int st = slot_read_torn(e->base, e->ops, i, &x, NULL, &t);
 
+		if (st == -EUCLEAN && i != e->slot &&
+		    ((t.line0 && t.epoch > e->me.epoch) ||
+		     (t.line1 && t.inst > e->me.epoch && t.mbal)))
+			return true;
 		if (st)
 			continue;
 		if (i == e->slot) {
@@ -815,7 +933,7 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
 static int slot_claim_check(struct famfs_elect *e,
 			    struct famfs_elect_slot_info *old, int *ret_status)
 {
-	uint64_t start = e->now(), step = e->lease_ns / 16;
+	uint64_t start = e->now(), step = e->lease_ns / 16, w = e->lease_ns;
 	struct famfs_elect_slot_info x;
 	uint32_t raw0 = 0, raw;
 	int st0, st;
@@ -827,7 +945,10 @@ static int slot_claim_check(struct famfs_elect *e,
 	if (st0 == -ENOENT || (st0 == 0 && old->state != FAMFS_ELECT_STANDBY &&
 			       old->state != FAMFS_ELECT_ACTIVE))
 		return 0;
-	while (e->now() - start < e->lease_ns) {
+	/* The other run's W, if longer than ours, is how long it may pause. */
+	if (st0 == 0 && old->lease_ns > w)
+		w = old->lease_ns;
+	while (e->now() - start < w) {
 		sleep_ns(step ? step : 1);
 		st = slot_read_settled(e->base, e->ops, e->slot, &x, &raw);
 		if (st != st0 || raw != raw0)

@@ -4,6 +4,7 @@
  * the barriers of every protocol step, and hosts simulated over one
  * buffer, each with its own clock.
  */
+#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +27,8 @@
 #define POOL_SIZE	(32u << 10)
 #define W		100000000ull		/* 100 ms of simulated time */
 #define NHOST		4
+/* A byte in line 3 of a slot (host, url): a torn store's old line. */
+#define ELECT_TORN_AT	200
 
 static uint8_t pool[POOL_SIZE] __attribute__((aligned(4096)));
 
@@ -692,6 +695,114 @@ static void test_unreadable_slot_is_watched(void **state)
 }
 
 
+
+/*
+ * A new master stopped in the middle of a store (SIGSTOP between two line
+ * flushes) leaves its slot torn for as long as it is stopped. The old
+ * master resuming must still see the newer epoch in the lines it reads.
+ */
+static void test_renewal_sees_through_a_stalled_store(void **state)
+{
+	struct famfs_elect *a, *b;
+	uint8_t before[512];
+	uint64_t epoch;
+
+	(void)state;
+	fresh_pool();
+	a = host_new(0, 0, NULL);
+	b = host_new(1, 1, NULL);
+	cur = 0;
+	assert_int_equal(famfs_elect_run(a, 0, 1, false, &epoch), 1);
+	cur = 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += W;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_VACANT);
+	assert_int_equal(famfs_elect_run(b, 0, 1, false, &epoch), 1);
+	assert_int_equal(epoch, 2);
+	/* b's next store: lines 0 and 1 new, the rest old: -EUCLEAN. */
+	memcpy(before, slot_bytes(1), 512);
+	slot_bytes(1)[ELECT_TORN_AT] ^= 0xff;
+	assert_int_equal(famfs_elect_read(pool, none(), 1, &(struct famfs_elect_slot_info){ 0 }),
+			 -EUCLEAN);
+	/* a wakes from its own pause and renews. */
+	cur = 0;
+	clk[0] += W;
+	assert_int_equal(famfs_elect_renew(a, 1), -ESTALE);
+	assert_false(famfs_elect_may_write(a));
+	memcpy(slot_bytes(1), before, 512);
+	famfs_elect_free(a);
+	famfs_elect_free(b);
+}
+
+/* Torn bytes that show nothing above us do not stop a master. */
+static void test_renewal_past_a_dead_hosts_torn_slot(void **state)
+{
+	struct famfs_elect *a;
+	uint64_t epoch;
+
+	(void)state;
+	fresh_pool();
+	dead_slot(5, FAMFS_ELECT_STANDBY, 0, 0, 0, 0, 0);
+	slot_bytes(5)[ELECT_TORN_AT] ^= 0xff;
+	a = host_new(0, 0, NULL);
+	cur = 0;
+	assert_int_equal(famfs_elect_watch(a, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[0] += W;				/* slot 5 silent for W */
+	assert_int_equal(famfs_elect_run(a, 0, 1, false, &epoch), 1);
+	assert_int_equal(epoch, 2);		/* one up for the torn slot */
+	clk[0] += W / 4;
+	assert_int_equal(famfs_elect_renew(a, 1), 0);
+	assert_true(famfs_elect_may_write(a));
+	/* Garbage over the line of magic and index says nothing at all. */
+	memset(slot_bytes(5), 0x7f, 64);
+	clk[0] += W / 4;
+	assert_int_equal(famfs_elect_renew(a, 1), 0);
+	famfs_elect_free(a);
+}
+
+
+/*
+ * A rival stopped in the middle of a store over its intent: its slot is
+ * torn for as long as it is stopped, but its lines still count. With only
+ * the intent showing (line 1 old), we join its instance with a higher
+ * ballot, so its phase 2 read aborts it when it resumes; with its phase 2
+ * value showing (line 1 new), that instance may be decided and we go
+ * above it. Reading past the torn slot instead would elect epoch 5 while
+ * the rival, resumed, could still win epoch 9.
+ */
+static void test_election_reads_a_stalled_store(void **state)
+{
+	struct famfs_elect_slot_info x;
+	struct famfs_elect *e;
+	uint64_t epoch = 0, m = 9 * 32 + 9;
+
+	(void)state;
+	for (int line1_new = 0; line1_new < 2; line1_new++) {
+		fresh_pool();
+		dead_slot(2, FAMFS_ELECT_STOPPED, 3, 3, 35, 35, 3);
+		dead_slot(8, FAMFS_ELECT_STANDBY, 3, 9, m, 0, 0);	/* intent */
+		if (line1_new) {
+			*(uint64_t *)(slot_bytes(8) + 88) = htole64(m);	/* bal */
+			*(uint64_t *)(slot_bytes(8) + 96) = htole64(9);	/* inp */
+		}
+		slot_bytes(8)[ELECT_TORN_AT] ^= 0xff;	/* a later line */
+		assert_int_equal(famfs_elect_read(pool, none(), 8, &x), -EUCLEAN);
+		e = host_new(0, 4, NULL);
+		cur = 0;
+		assert_int_equal(famfs_elect_watch(e, 0, NULL), FAMFS_ELECT_FOLLOW);
+		clk[0] += W;
+		assert_int_equal(famfs_elect_run(e, 0, 1, false, &epoch), 1);
+		assert_int_equal(famfs_elect_read(pool, none(), 4, &x), 0);
+		if (line1_new) {
+			assert_int_equal(epoch, 11);	/* 9 may be decided; +1 torn */
+		} else {
+			assert_int_equal(epoch, 9);
+			assert_true(x.mbal > m);
+		}
+		famfs_elect_free(e);
+	}
+}
+
 /*
  * Slot memory that faults (a pool file cut under the mapping): every read
  * is -EIO under the guard, a store is lost with -EIO, nothing crashes,
@@ -734,6 +845,38 @@ static void test_faulting_slots(void **state)
 	famfs_guard_unregister(p);
 	munmap(p, len);
 	close(fd);
+}
+
+
+/* A master with a longer lease than ours is waited for its own W. */
+static void test_watch_uses_the_slots_lease(void **state)
+{
+	struct famfs_elect_opts o = {
+		.slot = 0, .lease_ns = 4 * W, .host = "slow", .now = host_now,
+	};
+	struct famfs_elect *a = NULL, *b;
+	uint64_t epoch;
+
+	(void)state;
+	fresh_pool();
+	cur = 0;
+	assert_int_equal(famfs_elect_new(pool, none(), &o, &a), 0);
+	assert_int_equal(famfs_elect_run(a, 0, 1, false, &epoch), 1);
+	b = host_new(1, 1, NULL);			/* W */
+	cur = 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 2 * W;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 2 * W - 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_FOLLOW);
+	clk[1] += 1;
+	assert_int_equal(famfs_elect_watch(b, 0, NULL), FAMFS_ELECT_VACANT);
+	/* And a master with our W renews into a deadline within its own. */
+	cur = 0;
+	clk[0] += 4 * W;
+	assert_false(famfs_elect_may_write(a));
+	famfs_elect_free(a);
+	famfs_elect_free(b);
 }
 
 /*
@@ -906,6 +1049,22 @@ static struct sim {
 	unsigned int max_epoch;
 } sim;
 
+/* ELECT_SIM_TRACE=1: what each host did, printed for a failing seed. */
+static bool sim_trace;
+
+static void sim_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!sim_trace)
+		return;
+	fprintf(stderr, "T=%llu host %d: ", (unsigned long long)sim.T, cur);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 static uint64_t sim_rand(void)
 {
 	sim.rng ^= sim.rng >> 12;
@@ -1002,12 +1161,14 @@ static void sim_run_once(struct sim_host *h, struct famfs_elect *e)
 		if (active) {
 			sim_sleep(R);
 			r = famfs_elect_renew(e, 0);
+			sim_note("renew %d may_write %d", r, famfs_elect_may_write(e));
 			if (r == -ESTALE) {
 				h->fenced++;
 				return;
 			}
 			assert_int_equal(r, 0);
 			if (sim_rand() % 64 == 0) {
+				sim_note("release");
 				famfs_elect_release(e);
 				h->releases++;
 				return;
@@ -1019,7 +1180,11 @@ static void sim_run_once(struct sim_host *h, struct famfs_elect *e)
 		/* Now and then an admin forces a takeover from a live master. */
 		force = r == FAMFS_ELECT_FOLLOW && sim_rand() % 300 == 0;
 		if (r == FAMFS_ELECT_VACANT || force) {
+			sim_note("run force %d", force);
 			r = famfs_elect_run(e, 0, 1, force, &epoch);
+			sim_note("run -> %d epoch %llu may_write %d", r,
+				 (unsigned long long)(r == 1 ? epoch : 0),
+				 famfs_elect_may_write(e));
 			if (force)
 				h->forced++;
 			/* A forced winner renewing through its wait may be fenced. */
@@ -1086,8 +1251,13 @@ static void sim_check_writers(void)
 			writers++;
 	}
 	cur = saved;
-	if (writers > 1)
+	if (writers > 1) {
 		sim.overlap++;
+		cur = -1;
+		if (sim_trace)
+			fprintf(stderr, "T=%llu: TWO WRITERS\n", (unsigned long long)sim.T);
+		cur = saved;
+	}
 }
 
 /* Picks the next host to let go; false when every host has finished. */
@@ -1112,6 +1282,11 @@ static bool sim_pick(int *ret)
 	if (!alive)
 		return false;
 	if (!n) {
+		/* Idle: time runs on, and every 2 us of it is checked too. */
+		while (sim.T + 2000 < next) {
+			sim.T += 2000;
+			sim_check_writers();
+		}
 		sim.T = next;
 		return sim_pick(ret);
 	}
@@ -1138,6 +1313,10 @@ static void sim_schedule(unsigned long steps)
 			h->pause_until = sim.T + (sim_rand() & 1 ?
 				SIM_W / 2 + sim_rand() % (3 * SIM_W) :
 				SIM_W - SIM_W / 8 + sim_rand() % (SIM_W / 2));
+			if (sim_trace)
+				fprintf(stderr, "T=%llu: pause host %d until %llu\n",
+					(unsigned long long)sim.T, h->id,
+					(unsigned long long)h->pause_until);
 		}
 		if (!sim_pick(&next))
 			break;
@@ -1227,9 +1406,14 @@ static void sim_many(unsigned int nhost)
 	unsigned long steps = env_count("ELECT_SIM_STEPS", 15000);
 	unsigned long epochs = 0, fenced = 0, no_master = 0;
 
-	for (unsigned long s = 1; s <= seeds; s++) {
+	unsigned long only = env_count("ELECT_SIM_SEED", 0);
+
+	sim_trace = env_count("ELECT_SIM_TRACE", 0) != 0;
+	for (unsigned long s = only ? only : 1; s <= (only ? only : seeds); s++) {
 		unsigned int me, f;
 
+		if (only)
+			seeds = 1;
 		sim_one(s * 7919 + nhost, nhost, steps, &me, &f);
 		epochs += me;
 		fenced += f;
@@ -1271,7 +1455,11 @@ int main(void)
 		cmocka_unit_test(test_stale_intent_is_joined),
 		cmocka_unit_test(test_dead_candidate_is_skipped),
 		cmocka_unit_test(test_unreadable_slot_is_watched),
+		cmocka_unit_test(test_renewal_sees_through_a_stalled_store),
+		cmocka_unit_test(test_renewal_past_a_dead_hosts_torn_slot),
+		cmocka_unit_test(test_election_reads_a_stalled_store),
 		cmocka_unit_test(test_faulting_slots),
+		cmocka_unit_test(test_watch_uses_the_slots_lease),
 		cmocka_unit_test(test_race_renew_inside_intent),
 		cmocka_unit_test(test_race_takeover_inside_renewal),
 		cmocka_unit_test(test_sim_two_hosts),
