@@ -155,7 +155,7 @@ static int append(struct master *m, uint16_t type, const uint8_t *buf,
 		return -ENOBUFS;
 	}
 	if (err == -ESHUTDOWN) {	/* the log's own fence (the lease) */
-		master_why_set(w, "%s", master_write_refusal(m));
+		master_why_refused(m, w);
 		return err;
 	}
 	if (err < 0) {
@@ -178,7 +178,7 @@ static int publish(struct master *m, struct master_why *w)
 	 */
 	if (master_may_write(m) < 0) {
 		famfs_log_discard(m->pool->log);
-		master_why_set(w, "%s", master_write_refusal(m));
+		master_why_refused(m, w);
 		return -ESHUTDOWN;
 	}
 	famfs_log_publish(m->pool->log);
@@ -186,7 +186,7 @@ static int publish(struct master *m, struct master_why *w)
 	/* The log's own fence refused P4 (the deadline passed meanwhile). */
 	if (tail.seq != famfs_log_appended(m->pool->log).seq) {
 		famfs_log_discard(m->pool->log);
-		master_why_set(w, "%s", master_write_refusal(m));
+		master_why_refused(m, w);
 		return -ESHUTDOWN;
 	}
 	err = master_replay(m, &tail, w);
@@ -223,7 +223,7 @@ int master_commit(struct master *m, const struct famfs_rec *r,
 	 * (master/pool_watch.c). Checked again right before the append.
 	 */
 	if (master_may_write(m) < 0) {
-		master_why_set(w, "%s", master_write_refusal(m));
+		master_why_refused(m, w);
 		return -ESHUTDOWN;
 	}
 	len = build(r, buf, sizeof(buf), w);
@@ -234,7 +234,7 @@ int master_commit(struct master *m, const struct famfs_rec *r,
 		return err;
 	/* The lease's deadline, as near the store as it can be (P1). */
 	if (master_may_write(m) < 0) {
-		master_why_set(w, "%s", master_write_refusal(m));
+		master_why_refused(m, w);
 		return -ESHUTDOWN;
 	}
 	err = append(m, r->type, buf, len, ret_seq, w);

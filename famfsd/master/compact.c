@@ -386,7 +386,7 @@ static int switch_allowed(struct master *m, struct master_why *w)
 	 * touch the superblock (master/pool_watch.c).
 	 */
 	if (master_may_write(m) < 0) {
-		master_why_set(w, "%s", master_write_refusal(m));
+		master_why_refused(m, w);
 		return -ESHUTDOWN;
 	}
 	return 0;
@@ -419,7 +419,7 @@ static int switch_commit(struct master *m, struct famfs_log *nlog,
 
 	/* C6: the commit point; not past the lease's deadline (C5 took time). */
 	if (master_may_write(m) < 0) {
-		master_why_set(w, "%s", master_write_refusal(m));
+		master_why_refused(m, w);
 		return -ESHUTDOWN;
 	}
 	/* The superblock's own write is two-copy. */

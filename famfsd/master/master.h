@@ -498,6 +498,8 @@ uint64_t master_applied_below(const struct master *m, uint64_t epoch);
 void master_notify_status(struct master *m);
 /* Why writes are refused now, for a reply's detail (never NULL). */
 const char *master_write_refusal(const struct master *m);
+/* The same into w, "the master is fenced: ..." when it is. */
+void master_why_refused(const struct master *m, struct master_why *w);
 
 /* ---- master/feed.c: the long-poll change feed --------------------------- */
 

@@ -162,9 +162,19 @@ int master_may_write(struct master *m)
 			master_fence(m, FENCE_LEASE_LOST, "lost the master "
 				     "lease: another master took the lease (a "
 				     "higher epoch in the election slots)");
+		else	/* a pool formatted anew is the reason to name */
+			master_pool_check(m);
 		return -ESHUTDOWN;
 	}
 	return master_pool_check(m);
+}
+
+void master_why_refused(const struct master *m, struct master_why *w)
+{
+	if (m->fenced)
+		master_why_set(w, "the master is fenced: %s", m->fenced);
+	else
+		master_why_set(w, "%s", master_write_refusal(m));
 }
 
 const char *master_write_refusal(const struct master *m)

@@ -213,8 +213,9 @@ enum MHD_Result api_post_compact(struct http_req *rq, const char *arg)
 	rq->waiter = (struct feed_waiter){ .wake = wake };
 	rq->waits_compaction = true;
 	master_lock(m);
-	if (m->fenced) {
-		master_why_set(&w, "the master is fenced: %s", m->fenced);
+	/* A standby has no compaction thread: it would wait until a takeover. */
+	if (m->fenced || !atomic_load(&m->elected)) {
+		master_why_refused(m, &w);
 		master_unlock(m);
 		return api_reply_err(rq, -ESHUTDOWN, &w);
 	}
