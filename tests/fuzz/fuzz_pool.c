@@ -14,7 +14,11 @@
  *     famfs_log_repair of each damaged copy whose twin is good; fsck must
  *     then find the very state it found before (a repair copies what
  *     readers already read), and a second scrub none of what was mended,
- *   - famfs_lease_read.
+ *   - famfs_lease_read,
+ *   - the election slots (famfs_elect_view) and the agent roster
+ *     (famfs_roster_load), each as the image holds them and again with
+ *     every slot's and entry's CRC made right, so the checks behind the
+ *     CRC see arbitrary values.
  * Crashes, sanitizer reports and hangs are the findings; on top of that,
  * abort() marks a broken promise between these functions (fsck clean but
  * a record unreadable, a failure with no place named, a repair that
@@ -31,12 +35,14 @@
 
 #include "checkpoint.h"
 #include "crc.h"
+#include "elect.h"
 #include "fsck.h"
 #include "lease.h"
 #include "log.h"
 #include "names.h"
 #include "record.h"
 #include "replay.h"
+#include "roster.h"
 #include "super.h"
 
 #include "../unit/testpool.h"
@@ -383,6 +389,87 @@ static size_t scrub_and_repair(uint8_t *base, size_t size, int fsck_r,
 	return info.log_offset + info.log_size;
 }
 
+/* What any reader of the slots relies on, whatever the bytes. */
+static void check_elect(const uint8_t *base)
+{
+	struct famfs_elect_view v;
+	unsigned int used = 0;
+
+	CHECK(famfs_elect_view(base, ops, &v) == 0);
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		int st = v.status[i];
+
+		CHECK(st == 0 || st == -ENOENT || st == -EUCLEAN || st == -EIO);
+		used += st != -ENOENT;
+		if (st)
+			continue;
+		CHECK(v.slot[i].slot == i && v.slot[i].state <= FAMFS_ELECT_STOPPED);
+		CHECK(strlen(v.slot[i].url) <= FAMFS_URL_MAX);
+		CHECK(strlen(v.slot[i].host) <= FAMFS_HOST_MAX);
+		CHECK(v.slot[i].epoch <= v.highest_epoch);
+	}
+	CHECK(v.n_used == used);
+	if (v.active >= 0) {
+		CHECK(v.active < (int)FAMFS_ELECT_SLOTS && v.status[v.active] == 0);
+		CHECK(v.slot[v.active].state == FAMFS_ELECT_ACTIVE);
+		CHECK(v.epoch == v.slot[v.active].epoch);
+	} else {
+		CHECK(v.epoch == 0 && v.url[0] == '\0');
+	}
+}
+
+static void check_roster(const uint8_t *base)
+{
+	struct famfs_roster *r = NULL;
+	int err = famfs_roster_load(base, ops, &r);
+
+	CHECK(err == 0 || err == -ENOMEM);
+	if (err)
+		return;
+	for (unsigned int i = 0; i < FAMFS_ROSTER_ENTRIES; i++) {
+		const struct famfs_roster_info *e = famfs_roster_get(r, i);
+		enum famfs_roster_health h = famfs_roster_health(r, i);
+
+		CHECK(h <= FAMFS_ROSTER_H_LOST);
+		/* An entry is readable exactly when some copy of it is good. */
+		CHECK(!e == (h == FAMFS_ROSTER_H_EMPTY || h == FAMFS_ROSTER_H_LOST));
+		if (!e)
+			continue;
+		CHECK(e->index == i && e->id[0] != '\0');
+		CHECK(strlen(e->id) <= FAMFS_AGENT_ID_MAX);
+		CHECK(strlen(e->host) <= FAMFS_HOST_MAX);
+		CHECK(famfs_roster_find(r, e->id) >= 0);
+	}
+	famfs_roster_free(r);
+}
+
+/* The two, on the image, then on a copy whose every block has a good CRC. */
+static void check_meta_blocks(const uint8_t *base)
+{
+	static uint8_t fixed[FAMFS_ROSTER_COPY1 + FAMFS_ROSTER_ENTRIES *
+			     FAMFS_ROSTER_ENTRY_SIZE];
+
+	check_elect(base);
+	check_roster(base);
+	memcpy(fixed, base, sizeof(fixed));
+	for (unsigned int i = 0; i < FAMFS_ELECT_SLOTS; i++) {
+		struct famfs_elect_slot *sl = (void *)(fixed + FAMFS_ELECT_OFFSET +
+						       i * FAMFS_ELECT_SLOT_SIZE);
+
+		sl->crc = htole32(famfs_crc_struct(sl, sizeof(*sl)));
+	}
+	for (unsigned int c = 0; c < 2; c++)
+		for (unsigned int i = 0; i < FAMFS_ROSTER_ENTRIES; i++) {
+			struct famfs_roster_entry *e = (void *)(fixed +
+				(c ? FAMFS_ROSTER_COPY1 : FAMFS_ROSTER_OFFSET) +
+				i * FAMFS_ROSTER_ENTRY_SIZE);
+
+			e->crc = htole32(famfs_crc_struct(e, sizeof(*e)));
+		}
+	check_elect(fixed);
+	check_roster(fixed);
+}
+
 /* Runs everything on the image; returns how far into it a repair wrote. */
 static size_t check_image(uint8_t *base, size_t size)
 {
@@ -426,6 +513,8 @@ static size_t check_image(uint8_t *base, size_t size)
 
 	if (sb == 0)
 		(void)famfs_lease_read(base, ops, &lease);
+	/* Images are at least FUZZ_IMAGE_MIN bytes: both areas are inside. */
+	check_meta_blocks(base);
 	return r == -ENOMEM ? 0 : scrub_and_repair(base, size, r, &rep);
 }
 
