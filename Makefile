@@ -177,9 +177,9 @@ HOST_ITESTS = -q -p no:cacheprovider tests/integration --ignore-glob='*_vm.py' \
 	--ignore=tests/integration/test_kmod_build.py \
 	--ignore=tests/integration/test_make_run.py
 
-# Under the sanitizers, smaller counts of the long churn and crash tests
-# (their full counts run in the plain build, and `make soak`).
-SAN_COUNTS = FAMFSD_CHURN_CYCLES=3000 FAMFSD_CRASH_ROUNDS=5
+# Under the sanitizers, smaller counts of the long churn, crash and failover
+# tests (their full counts run in the plain build, and `make soak`).
+SAN_COUNTS = FAMFSD_CHURN_CYCLES=3000 FAMFSD_CRASH_ROUNDS=5 FAMFSD_FAILOVER_ROUNDS=2
 
 test-integration-san:
 	@$(MAKE) --no-print-directory SAN=1 all
@@ -187,7 +187,7 @@ test-integration-san:
 
 # Races between the daemons' threads (tests/tsan.supp says what is not one).
 # SHARD=K/N runs only the K-th of every N test files (in name order):
-# scripts/test.sh runs the two halves at the ends of its two lanes, after
+# scripts/test.sh runs the three thirds at the ends of its two lanes, after
 # building the TSan binaries once (build-tsan), so the lanes never build
 # the same files at once.
 TSAN_BIN = build/tsan/famfsd build/tsan/famfsctl build/tsan/tools/famfs-logtool

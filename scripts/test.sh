@@ -5,8 +5,9 @@
 # The builds, unit tests and fuzzing run one after another. The integration
 # tests then run in two lanes at once, because neither keeps both cores busy:
 # the QEMU guests (TCG, one vCPU each) beside the host tests. The host lane
-# goes on with the ASan+UBSan pass and half of the ThreadSanitizer pass, the
-# VM lane with the other half, so the two end at about the same time. A
+# goes on with the ASan+UBSan pass and a third of the ThreadSanitizer pass,
+# the VM lane (shorter by itself) with the other two thirds, so the two end
+# at about the same time. A
 # lane's output is shown when both lanes are done; their start and end lines
 # appear as they happen.
 set -uo pipefail
@@ -49,13 +50,14 @@ lane_host() {
 	local in_lane=1
 	stage "integration (host)" itest test-integration-host
 	stage "integration (ASan+UBSan)" itest test-integration-san
-	stage "integration (TSan, files 1/2)" itest test-integration-tsan SHARD=1/2
+	stage "integration (TSan, files 1/3)" itest test-integration-tsan SHARD=1/3
 }
 
 lane_vm() {
 	local in_lane=1
 	stage "integration (VMs, kmod build)" itest test-integration-vm
-	stage "integration (TSan, files 2/2)" itest test-integration-tsan SHARD=2/2
+	stage "integration (TSan, files 2/3)" itest test-integration-tsan SHARD=2/3
+	stage "integration (TSan, files 3/3)" itest test-integration-tsan SHARD=3/3
 }
 
 stage build $MAKE --no-print-directory -j2 all

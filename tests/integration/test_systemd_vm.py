@@ -194,7 +194,8 @@ def test_start_is_active_only_after_ready(guest):
     assert agent["ActiveState"] == "active" and agent["Type"] == "notify"
     assert "agent: applied seq 50" in agent["StatusText"], agent
     master = show(g, "famfsd-master", "StatusText", "MainPID")
-    assert master["StatusText"].startswith("master: epoch 1, applied seq 50"), master
+    assert master["StatusText"].startswith(
+        "master: active in slot 1, epoch 1, applied seq 50"), master
 
     # READY came after the agent logged the mount with the whole log replayed.
     mounted = [e for e in journal(g, "famfsd")
