@@ -6,6 +6,7 @@
 #include <uuid/uuid.h>
 
 #include "pool.h"
+#include "roster.h"
 
 int famfs_pool_open(const char *path, const struct famfs_pool_open_opts *o,
 		    struct famfs_pool **ret, const char **reason)
@@ -106,11 +107,7 @@ int famfs_pool_format(struct famfs_pooldev *dev, const struct famfs_cache_ops *o
 	 */
 	pool_zero(base, ops, FAMFS_ELECT_OFFSET,
 		  FAMFS_ELECT_SLOTS * FAMFS_ELECT_SLOT_SIZE);
-	pool_zero(base, ops, FAMFS_ROSTER_OFFSET,
-		  FAMFS_ROSTER_ENTRIES * FAMFS_ROSTER_ENTRY_SIZE);
-	pool_zero(base, ops, FAMFS_ROSTER_COPY1,
-		  FAMFS_ROSTER_ENTRIES * FAMFS_ROSTER_ENTRY_SIZE);
-	ops->wfence();
+	famfs_roster_clear(base, ops);	/* both copies, then a fence */
 	famfs_log_format(base + info->log_offset, info->log_size,
 			 info->log_generation, ops);
 	famfs_sb_write(base, info, ops);
