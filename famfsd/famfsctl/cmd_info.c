@@ -139,8 +139,12 @@ static struct json_object *roster_json(struct famfs_pool *pool)
 	return a;
 }
 
-/* One line per roster entry in use: "agent.N  state key=value ...". */
-static void roster_text(struct json_object *a)
+/*
+ * One line per row of a: "PREFIX.N  state key=value ...", N the row's
+ * id_key (a roster entry's index, a master's slot), lease_ns in seconds.
+ */
+static void rows_text(struct json_object *a, const char *prefix,
+		      const char *id_key)
 {
 	size_t n = a ? json_object_array_length(a) : 0;
 
@@ -148,34 +152,12 @@ static void roster_text(struct json_object *a)
 		struct json_object *o = json_object_array_get_idx(a, i), *v;
 		char name[32];
 
-		json_object_object_get_ex(o, "index", &v);
-		snprintf(name, sizeof(name), "agent.%d", json_object_get_int(v));
+		json_object_object_get_ex(o, id_key, &v);
+		snprintf(name, sizeof(name), "%s.%d", prefix, json_object_get_int(v));
 		json_object_object_get_ex(o, "state", &v);
 		printf("%-16s %s", name, json_object_get_string(v));
 		json_object_object_foreach(o, key, val) {
-			if (!strcmp(key, "index") || !strcmp(key, "state"))
-				continue;
-			printf(" %s=%s", key, json_object_get_string(val));
-		}
-		printf("\n");
-	}
-}
-
-/* One line per used slot: "master.N  state key=value ...". */
-static void masters_text(struct json_object *a)
-{
-	size_t n = json_object_array_length(a);
-
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(a, i), *v;
-		char name[32];
-
-		json_object_object_get_ex(o, "slot", &v);
-		snprintf(name, sizeof(name), "master.%d", json_object_get_int(v));
-		json_object_object_get_ex(o, "state", &v);
-		printf("%-16s %s", name, json_object_get_string(v));
-		json_object_object_foreach(o, key, val) {
-			if (!strcmp(key, "slot") || !strcmp(key, "state"))
+			if (!strcmp(key, id_key) || !strcmp(key, "state"))
 				continue;
 			if (!strcmp(key, "lease_ns"))
 				printf(" lease=%.3fs", (double)json_object_get_int64(val) / 1e9);
@@ -275,8 +257,8 @@ static int cmd_info(const struct famfsctl_args *a)
 			print_field("", key, val, g->human);
 	json_object_object_foreach(lo, lkey, lval)
 		print_field("lease.", lkey, lval, g->human);
-	masters_text(ma);
-	roster_text(ro);
+	rows_text(ma, "master", "slot");
+	rows_text(ro, "agent", "index");
 	json_object_put(o);
 	return EXIT_CLEAN;
 }
