@@ -114,7 +114,16 @@ static struct famfs_elect_slot *slot_at(const uint8_t *base, unsigned int i)
 static bool slot_copy(const uint8_t *base, const struct famfs_cache_ops *ops,
 		      unsigned int i, struct famfs_elect_slot *ret)
 {
-	return famfs_guard_read_fresh(ret, slot_at(base, i), sizeof(*ret), ops);
+	const struct famfs_elect_slot *src = slot_at(base, i);
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(src, sizeof(*src));
+	ops->rfence();
+	memcpy(ret, src, sizeof(*ret));
+	famfs_guard_end(&g);
+	return true;
 }
 
 static bool all_zero(const void *p, size_t n)
@@ -263,7 +272,8 @@ static int slot_read_settled(const uint8_t *base,
 int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
 		      const struct famfs_elect_slot_info *in)
 {
-	struct famfs_elect_slot tmp;
+	struct famfs_elect_slot tmp, *dst;
+	struct famfs_guard g;
 
 	if (in->slot >= FAMFS_ELECT_SLOTS)
 		return -EINVAL;
@@ -285,14 +295,18 @@ int famfs_elect_write(uint8_t *base, const struct famfs_cache_ops *ops,
 	memcpy(tmp.host, in->host, strnlen(in->host, FAMFS_HOST_MAX));
 	memcpy(tmp.url, in->url, strnlen(in->url, FAMFS_URL_MAX));
 	tmp.crc = htole32(famfs_crc_struct(&tmp, sizeof(tmp)));
+	dst = slot_at(base, in->slot);
+	/* A line that faults loses the write; the next read says -EIO. */
+	if (!famfs_guard_begin(&g))
+		return -EIO;
+	memcpy(dst, &tmp, sizeof(tmp));
 	/*
 	 * Every step's store: the slot reaches the pool, and is ordered
-	 * before the reads of the step that follows (docs/failover.md). A
-	 * line that faults loses the write; the next read says -EIO.
+	 * before the reads of the step that follows (docs/failover.md).
 	 */
-	if (!famfs_guard_write_flushed(slot_at(base, in->slot), &tmp,
-				       sizeof(tmp), ops))
-		return -EIO;
+	ops->flush(dst, sizeof(*dst));
+	ops->wfence();
+	famfs_guard_end(&g);
 	return 0;
 }
 

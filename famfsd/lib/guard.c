@@ -17,7 +17,6 @@
 #include <time.h>
 #include <ucontext.h>
 
-#include "cache.h"
 #include "guard.h"
 
 #define MAX_REGIONS	64
@@ -237,34 +236,6 @@ int famfs_guard_copy(void *dst, const void *src, size_t n, uint64_t *ret_off)
 	memcpy(dst, src, n);
 	famfs_guard_end(&g);
 	return 0;
-}
-
-bool famfs_guard_read_fresh(void *dst, const void *src, size_t n,
-			    const struct famfs_cache_ops *ops)
-{
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g))
-		return false;
-	ops->invalidate(src, n);
-	ops->rfence();
-	memcpy(dst, src, n);
-	famfs_guard_end(&g);
-	return true;
-}
-
-bool famfs_guard_write_flushed(void *dst, const void *src, size_t n,
-			       const struct famfs_cache_ops *ops)
-{
-	struct famfs_guard g;
-
-	if (!famfs_guard_begin(&g))
-		return false;
-	memcpy(dst, src, n);
-	ops->flush(dst, n);
-	ops->wfence();
-	famfs_guard_end(&g);
-	return true;
 }
 
 bool famfs_guard_probe(const void *p, struct famfs_guard *ret)

@@ -97,25 +97,6 @@ void famfs_guard_end(struct famfs_guard *g);
  */
 int famfs_guard_copy(void *dst, const void *src, size_t n, uint64_t *ret_off);
 
-struct famfs_cache_ops;
-
-/*
- * A private copy of pool bytes another host may have written: drop our
- * cached lines, fence, then copy, all under a guard. False when the lines
- * fault. Every reader of a shared block (superblock, lease, election
- * slots, roster) checks what it read on this copy, never on the pool.
- */
-bool famfs_guard_read_fresh(void *dst, const void *src, size_t n,
-			    const struct famfs_cache_ops *ops);
-
-/*
- * A whole block stored into the pool: one copy, flush, write fence, under
- * a guard, so the block reaches the pool before the caller's next step.
- * False when the lines fault (the write is lost).
- */
-bool famfs_guard_write_flushed(void *dst, const void *src, size_t n,
-			       const struct famfs_cache_ops *ops);
-
 /*
  * One load at p under a guard: true when it faults, with ret's fault_*
  * fields saying where and how (to find the exact page of a failed copy).

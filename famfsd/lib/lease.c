@@ -16,7 +16,15 @@
 static bool lease_copy(const struct famfs_lease *src,
 		       const struct famfs_cache_ops *ops, struct famfs_lease *ret)
 {
-	return famfs_guard_read_fresh(ret, src, sizeof(*ret), ops);
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(src, sizeof(*src));
+	ops->rfence();
+	memcpy(ret, src, sizeof(*ret));
+	famfs_guard_end(&g);
+	return true;
 }
 
 int famfs_lease_read(const uint8_t *base, const struct famfs_cache_ops *ops,
@@ -49,6 +57,7 @@ void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
 		       const struct famfs_lease_info *in)
 {
 	struct famfs_lease *l = (void *)(base + FAMFS_LEASE_OFFSET);
+	struct famfs_guard g;
 	struct famfs_lease tmp = {
 		.epoch = htole64(in->epoch),
 		.acquired_ns = htole64(in->acquired_ns),
@@ -62,11 +71,16 @@ void famfs_lease_write(uint8_t *base, const struct famfs_cache_ops *ops,
 	memcpy(tmp.holder_uuid, in->holder_uuid, 16);
 	tmp.crc = htole32(famfs_crc_struct(&tmp, sizeof(tmp)));
 	/*
-	 * Lease update: visible to other hosts before we act as master. A
-	 * line that faults loses the write, and the next famfs_lease_read()
-	 * says -EIO.
+	 * Under a guard: a line that faults loses the write, and the next
+	 * famfs_lease_read() says -EIO.
 	 */
-	(void)famfs_guard_write_flushed(l, &tmp, sizeof(tmp), ops);
+	if (!famfs_guard_begin(&g))
+		return;
+	memcpy(l, &tmp, sizeof(tmp));
+	/* Lease update: visible to other hosts before we act as master. */
+	ops->flush(l, sizeof(*l));
+	ops->wfence();
+	famfs_guard_end(&g);
 }
 
 bool famfs_lease_live(const struct famfs_lease_info *l, uint64_t now_ns)
@@ -89,10 +103,18 @@ struct lease_snapshot {
 static bool snapshot(const uint8_t *base, const struct famfs_cache_ops *ops,
 		     struct lease_snapshot *ret)
 {
+	const uint8_t *slots = base + FAMFS_ELECT_OFFSET;
+	struct famfs_guard g;
+
 	if (!lease_copy((const void *)(base + FAMFS_LEASE_OFFSET), ops, &ret->lease))
 		return false;
-	return famfs_guard_read_fresh(ret->elect, base + FAMFS_ELECT_OFFSET,
-				      sizeof(ret->elect), ops);
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(slots, sizeof(ret->elect));
+	ops->rfence();
+	memcpy(ret->elect, slots, sizeof(ret->elect));
+	famfs_guard_end(&g);
+	return true;
 }
 
 int famfs_lease_watch(const uint8_t *base, const struct famfs_cache_ops *ops,

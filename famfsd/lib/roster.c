@@ -61,7 +61,15 @@ static bool entry_copy(const struct famfs_roster_entry *src,
 		       const struct famfs_cache_ops *ops,
 		       struct famfs_roster_entry *ret)
 {
-	return famfs_guard_read_fresh(ret, src, sizeof(*ret), ops);
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(src, sizeof(*src));
+	ops->rfence();
+	memcpy(ret, src, sizeof(*ret));
+	famfs_guard_end(&g);
+	return true;
 }
 
 /* Checks and decodes a private copy; -ENOENT, -EUCLEAN or 0. */
@@ -116,6 +124,7 @@ int famfs_roster_write_entry(uint8_t *base, const struct famfs_cache_ops *ops,
 		.epoch = htole64(in->epoch),
 		.seq = htole64(in->seq),
 	}, *dst;
+	struct famfs_guard g;
 
 	if (copy >= FAMFS_ROSTER_COPIES || in->index >= FAMFS_ROSTER_ENTRIES ||
 	    !state_valid((uint32_t)in->state) || !id_valid(in->id, id_len))
@@ -124,13 +133,17 @@ int famfs_roster_write_entry(uint8_t *base, const struct famfs_cache_ops *ops,
 	memcpy(tmp.host, in->host, strnlen(in->host, FAMFS_HOST_MAX));
 	tmp.crc = htole32(famfs_crc_struct(&tmp, sizeof(tmp)));
 	dst = entry_at(base, copy, in->index);
+	/* A line that faults loses the write; the next read says -EIO. */
+	if (!famfs_guard_begin(&g))
+		return -EIO;
+	memcpy(dst, &tmp, sizeof(tmp));
 	/*
 	 * R-W1 (copy 0) or R-W2 (copy 1): this copy is in the pool before
-	 * the next step, the other copy's store or the acknowledgement. A
-	 * line that faults loses the write; the next read says -EIO.
+	 * the next step, the other copy's store or the acknowledgement.
 	 */
-	if (!famfs_guard_write_flushed(dst, &tmp, sizeof(tmp), ops))
-		return -EIO;
+	ops->flush(dst, sizeof(*dst));
+	ops->wfence();
+	famfs_guard_end(&g);
 	return 0;
 }
 

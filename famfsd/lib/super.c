@@ -147,7 +147,15 @@ int famfs_sb_decode(const struct famfs_sb *sb, uint64_t dev_size,
 static bool sb_copy(const uint8_t *src, const struct famfs_cache_ops *ops,
 		    struct famfs_sb *ret)
 {
-	return famfs_guard_read_fresh(ret, src, sizeof(*ret), ops);
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	ops->invalidate(src, sizeof(*ret));
+	ops->rfence();
+	memcpy(ret, src, sizeof(*ret));
+	famfs_guard_end(&g);
+	return true;
 }
 
 int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
@@ -199,7 +207,15 @@ int famfs_sb_load(const uint8_t *base, uint64_t dev_size,
 static bool sb_put(uint8_t *dst, const struct famfs_sb *sb,
 		   const struct famfs_cache_ops *ops)
 {
-	return famfs_guard_write_flushed(dst, sb, sizeof(*sb), ops);
+	struct famfs_guard g;
+
+	if (!famfs_guard_begin(&g))
+		return false;
+	memcpy(dst, sb, sizeof(*sb));
+	ops->flush(dst, sizeof(*sb));
+	ops->wfence();
+	famfs_guard_end(&g);
+	return true;
 }
 
 int famfs_sb_write(uint8_t *base, const struct famfs_pool_info *info,
