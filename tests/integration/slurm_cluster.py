@@ -7,22 +7,24 @@ state and ports, so that several of these (the host lane's passes, the
 TSan thirds beside them) and a system Slurm never meet:
 
     cluster = SlurmCluster(workdir)        # munged, slurmctld -D, slurmd -D
-    job = cluster.sbatch("#!/bin/sh\\nhostname\\n")
+    job = cluster.sbatch("#!/bin/sh\\nhostname\\n")   # as user nobody
     cluster.wait_state(job, "COMPLETED")
     cluster.kill_ctld(); cluster.start_ctld()   # a crash of the controller
     cluster.close()                         # every process it started, gone
 
 What a container without systemd asks for (checked here, under gVisor):
-- munged refuses a socket in a directory that is not searchable by all,
-  and pytest's tmp directories are 0700: the key, socket, seed and log live
-  in their own 0755 directory under /tmp, removed at close.
+- munged refuses a socket in a directory that is not searchable by all;
+  the jobs' user (the burst buffer plugins refuse jobs of root) must read
+  slurm.conf and write its output; pytest's tmp directories are 0700: the
+  cluster lives in its own 0755 directory under /tmp, and close() keeps
+  its logs in the test's directory.
 - No cgroups: ProctrackType=proctrack/linuxproc (the job's processes found
   through /proc's parent links), TaskPlugin=task/none,
   JobAcctGatherType=jobacct_gather/none; nothing reads /sys/fs/cgroup.
 - The node is this host by its name (hostname resolves through /etc/hosts
   to 127.0.0.1); every daemon talks over 127.0.0.1 on free ports.
-- SlurmUser=root and SlurmdUser=root: the test runs as root, and the job's
-  user is whoever runs sbatch.
+- SlurmUser=root and SlurmdUser=root: the test runs as root; sbatch runs
+  as the jobs' user (nobody by default: no account is added to the host).
 
 Every process the cluster starts carries FAMFSD_SLURM_TEST=<its directory>
 in its environment, and so do the jobs (sbatch exports the caller's
@@ -32,6 +34,7 @@ the daemons leave behind when they are killed.
 """
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -91,8 +94,9 @@ def node_hardware():
     return hw["NodeName"], {k: hw[k] for k in keep if k in hw}
 
 
-# Keys of `scontrol show job -o`: words (some with ':' or '/') before '='.
-_KEY = re.compile(r"(?:^| )([A-Za-z][A-Za-z0-9_:/]*)=")
+# Keys of `scontrol show job -o`: capitalized words (some with ":" or "/")
+# before "="; the burst buffer directive's own options are lower case.
+_KEY = re.compile(r"(?:^| )([A-Z][A-Za-z0-9_:/]*)=")
 
 
 def parse_oneliner(line):
@@ -154,18 +158,27 @@ class SlurmCluster:
     see them)."""
 
     def __init__(self, workdir, bb_lua=None, bb_conf=(), env=None,
-                 start=True):
+                 user="nobody", start=True):
         miss = missing()
         assert not miss, "Slurm is not usable here: " + "; ".join(miss)
-        self.dir = os.path.join(str(workdir), "slurm")
-        for sub in ("state", "spool", "log", "jobs"):
-            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        # munged checks the modes of the directories it uses; a short path
-        # also keeps the socket's name within sun_path.
-        self.munge_dir = tempfile.mkdtemp(prefix="famfsd-munge-")
-        os.chmod(self.munge_dir, 0o755)
+        self.workdir = str(workdir)
+        # Jobs run as user, who must read slurm.conf and reach munge's
+        # socket and the jobs' directory, and pytest's tmp directories are
+        # 0700: the cluster lives in its own 0755 directory under /tmp
+        # (short, which keeps the socket's name within sun_path too); its
+        # logs are copied into workdir at close.
+        self.dir = tempfile.mkdtemp(prefix="famfsd-slurm-")
+        os.chmod(self.dir, 0o755)
+        pw = pwd.getpwnam(user)
+        self.user, self.uid, self.gid = user, pw.pw_uid, pw.pw_gid
+        for sub, mode in (("etc", 0o755), ("munge", 0o755), ("state", 0o700),
+                          ("spool", 0o700), ("log", 0o755), ("jobs", 0o755)):
+            os.makedirs(os.path.join(self.dir, sub), mode)
+            os.chmod(os.path.join(self.dir, sub), mode)
+        os.chown(os.path.join(self.dir, "jobs"), self.uid, self.gid)
+        self.munge_dir = os.path.join(self.dir, "munge")
         self.munge_socket = os.path.join(self.munge_dir, "socket")
-        self.conf = os.path.join(self.dir, "slurm.conf")
+        self.conf = os.path.join(self.dir, "etc", "slurm.conf")
         self.node, self.hw = node_hardware()
         self.ctld_port = free_port()
         self.slurmd_port = free_port()
@@ -227,6 +240,10 @@ class SlurmCluster:
             "ProctrackType=proctrack/linuxproc",
             "TaskPlugin=task/none",
             "JobAcctGatherType=jobacct_gather/none",
+            # The main scheduler and backfill pass every second (60 s and
+            # 30 s by default): they start the burst buffer's stages.
+            "SchedulerType=sched/backfill",
+            "SchedulerParameters=sched_interval=1,bf_interval=1",
             "SelectType=select/cons_tres",
             "SelectTypeParameters=CR_Core",
             "MpiDefault=none",
@@ -248,8 +265,8 @@ class SlurmCluster:
         ]
         if self.bb_lua:
             lines.append("BurstBufferType=burst_buffer/lua")
-            shutil.copyfile(self.bb_lua, os.path.join(d, "burst_buffer.lua"))
-            with open(os.path.join(d, "burst_buffer.conf"), "w") as f:
+            shutil.copyfile(self.bb_lua, os.path.join(d, "etc", "burst_buffer.lua"))
+            with open(os.path.join(d, "etc", "burst_buffer.conf"), "w") as f:
                 f.write("# written by tests/integration/slurm_cluster.py\n")
                 f.write("\n".join(bb_conf) + "\n")
         with open(self.conf, "w") as f:
@@ -331,8 +348,9 @@ class SlurmCluster:
         return pids
 
     def close(self):
-        """Stops everything it started, kills what is left of it, removes
-        munge's directory. Idempotent."""
+        """Stops everything it started, kills what is left of it, keeps
+        the logs and the jobs' output in workdir/slurm and removes the
+        rest. Idempotent."""
         if self.closed:
             return
         self.closed = True
@@ -352,7 +370,11 @@ class SlurmCluster:
                     except ProcessLookupError:
                         pass
                 time.sleep(0.1)
-            shutil.rmtree(self.munge_dir, ignore_errors=True)
+            keep = os.path.join(self.workdir, "slurm")
+            for sub in ("log", "jobs", "etc"):
+                shutil.copytree(os.path.join(self.dir, sub),
+                                os.path.join(keep, sub), dirs_exist_ok=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -362,9 +384,15 @@ class SlurmCluster:
 
     # ---- the client commands -------------------------------------------------
 
-    def run(self, cmd, *args, check=True, timeout=30, env=None):
-        """A Slurm command against this cluster; check: exit 0 required."""
-        p = subprocess.run([which(cmd), *map(str, args)], capture_output=True,
+    def run(self, cmd, *args, check=True, timeout=30, env=None, user=None):
+        """A Slurm command against this cluster, as root or as user (the
+        jobs' user); check: exit 0 required."""
+        argv = [which(cmd), *map(str, args)]
+        if user:
+            pw = pwd.getpwnam(user)
+            argv = [which("setpriv"), f"--reuid={pw.pw_uid}",
+                    f"--regid={pw.pw_gid}", "--init-groups", "--", *argv]
+        p = subprocess.run(argv, capture_output=True,
                            text=True, timeout=timeout,
                            env={**self.env, **(env or {})})
         if check:
@@ -373,8 +401,9 @@ class SlurmCluster:
         return p
 
     def submit(self, script, *args, env=None):
-        """sbatch --parsable of script's text; the CompletedProcess, so a
-        refusal can be checked. Output goes to jobs/<id>.out."""
+        """sbatch --parsable of script's text, run as the jobs' user (the
+        burst buffer plugins refuse root's jobs); the CompletedProcess, so
+        a refusal can be checked. Output goes to jobs/<id>.out."""
         path = os.path.join(self.dir, "jobs",
                             f"script{time.monotonic_ns()}.sh")
         with open(path, "w") as f:
@@ -382,7 +411,7 @@ class SlurmCluster:
         return self.run("sbatch", "--parsable",
                         "-o", os.path.join(self.dir, "jobs", "%j.out"),
                         "-D", os.path.join(self.dir, "jobs"),
-                        *args, path, check=False, env=env)
+                        *args, path, check=False, env=env, user=self.user)
 
     def sbatch(self, script, *args, env=None):
         """Submits script; its job id (an int). sbatch must accept it."""

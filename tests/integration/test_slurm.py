@@ -29,4 +29,4 @@ def test_plain_job_runs(plain_cluster):
     job = c.sbatch("#!/bin/sh\nhostname\necho \"uid=$(id -u)\"\n")
     info = c.wait_state(job, "COMPLETED", timeout=30)
     assert info["ExitCode"] == "0:0", info
-    assert c.output(job) == f"{os.uname().nodename}\nuid=0\n"
+    assert c.output(job) == f"{os.uname().nodename}\nuid={c.uid}\n"
