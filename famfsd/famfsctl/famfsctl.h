@@ -115,6 +115,9 @@ struct json_object *famfsctl_info_json(const struct famfs_pool_info *info);
 /* Prints obj as pretty JSON on stdout and drops it. */
 void famfsctl_print_json(struct json_object *obj);
 
+/* A --timeout-like value: whole seconds in 1..86400; -EINVAL otherwise. */
+int famfsctl_parse_seconds(const char *s, long *ret);
+
 /* Room for any string the formatters below write. */
 #define FAMFSCTL_STR_MAX	48
 
