@@ -110,11 +110,12 @@ static int read_body(const char *name, char **ret)
 	struct json_tokener *tok;
 	struct json_object *v;
 	enum json_tokener_error err;
+	bool is_stdin = !strcmp(name, "-");
 	size_t len = 0, end;
 	char *text = NULL;
-	int fd = 0, r;
+	int fd = STDIN_FILENO, r;
 
-	if (strcmp(name, "-")) {
+	if (!is_stdin) {
 		fd = open(name, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			fprintf(stderr, "famfsctl batch: failed to open '%s': %s\n",
@@ -123,7 +124,7 @@ static int read_body(const char *name, char **ret)
 		}
 	}
 	r = read_all(fd, &text, &len);
-	if (fd)
+	if (!is_stdin)
 		close(fd);
 	if (r == -EFBIG) {
 		fprintf(stderr, "famfsctl batch: '%s' is larger than the %u MiB a "
@@ -185,14 +186,13 @@ static const char *const known_status[] = { "created", "exists", "deleted",
 #define N_STATUS	(N_KNOWN + 8)
 
 /* "5 operations at seq 8812: 2 created, 1 exists, 1 deleted, 1 absent" */
-static void print_summary(struct json_object *reply, bool human)
+static void print_summary(struct json_object *reply)
 {
 	struct { const char *name; size_t n; } count[N_STATUS];
 	struct json_object *results = NULL;
 	size_t n_count = N_KNOWN, other = 0, n;
 	bool first = true;
 
-	(void)human;
 	for (size_t i = 0; i < N_KNOWN; i++)
 		count[i].name = known_status[i], count[i].n = 0;
 	json_object_object_get_ex(reply, "results", &results);
@@ -385,10 +385,9 @@ static int cmd_batch(const struct famfsctl_args *a)
 	}
 	seq = online_int(reply, "seq");
 	if (o.json)
-		puts(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY |
-						    JSON_C_TO_STRING_NOSLASHESCAPE));
+		famfsctl_print_json(json_object_get(reply));
 	else
-		print_summary(reply, o.human);
+		print_summary(reply);
 	fflush(stdout);
 	r = wait_s ? wait_agents(&o, seq, wait_s) : EXIT_CLEAN;
 	online_close(&o);
