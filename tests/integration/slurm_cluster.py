@@ -44,7 +44,9 @@ import time
 
 import pytest
 
-from conftest import free_port, read_log
+from conftest import (ADMIN_TOKEN, AGENT_TOKEN, FAMFSCTL, FAMFSD, ROOT, Master,
+                      assert_no_sanitizer_report, free_port, make_pool,
+                      mounted, read_log, stop_local)
 
 SLURM_BINARIES = ("munged", "munge", "slurmctld", "slurmd", "sbatch",
                   "scontrol", "sinfo", "squeue", "scancel")
@@ -453,3 +455,118 @@ class SlurmCluster:
             time.sleep(0.1)
         pytest.fail(f"job {job_id} not {sorted(want)} after {timeout}s: {last}"
                     f"\n{self.logs()}")
+
+
+# ---- the burst buffer on it ----------------------------------------------------
+
+BB_LUA = os.path.join(ROOT, "slurm", "burst_buffer.lua")
+
+
+class BurstBufferBed:
+    """A famfsd master and an agent with a FUSE mount on a fresh pool, the
+    burst buffer's configuration naming them (FAMFSD_BB_CONFIG in
+    slurmctld's environment), and a SlurmCluster whose slurmctld runs the
+    tree's slurm/burst_buffer.lua: the pieces of a site, on one host.
+
+    conf: extra keys of the burst buffer's configuration (its test-only
+    delays); set_conf() rewrites it, and the hooks read it at every call."""
+
+    def __init__(self, workdir, conf=None, pool_size="1G", bb_lua=BB_LUA):
+        self.workdir = str(workdir)
+        self.agent = None
+        self.cluster = None
+        self.master = None
+        self.mount_parent = None
+        try:
+            self._start(conf, pool_size, bb_lua)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, conf, pool_size, bb_lua):
+        assert os.path.exists(bb_lua), f"{bb_lua} is missing"
+        w = self.workdir
+        self.pool = make_pool(os.path.join(w, "pool.img"), size=pool_size)
+        self.master = Master(self.pool, w, args=["--reclaim-grace-ms", "0"])
+        self.api = self.master.client("admin")
+        # The jobs' user reaches the mount: its parents must be searchable
+        # by all, which pytest's directories are not.
+        self.mount_parent = tempfile.mkdtemp(prefix="famfsd-bbmnt-")
+        os.chmod(self.mount_parent, 0o755)
+        self.mount = os.path.join(self.mount_parent, "mnt")
+        os.mkdir(self.mount)
+        self.agent_token = os.path.join(w, "agent.token")
+        self.slurm_token = os.path.join(w, "slurm.token")
+        for path, tok in ((self.agent_token, AGENT_TOKEN),
+                          (self.slurm_token, ADMIN_TOKEN)):
+            with open(path, "w") as f:
+                f.write(tok + "\n")
+            os.chmod(path, 0o600)
+        self.agent_log = os.path.join(w, "agent.stderr")
+        with open(self.agent_log, "w") as err:
+            self.agent = subprocess.Popen(
+                [FAMFSD, "agent", "--pool", self.pool, "--mount", self.mount,
+                 "--master", self.master.url, "--token-file", self.agent_token,
+                 "--agent-id", "slurm-node", "--poll-ms", "10"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 15
+        while not mounted(self.mount):
+            assert self.agent.poll() is None, \
+                f"agent exited with {self.agent.returncode}:\n{read_log(self.agent_log)}"
+            assert time.monotonic() < deadline, \
+                f"agent did not mount in 15 s:\n{read_log(self.agent_log)}"
+            time.sleep(0.02)
+        self.state_dir = os.path.join(w, "bbstate")
+        os.mkdir(self.state_dir, 0o700)
+        self.conf_path = os.path.join(w, "famfsd-bb.conf")
+        self.set_conf(conf or {})
+        self.cluster = SlurmCluster(
+            w, bb_lua=bb_lua, env={"FAMFSD_BB_CONFIG": self.conf_path},
+            # Short enough that a stuck hook fails the test well within
+            # its time, long enough for the test-only delays.
+            bb_conf=["StageInTimeout=60", "StageOutTimeout=60",
+                     "OtherTimeout=60"])
+
+    def set_conf(self, extra):
+        """Writes the burst buffer's configuration: the master, tokens,
+        mount and state of this bed, plus extra keys."""
+        keys = {"famfsctl": FAMFSCTL, "url": self.master.url,
+                "token_file": self.slurm_token, "tenant": "account",
+                "mount": self.mount, "state_dir": self.state_dir,
+                "timeout": "20", **extra}
+        with open(self.conf_path, "w") as f:
+            f.write("# written by tests/integration/slurm_cluster.py\n")
+            f.writelines(f"{k} = {v}\n" for k, v in keys.items())
+
+    def free_bytes(self):
+        return self.api.get("/v1/pool", expect=200).json()["free_bytes"]
+
+    def close(self):
+        """The cluster first (its hooks call the master), then the agent
+        (unmounting), then the master; each even when another failed."""
+        errors = []
+        for step in (lambda: self.cluster and self.cluster.close(),
+                     self._close_agent,
+                     lambda: self.master and self.master.close()):
+            try:
+                step()
+            except Exception as e:      # report all of them, at the end
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+    def _close_agent(self):
+        if self.agent is not None:
+            stop_local(self.agent, self.mount, 10)
+            self.agent = None
+            text = read_log(self.agent_log)
+            assert_no_sanitizer_report(text)
+        if self.mount_parent:
+            # rmdir, never a recursive removal: a mount left behind keeps
+            # its directory and the pool's files in it stay untouched.
+            for d in (self.mount, self.mount_parent):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            self.mount_parent = None
