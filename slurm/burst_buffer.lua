@@ -654,6 +654,28 @@ local function last_line(s)
 	return last
 end
 
+-- famfsctl's stderr as one line for a job's reason: its lines without the
+-- "famfsctl CMD: " prefix, joined ("Quota exceeded (507 quota-exceeded):
+-- ops[3] ...: tenant A would use ...; refused at ops[3] (...); nothing was
+-- written"), at most 1000 bytes.
+function M.stderr_message(err)
+	local parts = {}
+	for l in err:gmatch("[^\n]+") do
+		l = trim(l):gsub("^famfsctl[%w ]*: ", "")
+		if l ~= "" then
+			parts[#parts + 1] = l
+		end
+	end
+	if #parts == 0 then
+		return nil
+	end
+	local msg = table.concat(parts, "; ")
+	if #msg > 1000 then
+		msg = msg:sub(1, 997) .. "..."
+	end
+	return msg
+end
+
 -- A famfsctl command against the masters: its JSON reply, or nil, a
 -- message for the job's reason, and the exit code. `what` names the
 -- command in messages.
@@ -686,9 +708,8 @@ function M.famfsctl(cfg, args, secs, opts)
 			msg = string.format("%s (%s %s): %s", tostring(doc.title),
 				tostring(doc.status), tostring(doc.type):match("[^/]*$"), doc.detail)
 		else
-			msg = last_line(r.err) or string.format("famfsctl %s exited %d",
+			msg = M.stderr_message(r.err) or string.format("famfsctl %s exited %d",
 				args[1], r.rc)
-			msg = msg:gsub("^famfsctl[^:]*: ", "")
 		end
 		if r.rc == 126 or r.rc == 127 then
 			msg = string.format("cannot run %s: %s", cfg.famfsctl, msg)
@@ -1082,7 +1103,11 @@ end
 -- Each hook's failure: slurm.ERROR and one line, which Slurm shows as the
 -- job's reason (scontrol show job) or prints at sbatch.
 local function refuse(hook, job_id, msg)
-	log("error", "%s job %s: %s", hook, tostring(job_id), msg)
+	if job_id then
+		log("error", "%s job %s: %s", hook, tostring(job_id), msg)
+	else
+		log("error", "%s: %s", hook, msg)
+	end
 	return slurm.ERROR, "famfsd: " .. msg
 end
 
@@ -1098,7 +1123,7 @@ end
 function slurm_bb_job_process(job_script)
 	local spec, why = M.script_spec(job_script)
 	if not spec then
-		return refuse("job_process", "-", why)
+		return refuse("job_process", nil, why)
 	end
 	return slurm.SUCCESS
 end
@@ -1134,9 +1159,10 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 		return refuse("setup", job_id, why)
 	end
 	-- A rerun keeps the tenant the first run charged (a restart must not
-	-- make a second set elsewhere).
+	-- make a second set elsewhere); a state of another user is a leftover
+	-- of an earlier job with this id (Slurm's state was reset).
 	local old = M.read_state(cfg, job_id)
-	local tenant = old and old.tenant
+	local tenant = old and old.uid == tonumber(uid) and old.tenant
 	if not tenant then
 		tenant, why = M.resolve_tenant(cfg, job_id, uid)
 		if not tenant then

@@ -437,13 +437,18 @@ test("famfsctl: a missing or failing client gives a message, not a crash", funct
 	has(why, { "cannot run /nonexistent/famfsctl" })
 	-- A client that prints famfsd's problem line, as famfsctl does.
 	write(d .. "/ctl", "#!/bin/sh\necho 'famfsctl batch: Quota exceeded (507 quota-exceeded): "
-		.. "ops[3] (create /A/slurm/job1/f3): tenant A would use 9 bytes' >&2\nexit 1\n")
+		.. "ops[3] (create /A/slurm/job1/f3): tenant A would use 9 bytes' >&2\n"
+		.. "echo 'famfsctl batch: refused at ops[3] (/A/slurm/job1/f3); nothing was written' >&2\n"
+		.. "exit 1\n")
 	os.execute("chmod +x " .. M.sh_quote(d .. "/ctl"))
 	cfg.famfsctl = d .. "/ctl"
 	reply, why, rc = M.famfsctl(cfg, { "batch", "/dev/null" }, 2)
 	eq(rc, 1, "refused")
 	eq(why, "Quota exceeded (507 quota-exceeded): ops[3] (create /A/slurm/job1/f3): tenant A "
-		.. "would use 9 bytes", "the master's reason, without famfsctl's prefix")
+		.. "would use 9 bytes; refused at ops[3] (/A/slurm/job1/f3); nothing was written",
+		"the master's reason and the op, without famfsctl's prefix")
+	eq(M.stderr_message(string.rep("x", 2000)):len(), 1000, "bounded")
+	eq(M.stderr_message("\n  \n"), nil, "nothing said")
 	write(d .. "/ctl", "#!/bin/sh\necho 'not json'\n")
 	reply, why = M.famfsctl(cfg, { "status" }, 2)
 	eq(reply, nil, "garbage")
