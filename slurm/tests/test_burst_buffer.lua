@@ -266,6 +266,19 @@ test("config: defaults without a file", function()
 	eq(cfg.timeout, 30, "timeout")
 end)
 
+test("config: the example file is valid and shows the defaults", function()
+	local cfg, why = M.load_config(here .. "/../burst_buffer.conf.example")
+	assert(cfg, why)
+	for k, spec in pairs(M.CONFIG_KEYS) do
+		eq(tostring(cfg[k]), spec[1], "example's " .. k)
+	end
+	-- Every key is in the example, so the admin sees all of them.
+	local text = M.read_file(here .. "/../burst_buffer.conf.example")
+	for k in pairs(M.CONFIG_KEYS) do
+		assert(text:find("\n#?" .. k .. " = "), "the example lacks " .. k)
+	end
+end)
+
 test("config: a file's values, comments and trailing slashes", function()
 	local d = tmpdir()
 	write(d .. "/bb.conf", "# famfsd\n\n  url = http://10.0.0.1:7470,http://10.0.0.2:7470 \n"
