@@ -23,8 +23,8 @@ PACKAGES=(
 	# kernel module and its VM tests: Debian's 6.1 kernel booted in QEMU
 	linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static kmod
 	# the Slurm burst buffer: a real one-node Slurm in its tests
-	# (burst_buffer_lua.so is in slurm-wlm-basic-plugins), Lua for its unit tests
-	slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge lua5.1
+	# (burst_buffer_lua.so is in slurm-wlm-basic-plugins)
+	slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge
 )
 
 missing=()
