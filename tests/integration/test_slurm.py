@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import require
+from conftest import read_log, require
 import slurm_cluster
 from slurm_cluster import BurstBufferBed, SlurmCluster
 
@@ -137,6 +137,24 @@ def wait_free(bed, want, timeout=10):
     while bed.free_bytes() != want:
         assert time.monotonic() < deadline, (bed.free_bytes(), want)
         time.sleep(0.05)
+
+
+def slurm_saved_set(cluster, account):
+    """Whether slurmctld's saved burst buffer records (a packed file; each
+    record holds the job's account as a string) name account."""
+    path = os.path.join(cluster.dir, "state", "burst_buffer_lua_state")
+    try:
+        with open(path, "rb") as f:
+            return account.encode() in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def hook_runs(cluster, what):
+    """How many times slurmctld's log has the burst buffer's line what
+    (it logs one line per finished setup and teardown)."""
+    return read_log(os.path.join(cluster.dir, "log", "slurmctld.log")).count(
+        f"famfsd burst buffer: {what}")
 
 
 def expect_files(out, tenant, job, bed, check="same"):
@@ -260,6 +278,8 @@ def test_slurmctld_killed_during_setup(bb):
     info = wait_done(bb, job)
     assert info["ExitCode"] == "0:0", (info, c.output(job))
     expect_files(c.output(job), "crash1", job, bb)
+    # The killed run never got to its batch; the rerun made the set.
+    assert hook_runs(c, f"setup job {job}: ") == 1
     assert_gone(bb, "crash1", job)
     wait_free(bb, free)
 
@@ -278,10 +298,8 @@ def test_slurmctld_killed_during_teardown(bb):
     # Slurm 22.05 writes its burst buffer records (burst_buffer_lua_state)
     # every 30 s; a restart tears down only the sets it finds there. Let
     # the job end once the record of its set is saved.
-    saved = os.path.join(c.dir, "state", "burst_buffer_lua_state")
-    since = time.time()
     deadline = time.monotonic() + 40
-    while not (os.path.exists(saved) and os.stat(saved).st_mtime > since):
+    while not slurm_saved_set(c, "crash2"):
         assert time.monotonic() < deadline, "slurmctld did not save its bb state"
         time.sleep(0.1)
     bb.set_conf({"test_delay_teardown": "3"})
@@ -300,7 +318,57 @@ def test_slurmctld_killed_during_teardown(bb):
     info = wait_done(bb, job)
     assert info["ExitCode"] == "0:0", (info, c.output(job))
     expect_files(c.output(job), "crash2", job, bb)
+    assert hook_runs(c, f"teardown job {job}: deleted") == 1
     assert_gone(bb, "crash2", job)
+    wait_free(bb, free)
+
+
+def test_slurmctld_killed_during_teardown_before_slurm_saved_the_set(bb):
+    """kill -9 of slurmctld in teardown, before Slurm wrote its record of
+    the job's set: Slurm 22.05 saves burst_buffer_lua_state every 30 s
+    (AGENT_INTERVAL) and after a restart tears down only the sets in it,
+    while the job's own state (finished, burst buffer in teardown) is
+    saved within a second. Slurm then never calls teardown for the job
+    again, so the burst buffer must find the set itself: it is gone once
+    a later job has run and one cycle of slurmctld's burst buffer agent
+    (30 s, which calls slurm_bb_pools) has passed."""
+    c = bb.cluster
+    free = bb.free_bytes()
+    c.kill_ctld()
+    c.start_ctld()
+    first_save = time.monotonic() + 30
+    bb.set_conf({"test_delay_teardown": "8"})
+    job = c.sbatch(job_script(bb, DIRECTIVE, "write", "k3"), "-A", "crash3")
+    c.wait_state(job, "COMPLETED", timeout=30)
+    deadline = time.monotonic() + 30
+    while c.job(job).get("BurstBufferState") != "teardown":
+        assert time.monotonic() < deadline, c.job(job)
+        time.sleep(0.05)
+    # The job's end and its teardown state on disk, Slurm's record of the
+    # set not yet: the premise of this case.
+    seen = time.time()
+    job_state = os.path.join(c.dir, "state", "job_state")
+    while os.stat(job_state).st_mtime <= seen:
+        assert time.monotonic() < deadline, "slurmctld did not save the job"
+        time.sleep(0.05)
+    assert time.monotonic() < first_save - 2, "too late: Slurm saved the set"
+    assert not slurm_saved_set(c, "crash3"), "Slurm saved the set already"
+    bb.api.get(f"/v1/dirs/crash3/slurm/job{job}", expect=200)
+    c.kill_ctld()
+    bb.set_conf({})
+    c.start_ctld()
+    restarted = time.monotonic()
+    later = c.sbatch(job_script(bb, DIRECTIVE, "write", "k4"), "-A", "crash3")
+    wait_done(bb, later)
+    deadline = restarted + 40
+    while bb.api.get(f"/v1/dirs/crash3/slurm/job{job}").status_code != 404:
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job}'s set is still in the pool {time.monotonic() - restarted:.0f}"
+                        f" s after the restart ({c.job(job).get('BurstBufferState')}): "
+                        f"nothing tears it down\n{c.logs()}")
+        time.sleep(0.5)
+    assert_gone(bb, "crash3", job)
+    assert_gone(bb, "crash3", later)
     wait_free(bb, free)
 
 
