@@ -294,6 +294,12 @@ class SlurmCluster:
         self._wait("slurmctld to answer", lambda: self.ping(), timeout,
                    [self.ctld])
 
+    def stop_ctld(self):
+        """A clean stop of slurmctld (SIGTERM): it saves all its state."""
+        self.ctld.stop(signal.SIGTERM, timeout=30)
+        assert self.ctld.proc.returncode == 0, \
+            f"slurmctld exited with {self.ctld.proc.returncode}:\n{self.logs()}"
+
     def kill_ctld(self):
         """kill -9 of slurmctld, like a crash. Its slurmscriptd (and the
         hooks that one runs) are left as the crash leaves them."""
@@ -350,33 +356,42 @@ class SlurmCluster:
         return pids
 
     def close(self):
-        """Stops everything it started, kills what is left of it, keeps
-        the logs and the jobs' output in workdir/slurm and removes the
+        """Stops everything it started, kills what is left of it (fails if
+        something survives that), keeps the logs, the configuration and
+        the jobs' scripts and output in workdir/slurm and removes the
         rest. Idempotent."""
         if self.closed:
             return
         self.closed = True
         try:
-            if self.ctld.running() and self.slurmd.running():
-                self.run("scancel", "--full", "-u", "root", check=False)
+            if self.ctld.running():
+                self.run("scancel", "-u", self.user, check=False)
             for d in (self.slurmd, self.ctld, self.munged):
                 d.stop()
         finally:
+            # What the daemons leave: the jobs' slurmstepd, the hooks of a
+            # slurmscriptd whose slurmctld was killed.
             for _ in range(50):
-                pids = self.leftovers()
-                if not pids:
+                left = self.leftovers()
+                if not left:
                     break
-                for pid in pids:
+                for pid in left:
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
                 time.sleep(0.1)
             keep = os.path.join(self.workdir, "slurm")
-            for sub in ("log", "jobs", "etc"):
+            for sub in ("log", "etc"):
                 shutil.copytree(os.path.join(self.dir, sub),
                                 os.path.join(keep, sub), dirs_exist_ok=True)
+            shutil.copytree(os.path.join(self.dir, "jobs"),
+                            os.path.join(keep, "jobs"), dirs_exist_ok=True,
+                            ignore=lambda d, names: [
+                                n for n in names
+                                if not n.endswith((".out", ".sh", ".py"))])
             shutil.rmtree(self.dir, ignore_errors=True)
+        assert not left, f"processes of the cluster survived SIGKILL: {left}"
 
     def __enter__(self):
         return self
