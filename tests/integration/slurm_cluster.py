@@ -25,6 +25,19 @@ What a container without systemd asks for (checked here, under gVisor):
   to 127.0.0.1); every daemon talks over 127.0.0.1 on free ports.
 - SlurmUser=root and SlurmdUser=root: the test runs as root; sbatch runs
   as the jobs' user (nobody by default: no account is added to the host).
+- The schedulers run every second (sched_interval, bf_interval): they
+  start the burst buffer's stages, and with the defaults a job with a burst
+  buffer waits up to a minute. A job then takes about 2 s from sbatch to
+  its teardown; a freshly started slurmctld schedules after 3-5 s.
+
+What Slurm 22.05 itself does that a test must know:
+- kill -9 of slurmctld kills its slurmscriptd and the hook it runs (its
+  children stay: close() reaps them), and loses the last second of job
+  state: a job may run again, a job id may be given again.
+- Its records of the burst buffers it made (state/burst_buffer_lua_state)
+  are written every 30 s and at a clean stop; a restart reruns only the
+  stages of the sets it finds there (stop_ctld() then start_ctld() writes
+  them at once).
 
 Every process the cluster starts carries FAMFSD_SLURM_TEST=<its directory>
 in its environment, and so do the jobs (sbatch exports the caller's
@@ -49,7 +62,7 @@ from conftest import (ADMIN_TOKEN, AGENT_TOKEN, FAMFSCTL, FAMFSD, ROOT, Master,
                       mounted, read_log, stop_local)
 
 SLURM_BINARIES = ("munged", "munge", "slurmctld", "slurmd", "sbatch",
-                  "scontrol", "sinfo", "squeue", "scancel")
+                  "scontrol", "sinfo", "squeue", "scancel", "setpriv")
 PLUGIN_DIR = "/usr/lib/x86_64-linux-gnu/slurm-wlm"
 PLUGINS = ("burst_buffer_lua.so", "auth_munge.so", "cred_munge.so",
            "proctrack_linuxproc.so", "task_none.so", "select_cons_tres.so")
@@ -71,14 +84,19 @@ def which(name):
     return None
 
 
-def missing():
+def missing(user="nobody"):
     """What this host lacks to run the cluster: [] when nothing."""
-    out = [f"{b} (Debian: slurmctld slurmd slurm-client munge)"
+    out = [f"{b} (Debian: slurmctld slurmd slurm-client munge util-linux)"
            for b in SLURM_BINARIES if not which(b)]
     out += [f"{PLUGIN_DIR}/{p} (Debian: slurm-wlm-basic-plugins)"
             for p in PLUGINS if not os.path.exists(os.path.join(PLUGIN_DIR, p))]
     if os.geteuid() != 0:
         out.append("root (slurmd starts jobs as their users)")
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        out.append(f"a user {user} for the jobs (Slurm's burst buffer "
+                   "refuses root's)")
     return out
 
 
@@ -161,7 +179,7 @@ class SlurmCluster:
 
     def __init__(self, workdir, bb_lua=None, bb_conf=(), env=None,
                  user="nobody", start=True):
-        miss = missing()
+        miss = missing(user)
         assert not miss, "Slurm is not usable here: " + "; ".join(miss)
         self.workdir = str(workdir)
         # Jobs run as user, who must read slurm.conf and reach munge's

@@ -181,16 +181,33 @@ def test_plain_job_runs(plain_cluster):
 
 def test_job_gets_writes_and_loses_its_files(bb):
     """The files are in the job's environment and mount, the job's own
-    (0600), written and read back whole; after the job they are gone and
-    the pool has its free bytes back."""
+    (0600), written and read back whole; while it runs the master has them
+    and the pool's free bytes are down by their size; after the job they
+    are gone and the free bytes are back. Slurm reports the pool."""
+    c = bb.cluster
+    burst = c.run("scontrol", "show", "burst").stdout
+    assert "PoolName[0]=famfsd " in burst, burst
     free = bb.free_bytes()
-    job = bb.cluster.sbatch(job_script(bb, DIRECTIVE, "write", "w1"), "-A", "proj1")
+    release = os.path.join(c.dir, "jobs", "release-w1")
+    job = c.sbatch(job_script(bb, DIRECTIVE, "write", "w1",
+                              extra=f"while [ ! -e {release} ]; do sleep 0.1; done\n"),
+                   "-A", "proj1")
+    c.wait_state(job, "RUNNING", timeout=30)
+    d = f"proj1/slurm/job{job}"
+    for i in range(FILES):
+        f = bb.api.get(f"/v1/files/{d}/f{i}", expect=200).json()
+        assert (f["size"], f["uid"], f["mode"]) == (EACH, c.uid, 0o600), f
+    assert bb.free_bytes() == free - CAPACITY
+    status = c.run("scontrol", "show", "bbstat").stdout
+    assert re.search(rf"^{job} +ready +proj1 +{FILES} ", status, re.M), status
+    with open(release, "w"):
+        pass
     info = wait_done(bb, job)
-    assert info["ExitCode"] == "0:0", (info, bb.cluster.output(job))
-    expect_files(bb.cluster.output(job), "proj1", job, bb)
+    assert info["ExitCode"] == "0:0", (info, c.output(job))
+    expect_files(c.output(job), "proj1", job, bb)
     assert_gone(bb, "proj1", job)
     wait_free(bb, free)
-    status = bb.cluster.run("scontrol", "show", "bbstat").stdout
+    status = c.run("scontrol", "show", "bbstat").stdout
     assert status.startswith("pool famfsd: "), status
     assert "0 job sets" in status, status
 
@@ -239,6 +256,7 @@ def test_over_quota_job_is_held_with_the_masters_reason(bb):
         assert info["JobState"] == "PENDING", info
         assert time.monotonic() < deadline, (detail, info)
         time.sleep(0.1)
+    assert info["JobState"] == "PENDING", info
     # scontrol writes the reason with '_' for ' '.
     assert info["Reason"].startswith("burst_buffer/lua:_slurm_bb_setup:_famfsd:_"), info
     bb.cluster.run("scancel", job)
