@@ -8,6 +8,7 @@
  * path go into the problem document as op_index and op_path.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,30 +151,120 @@ static enum MHD_Result reply_op_err(struct http_req *rq, int err,
 				      "ops[%zu]: %s", i, detail);
 }
 
-static struct json_object *results_json(const struct master_batch_op *ops,
-					size_t n, uint64_t seq)
+/*
+ * The reply is written as text, not as a json-c tree: 65,536 results
+ * would be that many objects, each with its own hash table, built, printed
+ * and freed, several times the cost of the whole batch in the master.
+ */
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_reserve(struct text *t, size_t more)
 {
-	struct json_object *o = json_object_new_object();
-	struct json_object *a = json_object_new_array_ext((int)n);
-	char path[FAMFS_PATH_MAX + 2];
+	size_t cap = t->cap ? t->cap : 4096;
+	char *b;
 
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_new_object();
-
-		snprintf(path, sizeof(path), "/%.*s", (int)ops[i].c.path_len,
-			 ops[i].c.path);
-		json_object_object_add(r, "path", json_object_new_string(path));
-		json_object_object_add(r, "status", json_object_new_string(
-				       status_names[ops[i].status]));
-		json_object_object_add(r, "seq", json_u64(ops[i].seq));
-		if (ops[i].status == BATCH_CREATED ||
-		    ops[i].status == BATCH_EXISTS)
-			json_object_object_add(r, "ino", json_u64(ops[i].ino));
-		json_object_array_add(a, r);
+	if (t->failed || t->len + more <= t->cap)
+		return;
+	while (cap < t->len + more)
+		cap *= 2;
+	b = realloc(t->buf, cap);
+	if (!b) {
+		t->failed = true;
+		return;
 	}
-	json_object_object_add(o, "seq", json_u64(seq));
-	json_object_object_add(o, "results", a);
-	return o;
+	t->buf = b;
+	t->cap = cap;
+}
+
+static void text_add(struct text *t, const char *s, size_t len)
+{
+	text_reserve(t, len);
+	if (t->failed)
+		return;
+	memcpy(t->buf + t->len, s, len);
+	t->len += len;
+}
+
+static void text_u64(struct text *t, uint64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%" PRIu64, v);
+
+	text_add(t, num, (size_t)n);
+}
+
+/* A JSON string of the path, '/' in front; it is UTF-8 (the body was). */
+static void text_path(struct text *t, const char *path, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	/* At worst every byte becomes \u00XX. */
+	text_reserve(t, 3 + 6 * len);
+	if (t->failed)
+		return;
+	t->buf[t->len++] = '"';
+	t->buf[t->len++] = '/';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (c == '"' || c == '\\') {
+			t->buf[t->len++] = '\\';
+			t->buf[t->len++] = (char)c;
+		} else if (c < 0x20) {
+			t->buf[t->len++] = '\\';
+			t->buf[t->len++] = 'u';
+			t->buf[t->len++] = '0';
+			t->buf[t->len++] = '0';
+			t->buf[t->len++] = hex[c >> 4];
+			t->buf[t->len++] = hex[c & 15];
+		} else {
+			t->buf[t->len++] = (char)c;
+		}
+	}
+	t->buf[t->len++] = '"';
+}
+
+#define TEXT_LIT(t, s)	text_add(t, s, sizeof(s) - 1)
+
+static enum MHD_Result reply_results(struct http_req *rq,
+				     const struct master_batch_op *ops,
+				     size_t n, uint64_t seq)
+{
+	struct text t = { 0 };
+
+	text_reserve(&t, n * 96);
+	TEXT_LIT(&t, "{\"seq\":");
+	text_u64(&t, seq);
+	TEXT_LIT(&t, ",\"results\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct master_batch_op *op = &ops[i];
+		const char *status = status_names[op->status];
+
+		TEXT_LIT(&t, "{\"path\":");
+		text_path(&t, op->c.path, op->c.path_len);
+		TEXT_LIT(&t, ",\"status\":\"");
+		text_add(&t, status, strlen(status));
+		TEXT_LIT(&t, "\",\"seq\":");
+		text_u64(&t, op->seq);
+		if (op->status == BATCH_CREATED || op->status == BATCH_EXISTS) {
+			TEXT_LIT(&t, ",\"ino\":");
+			text_u64(&t, op->ino);
+		}
+		if (i + 1 < n)
+			TEXT_LIT(&t, "},");
+		else
+			TEXT_LIT(&t, "}");
+	}
+	TEXT_LIT(&t, "]}");
+	if (t.failed) {
+		free(t.buf);
+		return http_reply_problem(rq, PROB_INTERNAL, "out of memory");
+	}
+	return http_reply_text(rq, 200, "application/json", t.buf, t.len);
 }
 
 enum MHD_Result api_post_batch(struct http_req *rq, const char *arg)
@@ -182,7 +273,7 @@ enum MHD_Result api_post_batch(struct http_req *rq, const char *arg)
 	_cleanup_json_ struct json_object *body = NULL;
 	struct master_why w = { { 0 } };
 	struct master_batch_op *ops;
-	struct json_object *list, *o;
+	struct json_object *list;
 	struct master *m = rq->m;
 	size_t n, failed = 0;
 	uint64_t seq = 0;
@@ -225,7 +316,7 @@ enum MHD_Result api_post_batch(struct http_req *rq, const char *arg)
 		free(ops);
 		return reply;
 	}
-	o = results_json(ops, n, seq);
+	reply = reply_results(rq, ops, n, seq);
 	free(ops);
-	return http_reply_json(rq, 200, o);
+	return reply;
 }
