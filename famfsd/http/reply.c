@@ -116,7 +116,8 @@ static unsigned int retry_after_s(const struct http_req *rq, enum http_problem p
 
 static enum MHD_Result problem(struct http_req *rq, enum http_problem p,
 			       const char *hname, const char *hval,
-			       const char *fmt, va_list ap)
+			       struct json_object *members, const char *fmt,
+			       va_list ap)
 {
 	struct json_object *o = json_object_new_object();
 	char detail[1024], type[64], retry[16];
@@ -133,6 +134,12 @@ static enum MHD_Result problem(struct http_req *rq, enum http_problem p,
 	if (rq->path && famfs_utf8_valid(rq->path, strlen(rq->path)))
 		json_object_object_add(o, "instance",
 				       json_object_new_string(rq->path));
+	/* Extension members (RFC 9457 3.2), after the standard ones. */
+	if (members) {
+		json_object_object_foreach(members, key, val)
+			json_object_object_add(o, key, json_object_get(val));
+		json_object_put(members);
+	}
 	if (p == PROB_UNAUTHORIZED && !hname) {
 		hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
 		hval = "Bearer";
@@ -154,7 +161,20 @@ enum MHD_Result http_reply_problem(struct http_req *rq, enum http_problem p,
 	va_list ap;
 
 	va_start(ap, fmt);
-	ret = problem(rq, p, NULL, NULL, fmt, ap);
+	ret = problem(rq, p, NULL, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+enum MHD_Result http_reply_problem_ext(struct http_req *rq, enum http_problem p,
+				       struct json_object *members,
+				       const char *fmt, ...)
+{
+	enum MHD_Result ret;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = problem(rq, p, NULL, NULL, members, fmt, ap);
 	va_end(ap);
 	return ret;
 }
@@ -167,7 +187,7 @@ static enum MHD_Result problem_hdr(struct http_req *rq, enum http_problem p,
 	va_list ap;
 
 	va_start(ap, fmt);
-	ret = problem(rq, p, hname, hval, fmt, ap);
+	ret = problem(rq, p, hname, hval, NULL, fmt, ap);
 	va_end(ap);
 	return ret;
 }
@@ -185,8 +205,8 @@ enum MHD_Result http_reply_redirect(struct http_req *rq, const char *location,
 	va_list ap;
 
 	va_start(ap, fmt);
-	ret = problem(rq, PROB_STANDBY, MHD_HTTP_HEADER_LOCATION, location, fmt,
-		      ap);
+	ret = problem(rq, PROB_STANDBY, MHD_HTTP_HEADER_LOCATION, location,
+		      NULL, fmt, ap);
 	va_end(ap);
 	return ret;
 }

@@ -122,7 +122,7 @@ static void body_append(struct http_req *rq, const char *data, size_t n)
 {
 	if (rq->too_large)
 		return;
-	if (n > HTTP_BODY_MAX - rq->body_len) {
+	if (n > rq->body_max - rq->body_len) {
 		/* Keep reading (and dropping) so the 413 goes out cleanly. */
 		rq->too_large = true;
 		free(rq->body);
@@ -195,11 +195,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		rq->conn = conn;
 		rq->method = method;
 		conn_guard_headers_done(s->guard, conn);
+		rq->body_max = api_body_max(method, rq->path);
 		if (body_absurdly_large(rq)) {
 			conn_guard_dispatched(s->guard, conn);
 			return http_reply_problem(rq, PROB_TOO_LARGE,
-						  "request body exceeds %u bytes",
-						  HTTP_BODY_MAX);
+						  "request body exceeds %zu bytes",
+						  rq->body_max);
 		}
 		rq->standby = api_standby_redirects(rq);
 		/* A client that waits for 100 Continue sends its body to
@@ -220,8 +221,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	conn_guard_dispatched(s->guard, conn);
 	if (rq->too_large)
 		return http_reply_problem(rq, PROB_TOO_LARGE,
-					  "request body exceeds %u bytes",
-					  HTTP_BODY_MAX);
+					  "request body exceeds %zu bytes",
+					  rq->body_max);
 	return api_dispatch(rq);
 }
 

@@ -2,8 +2,9 @@
 /*
  * The master's HTTP server (libmicrohttpd) and the reply helpers every API
  * handler uses. A request is collected (headers, then a body of at most
- * HTTP_BODY_MAX bytes) before api_dispatch() sees it; each dispatch ends in
- * exactly one http_reply_*() or an http_suspend() (long poll).
+ * api_body_max() bytes: HTTP_BODY_MAX but on the routes that say more)
+ * before api_dispatch() sees it; each dispatch ends in exactly one
+ * http_reply_*() or an http_suspend() (long poll).
  */
 #ifndef FAMFSD_HTTP_H
 #define FAMFSD_HTTP_H
@@ -50,6 +51,7 @@ struct http_req {
 	char *query;			/* raw, or NULL */
 	char *body;			/* NUL terminated */
 	size_t body_len, body_cap;
+	size_t body_max;		/* api_body_max(), once the headers are in */
 	bool started, too_large;
 	/*
 	 * A standby's request it does not serve (api_standby_redirects()):
@@ -97,6 +99,14 @@ enum MHD_Result http_reply_text(struct http_req *rq, unsigned int status,
 __attribute__((format(printf, 3, 4)))
 enum MHD_Result http_reply_problem(struct http_req *rq, enum http_problem p,
 				   const char *fmt, ...);
+/*
+ * The same with extension members (an object, consumed; NULL: none)
+ * added after type, title, status, detail and instance.
+ */
+__attribute__((format(printf, 4, 5)))
+enum MHD_Result http_reply_problem_ext(struct http_req *rq, enum http_problem p,
+				       struct json_object *members,
+				       const char *fmt, ...);
 /* 405 with an Allow header. */
 enum MHD_Result http_reply_method(struct http_req *rq, const char *allow);
 /* 307 to location (the problem PROB_STANDBY says why in its detail). */
@@ -113,6 +123,8 @@ void http_resume(struct http_req *rq);
 
 /* master/api/router.c: routes one complete request. */
 enum MHD_Result api_dispatch(struct http_req *rq);
+/* The largest body the route of method and raw path takes. */
+size_t api_body_max(const char *method, const char *path);
 /*
  * master/api/masters.c: true when this master is a standby and the request
  * (method and raw path) is one it hands to the active master. Once the

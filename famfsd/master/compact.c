@@ -813,7 +813,12 @@ static bool wait_grace(struct master *m, const struct timespec *deadline)
 	return true;
 }
 
-int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
+/*
+ * Waits until the log has want bytes free; when a compaction cannot make
+ * that much, enough (at most want) is accepted instead.
+ */
+static int wait_room(struct master *m, uint64_t want, uint64_t enough,
+		     bool shrinks, struct master_why *w)
 {
 	struct master_compact *c = m->compact;
 	struct timespec ts;
@@ -823,7 +828,7 @@ int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
 	for (;;) {
 		left = famfs_log_capacity(m->pool->log) -
 		       famfs_log_appended(m->pool->log).end;
-		if (left >= ROOM_BYTES || m->fenced)
+		if (left >= want || m->fenced)
 			return 0;
 		/*
 		 * Deleted files wait out the grace after a start: once it is
@@ -833,16 +838,32 @@ int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
 		if (!shrinks && m->st->pending_first &&
 		    clock_mono_ns() < m->reclaim_after_ns && wait_grace(m, &ts))
 			continue;
-		/*
-		 * A delete shrinks the state: it may use the reserve, or a
-		 * log that the live state fills could never empty again.
-		 */
 		if (compaction_futile(m))
-			return shrinks ? 0 : no_room(m, w);
+			return left >= enough ? 0 : no_room(m, w);
 		master_compact_request(m);
-		if (pthread_cond_timedwait(&c->cond, &m->lock, &ts) == ETIMEDOUT)
-			return shrinks ? 0 : no_room(m, w);
+		if (pthread_cond_timedwait(&c->cond, &m->lock, &ts) == ETIMEDOUT) {
+			left = famfs_log_capacity(m->pool->log) -
+			       famfs_log_appended(m->pool->log).end;
+			return left >= enough ? 0 : no_room(m, w);
+		}
 	}
+}
+
+int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
+{
+	/*
+	 * A delete shrinks the state: it may use the reserve, or a log that
+	 * the live state fills could never empty again.
+	 */
+	return wait_room(m, ROOM_BYTES, shrinks ? 0 : ROOM_BYTES, shrinks, w);
+}
+
+int master_wait_log_room_for(struct master *m, uint64_t need, bool shrinks,
+			     struct master_why *w)
+{
+	/* A batch must fit whole: its records are appended before one publish. */
+	return wait_room(m, need + ROOM_BYTES, shrinks ? need : need + ROOM_BYTES,
+			 shrinks, w);
 }
 
 bool master_compact_wait(struct master *m, struct feed_waiter *wt)

@@ -239,6 +239,13 @@ void master_compact_maybe(struct master *m);
  */
 int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w);
 /*
+ * The same for need bytes of records (a batch): 0 once the log has need
+ * bytes free plus the reserve (a batch that shrinks: need alone), else
+ * -ENOBUFS with why. Only room, not the state: the caller plans again.
+ */
+int master_wait_log_room_for(struct master *m, uint64_t need, bool shrinks,
+			     struct master_why *w);
+/*
  * POST /v1/pool/compact: queues w (its wake() runs under m->lock when a
  * compaction that starts from now on ends) and asks for one; false when
  * the master is stopping. master_compact_result() then says how it went.
@@ -349,6 +356,99 @@ int master_op_set_quota(struct master *m, const char *tenant, size_t len,
 /* Resolves path; -ENOTDIR (a parent is a file) is a conflict. */
 int master_resolve(struct master *m, const char *path, size_t len,
 		   struct famfs_node **ret, struct master_why *w);
+
+/*
+ * The checks of a create or delete, shared by the single calls and a
+ * batch's plan (master/batch.c). An entry is a node as a request sees it:
+ * one of the replayed state, or one an earlier operation of the same batch
+ * makes (node NULL). ov, the batch's overlay of what its earlier operations
+ * did, is NULL for a single call. Nothing is written.
+ */
+struct master_overlay;
+
+struct master_entry {
+	struct famfs_node *node;	/* replayed; NULL: the batch makes it */
+	uint64_t ino;
+	bool dir;
+	uint32_t mode, uid, gid;	/* mode: permission bits only */
+	uint64_t size;
+	const char *tenant;		/* files; "" for none */
+	size_t tenant_len;
+	uint64_t n_children;		/* dirs, after the batch's earlier ops */
+};
+
+/* What a create or delete found and would write. */
+struct master_check {
+	struct master_entry dir;	/* the parent (for the root itself: root) */
+	size_t dir_len;			/* bytes of path naming the parent */
+	const char *name;		/* the last component; NULL: the root */
+	size_t name_len;
+	struct master_entry found;	/* the entry at path, when there is one */
+	uint64_t bytes;			/* create: space it takes, reserved */
+	unsigned int n_ext;		/* create: extents reserved (host order) */
+};
+
+/*
+ * A create's checks: 1 when it would make the entry (a file's space then
+ * held in ext[FAMFS_MAX_EXTENTS], n_ext of them: the caller must
+ * famfs_alloc_unreserve() them), 0 when the identical entry (or with
+ * exist_ok any directory) is there, negative errno. The tenant has used
+ * d_bytes and d_files more than the state says (the batch's earlier ops).
+ * Call master_media_check() first.
+ */
+int master_check_create(struct master *m, const struct master_overlay *ov,
+			const struct master_create *c, bool exist_ok,
+			int64_t d_bytes, int64_t d_files,
+			struct master_check *ret, struct famfs_extent *ext,
+			struct master_why *w);
+/* A delete's checks: 0 with ret->found the entry to delete, or -errno. */
+int master_check_delete(struct master *m, const struct master_overlay *ov,
+			const char *path, size_t len, bool dir_only,
+			struct master_check *ret, struct master_why *w);
+/* The records those checks justify; ino of a new entry: ino. */
+void master_rec_create(struct famfs_rec *rec, const struct master_check *k,
+		       const struct master_create *c, uint64_t ino,
+		       struct famfs_extent *le, const struct famfs_extent *ext);
+void master_rec_delete(struct famfs_rec *rec, const struct master_check *k);
+/*
+ * master/batch.c: the entry an earlier operation of the batch left at
+ * path[0..len): 1 with *ret, -ENOENT when it deleted it, 0 when it did
+ * nothing there (ask the replayed state).
+ */
+int master_overlay_find(const struct master_overlay *ov, const char *path,
+			size_t len, struct master_entry *ret);
+
+/* ---- master/batch.c: POST /v1/batch (docs/batch.md) ---------------------- */
+
+#define MASTER_BATCH_MAX	65536u
+
+enum master_batch_kind { BATCH_CREATE, BATCH_MKDIR, BATCH_DELETE };
+
+enum master_batch_status {
+	BATCH_CREATED, BATCH_EXISTS, BATCH_DELETED, BATCH_ABSENT,
+};
+
+struct master_batch_op {
+	/* in */
+	enum master_batch_kind kind;
+	struct master_create c;		/* path for all; the rest for creates */
+	bool exist_ok, missing_ok;
+	/* out */
+	enum master_batch_status status;
+	uint64_t seq;			/* its record; 0: none written */
+	uint64_t ino;			/* created, exists */
+};
+
+/*
+ * Applies ops[0..n) all or nothing, with one publish: 0 with every op's
+ * status, seq and ino and *ret_seq the published tail after it; or
+ * negative errno (as the single calls') with *ret_failed the index of
+ * the op that failed (n when the batch as a whole was refused) and
+ * nothing written. Waits (releasing m->lock) for log room and reclaims
+ * as a single create does.
+ */
+int master_batch(struct master *m, struct master_batch_op *ops, size_t n,
+		 uint64_t *ret_seq, size_t *ret_failed, struct master_why *w);
 
 /* ---- master/reclaim.c: space of deleted files back to the allocator ----- */
 

@@ -443,6 +443,7 @@ def template_for(path):
     OpenAPI matches it: a concrete path before a template; one trailing '/'
     of a file-system path is ignored, as the server does."""
     exact = {"/healthz", "/metrics", "/v1/pool", "/v1/pool/compact",
+             "/v1/batch",
              "/v1/tenants", "/v1/agents",
              "/v1/agents/heartbeat", "/v1/devices", "/v1/log", "/v1/masters",
              "/v1/files",

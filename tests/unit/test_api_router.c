@@ -55,6 +55,7 @@ HANDLER(api_get_metrics)
 HANDLER(api_get_pool)
 HANDLER(api_post_compact)
 HANDLER(api_put_file)
+HANDLER(api_post_batch)
 HANDLER(api_get_file)
 HANDLER(api_delete_file)
 HANDLER(api_put_dir)
@@ -198,6 +199,12 @@ static const struct route_case routes[] = {
 	TO("PUT", "/v1/dirs/x", "api_put_dir", "x"),
 	TO("DELETE", "/v1/dirs/x/y", "api_delete_dir", "x/y"),
 	NOT_ALLOWED("PATCH", "/v1/dirs/x", "GET, HEAD, PUT, DELETE"),
+	/* A batch: one path, POST only. */
+	TO("POST", "/v1/batch", "api_post_batch", ""),
+	NOT_ALLOWED("GET", "/v1/batch", "POST"),
+	NOT_ALLOWED("PUT", "/v1/batch", "POST"),
+	NOT_FOUND("POST", "/v1/batch/"),
+	NOT_FOUND("POST", "/v1/batchx"),
 	/* Tenants: the list, one tenant, its quota. */
 	TO("GET", "/v1/tenants", "api_list_tenants", ""),
 	NOT_ALLOWED("PUT", "/v1/tenants", "GET, HEAD"),
@@ -337,6 +344,7 @@ static const struct {
 	{ "GET", "/v1/dirs/tA", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "PUT", "/v1/dirs/tA", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "DELETE", "/v1/dirs/tA", NO_TOKEN, OK, OK, BAD_ROLE },
+	{ "POST", "/v1/batch", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "GET", "/v1/tenants", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "GET", "/v1/tenants/tA", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "PUT", "/v1/tenants/tA/quota", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
@@ -375,6 +383,20 @@ static void check_role(const char *method, const char *path, const char *token,
 		assert_string_equal(problem_name(), "forbidden");
 		assert_null(stub_reply_header(MHD_HTTP_HEADER_WWW_AUTHENTICATE));
 	}
+}
+
+/* 8 MiB on POST /v1/batch alone; every other route keeps 1 MiB. */
+static void test_body_max(void **state)
+{
+	(void)state;
+	assert_int_equal(api_body_max("POST", "/v1/batch"), 8u << 20);
+	assert_int_equal(api_body_max("PUT", "/v1/batch"), HTTP_BODY_MAX);
+	assert_int_equal(api_body_max("POST", "/v1/batch/"), HTTP_BODY_MAX);
+	assert_int_equal(api_body_max("POST", "/v1/batch?x=1"), HTTP_BODY_MAX);
+	assert_int_equal(api_body_max("PUT", "/v1/files/a"), HTTP_BODY_MAX);
+	assert_int_equal(api_body_max("POST", "/v1/agents/h/heartbeat"),
+			 HTTP_BODY_MAX);
+	assert_int_equal(HTTP_BODY_MAX, 1u << 20);
 }
 
 static void test_roles(void **state)
@@ -422,6 +444,7 @@ static void test_standby_redirects(void **state)
 		{ "HEAD", "/v1/pool", false },
 		{ "PUT", "/v1/pool", true },
 		{ "POST", "/v1/pool/compact", true },
+		{ "POST", "/v1/batch", true },
 		{ "GET", "/v1/no-such-thing", true },	/* the active one says 404 */
 		{ "PUT", "/v1/masters", true },		/* ... and 405 */
 		{ "GET", "/v1/masters", false },
@@ -619,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_404_and_405_need_no_token),
 		cmocka_unit_test(test_overlong_segment),
+		cmocka_unit_test(test_body_max),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_standby_redirects),
 		cmocka_unit_test_setup_teardown(test_standby_307, standby_setup,

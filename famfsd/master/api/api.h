@@ -33,6 +33,18 @@ enum MHD_Result api_delete_file(struct http_req *rq, const char *arg);
 enum MHD_Result api_put_dir(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_dir(struct http_req *rq, const char *arg);
 enum MHD_Result api_delete_dir(struct http_req *rq, const char *arg);
+/* The optional "mode", "uid" and "gid" of a new file or directory. */
+int api_mode_and_owner(struct json_object *body, uint64_t *mode,
+		       uint64_t *uid, uint64_t *gid, struct master_why *w);
+/*
+ * A new file's optional "tenant", checked; a tenant token's own is forced
+ * (-EPERM when the body names another). -EINVAL with w set.
+ */
+int api_file_tenant(const struct http_req *rq, struct json_object *body,
+		    const char **ret, size_t *ret_len, struct master_why *w);
+/* master/api/batch.c: POST /v1/batch */
+#define API_BATCH_BODY_MAX	(8u << 20)
+enum MHD_Result api_post_batch(struct http_req *rq, const char *arg);
 /* master/api/tenants.c */
 enum MHD_Result api_list_tenants(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_tenant(struct http_req *rq, const char *arg);
@@ -84,7 +96,9 @@ uint64_t api_standby_quiet_ns(uint64_t lease_ns);
 
 /* ---- master/api/json.c ---------------------------------------------------------- */
 
-/* Replies with the problem an operation's negative errno stands for. */
+/* The problem an operation's negative errno stands for. */
+enum http_problem api_problem_of(int err);
+/* Replies with it. */
 enum MHD_Result api_reply_err(struct http_req *rq, int err,
 			      const struct master_why *w);
 
@@ -95,6 +109,13 @@ enum MHD_Result api_reply_err(struct http_req *rq, int err,
  */
 int api_path_decode(const char *raw, char *out, size_t *ret_len,
 		    struct master_why *w);
+
+/*
+ * The checks of api_path_decode() on a path that needs no decoding (a
+ * batch's, from a JSON string): *ret_len drops one trailing '/'.
+ */
+int api_path_check(const char *path, size_t len, size_t *ret_len,
+		   struct master_why *w);
 
 /* Decodes one path segment (a tenant name, an agent id) into out. */
 int api_segment_decode(const char *raw, char *out, size_t size,
@@ -109,6 +130,10 @@ bool api_path_allowed(const struct http_req *rq, const char *path, size_t len);
  */
 int api_body(struct http_req *rq, bool required, const char *const *allowed,
 	     struct json_object **ret, struct master_why *w);
+
+/* Every key of object o is in allowed (NULL ended): 0, or -EINVAL. */
+int api_fields(struct json_object *o, const char *const *allowed,
+	       struct master_why *w);
 
 /* An integer field in [min, max]; absent: -ENOENT if required, else 0. */
 int api_uint(struct json_object *o, const char *key, bool required,

@@ -59,9 +59,8 @@ static enum MHD_Result create(struct http_req *rq, const struct master_create *c
 	return http_reply_json(rq, r ? 201 : 200, o);
 }
 
-/* The optional "mode", "uid" and "gid" of a new file or directory. */
-static int mode_and_owner(struct json_object *body, uint64_t *mode,
-			  uint64_t *uid, uint64_t *gid, struct master_why *w)
+int api_mode_and_owner(struct json_object *body, uint64_t *mode,
+		       uint64_t *uid, uint64_t *gid, struct master_why *w)
 {
 	int err = api_uint(body, "mode", false, 0, 07777, mode, w);
 
@@ -72,6 +71,39 @@ static int mode_and_owner(struct json_object *body, uint64_t *mode,
 	return err;
 }
 
+int api_file_tenant(const struct http_req *rq, struct json_object *body,
+		    const char **ret, size_t *ret_len, struct master_why *w)
+{
+	const char *tenant = "", *why;
+	size_t tlen = 0;
+	int err;
+
+	err = api_string(body, "tenant", false, 1, FAMFS_TENANT_MAX, &tenant,
+			 &tlen, w);
+	if (err)
+		return err;
+	why = famfs_tenant_check(tenant, tlen);
+	if (why) {
+		master_why_set(w, "tenant: %s", why);
+		return -EINVAL;
+	}
+	if (rq->who->role == AUTH_TENANT) {
+		/* A tenant's files are charged to it, and only to it. */
+		if (tlen && (tlen != strlen(rq->who->tenant) ||
+			     memcmp(tenant, rq->who->tenant, tlen) != 0)) {
+			master_why_set(w, "a tenant token for %s may not charge "
+				       "tenant %.*s", rq->who->tenant, (int)tlen,
+				       tenant);
+			return -EPERM;
+		}
+		tenant = rq->who->tenant;
+		tlen = strlen(tenant);
+	}
+	*ret = tenant;
+	*ret_len = tlen;
+	return 0;
+}
+
 enum MHD_Result api_put_file(struct http_req *rq, const char *arg)
 {
 	static const char *const fields[] = {
@@ -80,7 +112,7 @@ enum MHD_Result api_put_file(struct http_req *rq, const char *arg)
 	_cleanup_json_ struct json_object *body = NULL;
 	char path[FAMFS_PATH_MAX + 2];
 	uint64_t size = 0, mode = 0644, uid = 0, gid = 0;
-	const char *tenant = "", *why;
+	const char *tenant = "";
 	size_t len, tlen = 0;
 	struct master_why w;
 	enum MHD_Result reply;
@@ -92,26 +124,11 @@ enum MHD_Result api_put_file(struct http_req *rq, const char *arg)
 	if (!err)
 		err = api_uint(body, "size", true, 1, INT64_MAX, &size, &w);
 	if (!err)
-		err = mode_and_owner(body, &mode, &uid, &gid, &w);
+		err = api_mode_and_owner(body, &mode, &uid, &gid, &w);
 	if (!err)
-		err = api_string(body, "tenant", false, 1, FAMFS_TENANT_MAX,
-				 &tenant, &tlen, &w);
+		err = api_file_tenant(rq, body, &tenant, &tlen, &w);
 	if (err)
 		return api_reply_err(rq, err, &w);
-	why = famfs_tenant_check(tenant, tlen);
-	if (why)
-		return http_reply_problem(rq, PROB_VALIDATION, "tenant: %s", why);
-	if (rq->who->role == AUTH_TENANT) {
-		/* A tenant's files are charged to it, and only to it. */
-		if (tlen && (tlen != strlen(rq->who->tenant) ||
-			     memcmp(tenant, rq->who->tenant, tlen) != 0))
-			return http_reply_problem(rq, PROB_FORBIDDEN,
-						  "a tenant token for %s may "
-						  "not charge tenant %s",
-						  rq->who->tenant, tenant);
-		tenant = rq->who->tenant;
-		tlen = strlen(tenant);
-	}
 	return create(rq, &(struct master_create){
 		.path = path, .path_len = len, .size = size,
 		.mode = (uint32_t)mode, .uid = (uint32_t)uid,
@@ -134,7 +151,7 @@ enum MHD_Result api_put_dir(struct http_req *rq, const char *arg)
 		return reply;
 	err = api_body(rq, false, fields, &body, &w);
 	if (!err)
-		err = mode_and_owner(body, &mode, &uid, &gid, &w);
+		err = api_mode_and_owner(body, &mode, &uid, &gid, &w);
 	if (err)
 		return api_reply_err(rq, err, &w);
 	return create(rq, &(struct master_create){

@@ -13,10 +13,8 @@
 #include "master/api/api.h"
 #include "names.h"
 
-enum MHD_Result api_reply_err(struct http_req *rq, int err,
-			      const struct master_why *w)
+enum http_problem api_problem_of(int err)
 {
-	const char *detail = w && w->msg[0] ? w->msg : strerror(-err);
 	enum http_problem p;
 
 	switch (-err) {
@@ -53,7 +51,15 @@ enum MHD_Result api_reply_err(struct http_req *rq, int err,
 	default:
 		p = PROB_INTERNAL;
 	}
-	return http_reply_problem(rq, p, "%s", detail);
+	return p;
+}
+
+enum MHD_Result api_reply_err(struct http_req *rq, int err,
+			      const struct master_why *w)
+{
+	const char *detail = w && w->msg[0] ? w->msg : strerror(-err);
+
+	return http_reply_problem(rq, api_problem_of(err), "%s", detail);
 }
 
 static int hexval(char c)
@@ -115,26 +121,43 @@ static int decode(const char *raw, char *out, size_t size, size_t *ret_len,
 int api_path_decode(const char *raw, char *out, size_t *ret_len,
 		    struct master_why *w)
 {
-	struct famfs_path_iter it;
-	const char *name, *reason = NULL;
-	size_t n, nl;
+	size_t n;
 	int r;
 
 	/* One byte more than the limit: room for a trailing '/'. */
 	r = decode(raw, out, FAMFS_PATH_MAX + 2, &n, false, w);
 	if (r < 0)
 		return r;
-	if (n && out[n - 1] == '/')
-		out[--n] = '\0';
+	r = api_path_check(out, n, ret_len, w);
+	if (r == 0)
+		out[*ret_len] = '\0';
+	return r;
+}
+
+int api_path_check(const char *path, size_t len, size_t *ret_len,
+		   struct master_why *w)
+{
+	struct famfs_path_iter it;
+	const char *name, *reason = NULL;
+	size_t n = len, nl;
+	int r;
+
+	if (n && path[n - 1] == '/')
+		n--;
 	if (n > FAMFS_PATH_MAX) {
 		master_why_set(w, "path longer than %u bytes", FAMFS_PATH_MAX);
 		return -EINVAL;
 	}
-	if (n && (out[0] == '/' || out[n - 1] == '/' || memmem(out, n, "//", 2))) {
+	if (memchr(path, '\0', n)) {
+		master_why_set(w, "path contains a NUL byte");
+		return -EINVAL;
+	}
+	if (n && (path[0] == '/' || path[n - 1] == '/' ||
+		  memmem(path, n, "//", 2))) {
 		master_why_set(w, "empty path component");
 		return -EINVAL;
 	}
-	famfs_path_iter_init(&it, out, n);
+	famfs_path_iter_init(&it, path, n);
 	while ((r = famfs_path_next(&it, &name, &nl, &reason)) > 0)
 		;
 	if (r < 0) {
@@ -331,6 +354,17 @@ int api_body(struct http_req *rq, bool required, const char *const *allowed,
 		master_why_set(w, "body must be a JSON object");
 		return -EINVAL;
 	}
+	if (api_fields(o, allowed, w) < 0) {
+		json_object_put(o);
+		return -EINVAL;
+	}
+	*ret = o;
+	return 0;
+}
+
+int api_fields(struct json_object *o, const char *const *allowed,
+	       struct master_why *w)
+{
 	json_object_object_foreach(o, key, val) {
 		const char *const *a;
 
@@ -339,11 +373,9 @@ int api_body(struct http_req *rq, bool required, const char *const *allowed,
 			;
 		if (!*a) {
 			master_why_set(w, "%s: unknown field", key);
-			json_object_put(o);
 			return -EINVAL;
 		}
 	}
-	*ret = o;
 	return 0;
 }
 

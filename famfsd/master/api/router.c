@@ -60,6 +60,8 @@ static const struct api_route routes[] = {
 		{ "GET", ANY_USER, api_get_dir },
 		{ "PUT", ANY_USER, api_put_dir },
 		{ "DELETE", ANY_USER, api_delete_dir } } },
+	{ "/v1/batch", M_EXACT, NULL, {
+		{ "POST", ANY_USER, api_post_batch } } },
 	{ "/v1/tenants", M_EXACT, NULL, {
 		{ "GET", ANY_USER, api_list_tenants } } },
 	{ "/v1/tenants", M_SUB, "/quota", {
@@ -206,7 +208,8 @@ static bool authorize(struct http_req *rq, const struct api_method *am,
 static bool of_the_pool(const struct api_route *r)
 {
 	static const char *const prefixes[] = {
-		"/v1/files", "/v1/dirs", "/v1/tenants", "/v1/pool/compact",
+		"/v1/files", "/v1/dirs", "/v1/batch", "/v1/tenants",
+		"/v1/pool/compact",
 		"/v1/agents/heartbeat",
 	};
 
@@ -227,6 +230,14 @@ static enum MHD_Result reply_pool_changed(struct http_req *rq)
 	master_unlock(rq->m);
 	return http_reply_problem(rq, PROB_FENCED, "the master is fenced: %s",
 				  why);
+}
+
+size_t api_body_max(const char *method, const char *path)
+{
+	/* A job's whole set: 65,536 creates with 80-byte paths. */
+	if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/batch") == 0)
+		return API_BATCH_BODY_MAX;
+	return HTTP_BODY_MAX;
 }
 
 enum MHD_Result api_dispatch(struct http_req *rq)
