@@ -14,6 +14,7 @@ import threading
 import time
 
 from conftest import FAMFSCTL, SPEC, free_port, require
+from test_api_redirect import pair  # noqa: F401 (a fixture)
 from test_famfsctl_cli import Agent
 
 MiB = 1 << 20
@@ -267,6 +268,25 @@ def test_wait_agents_with_a_mounted_agent(master, tmp_path):
         assert sorted(os.listdir(agent.p("m"))) == [f"f{i:03d}" for i in range(n)]
     finally:
         agent.close()
+
+
+
+def test_through_a_standby(pair, tmp_path):  # noqa: F811 (the fixture)
+    """The standby's 307 is followed with the body (over 1 MiB, sent again
+    to the active master) and the token; the wait's GET /v1/agents too."""
+    m1, m2 = pair()
+    n = 13000
+    # Directories: the fixture's pool of 2 MiB units holds 2,000 files.
+    ops = [{"op": "mkdir", "path": "via"}] + [
+        {"op": "mkdir", "path": f"via/{'x' * 120}-{i:05d}"} for i in range(n)]
+    path = body_file(tmp_path, ops)
+    assert os.path.getsize(path) > MiB
+    r = famfsctl("batch", path, "--url", m2.url, "--token", m1.admin_token,
+                 "--wait-agents", "2", check=0)
+    seq = last_seq(m1)
+    assert r.stdout == (f"{n + 1} operations at seq {seq}: {n + 1} created\n"
+                        "no live agent to wait for\n")
+    m1.client().get(f"/v1/files/via/{'x' * 120}-{n - 1:05d}", expect=200)
 
 
 class _Peer(http.server.BaseHTTPRequestHandler):
