@@ -277,6 +277,9 @@ static int keep_extents(struct plan *pl, struct planned *p,
 			const struct famfs_extent *ext,
 			const struct famfs_extent *le, unsigned int n)
 {
+	p->held = false;
+	if (!n)				/* a directory */
+		return 0;
 	if (grow((void **)&pl->ext, &pl->ext_cap, pl->n_ext + n,
 		 sizeof(*ext)) < 0 ||
 	    grow((void **)&pl->le, &pl->le_cap, pl->n_ext + n, sizeof(*le)) < 0)
@@ -284,7 +287,7 @@ static int keep_extents(struct plan *pl, struct planned *p,
 	memcpy(pl->ext + pl->n_ext, ext, n * sizeof(*ext));
 	memcpy(pl->le + pl->n_ext, le, n * sizeof(*le));
 	p->ext_at = pl->n_ext;
-	p->held = n > 0;
+	p->held = true;
 	pl->n_ext += n;
 	return 0;
 }
