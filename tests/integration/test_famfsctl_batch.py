@@ -14,10 +14,12 @@ import threading
 import time
 
 from conftest import FAMFSCTL, SPEC, free_port, require
-from test_api_redirect import pair  # noqa: F401 (a fixture)
+import test_api_redirect
 from test_famfsctl_cli import Agent
 
 MiB = 1 << 20
+# Two masters on one pool, (active, standby), as test_api_redirect.py has them.
+pair = test_api_redirect.pair
 
 
 def famfsctl(*args, check=None, env=None, input=None):
@@ -271,7 +273,7 @@ def test_wait_agents_with_a_mounted_agent(master, tmp_path):
 
 
 
-def test_through_a_standby(pair, tmp_path):  # noqa: F811 (the fixture)
+def test_through_a_standby(pair, tmp_path):
     """The standby's 307 is followed with the body (over 1 MiB, sent again
     to the active master) and the token; the wait's GET /v1/agents too."""
     m1, m2 = pair()
