@@ -506,13 +506,17 @@ static bool op(struct parser *ps, size_t index)
 		return true;
 	}
 	if (index < MASTER_BATCH_MAX) {
-		if (index == ps->cap) {
-			size_t cap = ps->cap ? ps->cap * 2 : 1024;
-			struct master_batch_op *n = realloc(b->ops,
-							    cap * sizeof(*n));
+		/* Ops that are not objects before it left their slots unused. */
+		if (index >= ps->cap) {
+			size_t cap = ps->cap ? ps->cap : 1024;
+			struct master_batch_op *n;
 
+			while (cap <= index)
+				cap *= 2;
+			n = realloc(b->ops, cap * sizeof(*n));
 			if (!n)
 				return fail(ps, "out of memory");
+			memset(n + ps->cap, 0, (cap - ps->cap) * sizeof(*n));
 			b->ops = n;
 			ps->cap = cap;
 		}
