@@ -20,7 +20,10 @@ GiB = 1 << 30
 
 
 def batch(api, ops, expect=200, **kw):
-    return api.post("/v1/batch", json={"ops": ops}, expect=expect, **kw)
+    """POST /v1/batch of ops (None: the body is in kw, as data=...)."""
+    if ops is not None:
+        kw["json"] = {"ops": ops}
+    return api.post("/v1/batch", expect=expect, **kw)
 
 
 def snapshot(api):
@@ -352,6 +355,70 @@ def test_limits(api):
     # Only POST: the path's other methods are 405.
     st, hdrs, _ = raw_request(api.base, "GET", "/v1/batch", token=ADMIN_TOKEN)
     assert st == 405 and hdrs.get("Allow") == "POST"
+
+
+def test_body_rules_are_the_single_calls(api):
+    """The batch's own decoder refuses what api_body() and the single
+    calls refuse, with their messages, and reads what they read."""
+    api.put("/v1/dirs/d", expect=201)
+    # Escapes decode: "\u0041" is "A", a surrogate pair one code point.
+    raw = (b'{"ops": [{"op": "mkdir", "path": "d/\\u0041\\ud83d\\ude00",'
+           b' "mode": 448}, {"op":"create","path":"d/\\u0041\\ud83d\\ude00/f"'
+           b',"size":1,"tenant":"t\\u0041"}]}')
+    r = api.post("/v1/batch", data=raw, expect=200,
+                 headers={"Content-Type": "application/json"})
+    assert r.json()["results"][1]["path"] == "/d/A\U0001f600/f"
+    assert api.get("/v1/files/d/A%F0%9F%98%80/f").json()["tenant"] == "tA"
+    # Field checks: the messages of PUT /v1/files and /v1/dirs.
+    for field, bad in (("size", 0), ("size", 1.5), ("size", -1),
+                       ("size", "1"), ("size", 2 ** 64), ("mode", 0o10000),
+                       ("uid", 4294967295), ("tenant", ""),
+                       ("tenant", "a b"), ("tenant", 7)):
+        body = {"size": 1, field: bad}
+        single = api.put("/v1/files/d/x", json=body, expect=400).json()
+        p = refused(api, [{"op": "create", "path": "d/x", **body}], 400,
+                    "validation", 0, "/d/x")
+        assert p["detail"].endswith(": " + single["detail"]), (p, single)
+    p = refused(api, [{"op": "create", "path": "d/x"}], 400, "validation", 0)
+    assert p["detail"].endswith("size: required")
+    p = refused(api, [{"op": "mkdir", "path": "d/y", "size": 1}], 400,
+                "validation", 0)
+    assert p["detail"].endswith("size: unknown field")
+    p = refused(api, [{"op": "mkdir"}], 400, "validation", 0)
+    assert "op_path" not in p and p["detail"].endswith("path: required")
+    p = refused(api, [{"path": "d/y"}], 400, "validation", 0)
+    assert p["detail"].endswith("op: required")
+    p = refused(api, [{"op": "mkdir", "path": "d//y"}], 400, "validation", 0)
+    assert "op_path" not in p and "empty path component" in p["detail"]
+    refused(api, [{"op": "mkdir", "path": "/d/y"}], 400, "validation", 0)
+    refused(api, [{"op": "mkdir", "path": "d/" + "n" * 256}], 400,
+            "validation", 0)
+    refused(api, [{"op": "mkdir", "path": "/".join(["abcdefg"] * 520)}], 400,
+            "validation", 0)
+    # Not JSON, or JSON the closed objects do not take: the body as a whole.
+    for raw in (b'{"ops": [{"op": "mkdir", "path": "a"}]} x',
+                b'{"ops": [{"op": "mkdir", "path": "a\x01"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\xff"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\\ud800"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\\q"}]}',
+                b'{"ops": [{"op": "create", "path": "a", "size": 01}]}',
+                b'{"ops": [{"op": "create", "path": "a", "size": 1.}]}',
+                b'{"ops": [{"op": "mkdir", "path": "a", "x": ' +
+                b'[' * 40 + b']' * 40 + b'}]}',
+                b'{"ops": [{"op": "mkdir", "path": "a",}]}',
+                b'{"ops": [{"op": "mkdir", "path": "a"}], "ops": []}',
+                b'{"ops": [{"op": "mkdir", "path": "a"}], "pad": 1}',
+                b'{"ops": [{"op": "mkdir", "path": "a", "op": "mkdir"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "a"}]}\x00',
+                b'[{"op": "mkdir", "path": "a"}]', b'"ops"', b'nul'):
+        p = refused(api, None, 400, "validation", None, data=raw,
+                    headers={"Content-Type": "application/json"})
+    # Unknown members nested in an op are refused without being read.
+    refused(api, [{"op": "mkdir", "path": "a", "x": {"y": [1, {"z": None}]}}],
+            400, "validation", 0)
+    r = api.post("/v1/batch", data=b'{"ops": [{"op": "mkdir", "path": "a"}]}',
+                 headers={"Content-Type": "text/plain"}, expect=400)
+    assert "Content-Type" in r.json()["detail"]
 
 
 def test_restart_replays_the_batch_identically(master, api):
