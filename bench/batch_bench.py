@@ -274,7 +274,8 @@ def main():
         poller = Poller(agent)
         client = Client(master.host, master.port)
         print(f"batch bench: master on host 1, agent with a FUSE mount on host 2; "
-              f"{n} creates a batch, {runs} runs, {os.cpu_count()} CPUs", flush=True)
+              f"{n} creates a batch, {runs} runs, {os.cpu_count()} CPUs, load "
+              f"average {os.getloadavg()[0]:.2f}", flush=True)
         res = bench_batches(client, agent, None, n, runs, 0)
         reply = [r[0] for r in res]
         dels = [r[2] for r in res]
@@ -308,6 +309,8 @@ def main():
               f"p99 {pct(single_vis, 99):.2f} ms")
         print(f"  famfsctl batch --wait-agents (until the agent's heartbeat "
               f"reports the seq, every 1 s): {wait_ms:.0f} ms")
+        print(f"  load average at the end: {os.getloadavg()[0]:.2f} (others' work "
+              f"on the 2 CPUs moves these figures)")
         print(f"  checks: every reply \"created\" ({2 * runs} x {n + 1}) and "
               f"\"deleted\" for each operation, host 2 listed all {n} files of "
               f"run 1")
