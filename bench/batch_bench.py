@@ -316,15 +316,18 @@ def main():
               f"run 1")
         return 0          # targets are reported, correctness is asserted
     finally:
-        for x in (client, poller):
-            if x:
-                x.close()
-        if agent:
-            agent.close()
-        if master:
-            master.close()
-        cluster.close()
+        # Each closed even when one before it fails (an agent's log with an
+        # error in it fails its close); the first failure is raised.
+        failed = None
+        for x in (client, poller, agent, master, cluster):
+            try:
+                if x:
+                    x.close()
+            except Exception as e:      # noqa: BLE001 (raised below)
+                failed = failed or e
         subprocess.run(["rm", "-rf", work])
+        if failed:
+            raise failed
 
 
 if __name__ == "__main__":
