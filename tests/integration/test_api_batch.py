@@ -316,7 +316,7 @@ def test_batch_that_does_not_fit_in_the_log_is_log_full(tmp_path,
     assert all(x["status"] == "created" for x in res)
 
 
-def test_limits(api):
+def test_limits(master, api):
     # 1 to 65,536 ops; over the count the body as a whole is refused.
     refused(api, [], 400, "validation", None)
     ops = [{"op": "delete", "path": f"n{i}", "missing_ok": True}
@@ -343,6 +343,13 @@ def test_limits(api):
     r = api.post("/v1/batch", data=body, expect=200,
                  headers={"Content-Type": "application/json"})
     assert len(r.json()["results"]) == 9000
+    # Only for a token that may batch: no one else makes the master hold
+    # more than 1 MiB of a body.
+    for tok in ("not-a-token", master.agent_token):
+        st, _, data = raw_request(api.base, "POST", "/v1/batch", token=tok,
+                                  body=body, headers={
+                                      "Content-Type": "application/json"})
+        assert st == 413 and b"1048576" in data, (st, data)
     big = json.dumps({"ops": ops * 4}).encode()
     assert len(big) > 8 * MiB
     r = api.post("/v1/batch", data=big, expect=413,
