@@ -605,8 +605,8 @@ end
 
 local EXIT_MARK = "famfsd_bb_exit="
 
--- A unique name beside `near` (a directory), for temporary files that are
--- renamed into place: the basename of an mkstemp name is unique on this host.
+-- prefix.XXXXXX, unique on this host (the basename of an mkstemp name), for
+-- a temporary file renamed into place.
 local function unique(prefix)
 	local t = os.tmpname()
 	os.remove(t)
@@ -1154,9 +1154,17 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	if not cfg then
 		return r1, r2
 	end
+	-- Setup's script has Slurm's %-symbols replaced (%d, %j, %u ...): the
+	-- stage paths it names are the ones the stages use.
 	local spec, why = M.script_spec(job_script)
 	if not spec then
 		return refuse("setup", job_id, why)
+	end
+	for _, k in ipairs({ "stage_in", "stage_out" }) do
+		if spec[k] and spec[k]:sub(1, 1) ~= "/" then
+			return refuse("setup", job_id, string.format("%s=%s: not an absolute "
+				.. "path once Slurm replaced its symbols", k, spec[k]))
+		end
 	end
 	-- A rerun keeps the tenant the first run charged (a restart must not
 	-- make a second set elsewhere); a state of another user is a leftover
@@ -1183,6 +1191,10 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	-- Written before the batch: a teardown after a kill in the middle of the
 	-- call still finds the set.
 	local ok, err = M.write_state(cfg, st)
+	if not ok then
+		M.run({ "mkdir", "-p", "-m", "0700", "--", cfg.state_dir }, cfg.timeout)
+		ok, err = M.write_state(cfg, st)
+	end
 	if not ok then
 		return refuse("setup", job_id, err)
 	end
@@ -1232,14 +1244,6 @@ function slurm_bb_data_in(job_id, job_script)
 	end
 	if not st.stage_in then
 		return slurm.SUCCESS
-	end
-	-- The slow hooks see the script with Slurm's %-symbols replaced.
-	local spec = M.script_spec(job_script)
-	if spec and spec.stage_in then
-		st.stage_in = spec.stage_in
-	end
-	if st.stage_in:sub(1, 1) ~= "/" then
-		return refuse("data_in", job_id, "stage_in=" .. st.stage_in .. ": not absolute")
 	end
 	local n, why = M.stage_in(cfg, st, is_root())
 	if not n then
@@ -1350,13 +1354,6 @@ function slurm_bb_data_out(job_id, job_script)
 	if not st.stage_out then
 		return slurm.SUCCESS
 	end
-	local spec = M.script_spec(job_script)
-	if spec and spec.stage_out then
-		st.stage_out = spec.stage_out
-	end
-	if st.stage_out:sub(1, 1) ~= "/" then
-		return refuse("data_out", job_id, "stage_out=" .. st.stage_out .. ": not absolute")
-	end
 	local n, why = M.stage_out(cfg, st, is_root())
 	if not n then
 		return refuse("data_out", job_id, why)
@@ -1437,7 +1434,8 @@ function M.status_text(cfg, pst, why, jobs)
 		out[#out + 1] = string.format("pool %s: the master (%s) did not answer: %s",
 			M.POOL, cfg.url, tostring(why))
 	end
-	out[#out + 1] = string.format("%d job sets (state in %s)", #jobs, cfg.state_dir)
+	out[#out + 1] = string.format("%d job set%s (state in %s)", #jobs,
+		#jobs == 1 and "" or "s", cfg.state_dir)
 	if #jobs > 0 then
 		out[#out + 1] = string.format("%-10s %-8s %-16s %5s %10s  %s", "JOBID", "PHASE",
 			"TENANT", "FILES", "EACH", "DIR")

@@ -231,8 +231,12 @@ def test_stage_in_and_out_through_the_mount_as_the_jobs_user(bed):
     out = os.path.join(bed.user_dir("out"), "new", "dir")
     directive = (f"#BB_LUA famfsd pool=famfsd capacity=8M files=2 "
                  f"stage_in={src} stage_out={out}")
+    # A state directory that is not there yet is made by setup.
+    bed.set_conf(state_dir=os.path.join(bed.dir, "new-state"))
+    bed.state_dir = os.path.join(bed.dir, "new-state")
     rc, msg, _ = bed.setup(21, directive)
     assert rc == 0, msg
+    assert os.stat(bed.state_dir).st_mode & 0o777 == 0o700
     rc, msg, _ = bed.hook("data_in", 21, bed.script(21, directive))
     assert rc == 0, msg
     d = f"{bed.mount}/{USER}/slurm/job21"
