@@ -543,10 +543,11 @@ end
 
 -- The famfsd request in a job script's text: the spec, or nil and the
 -- reason. Like Slurm, only the script's leading comment lines count (the
--- first other line ends them; empty lines are skipped).
+-- first other line ends them; empty lines are skipped), and a directive
+-- line ending in '\' goes on in the next directive line.
 function M.parse_script(text, directive)
 	local mark = "#" .. (directive or M.DIRECTIVE)
-	local found
+	local requests, cont = {}, false
 	for line in (text .. "\n"):gmatch("([^\n]*)\n") do
 		line = line:gsub("\r$", "")
 		if line ~= "" then
@@ -554,32 +555,38 @@ function M.parse_script(text, directive)
 				break
 			end
 			if line:sub(1, #mark) == mark then
-				local words = {}
-				for w in line:sub(#mark + 1):gmatch("%S+") do
+				local rest = line:sub(#mark + 1)
+				local more = rest:sub(-1) == "\\"
+				if more then
+					rest = rest:sub(1, -2)
+				end
+				if not cont then
+					requests[#requests + 1] = { line = line, words = {} }
+				end
+				local words = requests[#requests].words
+				for w in rest:gmatch("%S+") do
 					words[#words + 1] = w
 				end
-				if words[1] ~= "famfsd" then
-					return nil, string.format("'%s' is not a famfsd request: "
-						.. "write '%s famfsd pool=%s capacity=SIZE ...'",
-						line, mark, M.POOL)
-				end
-				if found then
-					return nil, "a second '" .. mark .. " famfsd' line: a job "
-						.. "has one set of files"
-				end
-				table.remove(words, 1)
-				local spec, why = M.parse_options(words)
-				if not spec then
-					return nil, why
-				end
-				found = spec
+				cont = more
+			else
+				cont = false
 			end
 		end
 	end
-	if not found then
+	if #requests == 0 then
 		return nil, "no '" .. mark .. " famfsd' line in the job script"
 	end
-	return found
+	for _, r in ipairs(requests) do
+		if r.words[1] ~= "famfsd" then
+			return nil, string.format("'%s' is not a famfsd request: write '%s "
+				.. "famfsd pool=%s capacity=SIZE ...'", r.line, mark, M.POOL)
+		end
+	end
+	if #requests > 1 then
+		return nil, "a second '" .. mark .. " famfsd' line: a job has one set of files"
+	end
+	table.remove(requests[1].words, 1)
+	return M.parse_options(requests[1].words)
 end
 
 local function read_file(path)

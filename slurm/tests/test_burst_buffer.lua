@@ -177,6 +177,16 @@ test("directive: one famfsd line, in the leading comments only", function()
 	has(why, { "no '#BB_LUA famfsd' line" })
 	-- Empty lines do not end the comments (Slurm's strtok skips them).
 	assert(M.parse_script("#!/bin/sh\n\n\n#BB_LUA famfsd pool=famfsd capacity=1G\n"))
+	-- A line ending in '\' goes on in the next directive line.
+	spec = assert(M.parse_script("#!/bin/sh\n#BB_LUA famfsd pool=famfsd \\\n"
+		.. "#BB_LUA capacity=2G\\\n#BB_LUA files=2\n"))
+	eq(spec.capacity, 2 * 2 ^ 30, "continued capacity")
+	eq(spec.files, 2, "continued twice")
+	-- ... but not past another comment line.
+	spec, why = M.parse_script("#!/bin/sh\n#BB_LUA famfsd pool=famfsd capacity=1G \\\n"
+		.. "#SBATCH -N1\n#BB_LUA files=2\n")
+	eq(spec, nil, "a new directive line")
+	has(why, { "'#BB_LUA files=2' is not a famfsd request" })
 	-- Another site directive is not ours.
 	assert(M.parse_script("#!/bin/sh\n#BB_X famfsd pool=famfsd capacity=1G\n", "BB_X"))
 end)
