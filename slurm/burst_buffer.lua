@@ -71,6 +71,11 @@ local function int(n)
 	return string.format("%.0f", n)
 end
 
+-- "1 file", "4 files".
+local function files_text(n)
+	return int(n) .. (n == 1 and " file" or " files")
+end
+
 ---------------------------------------------------------------- sizes --
 
 -- Slurm's burst buffer suffixes (src/common suffix_mult): K/KiB .. P/PiB
@@ -1211,8 +1216,8 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	local reply
 	reply, why = M.batch(cfg, M.setup_ops(st))
 	if not reply then
-		return refuse("setup", job_id, string.format("%d files of %s under tenant %s "
-			.. "refused: %s", st.files, M.human(st.file_size), tenant, why))
+		return refuse("setup", job_id, string.format("%s of %s under tenant %s "
+			.. "refused: %s", files_text(st.files), M.human(st.file_size), tenant, why))
 	end
 	st.seq = reply.seq
 	st.phase = "ready"
@@ -1221,7 +1226,7 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 		return refuse("setup", job_id, err)
 	end
 	M.refresh_pool(cfg, cfg.timeout)
-	log("info", "setup job %s: %d files of %s in /%s (seq %s)", job_id, st.files,
+	log("info", "setup job %s: %s of %s in /%s (seq %s)", job_id, files_text(st.files),
 		M.human(st.file_size), st.dir, int(st.seq))
 	return slurm.SUCCESS
 end
@@ -1256,7 +1261,7 @@ function slurm_bb_data_in(job_id, job_script)
 	if not n then
 		return refuse("data_in", job_id, why)
 	end
-	log("info", "data_in job %s: %d files from %s", job_id, n, st.stage_in)
+	log("info", "data_in job %s: %s from %s", job_id, files_text(n), st.stage_in)
 	return slurm.SUCCESS
 end
 
@@ -1365,7 +1370,7 @@ function slurm_bb_data_out(job_id, job_script)
 	if not n then
 		return refuse("data_out", job_id, why)
 	end
-	log("info", "data_out job %s: %d files to %s", job_id, n, st.stage_out)
+	log("info", "data_out job %s: %s to %s", job_id, files_text(n), st.stage_out)
 	return slurm.SUCCESS
 end
 
@@ -1431,21 +1436,25 @@ function M.job_states(cfg)
 	return jobs
 end
 
+-- The text of `scontrol show bbstat`: the pool's line unless pst is false,
+-- the jobs' lines unless jobs is nil.
 function M.status_text(cfg, pst, why, jobs)
 	local out = {}
 	if pst then
 		out[#out + 1] = string.format("pool %s: %s free of %s, allocation unit %s "
 			.. "(master %s, role %s)", M.POOL, M.human(pst.free_bytes),
 			M.human(pst.size_bytes), M.human(pst.alloc_unit), cfg.url, tostring(pst.role))
-	else
+	elseif pst == nil then
 		out[#out + 1] = string.format("pool %s: the master (%s) did not answer: %s",
 			M.POOL, cfg.url, tostring(why))
 	end
-	out[#out + 1] = string.format("%d job set%s (state in %s)", #jobs,
-		#jobs == 1 and "" or "s", cfg.state_dir)
-	if #jobs > 0 then
-		out[#out + 1] = string.format("%-10s %-8s %-16s %5s %10s  %s", "JOBID", "PHASE",
-			"TENANT", "FILES", "EACH", "DIR")
+	if jobs then
+		out[#out + 1] = string.format("%d job set%s (state in %s)", #jobs,
+			#jobs == 1 and "" or "s", cfg.state_dir)
+		if #jobs > 0 then
+			out[#out + 1] = string.format("%-10s %-8s %-16s %5s %10s  %s", "JOBID",
+				"PHASE", "TENANT", "FILES", "EACH", "DIR")
+		end
 		for _, st in ipairs(jobs) do
 			out[#out + 1] = string.format("%-10s %-8s %-16s %5d %10s  %s", st.job_id,
 				tostring(st.phase), st.tenant, st.files, M.human(st.file_size or 0),
@@ -1466,15 +1475,12 @@ function slurm_bb_get_status(...)
 	if arg and arg ~= "pool" and arg ~= "jobs" then
 		return slurm.SUCCESS, "usage: scontrol show bbstat [pool|jobs]\n"
 	end
-	local pst
+	local pst = false
 	if arg ~= "jobs" then
 		pst, why = M.refresh_pool(cfg, cfg.timeout)
 	end
-	local text = M.status_text(cfg, pst, why, arg == "pool" and {} or M.job_states(cfg))
-	if arg == "jobs" then
-		text = text:gsub("^[^\n]*\n", "")
-	end
-	return slurm.SUCCESS, text
+	return slurm.SUCCESS, M.status_text(cfg, pst, why,
+		arg ~= "pool" and M.job_states(cfg) or nil)
 end
 
 -- Slurm takes the script's value as its load status.
