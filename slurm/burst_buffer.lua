@@ -636,8 +636,9 @@ function M.run(argv, secs, opts)
 		words[i] = sh_quote(w)
 	end
 	local errf = os.tmpname()
-	local cmd = string.format("timeout -k 1 %s %s <%s 2>%s; echo %s$?",
-		tostring(secs), table.concat(words, " "),
+	-- SIGTERM at secs, SIGKILL soon after: a short call stays short.
+	local cmd = string.format("timeout -k %s %s %s <%s 2>%s; echo %s$?",
+		secs < 2 and "0.2" or "1", tostring(secs), table.concat(words, " "),
 		sh_quote(opts.stdin or "/dev/null"), sh_quote(errf), EXIT_MARK)
 	local p, perr = io.popen(cmd, "r")
 	if not p then
