@@ -480,6 +480,13 @@ test("famfsctl: a missing or failing client gives a message, not a crash", funct
 	reply, why, rc = M.famfsctl(cfg, { "status" }, 0.3)
 	eq(rc, 124, "timed out")
 	has(why, { "no answer from the master (http://127.0.0.1:1) within 0.3 s" })
+	-- One that ignores SIGTERM is killed 0.2 s later.
+	write(d .. "/ctl", "#!/bin/sh\ntrap '' TERM\nsleep 5 & wait; sleep 5 & wait\n")
+	local t0 = os.time()
+	reply, why, rc = M.famfsctl(cfg, { "status" }, 0.3)
+	eq(rc, 137, "killed")
+	has(why, { "no answer from the master" })
+	assert(os.time() - t0 <= 2, "killed at once")
 	os.execute("rm -rf " .. M.sh_quote(d))
 end)
 
