@@ -71,6 +71,11 @@ local function int(n)
 	return string.format("%.0f", n)
 end
 
+-- "1 file", "4 files".
+local function files_text(n)
+	return int(n) .. (n == 1 and " file" or " files")
+end
+
 ---------------------------------------------------------------- sizes --
 
 -- Slurm's burst buffer suffixes (src/common suffix_mult): K/KiB .. P/PiB
@@ -543,10 +548,11 @@ end
 
 -- The famfsd request in a job script's text: the spec, or nil and the
 -- reason. Like Slurm, only the script's leading comment lines count (the
--- first other line ends them; empty lines are skipped).
+-- first other line ends them; empty lines are skipped), and a directive
+-- line ending in '\' goes on in the next directive line.
 function M.parse_script(text, directive)
 	local mark = "#" .. (directive or M.DIRECTIVE)
-	local found
+	local requests, cont = {}, false
 	for line in (text .. "\n"):gmatch("([^\n]*)\n") do
 		line = line:gsub("\r$", "")
 		if line ~= "" then
@@ -554,32 +560,38 @@ function M.parse_script(text, directive)
 				break
 			end
 			if line:sub(1, #mark) == mark then
-				local words = {}
-				for w in line:sub(#mark + 1):gmatch("%S+") do
+				local rest = line:sub(#mark + 1)
+				local more = rest:sub(-1) == "\\"
+				if more then
+					rest = rest:sub(1, -2)
+				end
+				if not cont then
+					requests[#requests + 1] = { line = line, words = {} }
+				end
+				local words = requests[#requests].words
+				for w in rest:gmatch("%S+") do
 					words[#words + 1] = w
 				end
-				if words[1] ~= "famfsd" then
-					return nil, string.format("'%s' is not a famfsd request: "
-						.. "write '%s famfsd pool=%s capacity=SIZE ...'",
-						line, mark, M.POOL)
-				end
-				if found then
-					return nil, "a second '" .. mark .. " famfsd' line: a job "
-						.. "has one set of files"
-				end
-				table.remove(words, 1)
-				local spec, why = M.parse_options(words)
-				if not spec then
-					return nil, why
-				end
-				found = spec
+				cont = more
+			else
+				cont = false
 			end
 		end
 	end
-	if not found then
+	if #requests == 0 then
 		return nil, "no '" .. mark .. " famfsd' line in the job script"
 	end
-	return found
+	for _, r in ipairs(requests) do
+		if r.words[1] ~= "famfsd" then
+			return nil, string.format("'%s' is not a famfsd request: write '%s "
+				.. "famfsd pool=%s capacity=SIZE ...'", r.line, mark, M.POOL)
+		end
+	end
+	if #requests > 1 then
+		return nil, "a second '" .. mark .. " famfsd' line: a job has one set of files"
+	end
+	table.remove(requests[1].words, 1)
+	return M.parse_options(requests[1].words)
 end
 
 local function read_file(path)
@@ -605,8 +617,8 @@ end
 
 local EXIT_MARK = "famfsd_bb_exit="
 
--- A unique name beside `near` (a directory), for temporary files that are
--- renamed into place: the basename of an mkstemp name is unique on this host.
+-- prefix.XXXXXX, unique on this host (the basename of an mkstemp name), for
+-- a temporary file renamed into place.
 local function unique(prefix)
 	local t = os.tmpname()
 	os.remove(t)
@@ -624,8 +636,9 @@ function M.run(argv, secs, opts)
 		words[i] = sh_quote(w)
 	end
 	local errf = os.tmpname()
-	local cmd = string.format("timeout -k 1 %s %s <%s 2>%s; echo %s$?",
-		tostring(secs), table.concat(words, " "),
+	-- SIGTERM at secs, SIGKILL soon after: a short call stays short.
+	local cmd = string.format("timeout -k %s %s %s <%s 2>%s; echo %s$?",
+		secs < 2 and "0.2" or "1", tostring(secs), table.concat(words, " "),
 		sh_quote(opts.stdin or "/dev/null"), sh_quote(errf), EXIT_MARK)
 	local p, perr = io.popen(cmd, "r")
 	if not p then
@@ -1154,9 +1167,17 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	if not cfg then
 		return r1, r2
 	end
+	-- Setup's script has Slurm's %-symbols replaced (%d, %j, %u ...): the
+	-- stage paths it names are the ones the stages use.
 	local spec, why = M.script_spec(job_script)
 	if not spec then
 		return refuse("setup", job_id, why)
+	end
+	for _, k in ipairs({ "stage_in", "stage_out" }) do
+		if spec[k] and spec[k]:sub(1, 1) ~= "/" then
+			return refuse("setup", job_id, string.format("%s=%s: not an absolute "
+				.. "path once Slurm replaced its symbols", k, spec[k]))
+		end
 	end
 	-- A rerun keeps the tenant the first run charged (a restart must not
 	-- make a second set elsewhere); a state of another user is a leftover
@@ -1184,6 +1205,10 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	-- call still finds the set.
 	local ok, err = M.write_state(cfg, st)
 	if not ok then
+		M.run({ "mkdir", "-p", "-m", "0700", "--", cfg.state_dir }, cfg.timeout)
+		ok, err = M.write_state(cfg, st)
+	end
+	if not ok then
 		return refuse("setup", job_id, err)
 	end
 	if cfg.test_delay_setup > 0 then
@@ -1192,8 +1217,8 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	local reply
 	reply, why = M.batch(cfg, M.setup_ops(st))
 	if not reply then
-		return refuse("setup", job_id, string.format("%d files of %s under tenant %s "
-			.. "refused: %s", st.files, M.human(st.file_size), tenant, why))
+		return refuse("setup", job_id, string.format("%s of %s under tenant %s "
+			.. "refused: %s", files_text(st.files), M.human(st.file_size), tenant, why))
 	end
 	st.seq = reply.seq
 	st.phase = "ready"
@@ -1202,7 +1227,7 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 		return refuse("setup", job_id, err)
 	end
 	M.refresh_pool(cfg, cfg.timeout)
-	log("info", "setup job %s: %d files of %s in /%s (seq %s)", job_id, st.files,
+	log("info", "setup job %s: %s of %s in /%s (seq %s)", job_id, files_text(st.files),
 		M.human(st.file_size), st.dir, int(st.seq))
 	return slurm.SUCCESS
 end
@@ -1233,19 +1258,11 @@ function slurm_bb_data_in(job_id, job_script)
 	if not st.stage_in then
 		return slurm.SUCCESS
 	end
-	-- The slow hooks see the script with Slurm's %-symbols replaced.
-	local spec = M.script_spec(job_script)
-	if spec and spec.stage_in then
-		st.stage_in = spec.stage_in
-	end
-	if st.stage_in:sub(1, 1) ~= "/" then
-		return refuse("data_in", job_id, "stage_in=" .. st.stage_in .. ": not absolute")
-	end
 	local n, why = M.stage_in(cfg, st, is_root())
 	if not n then
 		return refuse("data_in", job_id, why)
 	end
-	log("info", "data_in job %s: %d files from %s", job_id, n, st.stage_in)
+	log("info", "data_in job %s: %s from %s", job_id, files_text(n), st.stage_in)
 	return slurm.SUCCESS
 end
 
@@ -1350,18 +1367,11 @@ function slurm_bb_data_out(job_id, job_script)
 	if not st.stage_out then
 		return slurm.SUCCESS
 	end
-	local spec = M.script_spec(job_script)
-	if spec and spec.stage_out then
-		st.stage_out = spec.stage_out
-	end
-	if st.stage_out:sub(1, 1) ~= "/" then
-		return refuse("data_out", job_id, "stage_out=" .. st.stage_out .. ": not absolute")
-	end
 	local n, why = M.stage_out(cfg, st, is_root())
 	if not n then
 		return refuse("data_out", job_id, why)
 	end
-	log("info", "data_out job %s: %d files to %s", job_id, n, st.stage_out)
+	log("info", "data_out job %s: %s to %s", job_id, files_text(n), st.stage_out)
 	return slurm.SUCCESS
 end
 
@@ -1427,20 +1437,25 @@ function M.job_states(cfg)
 	return jobs
 end
 
+-- The text of `scontrol show bbstat`: the pool's line unless pst is false,
+-- the jobs' lines unless jobs is nil.
 function M.status_text(cfg, pst, why, jobs)
 	local out = {}
 	if pst then
 		out[#out + 1] = string.format("pool %s: %s free of %s, allocation unit %s "
 			.. "(master %s, role %s)", M.POOL, M.human(pst.free_bytes),
 			M.human(pst.size_bytes), M.human(pst.alloc_unit), cfg.url, tostring(pst.role))
-	else
+	elseif pst == nil then
 		out[#out + 1] = string.format("pool %s: the master (%s) did not answer: %s",
 			M.POOL, cfg.url, tostring(why))
 	end
-	out[#out + 1] = string.format("%d job sets (state in %s)", #jobs, cfg.state_dir)
-	if #jobs > 0 then
-		out[#out + 1] = string.format("%-10s %-8s %-16s %5s %10s  %s", "JOBID", "PHASE",
-			"TENANT", "FILES", "EACH", "DIR")
+	if jobs then
+		out[#out + 1] = string.format("%d job set%s (state in %s)", #jobs,
+			#jobs == 1 and "" or "s", cfg.state_dir)
+		if #jobs > 0 then
+			out[#out + 1] = string.format("%-10s %-8s %-16s %5s %10s  %s", "JOBID",
+				"PHASE", "TENANT", "FILES", "EACH", "DIR")
+		end
 		for _, st in ipairs(jobs) do
 			out[#out + 1] = string.format("%-10s %-8s %-16s %5d %10s  %s", st.job_id,
 				tostring(st.phase), st.tenant, st.files, M.human(st.file_size or 0),
@@ -1461,15 +1476,12 @@ function slurm_bb_get_status(...)
 	if arg and arg ~= "pool" and arg ~= "jobs" then
 		return slurm.SUCCESS, "usage: scontrol show bbstat [pool|jobs]\n"
 	end
-	local pst
+	local pst = false
 	if arg ~= "jobs" then
 		pst, why = M.refresh_pool(cfg, cfg.timeout)
 	end
-	local text = M.status_text(cfg, pst, why, arg == "pool" and {} or M.job_states(cfg))
-	if arg == "jobs" then
-		text = text:gsub("^[^\n]*\n", "")
-	end
-	return slurm.SUCCESS, text
+	return slurm.SUCCESS, M.status_text(cfg, pst, why,
+		arg ~= "pool" and M.job_states(cfg) or nil)
 end
 
 -- Slurm takes the script's value as its load status.

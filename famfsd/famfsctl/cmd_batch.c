@@ -332,7 +332,9 @@ static int wait_agents(struct online *o, int64_t seq, long timeout_s)
 		nanosleep(&(struct timespec){ .tv_nsec = BATCH_POLL_MS * 1000000L },
 			  NULL);
 	}
-	if (!o->json)
+	if (!o->json && !live)
+		printf("no live agent to wait for\n");
+	else if (!o->json)
 		printf("%zu live agent%s applied seq %" PRId64 " (%.2f s)\n", live,
 		       live == 1 ? "" : "s", seq, (double)(now_ms() - start) / 1000);
 	return EXIT_CLEAN;

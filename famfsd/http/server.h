@@ -123,8 +123,12 @@ void http_resume(struct http_req *rq);
 
 /* master/api/router.c: routes one complete request. */
 enum MHD_Result api_dispatch(struct http_req *rq);
-/* The largest body the route of method and raw path takes. */
-size_t api_body_max(const char *method, const char *path);
+/*
+ * The largest body the request's route (method, raw path) takes from its
+ * token, once the headers are in: HTTP_BODY_MAX but where a route says
+ * more.
+ */
+size_t api_body_max(const struct http_req *rq);
 /*
  * master/api/masters.c: true when this master is a standby and the request
  * (method and raw path) is one it hands to the active master. Once the

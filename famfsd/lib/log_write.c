@@ -153,6 +153,23 @@ static bool put_copy(struct famfs_log *log, unsigned int c,
 }
 
 /*
+ * The writer reads back what it appends (the master applies each record by
+ * replaying it from the pool, a batch's before its one publish): the lines
+ * this process just stored are coherent for its own loads on this host, so
+ * reading them needs neither R2's invalidation nor its fence, which after
+ * P2's flushes would wait for each record's write-back in turn. Marked as
+ * already invalidated in the copy's window; readers on other hosts, and
+ * the master's other readers (scrub, compaction), keep their own windows.
+ */
+static void own_lines(struct famfs_log *log, unsigned int c, uint64_t off,
+		      uint32_t size)
+{
+	if (log->inval_end[c] != off || log->inval_start[c] > off)
+		log->inval_start[c] = off;
+	log->inval_end[c] = off + size;
+}
+
+/*
  * Writes one framed record or item at the appended end of both copies;
  * -EIO when the lines of both fault.
  */
@@ -189,8 +206,10 @@ static int put(struct famfs_log *log, uint16_t type, uint64_t seq,
 	memset((uint8_t *)(rec + 1) + len, 0, size - sizeof(h) - len);
 	rec->crc = htole32(famfs_rec_crc(rec, size, log->generation));
 	for (unsigned int c = 0; c < FAMFS_LOG_COPIES; c++) {
-		if (put_copy(log, c, rec, size))
+		if (put_copy(log, c, rec, size)) {
+			own_lines(log, c, log->appended.end, size);
 			continue;
+		}
 		if (faulted++)
 			return -EIO;
 		log_report(log, &(struct famfs_log_damage){

@@ -50,23 +50,31 @@ enum ov_kind {
 	OV_TENANT,	/* key is a tenant name: its use changed */
 };
 
+/* What the overlay knows of a path (KEPT, MADE) or a tenant. */
+struct ov_value {
+	struct master_entry e;
+	int64_t d_bytes, d_files;	/* a tenant's use, beyond the state's */
+};
+
 struct ov_slot {
 	const char *key;		/* a path or tenant, not NUL terminated */
-	size_t len;
 	uint64_t hash;
+	uint32_t len;
+	uint32_t val;			/* its value in vals */
 	enum ov_kind kind;
-	struct master_entry e;		/* KEPT, MADE */
-	int64_t d_bytes, d_files;	/* TENANT */
 };
 
 /*
  * Open addressing, linear probing, never resized: each op adds at most
- * its path, its parent and its tenant, so 3n entries fill at most half
- * of the 6n slots rounded up to a power of two.
+ * its path, its parent and its tenant, so 3n keys fill at most half of
+ * the 6n slots rounded up to a power of two. Slots are small (the values
+ * are apart) so that a large batch touches few pages.
  */
 struct master_overlay {
 	struct ov_slot *slot;
 	size_t mask;
+	struct ov_value *vals;		/* 3n */
+	size_t n_vals;
 };
 
 static uint64_t ov_hash(const char *key, size_t len, bool tenant)
@@ -85,15 +93,29 @@ static int ov_init(struct master_overlay *ov, size_t n_ops)
 	while (cap < 6 * n_ops)
 		cap *= 2;
 	ov->slot = calloc(cap, sizeof(*ov->slot));
-	if (!ov->slot)
+	ov->vals = malloc(3 * n_ops * sizeof(*ov->vals));
+	if (!ov->slot || !ov->vals) {
+		free(ov->slot);
+		free(ov->vals);
+		ov->slot = NULL;
+		ov->vals = NULL;
 		return -ENOMEM;
+	}
 	ov->mask = cap - 1;
+	ov->n_vals = 0;
 	return 0;
+}
+
+static void ov_free(struct master_overlay *ov)
+{
+	free(ov->slot);
+	free(ov->vals);
 }
 
 /* The slot of key (tenant: a tenant's, else a path's), or the free one. */
 static struct ov_slot *ov_slot(const struct master_overlay *ov,
-			       const char *key, size_t len, bool tenant)
+			       const char *key, size_t len, bool tenant,
+			       uint64_t *ret_hash)
 {
 	uint64_t h = ov_hash(key, len, tenant);
 	struct ov_slot *s;
@@ -107,19 +129,20 @@ static struct ov_slot *ov_slot(const struct master_overlay *ov,
 		    memcmp(s->key, key, len) == 0)
 			break;
 	}
-	s->hash = h;
+	*ret_hash = h;
 	return s;
 }
 
 int master_overlay_find(const struct master_overlay *ov, const char *path,
 			size_t len, struct master_entry *ret)
 {
-	const struct ov_slot *s = ov_slot(ov, path, len, false);
+	uint64_t h;
+	const struct ov_slot *s = ov_slot(ov, path, len, false, &h);
 
 	switch (s->kind) {
 	case OV_KEPT:
 	case OV_MADE:
-		*ret = s->e;
+		*ret = ov->vals[s->val].e;
 		return 1;
 	case OV_GONE:
 		return -ENOENT;
@@ -128,16 +151,32 @@ int master_overlay_find(const struct master_overlay *ov, const char *path,
 	}
 }
 
+/* The slot of key, taken when it was free (its value zeroed). */
+static struct ov_slot *ov_take(struct master_overlay *ov, const char *key,
+			       size_t len, bool tenant)
+{
+	uint64_t h;
+	struct ov_slot *s = ov_slot(ov, key, len, tenant, &h);
+
+	if (s->kind == OV_FREE) {
+		s->key = key;
+		s->len = (uint32_t)len;
+		s->hash = h;
+		s->val = (uint32_t)ov->n_vals++;
+		s->kind = tenant ? OV_TENANT : OV_GONE;
+		memset(&ov->vals[s->val], 0, sizeof(ov->vals[s->val]));
+	}
+	return s;
+}
+
 static void ov_put(struct master_overlay *ov, const char *path, size_t len,
 		   enum ov_kind kind, const struct master_entry *e)
 {
-	struct ov_slot *s = ov_slot(ov, path, len, false);
+	struct ov_slot *s = ov_take(ov, path, len, false);
 
-	s->key = path;
-	s->len = len;
 	s->kind = kind;
 	if (e)
-		s->e = *e;
+		ov->vals[s->val].e = *e;
 }
 
 /* The parent k->dir (at path[0..k->dir_len)) gains or loses a child. */
@@ -150,17 +189,10 @@ static void ov_children(struct master_overlay *ov, const char *path,
 	ov_put(ov, path, k->dir_len, e.node ? OV_KEPT : OV_MADE, &e);
 }
 
-static struct ov_slot *ov_tenant(struct master_overlay *ov, const char *name,
-				 size_t len)
+static struct ov_value *ov_tenant(struct master_overlay *ov, const char *name,
+				  size_t len)
 {
-	struct ov_slot *s = ov_slot(ov, name, len, true);
-
-	if (s->kind == OV_FREE) {
-		s->key = name;
-		s->len = len;
-		s->kind = OV_TENANT;
-	}
-	return s;
+	return &ov->vals[ov_take(ov, name, len, true)->val];
 }
 
 /* ---- the plan ------------------------------------------------------------- */
@@ -238,7 +270,7 @@ static int plan_init(struct plan *pl, struct master *m, size_t n)
 static void plan_free(struct plan *pl)
 {
 	release_holds(pl);
-	free(pl->ov.slot);
+	ov_free(&pl->ov);
 	free(pl->p);
 	free(pl->ext);
 	free(pl->le);
@@ -277,6 +309,9 @@ static int keep_extents(struct plan *pl, struct planned *p,
 			const struct famfs_extent *ext,
 			const struct famfs_extent *le, unsigned int n)
 {
+	p->held = false;
+	if (!n)				/* a directory */
+		return 0;
 	if (grow((void **)&pl->ext, &pl->ext_cap, pl->n_ext + n,
 		 sizeof(*ext)) < 0 ||
 	    grow((void **)&pl->le, &pl->le_cap, pl->n_ext + n, sizeof(*le)) < 0)
@@ -284,7 +319,7 @@ static int keep_extents(struct plan *pl, struct planned *p,
 	memcpy(pl->ext + pl->n_ext, ext, n * sizeof(*ext));
 	memcpy(pl->le + pl->n_ext, le, n * sizeof(*le));
 	p->ext_at = pl->n_ext;
-	p->held = n > 0;
+	p->held = true;
 	pl->n_ext += n;
 	return 0;
 }
@@ -295,7 +330,7 @@ static int plan_create(struct plan *pl, struct master_batch_op *op,
 	struct famfs_extent ext[FAMFS_MAX_EXTENTS], le[FAMFS_MAX_EXTENTS];
 	struct master *m = pl->m;
 	const struct master_create *c = &op->c;
-	struct ov_slot *tn = NULL;
+	struct ov_value *tn = NULL;
 	struct master_check k;
 	struct master_entry e;
 	int r;
@@ -358,7 +393,7 @@ static int plan_delete(struct plan *pl, struct master_batch_op *op,
 {
 	const struct master_create *c = &op->c;
 	struct master_check k;
-	struct ov_slot *tn;
+	struct ov_value *tn;
 	int r;
 
 	r = master_check_delete(pl->m, &pl->ov, c->path, c->path_len, false,

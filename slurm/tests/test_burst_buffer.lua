@@ -177,6 +177,16 @@ test("directive: one famfsd line, in the leading comments only", function()
 	has(why, { "no '#BB_LUA famfsd' line" })
 	-- Empty lines do not end the comments (Slurm's strtok skips them).
 	assert(M.parse_script("#!/bin/sh\n\n\n#BB_LUA famfsd pool=famfsd capacity=1G\n"))
+	-- A line ending in '\' goes on in the next directive line.
+	spec = assert(M.parse_script("#!/bin/sh\n#BB_LUA famfsd pool=famfsd \\\n"
+		.. "#BB_LUA capacity=2G\\\n#BB_LUA files=2\n"))
+	eq(spec.capacity, 2 * 2 ^ 30, "continued capacity")
+	eq(spec.files, 2, "continued twice")
+	-- ... but not past another comment line.
+	spec, why = M.parse_script("#!/bin/sh\n#BB_LUA famfsd pool=famfsd capacity=1G \\\n"
+		.. "#SBATCH -N1\n#BB_LUA files=2\n")
+	eq(spec, nil, "a new directive line")
+	has(why, { "'#BB_LUA files=2' is not a famfsd request" })
 	-- Another site directive is not ours.
 	assert(M.parse_script("#!/bin/sh\n#BB_X famfsd pool=famfsd capacity=1G\n", "BB_X"))
 end)
@@ -470,6 +480,13 @@ test("famfsctl: a missing or failing client gives a message, not a crash", funct
 	reply, why, rc = M.famfsctl(cfg, { "status" }, 0.3)
 	eq(rc, 124, "timed out")
 	has(why, { "no answer from the master (http://127.0.0.1:1) within 0.3 s" })
+	-- One that ignores SIGTERM is killed 0.2 s later.
+	write(d .. "/ctl", "#!/bin/sh\ntrap '' TERM\nsleep 5 & wait; sleep 5 & wait\n")
+	local t0 = os.time()
+	reply, why, rc = M.famfsctl(cfg, { "status" }, 0.3)
+	eq(rc, 137, "killed")
+	has(why, { "no answer from the master" })
+	assert(os.time() - t0 <= 2, "killed at once")
 	os.execute("rm -rf " .. M.sh_quote(d))
 end)
 
@@ -569,8 +586,12 @@ test("hooks: get_status lists the jobs' sets", function()
 	eq(rc, M.SUCCESS, "rc")
 	has(text, { "2 job sets", "JOBID", "B/slurm/job7", "A/slurm/job42", "2.0 MiB" })
 	assert(text:find("job7", 1, true) < text:find("job42", 1, true), "by job id")
+	assert(not text:find("pool famfsd", 1, true), "jobs only")
 	rc, text = slurm_bb_get_status()
+	has(text, { "pool famfsd: the master (http://127.0.0.1:1) did not answer", "2 job sets" })
+	rc, text = slurm_bb_get_status("pool")
 	has(text, { "pool famfsd: the master (http://127.0.0.1:1) did not answer" })
+	assert(not text:find("job set", 1, true), "pool only")
 	rc, text = slurm_bb_get_status("bogus")
 	has(text, { "usage: scontrol show bbstat [pool|jobs]" })
 	os.execute("rm -rf " .. M.sh_quote(d))

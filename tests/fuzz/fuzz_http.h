@@ -84,7 +84,7 @@ enum {
 	FZR_BYTES,		/* line, '\n', body: sent as they are */
 	FZR_HEALTHZ, FZR_METRICS, FZR_POOL, FZR_COMPACT, FZR_FILES, FZR_DIRS,
 	FZR_TENANTS, FZR_QUOTA, FZR_TENANT, FZR_AGENTS, FZR_HEARTBEAT,
-	FZR_HEARTBEAT_OLD, FZR_AGENT, FZR_DEVICES, FZR_LOG,
+	FZR_HEARTBEAT_OLD, FZR_AGENT, FZR_DEVICES, FZR_LOG, FZR_BATCH,
 };
 
 struct fzh_route {
@@ -110,6 +110,7 @@ static const struct fzh_route fzh_routes[] = {
 	[FZR_AGENT] = { "/v1/agents/", "" },
 	[FZR_DEVICES] = { "/v1/devices", "" },
 	[FZR_LOG] = { "/v1/log", "" },
+	[FZR_BATCH] = { "/v1/batch", "" },
 };
 #define FZH_N_ROUTES	(sizeof(fzh_routes) / sizeof(fzh_routes[0]))
 

@@ -300,6 +300,47 @@ static const struct seed seeds[] = {
 		"http://fuzz/healthz", "") } },
 	{ "target-query-only", { R(GET, ADMIN, TARGET, 0, "/v1/pool?", "") } },
 	{ "target-percent", { R(GET, ADMIN, TARGET, 0, "/v1/%70ool", "") } },
+	/* POST /v1/batch: every kind of op, refusals naming one, retries. */
+	{ "batch", { R(POST, ADMIN, BATCH, 0, "",
+		"{\"ops\":[{\"op\":\"mkdir\",\"path\":\"j\",\"exist_ok\":true},"
+		"{\"op\":\"mkdir\",\"path\":\"j/1\",\"mode\":448,\"uid\":7,"
+		"\"gid\":7},{\"op\":\"create\",\"path\":\"j/1/f\",\"size\":65536,"
+		"\"mode\":384,\"tenant\":\"t1\"},{\"op\":\"delete\",\"path\":"
+		"\"j/0\",\"missing_ok\":true}]}"),
+		R(POST, ADMIN, BATCH, SAME, "",
+		"{\"ops\":[{\"op\":\"delete\",\"path\":\"j/1/f\"},"
+		"{\"op\":\"delete\",\"path\":\"j/1\"},{\"op\":\"create\","
+		"\"path\":\"j/1\",\"size\":1}]}"),
+		R(GET, ADMIN, DIRS, 0, "j", "") } },
+	{ "batch-refused", { R(POST, ADMIN, BATCH, 0, "",
+		"{\"ops\":[{\"op\":\"mkdir\",\"path\":\"k\"},{\"op\":\"create\","
+		"\"path\":\"k/f\",\"size\":1},{\"op\":\"delete\",\"path\":\"k\"}]}"),
+		R(POST, ADMIN, BATCH, SAME, "",
+		"{\"ops\":[{\"op\":\"create\",\"path\":\"k/../x\",\"size\":1}]}"),
+		R(POST, ADMIN, BATCH, SAME, "",
+		"{\"ops\":[{\"op\":\"create\",\"path\":\"n/f\",\"size\":"
+		"9223372036854775807}]}") } },
+	{ "batch-tenant", {
+		R(PUT, ADMIN, QUOTA, 0, FZH_TENANT1, "{\"max_bytes\":0,\"max_files\":1}"),
+		R(PUT, ADMIN, DIRS, 0, FZH_TENANT1, ""),
+		R(POST, T1, BATCH, 0, "",
+		"{\"ops\":[{\"op\":\"create\",\"path\":\"t1/a\",\"size\":1},"
+		"{\"op\":\"create\",\"path\":\"t1/b\",\"size\":1}]}"),
+		R(POST, T1, BATCH, 0, "",
+		"{\"ops\":[{\"op\":\"create\",\"path\":\"t2/a\",\"size\":1,"
+		"\"tenant\":\"t2\"}]}") } },
+	{ "batch-bad-bodies", {
+		R(POST, ADMIN, BATCH, 0, "", "{\"ops\":[]}"),
+		R(POST, ADMIN, BATCH, SAME, "", "{\"ops\":[1,{}]}"),
+		R(POST, ADMIN, BATCH, SAME, "",
+		"{\"ops\":[{\"op\":\"mkdir\",\"path\":\"a\",\"path\":\"b\"}]}"),
+		R(POST, ADMIN, BATCH, SAME, "",
+		"{\"ops\":[{\"op\":\"rename\",\"path\":\"a\"}],\"x\":1}"),
+		R(POST, ADMIN, BATCH, SAME, "",
+		"{\"ops\":[{\"op\":\"mkdir\",\"path\":\"a\\u0000\"}]}"),
+		R(POST, AGENT, BATCH, 0, "", "{\"ops\":[]}") } },
+	{ "batch-large", { S(AT_LIMIT, POST, ADMIN, BATCH, 0, "",
+		"{\"ops\":[{\"op\":\"mkdir\",\"path\":\"big\"}]}") } },
 	{ "bytes-pipelined", { R(GET, NONE, BYTES, 0,
 		"GET /healthz HTTP/1.1\r",
 		"Host: x\r\n\r\nGET /v1/pool HTTP/1.1\r\nHost: x\r\nAuthorization: "

@@ -385,18 +385,40 @@ static void check_role(const char *method, const char *path, const char *token,
 	}
 }
 
-/* 8 MiB on POST /v1/batch alone; every other route keeps 1 MiB. */
+/* The body limit of method, path with token (NULL: no header). */
+static size_t body_max(const char *method, const char *path, const char *token)
+{
+	static char auth[512];
+	struct http_req rq = { .m = &m, .method = method, .path = (char *)path };
+
+	stub_reset();
+	if (token) {
+		snprintf(auth, sizeof(auth), "Bearer %s", token);
+		stub_header(MHD_HTTP_HEADER_AUTHORIZATION, auth);
+	}
+	return api_body_max(&rq);
+}
+
+/*
+ * 8 MiB on POST /v1/batch alone, and only with a token that may batch;
+ * every other route and every other token keeps 1 MiB.
+ */
 static void test_body_max(void **state)
 {
 	(void)state;
-	assert_int_equal(api_body_max("POST", "/v1/batch"), 8u << 20);
-	assert_int_equal(api_body_max("PUT", "/v1/batch"), HTTP_BODY_MAX);
-	assert_int_equal(api_body_max("POST", "/v1/batch/"), HTTP_BODY_MAX);
-	assert_int_equal(api_body_max("POST", "/v1/batch?x=1"), HTTP_BODY_MAX);
-	assert_int_equal(api_body_max("PUT", "/v1/files/a"), HTTP_BODY_MAX);
-	assert_int_equal(api_body_max("POST", "/v1/agents/h/heartbeat"),
-			 HTTP_BODY_MAX);
 	assert_int_equal(HTTP_BODY_MAX, 1u << 20);
+	assert_int_equal(body_max("POST", "/v1/batch", ADMIN), 8u << 20);
+	assert_int_equal(body_max("POST", "/v1/batch", TENANT), 8u << 20);
+	assert_int_equal(body_max("POST", "/v1/batch", AGENT), HTTP_BODY_MAX);
+	assert_int_equal(body_max("POST", "/v1/batch", NULL), HTTP_BODY_MAX);
+	assert_int_equal(body_max("POST", "/v1/batch", "not-a-token"),
+			 HTTP_BODY_MAX);
+	assert_int_equal(body_max("PUT", "/v1/batch", ADMIN), HTTP_BODY_MAX);
+	assert_int_equal(body_max("POST", "/v1/batch/", ADMIN), HTTP_BODY_MAX);
+	assert_int_equal(body_max("POST", "/v1/batchx", ADMIN), HTTP_BODY_MAX);
+	assert_int_equal(body_max("PUT", "/v1/files/a", ADMIN), HTTP_BODY_MAX);
+	assert_int_equal(body_max("POST", "/v1/agents/h/heartbeat", AGENT),
+			 HTTP_BODY_MAX);
 }
 
 static void test_roles(void **state)

@@ -287,6 +287,61 @@ static void test_batch_publish(void **state)
 	pool_free(&p);
 }
 
+/*
+ * A batch as the master writes it (master/batch.c): each record appended
+ * (P1-P2) and read back by the writer's own log up to the appended end,
+ * before one publish. The read-backs of its own lines cost no invalidate
+ * and no fence, so the events are only the records' flushes; then P3-P6
+ * once: W, the two tail lines flushed, W. Another host's reader sees none
+ * of the records before the publish and all of them after, and it does
+ * invalidate what it reads.
+ */
+static void test_batch_read_back_before_one_publish(void **state)
+{
+	struct famfs_log_pos pos, appended;
+	const struct famfs_rec_hdr *h;
+	struct famfs_log_error err;
+	struct famfs_log *r;
+	struct tpool p;
+	int flushes, inval = 0;
+
+	(void)state;
+	pool_new(&p, &rec_ops);
+	r = reader(&p, &rec_ops);
+	append_raw(&p, 30);
+	tpool_publish(&p);
+	pos = famfs_log_published(p.log);
+	rec_reset();
+	for (uint32_t i = 0; i < 20; i++) {
+		append_raw(&p, 40 + i * 90);
+		appended = famfs_log_appended(p.log);
+		assert_int_equal(famfs_log_next(p.log, &pos, &appended, &h, &err), 1);
+		assert_int_equal(le64toh(h->seq), 2 + i);
+		assert_int_equal(pos.end, appended.end);
+		assert_int_equal(famfs_log_next(p.log, &pos, &appended, &h, &err), 0);
+	}
+	for (int i = 0; i < rec.n; i++)
+		assert_int_equal(rec.ev[i].kind, 'F');	/* P2 only */
+	flushes = rec.n;
+	assert_int_equal(read_all(r, &err), 1);		/* none visible yet */
+	rec_reset();
+	tpool_publish(&p);
+	assert_int_equal(rec.n, 4);
+	assert_int_equal(rec.ev[0].kind, 'W');
+	assert_int_equal(rec.ev[1].kind, 'F');
+	assert_int_equal(rec.ev[2].kind, 'F');
+	assert_int_equal(rec.ev[3].kind, 'W');
+	assert_int_equal(famfs_log_published(p.log).seq, 21);
+	rec_reset();
+	assert_int_equal(read_all(r, &err), 21);	/* all of them at once */
+	for (int i = 0; i < rec.n; i++)
+		inval += rec.ev[i].kind == 'I';
+	assert_true(inval > 0);
+	assert_true(flushes >= 2 * 20);
+	famfs_log_free(r);
+	pool_free(&p);
+}
+
 static void test_append_limits_and_full_log(void **state)
 {
 	static uint8_t big[FAMFS_REC_MAX_SIZE];
@@ -1111,6 +1166,7 @@ int main(void)
 		cmocka_unit_test(test_append_flushes_exactly_its_lines),
 		cmocka_unit_test(test_publish_protocol_order),
 		cmocka_unit_test(test_batch_publish),
+		cmocka_unit_test(test_batch_read_back_before_one_publish),
 		cmocka_unit_test(test_append_limits_and_full_log),
 		cmocka_unit_test(test_discard),
 		cmocka_unit_test(test_writer_start_keeps_the_valid_slot),

@@ -33,6 +33,8 @@ enum MHD_Result api_delete_file(struct http_req *rq, const char *arg);
 enum MHD_Result api_put_dir(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_dir(struct http_req *rq, const char *arg);
 enum MHD_Result api_delete_dir(struct http_req *rq, const char *arg);
+/* uid/gid; (uint32_t)-1 is reserved */
+#define API_ID_MAX	4294967294ull
 /* The optional "mode", "uid" and "gid" of a new file or directory. */
 int api_mode_and_owner(struct json_object *body, uint64_t *mode,
 		       uint64_t *uid, uint64_t *gid, struct master_why *w);
@@ -42,9 +44,32 @@ int api_mode_and_owner(struct json_object *body, uint64_t *mode,
  */
 int api_file_tenant(const struct http_req *rq, struct json_object *body,
 		    const char **ret, size_t *ret_len, struct master_why *w);
+/* The same for a tenant already read (tenant "" when there is none). */
+int api_tenant_for(const struct http_req *rq, const char *tenant, size_t tlen,
+		   const char **ret, size_t *ret_len, struct master_why *w);
 /* master/api/batch.c: POST /v1/batch */
 #define API_BATCH_BODY_MAX	(8u << 20)
 enum MHD_Result api_post_batch(struct http_req *rq, const char *arg);
+/* "create", "mkdir", "delete", by enum master_batch_kind. */
+extern const char *const api_batch_kind_names[3];
+
+/* master/api/batch_body.c: a batch's body, decoded. */
+struct api_batch {
+	struct master_batch_op *ops;	/* n of them */
+	size_t n;
+	char *arena;			/* the strings ops point into */
+	struct master_batch_op failed;	/* as far as the refused op decoded */
+};
+
+/*
+ * Decodes and checks POST /v1/batch's body (every rule of api_body() and
+ * of the single calls' fields, the token's scope and tenant per op): 0, or
+ * -EINVAL/-EPERM/-ENOMEM with w set and *ret_failed the index of the op
+ * at fault (SIZE_MAX: the body as a whole). api_batch_free() either way.
+ */
+int api_batch_decode(const struct http_req *rq, struct api_batch *ret,
+		     size_t *ret_failed, struct master_why *w);
+void api_batch_free(struct api_batch *b);
 /* master/api/tenants.c */
 enum MHD_Result api_list_tenants(struct http_req *rq, const char *arg);
 enum MHD_Result api_get_tenant(struct http_req *rq, const char *arg);
@@ -134,6 +159,24 @@ int api_body(struct http_req *rq, bool required, const char *const *allowed,
 /* Every key of object o is in allowed (NULL ended): 0, or -EINVAL. */
 int api_fields(struct json_object *o, const char *const *allowed,
 	       struct master_why *w);
+
+/*
+ * A body is there and says it is JSON (Content-Type absent or
+ * application/json): what api_body() checks before parsing. -EINVAL.
+ */
+int api_body_present(const struct http_req *rq, struct master_why *w);
+
+/*
+ * The checks of api_uint() and api_string() on a value already decoded
+ * (key names it in the message): an integer (is_int; negative for one
+ * below 0) in [min, max]; a string (s NULL: another type) of min..max
+ * bytes without NUL. 0 or -EINVAL with w set.
+ */
+int api_check_uint(const char *key, bool is_int, bool negative, uint64_t u,
+		   uint64_t min, uint64_t max, uint64_t *ret,
+		   struct master_why *w);
+int api_check_string(const char *key, const char *s, size_t len, size_t min,
+		     size_t max, struct master_why *w);
 
 /* An integer field in [min, max]; absent: -ENOENT if required, else 0. */
 int api_uint(struct json_object *o, const char *key, bool required,

@@ -12,8 +12,6 @@
 #include "master/api/api.h"
 #include "names.h"
 
-#define ID_MAX	4294967294ull	/* uid/gid; (uint32_t)-1 is reserved */
-
 /* Decodes the path and checks the token may act on it; replies if not. */
 static bool fs_path(struct http_req *rq, const char *arg, char *path,
 		    size_t *len, enum MHD_Result *reply)
@@ -65,16 +63,16 @@ int api_mode_and_owner(struct json_object *body, uint64_t *mode,
 	int err = api_uint(body, "mode", false, 0, 07777, mode, w);
 
 	if (!err)
-		err = api_uint(body, "uid", false, 0, ID_MAX, uid, w);
+		err = api_uint(body, "uid", false, 0, API_ID_MAX, uid, w);
 	if (!err)
-		err = api_uint(body, "gid", false, 0, ID_MAX, gid, w);
+		err = api_uint(body, "gid", false, 0, API_ID_MAX, gid, w);
 	return err;
 }
 
 int api_file_tenant(const struct http_req *rq, struct json_object *body,
 		    const char **ret, size_t *ret_len, struct master_why *w)
 {
-	const char *tenant = "", *why;
+	const char *tenant = "";
 	size_t tlen = 0;
 	int err;
 
@@ -82,7 +80,14 @@ int api_file_tenant(const struct http_req *rq, struct json_object *body,
 			 &tlen, w);
 	if (err)
 		return err;
-	why = famfs_tenant_check(tenant, tlen);
+	return api_tenant_for(rq, tenant, tlen, ret, ret_len, w);
+}
+
+int api_tenant_for(const struct http_req *rq, const char *tenant, size_t tlen,
+		   const char **ret, size_t *ret_len, struct master_why *w)
+{
+	const char *why = famfs_tenant_check(tenant, tlen);
+
 	if (why) {
 		master_why_set(w, "tenant: %s", why);
 		return -EINVAL;

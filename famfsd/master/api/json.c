@@ -289,19 +289,11 @@ static size_t tree_members(struct json_object *o)
 	return n;
 }
 
-int api_body(struct http_req *rq, bool required, const char *const *allowed,
-	     struct json_object **ret, struct master_why *w)
+int api_body_present(const struct http_req *rq, struct master_why *w)
 {
 	const char *ctype = http_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE);
-	struct json_tokener *tok;
-	struct json_object *o;
-	enum json_tokener_error jerr;
-	size_t end;
 
-	*ret = NULL;
 	if (!rq->body_len) {
-		if (!required)
-			return 0;
 		master_why_set(w, "a JSON object body is required");
 		return -EINVAL;
 	}
@@ -309,6 +301,22 @@ int api_body(struct http_req *rq, bool required, const char *const *allowed,
 		master_why_set(w, "Content-Type must be application/json");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int api_body(struct http_req *rq, bool required, const char *const *allowed,
+	     struct json_object **ret, struct master_why *w)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	*ret = NULL;
+	if (!rq->body_len && !required)
+		return 0;
+	if (api_body_present(rq, w) < 0)
+		return -EINVAL;
 	tok = json_tokener_new();
 	if (!tok) {
 		master_why_set(w, "out of memory");
@@ -391,12 +399,22 @@ int api_uint(struct json_object *o, const char *key, bool required,
 		master_why_set(w, "%s: required", key);
 		return -EINVAL;
 	}
-	if (!json_object_is_type(v, json_type_int)) {
+	if (!json_object_is_type(v, json_type_int))
+		return api_check_uint(key, false, false, 0, min, max, ret, w);
+	u = json_object_get_int64(v) < 0 ? 0 : json_object_get_uint64(v);
+	return api_check_uint(key, true, json_object_get_int64(v) < 0, u, min,
+			      max, ret, w);
+}
+
+int api_check_uint(const char *key, bool is_int, bool negative, uint64_t u,
+		   uint64_t min, uint64_t max, uint64_t *ret,
+		   struct master_why *w)
+{
+	if (!is_int) {
 		master_why_set(w, "%s: must be an integer", key);
 		return -EINVAL;
 	}
-	u = json_object_get_int64(v) < 0 ? 0 : json_object_get_uint64(v);
-	if (json_object_get_int64(v) < 0 || u < min || u > max) {
+	if (negative || u < min || u > max) {
 		master_why_set(w, "%s: must be an integer from %llu to %llu", key,
 			       (unsigned long long)min, (unsigned long long)max);
 		return -EINVAL;
@@ -418,18 +436,28 @@ int api_string(struct json_object *o, const char *key, bool required,
 		master_why_set(w, "%s: required", key);
 		return -EINVAL;
 	}
-	if (!json_object_is_type(v, json_type_string)) {
+	if (!json_object_is_type(v, json_type_string))
+		return api_check_string(key, NULL, 0, min, max, w);
+	len = (size_t)json_object_get_string_len(v);
+	if (api_check_string(key, json_object_get_string(v), len, min, max, w))
+		return -EINVAL;
+	*ret = json_object_get_string(v);
+	*ret_len = len;
+	return 0;
+}
+
+int api_check_string(const char *key, const char *s, size_t len, size_t min,
+		     size_t max, struct master_why *w)
+{
+	if (!s) {
 		master_why_set(w, "%s: must be a string", key);
 		return -EINVAL;
 	}
-	len = (size_t)json_object_get_string_len(v);
 	if (len < min || len > max) {
 		master_why_set(w, "%s: must be %zu to %zu bytes long", key, min, max);
 		return -EINVAL;
 	}
-	*ret = json_object_get_string(v);
-	*ret_len = len;
-	if (memchr(*ret, '\0', len)) {
+	if (memchr(s, '\0', len)) {
 		master_why_set(w, "%s: must not contain a NUL character", key);
 		return -EINVAL;
 	}

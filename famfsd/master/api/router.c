@@ -232,12 +232,24 @@ static enum MHD_Result reply_pool_changed(struct http_req *rq)
 				  why);
 }
 
-size_t api_body_max(const char *method, const char *path)
+size_t api_body_max(const struct http_req *rq)
 {
+	const char *hdr;
+	struct auth_ident who;
+
 	/* A job's whole set: 65,536 creates with 80-byte paths. */
-	if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/batch") == 0)
-		return API_BATCH_BODY_MAX;
-	return HTTP_BODY_MAX;
+	if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/v1/batch") != 0)
+		return HTTP_BODY_MAX;
+	/*
+	 * Held in memory before the router runs: the larger limit only for
+	 * a token that may send a batch, so a client without one cannot
+	 * make every connection hold 8 MiB.
+	 */
+	hdr = http_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!hdr || !auth_lookup(rq->m->tokens, hdr, &who) ||
+	    !(who.role & ANY_USER))
+		return HTTP_BODY_MAX;
+	return API_BATCH_BODY_MAX;
 }
 
 enum MHD_Result api_dispatch(struct http_req *rq)
