@@ -164,9 +164,6 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def text(self):
-        return read_log(self.log)
-
 
 class SlurmCluster:
     """munged, slurmctld and slurmd of one node, in workdir.
