@@ -552,10 +552,13 @@ class BurstBufferBed:
         self.set_conf(conf or {})
         self.cluster = SlurmCluster(
             w, bb_lua=bb_lua, env={"FAMFSD_BB_CONFIG": self.conf_path},
-            # Short enough that a stuck hook fails the test well within
+            # As slurm/README.md has it: a failed stage tears the set down
+            # (without the flag Slurm keeps it for inspection, and a cancel
+            # of that job may kill the very teardown it starts). Timeouts
+            # short enough that a stuck hook fails the test well within
             # its time, long enough for the test-only delays.
-            bb_conf=["StageInTimeout=60", "StageOutTimeout=60",
-                     "OtherTimeout=60"])
+            bb_conf=["Flags=TeardownFailure", "StageInTimeout=60",
+                     "StageOutTimeout=60", "OtherTimeout=60"])
 
     def set_conf(self, extra):
         """Writes the burst buffer's configuration: the master, tokens,

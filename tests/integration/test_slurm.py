@@ -238,36 +238,47 @@ def test_stage_out_feeds_the_next_jobs_stage_in(bb):
 
 def test_over_quota_job_is_held_with_the_masters_reason(bb):
     """A tenant's quota smaller than the job's set: setup is refused, the
-    job is held with the master's detail as its reason, and nothing of its
-    set stays."""
+    job is held with the master's detail as its reason and its set torn
+    down (Flags=TeardownFailure); with the quota raised, `scontrol
+    release` runs setup again and the job runs."""
     quota = 40 * MiB
     bb.api.put("/v1/tenants/quota1/quota",
                json={"max_bytes": quota, "max_files": 0}, expect=200)
-    job = bb.cluster.sbatch(job_script(bb, DIRECTIVE, "write", "q1"), "-A", "quota1")
+    c = bb.cluster
+    job = c.sbatch(job_script(bb, DIRECTIVE, "write", "q1"), "-A", "quota1")
     # The third file is the first past the quota.
     detail = (f"tenant quota1 would use {3 * EACH} bytes in 3 files; its quota "
               f"is {quota} bytes, 0 files (0 = unlimited)")
     deadline = time.monotonic() + 30
     while True:
-        info = bb.cluster.job(job)
+        info = c.job(job)
         reason = info["Reason"].replace("_", " ")
         if detail in reason:
             break
         assert info["JobState"] == "PENDING", info
         assert time.monotonic() < deadline, (detail, info)
         time.sleep(0.1)
-    assert info["JobState"] == "PENDING", info
     # scontrol writes the reason with '_' for ' '.
     assert info["Reason"].startswith("burst_buffer/lua:_slurm_bb_setup:_famfsd:_"), info
-    bb.cluster.run("scancel", job)
-    bb.cluster.wait_state(job, "CANCELLED", timeout=30)
     deadline = time.monotonic() + 30
-    while bb.cluster.job(job).get("BurstBufferState") not in ("complete", None):
-        assert time.monotonic() < deadline, bb.cluster.job(job)
+    while c.job(job).get("BurstBufferState") != "complete":
+        assert time.monotonic() < deadline, c.job(job)
         time.sleep(0.1)
+    info = c.job(job)
+    assert (info["JobState"], info["Priority"]) == ("PENDING", "0"), info
+    assert detail in info["Reason"].replace("_", " "), info
     bb.api.get(f"/v1/dirs/quota1/slurm/job{job}", expect=404)
     t = bb.api.get("/v1/tenants/quota1", expect=200).json()
     assert (t["used_bytes"], t["used_files"]) == (0, 0), t
+    assert not os.path.exists(os.path.join(bb.state_dir, f"job{job}.json"))
+
+    bb.api.put("/v1/tenants/quota1/quota",
+               json={"max_bytes": CAPACITY, "max_files": 0}, expect=200)
+    c.run("scontrol", "release", job)
+    info = wait_done(bb, job)
+    assert info["ExitCode"] == "0:0", (info, c.output(job))
+    expect_files(c.output(job), "quota1", job, bb)
+    assert_gone(bb, "quota1", job)
 
 
 def test_slurmctld_killed_during_setup(bb):
