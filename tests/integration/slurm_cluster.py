@@ -116,14 +116,16 @@ def node_hardware():
 
 # Keys of `scontrol show job -o`: capitalized words (some with ":" or "/")
 # before "="; the burst buffer directive's own options are lower case.
-_KEY = re.compile(r"(?:^| )([A-Z][A-Za-z0-9_:/]*)=")
+_KEY = re.compile(r"(?:^| |\n)([A-Z][A-Za-z0-9_:/]*)=")
 
 
-def parse_oneliner(line):
-    """`scontrol show ... -o` as a dict. A value runs to the next " Key=",
-    so values with spaces (Reason, Comment, the burst buffer's text) stay
-    whole."""
-    marks = list(_KEY.finditer(line.rstrip("\n")))
+def parse_oneliner(text):
+    """`scontrol show job -o ID` as a dict. A value runs to the next
+    " Key=", so values with spaces (Reason, the burst buffer's text) stay
+    whole; one line, but for the newlines a SystemComment may hold (each
+    stage's refusal is a line of it), which are kept in the value."""
+    line = text.rstrip("\n")
+    marks = list(_KEY.finditer(line))
     out = {}
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(line)
@@ -454,7 +456,7 @@ class SlurmCluster:
     def job(self, job_id):
         """`scontrol show job -o` of the job as a dict."""
         p = self.run("scontrol", "show", "job", "-o", job_id)
-        return parse_oneliner(p.stdout.splitlines()[0])
+        return parse_oneliner(p.stdout)
 
     def state(self, job_id):
         return self.job(job_id)["JobState"]
@@ -475,7 +477,7 @@ class SlurmCluster:
                             f"while job {job_id} was awaited:\n{self.logs()}")
             p = self.run("scontrol", "show", "job", "-o", job_id, check=False)
             if p.returncode == 0 and p.stdout.strip():
-                last = parse_oneliner(p.stdout.splitlines()[0])
+                last = parse_oneliner(p.stdout)
                 if last["JobState"] in want:
                     return last
                 if last["JobState"] in FINAL - want:

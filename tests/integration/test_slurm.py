@@ -105,19 +105,24 @@ def job_script(bed, directive, mode, tag, extra=""):
             f"/usr/bin/python3 {body} {mode} {tag}\n")
 
 
-def wait_done(bed, job, state="COMPLETED", timeout=60):
-    """The job in state and its burst buffer torn down (teardown runs after
-    the job ends)."""
+def wait_state_bb(bed, job, state, timeout=30):
+    """The job's BurstBufferState at state; the job's dict."""
     c = bed.cluster
-    c.wait_state(job, state, timeout=timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = c.job(job)
-        if info.get("BurstBufferState") == "complete":
+        if info.get("BurstBufferState") == state:
             return info
         time.sleep(0.1)
-    pytest.fail(f"job {job}'s burst buffer not torn down in {timeout}s: "
+    pytest.fail(f"job {job}'s burst buffer not {state} in {timeout}s: "
                 f"{c.job(job)}\n{c.logs()}")
+
+
+def wait_done(bed, job, state="COMPLETED", timeout=60):
+    """The job in state and its burst buffer torn down (teardown runs after
+    the job ends)."""
+    bed.cluster.wait_state(job, state, timeout=timeout)
+    return wait_state_bb(bed, job, "complete", timeout)
 
 
 def assert_gone(bed, tenant, job):
@@ -279,6 +284,37 @@ def test_over_quota_job_is_held_with_the_masters_reason(bb):
     assert info["ExitCode"] == "0:0", (info, c.output(job))
     expect_files(c.output(job), "quota1", job, bb)
     assert_gone(bb, "quota1", job)
+
+
+def test_master_down_holds_the_job_until_released(bb):
+    """With the master stopped, setup fails with the reason that it cannot
+    be reached (the job's SystemComment keeps each stage's reason) and the
+    job is held; the teardown Slurm then runs needs the master too and is
+    retried 10 s later, when the master is back; after that `scontrol
+    release` runs the job with its files."""
+    c = bb.cluster
+    bb.master.stop()
+    try:
+        job = c.sbatch(job_script(bb, DIRECTIVE, "write", "m1"), "-A", "proj3")
+        unreachable = f"failed to reach the master at '{bb.master.url}'"
+        deadline = time.monotonic() + 30
+        while True:
+            info = c.job(job)
+            if "burst_buffer/lua: setup: famfsd: " in info.get("SystemComment", ""):
+                break
+            assert time.monotonic() < deadline, info
+            time.sleep(0.1)
+        assert unreachable in info["SystemComment"], info
+        assert (info["JobState"], info["Priority"]) == ("PENDING", "0"), info
+    finally:
+        if not bb.master.running():
+            bb.master.start()
+    wait_state_bb(bb, job, "complete", timeout=30)
+    c.run("scontrol", "release", job)
+    info = wait_done(bb, job)
+    assert info["ExitCode"] == "0:0", (info, c.output(job))
+    expect_files(c.output(job), "proj3", job, bb)
+    assert_gone(bb, "proj3", job)
 
 
 def test_slurmctld_killed_during_setup(bb):
