@@ -988,6 +988,23 @@ function M.batch(cfg, ops)
 	return reply, why
 end
 
+-- Deletes a job's set, whatever its directory holds, and its state file:
+-- the number of entries deleted, or nil and why. Safe to run again, and
+-- beside another run (each delete has missing_ok).
+function M.delete_set(cfg, job_id, dir)
+	local entries, why = list_tree(cfg, dir, 0, {})
+	if not entries then
+		return nil, "cannot list /" .. dir .. ": " .. why
+	end
+	local reply
+	reply, why = M.batch(cfg, M.teardown_ops(dir, entries))
+	if not reply then
+		return nil, "deleting /" .. dir .. " refused: " .. why
+	end
+	os.remove(M.state_path(cfg, job_id))
+	return #entries
+end
+
 -------------------------------------------------------------- staging --
 
 local function is_root()
@@ -1111,6 +1128,85 @@ function M.stage_out(cfg, st, root)
 	return #sources
 end
 
+------------------------------------------------------------ the sweep --
+
+-- Slurm can lose a set: slurmctld saves its records of the sets (its
+-- "allocated buffers") every 30 s, and a restart finds only those, so a
+-- slurmctld killed soon after a job's set was made never stages out or tears
+-- down that job (it stays in STAGE_OUT or COMPLETED). The state files are
+-- the script's own record: a setup or teardown of one job deletes the sets
+-- of others that Slurm no longer tracks and will not set up again.
+
+M.SWEEP_MAX = 16
+-- Job states in which Slurm will not run the job's setup again.
+local ENDED = { COMPLETED = true, CANCELLED = true, FAILED = true, TIMEOUT = true,
+	NODE_FAIL = true, PREEMPTED = true, BOOT_FAIL = true, DEADLINE = true,
+	OUT_OF_MEMORY = true, STAGE_OUT = true, COMPLETING = true }
+
+-- The job ids of Slurm's allocated buffers (`scontrol show burst`).
+function M.parse_allocs(text)
+	local ids = {}
+	for id in text:gmatch("JobID=(%d+)") do
+		ids[id] = true
+	end
+	return ids
+end
+
+-- Whether the set of st's job is lost to Slurm, which has no allocated
+-- buffer for it: rec is the job's `scontrol show job -o` text, nil when
+-- slurmctld no longer knows the job (purged after MinJobAge).
+function M.orphaned(st, rec, now)
+	if not rec then
+		-- A set made a minute ago belongs to a job slurmctld knew then.
+		return now - (tonumber(st.created) or 0) > 60
+	end
+	return ENDED[M.scontrol_field(rec, "JobState")] == true
+end
+
+-- From a hook of job self_id, which has an allocated buffer: deletes the
+-- sets Slurm lost. Nothing is deleted unless Slurm's list of buffers holds
+-- self_id (so the list is this cluster's and complete); failures are logged
+-- and left for the next sweep.
+function M.sweep(cfg, self_id)
+	local others = {}
+	for _, st in ipairs(M.job_states(cfg)) do
+		if st.job_id ~= tostring(self_id) then
+			others[#others + 1] = st
+		end
+	end
+	if #others == 0 then
+		return
+	end
+	local r = M.run({ "scontrol", "show", "burst" }, cfg.timeout)
+	local allocs = r.rc == 0 and M.parse_allocs(r.out) or {}
+	if not allocs[tostring(self_id)] then
+		log("info", "sweep skipped: scontrol show burst (exit %d) does not list job %s",
+			r.rc, tostring(self_id))
+		return
+	end
+	local now, swept = os.time(), 0
+	for _, st in ipairs(others) do
+		if swept >= M.SWEEP_MAX then
+			break
+		end
+		if not allocs[st.job_id] then
+			local j = M.run({ "scontrol", "show", "job", "-o", st.job_id }, cfg.timeout)
+			local rec = j.rc == 0 and j.out:find("JobId=" .. st.job_id, 1, true) and j.out
+			local gone = j.rc ~= 0 and (j.err .. j.out):find("Invalid job id", 1, true)
+			if (rec or gone) and M.orphaned(st, rec or nil, now) then
+				swept = swept + 1
+				local n, why = M.delete_set(cfg, st.job_id, st.dir)
+				if n then
+					log("info", "swept job %s's set, which Slurm no longer tracks: deleted "
+						.. "/%s and %d entries", st.job_id, st.dir, n)
+				else
+					log("error", "sweep of job %s's set failed: %s", st.job_id, why)
+				end
+			end
+		end
+	end
+end
+
 ----------------------------------------------------------- the hooks --
 
 -- Each hook's failure: slurm.ERROR and one line, which Slurm shows as the
@@ -1226,9 +1322,10 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	if not ok then
 		return refuse("setup", job_id, err)
 	end
-	M.refresh_pool(cfg, cfg.timeout)
 	log("info", "setup job %s: %s of %s in /%s (seq %s)", job_id, files_text(st.files),
 		M.human(st.file_size), st.dir, int(st.seq))
+	M.sweep(cfg, job_id)
+	M.refresh_pool(cfg, cfg.timeout)
 	return slurm.SUCCESS
 end
 
@@ -1404,20 +1501,15 @@ function slurm_bb_job_teardown(job_id, job_script, hurry)
 	if cfg.test_delay_teardown > 0 then
 		sleep(cfg.test_delay_teardown)
 	end
-	local entries
-	entries, why = list_tree(cfg, dir, 0, {})
-	if not entries then
-		return refuse("teardown", job_id, "cannot list /" .. dir .. ": " .. why)
+	local n
+	n, why = M.delete_set(cfg, job_id, dir)
+	if not n then
+		return refuse("teardown", job_id, why)
 	end
-	local reply
-	reply, why = M.batch(cfg, M.teardown_ops(dir, entries))
-	if not reply then
-		return refuse("teardown", job_id, "deleting /" .. dir .. " refused: " .. why)
-	end
-	os.remove(M.state_path(cfg, job_id))
-	M.refresh_pool(cfg, cfg.timeout)
 	log("info", "teardown job %s: deleted /%s and %d entries (hurry %s)", job_id, dir,
-		#entries, tostring(hurry))
+		n, tostring(hurry))
+	M.sweep(cfg, job_id)
+	M.refresh_pool(cfg, cfg.timeout)
 	return slurm.SUCCESS
 end
 

@@ -427,6 +427,30 @@ test("tenant: famfsd's name rules", function()
 	eq(M.scontrol_field(line, "Id"), nil, "no partial key match")
 end)
 
+test("sweep: which sets Slurm lost", function()
+	local burst = "Name=lua DefaultPool=(null) Granularity=1 TotalSpace=0\n"
+		.. "  PoolName[0]=famfsd Granularity=2MiB TotalSpace=958MiB FreeSpace=954MiB\n"
+		.. "  Allocated Buffers:\n"
+		.. "    JobID=7 CreateTime=2026-12-02T00:15:37 Pool=famfsd Size=4MiB State=allocated "
+		.. "UserID=nobody(65534)\n    JobID=12 CreateTime=x Pool=famfsd Size=2MiB\n"
+		.. "  Per User Buffer Use:\n    UserID=nobody(65534) Used=6MiB\n"
+	local allocs = M.parse_allocs(burst)
+	eq(allocs["7"], true, "7")
+	eq(allocs["12"], true, "12")
+	eq(allocs["65534"], nil, "a user id is not a job")
+	local now, st = 1000, { created = 500 }
+	local function rec(state)
+		return "JobId=9 JobName=a JobState=" .. state .. " Reason=None BurstBufferState=post-run\n"
+	end
+	eq(M.orphaned(st, rec("STAGE_OUT"), now), true, "stage-out Slurm will never run")
+	eq(M.orphaned(st, rec("COMPLETED"), now), true, "completed")
+	eq(M.orphaned(st, rec("CANCELLED"), now), true, "cancelled")
+	eq(M.orphaned(st, rec("PENDING"), now), false, "pending: Slurm sets it up again")
+	eq(M.orphaned(st, rec("RUNNING"), now), false, "running")
+	eq(M.orphaned(st, nil, now), true, "purged from slurmctld")
+	eq(M.orphaned({ created = 990 }, nil, now), false, "made a moment ago")
+end)
+
 ------------------------------------------------------------ the runner
 
 test("run: output, stderr and exit status of a real process", function()
