@@ -1036,13 +1036,17 @@ end
 function M.wait_file(path, size, secs)
 	local deadline = os.time() + secs
 	while true do
-		local f = io.open(path, "rb")
+		local f, _, code = io.open(path, "rb")
 		if f then
 			local n = f:seek("end")
 			f:close()
 			if n and n >= size then
 				return true
 			end
+		elseif code == 13 then
+			-- EACCES: it is there, only not ours to read (a SlurmUser that
+			-- is not root; the copies run as the job's user).
+			return true
 		end
 		if os.time() > deadline then
 			return nil
