@@ -626,9 +626,10 @@ local function unique(prefix)
 end
 
 -- Runs argv (a list of words, quoted here) under `timeout`, with stdin from
--- opts.stdin (default /dev/null). Returns {rc, out, err}; rc 124 means the
--- time ran out. stderr goes through a temporary file: Lua 5.1's popen
--- gives one stream and no exit status, so the status is echoed after it.
+-- opts.stdin (default /dev/null). Returns {rc, out, err}; rc 124 (137 once
+-- killed) means the time ran out, 127 that it could not run. stderr goes
+-- through a temporary file: Lua 5.1's popen gives one stream and no exit
+-- status, so the status is echoed after the output.
 function M.run(argv, secs, opts)
 	opts = opts or {}
 	local words = {}
@@ -689,9 +690,9 @@ function M.stderr_message(err)
 	return msg
 end
 
--- A famfsctl command against the masters: its JSON reply, or nil, a
--- message for the job's reason, and the exit code. `what` names the
--- command in messages.
+-- famfsctl ARGS against the masters: its JSON reply, or nil, a message for
+-- the job's reason, and famfsctl's exit code (0 done, 1 refused, 8 no
+-- answer, 16 usage; 124 or 137: stopped at the time limit).
 function M.famfsctl(cfg, args, secs, opts)
 	local argv = { cfg.famfsctl }
 	for _, a in ipairs(args) do

@@ -38,7 +38,8 @@ class Bed:
         os.chmod(self.dir, 0o755)
         pw = pwd.getpwnam(USER)
         self.uid, self.gid = pw.pw_uid, pw.pw_gid
-        self.pool = make_pool(os.path.join(self.dir, "pool.img"), "512M")
+        # Sparse: room for the largest set (1024 files of one unit).
+        self.pool = make_pool(os.path.join(self.dir, "pool.img"), "3G")
         self.master = Master(self.pool, tmp_path)
         self.admin_token = self._token("admin.token", ADMIN_TOKEN)
         agent_token = self._token("agent.token", AGENT_TOKEN)
@@ -197,6 +198,30 @@ def test_setup_again_writes_nothing_and_teardown_deletes_all_the_directory_holds
     rc, msg, _ = bed.hook("job_teardown", 11, bed.script(11, directive), "true")
     assert (rc, msg) == (0, None)
     assert bed.ctl_json("status")["last_seq"] == seq
+
+
+def test_the_largest_set_in_one_batch_each_way(bed):
+    """files=1024: one batch of 1,027 ops at setup, and a teardown whose
+    listing takes two pages of famfsctl ls (1,000 entries a page)."""
+    free0 = bed.ctl_json("status")["free_bytes"]
+    directive = "#BB_LUA famfsd pool=famfsd capacity=1024 files=1024"
+    rc, msg, took = bed.setup(51, directive)
+    assert rc == 0, msg
+    names = [e["path"] for e in bed.ctl_json("ls", f"/{USER}/slurm/job51")["entries"]]
+    assert sorted(names) == sorted(f"/{USER}/slurm/job51/f{i}" for i in range(1024))
+    path_file = os.path.join(bed.dir, "path51")
+    rc, msg, _ = bed.hook("paths", 51, bed.script(51, directive), path_file)
+    assert rc == 0, msg
+    with open(path_file) as f:
+        env = dict(line.split("=", 1) for line in f.read().splitlines())
+    assert len(env["FAMFSD_FILES"].split(":")) == 1024
+    rc, msg, _ = bed.hook("job_teardown", 51, bed.script(51, directive), "false")
+    assert rc == 0, msg
+    assert bed.ctl("ls", f"/{USER}/slurm/job51", check=1).returncode == 1
+    deadline = time.monotonic() + 15
+    while bed.ctl_json("status")["free_bytes"] != free0:
+        assert time.monotonic() < deadline, bed.ctl_json("status")
+        time.sleep(0.2)
 
 
 def test_refused_setup_carries_the_masters_reason_and_writes_nothing(bed):
