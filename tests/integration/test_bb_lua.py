@@ -329,15 +329,20 @@ def test_a_hung_master_costs_pools_500_ms_and_a_slow_hook_its_timeout(bed):
         rc, pools, took = bed.hook("pools")
         assert rc == 0
         assert json.loads(pools)["pools"][0] == before
-        assert took < 1.5, took
+        assert took < 2, took           # 0.5 s, SIGKILL 0.2 s later, Lua's start
+        with open(cache) as f:
+            tried = json.load(f)
+        assert "no answer from the master" in tried["error"], tried
         # The next call within 20 s does not ask again.
-        rc, pools, took = bed.hook("pools")
-        assert took < 0.3, took
+        rc, pools, _ = bed.hook("pools")
+        assert json.loads(pools)["pools"][0] == before
+        with open(cache) as f:
+            assert json.load(f) == tried
         bed.set_conf(timeout="2")
         rc, msg, took = bed.setup(41, "#BB_LUA famfsd pool=famfsd capacity=2M")
         assert rc == -1
         assert f"no answer from the master ({bed.master.url}) within 2 s" in msg, msg
-        assert took < 4, took
+        assert took < 6, took           # 2 s, SIGKILL 1 s later
         assert bed.state(41) is None    # stopped before anything was made
         rc, text, _ = bed.hook("get_status")
         assert f"pool famfsd: the master ({bed.master.url}) did not answer" in text, text
