@@ -1401,28 +1401,67 @@ function slurm_bb_paths(job_id, job_script, path_file)
 	return slurm.SUCCESS
 end
 
--- Before the job starts: every live agent has replayed the setup, so the
--- files are in the mounts of the job's nodes.
-function M.wait_agents(cfg, seq, secs)
+-- The agents to wait for: the live ones on the job's nodes (host names
+-- compared without their domains), or every live one when none of the
+-- nodes has an agent of that name (agents may name their hosts otherwise).
+function M.agents_to_wait(agents, nodes)
+	local function short(h)
+		return (tostring(h):match("^[^.]*"))
+	end
+	local live, on_nodes, want = {}, {}, {}
+	for _, n in ipairs(nodes or {}) do
+		want[short(n)] = true
+	end
+	for _, a in ipairs(agents) do
+		if a.state == "live" then
+			live[#live + 1] = a
+			if want[short(a.host)] then
+				on_nodes[#on_nodes + 1] = a
+			end
+		end
+	end
+	return #on_nodes > 0 and on_nodes or live
+end
+
+-- The job's nodes' host names (scontrol), or nil.
+function M.job_nodes(cfg, job_id)
+	local r = M.run({ "scontrol", "show", "job", "-o", tostring(job_id) }, cfg.timeout)
+	local list = r.rc == 0 and M.scontrol_field(r.out, "NodeList")
+	if not list or list == "" or list == "(null)" then
+		return nil
+	end
+	r = M.run({ "scontrol", "show", "hostnames", list }, cfg.timeout)
+	if r.rc ~= 0 then
+		return nil
+	end
+	local nodes = {}
+	for n in r.out:gmatch("%S+") do
+		nodes[#nodes + 1] = n
+	end
+	return nodes
+end
+
+-- Before the job starts: the agents of its nodes have applied the setup's
+-- seq, so the files are in their mounts.
+function M.wait_agents(cfg, seq, secs, nodes)
 	local deadline = os.time() + secs
 	local why
 	while true do
 		local reply, err = M.famfsctl(cfg, { "agents" }, math.max(1, deadline - os.time()))
 		if reply then
-			local live, behind = 0, {}
-			for _, a in ipairs(type(reply.agents) == "table" and reply.agents or {}) do
-				if a.state == "live" then
-					live = live + 1
-					if type(a.applied_seq) ~= "number" or a.applied_seq < seq then
-						behind[#behind + 1] = string.format("%s at seq %s",
-							tostring(a.host), tostring(a.applied_seq))
-					end
+			local agents = M.agents_to_wait(type(reply.agents) == "table"
+				and reply.agents or {}, nodes)
+			local behind = {}
+			for _, a in ipairs(agents) do
+				if type(a.applied_seq) ~= "number" or a.applied_seq < seq then
+					behind[#behind + 1] = string.format("%s at seq %s",
+						tostring(a.host), tostring(a.applied_seq))
 				end
 			end
-			if live > 0 and #behind == 0 then
-				return live
+			if #agents > 0 and #behind == 0 then
+				return #agents
 			end
-			why = live == 0 and "no live famfsd agent" or
+			why = #agents == 0 and "no live famfsd agent" or
 				("agents behind seq " .. int(seq) .. ": " .. table.concat(behind, ", "))
 		else
 			why = err
@@ -1444,7 +1483,7 @@ function slurm_bb_pre_run(job_id, job_script)
 	if not st then
 		return r1, r2
 	end
-	local n, why = M.wait_agents(cfg, st.seq or 0, cfg.timeout)
+	local n, why = M.wait_agents(cfg, st.seq or 0, cfg.timeout, M.job_nodes(cfg, job_id))
 	if not n then
 		return refuse("pre_run", job_id, string.format("the files are not on the "
 			.. "agents within %d s: %s", cfg.timeout, why))

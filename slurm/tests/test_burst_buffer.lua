@@ -451,6 +451,25 @@ test("sweep: which sets Slurm lost", function()
 	eq(M.orphaned({ created = 990 }, nil, now), false, "made a moment ago")
 end)
 
+test("pre_run: the agents of the job's nodes, else every live one", function()
+	local agents = {
+		{ host = "n1.cluster", state = "live" }, { host = "n2", state = "live" },
+		{ host = "n3", state = "stale" }, { host = "login", state = "live" },
+	}
+	local function hosts(list)
+		local out = {}
+		for _, a in ipairs(list) do
+			out[#out + 1] = a.host
+		end
+		return table.concat(out, " ")
+	end
+	eq(hosts(M.agents_to_wait(agents, { "n1", "n2" })), "n1.cluster n2", "by short name")
+	eq(hosts(M.agents_to_wait(agents, { "n2", "n3" })), "n2", "a stale agent is not waited for")
+	eq(hosts(M.agents_to_wait(agents, { "other" })), "n1.cluster n2 login", "no match: all live")
+	eq(hosts(M.agents_to_wait(agents, nil)), "n1.cluster n2 login", "no nodes known")
+	eq(hosts(M.agents_to_wait({}, { "n1" })), "", "none")
+end)
+
 ------------------------------------------------------------ the runner
 
 test("run: output, stderr and exit status of a real process", function()
