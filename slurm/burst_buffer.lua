@@ -412,6 +412,12 @@ M.CONFIG_KEYS = {
 	mount = { "/mnt/famfs", absolute },
 	state_dir = { "/var/spool/famfsd-bb", absolute },
 	timeout = { "30", seconds(1, 3600) },
+	-- Slurm's burst_buffer.conf Directive= (the word after '#').
+	directive = { "BB_LUA", function(v)
+		if not v:match("^[%w_]+$") then
+			return "want the word of Slurm's Directive= (letters, digits, _)"
+		end
+	end },
 	-- Tests only: seconds setup or teardown waits, after writing the state
 	-- file and before its batch, so a test can restart slurmctld there.
 	test_delay_setup = { "0", seconds(0, 600) },
@@ -605,12 +611,12 @@ local function read_file(path)
 end
 M.read_file = read_file
 
-function M.script_spec(job_script)
+function M.script_spec(cfg, job_script)
 	local text, err = read_file(job_script)
 	if not text then
 		return nil, "cannot read the job script: " .. tostring(err)
 	end
-	return M.parse_script(text)
+	return M.parse_script(text, cfg.directive)
 end
 
 ------------------------------------------------------------- commands --
@@ -1235,7 +1241,11 @@ end
 
 -- sbatch time, inside slurmctld: the directive is checked, nothing else.
 function slurm_bb_job_process(job_script)
-	local spec, why = M.script_spec(job_script)
+	local cfg, r1, r2 = config("job_process", nil)
+	if not cfg then
+		return r1, r2
+	end
+	local spec, why = M.script_spec(cfg, job_script)
 	if not spec then
 		return refuse("job_process", nil, why)
 	end
@@ -1270,7 +1280,7 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	end
 	-- Setup's script has Slurm's %-symbols replaced (%d, %j, %u ...): the
 	-- stage paths it names are the ones the stages use.
-	local spec, why = M.script_spec(job_script)
+	local spec, why = M.script_spec(cfg, job_script)
 	if not spec then
 		return refuse("setup", job_id, why)
 	end
