@@ -1014,17 +1014,21 @@ end
 
 -------------------------------------------------------------- staging --
 
-local function is_root()
+-- Staging runs the copies as the job's user, which only root can become: with
+-- another SlurmUser a job could make it copy what that user may read (the
+-- scheduler's token among them).
+local function staging_refused(what)
 	local r = M.run({ "id", "-u" }, 5)
-	return r.rc == 0 and tonumber(r.out) == 0
+	if r.rc == 0 and tonumber(r.out) == 0 then
+		return nil
+	end
+	return string.format("%s needs slurmctld to run as root (SlurmUser=root): the "
+		.. "copies run as the job's user (this is uid %s)", what, trim(r.out))
 end
 
--- argv run as the job's user when this runs as root (SlurmUser root): a
--- user may only stage what the user may read and write.
-local function as_user(st, root, argv)
-	if not root then
-		return argv
-	end
+-- argv run as the job's user: a job stages only what its user may read and
+-- write (the hooks run as root, SlurmUser=root, to be able to).
+local function as_user(st, argv)
 	local w = { "setpriv", "--reuid=" .. int(st.uid), "--regid=" .. int(st.gid),
 		"--init-groups", "--" }
 	for _, a in ipairs(argv) do
@@ -1043,17 +1047,13 @@ end
 function M.wait_file(path, size, secs)
 	local deadline = os.time() + secs
 	while true do
-		local f, _, code = io.open(path, "rb")
+		local f = io.open(path, "rb")
 		if f then
 			local n = f:seek("end")
 			f:close()
 			if n and n >= size then
 				return true
 			end
-		elseif code == 13 then
-			-- EACCES: it is there, only not ours to read (a SlurmUser that
-			-- is not root; the copies run as the job's user).
-			return true
 		end
 		if os.time() > deadline then
 			return nil
@@ -1063,8 +1063,8 @@ function M.wait_file(path, size, secs)
 end
 
 -- The regular files of dir, by name: { {name=, size=}, ... }.
-function M.list_stage_dir(st, root, dir, secs)
-	local r = M.run(as_user(st, root, { "find", dir, "-mindepth", "1", "-maxdepth", "1",
+function M.list_stage_dir(st, dir, secs)
+	local r = M.run(as_user(st, { "find", dir, "-mindepth", "1", "-maxdepth", "1",
 		"-type", "f", "-printf", "%s %P\\0" }), secs)
 	if r.rc ~= 0 then
 		return nil, fail(r, "stage_in: cannot list " .. dir)
@@ -1077,10 +1077,10 @@ function M.list_stage_dir(st, root, dir, secs)
 	return files
 end
 
-function M.stage_in(cfg, st, root)
+function M.stage_in(cfg, st)
 	local dir, targets = M.job_paths(cfg, st)
 	local src = st.stage_in
-	local files, why = M.list_stage_dir(st, root, src, cfg.timeout)
+	local files, why = M.list_stage_dir(st, src, cfg.timeout)
 	if not files then
 		return nil, why
 	end
@@ -1103,7 +1103,7 @@ function M.stage_in(cfg, st, root)
 	for i, f in ipairs(files) do
 		-- notrunc: a pool file keeps its size; fsync: the bytes are in the
 		-- pool before the job may start on another host.
-		local r = M.run(as_user(st, root, { "dd", "if=" .. src .. "/" .. f.name,
+		local r = M.run(as_user(st, { "dd", "if=" .. src .. "/" .. f.name,
 			"of=" .. targets[i], "bs=4M", "conv=notrunc,fsync", "status=none" }),
 			cfg.timeout + math.ceil(f.size / 2 ^ 28))
 		if r.rc ~= 0 then
@@ -1114,10 +1114,10 @@ function M.stage_in(cfg, st, root)
 	return #files
 end
 
-function M.stage_out(cfg, st, root)
+function M.stage_out(cfg, st)
 	local _, sources = M.job_paths(cfg, st)
 	local dst = st.stage_out
-	local r = M.run(as_user(st, root, { "mkdir", "-p", "--", dst }), cfg.timeout)
+	local r = M.run(as_user(st, { "mkdir", "-p", "--", dst }), cfg.timeout)
 	if r.rc ~= 0 then
 		return nil, fail(r, "stage_out: cannot make " .. dst)
 	end
@@ -1125,14 +1125,14 @@ function M.stage_out(cfg, st, root)
 		local name = "f" .. (i - 1)
 		local tmp = dst .. "/." .. name .. ".famfsd-stage"
 		-- A copy is renamed into place only whole and on disk.
-		r = M.run(as_user(st, root, { "dd", "if=" .. src, "of=" .. tmp, "bs=4M",
+		r = M.run(as_user(st, { "dd", "if=" .. src, "of=" .. tmp, "bs=4M",
 			"conv=fsync", "status=none" }), cfg.timeout + math.ceil(st.file_size / 2 ^ 28))
 		if r.rc == 0 then
-			r = M.run(as_user(st, root, { "mv", "-f", "--", tmp, dst .. "/" .. name }),
+			r = M.run(as_user(st, { "mv", "-f", "--", tmp, dst .. "/" .. name }),
 				cfg.timeout)
 		end
 		if r.rc ~= 0 then
-			M.run(as_user(st, root, { "rm", "-f", "--", tmp }), cfg.timeout)
+			M.run(as_user(st, { "rm", "-f", "--", tmp }), cfg.timeout)
 			return nil, fail(r, string.format("stage_out: copying %s to %s", name, dst))
 		end
 	end
@@ -1370,7 +1370,10 @@ function slurm_bb_data_in(job_id, job_script)
 	if not st.stage_in then
 		return slurm.SUCCESS
 	end
-	local n, why = M.stage_in(cfg, st, is_root())
+	local n, why = nil, staging_refused("stage_in")
+	if not why then
+		n, why = M.stage_in(cfg, st)
+	end
 	if not n then
 		return refuse("data_in", job_id, why)
 	end
@@ -1518,7 +1521,10 @@ function slurm_bb_data_out(job_id, job_script)
 	if not st.stage_out then
 		return slurm.SUCCESS
 	end
-	local n, why = M.stage_out(cfg, st, is_root())
+	local n, why = nil, staging_refused("stage_out")
+	if not why then
+		n, why = M.stage_out(cfg, st)
+	end
 	if not n then
 		return refuse("data_out", job_id, why)
 	end

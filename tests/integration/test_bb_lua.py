@@ -77,10 +77,14 @@ class Bed:
         with open(self.conf, "w") as f:
             f.write("".join(f"{k} = {v}\n" for k, v in keys.items()))
 
-    def hook(self, name, *args, timeout=60):
-        """Runs slurm_bb_<name>(args); (rc, msg, seconds it took)."""
+    def hook(self, name, *args, timeout=60, user=None):
+        """Runs slurm_bb_<name>(args), as root or as user (a SlurmUser that
+        is not root); (rc, msg, seconds it took)."""
         t0 = time.monotonic()
-        p = subprocess.run(["lua5.1", RUN_HOOK, name, *map(str, args)],
+        who = [] if user is None else [
+            "setpriv", f"--reuid={pwd.getpwnam(user).pw_uid}",
+            f"--regid={pwd.getpwnam(user).pw_gid}", "--init-groups", "--"]
+        p = subprocess.run([*who, "lua5.1", RUN_HOOK, name, *map(str, args)],
                            capture_output=True, text=True, timeout=timeout,
                            env={**os.environ, "FAMFSD_BB_CONFIG": self.conf})
         took = time.monotonic() - t0
@@ -300,6 +304,17 @@ def test_stage_refusals_say_what_is_wrong(bed):
         assert rc == -1 and why in msg, (opts, msg)
         rc, msg, _ = bed.hook("job_teardown", job, bed.script(job, directive), "true")
         assert rc == 0, msg
+    # A SlurmUser that is not root cannot become the job's user: staging is
+    # refused, not done with the scheduler's rights.
+    directive = f"#BB_LUA famfsd pool=famfsd capacity=4M stage_in={src} files=3"
+    rc, msg, _ = bed.setup(38, directive)
+    assert rc == 0, msg
+    rc, msg, _ = bed.hook("data_in", 38, bed.script(38, directive), user=USER)
+    assert rc == -1, msg
+    assert f"stage_in needs slurmctld to run as root (SlurmUser=root): the copies run " \
+        f"as the job's user (this is uid {bed.uid})" in msg, msg
+    rc, msg, _ = bed.hook("job_teardown", 38, bed.script(38, directive), "true")
+    assert rc == 0, msg
     with open(os.path.join(src, "a"), "wb") as f:
         f.write(b"y" * (UNIT + 1))
     directive = f"#BB_LUA famfsd pool=famfsd capacity=6M files=3 stage_in={src}"
