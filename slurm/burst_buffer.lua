@@ -632,21 +632,20 @@ local function unique(prefix)
 end
 
 -- Runs argv (a list of words, quoted here) under `timeout`, with stdin from
--- opts.stdin (default /dev/null). Returns {rc, out, err}; rc 124 (137 once
+-- /dev/null. Returns {rc, out, err}; rc 124 (137 once
 -- killed) means the time ran out, 127 that it could not run. stderr goes
 -- through a temporary file: Lua 5.1's popen gives one stream and no exit
 -- status, so the status is echoed after the output.
-function M.run(argv, secs, opts)
-	opts = opts or {}
+function M.run(argv, secs)
 	local words = {}
 	for i, w in ipairs(argv) do
 		words[i] = sh_quote(w)
 	end
 	local errf = os.tmpname()
 	-- SIGTERM at secs, SIGKILL soon after: a short call stays short.
-	local cmd = string.format("timeout -k %s %s %s <%s 2>%s; echo %s$?",
+	local cmd = string.format("timeout -k %s %s %s </dev/null 2>%s; echo %s$?",
 		secs < 2 and "0.2" or "1", tostring(secs), table.concat(words, " "),
-		sh_quote(opts.stdin or "/dev/null"), sh_quote(errf), EXIT_MARK)
+		sh_quote(errf), EXIT_MARK)
 	local p, perr = io.popen(cmd, "r")
 	if not p then
 		os.remove(errf)
@@ -699,7 +698,7 @@ end
 -- famfsctl ARGS against the masters: its JSON reply, or nil, a message for
 -- the job's reason, and famfsctl's exit code (0 done, 1 refused, 8 no
 -- answer, 16 usage; 124 or 137: stopped at the time limit).
-function M.famfsctl(cfg, args, secs, opts)
+function M.famfsctl(cfg, args, secs)
 	local argv = { cfg.famfsctl }
 	for _, a in ipairs(args) do
 		argv[#argv + 1] = a
@@ -707,7 +706,7 @@ function M.famfsctl(cfg, args, secs, opts)
 	for _, a in ipairs({ "--json", "--url", cfg.url, "--token-file", cfg.token_file }) do
 		argv[#argv + 1] = a
 	end
-	local r = M.run(argv, secs or cfg.timeout, opts)
+	local r = M.run(argv, secs or cfg.timeout)
 	if r.rc == 0 then
 		local reply, why = M.json_decode(r.out)
 		if reply == nil then
