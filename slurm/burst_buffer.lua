@@ -632,10 +632,10 @@ local function unique(prefix)
 end
 
 -- Runs argv (a list of words, quoted here) under `timeout`, with stdin from
--- /dev/null. Returns {rc, out, err}; rc 124 (137 once
--- killed) means the time ran out, 127 that it could not run. stderr goes
--- through a temporary file: Lua 5.1's popen gives one stream and no exit
--- status, so the status is echoed after the output.
+-- /dev/null. Returns {rc, out, err}; rc 124 (137 once killed) means the time
+-- ran out, 127 that it could not run. stderr goes through a temporary file:
+-- Lua 5.1's popen gives one stream and no exit status, so the status is
+-- echoed after the output.
 function M.run(argv, secs)
 	local words = {}
 	for i, w in ipairs(argv) do
