@@ -1094,9 +1094,11 @@ function M.stage_in(cfg, st)
 				int(st.file_size))
 		end
 	end
-	if not M.wait_file(targets[1], st.file_size, cfg.timeout) then
+	-- The agent applies the setup's records in order: with the last file,
+	-- this host's mount has them all.
+	if not M.wait_file(targets[#targets], st.file_size, cfg.timeout) then
 		return nil, string.format("stage_in: %s did not appear in this host's famfsd "
-			.. "mount within %d s (is the agent on %s running?)", targets[1],
+			.. "mount within %d s (is the agent on %s running?)", targets[#targets],
 			cfg.timeout, cfg.mount)
 	end
 	for i, f in ipairs(files) do
