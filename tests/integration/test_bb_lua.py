@@ -313,6 +313,13 @@ def test_stage_refusals_say_what_is_wrong(bed):
     assert rc == -1, msg
     assert f"stage_in needs slurmctld to run as root (SlurmUser=root): the copies run " \
         f"as the job's user (this is uid {bed.uid})" in msg, msg
+    # This host's mount is not where the config says: a clear reason, soon.
+    bed.set_conf(mount=bed.user_dir("not-the-mount"), timeout="1")
+    rc, msg, took = bed.hook("data_in", 38, bed.script(38, directive))
+    assert rc == -1, msg
+    assert "f2 did not appear in this host's famfsd mount within 1 s" in msg, msg
+    assert took < 5, took
+    bed.set_conf()
     rc, msg, _ = bed.hook("job_teardown", 38, bed.script(38, directive), "true")
     assert rc == 0, msg
     with open(os.path.join(src, "a"), "wb") as f:
