@@ -1509,6 +1509,16 @@ function slurm_bb_post_run(job_id, job_script)
 	return slurm.SUCCESS
 end
 
+-- Slurm 24.05 polls these after data_in and data_out; both copy before they
+-- return, so there is nothing to wait for. 22.05 never calls them.
+function slurm_bb_test_data_in(job_id, job_script)
+	return slurm.SUCCESS
+end
+
+function slurm_bb_test_data_out(job_id, job_script)
+	return slurm.SUCCESS
+end
+
 function slurm_bb_data_out(job_id, job_script)
 	local cfg, r1, r2 = config("data_out", job_id)
 	if not cfg then
@@ -1619,13 +1629,19 @@ function M.status_text(cfg, pst, why, jobs)
 end
 
 -- `scontrol show bbstat [pool|jobs]`: the pool's figures from the master
--- and each job's set from the state files.
+-- and each job's set from the state files. Slurm 22.05 passes only the
+-- command's words; later versions pass the caller's uid and gid first.
 function slurm_bb_get_status(...)
 	local cfg, why = M.load_config()
 	if not cfg then
 		return slurm.SUCCESS, "famfsd: bad configuration: " .. why .. "\n"
 	end
-	local arg = select(1, ...)
+	local args = { ... }
+	if #args >= 2 and tostring(args[1]):match("^%d+$") and tostring(args[2]):match("^%d+$") then
+		table.remove(args, 1)
+		table.remove(args, 1)
+	end
+	local arg = args[1]
 	if arg and arg ~= "pool" and arg ~= "jobs" then
 		return slurm.SUCCESS, "usage: scontrol show bbstat [pool|jobs]\n"
 	end
