@@ -562,18 +562,22 @@ static uint64_t create_bytes(const struct master *m,
 
 /*
  * Step 1 whole: the plan, and log room for its records. Waiting for room
- * releases m->lock: when anything was written or compacted meanwhile,
- * the plan is made again (a few times at most; each wait is long).
+ * releases m->lock, so the plan lets go of everything first (no hold and
+ * no node of the state is kept across the wait) and is made again after
+ * it, against the state as it is then (a few times at most: each wait
+ * takes up to ROOM_WAIT_MS).
  */
 static int plan_batch(struct master *m, struct plan *pl,
 		      struct master_batch_op *ops, size_t n,
 		      size_t *ret_failed, struct master_why *w)
 {
-	uint64_t seq, gen, need;
+	char why[sizeof(w->msg)];
+	uint64_t need;
+	size_t records;
 	bool shrinks;
 	int err;
 
-	for (int attempt = 0;; attempt++) {
+	for (int attempt = 0; attempt < 3; attempt++) {
 		err = plan_init(pl, m, n);
 		if (err < 0) {
 			master_why_set(w, "out of memory");
@@ -585,31 +589,25 @@ static int plan_batch(struct master *m, struct plan *pl,
 		if (err < 0)
 			return err;
 		need = pl->log_bytes;
+		records = pl->n_records;
 		shrinks = pl->creates_made == 0;
-		seq = famfs_log_appended(m->pool->log).seq;
-		gen = famfs_log_generation(m->pool->log);
+		if (m->fenced || master_log_has_room(m, need, shrinks))
+			return 0;
+		plan_free(pl);
 		err = master_wait_log_room_for(m, need, shrinks, w);
 		if (err < 0) {
-			char why[sizeof(w->msg)];
-
 			memcpy(why, w->msg, sizeof(why));
 			master_why_set(w, "the batch's %zu records (%" PRIu64
 				       " bytes) do not fit in the metadata log: "
-				       "%s", pl->n_records, need, why);
+				       "%s", records, need, why);
 			*ret_failed = n;
 			return err;
 		}
-		if (m->fenced || (seq == famfs_log_appended(m->pool->log).seq &&
-				  gen == famfs_log_generation(m->pool->log)))
-			return 0;
-		plan_free(pl);
-		if (attempt == 2) {
-			master_why_set(w, "the log kept changing while the batch "
-				       "waited for room in it; try again");
-			*ret_failed = n;
-			return -ENOBUFS;
-		}
 	}
+	master_why_set(w, "the log kept filling while the batch waited for "
+		       "room in it; try again");
+	*ret_failed = n;
+	return -ENOBUFS;
 }
 
 int master_batch(struct master *m, struct master_batch_op *ops, size_t n,

@@ -245,6 +245,8 @@ int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w);
  */
 int master_wait_log_room_for(struct master *m, uint64_t need, bool shrinks,
 			     struct master_why *w);
+/* Whether that much room is there now, without waiting. */
+bool master_log_has_room(struct master *m, uint64_t need, bool shrinks);
 /*
  * POST /v1/pool/compact: queues w (its wake() runs under m->lock when a
  * compaction that starts from now on ends) and asks for one; false when
