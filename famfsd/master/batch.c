@@ -77,12 +77,25 @@ struct master_overlay {
 	size_t n_vals;
 };
 
+/* Eight bytes a step: every op hashes each prefix of its path. */
 static uint64_t ov_hash(const char *key, size_t len, bool tenant)
 {
-	uint64_t h = tenant ? 0x9e3779b97f4a7c15ull : 0xcbf29ce484222325ull;
+	uint64_t h = (tenant ? 0x9e3779b97f4a7c15ull : 0xcbf29ce484222325ull) ^
+		     len, x;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, key + i, 8);
+		h = (h ^ x) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	if (i < len) {
+		x = 0;
+		memcpy(&x, key + i, len - i);
+		h = (h ^ x) * 0xff51afd7ed558ccdull;
+	}
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
 	return h ^ h >> 29;
 }
 
@@ -219,6 +232,7 @@ struct plan {
 	uint64_t log_bytes;		/* of all the records, framed */
 	size_t n_records;
 	uint64_t creates_made;		/* inode numbers the plan handed out */
+	uint64_t mtime_ns;		/* of every entry the batch makes */
 	bool deletes_files;
 };
 
@@ -258,6 +272,8 @@ static int plan_init(struct plan *pl, struct master *m, size_t n)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->m = m;
+	/* The set is made at once: one time for all its entries. */
+	pl->mtime_ns = clock_real_ns();
 	pl->p = calloc(n, sizeof(*pl->p));
 	if (!pl->p || ov_init(&pl->ov, n) < 0) {
 		free(pl->p);
@@ -350,7 +366,7 @@ static int plan_create(struct plan *pl, struct master_batch_op *op,
 	/* Inode numbers are handed out in order: the records will say so. */
 	op->ino = m->st->max_ino + 1 + pl->creates_made;
 	op->status = BATCH_CREATED;
-	master_rec_create(&p->rec, &k, c, op->ino, le, ext);
+	master_rec_create(&p->rec, &k, c, op->ino, pl->mtime_ns, le, ext);
 	if (keep_extents(pl, p, ext, le, k.n_ext) < 0) {
 		(void)famfs_alloc_unreserve(m->st->alloc, ext, k.n_ext);
 		master_why_set(w, "out of memory");

@@ -407,10 +407,15 @@ int master_check_create(struct master *m, const struct master_overlay *ov,
 int master_check_delete(struct master *m, const struct master_overlay *ov,
 			const char *path, size_t len, bool dir_only,
 			struct master_check *ret, struct master_why *w);
-/* The records those checks justify; ino of a new entry: ino. */
+/*
+ * The records those checks justify: a new entry numbered ino, made at
+ * mtime_ns (CLOCK_REALTIME), its extents ext written little-endian into
+ * le.
+ */
 void master_rec_create(struct famfs_rec *rec, const struct master_check *k,
 		       const struct master_create *c, uint64_t ino,
-		       struct famfs_extent *le, const struct famfs_extent *ext);
+		       uint64_t mtime_ns, struct famfs_extent *le,
+		       const struct famfs_extent *ext);
 void master_rec_delete(struct famfs_rec *rec, const struct master_check *k);
 /*
  * master/batch.c: the entry an earlier operation of the batch left at
