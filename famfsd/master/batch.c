@@ -541,6 +541,34 @@ static int append_all(struct master *m, const struct plan *pl,
 	return 0;
 }
 
+/*
+ * Between steps 2 and 3: the records as the pool holds them. Step 2 read
+ * each back from this host's caches (famfs_log_forget_own()); before any
+ * reader is shown them, both copies of every one are read again from the
+ * pool (invalidated, one fence per window, not per record). A bad copy
+ * goes to the damage table to be rewritten from the good one; a record
+ * bad in both would be refused by every agent: the batch is not published.
+ */
+static int verify_appended(struct master *m, struct master_why *w)
+{
+	struct famfs_log *log = m->pool->log;
+	struct famfs_log_pos pos = famfs_log_published(log);
+	struct famfs_log_pos end = famfs_log_appended(log);
+	long r;
+
+	famfs_log_forget_own(log);
+	while ((r = famfs_log_verify(log, FAMFS_LOG_PART_RECORD, &pos, &end)) > 0)
+		;
+	if (r < 0) {
+		master_why_set(w, "record %llu (offset %llu in the log) is not "
+			       "in the pool as written, in either copy",
+			       (unsigned long long)pos.seq + 1,
+			       (unsigned long long)pos.end);
+		return diverged(m, "verify", w);
+	}
+	return 0;
+}
+
 /* Step 3: P3-P6, once. */
 static int publish(struct master *m, struct master_why *w)
 {
@@ -649,6 +677,8 @@ int master_batch(struct master *m, struct master_batch_op *ops, size_t n,
 		}
 		if (!err)
 			err = append_all(m, &pl, ops, n, w);
+		if (!err)
+			err = verify_appended(m, w);
 		if (!err)
 			err = publish(m, w);
 	}
