@@ -13,8 +13,10 @@
  *   2. append: each record is checked by the replay engine
  *      (famfs_state_check) against the state with the batch's earlier
  *      records applied, appended (P1-P2, no reader sees it: the tail does
- *      not name it) and applied by replaying it from the pool, as
- *      master/commit.c does for one record.
+ *      not name it) and applied by replaying it, as master/commit.c
+ *      does for one record (read back from this host's caches: the
+ *      writer's own lines, lib/log_write.c); then both copies of every
+ *      record are read again from the pool (verify_appended);
  *   3. publish once (P3-P6): one tail store makes every record visible.
  *
  * A crash (or kill) at any point before step 3's tail store leaves the
