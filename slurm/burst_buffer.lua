@@ -412,6 +412,12 @@ M.CONFIG_KEYS = {
 	mount = { "/mnt/famfs", absolute },
 	state_dir = { "/var/spool/famfsd-bb", absolute },
 	timeout = { "30", seconds(1, 3600) },
+	-- Slurm's burst_buffer.conf Directive= (the word after '#').
+	directive = { "BB_LUA", function(v)
+		if not v:match("^[%w_]+$") then
+			return "want the word of Slurm's Directive= (letters, digits, _)"
+		end
+	end },
 	-- Tests only: seconds setup or teardown waits, after writing the state
 	-- file and before its batch, so a test can restart slurmctld there.
 	test_delay_setup = { "0", seconds(0, 600) },
@@ -605,12 +611,12 @@ local function read_file(path)
 end
 M.read_file = read_file
 
-function M.script_spec(job_script)
+function M.script_spec(cfg, job_script)
 	local text, err = read_file(job_script)
 	if not text then
 		return nil, "cannot read the job script: " .. tostring(err)
 	end
-	return M.parse_script(text)
+	return M.parse_script(text, cfg.directive)
 end
 
 ------------------------------------------------------------- commands --
@@ -626,20 +632,20 @@ local function unique(prefix)
 end
 
 -- Runs argv (a list of words, quoted here) under `timeout`, with stdin from
--- opts.stdin (default /dev/null). Returns {rc, out, err}; rc 124 means the
--- time ran out. stderr goes through a temporary file: Lua 5.1's popen
--- gives one stream and no exit status, so the status is echoed after it.
-function M.run(argv, secs, opts)
-	opts = opts or {}
+-- /dev/null. Returns {rc, out, err}; rc 124 (137 once killed) means the time
+-- ran out, 127 that it could not run. stderr goes through a temporary file:
+-- Lua 5.1's popen gives one stream and no exit status, so the status is
+-- echoed after the output.
+function M.run(argv, secs)
 	local words = {}
 	for i, w in ipairs(argv) do
 		words[i] = sh_quote(w)
 	end
 	local errf = os.tmpname()
 	-- SIGTERM at secs, SIGKILL soon after: a short call stays short.
-	local cmd = string.format("timeout -k %s %s %s <%s 2>%s; echo %s$?",
+	local cmd = string.format("timeout -k %s %s %s </dev/null 2>%s; echo %s$?",
 		secs < 2 and "0.2" or "1", tostring(secs), table.concat(words, " "),
-		sh_quote(opts.stdin or "/dev/null"), sh_quote(errf), EXIT_MARK)
+		sh_quote(errf), EXIT_MARK)
 	local p, perr = io.popen(cmd, "r")
 	if not p then
 		os.remove(errf)
@@ -689,10 +695,10 @@ function M.stderr_message(err)
 	return msg
 end
 
--- A famfsctl command against the masters: its JSON reply, or nil, a
--- message for the job's reason, and the exit code. `what` names the
--- command in messages.
-function M.famfsctl(cfg, args, secs, opts)
+-- famfsctl ARGS against the masters: its JSON reply, or nil, a message for
+-- the job's reason, and famfsctl's exit code (0 done, 1 refused, 8 no
+-- answer, 16 usage; 124 or 137: stopped at the time limit).
+function M.famfsctl(cfg, args, secs)
 	local argv = { cfg.famfsctl }
 	for _, a in ipairs(args) do
 		argv[#argv + 1] = a
@@ -700,7 +706,7 @@ function M.famfsctl(cfg, args, secs, opts)
 	for _, a in ipairs({ "--json", "--url", cfg.url, "--token-file", cfg.token_file }) do
 		argv[#argv + 1] = a
 	end
-	local r = M.run(argv, secs or cfg.timeout, opts)
+	local r = M.run(argv, secs or cfg.timeout)
 	if r.rc == 0 then
 		local reply, why = M.json_decode(r.out)
 		if reply == nil then
@@ -988,19 +994,40 @@ function M.batch(cfg, ops)
 	return reply, why
 end
 
--------------------------------------------------------------- staging --
-
-local function is_root()
-	local r = M.run({ "id", "-u" }, 5)
-	return r.rc == 0 and tonumber(r.out) == 0
+-- Deletes a job's set, whatever its directory holds, and its state file:
+-- the number of entries deleted, or nil and why. Safe to run again, and
+-- beside another run (each delete has missing_ok).
+function M.delete_set(cfg, job_id, dir)
+	local entries, why = list_tree(cfg, dir, 0, {})
+	if not entries then
+		return nil, "cannot list /" .. dir .. ": " .. why
+	end
+	local reply
+	reply, why = M.batch(cfg, M.teardown_ops(dir, entries))
+	if not reply then
+		return nil, "deleting /" .. dir .. " refused: " .. why
+	end
+	os.remove(M.state_path(cfg, job_id))
+	return #entries
 end
 
--- argv run as the job's user when this runs as root (SlurmUser root): a
--- user may only stage what the user may read and write.
-local function as_user(st, root, argv)
-	if not root then
-		return argv
+-------------------------------------------------------------- staging --
+
+-- Staging runs the copies as the job's user, which only root can become: with
+-- another SlurmUser a job could make it copy what that user may read (the
+-- scheduler's token among them).
+local function staging_refused(what)
+	local r = M.run({ "id", "-u" }, 5)
+	if r.rc == 0 and tonumber(r.out) == 0 then
+		return nil
 	end
+	return string.format("%s needs slurmctld to run as root (SlurmUser=root): the "
+		.. "copies run as the job's user (this is uid %s)", what, trim(r.out))
+end
+
+-- argv run as the job's user: a job stages only what its user may read and
+-- write (the hooks run as root, SlurmUser=root, to be able to).
+local function as_user(st, argv)
 	local w = { "setpriv", "--reuid=" .. int(st.uid), "--regid=" .. int(st.gid),
 		"--init-groups", "--" }
 	for _, a in ipairs(argv) do
@@ -1035,8 +1062,8 @@ function M.wait_file(path, size, secs)
 end
 
 -- The regular files of dir, by name: { {name=, size=}, ... }.
-function M.list_stage_dir(st, root, dir, secs)
-	local r = M.run(as_user(st, root, { "find", dir, "-mindepth", "1", "-maxdepth", "1",
+function M.list_stage_dir(st, dir, secs)
+	local r = M.run(as_user(st, { "find", dir, "-mindepth", "1", "-maxdepth", "1",
 		"-type", "f", "-printf", "%s %P\\0" }), secs)
 	if r.rc ~= 0 then
 		return nil, fail(r, "stage_in: cannot list " .. dir)
@@ -1049,10 +1076,10 @@ function M.list_stage_dir(st, root, dir, secs)
 	return files
 end
 
-function M.stage_in(cfg, st, root)
+function M.stage_in(cfg, st)
 	local dir, targets = M.job_paths(cfg, st)
 	local src = st.stage_in
-	local files, why = M.list_stage_dir(st, root, src, cfg.timeout)
+	local files, why = M.list_stage_dir(st, src, cfg.timeout)
 	if not files then
 		return nil, why
 	end
@@ -1067,15 +1094,17 @@ function M.stage_in(cfg, st, root)
 				int(st.file_size))
 		end
 	end
-	if not M.wait_file(targets[1], st.file_size, cfg.timeout) then
+	-- The agent applies the setup's records in order: with the last file,
+	-- this host's mount has them all.
+	if not M.wait_file(targets[#targets], st.file_size, cfg.timeout) then
 		return nil, string.format("stage_in: %s did not appear in this host's famfsd "
-			.. "mount within %d s (is the agent on %s running?)", targets[1],
+			.. "mount within %d s (is the agent on %s running?)", targets[#targets],
 			cfg.timeout, cfg.mount)
 	end
 	for i, f in ipairs(files) do
 		-- notrunc: a pool file keeps its size; fsync: the bytes are in the
 		-- pool before the job may start on another host.
-		local r = M.run(as_user(st, root, { "dd", "if=" .. src .. "/" .. f.name,
+		local r = M.run(as_user(st, { "dd", "if=" .. src .. "/" .. f.name,
 			"of=" .. targets[i], "bs=4M", "conv=notrunc,fsync", "status=none" }),
 			cfg.timeout + math.ceil(f.size / 2 ^ 28))
 		if r.rc ~= 0 then
@@ -1086,10 +1115,10 @@ function M.stage_in(cfg, st, root)
 	return #files
 end
 
-function M.stage_out(cfg, st, root)
+function M.stage_out(cfg, st)
 	local _, sources = M.job_paths(cfg, st)
 	local dst = st.stage_out
-	local r = M.run(as_user(st, root, { "mkdir", "-p", "--", dst }), cfg.timeout)
+	local r = M.run(as_user(st, { "mkdir", "-p", "--", dst }), cfg.timeout)
 	if r.rc ~= 0 then
 		return nil, fail(r, "stage_out: cannot make " .. dst)
 	end
@@ -1097,18 +1126,97 @@ function M.stage_out(cfg, st, root)
 		local name = "f" .. (i - 1)
 		local tmp = dst .. "/." .. name .. ".famfsd-stage"
 		-- A copy is renamed into place only whole and on disk.
-		r = M.run(as_user(st, root, { "dd", "if=" .. src, "of=" .. tmp, "bs=4M",
+		r = M.run(as_user(st, { "dd", "if=" .. src, "of=" .. tmp, "bs=4M",
 			"conv=fsync", "status=none" }), cfg.timeout + math.ceil(st.file_size / 2 ^ 28))
 		if r.rc == 0 then
-			r = M.run(as_user(st, root, { "mv", "-f", "--", tmp, dst .. "/" .. name }),
+			r = M.run(as_user(st, { "mv", "-f", "--", tmp, dst .. "/" .. name }),
 				cfg.timeout)
 		end
 		if r.rc ~= 0 then
-			M.run(as_user(st, root, { "rm", "-f", "--", tmp }), cfg.timeout)
+			M.run(as_user(st, { "rm", "-f", "--", tmp }), cfg.timeout)
 			return nil, fail(r, string.format("stage_out: copying %s to %s", name, dst))
 		end
 	end
 	return #sources
+end
+
+------------------------------------------------------------ the sweep --
+
+-- Slurm can lose a set: slurmctld saves its records of the sets (its
+-- "allocated buffers") every 30 s, and a restart finds only those, so a
+-- slurmctld killed soon after a job's set was made never stages out or tears
+-- down that job (it stays in STAGE_OUT or COMPLETED). The state files are
+-- the script's own record: a setup or teardown of one job deletes the sets
+-- of others that Slurm no longer tracks and will not set up again.
+
+M.SWEEP_MAX = 16
+-- Job states in which Slurm will not run the job's setup again.
+local ENDED = { COMPLETED = true, CANCELLED = true, FAILED = true, TIMEOUT = true,
+	NODE_FAIL = true, PREEMPTED = true, BOOT_FAIL = true, DEADLINE = true,
+	OUT_OF_MEMORY = true, STAGE_OUT = true, COMPLETING = true }
+
+-- The job ids of Slurm's allocated buffers (`scontrol show burst`).
+function M.parse_allocs(text)
+	local ids = {}
+	for id in text:gmatch("JobID=(%d+)") do
+		ids[id] = true
+	end
+	return ids
+end
+
+-- Whether the set of st's job is lost to Slurm, which has no allocated
+-- buffer for it: rec is the job's `scontrol show job -o` text, nil when
+-- slurmctld no longer knows the job (purged after MinJobAge).
+function M.orphaned(st, rec, now)
+	if not rec then
+		-- A set made a minute ago belongs to a job slurmctld knew then.
+		return now - (tonumber(st.created) or 0) > 60
+	end
+	return ENDED[M.scontrol_field(rec, "JobState")] == true
+end
+
+-- From a hook of job self_id, which has an allocated buffer: deletes the
+-- sets Slurm lost. Nothing is deleted unless Slurm's list of buffers holds
+-- self_id (so the list is this cluster's and complete); failures are logged
+-- and left for the next sweep.
+function M.sweep(cfg, self_id)
+	local others = {}
+	for _, st in ipairs(M.job_states(cfg)) do
+		if st.job_id ~= tostring(self_id) then
+			others[#others + 1] = st
+		end
+	end
+	if #others == 0 then
+		return
+	end
+	local r = M.run({ "scontrol", "show", "burst" }, cfg.timeout)
+	local allocs = r.rc == 0 and M.parse_allocs(r.out) or {}
+	if not allocs[tostring(self_id)] then
+		log("info", "sweep skipped: scontrol show burst (exit %d) does not list job %s",
+			r.rc, tostring(self_id))
+		return
+	end
+	local now, swept = os.time(), 0
+	for _, st in ipairs(others) do
+		if swept >= M.SWEEP_MAX then
+			break
+		end
+		if not allocs[st.job_id] then
+			local j = M.run({ "scontrol", "show", "job", "-o", st.job_id }, cfg.timeout)
+			local rec = j.rc == 0 and j.out:find("JobId=" .. st.job_id, 1, true) and j.out
+			local gone = j.rc ~= 0 and (j.err .. j.out):find("Invalid job id", 1, true)
+			if (rec or gone) and M.orphaned(st, rec or nil, now) then
+				swept = swept + 1
+				local n, why = M.delete_set(cfg, st.job_id, st.dir)
+				if n then
+					log("info", "swept job %s's set, which Slurm no longer tracks: deleted "
+						.. "/%s and %d entries", st.job_id, st.dir, n)
+				else
+					log("error", "sweep of job %s's set failed: %s", st.job_id, why)
+				end
+			end
+		end
+	end
 end
 
 ----------------------------------------------------------- the hooks --
@@ -1134,7 +1242,11 @@ end
 
 -- sbatch time, inside slurmctld: the directive is checked, nothing else.
 function slurm_bb_job_process(job_script)
-	local spec, why = M.script_spec(job_script)
+	local cfg, r1, r2 = config("job_process", nil)
+	if not cfg then
+		return r1, r2
+	end
+	local spec, why = M.script_spec(cfg, job_script)
 	if not spec then
 		return refuse("job_process", nil, why)
 	end
@@ -1169,7 +1281,7 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	end
 	-- Setup's script has Slurm's %-symbols replaced (%d, %j, %u ...): the
 	-- stage paths it names are the ones the stages use.
-	local spec, why = M.script_spec(job_script)
+	local spec, why = M.script_spec(cfg, job_script)
 	if not spec then
 		return refuse("setup", job_id, why)
 	end
@@ -1226,9 +1338,10 @@ function slurm_bb_setup(job_id, uid, gid, pool, bb_size, job_script)
 	if not ok then
 		return refuse("setup", job_id, err)
 	end
-	M.refresh_pool(cfg, cfg.timeout)
 	log("info", "setup job %s: %s of %s in /%s (seq %s)", job_id, files_text(st.files),
 		M.human(st.file_size), st.dir, int(st.seq))
+	M.sweep(cfg, job_id)
+	M.refresh_pool(cfg, cfg.timeout)
 	return slurm.SUCCESS
 end
 
@@ -1258,7 +1371,10 @@ function slurm_bb_data_in(job_id, job_script)
 	if not st.stage_in then
 		return slurm.SUCCESS
 	end
-	local n, why = M.stage_in(cfg, st, is_root())
+	local n, why = nil, staging_refused("stage_in")
+	if not why then
+		n, why = M.stage_in(cfg, st)
+	end
 	if not n then
 		return refuse("data_in", job_id, why)
 	end
@@ -1299,28 +1415,67 @@ function slurm_bb_paths(job_id, job_script, path_file)
 	return slurm.SUCCESS
 end
 
--- Before the job starts: every live agent has replayed the setup, so the
--- files are in the mounts of the job's nodes.
-function M.wait_agents(cfg, seq, secs)
+-- The agents to wait for: the live ones on the job's nodes (host names
+-- compared without their domains), or every live one when none of the
+-- nodes has an agent of that name (agents may name their hosts otherwise).
+function M.agents_to_wait(agents, nodes)
+	local function short(h)
+		return (tostring(h):match("^[^.]*"))
+	end
+	local live, on_nodes, want = {}, {}, {}
+	for _, n in ipairs(nodes or {}) do
+		want[short(n)] = true
+	end
+	for _, a in ipairs(agents) do
+		if a.state == "live" then
+			live[#live + 1] = a
+			if want[short(a.host)] then
+				on_nodes[#on_nodes + 1] = a
+			end
+		end
+	end
+	return #on_nodes > 0 and on_nodes or live
+end
+
+-- The job's nodes' host names (scontrol), or nil.
+function M.job_nodes(cfg, job_id)
+	local r = M.run({ "scontrol", "show", "job", "-o", tostring(job_id) }, cfg.timeout)
+	local list = r.rc == 0 and M.scontrol_field(r.out, "NodeList")
+	if not list or list == "" or list == "(null)" then
+		return nil
+	end
+	r = M.run({ "scontrol", "show", "hostnames", list }, cfg.timeout)
+	if r.rc ~= 0 then
+		return nil
+	end
+	local nodes = {}
+	for n in r.out:gmatch("%S+") do
+		nodes[#nodes + 1] = n
+	end
+	return nodes
+end
+
+-- Before the job starts: the agents of its nodes have applied the setup's
+-- seq, so the files are in their mounts.
+function M.wait_agents(cfg, seq, secs, nodes)
 	local deadline = os.time() + secs
 	local why
 	while true do
 		local reply, err = M.famfsctl(cfg, { "agents" }, math.max(1, deadline - os.time()))
 		if reply then
-			local live, behind = 0, {}
-			for _, a in ipairs(type(reply.agents) == "table" and reply.agents or {}) do
-				if a.state == "live" then
-					live = live + 1
-					if type(a.applied_seq) ~= "number" or a.applied_seq < seq then
-						behind[#behind + 1] = string.format("%s at seq %s",
-							tostring(a.host), tostring(a.applied_seq))
-					end
+			local agents = M.agents_to_wait(type(reply.agents) == "table"
+				and reply.agents or {}, nodes)
+			local behind = {}
+			for _, a in ipairs(agents) do
+				if type(a.applied_seq) ~= "number" or a.applied_seq < seq then
+					behind[#behind + 1] = string.format("%s at seq %s",
+						tostring(a.host), tostring(a.applied_seq))
 				end
 			end
-			if live > 0 and #behind == 0 then
-				return live
+			if #agents > 0 and #behind == 0 then
+				return #agents
 			end
-			why = live == 0 and "no live famfsd agent" or
+			why = #agents == 0 and "no live famfsd agent" or
 				("agents behind seq " .. int(seq) .. ": " .. table.concat(behind, ", "))
 		else
 			why = err
@@ -1342,7 +1497,7 @@ function slurm_bb_pre_run(job_id, job_script)
 	if not st then
 		return r1, r2
 	end
-	local n, why = M.wait_agents(cfg, st.seq or 0, cfg.timeout)
+	local n, why = M.wait_agents(cfg, st.seq or 0, cfg.timeout, M.job_nodes(cfg, job_id))
 	if not n then
 		return refuse("pre_run", job_id, string.format("the files are not on the "
 			.. "agents within %d s: %s", cfg.timeout, why))
@@ -1351,6 +1506,16 @@ function slurm_bb_pre_run(job_id, job_script)
 end
 
 function slurm_bb_post_run(job_id, job_script)
+	return slurm.SUCCESS
+end
+
+-- Slurm 24.05 polls these after data_in and data_out; both copy before they
+-- return, so there is nothing to wait for. 22.05 never calls them.
+function slurm_bb_test_data_in(job_id, job_script)
+	return slurm.SUCCESS
+end
+
+function slurm_bb_test_data_out(job_id, job_script)
 	return slurm.SUCCESS
 end
 
@@ -1367,7 +1532,10 @@ function slurm_bb_data_out(job_id, job_script)
 	if not st.stage_out then
 		return slurm.SUCCESS
 	end
-	local n, why = M.stage_out(cfg, st, is_root())
+	local n, why = nil, staging_refused("stage_out")
+	if not why then
+		n, why = M.stage_out(cfg, st)
+	end
 	if not n then
 		return refuse("data_out", job_id, why)
 	end
@@ -1404,20 +1572,15 @@ function slurm_bb_job_teardown(job_id, job_script, hurry)
 	if cfg.test_delay_teardown > 0 then
 		sleep(cfg.test_delay_teardown)
 	end
-	local entries
-	entries, why = list_tree(cfg, dir, 0, {})
-	if not entries then
-		return refuse("teardown", job_id, "cannot list /" .. dir .. ": " .. why)
+	local n
+	n, why = M.delete_set(cfg, job_id, dir)
+	if not n then
+		return refuse("teardown", job_id, why)
 	end
-	local reply
-	reply, why = M.batch(cfg, M.teardown_ops(dir, entries))
-	if not reply then
-		return refuse("teardown", job_id, "deleting /" .. dir .. " refused: " .. why)
-	end
-	os.remove(M.state_path(cfg, job_id))
-	M.refresh_pool(cfg, cfg.timeout)
 	log("info", "teardown job %s: deleted /%s and %d entries (hurry %s)", job_id, dir,
-		#entries, tostring(hurry))
+		n, tostring(hurry))
+	M.sweep(cfg, job_id)
+	M.refresh_pool(cfg, cfg.timeout)
 	return slurm.SUCCESS
 end
 
@@ -1466,13 +1629,19 @@ function M.status_text(cfg, pst, why, jobs)
 end
 
 -- `scontrol show bbstat [pool|jobs]`: the pool's figures from the master
--- and each job's set from the state files.
+-- and each job's set from the state files. Slurm 22.05 passes only the
+-- command's words; later versions pass the caller's uid and gid first.
 function slurm_bb_get_status(...)
 	local cfg, why = M.load_config()
 	if not cfg then
 		return slurm.SUCCESS, "famfsd: bad configuration: " .. why .. "\n"
 	end
-	local arg = select(1, ...)
+	local args = { ... }
+	if #args >= 2 and tostring(args[1]):match("^%d+$") and tostring(args[2]):match("^%d+$") then
+		table.remove(args, 1)
+		table.remove(args, 1)
+	end
+	local arg = args[1]
 	if arg and arg ~= "pool" and arg ~= "jobs" then
 		return slurm.SUCCESS, "usage: scontrol show bbstat [pool|jobs]\n"
 	end

@@ -106,11 +106,11 @@ static int read_all(int fd, char **ret, size_t *ret_len)
  */
 static int read_body(const char *name, char **ret)
 {
-	const char *shown = strcmp(name, "-") ? name : "standard input";
+	bool is_stdin = !strcmp(name, "-");
+	const char *shown = is_stdin ? "standard input" : name;
 	struct json_tokener *tok;
 	struct json_object *v;
 	enum json_tokener_error err;
-	bool is_stdin = !strcmp(name, "-");
 	size_t len = 0, end;
 	char *text = NULL;
 	int fd = STDIN_FILENO, r;

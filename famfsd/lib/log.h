@@ -245,6 +245,15 @@ int famfs_log_append(struct famfs_log *log, uint16_t type, uint64_t epoch,
 /* P3-P6: publishes every record appended so far. */
 void famfs_log_publish(struct famfs_log *log);
 
+/*
+ * The writer reads what it appended itself without invalidating (its own
+ * stores are coherent for its own loads on this host): reading back a
+ * record to apply it costs no R2 fence. This makes the writer's next reads
+ * invalidate again, so that they see what the pool holds rather than this
+ * host's caches: before a read that verifies the pool.
+ */
+void famfs_log_forget_own(struct famfs_log *log);
+
 /* The writer's view: appended (maybe unpublished) and published positions. */
 struct famfs_log_pos famfs_log_appended(const struct famfs_log *log);
 struct famfs_log_pos famfs_log_published(const struct famfs_log *log);

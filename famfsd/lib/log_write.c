@@ -158,8 +158,9 @@ static bool put_copy(struct famfs_log *log, unsigned int c,
  * this process just stored are coherent for its own loads on this host, so
  * reading them needs neither R2's invalidation nor its fence, which after
  * P2's flushes would wait for each record's write-back in turn. Marked as
- * already invalidated in the copy's window; readers on other hosts, and
- * the master's other readers (scrub, compaction), keep their own windows.
+ * already invalidated in the copy's window (famfs_log_forget_own() undoes
+ * it, for a read that must see the pool's bytes); readers on other hosts,
+ * and the master's other readers (scrub, compaction), keep their own.
  */
 static void own_lines(struct famfs_log *log, unsigned int c, uint64_t off,
 		      uint32_t size)
@@ -259,6 +260,12 @@ void famfs_log_publish(struct famfs_log *log)
 	log->ops->wfence();
 	log->published = log->appended;
 	log->next_slot ^= 1;
+}
+
+void famfs_log_forget_own(struct famfs_log *log)
+{
+	memset(log->inval_start, 0, sizeof(log->inval_start));
+	memset(log->inval_end, 0, sizeof(log->inval_end));
 }
 
 struct famfs_log_pos famfs_log_appended(const struct famfs_log *log)

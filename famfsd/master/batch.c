@@ -13,8 +13,10 @@
  *   2. append: each record is checked by the replay engine
  *      (famfs_state_check) against the state with the batch's earlier
  *      records applied, appended (P1-P2, no reader sees it: the tail does
- *      not name it) and applied by replaying it from the pool, as
- *      master/commit.c does for one record.
+ *      not name it) and applied by replaying it, as master/commit.c
+ *      does for one record (read back from this host's caches: the
+ *      writer's own lines, lib/log_write.c); then both copies of every
+ *      record are read again from the pool (verify_appended);
  *   3. publish once (P3-P6): one tail store makes every record visible.
  *
  * A crash (or kill) at any point before step 3's tail store leaves the
@@ -77,12 +79,25 @@ struct master_overlay {
 	size_t n_vals;
 };
 
+/* Eight bytes a step: every op hashes each prefix of its path. */
 static uint64_t ov_hash(const char *key, size_t len, bool tenant)
 {
-	uint64_t h = tenant ? 0x9e3779b97f4a7c15ull : 0xcbf29ce484222325ull;
+	uint64_t h = (tenant ? 0x9e3779b97f4a7c15ull : 0xcbf29ce484222325ull) ^
+		     len, x;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, key + i, 8);
+		h = (h ^ x) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	if (i < len) {
+		x = 0;
+		memcpy(&x, key + i, len - i);
+		h = (h ^ x) * 0xff51afd7ed558ccdull;
+	}
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
 	return h ^ h >> 29;
 }
 
@@ -219,6 +234,7 @@ struct plan {
 	uint64_t log_bytes;		/* of all the records, framed */
 	size_t n_records;
 	uint64_t creates_made;		/* inode numbers the plan handed out */
+	uint64_t mtime_ns;		/* of every entry the batch makes */
 	bool deletes_files;
 };
 
@@ -258,6 +274,8 @@ static int plan_init(struct plan *pl, struct master *m, size_t n)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->m = m;
+	/* The set is made at once: one time for all its entries. */
+	pl->mtime_ns = clock_real_ns();
 	pl->p = calloc(n, sizeof(*pl->p));
 	if (!pl->p || ov_init(&pl->ov, n) < 0) {
 		free(pl->p);
@@ -350,7 +368,7 @@ static int plan_create(struct plan *pl, struct master_batch_op *op,
 	/* Inode numbers are handed out in order: the records will say so. */
 	op->ino = m->st->max_ino + 1 + pl->creates_made;
 	op->status = BATCH_CREATED;
-	master_rec_create(&p->rec, &k, c, op->ino, le, ext);
+	master_rec_create(&p->rec, &k, c, op->ino, pl->mtime_ns, le, ext);
 	if (keep_extents(pl, p, ext, le, k.n_ext) < 0) {
 		(void)famfs_alloc_unreserve(m->st->alloc, ext, k.n_ext);
 		master_why_set(w, "out of memory");
@@ -525,6 +543,34 @@ static int append_all(struct master *m, const struct plan *pl,
 	return 0;
 }
 
+/*
+ * Between steps 2 and 3: the records as the pool holds them. Step 2 read
+ * each back from this host's caches (famfs_log_forget_own()); before any
+ * reader is shown them, both copies of every one are read again from the
+ * pool (invalidated, one fence per window, not per record). A bad copy
+ * goes to the damage table to be rewritten from the good one; a record
+ * bad in both would be refused by every agent: the batch is not published.
+ */
+static int verify_appended(struct master *m, struct master_why *w)
+{
+	struct famfs_log *log = m->pool->log;
+	struct famfs_log_pos pos = famfs_log_published(log);
+	struct famfs_log_pos end = famfs_log_appended(log);
+	long r;
+
+	famfs_log_forget_own(log);
+	while ((r = famfs_log_verify(log, FAMFS_LOG_PART_RECORD, &pos, &end)) > 0)
+		;
+	if (r < 0) {
+		master_why_set(w, "record %llu (offset %llu in the log) is not "
+			       "in the pool as written, in either copy",
+			       (unsigned long long)pos.seq + 1,
+			       (unsigned long long)pos.end);
+		return diverged(m, "verify", w);
+	}
+	return 0;
+}
+
 /* Step 3: P3-P6, once. */
 static int publish(struct master *m, struct master_why *w)
 {
@@ -562,18 +608,22 @@ static uint64_t create_bytes(const struct master *m,
 
 /*
  * Step 1 whole: the plan, and log room for its records. Waiting for room
- * releases m->lock: when anything was written or compacted meanwhile,
- * the plan is made again (a few times at most; each wait is long).
+ * releases m->lock, so the plan lets go of everything first (no hold and
+ * no node of the state is kept across the wait) and is made again after
+ * it, against the state as it is then (a few times at most: each wait
+ * takes up to ROOM_WAIT_MS).
  */
 static int plan_batch(struct master *m, struct plan *pl,
 		      struct master_batch_op *ops, size_t n,
 		      size_t *ret_failed, struct master_why *w)
 {
-	uint64_t seq, gen, need;
+	char why[sizeof(w->msg)];
+	uint64_t need;
+	size_t records;
 	bool shrinks;
 	int err;
 
-	for (int attempt = 0;; attempt++) {
+	for (int attempt = 0; attempt < 3; attempt++) {
 		err = plan_init(pl, m, n);
 		if (err < 0) {
 			master_why_set(w, "out of memory");
@@ -585,31 +635,25 @@ static int plan_batch(struct master *m, struct plan *pl,
 		if (err < 0)
 			return err;
 		need = pl->log_bytes;
+		records = pl->n_records;
 		shrinks = pl->creates_made == 0;
-		seq = famfs_log_appended(m->pool->log).seq;
-		gen = famfs_log_generation(m->pool->log);
+		if (m->fenced || master_log_has_room(m, need, shrinks))
+			return 0;
+		plan_free(pl);
 		err = master_wait_log_room_for(m, need, shrinks, w);
 		if (err < 0) {
-			char why[sizeof(w->msg)];
-
 			memcpy(why, w->msg, sizeof(why));
 			master_why_set(w, "the batch's %zu records (%" PRIu64
 				       " bytes) do not fit in the metadata log: "
-				       "%s", pl->n_records, need, why);
+				       "%s", records, need, why);
 			*ret_failed = n;
 			return err;
 		}
-		if (m->fenced || (seq == famfs_log_appended(m->pool->log).seq &&
-				  gen == famfs_log_generation(m->pool->log)))
-			return 0;
-		plan_free(pl);
-		if (attempt == 2) {
-			master_why_set(w, "the log kept changing while the batch "
-				       "waited for room in it; try again");
-			*ret_failed = n;
-			return -ENOBUFS;
-		}
 	}
+	master_why_set(w, "the log kept filling while the batch waited for "
+		       "room in it; try again");
+	*ret_failed = n;
+	return -ENOBUFS;
 }
 
 int master_batch(struct master *m, struct master_batch_op *ops, size_t n,
@@ -635,6 +679,8 @@ int master_batch(struct master *m, struct master_batch_op *ops, size_t n,
 		}
 		if (!err)
 			err = append_all(m, &pl, ops, n, w);
+		if (!err)
+			err = verify_appended(m, w);
 		if (!err)
 			err = publish(m, w);
 	}

@@ -189,6 +189,8 @@ static int publish(struct master *m, struct master_why *w)
 		master_why_refused(m, w);
 		return -ESHUTDOWN;
 	}
+	/* Step 3 reads what the pool holds, not what we stored (R2). */
+	famfs_log_forget_own(m->pool->log);
 	err = master_replay(m, &tail, w);
 	if (err < 0) {
 		/*

@@ -858,6 +858,14 @@ int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w)
 	return wait_room(m, ROOM_BYTES, shrinks ? 0 : ROOM_BYTES, shrinks, w);
 }
 
+bool master_log_has_room(struct master *m, uint64_t need, bool shrinks)
+{
+	uint64_t left = famfs_log_capacity(m->pool->log) -
+			famfs_log_appended(m->pool->log).end;
+
+	return left >= need && (shrinks || left - need >= ROOM_BYTES);
+}
+
 int master_wait_log_room_for(struct master *m, uint64_t need, bool shrinks,
 			     struct master_why *w)
 {

@@ -245,6 +245,8 @@ int master_wait_log_room(struct master *m, bool shrinks, struct master_why *w);
  */
 int master_wait_log_room_for(struct master *m, uint64_t need, bool shrinks,
 			     struct master_why *w);
+/* Whether that much room is there now, without waiting. */
+bool master_log_has_room(struct master *m, uint64_t need, bool shrinks);
 /*
  * POST /v1/pool/compact: queues w (its wake() runs under m->lock when a
  * compaction that starts from now on ends) and asks for one; false when
@@ -405,10 +407,15 @@ int master_check_create(struct master *m, const struct master_overlay *ov,
 int master_check_delete(struct master *m, const struct master_overlay *ov,
 			const char *path, size_t len, bool dir_only,
 			struct master_check *ret, struct master_why *w);
-/* The records those checks justify; ino of a new entry: ino. */
+/*
+ * The records those checks justify: a new entry numbered ino, made at
+ * mtime_ns (CLOCK_REALTIME), its extents ext written little-endian into
+ * le.
+ */
 void master_rec_create(struct famfs_rec *rec, const struct master_check *k,
 		       const struct master_create *c, uint64_t ino,
-		       struct famfs_extent *le, const struct famfs_extent *ext);
+		       uint64_t mtime_ns, struct famfs_extent *le,
+		       const struct famfs_extent *ext);
 void master_rec_delete(struct famfs_rec *rec, const struct master_check *k);
 /*
  * master/batch.c: the entry an earlier operation of the batch left at

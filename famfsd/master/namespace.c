@@ -328,11 +328,12 @@ int master_check_delete(struct master *m, const struct master_overlay *ov,
 
 void master_rec_create(struct famfs_rec *rec, const struct master_check *k,
 		       const struct master_create *c, uint64_t ino,
-		       struct famfs_extent *le, const struct famfs_extent *ext)
+		       uint64_t mtime_ns, struct famfs_extent *le,
+		       const struct famfs_extent *ext)
 {
 	*rec = (struct famfs_rec){
 		.type = c->dir ? FAMFS_REC_MKDIR : FAMFS_REC_CREATE,
-		.ino = ino, .parent = k->dir.ino, .mtime_ns = clock_real_ns(),
+		.ino = ino, .parent = k->dir.ino, .mtime_ns = mtime_ns,
 		.mode = c->mode, .uid = c->uid, .gid = c->gid,
 		.name = k->name, .name_len = (uint32_t)k->name_len,
 	};
@@ -375,7 +376,8 @@ int master_op_create(struct master *m, const struct master_create *c,
 			*ret_node = k.found.node;
 		return err;
 	}
-	master_rec_create(&rec, &k, c, m->st->max_ino + 1, le, ext);
+	master_rec_create(&rec, &k, c, m->st->max_ino + 1, clock_real_ns(), le,
+			  ext);
 	err = master_commit(m, &rec, NULL, w);
 	/* Held by the check, under the same lock: this cannot fail. */
 	(void)famfs_alloc_unreserve(m->st->alloc, ext, k.n_ext);

@@ -427,6 +427,49 @@ test("tenant: famfsd's name rules", function()
 	eq(M.scontrol_field(line, "Id"), nil, "no partial key match")
 end)
 
+test("sweep: which sets Slurm lost", function()
+	local burst = "Name=lua DefaultPool=(null) Granularity=1 TotalSpace=0\n"
+		.. "  PoolName[0]=famfsd Granularity=2MiB TotalSpace=958MiB FreeSpace=954MiB\n"
+		.. "  Allocated Buffers:\n"
+		.. "    JobID=7 CreateTime=2026-12-02T00:15:37 Pool=famfsd Size=4MiB State=allocated "
+		.. "UserID=nobody(65534)\n    JobID=12 CreateTime=x Pool=famfsd Size=2MiB\n"
+		.. "  Per User Buffer Use:\n    UserID=nobody(65534) Used=6MiB\n"
+	local allocs = M.parse_allocs(burst)
+	eq(allocs["7"], true, "7")
+	eq(allocs["12"], true, "12")
+	eq(allocs["65534"], nil, "a user id is not a job")
+	local now, st = 1000, { created = 500 }
+	local function rec(state)
+		return "JobId=9 JobName=a JobState=" .. state .. " Reason=None BurstBufferState=post-run\n"
+	end
+	eq(M.orphaned(st, rec("STAGE_OUT"), now), true, "stage-out Slurm will never run")
+	eq(M.orphaned(st, rec("COMPLETED"), now), true, "completed")
+	eq(M.orphaned(st, rec("CANCELLED"), now), true, "cancelled")
+	eq(M.orphaned(st, rec("PENDING"), now), false, "pending: Slurm sets it up again")
+	eq(M.orphaned(st, rec("RUNNING"), now), false, "running")
+	eq(M.orphaned(st, nil, now), true, "purged from slurmctld")
+	eq(M.orphaned({ created = 990 }, nil, now), false, "made a moment ago")
+end)
+
+test("pre_run: the agents of the job's nodes, else every live one", function()
+	local agents = {
+		{ host = "n1.cluster", state = "live" }, { host = "n2", state = "live" },
+		{ host = "n3", state = "stale" }, { host = "login", state = "live" },
+	}
+	local function hosts(list)
+		local out = {}
+		for _, a in ipairs(list) do
+			out[#out + 1] = a.host
+		end
+		return table.concat(out, " ")
+	end
+	eq(hosts(M.agents_to_wait(agents, { "n1", "n2" })), "n1.cluster n2", "by short name")
+	eq(hosts(M.agents_to_wait(agents, { "n2", "n3" })), "n2", "a stale agent is not waited for")
+	eq(hosts(M.agents_to_wait(agents, { "other" })), "n1.cluster n2 login", "no match: all live")
+	eq(hosts(M.agents_to_wait(agents, nil)), "n1.cluster n2 login", "no nodes known")
+	eq(hosts(M.agents_to_wait({}, { "n1" })), "", "none")
+end)
+
 ------------------------------------------------------------ the runner
 
 test("run: output, stderr and exit status of a real process", function()
@@ -506,6 +549,17 @@ test("hooks: job_process accepts and refuses at sbatch time", function()
 	rc, msg = slurm_bb_job_process(d .. "/missing")
 	eq(rc, M.ERROR, "no script")
 	has(msg, { "cannot read the job script" })
+	-- Another Directive= in Slurm's burst_buffer.conf, told in ours.
+	write(d .. "/site", script("#BB_SITE famfsd pool=famfsd capacity=4G"))
+	rc, msg = slurm_bb_job_process(d .. "/site")
+	eq(rc, M.ERROR, "not the default directive")
+	has(msg, { "no '#BB_LUA famfsd' line" })
+	write(d .. "/bb.conf", M.read_file(d .. "/bb.conf") .. "directive = BB_SITE\n")
+	eq(slurm_bb_job_process(d .. "/site"), M.SUCCESS, "the configured one")
+	write(d .. "/bb.conf", "directive = #BB\n")
+	rc, msg = slurm_bb_job_process(d .. "/site")
+	eq(rc, M.ERROR, "bad config")
+	has(msg, { "bad configuration", "directive" })
 	os.execute("rm -rf " .. M.sh_quote(d))
 end)
 
@@ -592,6 +646,10 @@ test("hooks: get_status lists the jobs' sets", function()
 	rc, text = slurm_bb_get_status("pool")
 	has(text, { "pool famfsd: the master (http://127.0.0.1:1) did not answer" })
 	assert(not text:find("job set", 1, true), "pool only")
+	-- Later Slurms pass the caller's uid and gid first.
+	rc, text = slurm_bb_get_status("1000", "100", "jobs")
+	has(text, { "2 job sets" })
+	assert(not text:find("pool famfsd", 1, true), "uid, gid, jobs: jobs only")
 	rc, text = slurm_bb_get_status("bogus")
 	has(text, { "usage: scontrol show bbstat [pool|jobs]" })
 	os.execute("rm -rf " .. M.sh_quote(d))

@@ -763,8 +763,8 @@ static bool same(const char *v, const char *tenant)
  * What a success may show to whom (docs/master.md, "Tokens"): without a
  * valid token only /healthz; an agent token heartbeats and reads the
  * feed; a tenant token sees paths at or below its own top directory and
- * its own tenant only (and sets no quota), and nothing of the pool,
- * agents or devices.
+ * its own tenant only (and sets no quota; a batch's results are paths
+ * too), and nothing of the pool, agents or devices.
  */
 static void check_scope(const struct conn *c, size_t i, unsigned int status,
 			const char *body, size_t len)
@@ -794,7 +794,7 @@ static void check_scope(const struct conn *c, size_t i, unsigned int status,
 		return;
 	}
 	if (!starts_with(target, n, "/v1/files") &&
-	    !starts_with(target, n, "/v1/dirs") &&
+	    !starts_with(target, n, "/v1/dirs") && !is(target, n, "/v1/batch") &&
 	    !(starts_with(target, n, "/v1/tenants") &&
 	      (starts_with(rl, 4, "GET ") || starts_with(rl, 5, "HEAD "))))
 		die_on(c, "%u to a tenant token", status);

@@ -80,6 +80,11 @@ def test_ops_apply_in_order_and_each_is_acknowledged(api):
     # The deleted file's reclaim (no agent holds it) may follow at once.
     assert api.get("/v1/pool").json()["last_seq"] in (seq0 + 6, seq0 + 7)
     assert "ino" not in res[4] and "ino" not in res[5]
+    # The change feed has the records, one each, in the batch's order.
+    recs = api.get(f"/v1/log?after={seq0}").json()["records"][:6]
+    assert [(x["seq"], x["type"]) for x in recs] == list(zip(
+        range(seq0 + 1, seq0 + 7),
+        ["mkdir", "mkdir", "create", "create", "delete", "delete"]))
     f0 = api.get("/v1/files/A/j/f0", expect=200).json()
     assert (f0["ino"], f0["size"], f0["mode"], f0["uid"], f0["gid"],
             f0["tenant"]) == (res[2]["ino"], 3 * MiB, 0o600, 1000, 100, "tA")

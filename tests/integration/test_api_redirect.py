@@ -101,6 +101,8 @@ def test_standby_answers_307_with_path_and_query(pair):
             ("GET", "/v1/dirs/d?limit=5&cursor=x%2Cy", None),
             ("HEAD", "/v1/tenants", None),
             ("PUT", "/v1/tenants/t1/quota", {"max_bytes": 1}),
+            ("POST", "/v1/batch", {"ops": [{"op": "create",
+                                            "path": "d/batched", "size": 1}]}),
             ("POST", "/v1/agents/h1/heartbeat", {"agent_id": "h1"}),
             ("GET", "/v1/log?after=0&wait=30", None),
             ("GET", "/v1/no-such-thing", None)):
@@ -116,6 +118,7 @@ def test_standby_answers_307_with_path_and_query(pair):
     # Nothing was done by the standby: the file is still there.
     api1.get("/v1/files/d/a%20b", expect=200)
     api1.get("/v1/files/d/new", expect=404)
+    api1.get("/v1/files/d/batched", expect=404)
     # What describes the process itself stays local.
     assert requests.get(m2.url + "/healthz", timeout=10).status_code == 200
     r = raw(m2, "GET", "/v1/pool")

@@ -294,7 +294,8 @@ static void test_batch_publish(void **state)
  * and no fence, so the events are only the records' flushes; then P3-P6
  * once: W, the two tail lines flushed, W. Another host's reader sees none
  * of the records before the publish and all of them after, and it does
- * invalidate what it reads.
+ * invalidate what it reads. Once the writer forgets its own lines
+ * (famfs_log_forget_own), its reads invalidate again.
  */
 static void test_batch_read_back_before_one_publish(void **state)
 {
@@ -323,6 +324,18 @@ static void test_batch_read_back_before_one_publish(void **state)
 	for (int i = 0; i < rec.n; i++)
 		assert_int_equal(rec.ev[i].kind, 'F');	/* P2 only */
 	flushes = rec.n;
+	/* Forgotten, the writer's own lines are read from the pool again. */
+	famfs_log_forget_own(p.log);
+	rec_reset();
+	pos = famfs_log_start(p.log);
+	while (famfs_log_verify(p.log, FAMFS_LOG_PART_RECORD, &pos,
+				&appended) > 0)
+		;
+	assert_int_equal(pos.seq, 21);
+	for (int i = 0; i < rec.n; i++)
+		inval += rec.ev[i].kind == 'I';
+	assert_true(inval > 0);
+	inval = 0;
 	assert_int_equal(read_all(r, &err), 1);		/* none visible yet */
 	rec_reset();
 	tpool_publish(&p);

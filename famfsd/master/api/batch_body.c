@@ -644,10 +644,7 @@ static bool body(struct parser *ps, size_t *ret_n)
 int api_batch_decode(const struct http_req *rq, struct api_batch *b,
 		     size_t *ret_failed, struct master_why *w)
 {
-	struct parser ps = {
-		.rq = rq, .p = rq->body, .end = rq->body + rq->body_len,
-		.op_bad = SIZE_MAX, .b = b,
-	};
+	struct parser ps = { .rq = rq, .op_bad = SIZE_MAX, .b = b };
 	size_t n = 0;
 	int err;
 
@@ -656,6 +653,9 @@ int api_batch_decode(const struct http_req *rq, struct api_batch *b,
 	err = api_body_present(rq, w);
 	if (err)
 		return err;
+	/* Not before: an empty body has no buffer at all. */
+	ps.p = rq->body;
+	ps.end = rq->body + rq->body_len;
 	/* Every decoded string is no longer than its text. */
 	b->arena = malloc(rq->body_len + 1);
 	if (!b->arena) {
