@@ -5,10 +5,13 @@ a famfsd master and an agent whose FUSE mount the jobs use.
 Cases: a plain job runs (the cluster itself); a job with `#BB_LUA famfsd`
 sees its files in its environment, writes and reads them, and after its
 teardown they are gone and the pool's free bytes are back; stage-out of one
-job feeds the stage-in of the next; an over-quota job is held with the
-master's reason in `scontrol show job`; slurmctld killed (-9) and restarted
-during setup and during teardown leaves no file once the job is done; bad
-directives are refused by sbatch.
+job feeds the stage-in of the next; an over-quota job, and one with the
+master down, are held with the reason in `scontrol show job` and run once
+released after the cause is gone; slurmctld killed (-9) and restarted
+during setup and during teardown leaves no file once the job is done, also
+when Slurm had not yet saved its own record of the set (it then never runs
+that teardown: the burst buffer's sweep must); bad directives are refused
+by sbatch.
 
 One bed (master, agent, Slurm) serves the whole file; each case uses its
 own account, which is the job's tenant (Slurm lowercases accounts).
