@@ -292,9 +292,9 @@ def test_over_quota_job_is_held_with_the_masters_reason(bb):
 def test_master_down_holds_the_job_until_released(bb):
     """With the master stopped, setup fails with the reason that it cannot
     be reached (the job's SystemComment keeps each stage's reason) and the
-    job is held; the teardown Slurm then runs needs the master too and is
-    retried 10 s later, when the master is back; after that `scontrol
-    release` runs the job with its files."""
+    job is held; the teardown Slurm then runs needs the master too (Slurm
+    retries a failed one every 10 s, so it ends once the master is back);
+    after that `scontrol release` runs the job with its files."""
     c = bb.cluster
     bb.master.stop()
     try:
