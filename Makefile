@@ -8,7 +8,7 @@ PYTHON   ?= /usr/bin/python3
 SAN      ?= 0
 BUILD    ?= $(if $(filter 1,$(SAN)),build/san,$(if $(filter thread,$(SAN)),build/tsan,build))
 
-PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd libcurl
+PKGS     := libisal uuid json-c yajl libmicrohttpd fuse3 inih libsystemd libcurl
 CXL_PKGS := libcxl libdaxctl libndctl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wformat-security
