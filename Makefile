@@ -148,6 +148,7 @@ test: deps
 
 test-unit: $(TESTS)
 	@./scripts/run-unit.sh $(BUILD)/tests
+	@env -u FAMFSD_BB_CONFIG lua5.1 slurm/tests/test_burst_buffer.lua
 
 test-san:
 	@$(MAKE) --no-print-directory SAN=1 test-unit
