@@ -57,7 +57,7 @@ TOOLS    := $(BUILD)/tools/famfs-logtool
 API_LOAD := $(BUILD)/bench/api-load
 FUSE_WIN := $(BUILD)/bench/fuse-window
 
-.PHONY: all deps test test-unit test-san test-fuzz test-integration bench soak \
+.PHONY: all deps test test-unit test-lua test-san test-fuzz test-integration bench soak \
         test-integration-san test-integration-tsan test-integration-host test-integration-vm build-tsan \
         run clean help check-deps kmod install uninstall test-systemd
 
@@ -149,6 +149,10 @@ test: deps
 test-unit: $(TESTS)
 	@./scripts/run-unit.sh $(BUILD)/tests
 
+# The Slurm burst buffer's own tests (plain Lua, no Slurm, no master).
+test-lua:
+	@env -u FAMFSD_BB_CONFIG lua5.1 slurm/tests/test_burst_buffer.lua
+
 test-san:
 	@$(MAKE) --no-print-directory SAN=1 test-unit
 
@@ -229,6 +233,7 @@ bench: deps all
 	@BUILD=$(BUILD) $(PYTHON) bench/kmod_devdax_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/flood_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/failover_bench.py
+	@BUILD=$(BUILD) $(PYTHON) bench/batch_bench.py
 	@BUILD=$(BUILD) ./bench/churn_bench.sh; r=$$?; \
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r
 

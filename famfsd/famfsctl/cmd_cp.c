@@ -691,8 +691,7 @@ static int parse(const struct famfsctl_args *a, struct cp *c)
 {
 	for (size_t i = 0; i < a->n_opts; i++) {
 		const struct famfsctl_optval *v = &a->opts[i];
-		char *end;
-		unsigned long t;
+		long t;
 
 		if (v->key == 'r') {
 			c->recursive = true;
@@ -701,10 +700,7 @@ static int parse(const struct famfsctl_args *a, struct cp *c)
 		} else if (v->key == OPT_TENANT) {
 			c->tenant = v->arg;
 		} else {
-			errno = 0;
-			t = strtoul(v->arg, &end, 10);
-			if (errno || *end || !*v->arg || *v->arg == '-' || t < 1 ||
-			    t > 86400)
+			if (famfsctl_parse_seconds(v->arg, &t) < 0)
 				return famfsctl_bad_value(a, v);
 			c->timeout_s = (unsigned int)t;
 		}

@@ -293,20 +293,6 @@ static void print_compaction(struct json_object *c, bool human)
 	       json_object_get_double(v) : 0.0);
 }
 
-/* Seconds in 1..86400, the way cp's --timeout takes them. */
-static int parse_seconds(const char *s, long *ret)
-{
-	char *end;
-	unsigned long t;
-
-	errno = 0;
-	t = strtoul(s, &end, 10);
-	if (errno || *end || !*s || *s == '-' || t < 1 || t > 86400)
-		return -EINVAL;
-	*ret = (long)t;
-	return 0;
-}
-
 /*
  * POST /v1/pool/compact answers once a compaction that started after the
  * request has ended, and one waits for every live agent to follow the
@@ -322,7 +308,7 @@ static int cmd_compact(const struct famfsctl_args *a)
 	if (a->argc)
 		return famfsctl_usage(a, "no operands");
 	for (size_t i = 0; i < a->n_opts; i++)
-		if (parse_seconds(a->opts[i].arg, &timeout_s) < 0)
+		if (famfsctl_parse_seconds(a->opts[i].arg, &timeout_s) < 0)
 			return famfsctl_bad_value(a, &a->opts[i]);
 	online_init(&o, &a->g);
 	o.timeout_s = timeout_s;

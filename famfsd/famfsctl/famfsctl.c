@@ -25,7 +25,7 @@ static const struct famfsctl_cmd *const commands[] = {
 	&famfsctl_devices,
 	&famfsctl_status, &famfsctl_ls, &famfsctl_stat, &famfsctl_getmap,
 	&famfsctl_create, &famfsctl_mkdir, &famfsctl_rm, &famfsctl_cp,
-	&famfsctl_quota, &famfsctl_agents, &famfsctl_compact,
+	&famfsctl_batch, &famfsctl_quota, &famfsctl_agents, &famfsctl_compact,
 };
 
 #define N_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
@@ -119,7 +119,10 @@ static void print_usage_line(FILE *f, const struct famfsctl_cmd *cmd)
 static void command_help(const struct famfsctl_cmd *cmd)
 {
 	print_usage_line(stdout, cmd);
-	printf("%s\n\noptions:\n", cmd->summary);
+	printf("%s\n", cmd->summary);
+	if (cmd->details)
+		printf("\n%s", cmd->details);
+	printf("\noptions:\n");
 	for (size_t i = 0; cmd->opts && cmd->opts[i].name; i++)
 		print_opt(stdout, &cmd->opts[i]);
 	for (size_t i = 0; i < N_GLOBALS; i++)

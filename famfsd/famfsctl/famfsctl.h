@@ -82,6 +82,7 @@ struct famfsctl_cmd {
 	int (*fn)(const struct famfsctl_args *a);
 	const char *operands;	/* for usage: "DEVICE", "SRC... DEST" */
 	const char *summary;	/* one line for `famfsctl help` */
+	const char *details;	/* more for `famfsctl help CMD`, or NULL */
 	const struct famfsctl_opt *opts;	/* own options, {0}-ended, or NULL */
 	unsigned int flags;	/* CMD_* */
 };
@@ -91,7 +92,7 @@ extern const struct famfsctl_cmd famfsctl_mkfs, famfsctl_fsck, famfsctl_info,
 	famfsctl_logdump, famfsctl_devices, famfsctl_status, famfsctl_ls,
 	famfsctl_stat, famfsctl_getmap, famfsctl_create, famfsctl_mkdir,
 	famfsctl_rm, famfsctl_cp, famfsctl_quota, famfsctl_agents,
-	famfsctl_compact;
+	famfsctl_compact, famfsctl_batch;
 
 /*
  * Prints "famfsctl CMD: why" (when why is not NULL) and the command's
@@ -114,6 +115,9 @@ struct json_object *famfsctl_info_json(const struct famfs_pool_info *info);
 
 /* Prints obj as pretty JSON on stdout and drops it. */
 void famfsctl_print_json(struct json_object *obj);
+
+/* A --timeout-like value: whole seconds in 1..86400; -EINVAL otherwise. */
+int famfsctl_parse_seconds(const char *s, long *ret);
 
 /* Room for any string the formatters below write. */
 #define FAMFSCTL_STR_MAX	48

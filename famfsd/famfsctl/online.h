@@ -24,6 +24,15 @@
 /* How long a call may take unless the command says otherwise. */
 #define ONLINE_TIMEOUT_S	60L
 
+/*
+ * The largest reply taken. The largest the API gives is a batch's
+ * (docs/batch.md): at most 65,536 results, whose paths come from a
+ * request body of at most 8 MiB (each path in the reply at most twice its
+ * bytes in the request, where JSON escapes differ) plus ~100 bytes of
+ * fields each: ~23 MiB. Anything larger is a runaway, not an answer.
+ */
+#define ONLINE_REPLY_MAX	(64u << 20)
+
 struct online {
 	const char *url;
 	const char *token;
@@ -48,10 +57,16 @@ void online_close(struct online *o);
 /*
  * METHOD path (already escaped, starting with '/') with an optional JSON
  * body. Returns the HTTP status with the parsed JSON reply in *ret (NULL
- * when the reply was not JSON), or -errno after printing why (no answer).
+ * when the reply was not JSON), or -errno after printing why (no answer):
+ * -ECONNREFUSED when no master was reached (the request was not sent),
+ * -ETIMEDOUT or another when it may have been.
  */
 int online_call(struct online *o, const char *method, const char *path,
 		struct json_object *body, struct json_object **ret);
+
+/* The same with the body as JSON text (sent as it is), or NULL for none. */
+int online_call_text(struct online *o, const char *method, const char *path,
+		     const char *json, struct json_object **ret);
 
 /*
  * Opens the client if needed and performs one call: EXIT_CLEAN with *ret

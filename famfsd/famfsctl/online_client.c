@@ -107,19 +107,31 @@ void online_close(struct online *o)
 
 struct buf {
 	char *data;
-	size_t len;
+	size_t len, cap;
+	bool too_big;		/* the reply passed ONLINE_REPLY_MAX */
 };
 
+/* Grows by doubling: a batch's reply of 10+ MiB comes in 16 KiB pieces. */
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
 	struct buf *b = ctx;
-	size_t add = size * n;
-	char *d = realloc(b->data, b->len + add + 1);
+	size_t add = size * n, cap = b->cap ? b->cap : 4096;
+	char *d;
 
-	if (!d)
+	if (b->len + add + 1 > ONLINE_REPLY_MAX) {
+		b->too_big = true;
 		return 0;		/* libcurl aborts the transfer */
-	memcpy(d + b->len, p, add);
-	b->data = d;
+	}
+	while (cap < b->len + add + 1)
+		cap *= 2;
+	if (cap != b->cap) {
+		d = realloc(b->data, cap);
+		if (!d)
+			return 0;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, add);
 	b->len += add;
 	b->data[b->len] = '\0';
 	return add;
@@ -197,7 +209,11 @@ static int call_at(struct online *o, const char *base, const char *method,
 	/* Messages name the master, not the request. */
 	if (hops && o->base[0])
 		base = o->base;
-	if (rc == CURLE_OPERATION_TIMEDOUT) {
+	if (rc == CURLE_WRITE_ERROR && b.too_big) {
+		fprintf(stderr, "famfsctl: the reply of the master at '%s' is "
+			"larger than %u MiB: refused\n", base, ONLINE_REPLY_MAX >> 20);
+		r = -EFBIG;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
 		fprintf(stderr, "famfsctl: the master at '%s' did not answer "
 			"within %ld s\n", base,
 			o->timeout_s ? o->timeout_s : ONLINE_TIMEOUT_S);
@@ -279,17 +295,14 @@ static int call_any(struct online *o, const char *method, const char *path,
 	for (unsigned int i = 0; r == -ECONNREFUSED && i < c->n; i++)
 		fprintf(stderr, "famfsctl: failed to reach the master at '%s': "
 			"%s\n", c->url[i], why[i]);
-	if (r == -ECONNREFUSED)
-		r = -EHOSTUNREACH;
 	free(c);
 	return r;
 }
 
-int online_call(struct online *o, const char *method, const char *path,
-		struct json_object *body, struct json_object **ret)
+int online_call_text(struct online *o, const char *method, const char *path,
+		     const char *json, struct json_object **ret)
 {
 	struct curl_slist *hdrs = NULL;
-	const char *payload = NULL;
 	char *auth;
 	int r;
 
@@ -297,15 +310,24 @@ int online_call(struct online *o, const char *method, const char *path,
 	if (asprintf(&auth, "Authorization: Bearer %s", o->token) < 0)
 		return -ENOMEM;
 	hdrs = curl_slist_append(hdrs, auth);
-	if (body) {
+	/* Without it libcurl waits for a 100 Continue before a large body. */
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (json)
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		payload = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
-	}
-	r = call_any(o, method, path, hdrs, payload, ret);
+	r = call_any(o, method, path, hdrs, json, ret);
 	curl_slist_free_all(hdrs);
 	explicit_bzero(auth, strlen(auth));
 	free(auth);
 	return r;
+}
+
+int online_call(struct online *o, const char *method, const char *path,
+		struct json_object *body, struct json_object **ret)
+{
+	return online_call_text(o, method, path, body ?
+				json_object_to_json_string_ext(body,
+							       JSON_C_TO_STRING_PLAIN) :
+				NULL, ret);
 }
 
 int online_request(struct online *o, const char *cmd, const char *method,

@@ -61,6 +61,19 @@ void famfsctl_print_json(struct json_object *obj)
 	json_object_put(obj);
 }
 
+int famfsctl_parse_seconds(const char *s, long *ret)
+{
+	char *end;
+	unsigned long t;
+
+	errno = 0;
+	t = strtoul(s, &end, 10);
+	if (errno || *end || !*s || *s == '-' || t < 1 || t > 86400)
+		return -EINVAL;
+	*ret = (long)t;
+	return 0;
+}
+
 const char *famfsctl_size_str(uint64_t v, char buf[FAMFSCTL_STR_MAX])
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB",

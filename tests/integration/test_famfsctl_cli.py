@@ -39,7 +39,7 @@ from conftest import (FAMFSCTL, FAMFSD, ROOT, SANITIZER_WORDS, SPEC,
 MiB = 1 << 20
 KiB = 1 << 10
 COMMANDS = ["mkfs", "fsck", "info", "logdump", "devices", "status", "ls", "stat",
-            "getmap", "create", "mkdir", "rm", "cp", "quota", "agents", "compact"]
+            "getmap", "create", "mkdir", "rm", "cp", "batch", "quota", "agents", "compact"]
 OFFLINE = {"mkfs", "fsck", "info", "logdump"}
 
 
