@@ -8,7 +8,7 @@ PYTHON   ?= /usr/bin/python3
 SAN      ?= 0
 BUILD    ?= $(if $(filter 1,$(SAN)),build/san,$(if $(filter thread,$(SAN)),build/tsan,build))
 
-PKGS     := libisal uuid json-c libmicrohttpd fuse3 inih libsystemd libcurl
+PKGS     := libisal uuid json-c yajl libmicrohttpd fuse3 inih libsystemd libcurl
 CXL_PKGS := libcxl libdaxctl libndctl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wformat-security
@@ -57,7 +57,7 @@ TOOLS    := $(BUILD)/tools/famfs-logtool
 API_LOAD := $(BUILD)/bench/api-load
 FUSE_WIN := $(BUILD)/bench/fuse-window
 
-.PHONY: all deps test test-unit test-san test-fuzz test-integration bench soak \
+.PHONY: all deps test test-unit test-lua test-san test-fuzz test-integration bench soak \
         test-integration-san test-integration-tsan test-integration-host test-integration-vm build-tsan \
         run clean help check-deps kmod install uninstall test-systemd
 
@@ -148,6 +148,9 @@ test: deps
 
 test-unit: $(TESTS)
 	@./scripts/run-unit.sh $(BUILD)/tests
+
+# The Slurm burst buffer's own tests (plain Lua, no Slurm, no master).
+test-lua:
 	@env -u FAMFSD_BB_CONFIG lua5.1 slurm/tests/test_burst_buffer.lua
 
 test-san:

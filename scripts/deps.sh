@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	build-essential pkg-config clang libclang-rt-14-dev sparse
-	libisal-dev uuid-dev libjson-c-dev libmicrohttpd-dev libfuse3-dev
+	libisal-dev uuid-dev libjson-c-dev libyajl-dev libmicrohttpd-dev libfuse3-dev
 	libinih-dev libsystemd-dev libcurl4-openssl-dev libcxl-dev libdaxctl-dev
 	libndctl-dev
 	# test and run

@@ -41,7 +41,7 @@ esac
 command -v "$CLANG" >/dev/null ||
 	missing "clang not found (apt-get install clang libclang-rt-14-dev)"
 # The library needs libisal and uuid; the master all of them.
-pkgs=(libisal uuid json-c libmicrohttpd libsystemd inih libcxl libdaxctl libndctl)
+pkgs=(libisal uuid json-c yajl libmicrohttpd libsystemd inih libcxl libdaxctl libndctl)
 if ! pkg_cflags=$(pkg-config --cflags "${pkgs[@]}" 2>/dev/null) ||
    ! pkg_libs=$(pkg-config --libs "${pkgs[@]}" 2>/dev/null); then
 	missing "pkg-config does not find all of: ${pkgs[*]} (make deps installs them)"

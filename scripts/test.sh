@@ -65,6 +65,7 @@ stage "build (ASan+UBSan)" $MAKE --no-print-directory -j2 SAN=1 all
 stage "build (TSan)" $MAKE --no-print-directory build-tsan
 stage unit $MAKE --no-print-directory test-unit
 stage "unit (ASan+UBSan)" $MAKE --no-print-directory SAN=1 test-unit
+stage "unit (Lua)" $MAKE --no-print-directory test-lua
 stage fuzz $MAKE --no-print-directory test-fuzz
 stage "systemd units" $MAKE --no-print-directory test-systemd
 

@@ -433,6 +433,41 @@ def test_body_rules_are_the_single_calls(api):
     assert "Content-Type" in r.json()["detail"]
 
 
+def test_body_is_strict_json_where_yajl_alone_is_not(api):
+    """What yajl's parser passes and RFC 8259 (and api_body()) refuses:
+    each is refused as not JSON, the body as a whole, and writes nothing."""
+    ok = b'{"ops": [{"op": "mkdir", "path": "a"}]}'
+    batch(api, None, expect=200, data=ok,
+          headers={"Content-Type": "application/json"})
+    for raw in (ok + b' "',                         # unterminated, after
+                ok + b' "x',
+                b'{"ops":\v[{"op": "mkdir", "path": "b"}]}',
+                b'{"ops":\f[{"op": "mkdir", "path": "b"}]}',
+                ok + b'\v',
+                b'{"ops": [{"op": "mkdir", "path": "\\udc00"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\\ud800\\u0041"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\\ud800x"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "a", "x": "\\udfff"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\xc0\xaf"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\xed\xa0\x80"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "\xf4\x90\x80\x80"}]}',
+                b'{"ops": [{"op": "mkdir", "path": "a", "\xc0\xaf": 1}]}',
+                b'{"ops": [{"op": "mkdir", "path": "a"}]} /* c */',
+                b'{"ops": [{"op": "mkdir", "path": "a"}]} {}'):
+        p = refused(api, None, 400, "validation", None, data=raw,
+                    headers={"Content-Type": "application/json"})
+        assert "not valid JSON" in p["detail"], (raw, p)
+    # An escaped backslash before "u" is no escape: the path is \ud800.
+    raw = b'{"ops": [{"op": "mkdir", "path": "\\\\ud800"}]}'
+    r = batch(api, None, expect=200, data=raw,
+              headers={"Content-Type": "application/json"})
+    assert r.json()["results"][0]["path"] == "/\\ud800"
+    # Numbers are read from their text: past 2^64 saturates, not wraps.
+    p = refused(api, [{"op": "create", "path": "c", "size": 2 ** 64 + 4096}],
+                400, "validation", 0)
+    assert "size" in p["detail"], p
+
+
 def test_restart_replays_the_batch_identically(master, api):
     ops = [{"op": "mkdir", "path": "r"}] + [
         {"op": "create", "path": f"r/f{i}", "size": 4096 * (i + 1),
