@@ -177,9 +177,15 @@ test-integration-vm: all
 # The daemons and famfsctl built with a sanitizer, through every
 # integration test that runs them on this host (the QEMU guests run the
 # plain build, and the kmod build and `make run` cases do not use BUILD).
+# The Slurm tests (test_slurm, test_bb_lua) run only in the plain build: their
+# subject is burst_buffer.lua and Slurm, and the master's side of them
+# (POST /v1/batch) runs under the sanitizers through test_api_batch and
+# test_famfsctl_batch.
 HOST_ITESTS = -q -p no:cacheprovider tests/integration --ignore-glob='*_vm.py' \
 	--ignore=tests/integration/test_kmod_build.py \
-	--ignore=tests/integration/test_make_run.py
+	--ignore=tests/integration/test_make_run.py \
+	--ignore=tests/integration/test_slurm.py \
+	--ignore=tests/integration/test_bb_lua.py
 
 # Under the sanitizers, smaller counts of the long churn, crash and failover
 # tests (their full counts run in the plain build, and `make soak`).
@@ -197,7 +203,8 @@ test-integration-san:
 TSAN_BIN = build/tsan/famfsd build/tsan/famfsctl build/tsan/tools/famfs-logtool
 ifdef SHARD
 TSAN_ITESTS = -q -p no:cacheprovider $(shell ls tests/integration/test_*.py | \
-	grep -v -e '_vm\.py$$' -e '/test_kmod_build\.py$$' -e '/test_make_run\.py$$' | \
+	grep -v -e '_vm\.py$$' -e '/test_kmod_build\.py$$' -e '/test_make_run\.py$$' \
+		-e '/test_slurm\.py$$' -e '/test_bb_lua\.py$$' | \
 	awk -v k=$(firstword $(subst /, ,$(SHARD))) -v n=$(lastword $(subst /, ,$(SHARD))) \
 	'(NR - 1) % n == k - 1')
 else
