@@ -1358,28 +1358,34 @@ local function ready_state(hook, cfg, job_id)
 	return st
 end
 
-function slurm_bb_data_in(job_id, job_script)
-	local cfg, r1, r2 = config("data_in", job_id)
+-- Stage-in or stage-out (hook "data_in" or "data_out"): the job's state
+-- names the directory (taken at setup), copy(cfg, st) does the copying.
+local function stage(hook, job_id, key, copy, dir_word)
+	local cfg, r1, r2 = config(hook, job_id)
 	if not cfg then
 		return r1, r2
 	end
 	local st
-	st, r1, r2 = ready_state("data_in", cfg, job_id)
+	st, r1, r2 = ready_state(hook, cfg, job_id)
 	if not st then
 		return r1, r2
 	end
-	if not st.stage_in then
+	if not st[key] then
 		return slurm.SUCCESS
 	end
-	local n, why = nil, staging_refused("stage_in")
+	local n, why = nil, staging_refused(key)
 	if not why then
-		n, why = M.stage_in(cfg, st)
+		n, why = copy(cfg, st)
 	end
 	if not n then
-		return refuse("data_in", job_id, why)
+		return refuse(hook, job_id, why)
 	end
-	log("info", "data_in job %s: %s from %s", job_id, files_text(n), st.stage_in)
+	log("info", "%s job %s: %s %s %s", hook, job_id, files_text(n), dir_word, st[key])
 	return slurm.SUCCESS
+end
+
+function slurm_bb_data_in(job_id, job_script)
+	return stage("data_in", job_id, "stage_in", M.stage_in, "from")
 end
 
 -- The set's real size: each file rounded up to the pool's unit.
@@ -1520,27 +1526,7 @@ function slurm_bb_test_data_out(job_id, job_script)
 end
 
 function slurm_bb_data_out(job_id, job_script)
-	local cfg, r1, r2 = config("data_out", job_id)
-	if not cfg then
-		return r1, r2
-	end
-	local st
-	st, r1, r2 = ready_state("data_out", cfg, job_id)
-	if not st then
-		return r1, r2
-	end
-	if not st.stage_out then
-		return slurm.SUCCESS
-	end
-	local n, why = nil, staging_refused("stage_out")
-	if not why then
-		n, why = M.stage_out(cfg, st)
-	end
-	if not n then
-		return refuse("data_out", job_id, why)
-	end
-	log("info", "data_out job %s: %s to %s", job_id, files_text(n), st.stage_out)
-	return slurm.SUCCESS
+	return stage("data_out", job_id, "stage_out", M.stage_out, "to")
 end
 
 -- Deletes every entry of the job's directory (listed, so nothing the set
