@@ -273,6 +273,7 @@ static int call_any(struct online *o, const char *method, const char *path,
 {
 	struct url_list *c = malloc(sizeof(*c));
 	char why[URL_LIST_MAX][CURL_ERROR_SIZE];
+	bool answered[URL_LIST_MAX] = { false };	/* 503 not-active */
 	int r = -EHOSTUNREACH;
 
 	if (!c)
@@ -284,17 +285,24 @@ static int call_any(struct online *o, const char *method, const char *path,
 		o->base[0] = '\0';
 		r = call_at(o, c->url[i], method, path, hdrs, payload, ret,
 			    why[i], sizeof(why[i]));
-		if (r == -ECONNREFUSED ||
-		    (not_active(r, *ret) && i + 1 < c->n))
+		if (r == -ECONNREFUSED)
 			continue;
+		if (not_active(r, *ret) && i + 1 < c->n) {
+			answered[i] = true;	/* curl left why[i] unset */
+			continue;
+		}
 		if (r >= 0)
 			o->cur = index_of(o, c->url[i]);
 		break;
 	}
-	/* Said only when no master answered at all. */
+	/* Said only when the last one could not be reached. */
 	for (unsigned int i = 0; r == -ECONNREFUSED && i < c->n; i++)
-		fprintf(stderr, "famfsctl: failed to reach the master at '%s': "
-			"%s\n", c->url[i], why[i]);
+		if (answered[i])
+			fprintf(stderr, "famfsctl: the master at '%s' answered "
+				"503: not the active master\n", c->url[i]);
+		else
+			fprintf(stderr, "famfsctl: failed to reach the master "
+				"at '%s': %s\n", c->url[i], why[i]);
 	free(c);
 	return r;
 }

@@ -225,6 +225,15 @@ def test_not_active_without_an_address(pair):
     # famfsctl with only this standby says what it said.
     p = famfsctl("stat", "/x", "--url", m2.url, "--token", ADMIN_TOKEN, check=1)
     assert "not-active" in p.stderr and "advertises no address" in p.stderr
+    # Then a master that cannot be reached: each is named for what it did
+    # (the standby's line had printed whatever its error buffer held).
+    dead = f"http://127.0.0.1:{free_port()}"
+    p = famfsctl("stat", "/x", "--url", f"{m2.url},{dead}",
+                 "--token", ADMIN_TOKEN, check=8)
+    assert f"the master at '{m2.url}' answered 503: not the active master" \
+        in p.stderr, p.stderr
+    assert f"failed to reach the master at '{dead}'" in p.stderr, p.stderr
+    assert p.stderr.count("famfsctl:") == 2, p.stderr
 
 
 def test_not_active_on_its_own_address(pair):
