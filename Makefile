@@ -193,7 +193,8 @@ SAN_COUNTS = FAMFSD_CHURN_CYCLES=3000 FAMFSD_CRASH_ROUNDS=5 FAMFSD_FAILOVER_ROUN
 
 test-integration-san:
 	@$(MAKE) --no-print-directory SAN=1 all
-	@$(SAN_COUNTS) BUILD=build/san $(PYTHON) -m pytest $(HOST_ITESTS)
+	@$(SAN_COUNTS) LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp" \
+		BUILD=build/san $(PYTHON) -m pytest $(HOST_ITESTS)
 
 # Races between the daemons' threads (tests/tsan.supp says what is not one).
 # SHARD=K/N runs only the K-th of every N test files (in name order):
