@@ -197,12 +197,14 @@ def test_start_is_active_only_after_ready(guest):
     assert master["StatusText"].startswith(
         "master: active in slot 1, epoch 1, applied seq 50"), master
 
-    # READY came after the agent logged the mount with the whole log replayed.
+    # The agent logged the mount with the whole log replayed. (Not compared
+    # with ActiveEnterTimestamp: journald stamps a stdout line when it
+    # reads the stream, which may be after PID 1 took READY=1 from the
+    # notify socket, seen 59 ms later in CI. That READY came after the
+    # replay is what the 50 names and the STATUS at start's return show.)
     mounted = [e for e in journal(g, "famfsd")
                if "mounted at /mnt/famfs" in e.get("MESSAGE", "")]
     assert mounted and "seq 50, 50 files" in mounted[-1]["MESSAGE"], mounted
-    assert int(mounted[-1]["__MONOTONIC_TIMESTAMP"]) <= \
-        int(agent["ActiveEnterTimestampMonotonic"])
 
     # The mount is the host's (the unit made no mount namespace); the
     # master, which mounts nothing, runs in a sandbox namespace of its own.
