@@ -147,17 +147,19 @@ enum MHD_Result api_get_pool_map(struct http_req *rq, const char *arg)
 	return http_reply_text(rq, 200, "application/json", buf, len);
 }
 
-/* The unit of /v1/pool/units/{unit}: decimal digits only. */
+/* The unit of /v1/pool/units/{unit}: decimal digits, a 64-bit number. */
 static int unit_arg(const char *arg, uint64_t *ret, struct master_why *w)
 {
 	uint64_t v = 0;
 
-	if (!*arg || strlen(arg) > 19)
+	if (!*arg)
 		goto bad;
 	for (const char *p = arg; *p; p++) {
-		if (*p < '0' || *p > '9')
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - d) / 10)
 			goto bad;
-		v = v * 10 + (uint64_t)(*p - '0');
+		v = v * 10 + d;
 	}
 	*ret = v;
 	return 0;
