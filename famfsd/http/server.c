@@ -459,6 +459,12 @@ int http_server_start(struct master *m, struct http_server **ret)
 		extra[ne++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0,
 						       (struct sockaddr *)&ss };
 	extra[ne] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	/*
+	 * Published before the daemon's threads exist: a GET /metrics they
+	 * serve reads m->http, and their creation orders this store before
+	 * it (stored after, a request in the first second raced with it).
+	 */
+	*ret = s;
 
 	/* Its timeout (restarted by every byte) still bounds idle
 	 * connections and replies a client does not read. */
@@ -487,9 +493,9 @@ int http_server_start(struct master *m, struct http_server **ret)
 		msg(MSG_INFO, "serving on the socket systemd "
 			   "passed (port %u); the listen setting is not used",
 			   s->port);
-	*ret = s;
 	return 0;
 fail:
+	*ret = NULL;
 	http_server_stop(s);
 	return err;
 }

@@ -72,7 +72,8 @@ struct http_server;
 
 /*
  * Starts serving cfg.listen, or the listening socket systemd passed in
- * (socket activation: LISTEN_FDS); logs why not on failure.
+ * (socket activation: LISTEN_FDS); logs why not on failure. *ret is
+ * written before the first request can run (NULL again on a failure).
  */
 int http_server_start(struct master *m, struct http_server **ret);
 /*
