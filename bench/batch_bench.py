@@ -299,7 +299,7 @@ def main():
               f"({singles} creates): p50 {pct(single_vis, 50):.2f} ms  "
               f"p99 {pct(single_vis, 99):.2f} ms")
         print(f"  famfsctl batch --wait-agents (until the agent's heartbeat "
-              f"reports the seq, every 1 s): {wait_ms:.0f} ms")
+              f"reports the seq, 50 ms after it applied records): {wait_ms:.0f} ms")
         print(f"  load average at the end: {os.getloadavg()[0]:.2f} (others' work "
               f"on the 2 CPUs moves these figures)")
         print(f"  checks: every reply \"created\" ({2 * runs} x {n + 1}) and "
