@@ -270,54 +270,67 @@ static int items_json(struct master *m, const struct pool_map_view *v,
 }
 
 /*
- * Builds the units reply from the snapshot of now, resolving files and
- * pending entries under m->lock with the key still holding: a snapshot
- * that went stale meanwhile is rebuilt (a few times at most, then 409:
- * the pool changes faster than the map can follow).
+ * One try at the units reply (m->map_lock held): the items of the
+ * snapshot of now into *ret_items, resolved under m->lock with the key
+ * still holding; -ESTALE when it no longer does.
+ */
+static int units_once(struct master *m, struct pool_map_view *v,
+		      const char *tenant, uint64_t unit, uint64_t count,
+		      struct json_object *o, struct json_object **ret_items,
+		      struct master_why *w)
+{
+	struct pool_map_item it[POOL_MAP_ITEMS_MAX];
+	struct pool_map *pm;
+	bool truncated;
+	size_t n;
+	int err;
+
+	pool_map_view_free(v);
+	err = map_snapshot(m, &pm);
+	if (!err)
+		err = pool_map_view_init(v, pm, tenant);
+	if (err)
+		return err;
+	if (unit >= pm->units) {
+		master_why_set(w, "unit %" PRIu64 " is past the data area "
+			       "(%" PRIu64 " units)", unit, pm->units);
+		return -ENOENT;
+	}
+	n = pool_map_items(v, unit, count, it, &truncated);
+	*ret_items = json_object_new_array();
+	master_lock(m);
+	err = key_holds(m, pm) ? items_json(m, v, it, n, *ret_items) : -ESTALE;
+	master_unlock(m);
+	json_object_object_add(o, "seq", json_u64(pm->key.seq));
+	json_object_object_add(o, "truncated", json_object_new_boolean(truncated));
+	return err;
+}
+
+/*
+ * The units reply from the snapshot of now: a snapshot that went stale
+ * between its build and the items' resolution is rebuilt (a few times at
+ * most, then 409: the pool changes faster than the map can follow).
  */
 static int units_reply(struct master *m, const char *tenant, uint64_t unit,
 		       uint64_t count, struct json_object *o,
 		       struct master_why *w)
 {
-	struct pool_map_item it[POOL_MAP_ITEMS_MAX];
-	struct json_object *items = NULL;
 	struct pool_map_view v = { 0 };
+	struct json_object *items = NULL;
 	int err = -ESTALE;
 
 	pthread_mutex_lock(&m->map_lock);
 	for (int tries = 0; tries < 4 && err == -ESTALE; tries++) {
-		struct pool_map *pm;
-		bool truncated;
-		size_t n;
-
-		pool_map_view_free(&v);
 		json_object_put(items);
 		items = NULL;
-		err = map_snapshot(m, &pm);
-		if (!err)
-			err = pool_map_view_init(&v, pm, tenant);
-		if (err)
-			break;
-		if (unit >= pm->units) {
-			master_why_set(w, "unit %" PRIu64 " is past the data area "
-				       "(%" PRIu64 " units)", unit, pm->units);
-			err = -ENOENT;
-			break;
-		}
-		n = pool_map_items(&v, unit, count, it, &truncated);
-		items = json_object_new_array();
-		master_lock(m);
-		err = key_holds(m, pm) ? items_json(m, &v, it, n, items) : -ESTALE;
-		master_unlock(m);
-		json_object_object_add(o, "seq", json_u64(pm->key.seq));
-		json_object_object_add(o, "truncated",
-				       json_object_new_boolean(truncated));
+		err = units_once(m, &v, tenant, unit, count, o, &items, w);
 	}
 	pool_map_view_free(&v);
 	pthread_mutex_unlock(&m->map_lock);
-	if (err == -ESTALE)
-		master_why_set(w, "the pool changed while its map was read; retry");
 	if (err) {
+		if (err == -ESTALE)
+			master_why_set(w, "the pool changed while its map was "
+				       "read; retry");
 		json_object_put(items);
 		return err;
 	}
