@@ -504,6 +504,57 @@ static void test_random_states_match_the_model(void **state)
 	}
 }
 
+/*
+ * A pool of 2^20 + 3 units, files in shuffled order all over it: the
+ * radix sort takes two 11-bit passes there, not one (the pools above have
+ * fewer than 2,048 units).
+ */
+#define BIG_UNITS	((1ull << 20) + 3)
+#define BIG_FILES	500u
+
+static void test_large_pool_sorts_in_several_passes(void **state)
+{
+	struct famfs_state *st = new_state(BIG_UNITS);
+	uint32_t *model = calloc(BIG_UNITS, sizeof(*model));
+	uint32_t *got = calloc(BIG_UNITS, sizeof(*got));
+	uint64_t slot[BIG_FILES];
+	struct pool_map_view v;
+	struct pool_map *pm;
+
+	(void)state;
+	assert_non_null(model);
+	assert_non_null(got);
+	for (uint32_t i = 0; i < BIG_FILES; i++)
+		slot[i] = i;
+	srand(7);
+	for (uint32_t i = BIG_FILES - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)rand() % (i + 1);
+		uint64_t t = slot[i];
+
+		slot[i] = slot[j];
+		slot[j] = t;
+	}
+	for (uint32_t i = 0; i < BIG_FILES; i++) {
+		uint64_t first = slot[i] * (BIG_UNITS / BIG_FILES) + i % 7;
+		uint64_t t = i % 4;
+
+		file(st, 2 + i, r_tenants[t], first, 1 + i % 5);
+		for (uint64_t u = first; u < first + 1 + i % 5; u++)
+			model[u] = r_class[t];
+	}
+	pm = snapshot(st);
+	assert_int_equal(pool_map_view_init(&v, pm, NULL), 0);
+	unit_classes(&v, got);
+	assert_memory_equal(got, model, BIG_UNITS * sizeof(*model));
+	check_cells(&v, model, 65536);
+	check_cells(&v, model, 1u << 20);
+	pool_map_view_free(&v);
+	pool_map_put(pm);
+	free(model);
+	free(got);
+	famfs_state_free(st);
+}
+
 /* ---- the reply's text ---------------------------------------------------- */
 
 static void test_json_text(void **state)
@@ -553,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_tenant_view_shows_only_its_own),
 		cmocka_unit_test(test_items_merge_clip_and_truncate),
 		cmocka_unit_test(test_random_states_match_the_model),
+		cmocka_unit_test(test_large_pool_sorts_in_several_passes),
 		cmocka_unit_test(test_json_text),
 	};
 
