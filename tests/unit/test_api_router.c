@@ -487,6 +487,10 @@ static void test_standby_redirects(void **state)
 		{ "GET", "/metrics", false },
 		{ "GET", "/v1", false },
 		{ "GET", "/", false },
+		{ "GET", "/ui", true },		/* the page: same-origin there */
+		{ "GET", "/ui/", true },
+		{ "HEAD", "/ui/app.js", true },
+		{ "GET", "/uix", false },
 	};
 	struct http_req rq = { .m = &m };
 
