@@ -1,5 +1,5 @@
 """The web page's files as a real master serves them (docs/ui.md, "The
-page"): /ui is a 308 to /ui/; /ui/, /ui/app.js and /ui/style.css are the
+page"): / is a 302 and /ui a 308 to /ui/; /ui/, /ui/app.js and /ui/style.css are the
 bytes of ui/ (embedded in famfsd at build time: the binary holds them),
 with their content types and the security headers on every reply under
 /ui (errors too); no token is needed and a bad one changes nothing; other
@@ -97,6 +97,17 @@ def test_ui_without_slash_is_308(master):
         assert_security("/ui", headers)
     status, headers, _ = raw_request(master.url, "GET", "/ui?a=b")
     assert status == 308 and header(headers, "Location") == "/ui/"
+
+
+def test_root_is_a_302_to_the_page(master):
+    for method in ("GET", "HEAD"):
+        for token in (None, BAD_TOKEN):
+            status, headers, _ = raw_request(master.url, method, "/",
+                                             token=token)
+            assert status == 302, (method, token, status)
+            assert header(headers, "Location") == "/ui/", headers
+    status, headers, _ = raw_request(master.url, "POST", "/")
+    assert status == 405 and header(headers, "Allow") == "GET, HEAD"
 
 
 @pytest.mark.parametrize("path", [

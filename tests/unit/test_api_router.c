@@ -72,6 +72,7 @@ HANDLER(api_list_devices)
 HANDLER(api_get_log)
 HANDLER(api_get_masters)
 HANDLER(api_get_ui)
+HANDLER(api_get_root)
 /* The page's headers (master/api/ui.c): only their presence is routed. */
 const char *const api_ui_headers[] = { "X-Page", "1", NULL };
 HANDLER(api_get_whoami)
@@ -276,7 +277,8 @@ static const struct route_case routes[] = {
 	NOT_ALLOWED("DELETE", "/ui", "GET, HEAD"),
 	NOT_FOUND("GET", "/uix"),
 	/* Nothing else. */
-	NOT_FOUND("GET", "/"),
+	TO("GET", "/", "api_get_root", ""),	/* a 302 to the page */
+	NOT_ALLOWED("POST", "/", "GET, HEAD"),
 	NOT_FOUND("GET", ""),
 	NOT_FOUND("GET", "/v1"),
 	NOT_FOUND("GET", "/v2/pool"),
