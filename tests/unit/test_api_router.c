@@ -71,6 +71,10 @@ HANDLER(api_delete_agent)
 HANDLER(api_list_devices)
 HANDLER(api_get_log)
 HANDLER(api_get_masters)
+HANDLER(api_get_ui)
+HANDLER(api_get_root)
+/* The page's headers (master/api/ui.c): only their presence is routed. */
+const char *const api_ui_headers[] = { "X-Page", "1", NULL };
 HANDLER(api_get_whoami)
 HANDLER(api_get_pool_map)
 HANDLER(api_get_pool_units)
@@ -264,8 +268,17 @@ static const struct route_case routes[] = {
 	TO("HEAD", "/v1/masters", "api_get_masters", ""),
 	NOT_ALLOWED("PUT", "/v1/masters", "GET, HEAD"),
 	NOT_FOUND("GET", "/v1/masters/1"),
+	TO("GET", "/ui", "api_get_ui", ""),
+	TO("GET", "/ui/", "api_get_ui", ""),
+	TO("HEAD", "/ui/", "api_get_ui", ""),
+	TO("GET", "/ui/app.js", "api_get_ui", "app.js"),
+	TO("GET", "/ui/x/y", "api_get_ui", "x/y"),
+	NOT_ALLOWED("POST", "/ui/", "GET, HEAD"),
+	NOT_ALLOWED("DELETE", "/ui", "GET, HEAD"),
+	NOT_FOUND("GET", "/uix"),
+	TO("GET", "/", "api_get_root", ""),	/* a 302 to the page */
+	NOT_ALLOWED("POST", "/", "GET, HEAD"),
 	/* Nothing else. */
-	NOT_FOUND("GET", "/"),
 	NOT_FOUND("GET", ""),
 	NOT_FOUND("GET", "/v1"),
 	NOT_FOUND("GET", "/v2/pool"),
@@ -292,6 +305,11 @@ static void check_route(const struct route_case *c, const char *token)
 	assert_string_equal(stub_reply_header(MHD_HTTP_HEADER_CONTENT_TYPE),
 			    "application/problem+json");
 	assert_string_equal(stub_body_string("instance"), c->path);
+	/* The page's headers on its errors too, and on nothing else. */
+	if (!strncmp(c->path, "/ui", 3) && (!c->path[3] || c->path[3] == '/'))
+		assert_string_equal(stub_reply_header("X-Page"), "1");
+	else
+		assert_null(stub_reply_header("X-Page"));
 	if (c->status == 405) {
 		assert_string_equal(problem_name(), "method-not-allowed");
 		assert_non_null(stub_reply_header(MHD_HTTP_HEADER_ALLOW));
@@ -496,6 +514,10 @@ static void test_standby_redirects(void **state)
 		{ "GET", "/metrics", false },
 		{ "GET", "/v1", false },
 		{ "GET", "/", false },
+		{ "GET", "/ui", true },		/* the page: same-origin there */
+		{ "GET", "/ui/", true },
+		{ "HEAD", "/ui/app.js", true },
+		{ "GET", "/uix", false },
 	};
 	struct http_req rq = { .m = &m };
 
