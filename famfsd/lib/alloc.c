@@ -413,6 +413,57 @@ uint64_t famfs_alloc_cut_bytes(const struct famfs_alloc *a)
 	return a->cut_units << a->shift;
 }
 
+/* Word w of the units held and not used. */
+static uint64_t held_only(const struct famfs_alloc *a, uint64_t w)
+{
+	return a->held[w] & ~a->used[w];
+}
+
+/* First unit at or after i below end whose held_only() bit is want, or end. */
+static uint64_t next_held_bit(const struct famfs_alloc *a, uint64_t i,
+			      uint64_t end, bool want)
+{
+	while (i < end) {
+		uint64_t w = i / WORD_BITS;
+		uint64_t word = want ? held_only(a, w) : ~held_only(a, w);
+
+		word &= ~0ull << (i % WORD_BITS);
+		if (word) {
+			i = w * WORD_BITS + (uint64_t)__builtin_ctzll(word);
+			return i < end ? i : end;
+		}
+		i = (w + 1) * WORD_BITS;
+	}
+	return end;
+}
+
+int famfs_alloc_next_held(const struct famfs_alloc *a, uint64_t from,
+			  uint64_t *ret_first, uint64_t *ret_n)
+{
+	uint64_t first, end;
+
+	/* Without a hold map nothing was ever held; cut units are not held. */
+	if (!a->held || from >= a->cut_from)
+		return -ENOENT;
+	first = next_held_bit(a, from, a->cut_from, true);
+	if (first == a->cut_from)
+		return -ENOENT;
+	end = next_held_bit(a, first, a->cut_from, false);
+	*ret_first = first;
+	*ret_n = end - first;
+	return 0;
+}
+
+uint64_t famfs_alloc_cut_from(const struct famfs_alloc *a)
+{
+	return a->cut_from;
+}
+
+uint64_t famfs_alloc_units(const struct famfs_alloc *a)
+{
+	return a->units;
+}
+
 uint64_t famfs_alloc_unit(const struct famfs_alloc *a)
 {
 	return a->unit;

@@ -80,6 +80,17 @@ int famfs_alloc_cut(struct famfs_alloc *a, uint64_t end, uint64_t *ret_bytes);
 /* Bytes cut so far. */
 uint64_t famfs_alloc_cut_bytes(const struct famfs_alloc *a);
 
+/*
+ * The pool map's walk of the holds: the first run of units at or after
+ * from, below the cut, that are held and not used, as unit indices into
+ * *ret_first and *ret_n. 0, or -ENOENT when there is none.
+ */
+int famfs_alloc_next_held(const struct famfs_alloc *a, uint64_t from,
+			  uint64_t *ret_first, uint64_t *ret_n);
+/* The first unit cut (famfs_alloc_units() when none is). */
+uint64_t famfs_alloc_cut_from(const struct famfs_alloc *a);
+uint64_t famfs_alloc_units(const struct famfs_alloc *a);
+
 uint64_t famfs_alloc_unit(const struct famfs_alloc *a);
 /* Bytes neither used nor held. */
 uint64_t famfs_alloc_free_bytes(const struct famfs_alloc *a);

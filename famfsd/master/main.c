@@ -28,6 +28,7 @@
 #include "roles.h"
 #include "http/server.h"
 #include "master/master.h"
+#include "master/pool_map.h"
 #include "probe.h"
 
 /* Loads the token file, or makes an admin token and hands it out. */
@@ -189,6 +190,8 @@ static void master_free(struct master *m)
 	famfs_elect_free(m->elect);
 	famfs_pool_close(m->pool);
 	master_damage_free(m);
+	pool_map_put(m->map);
+	pthread_mutex_destroy(&m->map_lock);
 	pthread_cond_destroy(&m->reclaimed);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -205,6 +208,7 @@ int master_main(int argc, char **argv)
 		return 1;
 	msg_init("master");
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->map_lock, NULL);
 	clock_cond_init(&m->reclaimed);
 	r = conf_role_args(CONF_ROLE_MASTER, argc, argv, &m->cfg);
 	if (r != 0) {

@@ -52,6 +52,7 @@ struct master_agents;
 struct master_feed;
 struct master_renew;
 struct master_metrics;
+struct pool_map;
 
 /* Bytes of each superblock copy the pool watch compares: its two first lines. */
 #define SB_WATCHED	(2 * FAMFS_CACHELINE)
@@ -97,6 +98,9 @@ struct master {
 	struct famfsd_conf *conf;	/* the file as last loaded (main thread) */
 	char *tokens_path;		/* a reload's new token file, or NULL */
 	struct http_server *http;
+	/* master/api/map.c: the pool map's cached snapshot */
+	pthread_mutex_t map_lock;	/* taken before m->lock, never inside */
+	struct pool_map *map;		/* (map_lock) NULL: none built yet */
 	/* Election and lease (lib/elect.h, docs/failover.md) */
 	struct famfs_elect *elect;	/* NULL before the pool is open */
 	_Atomic bool active;		/* false: a standby; the API redirects */

@@ -71,6 +71,9 @@ HANDLER(api_delete_agent)
 HANDLER(api_list_devices)
 HANDLER(api_get_log)
 HANDLER(api_get_masters)
+HANDLER(api_get_whoami)
+HANDLER(api_get_pool_map)
+HANDLER(api_get_pool_units)
 
 /* ---- the pool's election slots, as the test sets them ------------------- */
 
@@ -183,6 +186,19 @@ static const struct route_case routes[] = {
 	TO("POST", "/v1/pool/compact", "api_post_compact", ""),
 	NOT_ALLOWED("GET", "/v1/pool/compact", "POST"),
 	NOT_FOUND("POST", "/v1/pool/compact/"),
+	TO("GET", "/v1/pool/map", "api_get_pool_map", ""),
+	TO("HEAD", "/v1/pool/map", "api_get_pool_map", ""),
+	NOT_ALLOWED("POST", "/v1/pool/map", "GET, HEAD"),
+	NOT_FOUND("GET", "/v1/pool/map/1"),
+	TO("GET", "/v1/pool/units/42", "api_get_pool_units", "42"),
+	TO("HEAD", "/v1/pool/units/x", "api_get_pool_units", "x"),
+	NOT_ALLOWED("PUT", "/v1/pool/units/42", "GET, HEAD"),
+	NOT_FOUND("GET", "/v1/pool/units"),
+	NOT_FOUND("GET", "/v1/pool/units/"),
+	NOT_FOUND("GET", "/v1/pool/units/1/2"),
+	TO("GET", "/v1/whoami", "api_get_whoami", ""),
+	TO("HEAD", "/v1/whoami", "api_get_whoami", ""),
+	NOT_ALLOWED("DELETE", "/v1/whoami", "GET, HEAD"),
 	/* Files and dirs: the raw (still encoded) rest after "prefix/". */
 	TO("GET", "/v1/files", "api_get_file", ""),
 	TO("GET", "/v1/files/", "api_get_file", ""),
@@ -338,6 +354,10 @@ static const struct {
 	{ "GET", "/v1/pool", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "HEAD", "/v1/pool", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
 	{ "POST", "/v1/pool/compact", NO_TOKEN, OK, BAD_ROLE, BAD_ROLE },
+	{ "GET", "/v1/pool/map", NO_TOKEN, OK, OK, BAD_ROLE },
+	{ "GET", "/v1/pool/units/0", NO_TOKEN, OK, OK, BAD_ROLE },
+	{ "GET", "/v1/whoami", NO_TOKEN, OK, OK, OK },
+	{ "HEAD", "/v1/whoami", NO_TOKEN, OK, OK, OK },
 	{ "GET", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "PUT", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },
 	{ "DELETE", "/v1/files/tA/f", NO_TOKEN, OK, OK, BAD_ROLE },

@@ -88,6 +88,10 @@ int api_heartbeat_devices(struct json_object *body, char **ret,
 			  struct master_why *w);
 /* master/api/feed.c */
 enum MHD_Result api_get_log(struct http_req *rq, const char *arg);
+/* master/api/map.c: the web pool map (docs/ui.md) */
+enum MHD_Result api_get_whoami(struct http_req *rq, const char *arg);
+enum MHD_Result api_get_pool_map(struct http_req *rq, const char *arg);
+enum MHD_Result api_get_pool_units(struct http_req *rq, const char *arg);
 /* master/api/masters.c: GET /v1/masters */
 enum MHD_Result api_get_masters(struct http_req *rq, const char *arg);
 

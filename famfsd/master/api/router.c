@@ -13,6 +13,7 @@
 #include "master/api/api.h"
 
 #define ANY_USER (AUTH_ADMIN | AUTH_TENANT)
+#define ANY_TOKEN (AUTH_ADMIN | AUTH_TENANT | AUTH_AGENT)
 
 enum match {
 	M_EXACT,		/* the path itself */
@@ -52,6 +53,12 @@ static const struct api_route routes[] = {
 		{ "GET", AUTH_ADMIN, api_get_pool } } },
 	{ "/v1/pool/compact", M_EXACT, NULL, {
 		{ "POST", AUTH_ADMIN, api_post_compact } } },
+	{ "/v1/pool/map", M_EXACT, NULL, {
+		{ "GET", ANY_USER, api_get_pool_map } } },
+	{ "/v1/pool/units", M_SEGMENT, NULL, {
+		{ "GET", ANY_USER, api_get_pool_units } } },
+	{ "/v1/whoami", M_EXACT, NULL, {
+		{ "GET", ANY_TOKEN, api_get_whoami } } },
 	{ "/v1/files", M_TREE, NULL, {
 		{ "GET", ANY_USER, api_get_file },
 		{ "PUT", ANY_USER, api_put_file },
@@ -209,7 +216,7 @@ static bool of_the_pool(const struct api_route *r)
 {
 	static const char *const prefixes[] = {
 		"/v1/files", "/v1/dirs", "/v1/batch", "/v1/tenants",
-		"/v1/pool/compact",
+		"/v1/pool/compact", "/v1/pool/map", "/v1/pool/units",
 		"/v1/agents/heartbeat",
 	};
 
