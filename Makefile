@@ -44,7 +44,10 @@ CXL_LIB  := $(BUILD)/libfamfscxl.a
 # conf, http, master, master/api, agent, agent/fuse, agent/kmod).
 D_DIRS   := common conf http master master/api agent agent/fuse agent/kmod
 D_SRC    := famfsd/main.c $(foreach d,$(D_DIRS),$(wildcard famfsd/$(d)/*.c))
-D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o)
+D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/famfsd/master/api/ui_assets.o
+# The web page (docs/ui.md), embedded by ui_assets.S's .incbin: the
+# compiler's dependency files cannot name what the assembler reads.
+UI_FILES := ui/index.html ui/app.js ui/style.css
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
 # famfsctl reads a token file and a list of masters by the daemon's rules
 # (common/token_file.c, common/url_list.c).
@@ -83,6 +86,10 @@ deps:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"; $(CC) $(CFLAGS) $(FAMFS_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/famfsd/master/api/ui_assets.o: famfsd/master/api/ui_assets.S $(UI_FILES)
+	@mkdir -p $(dir $@)
+	@echo "  AS $<"; $(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -32,26 +32,42 @@ static const struct {
 	[PROB_NOT_ACTIVE] = { 503, "not-active", "No active master" },
 };
 
+/*
+ * Queues resp with a content type, an extra header and the route's own
+ * (rq->headers: the web page's security headers on every reply under
+ * /ui/, errors included).
+ */
+static enum MHD_Result queue_resp(struct http_req *rq, unsigned int status,
+				  struct MHD_Response *resp, const char *ctype,
+				  const char *hname, const char *hval)
+{
+	enum MHD_Result ret;
+
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (hname)
+		MHD_add_response_header(resp, hname, hval);
+	for (const char *const *h = rq->headers; h && h[0]; h += 2)
+		MHD_add_response_header(resp, h[0], h[1]);
+	master_metrics_count(rq->m->metrics, status);
+	ret = MHD_queue_response(rq->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* Queues buf (malloc'd, consumed) with a content type and extra header. */
 static enum MHD_Result queue(struct http_req *rq, unsigned int status,
 			     const char *ctype, char *buf, size_t len,
 			     const char *hname, const char *hval)
 {
 	struct MHD_Response *resp;
-	enum MHD_Result ret;
 
 	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(buf);
 		return MHD_NO;		/* MHD closes the connection */
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	if (hname)
-		MHD_add_response_header(resp, hname, hval);
-	master_metrics_count(rq->m->metrics, status);
-	ret = MHD_queue_response(rq->conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return queue_resp(rq, status, resp, ctype, hname, hval);
 }
 
 static enum MHD_Result queue_json(struct http_req *rq, unsigned int status,
@@ -83,6 +99,21 @@ enum MHD_Result http_reply_text(struct http_req *rq, unsigned int status,
 				const char *content_type, char *buf, size_t len)
 {
 	return queue(rq, status, content_type, buf, len, NULL, NULL);
+}
+
+enum MHD_Result http_reply_static(struct http_req *rq, unsigned int status,
+				  const char *content_type, const void *data,
+				  size_t len, const char *hname,
+				  const char *hval)
+{
+	struct MHD_Response *resp;
+
+	/* The bytes outlive every response (static storage): no copy. */
+	resp = MHD_create_response_from_buffer(len, (void *)data,
+					       MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	return queue_resp(rq, status, resp, content_type, hname, hval);
 }
 
 /* Replaces bytes that are not UTF-8 so the JSON stays valid. */

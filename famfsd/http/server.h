@@ -62,6 +62,9 @@ struct http_req {
 	size_t dropped;			/* body bytes dropped so far */
 	uint64_t start_ns;		/* CLOCK_MONOTONIC, request line seen */
 	const struct auth_ident *who;	/* set by the router: &ident or NULL */
+	/* Name, value pairs, NULL ended, added to every reply: the route's
+	 * (router.c), or NULL. */
+	const char *const *headers;
 	struct auth_ident ident;	/* the token's, copied at lookup */
 	int poll;			/* long-poll phase (master/api/feed.c) */
 	bool waits_compaction;		/* waiter is on master/compact.c's list */
@@ -96,6 +99,14 @@ enum MHD_Result http_reply_json(struct http_req *rq, unsigned int status,
 enum MHD_Result http_reply_text(struct http_req *rq, unsigned int status,
 				const char *content_type, char *buf,
 				size_t len);
+/*
+ * Bytes of static storage (never freed, never copied), with a content
+ * type (NULL: none) and one extra header (hname NULL: none).
+ */
+enum MHD_Result http_reply_static(struct http_req *rq, unsigned int status,
+				  const char *content_type, const void *data,
+				  size_t len, const char *hname,
+				  const char *hval);
 __attribute__((format(printf, 3, 4)))
 enum MHD_Result http_reply_problem(struct http_req *rq, enum http_problem p,
 				   const char *fmt, ...);

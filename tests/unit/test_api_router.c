@@ -74,6 +74,9 @@ HANDLER(api_get_masters)
 HANDLER(api_get_whoami)
 HANDLER(api_get_pool_map)
 HANDLER(api_get_pool_units)
+HANDLER(api_get_ui)
+/* The page's headers (master/api/ui.c): only their presence is routed. */
+const char *const api_ui_headers[] = { "X-Page", "1", NULL };
 
 /* ---- the pool's election slots, as the test sets them ------------------- */
 
@@ -264,6 +267,14 @@ static const struct route_case routes[] = {
 	TO("HEAD", "/v1/masters", "api_get_masters", ""),
 	NOT_ALLOWED("PUT", "/v1/masters", "GET, HEAD"),
 	NOT_FOUND("GET", "/v1/masters/1"),
+	TO("GET", "/ui", "api_get_ui", ""),
+	TO("GET", "/ui/", "api_get_ui", ""),
+	TO("HEAD", "/ui/", "api_get_ui", ""),
+	TO("GET", "/ui/app.js", "api_get_ui", "app.js"),
+	TO("GET", "/ui/x/y", "api_get_ui", "x/y"),
+	NOT_ALLOWED("POST", "/ui/", "GET, HEAD"),
+	NOT_ALLOWED("DELETE", "/ui", "GET, HEAD"),
+	NOT_FOUND("GET", "/uix"),
 	/* Nothing else. */
 	NOT_FOUND("GET", "/"),
 	NOT_FOUND("GET", ""),

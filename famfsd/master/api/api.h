@@ -95,6 +95,11 @@ enum MHD_Result api_get_pool_units(struct http_req *rq, const char *arg);
 /* master/api/masters.c: GET /v1/masters */
 enum MHD_Result api_get_masters(struct http_req *rq, const char *arg);
 
+/* master/api/ui.c: the web page, GET /ui/... (no token) */
+enum MHD_Result api_get_ui(struct http_req *rq, const char *arg);
+/* The page's security headers: name, value pairs, NULL ended. */
+extern const char *const api_ui_headers[];
+
 /* ---- master/api/standby.c: a standby's 307 ------------------------------- */
 
 struct famfs_elect_view;

@@ -90,6 +90,8 @@ static const struct api_route routes[] = {
 		{ "GET", AUTH_ADMIN | AUTH_AGENT, api_get_log } } },
 	{ "/v1/masters", M_EXACT, NULL, {
 		{ "GET", AUTH_ADMIN, api_get_masters } } },
+	{ "/ui", M_TREE, NULL, {
+		{ "GET", 0, api_get_ui } } },
 };
 
 #define N_ROUTES	(sizeof(routes) / sizeof(routes[0]))
@@ -228,6 +230,12 @@ static bool of_the_pool(const struct api_route *r)
 	return false;
 }
 
+/* The web page's: its security headers on every reply, 404 and 405 too. */
+static bool of_the_page(const struct api_route *r)
+{
+	return strcmp(r->prefix, "/ui") == 0;
+}
+
 static enum MHD_Result reply_pool_changed(struct http_req *rq)
 {
 	char why[sizeof(rq->m->fence_why)];
@@ -277,6 +285,8 @@ enum MHD_Result api_dispatch(struct http_req *rq)
 		if (!match(r, rq->path, &arg, seg, sizeof(seg)))
 			continue;
 		matched = true;
+		if (of_the_page(r))
+			rq->headers = api_ui_headers;
 		am = find_method(r, rq->method);
 		if (!am)
 			continue;
