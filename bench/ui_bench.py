@@ -191,8 +191,9 @@ def tree_pages(b, dirs):
         parent = d.rsplit("/", 1)[0]
         for path in (parent, d):
             li = b.wait(lambda: b.js(
+                "var want = arguments[0];"
                 "return Array.from(document.querySelectorAll('#tree li[data-path]'))"
-                ".find(function (x) { return x.dataset.path === arguments[0]; })"
+                ".find(function (x) { return x.dataset.path === want; })"
                 " || null", path), 10, f"tree entry {path}")
             if path == d:
                 b.js(TREE_ARM, d)
