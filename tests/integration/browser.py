@@ -23,6 +23,7 @@ killed, and close() says if it had to.
 
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -266,18 +267,26 @@ class Browser:
         return (cell % cols) * px + px // 2, (cell // cols) * px + px // 2
 
     def hover_cell(self, cell):
-        """Moves the pointer over map cell `cell`. W3C actions take offsets
-        from the element's centre, so the canvas's own box is read first
-        (its content starts inside its border)."""
+        """Moves the pointer over map cell `cell`, to a whole viewport pixel
+        inside it (a pointer moves in whole pixels, while the canvas may
+        sit at a fractional position: with 1-pixel cells an offset from
+        its rounded centre can land in the next row)."""
         canvas = self.el("#map")
-        box = self.js("""var e = arguments[0], r = e.getBoundingClientRect(),
-            s = getComputedStyle(e);
-            return [r.width, r.height, e.clientLeft + parseFloat(s.paddingLeft),
-                    e.clientTop + parseFloat(s.paddingTop)];""", canvas)
-        x, y = self.cell_offset(cell)
-        dx = int(box[2] + x - box[0] / 2)
-        dy = int(box[3] + y - box[1] / 2)
-        ActionChains(self.driver).move_to_element_with_offset(canvas, dx, dy).perform()
+        left, top = self.js("""var e = arguments[0];
+            e.scrollIntoView({block: 'nearest', inline: 'nearest'});
+            var r = e.getBoundingClientRect(), s = getComputedStyle(e);
+            return [r.left + e.clientLeft + parseFloat(s.paddingLeft),
+                    r.top + e.clientTop + parseFloat(s.paddingTop)];""", canvas)
+        a = self.map_attrs()
+        px = a["cell_px"]
+        x0 = left + (cell % a["cols"]) * px
+        y0 = top + (cell // a["cols"]) * px
+        # ceil(start + (px - 1) / 2) is at or past the start and short of
+        # start + px for any px >= 1.
+        x, y = math.ceil(x0 + (px - 1) / 2), math.ceil(y0 + (px - 1) / 2)
+        chain = ActionChains(self.driver, duration=0)
+        chain.w3c_actions.pointer_action.move_to_location(x, y)
+        chain.perform()
 
     # ---- what the browser did ------------------------------------------------
 
