@@ -120,6 +120,7 @@ UNIT_DAEMON_test_conf_options := conf/options conf/cmdline conf/check \
 UNIT_DAEMON_test_url_list := common/url_list
 UNIT_DAEMON_test_token_file := common/token_file
 UNIT_DAEMON_test_damage_table := master/damage_table
+UNIT_DAEMON_test_pool_map := master/pool_map
 UNIT_DAEMON_test_conn_guard := http/conn_guard common/msg
 unit_daemon_obj = $(patsubst %,$(BUILD)/obj/famfsd/%.o,$(UNIT_DAEMON_$(1)))
 # Kept between runs (as intermediates they were deleted and rebuilt).

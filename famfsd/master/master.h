@@ -101,6 +101,9 @@ struct master {
 	/* master/api/map.c: the pool map's cached snapshot */
 	pthread_mutex_t map_lock;	/* taken before m->lock, never inside */
 	struct pool_map *map;		/* (map_lock) NULL: none built yet */
+	_Atomic uint64_t map_builds;	/* snapshots built, for /metrics */
+	_Atomic uint64_t map_lock_ns;	/* the last one's time under m->lock */
+	_Atomic uint64_t map_build_ns;	/* and its time to sort and fill */
 	/* Election and lease (lib/elect.h, docs/failover.md) */
 	struct famfs_elect *elect;	/* NULL before the pool is open */
 	_Atomic bool active;		/* false: a standby; the API redirects */

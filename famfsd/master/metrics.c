@@ -205,6 +205,22 @@ static void compact_metrics(FILE *f, struct master *m)
 		"Compactions that ended without a switch.", failed);
 }
 
+/* The pool map's snapshots (master/api/map.c): atomics, no lock. */
+static void map_metrics(FILE *f, struct master *m)
+{
+	counter(f, "famfsd_pool_map_builds_total",
+		"Snapshots of the data area built for the pool map.",
+		atomic_load(&m->map_builds));
+	fprintf(f, "# HELP famfsd_pool_map_lock_seconds The last pool map "
+		"snapshot's time under the state lock.\n# TYPE "
+		"famfsd_pool_map_lock_seconds gauge\nfamfsd_pool_map_lock_seconds "
+		"%.9f\n", atomic_load(&m->map_lock_ns) / 1e9);
+	fprintf(f, "# HELP famfsd_pool_map_build_seconds The last pool map "
+		"snapshot's time to sort and fill, outside the lock.\n# TYPE "
+		"famfsd_pool_map_build_seconds gauge\nfamfsd_pool_map_build_seconds "
+		"%.9f\n", atomic_load(&m->map_build_ns) / 1e9);
+}
+
 static void agent_metrics(FILE *f, struct master *m)
 {
 	uint64_t now = clock_mono_ns(), last = famfs_log_published(m->pool->log).seq;
@@ -343,6 +359,7 @@ int master_metrics_render(struct master *m, char **ret, size_t *ret_len)
 	media_metrics(f, m);
 	master_unlock(m);
 	fence_metrics(f, m);
+	map_metrics(f, m);
 	damage_metrics(f, m);
 	request_metrics(f, m->metrics);
 	http_server_metrics(m->http, f);

@@ -125,38 +125,50 @@ static int collect_tenants(struct pool_map *pm, const struct famfs_tenants *t)
 	return 0;
 }
 
-int pool_map_collect(const struct famfs_state *st,
-		     const struct pool_map_key *key, struct pool_map **ret)
+int pool_map_new(size_t runs, struct pool_map **ret)
 {
-	uint64_t t0 = clock_mono_ns();
 	struct pool_map *pm = calloc(1, sizeof(*pm));
-	int err;
 
 	if (!pm)
 		return -ENOMEM;
 	atomic_init(&pm->refs, 1);
+	pm->cap_runs = runs > 1024 ? runs : 1024;
+	pm->runs = malloc(pm->cap_runs * sizeof(*pm->runs));
+	if (!pm->runs) {
+		free(pm);
+		return -ENOMEM;
+	}
+	/*
+	 * Faulted in now, not under the lock: 32 MB for 1M files is 8,000
+	 * page faults. A write per page (a memset of zeros after malloc may
+	 * be compiled into a calloc, which touches nothing).
+	 */
+	for (size_t off = 0; off < pm->cap_runs * sizeof(*pm->runs); off += 4096)
+		((volatile char *)pm->runs)[off] = 0;
+	*ret = pm;
+	return 0;
+}
+
+int pool_map_collect(struct pool_map *pm, const struct famfs_state *st,
+		     const struct pool_map_key *key)
+{
+	uint64_t t0 = clock_mono_ns();
+	int err;
+
 	pm->key = *key;
 	pm->alloc_unit = famfs_alloc_unit(st->alloc);
 	pm->data_offset = st->info.data_offset;
 	pm->units = famfs_alloc_units(st->alloc);
 	pm->cut_from = famfs_alloc_cut_from(st->alloc);
-	/* Most files have one extent: one growth step at most, usually none. */
-	pm->cap_runs = st->files + 1024;
-	pm->runs = malloc(pm->cap_runs * sizeof(*pm->runs));
-	err = pm->runs ? collect_tenants(pm, st->tenants) : -ENOMEM;
+	err = collect_tenants(pm, st->tenants);
 	if (!err)
 		err = collect_files(pm, st->ns);
 	if (!err)
 		err = collect_pending(pm, st);
 	if (!err)
 		err = collect_held(pm, st->alloc);
-	if (err) {
-		pool_map_put(pm);
-		return err;
-	}
 	pm->lock_ns = clock_mono_ns() - t0;
-	*ret = pm;
-	return 0;
+	return err;
 }
 
 /* ---- finishing, without a lock ------------------------------------------- */
@@ -245,22 +257,6 @@ static int sort_runs(struct pool_map_run *runs, size_t n, uint64_t units)
 	return 0;
 }
 
-/* The gap [from, to): free before the cut, cut from it on. */
-static int add_gap(struct pool_map *pm, uint64_t from, uint64_t to)
-{
-	uint64_t cut = pm->cut_from;
-
-	if (from < to && from < cut &&
-	    add_run(pm, from, (to < cut ? to : cut) - from, 0, POOL_CLASS_FREE,
-		    RUN_FREE))
-		return -ENOMEM;
-	if (to > cut && add_run(pm, from > cut ? from : cut,
-				to - (from > cut ? from : cut), 0,
-				POOL_CLASS_CUT, RUN_CUT))
-		return -ENOMEM;
-	return 0;
-}
-
 static uint32_t class_of(const struct pool_map *pm, const struct pool_map_run *r)
 {
 	switch (r->kind) {
@@ -275,47 +271,98 @@ static uint32_t class_of(const struct pool_map *pm, const struct pool_map_run *r
 }
 
 /*
- * Rebuilds pm->runs from the sorted collected runs, with the gaps between
- * them. Collected runs never overlap (the allocator gives a unit to one
- * owner); should they, the later one is clipped, so the map still covers
- * each unit once.
+ * Clips the sorted collected runs so they cover each unit once at most
+ * (they never overlap: the allocator gives a unit to one owner; should
+ * they, the later one loses), drops what is left empty, gives each its
+ * class, and returns how many runs the gaps between them will add.
  */
-static int fill(struct pool_map *pm, struct pool_map_run *in, size_t n)
+static size_t clip(struct pool_map *pm)
 {
 	uint64_t at = 0;
+	size_t n = 0, gaps = 0;
 
-	pm->runs = NULL;
-	pm->n_runs = pm->cap_runs = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t first = in[i].first, end = first + in[i].units;
+	for (size_t i = 0; i < pm->n_runs; i++) {
+		struct pool_map_run r = pm->runs[i];
+		uint64_t end = r.first + r.units < pm->units ?
+			       r.first + r.units : pm->units;
 
-		if (end > pm->units)
-			end = pm->units;
-		if (first < at)
-			first = at;
-		if (first >= end)
+		if (r.first < at)
+			r.first = at;
+		if (r.first >= end)
 			continue;
-		if (add_gap(pm, at, first) ||
-		    add_run(pm, first, end - first, in[i].ino,
-			    class_of(pm, &in[i]), in[i].kind))
-			return -ENOMEM;
+		/* A gap across the cut is two runs. */
+		gaps += (r.first > at) + (at < pm->cut_from && r.first > pm->cut_from);
+		r.units = end - r.first;
+		r.cls = class_of(pm, &r);
+		pm->runs[n++] = r;
 		at = end;
 	}
-	return add_gap(pm, at, pm->units);
+	pm->n_runs = n;
+	return gaps + (at < pm->units) + (at < pm->cut_from &&
+					  pm->units > pm->cut_from);
+}
+
+/* Puts a gap's runs (free, then cut) before *out, moving it down. */
+static void gap_down(const struct pool_map *pm, struct pool_map_run **out,
+		     uint64_t from, uint64_t to)
+{
+	uint64_t cut = pm->cut_from;
+	uint64_t mid = to < cut ? to : from > cut ? from : cut;
+
+	if (mid < to)
+		*--*out = (struct pool_map_run){
+			.first = mid, .units = to - mid, .cls = POOL_CLASS_CUT,
+			.kind = RUN_CUT };
+	if (from < mid)
+		*--*out = (struct pool_map_run){
+			.first = from, .units = mid - from,
+			.cls = POOL_CLASS_FREE, .kind = RUN_FREE };
+}
+
+/*
+ * Adds the free and cut runs between the clipped runs, in place: the
+ * array grows by the gaps' count once, and is filled from its end, each
+ * run moving up by the number of gaps before it. One pass, no second
+ * array of a million runs.
+ */
+static int fill(struct pool_map *pm)
+{
+	size_t gaps = clip(pm), n = pm->n_runs;
+	struct pool_map_run *runs, *out;
+	uint64_t end = pm->units;
+
+	if (n + gaps > pm->cap_runs) {
+		runs = realloc(pm->runs, (n + gaps) * sizeof(*runs));
+		if (!runs)
+			return -ENOMEM;
+		pm->runs = runs;
+		pm->cap_runs = n + gaps;
+	}
+	out = pm->runs + n + gaps;
+	for (size_t i = n; i-- > 0;) {
+		struct pool_map_run r = pm->runs[i];
+
+		gap_down(pm, &out, r.first + r.units, end);
+		*--out = r;
+		end = r.first;
+	}
+	gap_down(pm, &out, 0, end);
+	/* clip() counted the gaps gap_down() made: out is back at the start. */
+	if (out != pm->runs)
+		return -EUCLEAN;
+	pm->n_runs = n + gaps;
+	return 0;
 }
 
 int pool_map_finish(struct pool_map *pm)
 {
 	uint64_t t0 = clock_mono_ns();
-	struct pool_map_run *in = pm->runs;
-	size_t n = pm->n_runs;
 	int err = class_tenants(pm);
 
 	if (!err)
-		err = sort_runs(in, n, pm->units);
+		err = sort_runs(pm->runs, pm->n_runs, pm->units);
 	if (!err)
-		err = fill(pm, in, n);
-	free(in);
+		err = fill(pm);
 	if (!err) {
 		pm->class_units = calloc(pool_map_classes(pm),
 					 sizeof(*pm->class_units));

@@ -5,10 +5,12 @@
  * tenant's) and owner, and the cell vote that divides it into any number
  * of cells for GET /v1/pool/map.
  *
- * A snapshot is made in two steps so the state lock is held only for the
- * copy: pool_map_collect() (state lock held) copies every file's extents,
- * the pending reclaim list, the held runs and the tenant names as they
- * are; pool_map_finish() (no lock) sorts them by unit, fills the gaps with
+ * A snapshot is made in three steps so the state lock is held only for
+ * the copy: pool_map_new() (no lock) allocates room for the runs and
+ * touches it, so no page fault happens under the lock;
+ * pool_map_collect() (state lock held) copies every file's extents, the
+ * pending reclaim list, the held runs and the tenant names as they are;
+ * pool_map_finish() (no lock) sorts them by unit, fills the gaps with
  * free and cut runs and gives each run its class. A finished snapshot is
  * read only: it is refcounted and shared by every reply made from it.
  * No locking here; master/api/map.c caches the snapshot and holds the locks.
@@ -78,12 +80,20 @@ static inline uint32_t pool_map_classes(const struct pool_map *pm)
 }
 
 /*
- * Copies what the state holds (its lock held, and key read under the same
- * hold) into a new snapshot (one reference). 0 or -ENOMEM.
+ * A new, empty snapshot (one reference) with room for about runs runs
+ * (more grow under the lock). 0 or -ENOMEM.
  */
-int pool_map_collect(const struct famfs_state *st,
-		     const struct pool_map_key *key, struct pool_map **ret);
-/* Sorts, fills and classes a collected snapshot (no lock). 0 or -ENOMEM. */
+int pool_map_new(size_t runs, struct pool_map **ret);
+/*
+ * Copies what the state holds into pm (the state's lock held, and key
+ * read under the same hold). 0 or -ENOMEM (then only pool_map_put()).
+ */
+int pool_map_collect(struct pool_map *pm, const struct famfs_state *st,
+		     const struct pool_map_key *key);
+/*
+ * Sorts, fills and classes a collected snapshot (no lock). 0, -ENOMEM,
+ * or -EUCLEAN when the runs did not add up (a bug, never seen).
+ */
 int pool_map_finish(struct pool_map *pm);
 
 struct pool_map *pool_map_get(struct pool_map *pm);

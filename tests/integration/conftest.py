@@ -447,9 +447,11 @@ def template_for(path):
              "/v1/tenants", "/v1/agents",
              "/v1/agents/heartbeat", "/v1/devices", "/v1/log", "/v1/masters",
              "/v1/files",
-             "/v1/dirs"}
+             "/v1/dirs", "/v1/pool/map", "/v1/whoami"}
     if path in exact:
         return path
+    if path.startswith("/v1/pool/units/") and path.count("/") == 4:
+        return "/v1/pool/units/{unit}"
     for tree in ("/v1/files", "/v1/dirs"):
         if path == tree + "/":
             return tree

@@ -150,7 +150,7 @@ def test_the_agent_heartbeats_at_its_own_path(pool, master_factory, agents,
 
 def concrete(template):
     return (template.replace("{path}", "x").replace("{tenant}", "tA")
-            .replace("{agent_id}", "h9"))
+            .replace("{agent_id}", "h9").replace("{unit}", "0"))
 
 
 def test_every_operation_declares_the_405():

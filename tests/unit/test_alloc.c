@@ -565,6 +565,49 @@ static void model_finish(struct famfs_alloc *a, struct model *m, int k,
 	m->hold_n[k] = 0;
 }
 
+/*
+ * The pool map's walk of the holds: runs of units held and not used, in
+ * order, across word boundaries, a held unit that a commit made used
+ * splitting its run, and nothing at or past the cut.
+ */
+static void test_next_held_runs(void **state)
+{
+	struct famfs_alloc *a = new_alloc(200);
+	struct famfs_extent x[2];
+	uint64_t first, n, cut;
+
+	(void)state;
+	assert_int_equal(famfs_alloc_next_held(a, 0, &first, &n), -ENOENT);
+	assert_int_equal(commit1(a, BASE, 60 * U), 0);
+	/* Units 60..129: across the words of 0-63, 64-127 and 128-191. */
+	assert_int_equal(famfs_alloc_reserve(a, 70 * U, x, 2), 1);
+	assert_int_equal(ui(x[0].offset), 60);
+	assert_int_equal(famfs_alloc_next_held(a, 0, &first, &n), 0);
+	assert_int_equal(first, 60);
+	assert_int_equal(n, 70);
+	assert_int_equal(famfs_alloc_next_held(a, 100, &first, &n), 0);
+	assert_int_equal(first, 100);
+	assert_int_equal(n, 30);
+	assert_int_equal(famfs_alloc_next_held(a, 130, &first, &n), -ENOENT);
+	/* Committed while held: used, so no longer "held only". */
+	assert_int_equal(commit1(a, BASE + 70 * U, U), 0);
+	assert_int_equal(famfs_alloc_next_held(a, 0, &first, &n), 0);
+	assert_int_equal(n, 10);
+	assert_int_equal(famfs_alloc_next_held(a, 70, &first, &n), 0);
+	assert_int_equal(first, 71);
+	assert_int_equal(n, 59);
+	/* Cut from 120: held for good there, but cut, not held. */
+	assert_int_equal(famfs_alloc_cut_from(a), 200);
+	assert_int_equal(famfs_alloc_cut(a, BASE + 120 * U, &cut), 0);
+	assert_int_equal(famfs_alloc_cut_from(a), 120);
+	assert_int_equal(famfs_alloc_units(a), 200);
+	assert_int_equal(famfs_alloc_next_held(a, 71, &first, &n), 0);
+	assert_int_equal(first, 71);
+	assert_int_equal(n, 49);
+	assert_int_equal(famfs_alloc_next_held(a, 120, &first, &n), -ENOENT);
+	famfs_alloc_free(a);
+}
+
 /* Random commits, releases, reservations and their ends against a model. */
 static void test_random_against_model(void **state)
 {
@@ -636,6 +679,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_rejects_bad_geometry),
 		cmocka_unit_test(test_cut_at_device_end),
+		cmocka_unit_test(test_next_held_runs),
 		cmocka_unit_test(test_counts_and_rounding),
 		cmocka_unit_test(test_full_pool),
 		cmocka_unit_test(test_empty_area),

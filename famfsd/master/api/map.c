@@ -56,12 +56,15 @@ static bool key_holds(const struct master *m, const struct pool_map *pm)
 /*
  * The snapshot of the state as it is now, into *ret (valid while
  * m->map_lock is held): the cached one while its key holds, else a new
- * one, copied under m->lock (taken here) and finished outside it.
+ * one, copied under m->lock (taken here) and finished outside it. Its
+ * room is allocated between two holds of the lock, sized by the files
+ * then (a file has one extent mostly; more grow under the lock).
  */
 static int map_snapshot(struct master *m, struct pool_map **ret)
 {
 	struct pool_map_key key;
 	struct pool_map *pm;
+	uint64_t files;
 	int err;
 
 	master_lock(m);
@@ -70,19 +73,24 @@ static int map_snapshot(struct master *m, struct pool_map **ret)
 		*ret = m->map;
 		return 0;
 	}
-	map_key(m, &key);
-	err = pool_map_collect(m->st, &key, &pm);
+	files = m->st->files;
 	master_unlock(m);
+	err = pool_map_new(files + files / 64, &pm);
 	if (err)
 		return err;
-	err = pool_map_finish(pm);
+	master_lock(m);
+	map_key(m, &key);
+	err = pool_map_collect(pm, m->st, &key);
+	master_unlock(m);
+	if (!err)
+		err = pool_map_finish(pm);
 	if (err) {
 		pool_map_put(pm);
 		return err;
 	}
-	msg(MSG_DEBUG, "pool map: %zu runs at seq %" PRIu64 ": %.3f ms under "
-	    "the state lock, %.3f ms to sort and fill", pm->n_runs,
-	    pm->key.seq, pm->lock_ns / 1e6, pm->build_ns / 1e6);
+	atomic_fetch_add(&m->map_builds, 1);
+	atomic_store(&m->map_lock_ns, pm->lock_ns);
+	atomic_store(&m->map_build_ns, pm->build_ns);
 	pool_map_put(m->map);
 	m->map = pm;
 	*ret = pm;
@@ -139,17 +147,19 @@ enum MHD_Result api_get_pool_map(struct http_req *rq, const char *arg)
 	return http_reply_text(rq, 200, "application/json", buf, len);
 }
 
-/* The unit of /v1/pool/units/{unit}: decimal digits only. */
+/* The unit of /v1/pool/units/{unit}: decimal digits, a 64-bit number. */
 static int unit_arg(const char *arg, uint64_t *ret, struct master_why *w)
 {
 	uint64_t v = 0;
 
-	if (!*arg || strlen(arg) > 19)
+	if (!*arg)
 		goto bad;
 	for (const char *p = arg; *p; p++) {
-		if (*p < '0' || *p > '9')
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - d) / 10)
 			goto bad;
-		v = v * 10 + (uint64_t)(*p - '0');
+		v = v * 10 + d;
 	}
 	*ret = v;
 	return 0;
