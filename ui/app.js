@@ -42,8 +42,10 @@ function newSession(token) {
 		hoverSerial: 0,
 		hoverAbort: null,
 		treeDir: "/",
+		treeWant: "/",
 		treeRoot: "/",
 		treeCursor: null,
+		treePages: 0,
 		treeSerial: 0,
 		agents: [],
 		agentsAt: 0,
@@ -275,6 +277,7 @@ async function loadMap(s) {
 	const m = await api(s, `/v1/pool/map?cells=${want}`);
 	if (!alive(s))
 		return;
+	const before = s.map ? s.map.m.seq : m.seq;
 	const geo = geometry(m.cells, area);
 	drawMap(m, geo);
 	drawLegend(m);
@@ -289,6 +292,8 @@ async function loadMap(s) {
 		`${m.units} units of ${bytes(m.alloc_unit)}; ${m.cells} cells of ${m.cell_units} unit${m.cell_units === 1 ? "" : "s"}; seq ${m.seq}, generation ${m.generation}`;
 	noteSeq(s, m.seq);
 	c.dataset.drawMs = (performance.now() - t0).toFixed(1);
+	if (m.seq !== before)
+		refreshTree(s);
 }
 
 // A change asks for the map again: at most one fetch at a time and one
@@ -568,8 +573,15 @@ function parentOf(path) {
 	return i <= 0 ? "/" : path.slice(0, i);
 }
 
-async function openDir(s, path) {
+function openDir(s, path) {
+	return listDir(s, path, true);
+}
+
+// A directory's first page; fresh: a directory the user opened (the
+// stat shown is then kept, as is the list's scroll on a re-list).
+async function listDir(s, path, fresh) {
 	const serial = ++s.treeSerial;
+	s.treeWant = path;
 	let page;
 	try {
 		page = await api(s, `${apiUrl("/v1/dirs", path)}?limit=${TREE_PAGE}`);
@@ -585,7 +597,18 @@ async function openDir(s, path) {
 	$("tree-path").textContent = page.path;
 	$("tree-up").disabled = path === s.treeRoot;
 	$("tree").replaceChildren();
+	s.treePages = 0;
 	addEntries(s, page);
+	if (fresh)
+		$("tree").scrollTop = 0;
+}
+
+// The state changed: the directory shown is listed again, if the user
+// did not page on (a re-list would drop what "more" brought).
+function refreshTree(s) {
+	if (s.treePages !== 1)
+		return;
+	listDir(s, s.treeWant, false).catch((e) => report(s, e));
 }
 
 async function moreDir(s) {
@@ -613,6 +636,7 @@ function addEntries(s, page) {
 		frag.append(li);
 	}
 	$("tree").append(frag);
+	s.treePages++;
 	s.treeCursor = page.next_cursor;
 	$("tree-more").hidden = !page.next_cursor;
 }

@@ -71,12 +71,13 @@ HANDLER(api_delete_agent)
 HANDLER(api_list_devices)
 HANDLER(api_get_log)
 HANDLER(api_get_masters)
+HANDLER(api_get_ui)
+HANDLER(api_get_root)
+/* The page's headers (master/api/ui.c): only their presence is routed. */
+const char *const api_ui_headers[] = { "X-Page", "1", NULL };
 HANDLER(api_get_whoami)
 HANDLER(api_get_pool_map)
 HANDLER(api_get_pool_units)
-HANDLER(api_get_ui)
-/* The page's headers (master/api/ui.c): only their presence is routed. */
-const char *const api_ui_headers[] = { "X-Page", "1", NULL };
 
 /* ---- the pool's election slots, as the test sets them ------------------- */
 
@@ -276,7 +277,8 @@ static const struct route_case routes[] = {
 	NOT_ALLOWED("DELETE", "/ui", "GET, HEAD"),
 	NOT_FOUND("GET", "/uix"),
 	/* Nothing else. */
-	NOT_FOUND("GET", "/"),
+	TO("GET", "/", "api_get_root", ""),	/* a 302 to the page */
+	NOT_ALLOWED("POST", "/", "GET, HEAD"),
 	NOT_FOUND("GET", ""),
 	NOT_FOUND("GET", "/v1"),
 	NOT_FOUND("GET", "/v2/pool"),
@@ -507,6 +509,10 @@ static void test_standby_redirects(void **state)
 		{ "GET", "/metrics", false },
 		{ "GET", "/v1", false },
 		{ "GET", "/", false },
+		{ "GET", "/ui", true },		/* the page: same-origin there */
+		{ "GET", "/ui/", true },
+		{ "HEAD", "/ui/app.js", true },
+		{ "GET", "/uix", false },
 	};
 	struct http_req rq = { .m = &m };
 

@@ -97,6 +97,8 @@ enum MHD_Result api_get_masters(struct http_req *rq, const char *arg);
 
 /* master/api/ui.c: the web page, GET /ui/... (no token) */
 enum MHD_Result api_get_ui(struct http_req *rq, const char *arg);
+/* GET /: a 302 to the page (no token). */
+enum MHD_Result api_get_root(struct http_req *rq, const char *arg);
 /* The page's security headers: name, value pairs, NULL ended. */
 extern const char *const api_ui_headers[];
 

@@ -92,6 +92,8 @@ static const struct api_route routes[] = {
 		{ "GET", AUTH_ADMIN, api_get_masters } } },
 	{ "/ui", M_TREE, NULL, {
 		{ "GET", 0, api_get_ui } } },
+	{ "/", M_EXACT, NULL, {
+		{ "GET", 0, api_get_root } } },
 };
 
 #define N_ROUTES	(sizeof(routes) / sizeof(routes[0]))

@@ -4,7 +4,8 @@
  * active master"): every /v1/ request but GET /v1/masters and GET
  * /v1/pool goes to the active master as a 307 with the same path and
  * query, so a client sends the same method and body there; those two,
- * /healthz and /metrics stay local (they describe this process). When it cannot name one (no slot is active, the
+ * /healthz and /metrics stay local (they describe this process). The web
+ * page under /ui goes there as well. When it cannot name one (no slot is active, the
  * active one advertises no address, or the address is this master's own,
  * which would loop, or the active one has not renewed its lease for longer
  * than a live master would) it answers 503 not-active with Retry-After: 1
@@ -95,11 +96,21 @@ static bool settle(struct master *m)
 	return active;
 }
 
+/*
+ * The web page (/ui, /ui/...) goes to the active master too: loaded from
+ * there, its API calls are same-origin (its Content-Security-Policy allows
+ * no other), so it shows the active master's state.
+ */
+static bool of_the_page(const char *path)
+{
+	return strncmp(path, "/ui", 3) == 0 && (path[3] == '\0' || path[3] == '/');
+}
+
 bool api_standby_redirects(const struct http_req *rq)
 {
 	if (atomic_load(&rq->m->active))
 		return false;
-	if (strncmp(rq->path, "/v1/", 4) != 0)
+	if (strncmp(rq->path, "/v1/", 4) != 0 && !of_the_page(rq->path))
 		return false;
 	if (served_here(rq->method, rq->path))
 		return false;

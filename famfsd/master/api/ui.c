@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The web page (docs/ui.md, "The page"): GET /ui is a 308 to /ui/, and
- * /ui/, /ui/app.js and /ui/style.css are the files of ui/ as embedded in
- * the binary at build time (ui_assets.S). No token is needed: the page
+ * The web page (docs/ui.md, "The page"): GET / is a 302 and GET /ui a
+ * 308 to /ui/, and /ui/, /ui/app.js and /ui/style.css are the files of
+ * ui/ as embedded in the binary at build time (ui_assets.S). No token is needed: the page
  * holds no data, it asks the API for it with the token the user types.
  * Every reply under /ui, errors included, carries the security headers
  * of api_ui_headers (the router adds them); an ETag, a hash of the
@@ -99,4 +99,13 @@ enum MHD_Result api_get_ui(struct http_req *rq, const char *arg)
 	return http_reply_static(rq, MHD_HTTP_OK, a->ctype, a->data,
 				 (size_t)(a->end - a->data),
 				 MHD_HTTP_HEADER_ETAG, a->etag);
+}
+
+/* Where a browser pointed at the master's address lands. Not permanent:
+ * a later version may serve something else at /. */
+enum MHD_Result api_get_root(struct http_req *rq, const char *arg)
+{
+	(void)arg;
+	return http_reply_static(rq, MHD_HTTP_FOUND, NULL, "", 0,
+				 MHD_HTTP_HEADER_LOCATION, "/ui/");
 }
