@@ -140,6 +140,7 @@ def env(tmp_path_factory):
     pool = make_pool(work / "pool.img", size="8M", alloc_unit="4K", log_size="1M")
     m = Master(pool, work, args=["--reclaim-grace-ms", "0"])
     b = None
+    leaked = []
     try:
         api = m.client("admin")
         for t, (max_bytes, max_files) in QUOTAS.items():
@@ -380,6 +381,8 @@ def test_agents_table_shows_lag(page):
     b.wait(lambda: (lag_shown() or "").strip() == str(ag["h1"]["lag"]), 5,
            f"#agents h1 lag {ag['h1']['lag']}")
     assert len(b.els("#agents tr[data-agent]")) == 1
+    age = b.text('#agents tr[data-agent="h1"] .heartbeat')
+    assert age and age.strip(), "no heartbeat age"
     heartbeat(page.agent, page.last_seq())
 
 
@@ -518,6 +521,14 @@ def test_tenant_sees_only_its_tenant(page):
         shown = b.js("var e = document.querySelector(arguments[0]);"
                      "return !!e && e.getClientRects().length > 0", panel)
         assert not shown, f"{panel} shown to a tenant"
+    # It polls (no feed for a tenant): a create shows without a reload.
+    b.js("window.famfsdTestMark = 7")
+    page.api.put("/v1/files/tA/tlive", json={"size": 4096, "tenant": "tA"}, expect=201)
+    FILES["/tA/tlive"] = (4096, "tA")
+    attrs = b.wait_map_seq(page.last_seq(), timeout=6)
+    assert b.js("return window.famfsdTestMark") == 7, "the page reloaded"
+    counts = png_counts(b.screenshot("#map", page.work / "map-tenant-live.png"))
+    assert counts[TENANT_COLORS[0]] == (mine + 1) * px2
     b.sign_out()
 
 
