@@ -100,12 +100,14 @@ def heartbeat(agent_api, applied):
 class Env:
     """The module's master, its clients and the browser."""
 
-    def __init__(self, master, browser):
+    def __init__(self, master, browser, work):
         self.m = master
         self.api = master.client("admin")
         self.agent = master.client("agent")
         self.b = browser
-        self.pool = self.api.get("/v1/pool", expect=200).json()
+        self.work = work
+        self.files = dict(FILES)       # as the tests change them
+        self.data_offset = self.map(1)["data_offset"]
 
     def last_seq(self):
         return self.api.get("/v1/pool", expect=200).json()["last_seq"]
@@ -130,7 +132,7 @@ class Env:
     def file_unit(self, path):
         """The first unit of a file's first extent."""
         f = self.api.get("/v1/files" + url_path(path), expect=200).json()
-        return (f["extents"][0]["offset"] - self.pool_map0["data_offset"]) // AU
+        return (f["extents"][0]["offset"] - self.data_offset) // AU
 
 
 @pytest.fixture(scope="module")
@@ -156,10 +158,7 @@ def env(tmp_path_factory):
         # until a test moves it: a later delete waits for it (pending).
         heartbeat(m.client("agent"), api.get("/v1/pool").json()["last_seq"])
         b = Browser(m.url, work)
-        e = Env(m, b)
-        e.work = work
-        e.pool_map0 = e.map(1)
-        yield e
+        yield Env(m, b, work)
     finally:
         if b:
             leaked = b.close()
@@ -179,13 +178,11 @@ def page(env):
     assert not bad, f"browser console: {bad}"
 
 
-def expected_class_units(mp, deleted=(), pending=()):
-    """Units per class from FILES (minus deleted ones, plus pending ones),
-    by the map's tenant order."""
+def expected_class_units(files, mp, pending=()):
+    """Units per class of files (path -> (size, tenant); those in pending
+    deleted and not reclaimed yet), by the map's tenant order."""
     want = [0] * (6 + len(mp["tenants"]))
-    for path, (size, tenant) in FILES.items():
-        if path in deleted:
-            continue
+    for path, (size, tenant) in files.items():
         if path in pending:
             want[2] += units(size)
         elif tenant:
@@ -271,7 +268,7 @@ def test_map_pixels_match_the_files_units(page):
     attrs, mp = wait_map(page, page.last_seq())
     assert mp["cell_units"] == 1 and mp["cells"] == mp["units"] == 1024, mp
     assert mp["tenants"] == ["tA", "tB"]
-    assert mp["class_units"] == expected_class_units(mp)
+    assert mp["class_units"] == expected_class_units(page.files, mp)
     check_legend(b, mp)
     counts = check_map_pixels(b, mp, attrs, page.work / "map-admin.png")
     px2 = attrs["cell_px"] ** 2
@@ -331,7 +328,8 @@ def test_pending_then_free_after_reclaim(page):
     r = page.api.delete("/v1/files/tB/x", expect=200)
     assert page.api.get("/v1/pool").json()["pending_reclaim_bytes"] == 16 * AU
     attrs, mp = wait_map(page, page.last_seq())
-    assert mp["class_units"] == expected_class_units(mp, pending=("/tB/x",)), r.text
+    assert mp["class_units"] == expected_class_units(page.files, mp,
+                                                     pending=("/tB/x",)), r.text
     counts = check_map_pixels(b, mp, attrs, page.work / "map-pending.png")
     assert counts[FIXED["pending"]] == 16 * attrs["cell_px"] ** 2
     check_legend(b, mp)
@@ -346,13 +344,13 @@ def test_pending_then_free_after_reclaim(page):
     b.wait(lambda: page.api.get("/v1/pool").json()["pending_reclaim_bytes"] == 0,
            5, "the reclaim")
     attrs, mp = wait_map(page, page.last_seq())
-    want = expected_class_units(mp, deleted=("/tB/x",))
+    del page.files["/tB/x"]
+    want = expected_class_units(page.files, mp)
     assert mp["class_units"] == want
     counts = check_map_pixels(b, mp, attrs, page.work / "map-reclaimed.png")
     assert counts.get(FIXED["pending"], 0) == 0
     assert counts[FIXED["free"]] == want[0] * attrs["cell_px"] ** 2
     check_legend(b, mp)
-    FILES.pop("/tB/x")          # later tests expect the pool as it is now
 
 
 def test_log_panel_matches_pool(page):
@@ -407,7 +405,7 @@ def test_live_update_without_reload(page):
     t0 = time.monotonic()
     seq = page.api.put("/v1/files/tA/live", json={"size": 20480, "tenant": "tA"},
                        expect=201).json()
-    FILES["/tA/live"] = (20480, "tA")
+    page.files["/tA/live"] = (20480, "tA")
     want = page.last_seq()
     b.wait_map_seq(want, timeout=5)
     took = time.monotonic() - t0
@@ -501,7 +499,7 @@ def test_tenant_sees_only_its_tenant(page):
     assert sorted((x["kind"], x["tenant"]) for x in leg) == \
         [("other", None), ("tenant", "tA")], leg
     counts = check_map_pixels(b, mp, attrs, page.work / "map-tenant.png")
-    mine = sum(units(s) for s, t in FILES.values() if t == "tA")
+    mine = sum(units(s) for s, t in page.files.values() if t == "tA")
     px2 = attrs["cell_px"] ** 2
     assert counts[TENANT_COLORS[0]] == mine * px2
     assert counts[FIXED["other"]] == (mp["cells"] - mine) * px2
@@ -524,7 +522,7 @@ def test_tenant_sees_only_its_tenant(page):
     # It polls (no feed for a tenant): a create shows without a reload.
     b.js("window.famfsdTestMark = 7")
     page.api.put("/v1/files/tA/tlive", json={"size": 4096, "tenant": "tA"}, expect=201)
-    FILES["/tA/tlive"] = (4096, "tA")
+    page.files["/tA/tlive"] = (4096, "tA")
     attrs = b.wait_map_seq(page.last_seq(), timeout=6)
     assert b.js("return window.famfsdTestMark") == 7, "the page reloaded"
     counts = png_counts(b.screenshot("#map", page.work / "map-tenant-live.png"))
