@@ -571,7 +571,8 @@ def test_scale_100k_files_map_is_right(env, tmp_path):
                          expect=200, validate=False, timeout=120)
             assert {x["status"] for x in r.json()["results"]} == {"created"}
         seq = api.get("/v1/pool").json()["last_seq"]
-        with Browser(m.url, tmp_path) as b:
+        b = Browser(m.url, tmp_path)
+        try:
             b.open()
             b.sign_in(ADMIN_TOKEN, timeout=60)
             attrs = b.wait_map_seq(seq, timeout=30)
@@ -583,3 +584,6 @@ def test_scale_100k_files_map_is_right(env, tmp_path):
             check_legend(b, mp)
             check_map_pixels(b, mp, attrs, tmp_path / "map-100k.png")
             assert not b.problems(allow=["favicon.ico"]), b.problems()
+        finally:
+            leaked = b.close()
+        assert not leaked, f"chromium processes left after quit: {leaked}"
