@@ -18,13 +18,15 @@ bench/ui_bench.py's.
 
 import json
 import re
+import signal
 import time
 import urllib.parse
 
 import pytest
 
 from browser import Browser, png_counts, require_browser
-from conftest import ADMIN_TOKEN, AGENT_TOKEN, TENANT_TOKENS, Master, make_pool
+from conftest import (ADMIN_TOKEN, AGENT_TOKEN, TENANT_TOKENS, Master, make_pool,
+                      write_tokens)
 
 AU = 4096
 XSS = "<img src=x onerror=alert(1)>"
@@ -48,6 +50,13 @@ FIXED = {"free": "#e8e8e8", "held": "#f0c000", "pending": "#e05050",
 KINDS = ["free", "held", "pending", "cut", "other", "untenanted"]
 TENANT_COLORS = ["#3070d0", "#30a050", "#d07020", "#20a0a0", "#a03080", "#708030"]
 ALL_COLORS = set(FIXED.values()) | set(TENANT_COLORS)
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        time.sleep(0.05)
 
 
 def units(size):
@@ -476,6 +485,35 @@ def test_bad_token_shows_error(page):
     b.sign_in("not-a-token-0123456789", expect="signin")
     b.wait(lambda: (b.text("#signin-error") or "").strip(), 5, "#signin-error text")
     assert b.js("return sessionStorage.length") == 0
+
+
+def test_revoked_token_signs_out_with_the_reason(page):
+    """A 401 on any call signs out and says why: the admin token is taken
+    out of the token file (SIGHUP re-reads it) while the page is open, and
+    a create by another admin token wakes the page's feed."""
+    b = page.b
+    page.admin_page()
+    other = "admin-2-0123456789abcdef"
+    with open(page.m.tokens_file) as f:
+        saved = f.read()
+    page.allow = ["401"]
+    try:
+        write_tokens(page.m.tokens_file, admin=other)
+        page.m.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: page.m.client(other).get("/v1/whoami").status_code == 200,
+                   5, "the new token file read")
+        page.m.client(other).put("/v1/files/misc/revoked", json={"size": 1},
+                                 expect=201)
+        page.files["/misc/revoked"] = (1, None)
+        b.wait_state("signin", 30)
+        assert (b.text("#signin-error") or "").strip(), "no reason shown"
+        assert b.js("return sessionStorage.length") == 0
+    finally:
+        with open(page.m.tokens_file, "w") as f:
+            f.write(saved)
+        page.m.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: page.api.get("/v1/whoami", validate=False).status_code == 200,
+                   5, "the token file restored")
 
 
 def test_sign_out_clears_session_storage(page):
