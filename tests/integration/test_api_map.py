@@ -206,11 +206,21 @@ def test_tenant_view_holds_only_its_tenant(master, api):
         assert r.json()["items"] == [{"first_unit": file_units(doc, f)[0],
                                       "units": 1, "kind": "other"}]
         assert "tB" not in r.text and "theirs" not in r.text
+    # Its tenant's file outside its tree: its units, but not where.
+    away = api.put("/v1/files/away", json={"size": 4096, "tenant": "tA"},
+                   expect=201).json()
+    u = file_units(doc, away)[0]
+    r = ta.get(f"/v1/pool/units/{u}", expect=200)
+    assert r.json()["items"] == [{"first_unit": u, "units": 1,
+                                  "kind": "tenant", "tenant": "tA"}]
+    assert api.get(f"/v1/pool/units/{u}").json()["items"][0]["file"][
+        "path"] == "/away"
     everything = ta.get("/v1/pool/units/0?count=1048576", expect=200).json()
     assert {i["kind"] for i in everything["items"]} <= {"other", "tenant"}
     # The admin sees both tenants, the untenanted file and the pending one.
     adm = exact_map(api)[0]
     assert adm["tenants"] == ["tA", "tB"]
+    assert adm["class_units"][TENANT] == 4
     assert adm["class_units"][UNTENANTED] == 1
 
 

@@ -192,6 +192,29 @@ static const struct famfs_node *item_node(struct master *m,
 	return NULL;
 }
 
+/*
+ * A tenant token sees paths at or below /TENANT only (docs/master.md,
+ * "Tokens"): an admin may charge a file elsewhere to its tenant, and then
+ * the item says whose units they are but not where the file is.
+ */
+static bool path_shown(const char *tenant, const char *path)
+{
+	size_t tl = tenant ? strlen(tenant) : 0;
+
+	return !tenant || (path[0] == '/' && !strncmp(path + 1, tenant, tl) &&
+			   (path[tl + 1] == '\0' || path[tl + 1] == '/'));
+}
+
+static void add_file(struct master *m, const struct pool_map_view *v,
+		     const struct famfs_node *n, struct json_object *o)
+{
+	char path[FAMFS_PATH_MAX + 2];
+
+	if (famfs_ns_path(n, path, sizeof(path)) < 0 || !path_shown(v->tenant, path))
+		return;
+	json_object_object_add(o, "file", api_node_json(m, n, path, true));
+}
+
 /* One item's object, or NULL when the state disagrees. (m->lock held) */
 static struct json_object *item_json(struct master *m,
 				     const struct pool_map_view *v,
@@ -223,7 +246,7 @@ static struct json_object *item_json(struct master *m,
 			json_object_object_add(o, "tenant", json_object_new_string(
 				v->tenant ? v->tenant :
 				v->pm->tenants[it->cls - POOL_CLASS_TENANT]));
-		json_object_object_add(o, "file", api_node_json(m, n, NULL, true));
+		add_file(m, v, n, o);
 	}
 	return o;
 stale:
