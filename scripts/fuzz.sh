@@ -85,6 +85,11 @@ printf '%s\n' "${lib_src[@]}" "${daemon_src[@]}" "${own_src[@]}" |
 o() { for s in "$@"; do echo "$out/obj/${s%.c}.o"; done; }
 mapfile -t lib_obj < <(o "${lib_src[@]}")
 mapfile -t daemon_obj < <(o "${daemon_src[@]}")
+# The web page's files (.incbin) that master/api/ui.c serves.
+ui_obj=$out/obj/famfsd/master/api/ui_assets.o
+"$CLANG" -c famfsd/master/api/ui_assets.S -o "$ui_obj" ||
+	{ echo "fuzz: build failed"; finish 0 1; }
+daemon_obj+=("$ui_obj")
 link() {	# output objects... (the fuzzer's runtime when $1 is fuzz_*)
 	local bin=$1 rt=address,undefined; shift
 	case $bin in fuzz_*) rt=fuzzer,$rt ;; esac

@@ -171,6 +171,7 @@ cat <<EOF
 
 famfsd is running (pool $POOL, Ctrl-C to stop)
   API          $URL   (contract: api/openapi.yaml)
+  web page     $URL/ui/   (sign in with the admin token)
   admin token  $TOKEN   (in $TOKEN_FILE)
   mount        $MNT   (this host's agent, FUSE)
 

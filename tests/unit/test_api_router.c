@@ -276,9 +276,9 @@ static const struct route_case routes[] = {
 	NOT_ALLOWED("POST", "/ui/", "GET, HEAD"),
 	NOT_ALLOWED("DELETE", "/ui", "GET, HEAD"),
 	NOT_FOUND("GET", "/uix"),
-	/* Nothing else. */
 	TO("GET", "/", "api_get_root", ""),	/* a 302 to the page */
 	NOT_ALLOWED("POST", "/", "GET, HEAD"),
+	/* Nothing else. */
 	NOT_FOUND("GET", ""),
 	NOT_FOUND("GET", "/v1"),
 	NOT_FOUND("GET", "/v2/pool"),
@@ -305,6 +305,11 @@ static void check_route(const struct route_case *c, const char *token)
 	assert_string_equal(stub_reply_header(MHD_HTTP_HEADER_CONTENT_TYPE),
 			    "application/problem+json");
 	assert_string_equal(stub_body_string("instance"), c->path);
+	/* The page's headers on its errors too, and on nothing else. */
+	if (!strncmp(c->path, "/ui", 3) && (!c->path[3] || c->path[3] == '/'))
+		assert_string_equal(stub_reply_header("X-Page"), "1");
+	else
+		assert_null(stub_reply_header("X-Page"));
 	if (c->status == 405) {
 		assert_string_equal(problem_name(), "method-not-allowed");
 		assert_non_null(stub_reply_header(MHD_HTTP_HEADER_ALLOW));
