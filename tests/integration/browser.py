@@ -74,16 +74,16 @@ def hex_color(rgb):
     return "#%02x%02x%02x" % tuple(rgb[:3])
 
 
+def png_rgb(png):
+    """A PNG screenshot as an RGB image (alpha dropped: the page is opaque)."""
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
 def png_counts(png):
-    """{"#rrggbb": pixels} of a PNG screenshot (alpha ignored: the page
-    is opaque)."""
-    img = Image.open(io.BytesIO(png)).convert("RGB")
+    """{"#rrggbb": pixels} of a PNG screenshot."""
+    img = png_rgb(png)
     w, h = img.size
     return {hex_color(c): n for n, c in img.getcolors(maxcolors=w * h)}
-
-
-def png_size(png):
-    return Image.open(io.BytesIO(png)).size
 
 
 def session_pids(sid):

@@ -24,7 +24,7 @@ import urllib.parse
 
 import pytest
 
-from browser import Browser, png_counts, require_browser
+from browser import Browser, hex_color, png_counts, png_rgb, require_browser
 from conftest import (ADMIN_TOKEN, AGENT_TOKEN, TENANT_TOKENS, Master, make_pool,
                       write_tokens)
 
@@ -235,14 +235,12 @@ def check_map_pixels(b, mp, attrs, path):
             (f"{c}: {counts.get(c, 0)} pixels, the map's cells want "
              f"{colors.get(c, 0)} ({path})")
     # Where each cell is: its centre, inside the canvas's border.
-    from PIL import Image
-    import io
-    img = Image.open(io.BytesIO(png)).convert("RGB")
+    img = png_rgb(png)
     bx, by = b.js("var e = document.getElementById('map');"
                   "return [e.clientLeft, e.clientTop]")
     for cell, cls in enumerate(expand(mp["runs"])):
         x, y = b.cell_offset(cell, attrs)
-        got = "#%02x%02x%02x" % img.getpixel((bx + x, by + y))
+        got = hex_color(img.getpixel((bx + x, by + y)))
         assert got == color_of(cls, mp["tenants"]), (cell, got, cls)
     return counts
 
