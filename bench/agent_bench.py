@@ -49,6 +49,7 @@ import tempfile
 import time
 
 import requests
+from benchlib import lacking, pct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
@@ -60,11 +61,6 @@ READAHEAD_KB = 1024  # what the agent sets (AGENT_READAHEAD_KB)
 MiB = 1 << 20
 QUICK = "--quick" in sys.argv
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(len(v) * p / 100))]
 
 
 def run(*argv, timeout=300):
@@ -471,15 +467,13 @@ def bandwidth(procs, tmp, bw_size):
 
 
 def main():
-    missing = [what for ok, what in (
+    if lacking("agent_bench", (
         (os.geteuid() == 0, "root"),
         (os.path.exists("/dev/fuse"), "/dev/fuse"),
         (shutil.which("fusermount3"), "fusermount3"),
         (all(os.access(b, os.X_OK) for b in (FAMFSD, FAMFSCTL, LOGTOOL,
                                               FUSE_WINDOW)),
-         f"the binaries in {BUILD} (run make)")) if not ok]
-    if missing:
-        print(f"agent_bench: skipped, needs {', '.join(missing)}")
+         f"the binaries in {BUILD} (run make)"))):
         return 0
     n_creates = 200 if QUICK else 1000
     n_files = 20000 if QUICK else 100000

@@ -40,6 +40,7 @@ import tempfile
 import time
 
 import requests
+from benchlib import pct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
@@ -49,11 +50,6 @@ LOAD = os.path.join(BUILD, "bench", "api-load")
 FILES = int(sys.argv[1] if len(sys.argv) > 1 else
             os.environ.get("FAMFSD_BENCH_FILES", "1000000"))
 LOAD_SECONDS = 4.0         # the latency load; the compaction starts 1 s in
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(len(v) * p / 100))] if v else float("nan")
 
 
 def run(*argv, timeout=600):

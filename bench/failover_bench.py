@@ -40,15 +40,11 @@ from conftest import ADMIN_TOKEN, BUILD, make_pool  # noqa: E402
 from failover_fleet import (Creator, MasterFleet, assert_fsck_clean,  # noqa: E402
                             assert_no_overlap, creates_in_pool)
 from multihost import Cluster, wait_until  # noqa: E402
+from benchlib import lacking, pct  # noqa: E402
 
 LOAD = os.path.join(BUILD, "bench", "api-load")
 LEASE_S = 2.0
 RUN_S = 3
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
 def failovers(fleet, rounds):
@@ -149,11 +145,10 @@ def main():
     rounds = int(os.environ.get("FAMFSD_FAILOVER_ROUNDS", "20"))
     if "--rounds" in sys.argv:
         rounds = int(sys.argv[sys.argv.index("--rounds") + 1])
-    missing = [w for ok, w in ((os.geteuid() == 0, "root"),
-                               (os.path.exists("/dev/fuse"), "/dev/fuse"),
-                               (os.path.exists(LOAD), LOAD)) if not ok]
-    if missing:
-        print(f"failover bench: skipped, needs {', '.join(missing)}")
+    if lacking("failover bench", (
+        (os.geteuid() == 0, "root"),
+        (os.path.exists("/dev/fuse"), "/dev/fuse"),
+        (os.path.exists(LOAD), LOAD))):
         return 0
     work = tempfile.mkdtemp(prefix="famfsd-failover-")
     cluster = Cluster(3)

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from benchlib import pct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
@@ -51,11 +52,6 @@ TIMEOUT_S = 5          # a request slower than this counts as failed
 ADMIN = "admin-flood-bench-0123456789"
 AGENT = "agent-flood-bench-0123456789"
 TENANT = "tenant-flood-bench-0123456789"
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(len(v) * p / 100))] if v else float("nan")
 
 
 def free_port():

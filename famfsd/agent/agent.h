@@ -49,6 +49,14 @@ struct agent_masters;
 #define AGENT_FEED_WAIT_S	30
 /* Kicked heartbeats (a delete applied) come at most this often. */
 #define AGENT_HEARTBEAT_GAP_MS	2
+/*
+ * After other records are applied (creates), a heartbeat comes this soon
+ * instead of at the next second: a scheduler waiting for this host to see
+ * its files (famfsctl batch --wait-agents, the Slurm pre_run) learns it
+ * from the master in tens of ms. At most 20 a second per agent while
+ * records keep coming, against 500 for deletes.
+ */
+#define AGENT_HEARTBEAT_SOON_MS	50
 
 /*
  * The record the state is after (a->pos.seq), as the log stored it: its
@@ -97,6 +105,7 @@ struct agent {
 	bool evicted;			/* the master evicted us: revoke */
 	bool hb_kick;			/* heartbeat now: a delete applied, an
 					   orphan closed, a new generation */
+	bool hb_soon;			/* heartbeat soon: records applied */
 	pthread_cond_t wake_cond;	/* follower waits here */
 	pthread_cond_t hb_cond;		/* heartbeat waits here */
 
@@ -235,5 +244,7 @@ int agent_heartbeat_start(struct agent *a);
 void agent_heartbeat_stop(struct agent *a);
 /* Heartbeat now rather than at the next tick. */
 void agent_heartbeat_kick(struct agent *a);
+/* Heartbeat AGENT_HEARTBEAT_SOON_MS after the last one began. */
+void agent_heartbeat_soon(struct agent *a);
 
 #endif

@@ -165,6 +165,8 @@ long agent_follow_replay(struct agent *a, const struct famfs_log_pos *tail,
 	notify_backend(a);
 	if (a->applied_delete)
 		agent_heartbeat_kick(a);
+	else if (n > 0)
+		agent_heartbeat_soon(a);
 	return n;
 }
 

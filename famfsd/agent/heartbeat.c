@@ -322,29 +322,31 @@ static void mono_timespec(uint64_t ns, struct timespec *ret)
 }
 
 /*
- * Until the next heartbeat is due: a second after the last one began, or
- * a kick, but no sooner than AGENT_HEARTBEAT_GAP_MS after it began. Kicks
+ * Until the next heartbeat is due: a second after the last one began; a
+ * kick, but no sooner than AGENT_HEARTBEAT_GAP_MS after it began; records
+ * applied, no sooner than AGENT_HEARTBEAT_SOON_MS after it. Kicks
  * meanwhile coalesce into one: a burst of deletes costs a heartbeat per
  * gap (and per round trip, which the beat itself takes), not one each.
  */
 static void wait_next(struct agent *a, uint64_t began)
 {
 	uint64_t gap_ns = began + AGENT_HEARTBEAT_GAP_MS * 1000000ull;
-	struct timespec tick, gap;
-	int r;
+	uint64_t soon_ns = began + AGENT_HEARTBEAT_SOON_MS * 1000000ull;
+	uint64_t tick_ns = began + AGENT_HEARTBEAT_MS * 1000000ull;
+	struct timespec until;
 
-	mono_timespec(began + AGENT_HEARTBEAT_MS * 1000000ull, &tick);
-	mono_timespec(gap_ns, &gap);
 	pthread_mutex_lock(&a->wake_lock);
 	while (!atomic_load(&a->stop)) {
-		if (a->hb_kick && clock_mono_ns() >= gap_ns)
+		uint64_t due = a->hb_kick ? gap_ns : a->hb_soon ? soon_ns :
+			       tick_ns;
+
+		if (clock_mono_ns() >= due)
 			break;
-		r = pthread_cond_timedwait(&a->hb_cond, &a->wake_lock,
-					   a->hb_kick ? &gap : &tick);
-		if (r == ETIMEDOUT && !a->hb_kick)
-			break;
+		mono_timespec(due, &until);
+		pthread_cond_timedwait(&a->hb_cond, &a->wake_lock, &until);
 	}
 	a->hb_kick = false;
+	a->hb_soon = false;
 	pthread_mutex_unlock(&a->wake_lock);
 }
 
@@ -366,6 +368,16 @@ static void *heartbeat_main(void *arg)
 	}
 	agent_devices_free(hb.devices);
 	return NULL;
+}
+
+void agent_heartbeat_soon(struct agent *a)
+{
+	pthread_mutex_lock(&a->wake_lock);
+	if (!a->hb_soon && !a->hb_kick) {
+		a->hb_soon = true;
+		pthread_cond_signal(&a->hb_cond);
+	}
+	pthread_mutex_unlock(&a->wake_lock);
 }
 
 void agent_heartbeat_kick(struct agent *a)

@@ -6,7 +6,8 @@
  * record are bad, what is lost: the records from that one on cannot be
  * replayed in order. --repair (no master may run) rewrites each damaged
  * copy from the good one, torn superblock copies and tail slots, clears a
- * corrupt lease or election slot (docs/failover.md), and cuts the log
+ * corrupt lease or election slot, mends an agent roster entry with one
+ * bad copy (docs/failover.md), and cuts the log
  * after the last good record when records are lost; then the image is
  * checked again, and only a clean second check counts as repaired.
  */
@@ -416,6 +417,7 @@ static int cmd_fsck(const struct famfsctl_args *a)
 	const struct famfs_cache_ops *ops = famfs_cache_ops_get(g->coherence);
 	struct famfs_fsck_report rep, again;
 	struct slot_findings sf, sf_again = { 0 };
+	struct famfsctl_roster_findings rf = { 0 }, rf_again = { 0 };
 	struct famfs_pooldev *dev;
 	bool repair = a->n_opts > 0, tried = false, repaired = false, findings;
 	const char *path;
@@ -438,16 +440,23 @@ static int cmd_fsck(const struct famfsctl_args *a)
 	}
 	r = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev), ops, &rep);
 	check_slots(famfs_pooldev_base(dev), ops, &sf);
-	findings = survivable_findings(&rep) || sf.n;
-	if (repair && r != -ENOMEM && (repairable(&rep) || sf.n)) {
+	if (r != -ENODEV && r != -ENOMEM && rep.where != FAMFS_FSCK_SUPERBLOCK &&
+	    famfsctl_fsck_roster(famfs_pooldev_base(dev), ops,
+				 rep.info.log_offset, &rf) == -ENOMEM)
+		r = -ENOMEM;
+	findings = survivable_findings(&rep) || sf.n || rf.n_mend || rf.n_lost;
+	if (repair && r != -ENOMEM && (repairable(&rep) || sf.n || rf.n_mend)) {
 		tried = true;
 		repair_slots(famfs_pooldev_base(dev), ops, &sf);
+		famfsctl_fsck_roster_repair(famfs_pooldev_base(dev), ops, &rf);
 		repair_findings(dev, &rep, ops);
 		/* Only what a second look finds clean counts as repaired. */
 		check_slots(famfs_pooldev_base(dev), ops, &sf_again);
+		famfsctl_fsck_roster(famfs_pooldev_base(dev), ops,
+				     rep.info.log_offset, &rf_again);
 		repaired = famfs_fsck(famfs_pooldev_base(dev), famfs_pooldev_size(dev),
 				      ops, &again) == 0 && !survivable_findings(&again) &&
-			   !sf_again.n;
+			   !sf_again.n && !rf_again.n_mend && !rf_again.n_lost;
 	}
 	famfs_pooldev_close(dev);
 	if (g->json) {
@@ -456,9 +465,12 @@ static int cmd_fsck(const struct famfsctl_args *a)
 
 		json_object_object_add(o, "election_slot_errors",
 				       slots_json(&sf, tried && !sf_again.n));
+		json_object_object_add(o, "roster_errors", famfsctl_fsck_roster_json(
+				       &rf, tried && !rf_again.n_mend));
 		famfsctl_print_json(o);
 	} else {
 		slots_text(path, &sf, tried && !sf_again.n);
+		famfsctl_fsck_roster_text(path, &rf, tried && !rf_again.n_mend);
 		report_text(path, &rep, tried, repaired);
 	}
 	if (r == -ENOMEM)
@@ -470,7 +482,7 @@ static int cmd_fsck(const struct famfsctl_args *a)
 
 static const struct famfsctl_opt fsck_opts[] = {
 	{ "repair", 'r', NULL, "mend damaged copies from the good one, cut lost "
-	  "records, clear a bad lease or election slot" },
+	  "records, clear a bad lease or election slot, mend a roster entry" },
 	{ 0 }
 };
 
@@ -478,7 +490,7 @@ const struct famfsctl_cmd famfsctl_fsck = {
 	.name = "fsck",
 	.fn = cmd_fsck,
 	.operands = "DEVICE",
-	.summary = "check a pool: superblocks, lease, election slots, both copies of the log",
+	.summary = "check a pool: superblocks, lease, election slots, agent roster, both copies of the log",
 	.opts = fsck_opts,
 	.flags = CMD_JSON | CMD_POOL,
 };

@@ -119,6 +119,24 @@ void famfsctl_print_json(struct json_object *obj);
 /* A --timeout-like value: whole seconds in 1..86400; -EINVAL otherwise. */
 int famfsctl_parse_seconds(const char *s, long *ret);
 
+/* famfsctl/fsck_roster.c: the agent roster's part of fsck. */
+struct famfsctl_roster_findings {
+	unsigned int n_mend, n_lost;
+	uint8_t health[FAMFS_ROSTER_ENTRIES];	/* enum famfs_roster_health */
+};
+
+/* Each entry as a master would load it (none on a layout without room). */
+int famfsctl_fsck_roster(const uint8_t *base, const struct famfs_cache_ops *ops,
+			 uint64_t log_offset, struct famfsctl_roster_findings *ret);
+/* Mends each entry with one bad copy from its good one (no master runs). */
+int famfsctl_fsck_roster_repair(uint8_t *base, const struct famfs_cache_ops *ops,
+				const struct famfsctl_roster_findings *rf);
+struct json_object *famfsctl_fsck_roster_json(const struct famfsctl_roster_findings *rf,
+					      bool mended);
+void famfsctl_fsck_roster_text(const char *dev,
+			       const struct famfsctl_roster_findings *rf,
+			       bool mended);
+
 /* Room for any string the formatters below write. */
 #define FAMFSCTL_STR_MAX	48
 

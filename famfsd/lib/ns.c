@@ -69,6 +69,11 @@ static uint64_t name_hash(uint64_t parent, const char *name, size_t len)
 	return ino_hash(h ^ (h >> 29));
 }
 
+uint64_t famfs_ns_hash(uint64_t seed, const char *s, size_t len)
+{
+	return name_hash(seed, s, len);
+}
+
 static uint64_t node_name_hash(const struct famfs_node *n)
 {
 	return name_hash(n->parent ? n->parent->ino : 0, n->name, n->name_len);

@@ -129,6 +129,13 @@ struct famfs_node *famfs_ns_child_after(const struct famfs_ns *ns,
 /* Writes the absolute path of node ("/" for the root); -ENAMETOOLONG. */
 int famfs_ns_path(const struct famfs_node *node, char *buf, size_t size);
 
+/*
+ * The index's hash of a byte string under a seed (its (parent, name) key
+ * is seed = parent inode), for owners' tables of their own: the top bits
+ * are the well mixed ones.
+ */
+uint64_t famfs_ns_hash(uint64_t seed, const char *s, size_t len);
+
 uint64_t famfs_ns_count(const struct famfs_ns *ns);	/* nodes, root too */
 /* Heap bytes the index uses: nodes, names, extents and hash buckets. */
 uint64_t famfs_ns_mem_bytes(const struct famfs_ns *ns);

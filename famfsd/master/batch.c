@@ -75,30 +75,18 @@ struct ov_slot {
 struct master_overlay {
 	struct ov_slot *slot;
 	size_t mask;
+	unsigned int bits;		/* mask + 1 == 1 << bits */
 	struct ov_value *vals;		/* 3n */
 	size_t n_vals;
 };
 
-/* Eight bytes a step: every op hashes each prefix of its path. */
+/*
+ * Every op hashes each prefix of its path: the namespace index's hash,
+ * seeded apart for tenants and paths. Its best bits are the top ones.
+ */
 static uint64_t ov_hash(const char *key, size_t len, bool tenant)
 {
-	uint64_t h = (tenant ? 0x9e3779b97f4a7c15ull : 0xcbf29ce484222325ull) ^
-		     len, x;
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		memcpy(&x, key + i, 8);
-		h = (h ^ x) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	if (i < len) {
-		x = 0;
-		memcpy(&x, key + i, len - i);
-		h = (h ^ x) * 0xff51afd7ed558ccdull;
-	}
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	return h ^ h >> 29;
+	return famfs_ns_hash(tenant ? 1 : 0, key, len);
 }
 
 static int ov_init(struct master_overlay *ov, size_t n_ops)
@@ -117,6 +105,7 @@ static int ov_init(struct master_overlay *ov, size_t n_ops)
 		return -ENOMEM;
 	}
 	ov->mask = cap - 1;
+	ov->bits = (unsigned int)__builtin_ctzll(cap);
 	ov->n_vals = 0;
 	return 0;
 }
@@ -135,7 +124,7 @@ static struct ov_slot *ov_slot(const struct master_overlay *ov,
 	uint64_t h = ov_hash(key, len, tenant);
 	struct ov_slot *s;
 
-	for (size_t i = h & ov->mask;; i = (i + 1) & ov->mask) {
+	for (size_t i = (size_t)(h >> (64 - ov->bits));; i = (i + 1) & ov->mask) {
 		s = &ov->slot[i];
 		if (s->kind == OV_FREE)
 			break;

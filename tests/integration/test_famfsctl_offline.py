@@ -416,6 +416,61 @@ def test_bad_election_slot_is_named_and_cleared(pool):
     assert rep["election_slot_errors"] == []
 
 
+ROSTER_ENTRY = format_struct("famfs_roster_entry")
+ROSTER_MAGIC = 0x54534F5253464D46
+
+
+def roster_entry(index, agent_id, state=1, host=b"node-c", epoch=2, seq=40):
+    """One struct famfs_roster_entry as lib/roster.c writes it, CRC included."""
+    b = bytearray(ROSTER_ENTRY["sizeof"])
+    struct.pack_into("<QIIQQ", b, 0, ROSTER_MAGIC, index, state, epoch, seq)
+    b[ROSTER_ENTRY["id"]:ROSTER_ENTRY["id"] + len(agent_id)] = agent_id
+    b[ROSTER_ENTRY["host"]:ROSTER_ENTRY["host"] + len(host)] = host
+    struct.pack_into("<I", b, ROSTER_ENTRY["crc"],
+                     crc32c(bytes(b[:ROSTER_ENTRY["crc"]])))
+    return bytes(b)
+
+
+def roster_at(copy, i):
+    return ROSTER[copy] + i * ROSTER_ENTRY["sizeof"]
+
+
+def test_roster_entry_with_one_bad_copy_is_mended_and_both_bad_is_named(pool):
+    for i, name in ((0, b"agent-a"), (3, b"agent-b"), (7, b"agent-c")):
+        for copy in (0, 1):
+            write_at(pool, roster_at(copy, i), roster_entry(i, name))
+    rep = json.loads(ctl("--json", "fsck", pool, check=0).stdout)
+    assert rep["clean"] is True and rep["roster_errors"] == []
+    flip(pool, roster_at(1, 3) + ROSTER_ENTRY["epoch"])     # copy 1 of entry 3
+    flip(pool, roster_at(0, 7) + ROSTER_ENTRY["id"])        # both of entry 7
+    flip(pool, roster_at(1, 7) + ROSTER_ENTRY["crc"])
+    r = ctl("fsck", pool, check=4)
+    assert "agent roster entry 3: one copy bad" in r.stdout, r.stdout
+    assert "agent roster entry 7: both copies bad" in r.stdout
+    assert "roster-lost-7" in r.stdout and "entry 0" not in r.stdout
+    rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
+    assert rep["clean"] is False
+    assert [(e["index"], e["lost"], e["mended"]) for e in rep["roster_errors"]] == \
+        [(3, False, False), (7, True, False)]
+    # --repair mends entry 3 from its good copy; entry 7 it cannot: uncorrected.
+    r = ctl("fsck", pool, "--repair", check=4)
+    assert "entry 3: one copy bad, the other good (mended" in r.stdout, r.stdout
+    assert read_at(pool, roster_at(1, 3), ROSTER_ENTRY["sizeof"]) == \
+        roster_entry(3, b"agent-b")
+    assert read_at(pool, roster_at(0, 0), ROSTER_ENTRY["sizeof"]) == \
+        roster_entry(0, b"agent-a")
+    rep = json.loads(ctl("--json", "fsck", pool, check=4).stdout)
+    assert [e["index"] for e in rep["roster_errors"]] == [7]
+    info = json.loads(ctl("--json", "info", pool, check=0).stdout)
+    assert {e["index"]: e["state"] for e in info["agent_roster"]} == \
+        {0: "live", 3: "live", 7: "lost"}
+    # Once it says evicted in both copies (a master's eviction), fsck is clean.
+    for copy in (0, 1):
+        write_at(pool, roster_at(copy, 7), roster_entry(7, b"roster-lost-7", state=2))
+    rep = json.loads(ctl("--json", "fsck", pool, check=0).stdout)
+    assert rep["clean"] is True and rep["roster_errors"] == []
+
+
 def test_mkfs_zeroes_election_slots_and_roster(pool):
     # A slot of a process gone from this host, and roster bytes of the old pool.
     write_at(pool, slot_at(1), elect_slot(1, 2, host=os.uname().nodename.encode(),
