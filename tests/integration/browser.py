@@ -17,7 +17,8 @@ master and nothing else. Its console and network events are kept
 Content-Security-Policy refused anything and no URL carried the token.
 
 chromedriver starts in its own session; at close, after quitting the
-browser, whatever still runs in that session (a renderer, the zygote) is
+browser, whatever still runs in that session (a renderer, the zygote) or
+names the private profile (the crash handler, which leaves the session) is
 killed, and close() says if it had to.
 """
 
@@ -86,8 +87,10 @@ def png_counts(png):
     return {hex_color(c): n for n, c in img.getcolors(maxcolors=w * h)}
 
 
-def session_pids(sid):
-    """Pids of the processes whose session id is sid (from /proc)."""
+def session_pids(sid, mark=None):
+    """Pids of the live processes whose session id is sid, or whose
+    command line holds mark (Chromium's crash handler leaves the session
+    with setsid, but names the profile's directory)."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -95,12 +98,14 @@ def session_pids(sid):
         try:
             with open(f"/proc/{d}/stat") as f:
                 stat = f.read()
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
         except OSError:
             continue
         # Fields after the command (which may hold spaces and parentheses):
         # state ppid pgrp session ...
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == sid and fields[0] != "Z":
+        if fields[0] != "Z" and (int(fields[3]) == sid or (mark and mark in cmdline)):
             out.append(int(d))
     return out
 
@@ -117,10 +122,15 @@ class Browser:
         self.perf = []             # every performance (DevTools) event so far
         self.leaked = []           # pids killed at close that quit() left
         self.driver = None
+        # HOME and the XDG directories in the profile too: Chromium keeps
+        # some state (the crash handler's database) under ~/.config
+        # whatever --user-data-dir says.
+        home = {"HOME": self.profile, "XDG_CONFIG_HOME": self.profile,
+                "XDG_CACHE_HOME": self.profile}
         self.service = Service(
             executable_path=CHROMEDRIVER, port=free_port(),
             log_path=os.path.join(self.workdir, "chromedriver.log"),
-            popen_kw={"start_new_session": True})
+            env={**os.environ, **home}, popen_kw={"start_new_session": True})
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
         for a in ("--headless=new", f"--window-size={window[0]},{window[1]}",
@@ -130,6 +140,7 @@ class Browser:
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-default-apps", "--disable-dev-shm-usage",
                   "--disable-gpu", "--hide-scrollbars", "--mute-audio",
+                  "--disable-crash-reporter", "--disable-breakpad",
                   # Nothing but the master: any other host goes to a port
                   # nothing listens on (loopback is never proxied).
                   "--proxy-server=http://127.0.0.1:9",
@@ -353,9 +364,9 @@ class Browser:
                 pass
         if proc is not None:
             deadline = time.monotonic() + 5
-            while session_pids(proc.pid) and time.monotonic() < deadline:
+            while session_pids(proc.pid, self.profile) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self.leaked = session_pids(proc.pid)
+            self.leaked = session_pids(proc.pid, self.profile)
             for pid in self.leaked:
                 try:
                     os.kill(pid, signal.SIGKILL)
