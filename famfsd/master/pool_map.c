@@ -222,7 +222,8 @@ static int class_tenants(struct pool_map *pm)
 static int sort_runs(struct pool_map_run *runs, size_t n, uint64_t units)
 {
 	struct pool_map_run *tmp, *src = runs, *dst;
-	unsigned int bits = units > 1 ? 64 - (unsigned int)__builtin_clzll(units - 1) : 1;
+	unsigned int bits = units > 1 ?
+			    64 - (unsigned int)__builtin_clzll(units - 1) : 1;
 	size_t count[RADIX];
 	bool sorted = true;
 
@@ -291,7 +292,8 @@ static size_t clip(struct pool_map *pm)
 		if (r.first >= end)
 			continue;
 		/* A gap across the cut is two runs. */
-		gaps += (r.first > at) + (at < pm->cut_from && r.first > pm->cut_from);
+		gaps += (r.first > at) +
+			(at < pm->cut_from && r.first > pm->cut_from);
 		r.units = end - r.first;
 		r.cls = class_of(pm, &r);
 		pm->runs[n++] = r;

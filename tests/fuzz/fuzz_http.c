@@ -760,11 +760,37 @@ static bool same(const char *v, const char *tenant)
 }
 
 /*
+ * A tenant's pool map or units: only its own tenant named ("tenants" of
+ * the map, "tenant" of an item and of its file) and only paths in its
+ * tree; NULL, or what leaked.
+ */
+static const char *map_leak(struct json_object *o, const char *tenant)
+{
+	struct json_object *names, *name;
+	const char *bad = bad_value(o, "tenant", same, tenant);
+
+	if (!bad)
+		bad = bad_value(o, "path", in_tree, tenant);
+	if (bad || !json_object_object_get_ex(o, "tenants", &names))
+		return bad;
+	if (!json_object_is_type(names, json_type_array) ||
+	    json_object_array_length(names) != 1)
+		return "a tenant list that is not its own";
+	name = json_object_array_get_idx(names, 0);
+	if (!json_object_is_type(name, json_type_string) ||
+	    !same(json_object_get_string(name), tenant))
+		return "another tenant's name";
+	return NULL;
+}
+
+/*
  * What a success may show to whom (docs/master.md, "Tokens"): without a
  * valid token only /healthz; an agent token heartbeats and reads the
  * feed; a tenant token sees paths at or below its own top directory and
  * its own tenant only (and sets no quota; a batch's results are paths
- * too), and nothing of the pool, agents or devices.
+ * too), and nothing of the pool, agents or devices but its view of the
+ * pool map (its tenant alone in "tenants"). Any token may ask who it is
+ * (a tenant's answer names its own tenant).
  */
 static void check_scope(const struct conn *c, size_t i, unsigned int status,
 			const char *body, size_t len)
@@ -787,7 +813,7 @@ static void check_scope(const struct conn *c, size_t i, unsigned int status,
 	if (who == WHO_NOBODY)
 		die_on(c, "%u without a valid token", status);
 	if (who == WHO_AGENT) {
-		if (!is(target, n, "/v1/log") &&
+		if (!is(target, n, "/v1/log") && !is(target, n, "/v1/whoami") &&
 		    !(starts_with(target, n, "/v1/agents/") &&
 		      n >= 10 && memcmp(target + n - 10, "/heartbeat", 10) == 0))
 			die_on(c, "%u to an agent token", status);
@@ -795,7 +821,10 @@ static void check_scope(const struct conn *c, size_t i, unsigned int status,
 	}
 	if (!starts_with(target, n, "/v1/files") &&
 	    !starts_with(target, n, "/v1/dirs") && !is(target, n, "/v1/batch") &&
-	    !(starts_with(target, n, "/v1/tenants") &&
+	    !((starts_with(target, n, "/v1/tenants") ||
+	       is(target, n, "/v1/pool/map") ||
+	       starts_with(target, n, "/v1/pool/units/") ||
+	       is(target, n, "/v1/whoami")) &&
 	      (starts_with(rl, 4, "GET ") || starts_with(rl, 5, "HEAD "))))
 		die_on(c, "%u to a tenant token", status);
 	if (!len || c->heads[i])
@@ -803,6 +832,9 @@ static void check_scope(const struct conn *c, size_t i, unsigned int status,
 	o = parse_json(body, len, c);
 	if (starts_with(target, n, "/v1/tenants"))
 		bad = bad_value(o, "tenant", same, tenant);
+	else if (starts_with(target, n, "/v1/pool/") ||
+		 is(target, n, "/v1/whoami"))
+		bad = map_leak(o, tenant);
 	else
 		bad = bad_value(o, "path", in_tree, tenant);
 	if (bad)

@@ -85,6 +85,7 @@ enum {
 	FZR_HEALTHZ, FZR_METRICS, FZR_POOL, FZR_COMPACT, FZR_FILES, FZR_DIRS,
 	FZR_TENANTS, FZR_QUOTA, FZR_TENANT, FZR_AGENTS, FZR_HEARTBEAT,
 	FZR_HEARTBEAT_OLD, FZR_AGENT, FZR_DEVICES, FZR_LOG, FZR_BATCH,
+	FZR_MAP, FZR_UNITS, FZR_WHOAMI,
 };
 
 struct fzh_route {
@@ -111,6 +112,9 @@ static const struct fzh_route fzh_routes[] = {
 	[FZR_DEVICES] = { "/v1/devices", "" },
 	[FZR_LOG] = { "/v1/log", "" },
 	[FZR_BATCH] = { "/v1/batch", "" },
+	[FZR_MAP] = { "/v1/pool/map", "" },
+	[FZR_UNITS] = { "/v1/pool/units/", "" },
+	[FZR_WHOAMI] = { "/v1/whoami", "" },
 };
 #define FZH_N_ROUTES	(sizeof(fzh_routes) / sizeof(fzh_routes[0]))
 

@@ -297,3 +297,47 @@ def test_one_build_per_change_and_a_create_shows_at_once(master, api):
         t.join(30)
     assert not errors, errors
     assert metric(master, "famfsd_pool_map_builds_total") == builds + 6
+
+
+def test_units_never_name_a_file_that_does_not_hold_them(master, api):
+    """Creates and deletes run beside units requests: every file an item
+    names holds the item's units in the state the reply says (its seq),
+    whichever snapshot the request found."""
+    stop = threading.Event()
+    errors = []
+
+    def churn():
+        c = master.client("admin")
+        i = 0
+        try:
+            while not stop.is_set():
+                c.put(f"/v1/files/ch{i % 8}", json={"size": 4096 * (1 + i % 3)},
+                      expect=201, validate=False)
+                c.delete(f"/v1/files/ch{(i + 5) % 8}", expect=(200, 404),
+                         validate=False)
+                i += 1
+        except Exception as e:      # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    t = threading.Thread(target=churn)
+    t.start()
+    seen = 0
+    try:
+        doc = api.get("/v1/pool/map?cells=1").json()
+        for _ in range(150):
+            r = api.get("/v1/pool/units/0?count=64", expect=(200, 409))
+            if r.status_code == 409:
+                continue
+            for it in r.json()["items"]:
+                if "file" not in it:
+                    continue
+                seen += 1
+                held = set(file_units(doc, it["file"]))
+                assert set(range(it["first_unit"],
+                                 it["first_unit"] + it["units"])) <= held, it
+                assert it["file"]["seq"] <= r.json()["seq"], it
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors, errors
+    assert seen > 0

@@ -247,6 +247,11 @@ def test_reformat_underneath_master_and_agent(tmp_path, master_factory,
         assert r.status_code == 503 and problem_name(r) == "fenced"
         r = api.request("DELETE", "/v1/files/old/f1", validate=False)
         assert r.status_code == 503 and problem_name(r) == "fenced"
+        # Nor its map; who a token is stays (it touches no pool).
+        for path in ("/v1/pool/map", "/v1/pool/units/0"):
+            r = api.get(path)
+            assert r.status_code == 503 and problem_name(r) == "fenced", path
+        api.get("/v1/whoami", expect=200)
         # The agent: it says why, and the old tree is gone.
         wait_until("the agent's log line", lambda: "the pool under the mount "
                    f"changed (pool UUID {old_uuid} -> {new_uuid})" in a.stderr())

@@ -456,8 +456,8 @@ static void random_holds_and_cut(struct famfs_state *st, uint32_t *model)
 	uint64_t cut_at = R_UNITS - 1 - (uint64_t)rand() % 40, bytes;
 
 	for (int k = 0; k < 3; k++) {
-		int n = famfs_alloc_reserve(st->alloc, (1 + (uint64_t)rand() % 9) * U,
-					    e, 4);
+		uint64_t size = (1 + (uint64_t)rand() % 9) * U;
+		int n = famfs_alloc_reserve(st->alloc, size, e, 4);
 
 		for (int i = 0; i < n; i++)
 			for (uint64_t u = 0; u < le64toh(e[i].len) / U; u++)
