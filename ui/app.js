@@ -288,8 +288,9 @@ async function loadMap(s) {
 	c.dataset.cellUnits = String(m.cell_units);
 	c.dataset.cols = String(geo.cols);
 	c.dataset.cellPx = String(geo.px);
-	$("map-caption").textContent =
-		`${m.units} units of ${bytes(m.alloc_unit)}; ${m.cells} cells of ${m.cell_units} unit${m.cell_units === 1 ? "" : "s"}; seq ${m.seq}, generation ${m.generation}`;
+	const per = m.cell_units === 1 ? "1 unit" : `${m.cell_units} units`;
+	$("map-caption").textContent = `${m.units} units of ${bytes(m.alloc_unit)}; ` +
+		`${m.cells} cells of ${per}; seq ${m.seq}, generation ${m.generation}`;
 	noteSeq(s, m.seq);
 	c.dataset.drawMs = (performance.now() - t0).toFixed(1);
 	if (m.seq !== before)
