@@ -250,6 +250,7 @@ bench: deps all
 	@BUILD=$(BUILD) $(PYTHON) bench/flood_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/failover_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/batch_bench.py
+	@BUILD=$(BUILD) $(PYTHON) bench/ui_bench.py
 	@BUILD=$(BUILD) ./bench/churn_bench.sh; r=$$?; \
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r
 

@@ -14,6 +14,8 @@ PACKAGES=(
 	libcmocka-dev fuse3 python3 python3-pytest python3-jsonschema
 	python3-yaml python3-requests iproute2 valgrind wrk ndctl daxctl
 	util-linux procps psmisc curl
+	# the web page's tests and bench: headless Chromium, screenshots decoded
+	chromium chromium-driver python3-selenium python3-pil
 	# the Slurm burst buffer's unit tests (slurm/tests): Slurm's own Lua
 	lua5.1
 	# the OpenAPI linter (api/package.json)
