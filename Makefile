@@ -188,12 +188,15 @@ test-integration-vm: all
 # The Slurm tests (test_slurm, test_bb_lua) run only in the plain build: their
 # subject is burst_buffer.lua and Slurm, and the master's side of them
 # (POST /v1/batch) runs under the sanitizers through test_api_batch and
-# test_famfsctl_batch.
+# test_famfsctl_batch. So does the browser's (test_ui_browser): its subject
+# is the page, and the master's side (the map, the page's files) runs under
+# the sanitizers through test_api_map and test_ui_assets.
 HOST_ITESTS = -q -p no:cacheprovider tests/integration --ignore-glob='*_vm.py' \
 	--ignore=tests/integration/test_kmod_build.py \
 	--ignore=tests/integration/test_make_run.py \
 	--ignore=tests/integration/test_slurm.py \
-	--ignore=tests/integration/test_bb_lua.py
+	--ignore=tests/integration/test_bb_lua.py \
+	--ignore=tests/integration/test_ui_browser.py
 
 # Under the sanitizers, smaller counts of the long churn, crash and failover
 # tests (their full counts run in the plain build, and `make soak`).
@@ -213,7 +216,8 @@ TSAN_BIN = build/tsan/famfsd build/tsan/famfsctl build/tsan/tools/famfs-logtool
 ifdef SHARD
 TSAN_ITESTS = -q -p no:cacheprovider $(shell ls tests/integration/test_*.py | \
 	grep -v -e '_vm\.py$$' -e '/test_kmod_build\.py$$' -e '/test_make_run\.py$$' \
-		-e '/test_slurm\.py$$' -e '/test_bb_lua\.py$$' | \
+		-e '/test_slurm\.py$$' -e '/test_bb_lua\.py$$' \
+		-e '/test_ui_browser\.py$$' | \
 	awk -v k=$(firstword $(subst /, ,$(SHARD))) -v n=$(lastword $(subst /, ,$(SHARD))) \
 	'(NR - 1) % n == k - 1')
 else
@@ -250,6 +254,7 @@ bench: deps all
 	@BUILD=$(BUILD) $(PYTHON) bench/flood_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/failover_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/batch_bench.py
+	@BUILD=$(BUILD) $(PYTHON) bench/map_bench.py
 	@BUILD=$(BUILD) $(PYTHON) bench/ui_bench.py
 	@BUILD=$(BUILD) ./bench/churn_bench.sh; r=$$?; \
 		BUILD=$(BUILD) $(PYTHON) bench/compact_bench.py && exit $$r

@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 import browser  # noqa: E402
 from conftest import ADMIN_TOKEN, Master, make_pool  # noqa: E402
+from benchlib import met, pct  # noqa: E402
 
 AU = 4096
 BATCH_MAX = 65536
@@ -96,15 +97,6 @@ new MutationObserver(function () {
     t.shown = performance.now();
 }).observe(tree, {subtree: true, childList: true});
 """
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-
-
-def met(value, target):
-    return "met" if value < target else "MISSED"
 
 
 def fill(api, n):
