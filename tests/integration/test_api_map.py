@@ -20,13 +20,9 @@ FREE, HELD, PENDING, CUT, OTHER, UNTENANTED, TENANT = range(7)
 
 @pytest.fixture
 def master(small_unit_pool, master_factory):
-    """4 KiB units (some 250,000 of them), no reclaim grace."""
+    """4 KiB units (some 250,000 of them), no reclaim grace; conftest's
+    api fixture talks to it."""
     return master_factory(small_unit_pool, args=["--reclaim-grace-ms", "0"])
-
-
-@pytest.fixture
-def api(master):
-    return master.client("admin")
 
 
 def cells_of(doc):
