@@ -47,7 +47,7 @@ D_SRC    := famfsd/main.c $(foreach d,$(D_DIRS),$(wildcard famfsd/$(d)/*.c))
 D_OBJ    := $(D_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/famfsd/master/api/ui_assets.o
 # The web page (docs/ui.md), embedded by ui_assets.S's .incbin: the
 # compiler's dependency files cannot name what the assembler reads.
-UI_FILES := ui/index.html ui/app.js ui/style.css
+UI_FILES := ui/index.html ui/app.js ui/style.css ui/favicon.svg
 CTL_SRC  := $(wildcard famfsd/famfsctl/*.c)
 # famfsctl reads a token file and a list of masters by the daemon's rules
 # (common/token_file.c, common/url_list.c).

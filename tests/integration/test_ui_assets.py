@@ -31,6 +31,7 @@ ASSETS = {
     "/ui/": ("index.html", "text/html; charset=utf-8"),
     "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/ui/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/ui/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 BAD_TOKEN = "not-a-token-of-this-master"
 
@@ -73,7 +74,7 @@ def test_embedded_in_the_binary(master):
     time: each file's bytes are in the binary."""
     with open(FAMFSD, "rb") as f:
         binary = f.read()
-    for name in ("index.html", "app.js", "style.css"):
+    for name in ("index.html", "app.js", "style.css", "favicon.svg"):
         data = ui_file(name)
         assert len(data) > 100, name
         assert data in binary, f"{name} is not embedded in {FAMFSD} (rebuild?)"

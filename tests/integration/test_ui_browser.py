@@ -183,7 +183,7 @@ def page(env):
     before = len(env.b.logs())
     yield env
     new = env.b.logs()[before:]
-    bad = [e for e in new if e in env.b.problems(allow=env.allow + ["favicon.ico"])]
+    bad = [e for e in new if e in env.b.problems(allow=env.allow)]
     assert not bad, f"browser console: {bad}"
 
 
@@ -628,7 +628,7 @@ def test_scale_100k_files_map_is_right(env, tmp_path):
             assert mp["class_units"][6] == tA and mp["class_units"][5] == other
             check_legend(b, mp)
             check_map_pixels(b, mp, attrs, tmp_path / "map-100k.png")
-            assert not b.problems(allow=["favicon.ico"]), b.problems()
+            assert not b.problems(), b.problems()
         finally:
             leaked = b.close()
         assert not leaked, f"chromium processes left after quit: {leaked}"

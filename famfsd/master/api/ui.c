@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The web page (docs/ui.md, "The page"): GET / is a 302 and GET /ui a
- * 308 to /ui/, and /ui/, /ui/app.js and /ui/style.css are the files of
+ * 308 to /ui/, and /ui/, /ui/app.js, /ui/style.css and /ui/favicon.svg
+ * are the files of
  * ui/ as embedded in the binary at build time (ui_assets.S). No token is needed: the page
  * holds no data, it asks the API for it with the token the user types.
  * Every reply under /ui, errors included, carries the security headers
@@ -18,6 +19,7 @@
 extern const char famfs_ui_index_html[], famfs_ui_index_html_end[];
 extern const char famfs_ui_app_js[], famfs_ui_app_js_end[];
 extern const char famfs_ui_style_css[], famfs_ui_style_css_end[];
+extern const char famfs_ui_favicon_svg[], famfs_ui_favicon_svg_end[];
 
 const char *const api_ui_headers[] = {
 	"Content-Security-Policy",
@@ -44,6 +46,9 @@ static struct ui_asset assets[] = {
 	  famfs_ui_app_js, famfs_ui_app_js_end, "" },
 	{ "style.css", "text/css; charset=utf-8",
 	  famfs_ui_style_css, famfs_ui_style_css_end, "" },
+	/* Without one a browser asks for /favicon.ico and logs the 404. */
+	{ "favicon.svg", "image/svg+xml",
+	  famfs_ui_favicon_svg, famfs_ui_favicon_svg_end, "" },
 };
 
 #define N_ASSETS	(sizeof(assets) / sizeof(assets[0]))

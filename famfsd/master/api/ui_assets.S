@@ -25,6 +25,7 @@
 	ui_file famfs_ui_index_html, "ui/index.html"
 	ui_file famfs_ui_app_js, "ui/app.js"
 	ui_file famfs_ui_style_css, "ui/style.css"
+	ui_file famfs_ui_favicon_svg, "ui/favicon.svg"
 
 /* No executable stack for this object. */
 	.section .note.GNU-stack, "", @progbits
