@@ -11,6 +11,7 @@ until it is closed there.
 """
 
 import hashlib
+import threading
 import time
 
 import pytest
@@ -138,28 +139,42 @@ def test_bytes_written_on_host2_read_on_host3(fleet):
     assert p.returncode != 0 and "Operation not permitted" in p.stderr
 
 
-def create_many(api, n, prefix, progress):
-    """Runs on the host's own thread: the base request, not the proxy."""
-    for i in range(n):
-        ApiClient.request(api, "PUT", f"/v1/files/{prefix}/f{i:04d}",
+def create_many(api, n, prefix, progress, stop=None):
+    """Runs on the host's own thread: the base request, not the proxy.
+    Creates n files, or with stop (a threading.Event) goes on past n until
+    it is set; returns how many."""
+    i = 0
+    while i < n or (stop is not None and not stop.is_set()):
+        ApiClient.request(api, "PUT", f"/v1/files/{prefix}/f{i:05d}",
                           json={"size": 4096}, expect=201)
-        progress[0] = i + 1
+        i += 1
+        progress[0] = i
+    return i
 
 
 def test_agent_killed_during_creates_converges(fleet):
     api, h3 = fleet.api, fleet.agents[2]
     api.put("/v1/dirs/bulk", expect=201)
-    progress = [0]
-    fut = fleet.master.host.executor.submit(create_many, api, 1000, "bulk", progress)
-    wait_until("300 creates", lambda: progress[0] >= 300 or fut.done(), 60)
-    h3.kill()
-    assert not fut.done(), "creates finished before the kill: make them slower"
-    time.sleep(0.2)
-    h3.start()
-    fut.result(120)
+    progress, stop = [0], threading.Event()
+    # The creates go on until told to stop, so the kill and the restart
+    # both fall among them however fast the master is.
+    fut = fleet.master.host.executor.submit(create_many, api, 1000, "bulk",
+                                            progress, stop)
+    try:
+        wait_until("300 creates", lambda: progress[0] >= 300 or fut.done(), 60)
+        h3.kill()
+        at_kill = progress[0]
+        time.sleep(0.2)
+        h3.start()
+        wait_until("300 creates more", lambda: progress[0] >= at_kill + 300 or
+                   fut.done(), 60)
+    finally:
+        stop.set()
+    n = fut.result(120)
+    assert n >= at_kill + 300
     truth = api_tree(api)
-    assert len(truth) == 1001
-    h3.wait_paths(["bulk/f0999"], timeout=10)
+    assert len(truth) == n + 1
+    h3.wait_paths([f"bulk/f{n - 1:05d}"], timeout=10)
     assert h3.tree() == truth
     assert fleet.agents[1].tree() == truth
     assert h3.runs == 2
@@ -194,21 +209,26 @@ def test_link_down_converges_by_polling(fleet):
     api, h3 = fleet.api, fleet.agents[2]
     wait_until("every agent live", fleet.all_live, 10, interval=0.2)
     api.put("/v1/dirs/offline", expect=201)
-    progress = [0]
+    progress, stop = [0], threading.Event()
     fut = fleet.master.host.executor.submit(create_many, api, 300, "offline",
-                                            progress)
+                                            progress, stop)
     try:
         wait_until("50 creates", lambda: progress[0] >= 50 or fut.done(), 30)
         h3.host.link(False)         # cut during the creates
-        assert not fut.done(), "creates finished before the cut"
-        fut.result(60)
+        at_cut = progress[0]
+        wait_until("200 creates more", lambda: progress[0] >= at_cut + 200 or
+                   fut.done(), 30)
+        stop.set()
+        n = fut.result(60)
+        assert n >= at_cut + 200
         # No feed, no heartbeat: the shared pool's tail alone brings them.
-        h3.wait_paths(["offline/f0299"], timeout=10)
+        h3.wait_paths([f"offline/f{n - 1:05d}"], timeout=10)
         assert h3.tree() == api_tree(api)
         wait_until("the heartbeat failure in the log",
                    lambda: "heartbeat to" in h3.stderr() and "failed" in h3.stderr(),
                    10)
     finally:
+        stop.set()
         h3.host.link(True)
     wait_until("host 3 live again with lag 0", fleet.all_live, 15, interval=0.2)
 
