@@ -6,14 +6,15 @@
  * ui/ as embedded in the binary at build time (ui_assets.S). No token is needed: the page
  * holds no data, it asks the API for it with the token the user types.
  * Every reply under /ui, errors included, carries the security headers
- * of api_ui_headers (the router adds them); an ETag, a hash of the
- * bytes, lets a browser revalidate (Cache-Control: no-cache) with a 304.
+ * of api_ui_headers (the router adds them); an ETag, the bytes' CRC32C
+ * and length, lets a browser revalidate (Cache-Control: no-cache) with a 304.
  */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "crc.h"
 #include "master/api/api.h"
 
 extern const char famfs_ui_index_html[], famfs_ui_index_html_end[];
@@ -55,16 +56,18 @@ static struct ui_asset assets[] = {
 
 static pthread_once_t etags_once = PTHREAD_ONCE_INIT;
 
-/* FNV-1a over the bytes: they change only when famfsd is rebuilt. */
+/*
+ * The bytes' CRC32C (the project's, lib/crc.h) and their length: they
+ * change only when famfsd is rebuilt.
+ */
 static void etags_make(void)
 {
 	for (size_t i = 0; i < N_ASSETS; i++) {
-		uint64_t h = 0xcbf29ce484222325ull;
+		size_t len = (size_t)(assets[i].end - assets[i].data);
 
-		for (const char *p = assets[i].data; p < assets[i].end; p++)
-			h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
 		snprintf(assets[i].etag, sizeof(assets[i].etag),
-			 "\"%016" PRIx64 "\"", h);
+			 "\"%08" PRIx32 "%08" PRIx32 "\"",
+			 famfs_crc32c(assets[i].data, len), (uint32_t)len);
 	}
 }
 
