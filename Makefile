@@ -209,9 +209,9 @@ test-integration-san:
 
 # Races between the daemons' threads (tests/tsan.supp says what is not one).
 # SHARD=K/N runs only the K-th of every N test files (in name order):
-# scripts/test.sh runs the three thirds at the end of its VM lane, after
-# its host lane built the TSan binaries once (build-tsan), so the lanes
-# never build the same files at once.
+# scripts/test.sh runs the three thirds at the ends of its two lanes, after
+# building the TSan binaries once (build-tsan), so the lanes never build
+# the same files at once.
 TSAN_BIN = build/tsan/famfsd build/tsan/famfsctl build/tsan/tools/famfs-logtool
 ifdef SHARD
 TSAN_ITESTS = -q -p no:cacheprovider $(shell ls tests/integration/test_*.py | \

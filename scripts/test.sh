@@ -2,15 +2,14 @@
 # `make test`: every stage runs even after one fails; the closing line sums
 # them all. Under CI=true a missing capability is a failure, never a skip.
 #
-# The plain build runs first; then two lanes at once, because neither keeps
-# both cores busy: the QEMU guests (TCG, one vCPU each) beside everything
-# else. The host lane makes the sanitizer builds, runs the unit tests,
-# fuzzing and the host integration tests, then their ASan+UBSan pass; the
-# VM lane, which needs only the plain build to start, runs the guests,
-# then the ThreadSanitizer pass in thirds once the host lane has built its
-# binaries, so the two lanes end at about the same time. A lane's output
-# is shown when both lanes are done; their start and end lines appear as
-# they happen.
+# The builds, unit tests and fuzzing run one after another. The integration
+# tests then run in two lanes at once, because neither keeps both cores busy:
+# the QEMU guests (TCG, one vCPU each) beside the host tests. The host lane
+# goes on with the ASan+UBSan pass and a third of the ThreadSanitizer pass,
+# the VM lane (shorter by itself) with the other two thirds, so the two end
+# at about the same time. A
+# lane's output is shown when both lanes are done; their start and end lines
+# appear as they happen.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -18,8 +17,7 @@ res=$(mktemp -d "${TMPDIR:-/tmp}/famfsd-test.XXXXXX")
 trap 'rm -rf --one-file-system "$res"' EXIT
 exec 3>&1	# the terminal, for lanes whose output goes to a file
 
-# Runs a stage, keeps its "N passed, N failed" line in $res/<n>.res;
-# returns the stage's exit status.
+# Runs a stage, keeps its "N passed, N failed" line in $res/<n>.res.
 stage() {
 	local name=$1; shift
 	local n; n=$(mktemp "$res/stage.XXXXXX")
@@ -40,7 +38,6 @@ stage() {
 	echo "=== $name: $((SECONDS - t0)) s, $p passed, $f failed"
 	[ -z "${in_lane:-}" ] || echo "--- $name: done in $((SECONDS - t0)) s" >&3
 	rm -f "$log"
-	return "$rc"
 }
 
 # Each pytest run of a lane gets its own base directory.
@@ -49,39 +46,28 @@ itest() {
 		$MAKE --no-print-directory "$@"
 }
 
-# The VM lane waits for the TSan build here: "0" when it was made.
-tsan_built=$res/tsan.built
-
 lane_host() {
 	local in_lane=1
-	stage "build (ASan+UBSan)" $MAKE --no-print-directory -j2 SAN=1 all
-	stage "build (TSan)" $MAKE --no-print-directory build-tsan
-	echo $? >"$tsan_built"
-	stage unit $MAKE --no-print-directory test-unit
-	stage "unit (ASan+UBSan)" $MAKE --no-print-directory SAN=1 test-unit
-	stage "unit (Lua)" $MAKE --no-print-directory test-lua
-	stage fuzz $MAKE --no-print-directory test-fuzz
-	stage "systemd units" $MAKE --no-print-directory test-systemd
 	stage "integration (host)" itest test-integration-host
 	stage "integration (ASan+UBSan)" itest test-integration-san
-}
-
-# The TSan stages after the host lane's TSan build (failed: they fail).
-tsan_third() {
-	while [ ! -s "$tsan_built" ]; do sleep 5; done
-	[ "$(cat "$tsan_built")" = 0 ] || { echo "the TSan build failed"; return 1; }
-	itest test-integration-tsan SHARD="$1"
+	stage "integration (TSan, files 1/3)" itest test-integration-tsan SHARD=1/3
 }
 
 lane_vm() {
 	local in_lane=1
 	stage "integration (VMs, kmod build)" itest test-integration-vm
-	stage "integration (TSan, files 1/3)" tsan_third 1/3
-	stage "integration (TSan, files 2/3)" tsan_third 2/3
-	stage "integration (TSan, files 3/3)" tsan_third 3/3
+	stage "integration (TSan, files 2/3)" itest test-integration-tsan SHARD=2/3
+	stage "integration (TSan, files 3/3)" itest test-integration-tsan SHARD=3/3
 }
 
 stage build $MAKE --no-print-directory -j2 all
+stage "build (ASan+UBSan)" $MAKE --no-print-directory -j2 SAN=1 all
+stage "build (TSan)" $MAKE --no-print-directory build-tsan
+stage unit $MAKE --no-print-directory test-unit
+stage "unit (ASan+UBSan)" $MAKE --no-print-directory SAN=1 test-unit
+stage "unit (Lua)" $MAKE --no-print-directory test-lua
+stage fuzz $MAKE --no-print-directory test-fuzz
+stage "systemd units" $MAKE --no-print-directory test-systemd
 
 lane_host >"$res/lane_host.out" 2>&1 &
 host=$!
